@@ -1,0 +1,561 @@
+// Package sqlite is Ward's embedded store: one SQLite file through the pure
+// Go driver modernc.org/sqlite, in WAL mode with a busy timeout, one writer
+// connection and a pool of readers, and schema migrations versioned in the
+// binary.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/wardproject/ward/internal/store"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// DB is a store.Store backed by one SQLite file.
+type DB struct {
+	w *sql.DB // single writer connection
+	r *sql.DB // readers
+}
+
+// Open opens (creating if needed) the SQLite database at path, applies
+// pending migrations and returns the store. The file is created 0600.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create store directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	f.Close()
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	dsn := "file:" + path + "?" + q.Encode()
+	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	r, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	db := &DB{w: w, r: r}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate store %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	return errors.Join(db.r.Close(), db.w.Close())
+}
+
+// migrations are applied in order; each runs once, in its own transaction.
+var migrations = []string{
+	// 1: the secure core.
+	`CREATE TABLE devices (
+		id TEXT PRIMARY KEY,
+		model TEXT NOT NULL,
+		firmware TEXT NOT NULL,
+		tags TEXT NOT NULL DEFAULT '[]',
+		status TEXT NOT NULL,
+		policy TEXT NOT NULL DEFAULT '{}',
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL,
+		last_seen INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE TABLE model_policies (model TEXT PRIMARY KEY, policy TEXT NOT NULL);
+	CREATE TABLE enroll_tokens (
+		device_id TEXT PRIMARY KEY REFERENCES devices(id),
+		hash BLOB NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL,
+		used_at INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE TABLE certificates (
+		serial TEXT PRIMARY KEY,
+		device_id TEXT NOT NULL DEFAULT '',
+		subject TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		not_before INTEGER NOT NULL,
+		not_after INTEGER NOT NULL,
+		fingerprint TEXT NOT NULL,
+		der BLOB NOT NULL,
+		issued_at INTEGER NOT NULL,
+		revoked_at INTEGER NOT NULL DEFAULT 0,
+		revoke_reason TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX certificates_device ON certificates(device_id);
+	CREATE INDEX certificates_revoked ON certificates(revoked_at) WHERE revoked_at > 0;
+	CREATE TABLE api_tokens (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		role TEXT NOT NULL,
+		hash BLOB NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL DEFAULT 0,
+		revoked_at INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE TABLE events (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		device_id TEXT NOT NULL,
+		time INTEGER NOT NULL,
+		kind TEXT NOT NULL,
+		detail TEXT NOT NULL DEFAULT '{}'
+	);
+	CREATE INDEX events_device ON events(device_id, id);
+	CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);`,
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	var cur int
+	if err := db.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(version),0) FROM schema_migrations`).Scan(&cur); err != nil {
+		return err
+	}
+	if cur > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this binary knows (%d): upgrade ward", cur, len(migrations))
+	}
+	for v := cur + 1; v <= len(migrations); v++ {
+		tx, err := db.w.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES(?, ?)`, v, time.Now().UnixNano()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+func ts(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func tm(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func isUnique(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// CreateDevice inserts a new device; ErrConflict if the ID exists.
+func (db *DB) CreateDevice(ctx context.Context, d store.Device) error {
+	tags, _ := json.Marshal(nonNil(d.Tags))
+	pol, _ := json.Marshal(d.Policy)
+	_, err := db.w.ExecContext(ctx, `INSERT INTO devices(id, model, firmware, tags, status, policy, created_at, updated_at, last_seen) VALUES(?,?,?,?,?,?,?,?,?)`,
+		d.ID, d.Model, d.Firmware, string(tags), string(d.Status), string(pol), ts(d.CreatedAt), ts(d.UpdatedAt), ts(d.LastSeen))
+	if isUnique(err) {
+		return fmt.Errorf("device %s: %w", d.ID, store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("insert device %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+type scanner interface{ Scan(...any) error }
+
+const deviceCols = `id, model, firmware, tags, status, policy, created_at, updated_at, last_seen`
+
+func scanDevice(s scanner) (store.Device, error) {
+	var d store.Device
+	var tags, pol, status string
+	var c, u, l int64
+	if err := s.Scan(&d.ID, &d.Model, &d.Firmware, &tags, &status, &pol, &c, &u, &l); err != nil {
+		return d, err
+	}
+	d.Status = store.DeviceStatus(status)
+	if err := json.Unmarshal([]byte(tags), &d.Tags); err != nil {
+		return d, fmt.Errorf("device %s tags: %w", d.ID, err)
+	}
+	if len(d.Tags) == 0 {
+		d.Tags = nil
+	}
+	if err := json.Unmarshal([]byte(pol), &d.Policy); err != nil {
+		return d, fmt.Errorf("device %s policy: %w", d.ID, err)
+	}
+	d.CreatedAt, d.UpdatedAt, d.LastSeen = tm(c), tm(u), tm(l)
+	return d, nil
+}
+
+// GetDevice returns one device or ErrNotFound.
+func (db *DB) GetDevice(ctx context.Context, id string) (store.Device, error) {
+	d, err := scanDevice(db.r.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("device %s: %w", id, store.ErrNotFound)
+	}
+	return d, err
+}
+
+// ListDevices returns all devices ordered by ID.
+func (db *DB) ListDevices(ctx context.Context) ([]store.Device, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// UpdateDevice reads, modifies with fn and writes a device in one transaction.
+func (db *DB) UpdateDevice(ctx context.Context, id string, fn func(*store.Device) error) (store.Device, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return store.Device{}, fmt.Errorf("update device %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	d, err := scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("device %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return d, err
+	}
+	if err := fn(&d); err != nil {
+		return d, err
+	}
+	d.ID = id
+	tags, _ := json.Marshal(nonNil(d.Tags))
+	pol, _ := json.Marshal(d.Policy)
+	if _, err := tx.ExecContext(ctx, `UPDATE devices SET model=?, firmware=?, tags=?, status=?, policy=?, updated_at=?, last_seen=? WHERE id=?`,
+		d.Model, d.Firmware, string(tags), string(d.Status), string(pol), ts(d.UpdatedAt), ts(d.LastSeen), id); err != nil {
+		return d, fmt.Errorf("update device %s: %w", id, err)
+	}
+	return d, tx.Commit()
+}
+
+// TouchDevice records when the device was last seen.
+func (db *DB) TouchDevice(ctx context.Context, id string, seen time.Time) error {
+	_, err := db.w.ExecContext(ctx, `UPDATE devices SET last_seen=? WHERE id=? AND last_seen < ?`, ts(seen), id, ts(seen))
+	return err
+}
+
+// PutModelPolicy inserts or replaces a model's policy.
+func (db *DB) PutModelPolicy(ctx context.Context, p store.ModelPolicy) error {
+	pol, _ := json.Marshal(p.Policy)
+	_, err := db.w.ExecContext(ctx, `INSERT INTO model_policies(model, policy) VALUES(?,?) ON CONFLICT(model) DO UPDATE SET policy=excluded.policy`, p.Model, string(pol))
+	return err
+}
+
+// ListModelPolicies returns all model policies.
+func (db *DB) ListModelPolicies(ctx context.Context) ([]store.ModelPolicy, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT model, policy FROM model_policies ORDER BY model`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.ModelPolicy
+	for rows.Next() {
+		var p store.ModelPolicy
+		var pol string
+		if err := rows.Scan(&p.Model, &pol); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(pol), &p.Policy); err != nil {
+			return nil, fmt.Errorf("model %s policy: %w", p.Model, err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// PutEnrollToken sets (replacing) the device's enrollment token.
+func (db *DB) PutEnrollToken(ctx context.Context, t store.EnrollToken) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO enroll_tokens(device_id, hash, created_at, expires_at, used_at) VALUES(?,?,?,?,0)
+		ON CONFLICT(device_id) DO UPDATE SET hash=excluded.hash, created_at=excluded.created_at, expires_at=excluded.expires_at, used_at=0`,
+		t.DeviceID, t.Hash, ts(t.CreatedAt), ts(t.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("store enrollment token for %s: %w", t.DeviceID, err)
+	}
+	return nil
+}
+
+// UseEnrollToken marks a matching, unused, unexpired token as used.
+func (db *DB) UseEnrollToken(ctx context.Context, deviceID string, hash []byte, now time.Time) error {
+	res, err := db.w.ExecContext(ctx, `UPDATE enroll_tokens SET used_at=? WHERE device_id=? AND hash=? AND used_at=0 AND expires_at>?`,
+		ts(now), deviceID, hash, ts(now))
+	if err != nil {
+		return fmt.Errorf("use enrollment token for %s: %w", deviceID, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("enrollment token for %s: %w", deviceID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// RestoreEnrollToken marks a used token unused again.
+func (db *DB) RestoreEnrollToken(ctx context.Context, deviceID string, hash []byte) error {
+	_, err := db.w.ExecContext(ctx, `UPDATE enroll_tokens SET used_at=0 WHERE device_id=? AND hash=?`, deviceID, hash)
+	return err
+}
+
+const certCols = `serial, device_id, subject, kind, not_before, not_after, fingerprint, der, issued_at, revoked_at, revoke_reason`
+
+func scanCert(s scanner) (store.Certificate, error) {
+	var c store.Certificate
+	var nb, na, ia, ra int64
+	err := s.Scan(&c.Serial, &c.DeviceID, &c.Subject, &c.Kind, &nb, &na, &c.Fingerprint, &c.DER, &ia, &ra, &c.RevokeReason)
+	c.NotBefore, c.NotAfter, c.IssuedAt, c.RevokedAt = tm(nb), tm(na), tm(ia), tm(ra)
+	return c, err
+}
+
+// PutCertificate records an issued certificate; ErrConflict on a duplicate serial.
+func (db *DB) PutCertificate(ctx context.Context, c store.Certificate) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO certificates(`+certCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?)`,
+		c.Serial, c.DeviceID, c.Subject, c.Kind, ts(c.NotBefore), ts(c.NotAfter), c.Fingerprint, c.DER, ts(c.IssuedAt), ts(c.RevokedAt), c.RevokeReason)
+	if isUnique(err) {
+		return fmt.Errorf("certificate %s: %w", c.Serial, store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("record certificate %s: %w", c.Serial, err)
+	}
+	return nil
+}
+
+// GetCertificate returns one certificate by serial.
+func (db *DB) GetCertificate(ctx context.Context, serial string) (store.Certificate, error) {
+	c, err := scanCert(db.r.QueryRowContext(ctx, `SELECT `+certCols+` FROM certificates WHERE serial=?`, serial))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, fmt.Errorf("certificate %s: %w", serial, store.ErrNotFound)
+	}
+	return c, err
+}
+
+// ListCertificates returns a device's certificates, or every certificate
+// when deviceID is empty, newest first.
+func (db *DB) ListCertificates(ctx context.Context, deviceID string) ([]store.Certificate, error) {
+	q := `SELECT ` + certCols + ` FROM certificates`
+	args := []any{}
+	if deviceID != "" {
+		q += ` WHERE device_id=?`
+		args = append(args, deviceID)
+	}
+	q += ` ORDER BY issued_at DESC, serial`
+	return db.listCerts(ctx, q, args...)
+}
+
+func (db *DB) listCerts(ctx context.Context, q string, args ...any) ([]store.Certificate, error) {
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list certificates: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Certificate
+	for rows.Next() {
+		c, err := scanCert(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// RevokeCertificate marks a certificate revoked (idempotent: the first
+// revocation time and reason are kept).
+func (db *DB) RevokeCertificate(ctx context.Context, serial, reason string, at time.Time) error {
+	res, err := db.w.ExecContext(ctx, `UPDATE certificates SET revoked_at=?, revoke_reason=? WHERE serial=? AND revoked_at=0`, ts(at), reason, serial)
+	if err != nil {
+		return fmt.Errorf("revoke certificate %s: %w", serial, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := db.GetCertificate(ctx, serial); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ListRevoked returns every revoked certificate.
+func (db *DB) ListRevoked(ctx context.Context) ([]store.Certificate, error) {
+	return db.listCerts(ctx, `SELECT `+certCols+` FROM certificates WHERE revoked_at > 0 ORDER BY revoked_at`)
+}
+
+// PutAPIToken stores a new operator token.
+func (db *DB) PutAPIToken(ctx context.Context, t store.APIToken) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO api_tokens(id, name, role, hash, created_at, expires_at, revoked_at) VALUES(?,?,?,?,?,?,?)`,
+		t.ID, t.Name, string(t.Role), t.Hash, ts(t.CreatedAt), ts(t.ExpiresAt), ts(t.RevokedAt))
+	if isUnique(err) {
+		return fmt.Errorf("api token %s: %w", t.ID, store.ErrConflict)
+	}
+	return err
+}
+
+const tokenCols = `id, name, role, hash, created_at, expires_at, revoked_at`
+
+func scanToken(s scanner) (store.APIToken, error) {
+	var t store.APIToken
+	var role string
+	var c, e, r int64
+	err := s.Scan(&t.ID, &t.Name, &role, &t.Hash, &c, &e, &r)
+	t.Role = store.Role(role)
+	t.CreatedAt, t.ExpiresAt, t.RevokedAt = tm(c), tm(e), tm(r)
+	return t, err
+}
+
+// GetAPIToken returns a token by ID.
+func (db *DB) GetAPIToken(ctx context.Context, id string) (store.APIToken, error) {
+	t, err := scanToken(db.r.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM api_tokens WHERE id=?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, fmt.Errorf("api token %s: %w", id, store.ErrNotFound)
+	}
+	return t, err
+}
+
+// ListAPITokens returns every token (hashes included; callers must not expose them).
+func (db *DB) ListAPITokens(ctx context.Context) ([]store.APIToken, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+tokenCols+` FROM api_tokens ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.APIToken
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// RevokeAPIToken revokes a token.
+func (db *DB) RevokeAPIToken(ctx context.Context, id string, at time.Time) error {
+	res, err := db.w.ExecContext(ctx, `UPDATE api_tokens SET revoked_at=? WHERE id=? AND revoked_at=0`, ts(at), id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		_, err := db.GetAPIToken(ctx, id)
+		return err
+	}
+	return nil
+}
+
+// AddEvents appends device events in one transaction.
+func (db *DB) AddEvents(ctx context.Context, evs []store.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("add events: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `INSERT INTO events(device_id, time, kind, detail) VALUES(?,?,?,?)`)
+	if err != nil {
+		return fmt.Errorf("add events: %w", err)
+	}
+	defer st.Close()
+	for _, e := range evs {
+		det, _ := json.Marshal(e.Detail)
+		if e.Detail == nil {
+			det = []byte("{}")
+		}
+		if _, err := st.ExecContext(ctx, e.DeviceID, ts(e.Time), e.Kind, string(det)); err != nil {
+			return fmt.Errorf("add events: %w", err)
+		}
+	}
+	return tx.Commit()
+}
+
+// ListEvents returns a device's most recent events (all devices when
+// deviceID is empty), newest first.
+func (db *DB) ListEvents(ctx context.Context, deviceID string, limit int) ([]store.Event, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	q := `SELECT id, device_id, time, kind, detail FROM events`
+	args := []any{}
+	if deviceID != "" {
+		q += ` WHERE device_id=?`
+		args = append(args, deviceID)
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, limit)
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Event
+	for rows.Next() {
+		var e store.Event
+		var t int64
+		var det string
+		if err := rows.Scan(&e.ID, &e.DeviceID, &t, &e.Kind, &det); err != nil {
+			return nil, err
+		}
+		e.Time = tm(t)
+		if det != "{}" {
+			if err := json.Unmarshal([]byte(det), &e.Detail); err != nil {
+				return nil, fmt.Errorf("event %d detail: %w", e.ID, err)
+			}
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// NextCounter increments and returns a named counter.
+func (db *DB) NextCounter(ctx context.Context, name string) (int64, error) {
+	var v int64
+	err := db.w.QueryRowContext(ctx, `INSERT INTO counters(name, value) VALUES(?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value`, name).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("counter %s: %w", name, err)
+	}
+	return v, nil
+}
+
+var _ store.Store = (*DB)(nil)

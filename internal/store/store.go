@@ -1,0 +1,185 @@
+// Package store defines Ward's persistent data model and the contract that
+// every storage backend implements: devices, enrollment tokens, issued
+// certificates, operator API tokens, device events and small key/value
+// state. The embedded backend is store/sqlite; a PostgreSQL backend
+// satisfies the same contract, and store/storetest is the one conformance
+// suite both must pass.
+//
+// Consumers (fleet, pki, api, gateway) declare the few methods they need as
+// their own interfaces; the Store interface here exists for backends and for
+// the conformance suite.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when the requested record does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned when a record with the same key already exists
+// or a conditional update lost a race (for example a token used twice).
+var ErrConflict = errors.New("conflict")
+
+// DeviceStatus is the lifecycle state of a device.
+type DeviceStatus string
+
+// Device lifecycle states.
+const (
+	StatusPending     DeviceStatus = "pending"     // registered, not yet enrolled
+	StatusActive      DeviceStatus = "active"      // holds a valid certificate
+	StatusQuarantined DeviceStatus = "quarantined" // refused by the gateway, certificate kept
+	StatusRevoked     DeviceStatus = "revoked"     // certificate revoked
+)
+
+// Valid reports whether s is a known status.
+func (s DeviceStatus) Valid() bool {
+	switch s {
+	case StatusPending, StatusActive, StatusQuarantined, StatusRevoked:
+		return true
+	}
+	return false
+}
+
+// Policy is a device's per-device overrides: extra topic grants and limits.
+// Zero values mean "use the model or global default".
+type Policy struct {
+	// Publish and Subscribe are extra topic filters the device may use, in
+	// addition to its own tree devices/{id}/#. "{id}" is replaced by the
+	// device ID.
+	Publish   []string `json:"publish,omitempty"`
+	Subscribe []string `json:"subscribe,omitempty"`
+	// MaxMessageBytes, MessagesPerSecond, BytesPerSecond and
+	// ConnectsPerMinute override the global limits when non-zero.
+	MaxMessageBytes   int     `json:"max_message_bytes,omitempty"`
+	MessagesPerSecond float64 `json:"messages_per_second,omitempty"`
+	BytesPerSecond    float64 `json:"bytes_per_second,omitempty"`
+	ConnectsPerMinute int     `json:"connects_per_minute,omitempty"`
+}
+
+// Device is one registered device.
+type Device struct {
+	ID        string       `json:"id"`
+	Model     string       `json:"model"`
+	Firmware  string       `json:"firmware"`
+	Tags      []string     `json:"tags,omitempty"`
+	Status    DeviceStatus `json:"status"`
+	Policy    Policy       `json:"policy"`
+	CreatedAt time.Time    `json:"created_at"`
+	UpdatedAt time.Time    `json:"updated_at"`
+	// LastSeen is the last time the gateway saw the device (zero: never).
+	LastSeen time.Time `json:"last_seen,omitempty"`
+}
+
+// ModelPolicy holds topic grants and limits shared by every device of a model.
+type ModelPolicy struct {
+	Model  string `json:"model"`
+	Policy Policy `json:"policy"`
+}
+
+// EnrollToken is a one-time enrollment secret for a device. Only its hash
+// is stored.
+type EnrollToken struct {
+	DeviceID  string
+	Hash      []byte // SHA-256 of the secret
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero: unused
+}
+
+// Certificate is a certificate issued by Ward's CA.
+type Certificate struct {
+	Serial       string    `json:"serial"` // lower-case hex, no separators
+	DeviceID     string    `json:"device_id,omitempty"`
+	Subject      string    `json:"subject"`
+	Kind         string    `json:"kind"` // "device" or "server"
+	NotBefore    time.Time `json:"not_before"`
+	NotAfter     time.Time `json:"not_after"`
+	Fingerprint  string    `json:"fingerprint"` // SHA-256 of DER, hex
+	DER          []byte    `json:"-"`
+	IssuedAt     time.Time `json:"issued_at"`
+	RevokedAt    time.Time `json:"revoked_at,omitempty"`
+	RevokeReason string    `json:"revoke_reason,omitempty"`
+}
+
+// Revoked reports whether the certificate has been revoked.
+func (c Certificate) Revoked() bool { return !c.RevokedAt.IsZero() }
+
+// Role is an operator role for the API.
+type Role string
+
+// Operator roles, from most to least privileged.
+const (
+	RoleAdmin    Role = "admin"    // everything, including tokens
+	RoleOperator Role = "operator" // manage devices, not tokens
+	RoleViewer   Role = "viewer"   // read only
+)
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool { return r == RoleAdmin || r == RoleOperator || r == RoleViewer }
+
+// APIToken is an operator bearer token. The secret is stored as a hash and
+// looked up by its public ID prefix.
+type APIToken struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Role      Role      `json:"role"`
+	Hash      []byte    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at,omitempty"` // zero: never
+	RevokedAt time.Time `json:"revoked_at,omitempty"`
+}
+
+// Event is something that happened to a device: connect, refusal with its
+// reason, ACL denial, limit hit, enrollment, revocation, quarantine...
+type Event struct {
+	ID       int64             `json:"id"`
+	DeviceID string            `json:"device_id"`
+	Time     time.Time         `json:"time"`
+	Kind     string            `json:"kind"`
+	Detail   map[string]string `json:"detail,omitempty"`
+}
+
+// Store is the contract every backend implements. All methods are safe for
+// concurrent use.
+type Store interface {
+	CreateDevice(ctx context.Context, d Device) error
+	GetDevice(ctx context.Context, id string) (Device, error)
+	ListDevices(ctx context.Context) ([]Device, error)
+	// UpdateDevice applies fn to the current record inside a transaction.
+	UpdateDevice(ctx context.Context, id string, fn func(*Device) error) (Device, error)
+	TouchDevice(ctx context.Context, id string, seen time.Time) error
+
+	PutModelPolicy(ctx context.Context, p ModelPolicy) error
+	ListModelPolicies(ctx context.Context) ([]ModelPolicy, error)
+
+	PutEnrollToken(ctx context.Context, t EnrollToken) error
+	// UseEnrollToken atomically marks the device's token as used if its hash
+	// matches, it is unused and not expired at now. It returns ErrNotFound
+	// when no usable token matches.
+	UseEnrollToken(ctx context.Context, deviceID string, hash []byte, now time.Time) error
+	// RestoreEnrollToken undoes UseEnrollToken after a later step failed, so
+	// that a rejected CSR does not burn the device's token.
+	RestoreEnrollToken(ctx context.Context, deviceID string, hash []byte) error
+
+	PutCertificate(ctx context.Context, c Certificate) error
+	GetCertificate(ctx context.Context, serial string) (Certificate, error)
+	ListCertificates(ctx context.Context, deviceID string) ([]Certificate, error)
+	RevokeCertificate(ctx context.Context, serial, reason string, at time.Time) error
+	ListRevoked(ctx context.Context) ([]Certificate, error)
+
+	PutAPIToken(ctx context.Context, t APIToken) error
+	GetAPIToken(ctx context.Context, id string) (APIToken, error)
+	ListAPITokens(ctx context.Context) ([]APIToken, error)
+	RevokeAPIToken(ctx context.Context, id string, at time.Time) error
+
+	AddEvents(ctx context.Context, evs []Event) error
+	ListEvents(ctx context.Context, deviceID string, limit int) ([]Event, error)
+
+	// NextCounter increments and returns the named counter (CRL numbers).
+	NextCounter(ctx context.Context, name string) (int64, error)
+
+	Close() error
+}
