@@ -156,6 +156,7 @@ type Store interface {
 	ListModelPolicies(ctx context.Context) ([]ModelPolicy, error)
 
 	PutEnrollToken(ctx context.Context, t EnrollToken) error
+	GetEnrollToken(ctx context.Context, deviceID string) (EnrollToken, error)
 	// UseEnrollToken atomically marks the device's token as used if its hash
 	// matches, it is unused and not expired at now. It returns ErrNotFound
 	// when no usable token matches.

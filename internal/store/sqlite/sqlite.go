@@ -320,6 +320,18 @@ func (db *DB) PutEnrollToken(ctx context.Context, t store.EnrollToken) error {
 	return nil
 }
 
+// GetEnrollToken returns the device's enrollment token record.
+func (db *DB) GetEnrollToken(ctx context.Context, deviceID string) (store.EnrollToken, error) {
+	t := store.EnrollToken{DeviceID: deviceID}
+	var c, e, u int64
+	err := db.r.QueryRowContext(ctx, `SELECT hash, created_at, expires_at, used_at FROM enroll_tokens WHERE device_id=?`, deviceID).Scan(&t.Hash, &c, &e, &u)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, fmt.Errorf("enrollment token for %s: %w", deviceID, store.ErrNotFound)
+	}
+	t.CreatedAt, t.ExpiresAt, t.UsedAt = tm(c), tm(e), tm(u)
+	return t, err
+}
+
 // UseEnrollToken marks a matching, unused, unexpired token as used.
 func (db *DB) UseEnrollToken(ctx context.Context, deviceID string, hash []byte, now time.Time) error {
 	res, err := db.w.ExecContext(ctx, `UPDATE enroll_tokens SET used_at=? WHERE device_id=? AND hash=? AND used_at=0 AND expires_at>?`,

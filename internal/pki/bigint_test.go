@@ -1,0 +1,5 @@
+package pki
+
+import "math/big"
+
+type bigInt = big.Int

@@ -1,0 +1,243 @@
+// Package storetest is the conformance suite every store.Store backend
+// must pass. A backend's test calls Run with a function that opens a fresh,
+// empty store.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/wardproject/ward/internal/store"
+)
+
+// Run runs the whole suite; open returns a new empty store for each subtest.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"devices", testDevices},
+		{"enroll-tokens", testEnrollTokens},
+		{"certificates", testCertificates},
+		{"api-tokens", testAPITokens},
+		{"events", testEvents},
+		{"counters", testCounters},
+		{"model-policies", testModelPolicies},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
+	}
+}
+
+var t0 = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+
+func testDevices(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	d := store.Device{ID: "sensor-1", Model: "m", Firmware: "1.0", Tags: []string{"a", "b"}, Status: store.StatusPending,
+		Policy: store.Policy{Publish: []string{"fleet/x"}, MessagesPerSecond: 5}, CreatedAt: t0, UpdatedAt: t0}
+	if err := s.CreateDevice(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateDevice(ctx, d); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("duplicate create: got %v, want ErrConflict", err)
+	}
+	got, err := s.GetDevice(ctx, "sensor-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(d, got); diff != "" {
+		t.Errorf("GetDevice (-want +got):\n%s", diff)
+	}
+	if _, err := s.GetDevice(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing device: got %v, want ErrNotFound", err)
+	}
+	up, err := s.UpdateDevice(ctx, "sensor-1", func(d *store.Device) error { d.Status = store.StatusActive; return nil })
+	if err != nil || up.Status != store.StatusActive {
+		t.Fatalf("UpdateDevice: %v %v", up.Status, err)
+	}
+	boom := errors.New("boom")
+	if _, err := s.UpdateDevice(ctx, "sensor-1", func(d *store.Device) error { d.Status = store.StatusRevoked; return boom }); !errors.Is(err, boom) {
+		t.Fatalf("UpdateDevice with failing fn: %v", err)
+	}
+	if got, _ := s.GetDevice(ctx, "sensor-1"); got.Status != store.StatusActive {
+		t.Errorf("failed update was applied: status %s", got.Status)
+	}
+	if err := s.TouchDevice(ctx, "sensor-1", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TouchDevice(ctx, "sensor-1", t0); err != nil { // older: ignored
+		t.Fatal(err)
+	}
+	if got, _ := s.GetDevice(ctx, "sensor-1"); !got.LastSeen.Equal(t0.Add(time.Hour)) {
+		t.Errorf("LastSeen = %v, want %v", got.LastSeen, t0.Add(time.Hour))
+	}
+	if err := s.CreateDevice(ctx, store.Device{ID: "a-0", Model: "m", Status: store.StatusPending, CreatedAt: t0, UpdatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.ListDevices(ctx)
+	if err != nil || len(all) != 2 || all[0].ID != "a-0" {
+		t.Fatalf("ListDevices = %v, %v", all, err)
+	}
+}
+
+func testEnrollTokens(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	s.CreateDevice(ctx, store.Device{ID: "d", Model: "m", Status: store.StatusPending, CreatedAt: t0, UpdatedAt: t0})
+	h := []byte("0123456789abcdef0123456789abcdef")
+	if err := s.PutEnrollToken(ctx, store.EnrollToken{DeviceID: "d", Hash: h, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UseEnrollToken(ctx, "d", []byte("wrong"), t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("wrong hash: %v", err)
+	}
+	if err := s.UseEnrollToken(ctx, "d", h, t0.Add(2*time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("expired token: %v", err)
+	}
+	// Two concurrent uses: exactly one wins.
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = s.UseEnrollToken(ctx, "d", h, t0) }()
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d concurrent uses of one token succeeded, want 1", ok)
+	}
+	tok, err := s.GetEnrollToken(ctx, "d")
+	if err != nil || tok.UsedAt.IsZero() {
+		t.Errorf("GetEnrollToken after use: %+v %v", tok, err)
+	}
+	if err := s.RestoreEnrollToken(ctx, "d", h); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UseEnrollToken(ctx, "d", h, t0); err != nil {
+		t.Errorf("use after restore: %v", err)
+	}
+}
+
+func testCertificates(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	c := store.Certificate{Serial: "4a01", DeviceID: "d", Subject: "CN=d", Kind: "device", NotBefore: t0, NotAfter: t0.Add(time.Hour),
+		Fingerprint: "ff", DER: []byte{1, 2, 3}, IssuedAt: t0}
+	if err := s.PutCertificate(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutCertificate(ctx, c); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("duplicate serial: %v", err)
+	}
+	got, err := s.GetCertificate(ctx, "4a01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(c, got); diff != "" {
+		t.Errorf("GetCertificate (-want +got):\n%s", diff)
+	}
+	if err := s.RevokeCertificate(ctx, "4a01", "keyCompromise", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeCertificate(ctx, "4a01", "other", t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeCertificate(ctx, "dead", "x", t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("revoke unknown: %v", err)
+	}
+	rev, err := s.ListRevoked(ctx)
+	if err != nil || len(rev) != 1 || rev[0].RevokeReason != "keyCompromise" || !rev[0].RevokedAt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("ListRevoked = %+v, %v (first revocation must be kept)", rev, err)
+	}
+	s.PutCertificate(ctx, store.Certificate{Serial: "4a02", Kind: "server", Subject: "CN=s", DER: []byte{1}, IssuedAt: t0.Add(time.Second)})
+	dev, _ := s.ListCertificates(ctx, "d")
+	all, _ := s.ListCertificates(ctx, "")
+	if len(dev) != 1 || len(all) != 2 || all[0].Serial != "4a02" {
+		t.Errorf("ListCertificates: device %d, all %d (%v)", len(dev), len(all), all)
+	}
+}
+
+func testAPITokens(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	tok := store.APIToken{ID: "0011223344556677", Name: "ops", Role: store.RoleOperator, Hash: []byte("h"), CreatedAt: t0}
+	if err := s.PutAPIToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetAPIToken(ctx, tok.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(tok, got, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("GetAPIToken (-want +got):\n%s", diff)
+	}
+	if err := s.RevokeAPIToken(ctx, tok.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetAPIToken(ctx, tok.ID); got.RevokedAt.IsZero() {
+		t.Error("token not revoked")
+	}
+	if err := s.RevokeAPIToken(ctx, "ffffffffffffffff", t0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("revoke unknown token: %v", err)
+	}
+	ts, _ := s.ListAPITokens(ctx)
+	if len(ts) != 1 {
+		t.Errorf("ListAPITokens = %d tokens", len(ts))
+	}
+}
+
+func testEvents(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var evs []store.Event
+	for i := range 5 {
+		evs = append(evs, store.Event{DeviceID: "d", Time: t0.Add(time.Duration(i) * time.Second), Kind: "k", Detail: map[string]string{"i": string(rune('0' + i))}})
+	}
+	evs = append(evs, store.Event{DeviceID: "other", Time: t0, Kind: "x"})
+	if err := s.AddEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListEvents(ctx, "d", 3)
+	if err != nil || len(got) != 3 || got[0].Detail["i"] != "4" {
+		t.Fatalf("ListEvents newest first: %+v %v", got, err)
+	}
+	all, _ := s.ListEvents(ctx, "", 100)
+	if len(all) != 6 || all[0].Detail != nil {
+		t.Errorf("ListEvents all = %d (first detail %v)", len(all), all[0].Detail)
+	}
+}
+
+func testCounters(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for want := int64(1); want <= 3; want++ {
+		if got, err := s.NextCounter(ctx, "crl"); err != nil || got != want {
+			t.Fatalf("NextCounter = %d, %v; want %d", got, err, want)
+		}
+	}
+}
+
+func testModelPolicies(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := store.ModelPolicy{Model: "cam", Policy: store.Policy{Subscribe: []string{"fw/cam/#"}}}
+	if err := s.PutModelPolicy(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	p.Policy.MaxMessageBytes = 10
+	if err := s.PutModelPolicy(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListModelPolicies(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]store.ModelPolicy{p}, got); diff != "" {
+		t.Errorf("ListModelPolicies (-want +got):\n%s", diff)
+	}
+}

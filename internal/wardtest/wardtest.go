@@ -1,0 +1,117 @@
+// Package wardtest holds helpers for Ward's tests only: golden files with
+// an -update flag, external-server checks that skip (or fail under
+// WARD_TEST_REQUIRE_SERVERS=1) when PostgreSQL or NATS is absent, and the
+// location of the shared evaluation data.
+package wardtest
+
+import (
+	"flag"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+// Golden compares got with the golden file at path, or rewrites it with -update.
+func Golden(t testing.TB, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file (run go test -update to create it): %v", err)
+	}
+	if d := cmp.Diff(string(want), string(got)); d != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", path, d)
+	}
+}
+
+// requireServers reports whether CI demands every external server.
+func requireServers() bool { return os.Getenv("WARD_TEST_REQUIRE_SERVERS") == "1" }
+
+// Need checks that a TCP server answers at addr; if not, the test is
+// skipped with how to start it, or fails when WARD_TEST_REQUIRE_SERVERS=1.
+func Need(t testing.TB, name, addr, howto string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err == nil {
+		c.Close()
+		return
+	}
+	if requireServers() {
+		t.Fatalf("%s is not reachable at %s (%v) and WARD_TEST_REQUIRE_SERVERS=1; start it: %s", name, addr, err, howto)
+	}
+	t.Skipf("%s is not reachable at %s (%v); start it with: %s", name, addr, err, howto)
+}
+
+// Postgres returns the DSN of the test PostgreSQL, skipping when it is down.
+func Postgres(t testing.TB) string {
+	t.Helper()
+	addr := "127.0.0.1:5432"
+	Need(t, "PostgreSQL", addr, "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
+	if dsn := os.Getenv("WARD_TEST_POSTGRES_DSN"); dsn != "" {
+		return dsn
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+// NATS returns the URL of the test NATS server, skipping when it is down.
+func NATS(t testing.TB) string {
+	t.Helper()
+	Need(t, "NATS", "127.0.0.1:4222", "start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server")
+	return "nats://127.0.0.1:4222"
+}
+
+// SharedData returns the path of ../shared/data/<rel> found by walking up
+// from the working directory. When it is absent the test is skipped, or
+// fails when WARD_TEST_REQUIRE_DATA=1.
+func SharedData(t testing.TB, rel string) string {
+	t.Helper()
+	dir, _ := os.Getwd()
+	for {
+		p := filepath.Join(dir, "shared", "data", rel)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		p = filepath.Join(dir, "..", "shared", "data", rel)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	if os.Getenv("WARD_TEST_REQUIRE_DATA") == "1" {
+		t.Fatalf("shared data %s not found beside the repository and WARD_TEST_REQUIRE_DATA=1", rel)
+	}
+	t.Skipf("shared data %s not found beside the repository (../shared/data); skipping", rel)
+	return ""
+}
+
+// RequireTool skips (or fails under WARD_TEST_REQUIRE_SERVERS=1) when an
+// external program is not installed.
+func RequireTool(t testing.TB, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := lookPath(n); err != nil {
+			if requireServers() {
+				t.Fatalf("%s is not installed and WARD_TEST_REQUIRE_SERVERS=1 (.ci/run installs it)", n)
+			}
+			t.Skipf("%s is not installed (run scripts/install-test-deps.sh)", n)
+		}
+	}
+}
