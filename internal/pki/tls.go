@@ -27,6 +27,17 @@ func (ca *CA) RootPool() *x509.CertPool {
 	return p
 }
 
+// clientCAs is the pool that verifies device certificates: the root and
+// the issuing CA, so that a device presenting only its leaf certificate
+// (what EST returns) verifies without sending the chain.
+func (ca *CA) clientCAs() *x509.CertPool {
+	p := x509.NewCertPool()
+	for _, c := range ca.chain {
+		p.AddCert(c)
+	}
+	return p
+}
+
 // serverCert builds a tls.Certificate with the full chain.
 func (ca *CA) serverCert(crt *x509.Certificate, key crypto.Signer) tls.Certificate {
 	chain := [][]byte{crt.Raw}
@@ -45,7 +56,7 @@ func (ca *CA) HTTPSConfig(crt *x509.Certificate, key crypto.Signer) *tls.Config 
 	c := tlsBase()
 	c.Certificates = []tls.Certificate{ca.serverCert(crt, key)}
 	c.ClientAuth = tls.VerifyClientCertIfGiven
-	c.ClientCAs = ca.RootPool()
+	c.ClientCAs = ca.clientCAs()
 	c.NextProtos = []string{"h2", "http/1.1"}
 	return c
 }
@@ -58,7 +69,7 @@ func (ca *CA) MQTTConfig(crt *x509.Certificate, key crypto.Signer, verify func(t
 	c := tlsBase()
 	c.Certificates = []tls.Certificate{ca.serverCert(crt, key)}
 	c.ClientAuth = tls.RequireAndVerifyClientCert
-	c.ClientCAs = ca.RootPool()
+	c.ClientCAs = ca.clientCAs()
 	c.VerifyConnection = verify
 	return c
 }

@@ -1,0 +1,369 @@
+// Package api is Ward's operator HTTPS API (/api/v1/..., JSON), with bearer
+// token authentication and role-based authorisation (admin, operator,
+// viewer) on every route, plus the public endpoints that need none: the
+// EST front-end (mounted from package est), /crl and /healthz.
+//
+// Errors are JSON objects {"status", "message", "request_id"}; internal
+// detail is logged with the request ID and never sent. A panic in a handler
+// becomes a 500, is logged with its stack and counted in
+// ward_api_panics_total.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/wardproject/ward/internal/fleet"
+	"github.com/wardproject/ward/internal/pki"
+	"github.com/wardproject/ward/internal/store"
+)
+
+// Registry is the device registry the API drives. *fleet.Registry implements it.
+type Registry interface {
+	Add(ctx context.Context, nd fleet.NewDevice) (store.Device, fleet.Enrollment, error)
+	NewToken(ctx context.Context, id string, ttl time.Duration) (fleet.Enrollment, error)
+	Get(ctx context.Context, id string, events int) (fleet.View, error)
+	List(ctx context.Context) ([]fleet.View, error)
+	Revoke(ctx context.Context, id, reason string) (store.Device, []string, error)
+	Quarantine(ctx context.Context, id, reason string) (store.Device, error)
+	Release(ctx context.Context, id string) (store.Device, error)
+	SetPolicy(ctx context.Context, id string, p store.Policy) (store.Device, error)
+	SetModelPolicy(ctx context.Context, p store.ModelPolicy) error
+}
+
+// Store is the read access the API needs besides the registry.
+type Store interface {
+	TokenStore
+	ListCertificates(ctx context.Context, deviceID string) ([]store.Certificate, error)
+	ListEvents(ctx context.Context, deviceID string, limit int) ([]store.Event, error)
+	ListModelPolicies(ctx context.Context) ([]store.ModelPolicy, error)
+}
+
+// CA is what the API shows and serves of the certificate authority.
+type CA interface {
+	Root() *x509.Certificate
+	Issuer() *x509.Certificate
+	RootPEM() []byte
+	ChainPEM() []byte
+	CRL() []byte
+	CRLPEM() []byte
+}
+
+// Options configure the API. Registry, Store and CA are required.
+type Options struct {
+	Registry Registry
+	Store    Store
+	CA       CA
+	// EST serves /.well-known/est/ (nil: not mounted).
+	EST http.Handler
+	// Metrics serves /metrics to authenticated viewers (nil: not mounted).
+	Metrics http.Handler
+	// Ready reports whether every listener is up, for /healthz.
+	Ready      func() bool
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// MaxBodyBytes bounds API request bodies.
+const MaxBodyBytes = 1 << 20
+
+// Server is the HTTPS handler for the API, EST, CRL and health endpoints.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	now      func() time.Time
+	mux      *http.ServeMux
+	panics   prometheus.Counter
+	requests *prometheus.CounterVec
+}
+
+// New returns the API server handler.
+func New(opts Options) (*Server, error) {
+	if opts.Registry == nil || opts.Store == nil || opts.CA == nil {
+		return nil, errors.New("api: Options.Registry, Options.Store and Options.CA are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Ready == nil {
+		opts.Ready = func() bool { return true }
+	}
+	f := promauto.With(opts.Registerer)
+	s := &Server{opts: opts, log: opts.Logger.With("component", "api"), now: opts.Now, mux: http.NewServeMux(),
+		panics: f.NewCounter(prometheus.CounterOpts{Name: "ward_api_panics_total", Help: "Handler panics turned into 500 responses."}),
+		requests: f.NewCounterVec(prometheus.CounterOpts{Name: "ward_api_requests_total", Help: "API requests by route and status class."},
+			[]string{"route", "code"}),
+	}
+	s.routes()
+	return s, nil
+}
+
+type principal struct{ token store.APIToken }
+
+type ctxKey int
+
+const (
+	keyPrincipal ctxKey = iota
+	keyRequestID
+)
+
+// handler is an API handler that returns an error to render.
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) routes() {
+	pub := func(pattern string, h http.HandlerFunc) { s.mux.Handle(pattern, s.wrap(pattern, h)) }
+	auth := func(pattern string, min store.Role, h handler) {
+		s.mux.Handle(pattern, s.wrap(pattern, s.authenticated(min, h)))
+	}
+	pub("GET /healthz", s.healthz)
+	pub("GET /crl", s.crl)
+	if s.opts.EST != nil {
+		s.mux.Handle("/.well-known/est/", s.wrap("/.well-known/est/", s.opts.EST.ServeHTTP))
+	}
+	if s.opts.Metrics != nil {
+		auth("GET /metrics", store.RoleViewer, func(w http.ResponseWriter, r *http.Request) error {
+			s.opts.Metrics.ServeHTTP(w, r)
+			return nil
+		})
+	}
+	auth("GET /api/v1/whoami", store.RoleViewer, s.whoami)
+	auth("GET /api/v1/devices", store.RoleViewer, s.listDevices)
+	auth("POST /api/v1/devices", store.RoleOperator, s.addDevice)
+	auth("GET /api/v1/devices/{id}", store.RoleViewer, s.getDevice)
+	auth("GET /api/v1/devices/{id}/events", store.RoleViewer, s.deviceEvents)
+	auth("POST /api/v1/devices/{id}/token", store.RoleOperator, s.deviceToken)
+	auth("POST /api/v1/devices/{id}/revoke", store.RoleOperator, s.revokeDevice)
+	auth("POST /api/v1/devices/{id}/quarantine", store.RoleOperator, s.quarantineDevice)
+	auth("POST /api/v1/devices/{id}/release", store.RoleOperator, s.releaseDevice)
+	auth("PUT /api/v1/devices/{id}/policy", store.RoleOperator, s.setPolicy)
+	auth("GET /api/v1/models", store.RoleViewer, s.listModels)
+	auth("PUT /api/v1/models/{model}/policy", store.RoleOperator, s.setModelPolicy)
+	auth("GET /api/v1/events", store.RoleViewer, s.listEvents)
+	auth("GET /api/v1/ca", store.RoleViewer, s.caInfo)
+	auth("GET /api/v1/certificates", store.RoleViewer, s.listCerts)
+	auth("GET /api/v1/tokens", store.RoleAdmin, s.listTokens)
+	auth("POST /api/v1/tokens", store.RoleAdmin, s.createToken)
+	auth("DELETE /api/v1/tokens/{id}", store.RoleAdmin, s.revokeToken)
+	s.mux.Handle("/", s.wrap("other", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, &Error{Status: http.StatusNotFound, Public: "no such route: " + r.Method + " " + r.URL.Path})
+	}))
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func newRequestID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// wrap adds request ID, panic recovery and metrics around a handler.
+func (s *Server) wrap(route string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rid := newRequestID()
+		w.Header().Set("X-Request-Id", rid)
+		r = r.WithContext(context.WithValue(r.Context(), keyRequestID, rid))
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.panics.Inc()
+				s.log.Error("handler panic", "request_id", rid, "route", route, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				if sw.status == 0 {
+					s.writeError(sw, r, &Error{Status: http.StatusInternalServerError, Public: "internal error"})
+				}
+			}
+			code := sw.status
+			if code == 0 {
+				code = http.StatusOK
+			}
+			s.requests.WithLabelValues(route, strconv.Itoa(code/100)+"xx").Inc()
+		}()
+		h(sw, r)
+	})
+}
+
+func rank(r store.Role) int {
+	switch r {
+	case store.RoleAdmin:
+		return 3
+	case store.RoleOperator:
+		return 2
+	case store.RoleViewer:
+		return 1
+	}
+	return 0
+}
+
+func (s *Server) authenticated(min store.Role, h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ward"`)
+			s.writeError(w, r, &Error{Status: http.StatusUnauthorized, Public: "missing bearer token: set WARD_TOKEN or --token"})
+			return
+		}
+		tok, err := Authenticate(r.Context(), s.opts.Store, strings.TrimSpace(raw), s.now())
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ward", error="invalid_token"`)
+			if errors.Is(err, ErrUnauthenticated) {
+				s.log.Warn("API authentication failed", "remote_addr", r.RemoteAddr, "request_id", requestID(r))
+				s.writeError(w, r, &Error{Status: http.StatusUnauthorized, Public: "invalid, revoked or expired API token"})
+			} else {
+				s.writeError(w, r, &Error{Status: http.StatusInternalServerError, Public: "internal error", Err: err})
+			}
+			return
+		}
+		if rank(tok.Role) < rank(min) {
+			s.writeError(w, r, &Error{Status: http.StatusForbidden, Public: fmt.Sprintf("role %s may not do this (needs %s)", tok.Role, min)})
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), keyPrincipal, principal{tok}))
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}
+
+func requestID(r *http.Request) string {
+	v, _ := r.Context().Value(keyRequestID).(string)
+	return v
+}
+
+// Error is an API error: Public is rendered, Err is logged with the request ID.
+type Error struct {
+	Status int
+	Public string
+	Err    error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Public + ": " + e.Err.Error()
+	}
+	return e.Public
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// toError maps domain errors to API errors.
+func toError(err error) *Error {
+	var ae *Error
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.Is(err, store.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Public: err.Error(), Err: err}
+	case errors.Is(err, store.ErrConflict):
+		return &Error{Status: http.StatusConflict, Public: err.Error() + " (already exists)", Err: err}
+	case errors.Is(err, fleet.ErrQuarantined):
+		return &Error{Status: http.StatusConflict, Public: err.Error(), Err: err}
+	case errors.Is(err, fleet.ErrBadRequest), errors.Is(err, pki.ErrBadDeviceID):
+		return &Error{Status: http.StatusBadRequest, Public: err.Error(), Err: err}
+	}
+	return &Error{Status: http.StatusInternalServerError, Public: "internal error", Err: err}
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := toError(err)
+	rid := requestID(r)
+	if e.Status >= 500 {
+		s.log.Error("request failed", "request_id", rid, "method", r.Method, "path", r.URL.Path, "err", e.Err)
+	}
+	writeJSON(w, e.Status, map[string]any{"status": e.Status, "message": e.Public, "request_id": rid})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// decode reads a JSON body strictly: bounded size, unknown fields refused.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return &Error{Status: http.StatusBadRequest, Public: "empty request body: send a JSON object"}
+		}
+		return &Error{Status: http.StatusBadRequest, Public: "invalid JSON body: " + err.Error()}
+	}
+	if dec.More() {
+		return &Error{Status: http.StatusBadRequest, Public: "invalid JSON body: more than one value"}
+	}
+	return nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if !s.opts.Ready() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) crl(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Query().Get("format") {
+	case "pem":
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		w.Write(s.opts.CA.CRLPEM())
+	case "", "der":
+		w.Header().Set("Content-Type", "application/pkix-crl")
+		w.Write(s.opts.CA.CRL())
+	default:
+		s.writeError(w, r, &Error{Status: http.StatusBadRequest, Public: "format must be der or pem"})
+	}
+}
+
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request) error {
+	p := r.Context().Value(keyPrincipal).(principal)
+	writeJSON(w, http.StatusOK, p.token)
+	return nil
+}
+
+func parseCRL(der []byte) (*x509.RevocationList, error) { return x509.ParseRevocationList(der) }

@@ -1,0 +1,356 @@
+package api
+
+import (
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wardproject/ward/internal/fleet"
+	"github.com/wardproject/ward/internal/pki"
+	"github.com/wardproject/ward/internal/store"
+)
+
+// AddDeviceRequest is the body of POST /api/v1/devices.
+type AddDeviceRequest struct {
+	ID       string       `json:"id"`
+	Model    string       `json:"model"`
+	Firmware string       `json:"firmware"`
+	Tags     []string     `json:"tags,omitempty"`
+	Policy   store.Policy `json:"policy"`
+	// TokenTTL is the enrollment token lifetime, a Go duration ("24h").
+	TokenTTL string `json:"token_ttl,omitempty"`
+}
+
+// EnrollmentResponse is a device with its new one-time enrollment token,
+// answered by POST /api/v1/devices and POST /api/v1/devices/{id}/token.
+type EnrollmentResponse struct {
+	store.Device
+	Token          string    `json:"token"`
+	TokenExpiresAt time.Time `json:"token_expires_at"`
+}
+
+// ReasonRequest is the optional body of revoke and quarantine.
+type ReasonRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// RevokeResponse answers POST /api/v1/devices/{id}/revoke.
+type RevokeResponse struct {
+	store.Device
+	RevokedSerials []string `json:"revoked_serials"`
+}
+
+// TokenTTLRequest is the optional body of POST /api/v1/devices/{id}/token.
+type TokenTTLRequest struct {
+	TokenTTL string `json:"token_ttl,omitempty"`
+}
+
+func parseTTL(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 || d > 90*24*time.Hour {
+		return 0, &Error{Status: http.StatusBadRequest, Public: "token_ttl must be a positive duration of at most 2160h, like \"24h\""}
+	}
+	return d, nil
+}
+
+// optionalBody decodes a JSON body if one was sent.
+func optionalBody(w http.ResponseWriter, r *http.Request, v any) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	return decode(w, r, v)
+}
+
+func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) error {
+	vs, err := s.opts.Registry.List(r.Context())
+	if err != nil {
+		return err
+	}
+	if vs == nil {
+		vs = []fleet.View{}
+	}
+	for i := range vs {
+		vs[i].Certificates = nonNilCerts(vs[i].Certificates)
+		vs[i].Events = []store.Event{}
+	}
+	writeJSON(w, http.StatusOK, vs)
+	return nil
+}
+
+func nonNilCerts(c []store.Certificate) []store.Certificate {
+	if c == nil {
+		return []store.Certificate{}
+	}
+	return c
+}
+
+func (s *Server) addDevice(w http.ResponseWriter, r *http.Request) error {
+	var req AddDeviceRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	ttl, err := parseTTL(req.TokenTTL)
+	if err != nil {
+		return err
+	}
+	d, en, err := s.opts.Registry.Add(r.Context(), fleet.NewDevice{ID: req.ID, Model: req.Model, Firmware: req.Firmware, Tags: req.Tags, Policy: req.Policy, TokenTTL: ttl})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, EnrollmentResponse{Device: d, Token: en.Token.Reveal(), TokenExpiresAt: en.ExpiresAt})
+	return nil
+}
+
+func (s *Server) getDevice(w http.ResponseWriter, r *http.Request) error {
+	n, _ := strconv.Atoi(r.URL.Query().Get("events"))
+	if n <= 0 || n > 1000 {
+		n = 20
+	}
+	v, err := s.opts.Registry.Get(r.Context(), r.PathValue("id"), n)
+	if err != nil {
+		return err
+	}
+	v.Certificates = nonNilCerts(v.Certificates)
+	if v.Events == nil {
+		v.Events = []store.Event{}
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (s *Server) deviceEvents(w http.ResponseWriter, r *http.Request) error {
+	return s.events(w, r, r.PathValue("id"))
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
+	return s.events(w, r, r.URL.Query().Get("device"))
+}
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request, id string) error {
+	n, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	if n <= 0 || n > 10000 {
+		n = 100
+	}
+	evs, err := s.opts.Store.ListEvents(r.Context(), id, n)
+	if err != nil {
+		return err
+	}
+	if evs == nil {
+		evs = []store.Event{}
+	}
+	writeJSON(w, http.StatusOK, evs)
+	return nil
+}
+
+func (s *Server) deviceToken(w http.ResponseWriter, r *http.Request) error {
+	var req TokenTTLRequest
+	if err := optionalBody(w, r, &req); err != nil {
+		return err
+	}
+	ttl, err := parseTTL(req.TokenTTL)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	en, err := s.opts.Registry.NewToken(r.Context(), id, ttl)
+	if err != nil {
+		return err
+	}
+	v, err := s.opts.Registry.Get(r.Context(), id, 0)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, EnrollmentResponse{Device: v.Device, Token: en.Token.Reveal(), TokenExpiresAt: en.ExpiresAt})
+	return nil
+}
+
+func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request) error {
+	var req ReasonRequest
+	if err := optionalBody(w, r, &req); err != nil {
+		return err
+	}
+	d, serials, err := s.opts.Registry.Revoke(r.Context(), r.PathValue("id"), req.Reason)
+	if err != nil {
+		return err
+	}
+	if serials == nil {
+		serials = []string{}
+	}
+	writeJSON(w, http.StatusOK, RevokeResponse{Device: d, RevokedSerials: serials})
+	return nil
+}
+
+func (s *Server) quarantineDevice(w http.ResponseWriter, r *http.Request) error {
+	var req ReasonRequest
+	if err := optionalBody(w, r, &req); err != nil {
+		return err
+	}
+	d, err := s.opts.Registry.Quarantine(r.Context(), r.PathValue("id"), req.Reason)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+func (s *Server) releaseDevice(w http.ResponseWriter, r *http.Request) error {
+	d, err := s.opts.Registry.Release(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+func (s *Server) setPolicy(w http.ResponseWriter, r *http.Request) error {
+	var p store.Policy
+	if err := decode(w, r, &p); err != nil {
+		return err
+	}
+	d, err := s.opts.Registry.SetPolicy(r.Context(), r.PathValue("id"), p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+func (s *Server) listModels(w http.ResponseWriter, r *http.Request) error {
+	ps, err := s.opts.Store.ListModelPolicies(r.Context())
+	if err != nil {
+		return err
+	}
+	if ps == nil {
+		ps = []store.ModelPolicy{}
+	}
+	writeJSON(w, http.StatusOK, ps)
+	return nil
+}
+
+func (s *Server) setModelPolicy(w http.ResponseWriter, r *http.Request) error {
+	var p store.Policy
+	if err := decode(w, r, &p); err != nil {
+		return err
+	}
+	mp := store.ModelPolicy{Model: r.PathValue("model"), Policy: p}
+	if err := s.opts.Registry.SetModelPolicy(r.Context(), mp); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, mp)
+	return nil
+}
+
+// CAInfo answers GET /api/v1/ca.
+type CAInfo struct {
+	RootSubject       string    `json:"root_subject"`
+	RootFingerprint   string    `json:"root_fingerprint_sha256"`
+	RootNotAfter      time.Time `json:"root_not_after"`
+	IssuerSubject     string    `json:"issuer_subject"`
+	IssuerFingerprint string    `json:"issuer_fingerprint_sha256"`
+	IssuerNotAfter    time.Time `json:"issuer_not_after"`
+	CRLNumber         string    `json:"crl_number"`
+	CRLThisUpdate     time.Time `json:"crl_this_update"`
+	CRLNextUpdate     time.Time `json:"crl_next_update"`
+	RevokedCount      int       `json:"crl_revoked_count"`
+	RootPEM           string    `json:"root_pem"`
+	ChainPEM          string    `json:"chain_pem"`
+}
+
+func (s *Server) caInfo(w http.ResponseWriter, r *http.Request) error {
+	root, iss := s.opts.CA.Root(), s.opts.CA.Issuer()
+	info := CAInfo{
+		RootSubject: root.Subject.String(), RootFingerprint: pki.Fingerprint(root), RootNotAfter: root.NotAfter,
+		IssuerSubject: iss.Subject.String(), IssuerFingerprint: pki.Fingerprint(iss), IssuerNotAfter: iss.NotAfter,
+		RootPEM: string(s.opts.CA.RootPEM()), ChainPEM: string(s.opts.CA.ChainPEM()),
+	}
+	if rl, err := parseCRL(s.opts.CA.CRL()); err == nil {
+		info.CRLNumber = rl.Number.String()
+		info.CRLThisUpdate, info.CRLNextUpdate = rl.ThisUpdate, rl.NextUpdate
+		info.RevokedCount = len(rl.RevokedCertificateEntries)
+	}
+	writeJSON(w, http.StatusOK, info)
+	return nil
+}
+
+// CertificateView is a certificate as the API lists it.
+type CertificateView struct {
+	store.Certificate
+	PEM string `json:"pem,omitempty"`
+}
+
+func (s *Server) listCerts(w http.ResponseWriter, r *http.Request) error {
+	cs, err := s.opts.Store.ListCertificates(r.Context(), r.URL.Query().Get("device"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, nonNilCerts(cs))
+	return nil
+}
+
+// CreateTokenRequest is the body of POST /api/v1/tokens.
+type CreateTokenRequest struct {
+	Name string     `json:"name"`
+	Role store.Role `json:"role"`
+	TTL  string     `json:"ttl,omitempty"` // "" or "0": no expiry
+}
+
+// CreateTokenResponse carries a new operator token, shown once.
+type CreateTokenResponse struct {
+	store.APIToken
+	Token string `json:"token"`
+}
+
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
+	ts, err := s.opts.Store.ListAPITokens(r.Context())
+	if err != nil {
+		return err
+	}
+	if ts == nil {
+		ts = []store.APIToken{}
+	}
+	writeJSON(w, http.StatusOK, ts) // Hash is never serialised (json:"-")
+	return nil
+}
+
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
+	var req CreateTokenRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	var ttl time.Duration
+	if req.TTL != "" && req.TTL != "0" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil || d < 0 {
+			return &Error{Status: http.StatusBadRequest, Public: "ttl must be a duration like \"720h\""}
+		}
+		ttl = d
+	}
+	if !req.Role.Valid() {
+		return &Error{Status: http.StatusBadRequest, Public: "role must be admin, operator or viewer"}
+	}
+	tok, t, err := CreateToken(r.Context(), s.opts.Store, req.Name, req.Role, ttl, s.now())
+	if err != nil {
+		return &Error{Status: http.StatusBadRequest, Public: err.Error(), Err: err}
+	}
+	p := r.Context().Value(keyPrincipal).(principal)
+	s.log.Info("api token created", "token_id", t.ID, "role", t.Role, "by", p.token.ID)
+	writeJSON(w, http.StatusCreated, CreateTokenResponse{APIToken: t, Token: tok.Reveal()})
+	return nil
+}
+
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if _, err := hex.DecodeString(id); err != nil || len(id) != 16 {
+		return &Error{Status: http.StatusBadRequest, Public: "token id is 16 hex characters (the part after ward_)"}
+	}
+	if err := s.opts.Store.RevokeAPIToken(r.Context(), strings.ToLower(id), s.now().UTC()); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,138 @@
+// Package client is the Go client of Ward's HTTPS API, used by the CLI and
+// the fleet simulator. It speaks JSON to /api/v1 with a bearer token over
+// TLS that trusts the CA file the operator names.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/wardproject/ward/internal/pki"
+)
+
+// Options configure a Client. Server is required.
+type Options struct {
+	Server string // https://host:port
+	Token  string
+	// CAFile is a PEM file of roots to trust; empty: the system roots.
+	CAFile string
+	// Roots overrides CAFile when set.
+	Roots   *x509.CertPool
+	Timeout time.Duration // default 30s
+}
+
+// Client calls Ward's API.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// New returns a Client.
+func New(opts Options) (*Client, error) {
+	if opts.Server == "" {
+		return nil, errors.New("client: Options.Server is required")
+	}
+	roots := opts.Roots
+	if roots == nil && opts.CAFile != "" {
+		data, err := os.ReadFile(opts.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read CA file: %w", err)
+		}
+		certs, err := pki.ParseCertificatesPEM(data)
+		if err != nil {
+			return nil, fmt.Errorf("read CA file %s: %w", opts.CAFile, err)
+		}
+		roots = x509.NewCertPool()
+		for _, c := range certs {
+			roots.AddCert(c)
+		}
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	tr := &http.Transport{TLSClientConfig: pki.ClientConfig(roots, nil), ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16}
+	return &Client{base: opts.Server, token: opts.Token, http: &http.Client{Transport: tr, Timeout: opts.Timeout}}, nil
+}
+
+// Error is an error answered by the server.
+type Error struct {
+	Status    int    `json:"status"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id"`
+}
+
+func (e *Error) Error() string {
+	if e.RequestID != "" {
+		return fmt.Sprintf("server answered %d: %s (request %s)", e.Status, e.Message, e.RequestID)
+	}
+	return fmt.Sprintf("server answered %d: %s", e.Status, e.Message)
+}
+
+// Do sends a JSON request and decodes a JSON answer into out (may be nil).
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			return fmt.Errorf("%s %s: %w (is the server running, and does --ca/WARD_CA name its ca.pem?)", method, path, uerr.Err)
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	if resp.StatusCode >= 300 {
+		e := &Error{Status: resp.StatusCode}
+		if json.Unmarshal(data, e) != nil || e.Message == "" {
+			e.Message = string(bytes.TrimSpace(data))
+		}
+		return e
+	}
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// Get fetches path into out.
+func (c *Client) Get(ctx context.Context, path string, out any) error {
+	return c.Do(ctx, http.MethodGet, path, nil, out)
+}
+
+// Post posts in to path and decodes into out.
+func (c *Client) Post(ctx context.Context, path string, in, out any) error {
+	return c.Do(ctx, http.MethodPost, path, in, out)
+}

@@ -1,0 +1,400 @@
+// Package config is the only place Ward reads configuration: a YAML file,
+// WARD_* environment variables and command-line flags, in that order of
+// precedence (default < file < env < flag). Each setting has one name in
+// each source: gateway.max_message_bytes <-> WARD_GATEWAY_MAX_MESSAGE_BYTES
+// <-> --gateway-max-message-bytes. Parsing is strict: an unknown key or a bad
+// value is an *Error naming the key, where it came from and the fix.
+// Secrets (the CA passphrase) come from the environment or a file, never
+// from a flag.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is Ward's validated server configuration.
+type Config struct {
+	DataDir       string        // data_dir
+	HTTPSAddr     string        // https_addr
+	MQTTAddr      string        // mqtt_addr
+	Hostnames     []string      // hostname
+	LogLevel      string        // log.level
+	LogFormat     string        // log.format
+	ShutdownGrace time.Duration // shutdown_grace
+
+	PKI     PKI
+	Enroll  Enroll
+	Gateway Gateway
+	Detect  Detect
+
+	sources map[string]string
+}
+
+// PKI is the certificate authority section.
+type PKI struct {
+	CACert             string        // pki.ca_cert: operator-supplied issuing CA (PEM)
+	CAKey              string        // pki.ca_key
+	KeyPassphraseFile  string        // pki.key_passphrase_file
+	KeyPassphrase      Secret        // WARD_CA_PASSPHRASE only
+	DeviceCertValidity time.Duration // pki.device_cert_validity
+}
+
+// Enroll is the enrollment section.
+type Enroll struct {
+	TokenTTL time.Duration // enroll.token_ttl
+}
+
+// Gateway is the MQTT gateway section: global per-device limits.
+type Gateway struct {
+	MaxMessageBytes   int     // gateway.max_message_bytes
+	MessagesPerSecond float64 // gateway.messages_per_second
+	BytesPerSecond    float64 // gateway.bytes_per_second
+	ConnectsPerMinute int     // gateway.connects_per_minute
+}
+
+// Detect is the detection section.
+type Detect struct {
+	Window time.Duration // detect.window (flag --detect-window)
+}
+
+// Secret is a configuration secret that never prints itself.
+type Secret string
+
+// String implements fmt.Stringer.
+func (Secret) String() string { return "[REDACTED]" }
+
+// Error is a configuration error: the key, where the value came from and a hint.
+type Error struct {
+	Key    string
+	Source string
+	Err    error
+	Hint   string
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("config %s (from %s): %v", e.Key, e.Source, e.Err)
+	if e.Hint != "" {
+		s += " (" + e.Hint + ")"
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+type kind int
+
+const (
+	kString kind = iota
+	kStrings
+	kDuration
+	kInt
+	kFloat
+)
+
+type setting struct {
+	key   string
+	kind  kind
+	def   string
+	usage string
+	ptr   func(*Config) any
+	flag  string // flag name override ("" = derived)
+}
+
+var settings = []setting{
+	{key: "data_dir", def: "./ward-data", usage: "directory for the store, CA and tokens", ptr: func(c *Config) any { return &c.DataDir }},
+	{key: "https_addr", def: ":8443", usage: "HTTPS listener for EST and the API", ptr: func(c *Config) any { return &c.HTTPSAddr }},
+	{key: "mqtt_addr", def: ":8883", usage: "MQTT-over-TLS listener for devices", ptr: func(c *Config) any { return &c.MQTTAddr }},
+	{key: "hostname", kind: kStrings, usage: "extra DNS names or IPs for the server certificate (repeat or comma-separate)", ptr: func(c *Config) any { return &c.Hostnames }},
+	{key: "log.level", def: "info", usage: "log level: debug, info, warn, error", ptr: func(c *Config) any { return &c.LogLevel }},
+	{key: "log.format", def: "text", usage: "log format: text or json", ptr: func(c *Config) any { return &c.LogFormat }},
+	{key: "shutdown_grace", kind: kDuration, def: "10s", usage: "how long in-flight requests may finish on shutdown", ptr: func(c *Config) any { return &c.ShutdownGrace }},
+	{key: "pki.ca_cert", usage: "operator-supplied issuing CA certificate (PEM, chain to the root may follow)", ptr: func(c *Config) any { return &c.PKI.CACert }, flag: "ca-cert"},
+	{key: "pki.ca_key", usage: "operator-supplied issuing CA private key (PEM, mode 0600)", ptr: func(c *Config) any { return &c.PKI.CAKey }, flag: "ca-key"},
+	{key: "pki.key_passphrase_file", usage: "file holding the passphrase that encrypts CA keys at rest (or set WARD_CA_PASSPHRASE)", ptr: func(c *Config) any { return &c.PKI.KeyPassphraseFile }, flag: "ca-passphrase-file"},
+	{key: "pki.device_cert_validity", kind: kDuration, def: "2160h", usage: "lifetime of device certificates", ptr: func(c *Config) any { return &c.PKI.DeviceCertValidity }},
+	{key: "enroll.token_ttl", kind: kDuration, def: "24h", usage: "default lifetime of one-time enrollment tokens", ptr: func(c *Config) any { return &c.Enroll.TokenTTL }},
+	{key: "gateway.max_message_bytes", kind: kInt, def: "262144", usage: "largest MQTT packet a device may send, in bytes", ptr: func(c *Config) any { return &c.Gateway.MaxMessageBytes }},
+	{key: "gateway.messages_per_second", kind: kFloat, def: "100", usage: "per-device publish rate; excess publishes are dropped, sustained excess disconnects", ptr: func(c *Config) any { return &c.Gateway.MessagesPerSecond }},
+	{key: "gateway.bytes_per_second", kind: kFloat, def: "1048576", usage: "per-device publish byte rate", ptr: func(c *Config) any { return &c.Gateway.BytesPerSecond }},
+	{key: "gateway.connects_per_minute", kind: kInt, def: "30", usage: "per-device connection attempts per minute before a temporary ban", ptr: func(c *Config) any { return &c.Gateway.ConnectsPerMinute }},
+	{key: "detect.window", kind: kDuration, def: "1m", usage: "shortest detection window; longer windows scale from it", ptr: func(c *Config) any { return &c.Detect.Window }, flag: "detect-window"},
+}
+
+func envName(key string) string {
+	return "WARD_" + strings.ToUpper(strings.NewReplacer(".", "_").Replace(key))
+}
+
+func flagName(s setting) string {
+	if s.flag != "" {
+		return s.flag
+	}
+	return strings.NewReplacer(".", "-", "_", "-").Replace(s.key)
+}
+
+// RegisterFlags adds one flag per setting (plus --config) to fs.
+func RegisterFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "YAML configuration file (env WARD_CONFIG)")
+	for _, s := range settings {
+		usage := fmt.Sprintf("%s (config %s, env %s)", s.usage, s.key, envName(s.key))
+		if s.kind == kStrings {
+			fs.StringSlice(flagName(s), nil, usage)
+		} else {
+			fs.String(flagName(s), s.def, usage)
+		}
+	}
+}
+
+func set(c *Config, s setting, raw string, source string) error {
+	bad := func(err error, hint string) error {
+		return &Error{Key: s.key, Source: source, Err: err, Hint: hint}
+	}
+	switch p := s.ptr(c).(type) {
+	case *string:
+		*p = raw
+	case *[]string:
+		var out []string
+		for _, v := range strings.Split(raw, ",") {
+			if v = strings.TrimSpace(v); v != "" {
+				out = append(out, v)
+			}
+		}
+		*p = out
+	case *time.Duration:
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < 0 {
+			return bad(fmt.Errorf("invalid duration %q", raw), `use a duration such as "90s", "5m" or "24h"`)
+		}
+		*p = d
+	case *int:
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 0 {
+			return bad(fmt.Errorf("invalid number %q", raw), "use a non-negative whole number")
+		}
+		*p = n
+	case *float64:
+		f, err := strconv.ParseFloat(raw, 64)
+		if err != nil || f < 0 {
+			return bad(fmt.Errorf("invalid number %q", raw), "use a non-negative number")
+		}
+		*p = f
+	}
+	c.sources[s.key] = source
+	return nil
+}
+
+// Load builds the configuration from defaults, the file (--config or
+// WARD_CONFIG), the environment and the flags that were set in fs.
+func Load(fs *pflag.FlagSet, environ []string) (*Config, error) {
+	c := &Config{sources: map[string]string{}}
+	for _, s := range settings {
+		if err := set(c, s, s.def, "default"); err != nil {
+			return nil, err
+		}
+	}
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	path := env["WARD_CONFIG"]
+	if fs != nil {
+		if f := fs.Lookup("config"); f != nil && f.Changed {
+			path = f.Value.String()
+		}
+	}
+	if path != "" {
+		if err := c.loadFile(path); err != nil {
+			return nil, err
+		}
+	}
+	known := map[string]bool{"WARD_CONFIG": true, "WARD_CA_PASSPHRASE": true}
+	for _, s := range settings {
+		known[envName(s.key)] = true
+		if v, ok := env[envName(s.key)]; ok {
+			if err := set(c, s, v, "env "+envName(s.key)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for k := range env {
+		// Client-side variables belong to the CLI, test ones to wardtest.
+		if strings.HasPrefix(k, "WARD_") && !known[k] && !clientEnv[k] && !strings.HasPrefix(k, "WARD_TEST_") {
+			return nil, &Error{Key: k, Source: "environment", Err: errors.New("unknown WARD_ variable"), Hint: "see ward serve --help for the settings"}
+		}
+	}
+	if fs != nil {
+		for _, s := range settings {
+			f := fs.Lookup(flagName(s))
+			if f == nil || !f.Changed {
+				continue
+			}
+			v := f.Value.String()
+			if s.kind == kStrings {
+				ss, _ := fs.GetStringSlice(flagName(s))
+				v = strings.Join(ss, ",")
+			}
+			if err := set(c, s, v, "flag --"+flagName(s)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if p, ok := env["WARD_CA_PASSPHRASE"]; ok {
+		c.PKI.KeyPassphrase = Secret(p)
+		c.sources["pki.key_passphrase"] = "env WARD_CA_PASSPHRASE"
+	} else if c.PKI.KeyPassphraseFile != "" {
+		b, err := os.ReadFile(c.PKI.KeyPassphraseFile)
+		if err != nil {
+			return nil, &Error{Key: "pki.key_passphrase_file", Source: c.sources["pki.key_passphrase_file"], Err: err}
+		}
+		c.PKI.KeyPassphrase = Secret(strings.TrimRight(string(b), "\r\n"))
+		c.sources["pki.key_passphrase"] = "file " + c.PKI.KeyPassphraseFile
+	}
+	return c, c.validate()
+}
+
+// clientEnv are the CLI's variables, allowed in the server's environment.
+var clientEnv = map[string]bool{"WARD_SERVER": true, "WARD_TOKEN": true, "WARD_CA": true}
+
+func (c *Config) loadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return &Error{Key: "config", Source: "flag/env", Err: err, Hint: "check the --config path"}
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return &Error{Key: "config", Source: path, Err: err, Hint: "the file must be YAML"}
+	}
+	if len(root.Content) == 0 {
+		return nil
+	}
+	byKey := map[string]setting{}
+	for _, s := range settings {
+		byKey[s.key] = s
+	}
+	var walk func(n *yaml.Node, prefix string) error
+	walk = func(n *yaml.Node, prefix string) error {
+		if n.Kind != yaml.MappingNode {
+			return &Error{Key: strings.TrimSuffix(prefix, "."), Source: fmt.Sprintf("%s:%d", path, n.Line), Err: errors.New("expected a mapping")}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			key := prefix + k.Value
+			src := fmt.Sprintf("%s:%d", path, k.Line)
+			if s, ok := byKey[key]; ok {
+				var raw string
+				switch {
+				case v.Kind == yaml.SequenceNode && s.kind == kStrings:
+					var parts []string
+					for _, e := range v.Content {
+						parts = append(parts, e.Value)
+					}
+					raw = strings.Join(parts, ",")
+				case v.Kind == yaml.ScalarNode:
+					raw = v.Value
+				default:
+					return &Error{Key: key, Source: src, Err: errors.New("expected a single value")}
+				}
+				if err := set(c, s, raw, src); err != nil {
+					return err
+				}
+				continue
+			}
+			if v.Kind == yaml.MappingNode && hasPrefix(byKey, key+".") {
+				if err := walk(v, key+"."); err != nil {
+					return err
+				}
+				continue
+			}
+			return &Error{Key: key, Source: src, Err: errors.New("unknown setting"), Hint: "see ward serve --help for the settings"}
+		}
+		return nil
+	}
+	return walk(root.Content[0], "")
+}
+
+func hasPrefix(m map[string]setting, p string) bool {
+	for k := range m {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Config) validate() error {
+	bad := func(key, msg, hint string) error {
+		return &Error{Key: key, Source: c.sources[key], Err: errors.New(msg), Hint: hint}
+	}
+	if c.DataDir == "" {
+		return bad("data_dir", "must not be empty", "")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", "unknown level "+strconv.Quote(c.LogLevel), "use debug, info, warn or error")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return bad("log.format", "unknown format "+strconv.Quote(c.LogFormat), "use text or json")
+	}
+	if (c.PKI.CACert == "") != (c.PKI.CAKey == "") {
+		return bad("pki.ca_cert", "an imported CA needs both pki.ca_cert and pki.ca_key", "give both --ca-cert and --ca-key, or neither")
+	}
+	if c.PKI.DeviceCertValidity < time.Hour {
+		return bad("pki.device_cert_validity", "must be at least 1h", "")
+	}
+	if c.Enroll.TokenTTL < time.Minute {
+		return bad("enroll.token_ttl", "must be at least 1m", "")
+	}
+	if c.Gateway.MaxMessageBytes < 64 || c.Gateway.MaxMessageBytes > 256<<20 {
+		return bad("gateway.max_message_bytes", "must be between 64 and 268435456", "")
+	}
+	if c.Detect.Window < time.Second {
+		return bad("detect.window", "must be at least 1s", "")
+	}
+	return nil
+}
+
+// Effective lists every setting with its value (secrets redacted) and
+// where it came from, for `ward config check`.
+func (c *Config) Effective() []Entry {
+	var out []Entry
+	for _, s := range settings {
+		v := s.ptr(c)
+		var str string
+		switch p := v.(type) {
+		case *string:
+			str = *p
+		case *[]string:
+			str = strings.Join(*p, ",")
+		case *time.Duration:
+			str = p.String()
+		case *int:
+			str = strconv.Itoa(*p)
+		case *float64:
+			str = strconv.FormatFloat(*p, 'g', -1, 64)
+		}
+		out = append(out, Entry{Key: s.key, Value: str, Source: c.sources[s.key]})
+	}
+	if c.PKI.KeyPassphrase != "" {
+		out = append(out, Entry{Key: "pki.key_passphrase", Value: c.PKI.KeyPassphrase.String(), Source: c.sources["pki.key_passphrase"]})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// Entry is one effective setting.
+type Entry struct {
+	Key    string `json:"key"`
+	Value  string `json:"value"`
+	Source string `json:"source"`
+}
