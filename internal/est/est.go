@@ -89,17 +89,18 @@ func (h *Handler) fail(w http.ResponseWriter, op string, status int, msg string)
 }
 
 // writeBase64 writes body base64-encoded in 76-column lines as RFC 7030
-// (via RFC 2045) expects.
+// (via RFC 2045) expects, with LF line ends so that coreutils base64 -d
+// decodes it as is (every EST client we know accepts both).
 func writeBase64(w http.ResponseWriter, contentType string, body []byte) {
 	enc := base64.StdEncoding.EncodeToString(body)
 	var b strings.Builder
 	for len(enc) > 76 {
 		b.WriteString(enc[:76])
-		b.WriteString("\r\n")
+		b.WriteString("\n")
 		enc = enc[76:]
 	}
 	b.WriteString(enc)
-	b.WriteString("\r\n")
+	b.WriteString("\n")
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Content-Transfer-Encoding", "base64")
 	w.WriteHeader(http.StatusOK)

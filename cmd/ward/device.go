@@ -1,0 +1,318 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/wardproject/ward/internal/api"
+	"github.com/wardproject/ward/internal/fleet"
+	"github.com/wardproject/ward/internal/store"
+)
+
+func newDeviceCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "device", Short: "Register, inspect, revoke and quarantine devices"}
+	cmd.AddCommand(newDeviceAddCmd(), newDeviceListCmd(), newDeviceShowCmd(), newDeviceTokenCmd(),
+		newDeviceStatusCmd("revoke", "Revoke the device's certificates (published in the CRL) and disconnect it"),
+		newDeviceStatusCmd("quarantine", "Disconnect the device and refuse it, without revoking its certificate"),
+		newDeviceStatusCmd("release", "Lift a quarantine"),
+		newDevicePolicyCmd())
+	return cmd
+}
+
+func newDeviceAddCmd() *cobra.Command {
+	var id, model, firmware, ttl string
+	var tags, pub, sub []string
+	cmd := &cobra.Command{
+		Use:   "add --id ID --model MODEL [--firmware VERSION]",
+		Short: "Register a device and print its one-time enrollment token",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out, err := output(cmd)
+			if err != nil {
+				return err
+			}
+			c, err := apiClient(cmd)
+			if err != nil {
+				return err
+			}
+			var res api.EnrollmentResponse
+			req := api.AddDeviceRequest{ID: id, Model: model, Firmware: firmware, Tags: tags, TokenTTL: ttl,
+				Policy: store.Policy{Publish: pub, Subscribe: sub}}
+			if err := c.Post(cmd.Context(), "/api/v1/devices", req, &res); err != nil {
+				return err
+			}
+			return printEnrollment(cmd, out, res)
+		},
+	}
+	cmd.Flags().StringVar(&id, "id", "", "device ID: letters, digits, '.', '_', '-' (required)")
+	cmd.Flags().StringVar(&model, "model", "", "device model (required)")
+	cmd.Flags().StringVar(&firmware, "firmware", "", "firmware version")
+	cmd.Flags().StringSliceVar(&tags, "tag", nil, "tag (repeatable)")
+	cmd.Flags().StringSliceVar(&pub, "allow-publish", nil, "extra topic filter the device may publish to ({id} = device ID)")
+	cmd.Flags().StringSliceVar(&sub, "allow-subscribe", nil, "extra topic filter the device may subscribe to ({id} = device ID)")
+	cmd.Flags().StringVar(&ttl, "token-ttl", "", "enrollment token lifetime (default: the server's, 24h)")
+	cmd.MarkFlagRequired("id")
+	cmd.MarkFlagRequired("model")
+	addClientFlags(cmd, true)
+	return cmd
+}
+
+func printEnrollment(cmd *cobra.Command, out string, res api.EnrollmentResponse) error {
+	if out == "json" {
+		return printJSON(cmd.OutOrStdout(), res)
+	}
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "device:    %s (model %s, firmware %s, status %s)\n", res.ID, res.Model, res.Firmware, res.Status)
+	fmt.Fprintf(w, "token:     %s\n", res.Token)
+	fmt.Fprintf(w, "expires:   %s (single use)\n", fmtTime(res.TokenExpiresAt))
+	fmt.Fprintf(w, "enroll:    ward enroll --server SERVER --ca ca.pem --id %s --token TOKEN\n", res.ID)
+	return nil
+}
+
+func newDeviceTokenCmd() *cobra.Command {
+	var ttl string
+	cmd := &cobra.Command{
+		Use:   "token ID",
+		Short: "Issue a new one-time enrollment token (replaces the previous one; re-enrolls a revoked device)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, err := output(cmd)
+			if err != nil {
+				return err
+			}
+			c, err := apiClient(cmd)
+			if err != nil {
+				return err
+			}
+			var res api.EnrollmentResponse
+			if err := c.Post(cmd.Context(), "/api/v1/devices/"+pathEscape(args[0])+"/token", api.TokenTTLRequest{TokenTTL: ttl}, &res); err != nil {
+				return err
+			}
+			return printEnrollment(cmd, out, res)
+		},
+	}
+	cmd.Flags().StringVar(&ttl, "token-ttl", "", "enrollment token lifetime")
+	addClientFlags(cmd, true)
+	return cmd
+}
+
+func activeCert(v fleet.View) (serial, notAfter string) {
+	for _, c := range v.Certificates {
+		if !c.Revoked() {
+			return c.Serial, fmtTime(c.NotAfter)
+		}
+	}
+	return "-", "-"
+}
+
+func connState(n int) string {
+	switch n {
+	case 0:
+		return "offline"
+	case 1:
+		return "online"
+	}
+	return "online(" + strconv.Itoa(n) + ")"
+}
+
+func newDeviceListCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List devices with status, certificate, last seen and connection state",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out, err := output(cmd)
+			if err != nil {
+				return err
+			}
+			c, err := apiClient(cmd)
+			if err != nil {
+				return err
+			}
+			var vs []fleet.View
+			if err := c.Get(cmd.Context(), "/api/v1/devices", &vs); err != nil {
+				return err
+			}
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), vs)
+			}
+			sort.Slice(vs, func(i, j int) bool { return vs[i].ID < vs[j].ID })
+			rows := make([][]string, 0, len(vs))
+			for _, v := range vs {
+				serial, na := activeCert(v)
+				rows = append(rows, []string{v.ID, v.Model, v.Firmware, string(v.Status), connState(v.Connected), fmtTime(v.LastSeen), serial, na})
+			}
+			return table(cmd.OutOrStdout(), []string{"ID", "MODEL", "FIRMWARE", "STATUS", "CONNECTION", "LAST SEEN", "CERT SERIAL", "NOT AFTER"}, rows)
+		},
+	}
+	addClientFlags(cmd, true)
+	return cmd
+}
+
+func newDeviceShowCmd() *cobra.Command {
+	var events int
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a device: status, certificates, connection state and recent events",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, err := output(cmd)
+			if err != nil {
+				return err
+			}
+			c, err := apiClient(cmd)
+			if err != nil {
+				return err
+			}
+			var v fleet.View
+			if err := c.Get(cmd.Context(), fmt.Sprintf("/api/v1/devices/%s?events=%d", pathEscape(args[0]), events), &v); err != nil {
+				return err
+			}
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), v)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "ID:          %s\nModel:       %s\nFirmware:    %s\nStatus:      %s\nConnection:  %s\nLast seen:   %s\nRegistered:  %s\n",
+				v.ID, v.Model, v.Firmware, v.Status, connState(v.Connected), fmtTime(v.LastSeen), fmtTime(v.CreatedAt))
+			if len(v.Tags) > 0 {
+				fmt.Fprintf(w, "Tags:        %s\n", strings.Join(v.Tags, ", "))
+			}
+			if p := v.Policy; len(p.Publish)+len(p.Subscribe) > 0 {
+				fmt.Fprintf(w, "Grants:      publish %v, subscribe %v\n", p.Publish, p.Subscribe)
+			}
+			fmt.Fprintln(w, "\nCertificates:")
+			rows := [][]string{}
+			for _, c := range v.Certificates {
+				st := "valid"
+				if c.Revoked() {
+					st = "revoked " + fmtTime(c.RevokedAt) + " (" + c.RevokeReason + ")"
+				}
+				rows = append(rows, []string{c.Serial, fmtTime(c.NotBefore), fmtTime(c.NotAfter), st})
+			}
+			table(w, []string{"  SERIAL", "NOT BEFORE", "NOT AFTER", "STATE"}, indent(rows))
+			fmt.Fprintln(w, "\nRecent events:")
+			rows = rows[:0]
+			for _, e := range v.Events {
+				rows = append(rows, []string{fmtTime(e.Time), e.Kind, detail(e.Detail)})
+			}
+			return table(w, []string{"  TIME", "EVENT", "DETAIL"}, indent(rows))
+		},
+	}
+	cmd.Flags().IntVar(&events, "events", 20, "number of recent events to show")
+	addClientFlags(cmd, true)
+	return cmd
+}
+
+func indent(rows [][]string) [][]string {
+	for _, r := range rows {
+		if len(r) > 0 {
+			r[0] = "  " + r[0]
+		}
+	}
+	return rows
+}
+
+func detail(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k]
+	}
+	return strings.Join(parts, " ")
+}
+
+func newDeviceStatusCmd(verb, short string) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   verb + " ID",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, err := output(cmd)
+			if err != nil {
+				return err
+			}
+			c, err := apiClient(cmd)
+			if err != nil {
+				return err
+			}
+			var body any
+			if verb != "release" {
+				body = api.ReasonRequest{Reason: reason}
+			}
+			var res api.RevokeResponse
+			if err := c.Post(cmd.Context(), "/api/v1/devices/"+pathEscape(args[0])+"/"+verb, body, &res); err != nil {
+				return err
+			}
+			if out == "json" {
+				if verb == "revoke" {
+					return printJSON(cmd.OutOrStdout(), res)
+				}
+				return printJSON(cmd.OutOrStdout(), res.Device)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "device %s is now %s\n", res.ID, res.Status)
+			if verb == "revoke" {
+				fmt.Fprintf(cmd.OutOrStdout(), "revoked certificates: %s\n", strings.Join(res.RevokedSerials, ", "))
+			}
+			return nil
+		},
+	}
+	if verb != "release" {
+		cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the device's events; for revoke also the CRL reason: keyCompromise, superseded, cessationOfOperation)")
+	}
+	addClientFlags(cmd, true)
+	return cmd
+}
+
+func newDevicePolicyCmd() *cobra.Command {
+	var pub, sub []string
+	var maxBytes, cpm int
+	var mps, bps float64
+	var model bool
+	cmd := &cobra.Command{
+		Use:   "policy ID|MODEL",
+		Short: "Set a device's (or with --model, a model's) extra topic grants and limit overrides",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, err := output(cmd)
+			if err != nil {
+				return err
+			}
+			c, err := apiClient(cmd)
+			if err != nil {
+				return err
+			}
+			p := store.Policy{Publish: pub, Subscribe: sub, MaxMessageBytes: maxBytes, MessagesPerSecond: mps, BytesPerSecond: bps, ConnectsPerMinute: cpm}
+			path := "/api/v1/devices/" + pathEscape(args[0]) + "/policy"
+			if model {
+				path = "/api/v1/models/" + pathEscape(args[0]) + "/policy"
+			}
+			var res any
+			if err := c.Do(cmd.Context(), "PUT", path, p, &res); err != nil {
+				return err
+			}
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), res)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "policy of %s updated\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&model, "model", false, "the argument is a model: set the policy shared by its devices")
+	cmd.Flags().StringSliceVar(&pub, "allow-publish", nil, "extra topic filter to publish to ({id} = device ID)")
+	cmd.Flags().StringSliceVar(&sub, "allow-subscribe", nil, "extra topic filter to subscribe to ({id} = device ID)")
+	cmd.Flags().IntVar(&maxBytes, "max-message-bytes", 0, "largest message (0: default)")
+	cmd.Flags().Float64Var(&mps, "messages-per-second", 0, "publish rate (0: default)")
+	cmd.Flags().Float64Var(&bps, "bytes-per-second", 0, "publish byte rate (0: default)")
+	cmd.Flags().IntVar(&cpm, "connects-per-minute", 0, "connection attempts per minute (0: default)")
+	addClientFlags(cmd, true)
+	return cmd
+}

@@ -1,0 +1,319 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/wardproject/ward/internal/netids"
+	"github.com/wardproject/ward/internal/netids/kitnet"
+)
+
+// newIDSCmd builds "ward ids": the network sensor.
+func newIDSCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ids",
+		Short: "Network sensor for IoT traffic",
+		Long: `Network sensor for IoT traffic: Kitsune-style damped statistics and an
+online autoencoder ensemble, scan/brute-force/flood/blocklist rules, MUD
+(RFC 8520) segmentation policy and asset discovery, on pcap/pcapng files or a
+live interface. See docs/detection.md.`,
+	}
+	cmd.AddCommand(newIDSAnalyzeCmd(), newIDSEvalCmd(), newIDSSniffCmd(), newIDSMUDCmd())
+	return cmd
+}
+
+// idsSensorFlags are the flags shared by analyze, eval and sniff.
+type idsSensorFlags struct {
+	learn     int
+	fmGrace   int
+	seed      uint64
+	model     string
+	saveModel string
+	alerts    string
+	assets    string
+	blocklist string
+	mudDir    string
+	devices   string
+	transform string
+	noWindow  bool
+	alpha     float64
+	quantile  float64
+	margin    float64
+	noRules   bool
+}
+
+func (f *idsSensorFlags) register(cmd *cobra.Command, alertsDefault string) {
+	fl := cmd.Flags()
+	fl.IntVar(&f.learn, "learn", 10000, "packets (from the first) that train the detector, feature mapping included")
+	fl.IntVar(&f.fmGrace, "fm-grace", 0, "packets of --learn used for feature mapping (default learn/10)")
+	fl.Uint64Var(&f.seed, "seed", 1, "seed of the detector's weights: the same seed and capture give the same scores")
+	fl.StringVar(&f.model, "model", "", "load a trained model from `FILE` instead of learning")
+	fl.StringVar(&f.saveModel, "save-model", "", "save the model to `FILE` when learning ends")
+	fl.StringVar(&f.alerts, "alerts", alertsDefault, "write alerts as JSON lines to `FILE` (- for stdout, empty for none)")
+	fl.StringVar(&f.assets, "assets", "", "write the discovered hosts as JSON to `FILE` at the end")
+	fl.StringVar(&f.blocklist, "blocklist", "", "known-bad addresses: plain list or CSV `FILE` (reloaded on change and SIGHUP)")
+	fl.StringVar(&f.mudDir, "mud-dir", "", "`DIR` of RFC 8520 MUD files (*.json), one per device model")
+	fl.StringVar(&f.devices, "devices", "", "CSV `FILE` mapping addresses to devices: mac_or_ip,device_id,model")
+	fl.StringVar(&f.transform, "transform", "", "feature transform: log (default) or none (as reference KitNET)")
+	fl.BoolVar(&f.noWindow, "no-window", false, "score each packet alone, without the per-host score window")
+	fl.Float64Var(&f.alpha, "window-alpha", 0, "weight of a new packet in the per-host score window (default 0.1)")
+	fl.Float64Var(&f.quantile, "threshold-quantile", 0, "quantile of late learning scores taken as threshold (default 0.999)")
+	fl.Float64Var(&f.margin, "threshold-margin", 0, "factor applied to that quantile (default 1.5)")
+	fl.BoolVar(&f.noRules, "no-rules", false, "run the learned detector only (no scan, brute-force, flood rules)")
+	_ = fl.MarkHidden("transform")
+	_ = fl.MarkHidden("window-alpha")
+}
+
+// idsSensorSetup is a built sensor and what must be closed after the run.
+type idsSensorSetup struct {
+	sensor  *netids.Sensor
+	closers []func() error
+	watch   func(ctx context.Context) // background reloads; nil if none
+}
+
+func (s *idsSensorSetup) close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+func (f *idsSensorFlags) build(cmd *cobra.Command, log *slog.Logger) (*idsSensorSetup, error) {
+	setup := &idsSensorSetup{}
+	opts := netids.Options{
+		Learn: f.learn, FMGrace: f.fmGrace, Seed: f.seed, Transform: f.transform,
+		Window:            netids.WindowOptions{Off: f.noWindow, Alpha: f.alpha},
+		ThresholdQuantile: f.quantile, ThresholdMargin: f.margin,
+		Logger: log,
+	}
+	if f.model != "" {
+		mf, err := os.Open(f.model)
+		if err != nil {
+			return nil, fmt.Errorf("open model: %w", err)
+		}
+		det, err := kitnet.Load(mf)
+		mf.Close()
+		if err != nil {
+			return nil, fmt.Errorf("load model %s: %w", f.model, err)
+		}
+		opts.Model = det
+	}
+	switch f.alerts {
+	case "":
+	case "-":
+		opts.Sink = netids.NewJSONSink(cmd.OutOrStdout())
+	default:
+		af, err := os.OpenFile(f.alerts, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			return nil, fmt.Errorf("open alerts file: %w", err)
+		}
+		bw := bufio.NewWriter(af)
+		opts.Sink = netids.NewJSONSink(bw)
+		setup.closers = append(setup.closers, func() error { return errors.Join(bw.Flush(), af.Close()) })
+	}
+	if err := f.buildRules(&opts, setup); err != nil {
+		setup.close()
+		return nil, err
+	}
+	s, err := netids.New(opts)
+	if err != nil {
+		setup.close()
+		return nil, err
+	}
+	setup.sensor = s
+	return setup, nil
+}
+
+// finish saves the model and asset list after a run.
+func (f *idsSensorFlags) finish(s *netids.Sensor) error {
+	if f.saveModel != "" {
+		if err := idsWriteFileAtomic(f.saveModel, func(w io.Writer) error { return s.Detector().Save(w) }); err != nil {
+			return fmt.Errorf("save model %s: %w", f.saveModel, err)
+		}
+	}
+	if f.assets != "" {
+		if err := idsWriteFileAtomic(f.assets, func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			return enc.Encode(s.Assets().List())
+		}); err != nil {
+			return fmt.Errorf("write assets %s: %w", f.assets, err)
+		}
+	}
+	return nil
+}
+
+func idsWriteFileAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	bw := bufio.NewWriter(tmp)
+	if err := write(bw); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func newIDSAnalyzeCmd() *cobra.Command {
+	var (
+		f      idsSensorFlags
+		scores string
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "analyze FILE",
+		Short: "Analyze a pcap or pcapng capture: learn, score every packet, raise alerts",
+		Long: `Analyze a pcap or pcapng capture. The first --learn packets train the
+detector (unless --model loads one); every later packet is scored. Alerts go
+to --alerts as JSON lines. --scores writes one CSV row per packet in file
+order, "packet,score" with packets numbered from 1 as Wireshark does; packets
+used for learning have score 0.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "text" && output != "json" {
+				return fmt.Errorf("--output %q: want text or json", output)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			log := idsNewLogger(cmd)
+			setup, err := f.build(cmd, log)
+			if err != nil {
+				return err
+			}
+			defer setup.close()
+			if setup.watch != nil {
+				wctx, cancel := context.WithCancel(ctx)
+				done := make(chan struct{})
+				go func() { defer close(done); setup.watch(wctx) }()
+				defer func() { cancel(); <-done }()
+			}
+			r, err := netids.OpenFile(args[0], netids.FileOptions{})
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			var csvw *bufio.Writer
+			if scores != "" {
+				sf, err := os.Create(scores)
+				if err != nil {
+					return fmt.Errorf("create scores file: %w", err)
+				}
+				defer sf.Close()
+				csvw = bufio.NewWriterSize(sf, 1<<16)
+				csvw.WriteString("packet,score\n")
+			}
+			bar := idsNewProgress(cmd.ErrOrStderr())
+			buf := make([]byte, 0, 64)
+			sum, runErr := netids.Run(ctx, r, setup.sensor, func(fr *netids.Frame, res netids.Result) error {
+				if csvw != nil {
+					score := res.Score
+					if res.Learning {
+						score = 0
+					}
+					buf = strconv.AppendUint(buf[:0], fr.Number, 10)
+					buf = append(buf, ',')
+					buf = strconv.AppendFloat(buf, score, 'g', -1, 64)
+					buf = append(buf, '\n')
+					if _, err := csvw.Write(buf); err != nil {
+						return fmt.Errorf("write scores: %w", err)
+					}
+				}
+				bar.add(fr.Number)
+				return nil
+			})
+			bar.finish()
+			if csvw != nil {
+				if err := csvw.Flush(); err != nil {
+					return fmt.Errorf("write scores: %w", err)
+				}
+			}
+			if err := f.finish(setup.sensor); err != nil {
+				return errors.Join(runErr, err)
+			}
+			idsPrintSummary(cmd.OutOrStdout(), output, sum)
+			return runErr
+		},
+	}
+	f.register(cmd, "-")
+	cmd.Flags().StringVar(&scores, "scores", "", "write per-packet scores as CSV to `FILE` (packet,score)")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "summary format: text or json")
+	return cmd
+}
+
+func idsPrintSummary(w io.Writer, output string, sum netids.Summary) {
+	if output == "json" {
+		json.NewEncoder(w).Encode(sum)
+		return
+	}
+	fmt.Fprintf(w, "packets %d (learned %d, scored %d), alerts %d, threshold %.4g, hosts %d, %.0f packets/s\n",
+		sum.Packets, sum.Learned, sum.Scored, sum.Alerts, sum.Threshold, sum.Hosts, sum.PacketsPerS)
+}
+
+// progress is a packets/s progress bar on stderr, shown only on a terminal.
+type idsProgress struct {
+	bar  *progressbar.ProgressBar
+	last uint64
+}
+
+func idsNewProgress(w io.Writer) *idsProgress {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return &idsProgress{}
+	}
+	return &idsProgress{bar: progressbar.NewOptions64(-1,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription("packets"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("pkt"),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)}
+}
+
+func (p *idsProgress) add(n uint64) {
+	if p.bar == nil || n-p.last < 4096 {
+		return
+	}
+	_ = p.bar.Add64(int64(n - p.last))
+	p.last = n
+}
+
+func (p *idsProgress) finish() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+	}
+}

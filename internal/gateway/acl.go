@@ -1,0 +1,212 @@
+package gateway
+
+import (
+	"strings"
+
+	"github.com/wardproject/ward/internal/pki"
+	"github.com/wardproject/ward/internal/store"
+)
+
+// DevicePrefix is the root of the per-device topic trees: device X owns
+// devices/X and everything below it.
+const DevicePrefix = "devices"
+
+// ACL is one device's compiled topic permissions. The zero ACL denies
+// everything.
+//
+// A device may always use its own tree (devices/{id} and devices/{id}/#)
+// and, in addition, the grants it was given. Whatever the grants say, a
+// topic or filter that could reach into another device's tree (anything
+// under devices/ whose second level is not the device's own ID, or a
+// leading '#'), and any $-topic, is refused.
+type ACL struct {
+	device    string
+	publish   []string
+	subscribe []string
+}
+
+// NewACL compiles the permissions of deviceID from its policies (typically
+// the model's and the device's own). "{id}" in a grant is replaced by the
+// device ID; invalid grant filters are ignored. An invalid device ID yields
+// an ACL that denies everything.
+func NewACL(deviceID string, policies ...store.Policy) ACL {
+	if pki.CheckDeviceID(deviceID) != nil {
+		return ACL{}
+	}
+	own := DevicePrefix + "/" + deviceID + "/#"
+	a := ACL{device: deviceID, publish: []string{own}, subscribe: []string{own}}
+	for _, p := range policies {
+		a.publish = appendGrants(a.publish, deviceID, p.Publish)
+		a.subscribe = appendGrants(a.subscribe, deviceID, p.Subscribe)
+	}
+	return a
+}
+
+func appendGrants(dst []string, id string, grants []string) []string {
+	for _, g := range grants {
+		g = strings.ReplaceAll(g, "{id}", id)
+		if !ValidFilter(g) {
+			continue
+		}
+		dup := false
+		for _, d := range dst {
+			if d == g {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			dst = append(dst, g)
+		}
+	}
+	return dst
+}
+
+// CanPublish reports whether the device may publish to the concrete topic.
+func (a ACL) CanPublish(topic string) bool {
+	if a.device == "" || !ValidTopic(topic) || CrossesDevices(a.device, topic) {
+		return false
+	}
+	return Allowed(topic, a.publish)
+}
+
+// CanSubscribe reports whether the device may subscribe to filter: every
+// topic the filter can match must be allowed. It is also used to check each
+// delivery, with the concrete topic as the filter.
+func (a ACL) CanSubscribe(filter string) bool {
+	if a.device == "" || CrossesDevices(a.device, filter) {
+		return false
+	}
+	return Allowed(filter, a.subscribe)
+}
+
+// CrossesDevices reports whether filterOrTopic can match a topic in the tree
+// of a device other than id: a leading '#', or a first level that matches
+// "devices" followed by a second level that is not exactly id.
+func CrossesDevices(id, filterOrTopic string) bool {
+	l0, rest, more := strings.Cut(filterOrTopic, "/")
+	if l0 == "#" {
+		return true
+	}
+	if l0 != DevicePrefix && l0 != "+" {
+		return false
+	}
+	if !more {
+		return false // the single-level topic "devices" belongs to no device
+	}
+	l1, _, _ := strings.Cut(rest, "/")
+	return l1 != id
+}
+
+// Allowed reports whether every topic that filterOrTopic can match is
+// matched by at least one grant; a concrete topic is a filter without
+// wildcards. It is conservative: a filter is allowed only when a single grant
+// covers it. Invalid filters and filters starting with '$' are never allowed.
+func Allowed(filterOrTopic string, grants []string) bool {
+	if !ValidFilter(filterOrTopic) || filterOrTopic[0] == '$' {
+		return false
+	}
+	for _, g := range grants {
+		if covers(g, filterOrTopic) {
+			return true
+		}
+	}
+	return false
+}
+
+// covers reports whether every topic matched by filter f is matched by
+// grant g (both valid filters). Each level of f must be matched by the same
+// level of g: '#' in g covers everything from there on (including the
+// parent level, as '#' matches it); '+' in g covers a literal or '+'; a
+// literal in g covers only the same literal. A '#' in f is covered only by a
+// '#' in g at the same level or above.
+func covers(g, f string) bool {
+	gi, fi := 0, 0
+	for {
+		if gi > len(g) {
+			return fi > len(f)
+		}
+		gl, gnext := level(g, gi)
+		if gl == "#" {
+			return true
+		}
+		if fi > len(f) {
+			return false
+		}
+		fl, fnext := level(f, fi)
+		switch {
+		case fl == "#":
+			return false
+		case gl == "+":
+		case fl == "+" || fl != gl:
+			return false
+		}
+		gi, fi = gnext, fnext
+	}
+}
+
+// level returns the level of s starting at i and the index after its
+// separator (len(s)+1 when it was the last level).
+func level(s string, i int) (string, int) {
+	if j := strings.IndexByte(s[i:], '/'); j >= 0 {
+		return s[i : i+j], i + j + 1
+	}
+	return s[i:], len(s) + 1
+}
+
+// Match reports whether the topic filter matches the concrete topic name
+// (MQTT 3.1.1 and 5 §4.7): '+' matches exactly one level, a trailing '#'
+// matches the parent level and any number of levels below, and a filter
+// starting with a wildcard does not match a topic starting with '$'.
+func Match(filter, topic string) bool {
+	if topic != "" && topic[0] == '$' && filter != "" && (filter[0] == '+' || filter[0] == '#') {
+		return false
+	}
+	fi, ti := 0, 0
+	for {
+		if fi > len(filter) {
+			return ti > len(topic)
+		}
+		fl, fnext := level(filter, fi)
+		if fl == "#" {
+			return true
+		}
+		if ti > len(topic) {
+			return false
+		}
+		tl, tnext := level(topic, ti)
+		if fl != "+" && fl != tl {
+			return false
+		}
+		fi, ti = fnext, tnext
+	}
+}
+
+// maxTopicBytes is the longest topic MQTT can encode.
+const maxTopicBytes = 65535
+
+// ValidFilter reports whether f is a well-formed topic filter: non-empty,
+// at most 65535 bytes, no NUL, '+' only as a whole level and '#' only as the
+// whole last level.
+func ValidFilter(f string) bool {
+	if f == "" || len(f) > maxTopicBytes || strings.IndexByte(f, 0) >= 0 {
+		return false
+	}
+	for i := 0; i <= len(f); {
+		l, next := level(f, i)
+		if len(l) > 1 && strings.ContainsAny(l, "+#") {
+			return false
+		}
+		if l == "#" && next <= len(f) {
+			return false
+		}
+		i = next
+	}
+	return true
+}
+
+// ValidTopic reports whether t is a well-formed concrete topic name: a
+// valid filter without wildcards.
+func ValidTopic(t string) bool {
+	return ValidFilter(t) && !strings.ContainsAny(t, "+#")
+}

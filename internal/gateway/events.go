@@ -1,0 +1,71 @@
+package gateway
+
+import (
+	"maps"
+
+	"github.com/wardproject/ward/internal/store"
+)
+
+// Event kinds the gateway records.
+const (
+	EventConnected    = "connected"    // detail: remote_addr, client_id, serial
+	EventDisconnected = "disconnected" // detail: client_id, reason
+	EventRefused      = "refused"      // detail: reason, remote_addr, ...
+	EventACLDenied    = "acl-denied"   // detail: topic, action (publish, subscribe, will)
+	EventLimit        = "limit"        // detail: limit, client_id
+)
+
+// Refusal reasons (detail "reason" of a refused event and the label of
+// ward_gateway_refused_total).
+const (
+	ReasonNoCertificate = "no-certificate"
+	ReasonUnknownCA     = "unknown-ca"
+	ReasonExpired       = "expired"
+	ReasonRevoked       = "revoked"
+	ReasonQuarantined   = "quarantined"
+	ReasonPending       = "pending"
+	ReasonUnknownDevice = "unknown-device"
+	ReasonClientID      = "client-id"
+	ReasonConnectRate   = "connect-rate"
+	ReasonWillTopic     = "will-topic"
+)
+
+// Limit names (detail "limit" of a limit event and the label of
+// ward_gateway_limit_hits_total).
+const (
+	LimitMessageSize           = "message-size"
+	LimitMessageRate           = "message-rate"
+	LimitByteRate              = "byte-rate"
+	LimitConnectRate           = "connect-rate"
+	LimitSustainedRateExceeded = "sustained-rate"
+)
+
+// emit records an event for ds (nil: not attributable to a known device),
+// subject to the per-device event rate; the excess is counted.
+func (g *Gateway) emit(ds *deviceState, deviceID, kind string, detail map[string]string) {
+	now := g.now()
+	var ok bool
+	if ds != nil {
+		ok = ds.lim.event(now, g.opts.Limits.EventsPerSecond, g.opts.Limits.EventBurst)
+	} else {
+		ok = g.unattributed.take(now, 1)
+	}
+	if !ok || g.opts.Events == nil {
+		g.m.eventsDropped.Inc()
+		return
+	}
+	g.opts.Events.DeviceEvent(store.Event{DeviceID: deviceID, Time: now.UTC(), Kind: kind, Detail: maps.Clone(detail)})
+}
+
+// refuse counts and records a refused connection.
+func (g *Gateway) refuse(ds *deviceState, deviceID, reason string, detail map[string]string) {
+	g.m.refused.WithLabelValues(reason).Inc()
+	g.m.connections.WithLabelValues("refused").Inc()
+	d := map[string]string{"reason": reason}
+	for k, v := range detail {
+		if v != "" {
+			d[k] = v
+		}
+	}
+	g.emit(ds, deviceID, EventRefused, d)
+}

@@ -1,0 +1,485 @@
+// Package gateway authenticates devices on Ward's MQTT broker and enforces
+// per-device policy. It is a set of mochi-mqtt hooks; it does not fork the broker.
+//
+// A device is identified only by its verified client certificate (the
+// urn:ward:device:<id> URI SAN, CN as fallback), never by MQTT client ID or
+// username. Hooks run on each connection's goroutine: they read in-memory
+// snapshots (revocations, quarantine, policies, limits) and never block on I/O.
+//
+// # Admission
+//
+// A connection is admitted in two steps. At the TLS handshake the client
+// certificate must chain to the CA in Options.TLS (Go's crypto/tls does the
+// chain and validity check) and the gateway's VerifyConnection refuses a
+// revoked serial and a device that is unknown or not active. At CONNECT the
+// single Ward hook re-checks all of that (the device may have changed since the
+// handshake), applies the connection-rate limit and the client-ID rule: the
+// client ID must be the device ID or "<device-id>:<suffix>". An empty client
+// ID is replaced by "<device-id>:<server-assigned>". Every refusal is counted
+// in ward_gateway_refused_total{reason} and recorded as a device event of kind
+// "refused" with detail "reason".
+//
+// mochi admits a client when any hook says yes; Ward registers exactly one
+// auth/ACL hook and it denies by default.
+//
+// # Topics
+//
+// See ACL: by default a device may publish and subscribe only to
+// devices/{id} and devices/{id}/#, plus the grants of its own and its model's
+// store.Policy. Nothing under devices/ other than its own tree is ever
+// allowed, whatever the grants say, and $-topics are never allowed.
+//
+// # Limits
+//
+// Limits are per device (shared by all of its sessions), with per-device and
+// per-model overrides. Publishes over the message or byte rate are dropped
+// (throttled) and counted; a device whose dropped publishes within
+// Limits.RateWindow exceed what it is allowed in that window (it keeps sending
+// at more than twice its rate) is disconnected (MQTT 5: DISCONNECT 0x96).
+// A payload over MaxMessageBytes disconnects an MQTT 5 client with 0x95 Packet
+// too large and is dropped (acknowledged, not forwarded) for MQTT 3.1.1; a
+// packet over MaxPacketBytes is refused by the broker before it is read.
+// Connection attempts over ConnectsPerMinute ban the device for ConnectBan.
+//
+// # Live revocation and quarantine
+//
+// SetDevice with a quarantined, revoked or pending status, RemoveDevice,
+// Disconnect and CertificateRevoked close the affected sessions at once
+// (MQTT 5: DISCONNECT 0x98 Administrative action, 0x87 Not authorized for a
+// revoked certificate).
+//
+// # Why a custom listener
+//
+// mochi's listeners.TCP performs the TLS handshake lazily inside the client
+// goroutine, with no deadline before CONNECT and no way to see why a
+// handshake failed. The gateway therefore accepts TCP itself, runs the
+// handshake with a deadline (HandshakeTimeout) and a cap on concurrent
+// handshakes, classifies failures (no certificate, unknown CA, expired,
+// refused) and hands only completed *tls.Conn connections to mochi through
+// the listeners.Listener interface.
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/big"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wardproject/ward/internal/store"
+)
+
+// RevocationChecker reports whether a certificate serial is revoked. It must
+// not block on I/O; *pki.CA implements it.
+type RevocationChecker interface {
+	IsRevoked(serial *big.Int) bool
+}
+
+// Directory is the source of the initial device and model-policy load.
+type Directory interface {
+	ListDevices(ctx context.Context) ([]store.Device, error)
+	ListModelPolicies(ctx context.Context) ([]store.ModelPolicy, error)
+}
+
+// EventSink receives device events. DeviceEvent must not block: the gateway
+// calls it from broker hooks.
+type EventSink interface {
+	DeviceEvent(e store.Event)
+}
+
+// Limits are the global per-device defaults. Zero values mean the documented
+// default; store.Policy fields override them per device or per model.
+type Limits struct {
+	// MaxMessageBytes caps a PUBLISH payload (default 256 KiB).
+	MaxMessageBytes int
+	// MaxPacketBytes caps any MQTT packet before the broker reads it
+	// (mochi Capabilities.MaximumPacketSize); a larger packet closes the
+	// connection. Default 4 × MaxMessageBytes. Per-device MaxMessageBytes
+	// overrides above it are capped by it.
+	MaxPacketBytes int
+	// MessagesPerSecond is the sustained publish rate (default 100).
+	MessagesPerSecond float64
+	// MessageBurst is the message bucket size (default MessagesPerSecond, at least 1).
+	MessageBurst float64
+	// BytesPerSecond is the sustained payload byte rate (default 1 MiB).
+	// The byte bucket holds max(BytesPerSecond, MaxMessageBytes).
+	BytesPerSecond float64
+	// ConnectsPerMinute caps connection attempts per device (default 30).
+	ConnectsPerMinute int
+	// ConnectBan is how long a device over ConnectsPerMinute is refused
+	// (default 1 minute).
+	ConnectBan time.Duration
+	// RateWindow is the window over which sustained over-rate publishing
+	// leads to a disconnect (default 10 s).
+	RateWindow time.Duration
+	// EventsPerSecond and EventBurst bound the events recorded per device;
+	// the rest are counted in ward_gateway_events_dropped_total (defaults 5
+	// and 20).
+	EventsPerSecond float64
+	EventBurst      float64
+}
+
+func (l *Limits) setDefaults() {
+	if l.MaxMessageBytes <= 0 {
+		l.MaxMessageBytes = 256 << 10
+	}
+	if l.MaxPacketBytes <= 0 {
+		l.MaxPacketBytes = 4 * l.MaxMessageBytes
+	}
+	if l.MaxPacketBytes > maxMQTTPacket {
+		l.MaxPacketBytes = maxMQTTPacket
+	}
+	if l.MaxMessageBytes > l.MaxPacketBytes {
+		l.MaxMessageBytes = l.MaxPacketBytes
+	}
+	if l.MessagesPerSecond <= 0 {
+		l.MessagesPerSecond = 100
+	}
+	if l.MessageBurst <= 0 {
+		l.MessageBurst = math.Max(1, l.MessagesPerSecond)
+	}
+	if l.BytesPerSecond <= 0 {
+		l.BytesPerSecond = 1 << 20
+	}
+	if l.ConnectsPerMinute <= 0 {
+		l.ConnectsPerMinute = 30
+	}
+	if l.ConnectBan <= 0 {
+		l.ConnectBan = time.Minute
+	}
+	if l.RateWindow <= 0 {
+		l.RateWindow = 10 * time.Second
+	}
+	if l.EventsPerSecond <= 0 {
+		l.EventsPerSecond = 5
+	}
+	if l.EventBurst <= 0 {
+		l.EventBurst = 20
+	}
+}
+
+// maxMQTTPacket is the largest packet MQTT can encode (remaining length).
+const maxMQTTPacket = 268435455
+
+// Broker bounds that are not per-device policy.
+const (
+	// HandshakeTimeout bounds the TLS handshake and the wait for CONNECT.
+	HandshakeTimeout = 10 * time.Second
+	// maxHandshakes caps concurrent TLS handshakes; more are closed at once.
+	maxHandshakes = 1024
+	// disconnectWriteTimeout bounds the DISCONNECT write when the gateway
+	// kicks a session, so a stalled peer cannot hold up the caller.
+	disconnectWriteTimeout = 250 * time.Millisecond
+)
+
+// Options configure a Gateway. TLS, Revoked and Devices are required.
+type Options struct {
+	// Addr is the listen address, e.g. ":8883" or "127.0.0.1:0".
+	Addr string
+	// TLS comes from pki.CA.MQTTConfig; the gateway clones it and installs
+	// its own VerifyConnection (any VerifyConnection already set runs first).
+	TLS *tls.Config
+	// Revoked answers whether a serial is revoked (*pki.CA).
+	Revoked RevocationChecker
+	// Devices is loaded once at the start of Run; later changes arrive via
+	// SetDevice, SetModelPolicy and RemoveDevice.
+	Devices Directory
+	// Events receives device events (nil: events are only counted).
+	Events EventSink
+	// Limits are the global per-device defaults.
+	Limits Limits
+	// Logger is Ward's logger; the broker gets a derived one that only logs
+	// errors (nil: discard).
+	Logger *slog.Logger
+	// Metrics registers the ward_gateway_* collectors (nil: unregistered).
+	Metrics prometheus.Registerer
+	// Now is the clock for rate limits and events (default time.Now).
+	Now func() time.Time
+}
+
+// Gateway is Ward's device-facing MQTT broker.
+//
+// Lock order: Gateway.mu before deviceState.mu; nothing else is held while
+// calling out (event sink, revocation checker, broker writes), except that
+// CertificateRevoked calls Revoked.IsRevoked under a read lock of mu.
+type Gateway struct {
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+	tls  *tls.Config
+	m    *metrics
+
+	mu      sync.RWMutex
+	devices map[string]*deviceState // guarded by mu
+	models  map[string]store.Policy // guarded by mu
+
+	// clients maps *mqtt.Client to its live *session; conns maps the
+	// *tls.Conn to the same session so the listener can clean up when
+	// mochi returns without calling OnDisconnect.
+	clients sync.Map
+	conns   sync.Map
+
+	unattributed bucketMu // event limiter for events with no known device
+
+	srv     atomic.Pointer[mqtt.Server]
+	ready   chan struct{}
+	addr    atomic.Pointer[net.Addr]
+	started atomic.Bool
+}
+
+// New validates opts and returns a Gateway; Run starts it.
+func New(opts Options) (*Gateway, error) {
+	if opts.TLS == nil {
+		return nil, errors.New("gateway: Options.TLS is required")
+	}
+	if opts.Revoked == nil {
+		return nil, errors.New("gateway: Options.Revoked is required")
+	}
+	if opts.Devices == nil {
+		return nil, errors.New("gateway: Options.Devices is required")
+	}
+	if opts.TLS.ClientAuth != tls.RequireAndVerifyClientCert || opts.TLS.ClientCAs == nil {
+		return nil, errors.New("gateway: Options.TLS must require and verify client certificates (use pki.CA.MQTTConfig)")
+	}
+	if len(opts.TLS.Certificates) == 0 && opts.TLS.GetCertificate == nil && opts.TLS.GetConfigForClient == nil {
+		return nil, errors.New("gateway: Options.TLS has no server certificate")
+	}
+	if opts.Addr == "" {
+		opts.Addr = ":8883"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	opts.Limits.setDefaults()
+	g := &Gateway{
+		opts:    opts,
+		log:     opts.Logger.With("component", "gateway"),
+		now:     opts.Now,
+		m:       newMetrics(opts.Metrics),
+		devices: map[string]*deviceState{},
+		models:  map[string]store.Policy{},
+		ready:   make(chan struct{}),
+	}
+	g.unattributed.b.configure(10*opts.Limits.EventsPerSecond, 5*opts.Limits.EventBurst)
+	g.tls = opts.TLS.Clone()
+	prev := opts.TLS.VerifyConnection
+	g.tls.VerifyConnection = func(cs tls.ConnectionState) error {
+		if prev != nil {
+			if err := prev(cs); err != nil {
+				return err
+			}
+		}
+		return g.verifyConnection(cs)
+	}
+	return g, nil
+}
+
+// Run loads the device directory, listens on Options.Addr and serves until
+// ctx is done. It then closes the broker and returns once every connection
+// goroutine the gateway started has exited. Run may be called only once.
+func (g *Gateway) Run(ctx context.Context) error {
+	if !g.started.CompareAndSwap(false, true) {
+		return errors.New("gateway: Run called twice")
+	}
+	if err := g.load(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", g.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("gateway: listen on %s: %w", g.opts.Addr, err)
+	}
+	l := newListener("ward-mqtts", ln, g)
+
+	srv := mqtt.New(&mqtt.Options{
+		Capabilities:           g.capabilities(),
+		Logger:                 slog.New(minLevel{h: g.opts.Logger.With("component", "mqtt").Handler(), min: slog.LevelError}),
+		InlineClient:           false,
+		SysTopicResendInterval: 24 * 60 * 60, // devices cannot read $SYS; avoid ReadMemStats every second
+	})
+	if err := srv.AddHook(&hook{}, g); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("gateway: add hook: %w", err)
+	}
+	if err := srv.AddListener(l); err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("gateway: add listener: %w", err)
+	}
+	g.srv.Store(srv)
+	if err := srv.Serve(); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("gateway: serve: %w", err)
+	}
+	a := ln.Addr()
+	g.addr.Store(&a)
+	close(g.ready)
+	g.log.Info("MQTT gateway listening", "addr", a.String())
+
+	<-ctx.Done()
+	// Close disconnects every client and waits (through the listener) for
+	// every connection goroutine to return.
+	_ = srv.Close()
+	g.log.Info("MQTT gateway stopped")
+	return nil
+}
+
+// capabilities are the broker limits Ward sets on mochi.
+func (g *Gateway) capabilities() *mqtt.Capabilities {
+	c := mqtt.NewDefaultServerCapabilities()
+	c.MaximumPacketSize = uint32(g.opts.Limits.MaxPacketBytes)
+	c.MaximumClientWritesPending = 512         // per-client outbound queue (mochi allocates it up front)
+	c.MaximumSessionExpiryInterval = 24 * 3600 // bound state kept for disconnected persistent sessions
+	c.MaximumMessageExpiryInterval = 24 * 3600
+	c.ReceiveMaximum = 128
+	c.MaximumInflight = 1024
+	c.TopicAliasMaximum = 0 // inbound aliases would bypass the ACL check on the topic name
+	c.SharedSubAvailable = 0
+	return c
+}
+
+// load reads the initial directory. Entries already set through SetDevice
+// or SetModelPolicy (newer than the snapshot) are kept.
+func (g *Gateway) load(ctx context.Context) error {
+	devs, err := g.opts.Devices.ListDevices(ctx)
+	if err != nil {
+		return fmt.Errorf("gateway: load devices: %w", err)
+	}
+	mps, err := g.opts.Devices.ListModelPolicies(ctx)
+	if err != nil {
+		return fmt.Errorf("gateway: load model policies: %w", err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, mp := range mps {
+		if _, ok := g.models[mp.Model]; !ok {
+			g.models[mp.Model] = mp.Policy
+		}
+	}
+	for _, d := range devs {
+		if _, ok := g.devices[d.ID]; !ok {
+			g.putDeviceLocked(d)
+		}
+	}
+	for _, ds := range g.devices {
+		g.recompileLocked(ds)
+	}
+	return nil
+}
+
+// Ready is closed once the gateway is listening.
+func (g *Gateway) Ready() <-chan struct{} { return g.ready }
+
+// Addr returns the actual listen address; nil before Ready.
+func (g *Gateway) Addr() net.Addr {
+	if a := g.addr.Load(); a != nil {
+		return *a
+	}
+	return nil
+}
+
+// SetDevice adds or updates one device. A status other than active
+// disconnects the device's live sessions at once.
+func (g *Gateway) SetDevice(d store.Device) {
+	g.mu.Lock()
+	ds := g.putDeviceLocked(d)
+	var kick []*session
+	if d.Status != store.StatusActive {
+		kick = ds.sessionsLocked()
+	}
+	g.mu.Unlock()
+	g.kickAll(kick, kickCode(d.Status), "status-"+string(d.Status))
+}
+
+// SetModelPolicy adds or updates the policy shared by every device of a model.
+func (g *Gateway) SetModelPolicy(p store.ModelPolicy) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.models[p.Model] = p.Policy
+	for _, ds := range g.devices {
+		if ds.dev.Model == p.Model {
+			g.recompileLocked(ds)
+		}
+	}
+}
+
+// RemoveDevice forgets a device and disconnects its live sessions; the
+// device is refused from then on.
+func (g *Gateway) RemoveDevice(id string) {
+	g.mu.Lock()
+	ds := g.devices[id]
+	var kick []*session
+	if ds != nil {
+		delete(g.devices, id)
+		ds.policy.Store(&policy{status: "removed", acl: ACL{}})
+		kick = ds.sessionsLocked()
+	}
+	g.mu.Unlock()
+	g.kickAll(kick, kickAdmin, "removed")
+}
+
+// Disconnect closes every live session of the device and returns how many
+// it closed. The device may reconnect unless its status forbids it.
+func (g *Gateway) Disconnect(id string) int {
+	g.mu.RLock()
+	var kick []*session
+	if ds := g.devices[id]; ds != nil {
+		kick = ds.sessionsLocked()
+	}
+	g.mu.RUnlock()
+	g.kickAll(kick, kickAdmin, "operator")
+	return len(kick)
+}
+
+// CertificateRevoked re-checks every live session against Options.Revoked
+// and disconnects those whose certificate serial is now revoked. Call it
+// after the CA has published a new CRL.
+func (g *Gateway) CertificateRevoked() {
+	var kick []*session
+	g.mu.RLock()
+	for _, ds := range g.devices {
+		for s := range ds.sessions {
+			if g.opts.Revoked.IsRevoked(s.serial) {
+				kick = append(kick, s)
+			}
+		}
+	}
+	g.mu.RUnlock()
+	g.kickAll(kick, kickRevoked, "revoked")
+}
+
+// Connected returns the number of live sessions of the device.
+func (g *Gateway) Connected(id string) int {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if ds := g.devices[id]; ds != nil {
+		return len(ds.sessions)
+	}
+	return 0
+}
+
+// minLevel is a slog.Handler that drops records below min: mochi logs
+// every refused packet at Warn, which Ward already counts and records.
+type minLevel struct {
+	h   slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.h.Enabled(ctx, l)
+}
+func (m minLevel) Handle(ctx context.Context, r slog.Record) error { return m.h.Handle(ctx, r) }
+func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h: m.h.WithAttrs(as), min: m.min}
+}
+func (m minLevel) WithGroup(n string) slog.Handler { return minLevel{h: m.h.WithGroup(n), min: m.min} }

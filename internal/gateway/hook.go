@@ -1,0 +1,376 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"net"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/wardproject/ward/internal/pki"
+	"github.com/wardproject/ward/internal/store"
+)
+
+// hook is Ward's single mochi auth/ACL hook. It denies by default: a client
+// is authenticated only if OnConnect admitted it, and every ACL check
+// requires a known, active device and an allowing ACL.
+type hook struct {
+	mqtt.HookBase
+	g *Gateway
+}
+
+// ID identifies the hook in mochi's logs.
+func (h *hook) ID() string { return "ward-gateway" }
+
+// Provides lists exactly the events the hook handles.
+func (h *hook) Provides(b byte) bool {
+	return bytes.Contains([]byte{
+		mqtt.OnConnect,
+		mqtt.OnConnectAuthenticate,
+		mqtt.OnACLCheck,
+		mqtt.OnSessionEstablished,
+		mqtt.OnDisconnect,
+		mqtt.OnPublish,
+		mqtt.OnSubscribe,
+		mqtt.OnPacketSent,
+		mqtt.OnWill,
+	}, []byte{b})
+}
+
+// Init takes the *Gateway as its config.
+func (h *hook) Init(config any) error {
+	g, ok := config.(*Gateway)
+	if !ok || g == nil {
+		return mqtt.ErrInvalidConfigType
+	}
+	h.g = g
+	return nil
+}
+
+// OnConnect admits or refuses the client. A refused client gets a CONNACK
+// with the refusal code here; mochi then closes the connection.
+func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	code, ok := h.g.admit(cl, pk)
+	if ok {
+		return nil
+	}
+	if srv := h.g.srv.Load(); srv != nil {
+		_ = srv.SendConnack(cl, code, false, nil)
+	}
+	return code
+}
+
+// OnConnectAuthenticate says yes only to clients OnConnect admitted.
+func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
+	_, ok := h.g.clients.Load(cl)
+	return ok
+}
+
+// OnACLCheck decides publishes (write) and subscriptions and deliveries
+// (read). The device comes from the client ID, which OnConnect bound to the
+// certificate identity, so offline persistent sessions are checked too.
+//
+// A denied publish from an MQTT 3.1.1 client is allowed through here and
+// dropped in OnPublish instead, so that QoS 1/2 publishes are acknowledged
+// and discarded (MQTT-3.3.5-2 permits either) rather than mochi closing the
+// connection, which would make the client resend it forever.
+func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	ds := h.g.device(deviceIDOfClient(cl.ID))
+	if ds == nil {
+		return false
+	}
+	p := ds.policy.Load()
+	if p.status != store.StatusActive {
+		return false
+	}
+	if !write {
+		return p.acl.CanSubscribe(topic)
+	}
+	if p.acl.CanPublish(topic) {
+		return true
+	}
+	if cl.Properties.ProtocolVersion < 5 {
+		return true // dropped in OnPublish
+	}
+	h.g.aclDenied(ds, cl.ID, topic, "publish")
+	return false
+}
+
+// OnSessionEstablished records the connected event.
+func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	v, ok := h.g.clients.Load(cl)
+	if !ok {
+		return
+	}
+	s := v.(*session)
+	h.g.m.connections.WithLabelValues("accepted").Inc()
+	h.g.emit(s.dev, s.dev.id, EventConnected, map[string]string{
+		"remote_addr": s.remote, "client_id": s.clientID, "serial": pki.SerialHex(s.serial),
+	})
+}
+
+// OnDisconnect ends the session.
+func (h *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
+	if v, ok := h.g.clients.Load(cl); ok {
+		h.g.endSession(v.(*session), err)
+	}
+}
+
+// OnPublish enforces the ACL on the final topic name, the message size and
+// the rate limits.
+func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	v, ok := h.g.clients.Load(cl)
+	if !ok {
+		return pk, packets.ErrRejectPacket
+	}
+	return h.g.publish(v.(*session), pk)
+}
+
+// OnSubscribe records denied filters; OnACLCheck then refuses them with
+// SUBACK 0x87 (MQTT 5) or 0x80 (3.1.1).
+func (h *hook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	ds := h.g.device(deviceIDOfClient(cl.ID))
+	var p *policy
+	if ds != nil {
+		p = ds.policy.Load()
+	}
+	for _, f := range pk.Filters {
+		if p == nil || !p.acl.CanSubscribe(f.Filter) {
+			h.g.aclDenied(ds, cl.ID, f.Filter, "subscribe")
+		}
+	}
+	return pk
+}
+
+// OnPacketSent counts PUBLISH packets delivered to devices.
+func (h *hook) OnPacketSent(_ *mqtt.Client, pk packets.Packet, b []byte) {
+	if pk.FixedHeader.Type == packets.Publish {
+		h.g.m.msgsOut.Inc()
+		h.g.m.bytesOut.Add(float64(len(b)))
+	}
+}
+
+// OnWill re-checks the will topic when it is about to be published (the
+// policy may have changed since CONNECT); a will the device may no longer
+// publish is redirected to a topic no device can subscribe to.
+func (h *hook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
+	ds := h.g.device(deviceIDOfClient(cl.ID))
+	if ds != nil {
+		if p := ds.policy.Load(); p.status == store.StatusActive && p.acl.CanPublish(will.TopicName) {
+			return will, nil
+		}
+	}
+	h.g.aclDenied(ds, cl.ID, will.TopicName, "will")
+	will.TopicName = "$ward/discarded-will"
+	will.Retain = false
+	will.Payload = nil
+	return will, nil
+}
+
+// v3/v5 CONNACK codes for refusals. SendConnack maps only a few v5 codes to
+// v3 return codes, so Ward picks codes that map.
+func refuseCode(v5 bool, reason string) packets.Code {
+	switch {
+	case reason == ReasonClientID:
+		return packets.ErrClientIdentifierNotValid // v3: 0x02
+	case reason == ReasonConnectRate && v5:
+		return packets.ErrConnectionRateExceeded // 0x9F
+	case reason == ReasonConnectRate:
+		return packets.ErrServerUnavailable // v3: 0x03
+	case v5:
+		return packets.ErrNotAuthorized // 0x87
+	}
+	return packets.ErrBadUsernameOrPassword // v3: 0x05 not authorized
+}
+
+// admit checks a CONNECT and, when the client is admitted, registers its
+// session. It returns the CONNACK code for a refusal.
+func (g *Gateway) admit(cl *mqtt.Client, pk packets.Packet) (packets.Code, bool) {
+	v5 := cl.Properties.ProtocolVersion >= 5
+	remote := cl.Net.Remote
+	tc, ok := cl.Net.Conn.(*tls.Conn)
+	if !ok {
+		g.refuse(nil, "", ReasonNoCertificate, map[string]string{"remote_addr": remote})
+		return refuseCode(v5, ReasonNoCertificate), false
+	}
+	leaf := verifiedLeaf(tc.ConnectionState())
+	if leaf == nil {
+		g.refuse(nil, "", ReasonNoCertificate, map[string]string{"remote_addr": remote})
+		return refuseCode(v5, ReasonNoCertificate), false
+	}
+	serial := pki.SerialHex(leaf.SerialNumber)
+	id, err := pki.DeviceIDFromCert(leaf)
+	if err != nil {
+		g.refuse(nil, "", ReasonUnknownDevice, map[string]string{"remote_addr": remote, "serial": serial})
+		return refuseCode(v5, ReasonUnknownDevice), false
+	}
+	detail := map[string]string{"remote_addr": remote, "serial": serial, "client_id": pk.Connect.ClientIdentifier}
+	ds := g.device(id)
+	if ds == nil {
+		g.refuse(nil, id, ReasonUnknownDevice, detail)
+		return refuseCode(v5, ReasonUnknownDevice), false
+	}
+	now := g.now()
+	p := ds.policy.Load()
+	if !ds.lim.connect(now, p.connectsPerMinute, g.opts.Limits.ConnectBan) {
+		g.m.limitHits.WithLabelValues(LimitConnectRate).Inc()
+		g.refuse(ds, id, ReasonConnectRate, detail)
+		return refuseCode(v5, ReasonConnectRate), false
+	}
+	if g.opts.Revoked.IsRevoked(leaf.SerialNumber) {
+		g.refuse(ds, id, ReasonRevoked, detail)
+		return refuseCode(v5, ReasonRevoked), false
+	}
+	if now.After(leaf.NotAfter) {
+		g.refuse(ds, id, ReasonExpired, detail)
+		return refuseCode(v5, ReasonExpired), false
+	}
+	if pk.Connect.ClientIdentifier == "" {
+		// mochi assigned a random ID; bind it to the device.
+		cl.ID = id + ":" + cl.ID
+		if v5 {
+			cl.Properties.Props.AssignedClientID = cl.ID
+		}
+	} else if !clientIDAllowed(id, cl.ID) {
+		g.refuse(ds, id, ReasonClientID, detail)
+		return refuseCode(v5, ReasonClientID), false
+	}
+	if pk.Connect.WillFlag && !p.acl.CanPublish(pk.Connect.WillTopic) {
+		g.aclDenied(ds, cl.ID, pk.Connect.WillTopic, "will")
+		g.refuse(ds, id, ReasonWillTopic, detail)
+		return refuseCode(v5, ReasonWillTopic), false
+	}
+
+	s := &session{cl: cl, conn: tc, dev: ds, clientID: cl.ID, serial: leaf.SerialNumber,
+		notAfter: leaf.NotAfter, remote: remote, v5: v5}
+	// Register under g.mu together with the status check, so that a
+	// concurrent SetDevice either sees this session or is seen here.
+	g.mu.Lock()
+	reason := statusReason(ds.policy.Load().status)
+	if g.devices[id] != ds {
+		reason = ReasonUnknownDevice
+	}
+	if reason == "" {
+		ds.sessions[s] = struct{}{}
+		g.clients.Store(cl, s)
+		g.conns.Store(net.Conn(tc), s)
+	}
+	g.mu.Unlock()
+	if reason != "" {
+		g.refuse(ds, id, reason, detail)
+		return refuseCode(v5, reason), false
+	}
+	g.m.sessions.Inc()
+	// Re-check revocation after registering: either CertificateRevoked's
+	// scan sees this session or this check sees the revoked serial.
+	if g.opts.Revoked.IsRevoked(leaf.SerialNumber) {
+		g.endSession(s, errRefusedLate)
+		g.refuse(ds, id, ReasonRevoked, detail)
+		return refuseCode(v5, ReasonRevoked), false
+	}
+	return packets.CodeSuccess, true
+}
+
+var errRefusedLate = errors.New("refused after admission")
+
+// endSession removes a session once; it is called from OnDisconnect and,
+// for the paths where mochi returns without OnDisconnect, from the listener.
+func (g *Gateway) endSession(s *session, cause error) {
+	if _, ok := g.clients.LoadAndDelete(s.cl); !ok {
+		return
+	}
+	g.conns.Delete(s.conn)
+	g.mu.Lock()
+	delete(s.dev.sessions, s)
+	g.mu.Unlock()
+	g.m.sessions.Dec()
+	if errors.Is(cause, errRefusedLate) {
+		return
+	}
+	reason := "closed"
+	if cause != nil {
+		reason = cause.Error()
+	}
+	g.emit(s.dev, s.dev.id, EventDisconnected, map[string]string{"client_id": s.clientID, "reason": reason})
+}
+
+// connClosed is called by the listener when mochi is done with a connection.
+func (g *Gateway) connClosed(c net.Conn, err error) {
+	if v, ok := g.conns.Load(c); ok {
+		g.endSession(v.(*session), err)
+	}
+}
+
+// aclDenied counts and records an ACL denial.
+func (g *Gateway) aclDenied(ds *deviceState, clientID, topic, action string) {
+	g.m.aclDenied.WithLabelValues(action).Inc()
+	id := deviceIDOfClient(clientID)
+	g.emit(ds, id, EventACLDenied, map[string]string{"topic": truncate(topic, 256), "action": action, "client_id": clientID})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// drop returns what OnPublish returns to discard a publish: the MQTT 5
+// reason code for QoS 1 (mochi sends it in the PUBACK), otherwise "ignore",
+// which acknowledges QoS 1/2 normally and forwards nothing. (mochi would
+// answer a QoS 2 error with a PUBACK and a QoS 0 error would be published.)
+func drop(s *session, pk packets.Packet, code packets.Code) error {
+	if s.v5 && pk.FixedHeader.Qos == 1 {
+		return code
+	}
+	return packets.CodeSuccessIgnore
+}
+
+// publish applies the ACL, size and rate limits to one inbound PUBLISH.
+func (g *Gateway) publish(s *session, pk packets.Packet) (packets.Packet, error) {
+	ds := s.dev
+	p := ds.policy.Load()
+	if p.status != store.StatusActive {
+		return pk, drop(s, pk, packets.ErrNotAuthorized)
+	}
+	if !p.acl.CanPublish(pk.TopicName) {
+		g.aclDenied(ds, s.clientID, pk.TopicName, "publish")
+		return pk, drop(s, pk, packets.ErrNotAuthorized)
+	}
+	now := g.now()
+	size := len(pk.Payload)
+	if size > p.maxMessage {
+		g.limitHit(s, now, LimitMessageSize)
+		if s.v5 {
+			if srv := g.srv.Load(); srv != nil {
+				_ = srv.DisconnectClient(s.cl, packets.ErrPacketTooLarge)
+			}
+			return pk, packets.ErrRejectPacket
+		}
+		return pk, packets.CodeSuccessIgnore
+	}
+	switch res, which := ds.lim.publish(now, size, p, g.opts.Limits.RateWindow); res {
+	case limitDrop:
+		g.limitHit(s, now, which)
+		return pk, drop(s, pk, packets.ErrMessageRateTooHigh)
+	case limitDisconnect:
+		g.limitHit(s, now, LimitSustainedRateExceeded)
+		g.kick(s, packets.ErrMessageRateTooHigh, "sustained over-rate")
+		return pk, packets.ErrRejectPacket
+	}
+	g.m.msgsIn.Inc()
+	g.m.bytesIn.Add(float64(size))
+	return pk, nil
+}
+
+// limitHit counts a limit hit and records at most one event per limit and
+// RateWindow.
+func (g *Gateway) limitHit(s *session, now time.Time, which string) {
+	g.m.limitHits.WithLabelValues(which).Inc()
+	if s.dev.lim.shouldRecord(now, which, g.opts.Limits.RateWindow) {
+		g.emit(s.dev, s.dev.id, EventLimit, map[string]string{"limit": which, "client_id": s.clientID})
+	}
+}

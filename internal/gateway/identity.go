@@ -1,0 +1,134 @@
+package gateway
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/wardproject/ward/internal/pki"
+	"github.com/wardproject/ward/internal/store"
+)
+
+// refusal is the error VerifyConnection returns to refuse a device whose
+// certificate chain verified; the listener records it with the remote address.
+type refusal struct {
+	reason   string
+	deviceID string
+	serial   string
+}
+
+func (r *refusal) Error() string {
+	if r.deviceID == "" {
+		return "gateway: connection refused: " + r.reason
+	}
+	return fmt.Sprintf("gateway: device %s refused: %s", r.deviceID, r.reason)
+}
+
+// verifyConnection runs at the end of every TLS handshake, after crypto/tls
+// has verified the client chain against Options.TLS.ClientCAs.
+func (g *Gateway) verifyConnection(cs tls.ConnectionState) error {
+	leaf := verifiedLeaf(cs)
+	if leaf == nil {
+		return &refusal{reason: ReasonNoCertificate}
+	}
+	id, err := pki.DeviceIDFromCert(leaf)
+	serial := pki.SerialHex(leaf.SerialNumber)
+	if err != nil {
+		return &refusal{reason: ReasonUnknownDevice, serial: serial}
+	}
+	if g.opts.Revoked.IsRevoked(leaf.SerialNumber) {
+		return &refusal{reason: ReasonRevoked, deviceID: id, serial: serial}
+	}
+	ds := g.device(id)
+	if ds == nil {
+		return &refusal{reason: ReasonUnknownDevice, deviceID: id, serial: serial}
+	}
+	if r := statusReason(ds.policy.Load().status); r != "" {
+		return &refusal{reason: r, deviceID: id, serial: serial}
+	}
+	return nil
+}
+
+// verifiedLeaf returns the leaf of the first verified chain, or nil.
+func verifiedLeaf(cs tls.ConnectionState) *x509.Certificate {
+	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+		return nil
+	}
+	return cs.VerifiedChains[0][0]
+}
+
+// statusReason maps a device status to a refusal reason; "" admits.
+func statusReason(s store.DeviceStatus) string {
+	switch s {
+	case store.StatusActive:
+		return ""
+	case store.StatusQuarantined:
+		return ReasonQuarantined
+	case store.StatusRevoked:
+		return ReasonRevoked
+	case store.StatusPending:
+		return ReasonPending
+	}
+	return ReasonUnknownDevice
+}
+
+// handshakeFailed classifies a failed TLS handshake, counts it and, when
+// the failure says something about a device, records a refused event.
+// Plain garbage, timeouts and aborted handshakes are only counted.
+func (g *Gateway) handshakeFailed(conn net.Conn, err error) {
+	remote := conn.RemoteAddr().String()
+	var ref *refusal
+	var cve *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &ref):
+		g.refuse(g.device(ref.deviceID), ref.deviceID, ref.reason, map[string]string{"remote_addr": remote, "serial": ref.serial})
+	case errors.As(err, &cve):
+		reason, id, serial := g.classifyVerifyError(cve)
+		var ds *deviceState
+		if id != "" {
+			ds = g.device(id)
+		}
+		g.refuse(ds, id, reason, map[string]string{"remote_addr": remote, "serial": serial})
+	case strings.Contains(err.Error(), "client didn't provide a certificate"):
+		// crypto/tls has no sentinel for this; TestNoClientCertificate
+		// catches a change of wording.
+		g.refuse(nil, "", ReasonNoCertificate, map[string]string{"remote_addr": remote})
+	default:
+		g.m.connections.WithLabelValues("tls-error").Inc()
+		g.log.Debug("TLS handshake failed", "remote_addr", remote, "error", err)
+	}
+}
+
+// classifyVerifyError tells an expired Ward certificate (attributed to its
+// device, which is safe because the chain verifies at its own NotAfter) from
+// a certificate of another CA or otherwise invalid (not attributed).
+func (g *Gateway) classifyVerifyError(cve *tls.CertificateVerificationError) (reason, deviceID, serial string) {
+	var inv x509.CertificateInvalidError
+	if len(cve.UnverifiedCertificates) == 0 {
+		return ReasonUnknownCA, "", ""
+	}
+	leaf := cve.UnverifiedCertificates[0]
+	if errors.As(cve.Err, &inv) && inv.Reason == x509.Expired {
+		inter := x509.NewCertPool()
+		for _, c := range cve.UnverifiedCertificates[1:] {
+			inter.AddCert(c)
+		}
+		_, err := leaf.Verify(x509.VerifyOptions{
+			Roots:         g.tls.ClientCAs,
+			Intermediates: inter,
+			CurrentTime:   leaf.NotAfter,
+			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		})
+		if err == nil {
+			id, err := pki.DeviceIDFromCert(leaf)
+			if err != nil {
+				id = ""
+			}
+			return ReasonExpired, id, pki.SerialHex(leaf.SerialNumber)
+		}
+	}
+	return ReasonUnknownCA, "", ""
+}

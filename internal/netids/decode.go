@@ -1,0 +1,190 @@
+package netids
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/wardproject/ward/internal/netids/afterimage"
+)
+
+// Packet is a decoded packet: what the features, rules and asset inventory
+// need, nothing more.
+type Packet struct {
+	afterimage.Packet
+	Number   uint64
+	TCPFlags TCPFlags
+	HasEth   bool
+	// DNS holds the address records of a DNS response (at most 16), so
+	// policies written with DNS names can match the addresses.
+	DNS []DNSAnswer
+}
+
+// DNSAnswer is one A or AAAA record seen in a DNS response.
+type DNSAnswer struct {
+	Name string
+	Addr netip.Addr
+}
+
+// TCPFlags are the TCP header flags the rules look at.
+type TCPFlags uint8
+
+// TCP flags.
+const (
+	FlagFIN TCPFlags = 1 << iota
+	FlagSYN
+	FlagRST
+	FlagPSH
+	FlagACK
+)
+
+// decoder turns frames into Packets with gopacket's allocation-free
+// DecodingLayerParser. It is not safe for concurrent use.
+type decoder struct {
+	eth     layers.Ethernet
+	sll     layers.LinuxSLL
+	dot1q   layers.Dot1Q
+	ip4     layers.IPv4
+	ip6     layers.IPv6
+	tcp     layers.TCP
+	udp     layers.UDP
+	icmp4   layers.ICMPv4
+	icmp6   layers.ICMPv6
+	arp     layers.ARP
+	dns     layers.DNS
+	dnsBuf  []DNSAnswer
+	payload gopacket.Payload
+	parsers map[gopacket.LayerType]*gopacket.DecodingLayerParser
+	found   []gopacket.LayerType
+}
+
+func newDecoder() *decoder {
+	d := &decoder{parsers: map[gopacket.LayerType]*gopacket.DecodingLayerParser{}}
+	d.found = make([]gopacket.LayerType, 0, 8)
+	return d
+}
+
+func (d *decoder) parser(first gopacket.LayerType) *gopacket.DecodingLayerParser {
+	p, ok := d.parsers[first]
+	if !ok {
+		p = gopacket.NewDecodingLayerParser(first, &d.eth, &d.sll, &d.dot1q, &d.ip4, &d.ip6,
+			&d.tcp, &d.udp, &d.icmp4, &d.icmp6, &d.arp, &d.dns, &d.payload)
+		p.IgnoreUnsupported = true
+		d.parsers[first] = p
+	}
+	return p
+}
+
+func firstLayer(lt layers.LinkType) (gopacket.LayerType, bool) {
+	switch lt {
+	case layers.LinkTypeEthernet:
+		return layers.LayerTypeEthernet, true
+	case layers.LinkTypeLinuxSLL:
+		return layers.LayerTypeLinuxSLL, true
+	case layers.LinkTypeRaw, layers.LinkTypeIPv4:
+		return layers.LayerTypeIPv4, true
+	case layers.LinkTypeIPv6:
+		return layers.LayerTypeIPv6, true
+	}
+	return 0, false
+}
+
+// decode fills p from f. It returns false for a frame of a link type it
+// does not know; a frame whose inner layers do not parse still yields what
+// was decoded (and its length and time).
+func (d *decoder) decode(f *Frame, p *Packet) bool {
+	*p = Packet{Number: f.Number}
+	p.Time = f.Info.Timestamp
+	p.Length = f.Info.Length
+	if p.Length == 0 {
+		p.Length = len(f.Data)
+	}
+	fl, ok := firstLayer(f.LinkType)
+	if !ok {
+		return false
+	}
+	if fl == layers.LayerTypeIPv4 && len(f.Data) > 0 && f.Data[0]>>4 == 6 {
+		fl = layers.LayerTypeIPv6 // LINKTYPE_RAW carries either
+	}
+	d.found = d.found[:0]
+	_ = d.parser(fl).DecodeLayers(f.Data, &d.found) // partial decodes are fine
+	for _, lt := range d.found {
+		switch lt {
+		case layers.LayerTypeEthernet:
+			p.HasEth = true
+			copy(p.SrcMAC[:], d.eth.SrcMAC)
+			copy(p.DstMAC[:], d.eth.DstMAC)
+		case layers.LayerTypeLinuxSLL:
+			if d.sll.AddrLen == 6 {
+				copy(p.SrcMAC[:], d.sll.Addr)
+			}
+		case layers.LayerTypeIPv4:
+			p.SrcIP, _ = netip.AddrFromSlice(d.ip4.SrcIP.To4())
+			p.DstIP, _ = netip.AddrFromSlice(d.ip4.DstIP.To4())
+		case layers.LayerTypeIPv6:
+			p.SrcIP, _ = netip.AddrFromSlice(d.ip6.SrcIP)
+			p.DstIP, _ = netip.AddrFromSlice(d.ip6.DstIP)
+		case layers.LayerTypeTCP:
+			p.Proto = afterimage.ProtoTCP
+			p.SrcPort, p.DstPort = uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort)
+			p.TCPFlags = tcpFlags(&d.tcp)
+		case layers.LayerTypeUDP:
+			p.Proto = afterimage.ProtoUDP
+			p.SrcPort, p.DstPort = uint16(d.udp.SrcPort), uint16(d.udp.DstPort)
+		case layers.LayerTypeICMPv4, layers.LayerTypeICMPv6:
+			p.Proto = afterimage.ProtoICMP
+		case layers.LayerTypeDNS:
+			if !d.dns.QR {
+				break
+			}
+			d.dnsBuf = d.dnsBuf[:0]
+			qname := ""
+			if len(d.dns.Questions) > 0 {
+				qname = strings.ToLower(strings.TrimSuffix(string(d.dns.Questions[0].Name), "."))
+			}
+			for _, rr := range d.dns.Answers {
+				if len(d.dnsBuf) == 16 {
+					break
+				}
+				if rr.Type != layers.DNSTypeA && rr.Type != layers.DNSTypeAAAA {
+					continue
+				}
+				if a, ok := netip.AddrFromSlice(rr.IP); ok {
+					name := qname // the name asked for, also behind CNAMEs
+					if name == "" {
+						name = strings.ToLower(strings.TrimSuffix(string(rr.Name), "."))
+					}
+					d.dnsBuf = append(d.dnsBuf, DNSAnswer{Name: name, Addr: a.Unmap()})
+				}
+			}
+			p.DNS = d.dnsBuf
+		case layers.LayerTypeARP:
+			p.Proto = afterimage.ProtoARP
+			p.SrcIP, _ = netip.AddrFromSlice(d.arp.SourceProtAddress)
+			p.DstIP, _ = netip.AddrFromSlice(d.arp.DstProtAddress)
+		}
+	}
+	return true
+}
+
+func tcpFlags(t *layers.TCP) TCPFlags {
+	var f TCPFlags
+	if t.FIN {
+		f |= FlagFIN
+	}
+	if t.SYN {
+		f |= FlagSYN
+	}
+	if t.RST {
+		f |= FlagRST
+	}
+	if t.PSH {
+		f |= FlagPSH
+	}
+	if t.ACK {
+		f |= FlagACK
+	}
+	return f
+}

@@ -1,0 +1,325 @@
+package netids
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/wardproject/ward/internal/netids/afterimage"
+	"github.com/wardproject/ward/internal/netids/kitnet"
+)
+
+// Inspector is a rule engine that looks at every decoded packet beside the
+// learned model (scans, brute force, floods, blocklists, MUD policy). It
+// calls emit for each alert; emit fills in the device and sends it on.
+type Inspector interface {
+	Inspect(p *Packet, emit func(Alert))
+}
+
+// Options configure a Sensor. Zero values mean the documented defaults.
+type Options struct {
+	// Learn is how many packets (from the first) train the detector,
+	// feature-mapping grace included. Default 10,000. Ignored with Model.
+	Learn int
+	// FMGrace is how many of them map features. Default Learn/10.
+	FMGrace int
+	// Seed makes the detector deterministic.
+	Seed uint64
+	// Model is a trained detector (kitnet.Load); every packet is then
+	// scored and none is learnt from.
+	Model *kitnet.Detector
+	// Transform overrides the detector's feature transform (kitnet.Transform*).
+	Transform string
+	// Features bounds the AfterImage tables.
+	Features afterimage.Options
+	// Window configures the per-host score window.
+	Window WindowOptions
+	// ThresholdQuantile is the quantile of the scores of the last half of
+	// the learning packets that becomes the alert threshold, before
+	// ThresholdMargin multiplies it. Default 0.999.
+	ThresholdQuantile float64
+	// ThresholdMargin multiplies the threshold. Default 1.5.
+	ThresholdMargin float64
+	// AlertHoldoff is how long (capture time) anomaly alerts for the same
+	// host pair are folded into one. Default 60 s.
+	AlertHoldoff time.Duration
+	// Sink receives alerts. Default: DiscardSink.
+	Sink AlertSink
+	// Registry maps addresses to enrolled devices; nil means none, and no
+	// unknown-device alerts.
+	Registry DeviceRegistry
+	// Inspectors run on every packet (rules, MUD policy).
+	Inspectors []Inspector
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// Result is what Process says about one packet.
+type Result struct {
+	// Score is the packet's anomaly score: the per-host windowed score
+	// (0 while the detector maps features). While learning it is the
+	// prequential score, computed before the model learnt from the packet.
+	Score float64
+	// Raw is the detector's own score for the packet.
+	Raw float64
+	// Learning is set for packets used for learning.
+	Learning bool
+	// Alert is set when Score crossed the threshold.
+	Alert bool
+	// Decoded is false for frames of an unsupported link type.
+	Decoded bool
+}
+
+// Summary describes a run.
+type Summary struct {
+	Packets      uint64            `json:"packets"`
+	Learned      uint64            `json:"learned"`
+	Scored       uint64            `json:"scored"`
+	Undecoded    uint64            `json:"undecoded,omitempty"`
+	Alerts       uint64            `json:"alerts"`
+	AlertsByRule map[string]uint64 `json:"alerts_by_rule,omitempty"`
+	Threshold    float64           `json:"threshold"`
+	Hosts        int               `json:"hosts"`
+	TrackedKeys  int               `json:"tracked_keys"`
+	Evictions    int64             `json:"evictions,omitempty"`
+	Elapsed      time.Duration     `json:"-"`
+	PacketsPerS  float64           `json:"packets_per_second"`
+}
+
+// Sensor turns packets into alerts: decoding, asset inventory, rules,
+// AfterImage features, the KitNET detector and the per-host score window.
+// It is not safe for concurrent use: one goroutine feeds it.
+type Sensor struct {
+	opts     Options
+	log      *slog.Logger
+	dec      *decoder
+	fx       *afterimage.Extractor
+	det      *kitnet.Detector
+	win      *window
+	assets   *Inventory
+	features []float64
+	pkt      Packet
+
+	tail      []float64 // scores of the last half of training
+	tailFrom  int
+	learned   uint64
+	threshold float64
+	holdoff   float64
+	lastAlert map[pairKey]*holdState
+
+	sum Summary
+	ctx context.Context // only during Process, for emit
+}
+
+type pairKey struct{ a, b [16]byte }
+
+type holdState struct {
+	at         float64
+	suppressed int
+}
+
+// New returns a Sensor.
+func New(opts Options) (*Sensor, error) {
+	if opts.Learn <= 0 {
+		opts.Learn = 10000
+	}
+	if opts.ThresholdQuantile <= 0 || opts.ThresholdQuantile > 1 {
+		opts.ThresholdQuantile = 0.999
+	}
+	if opts.ThresholdMargin <= 0 {
+		opts.ThresholdMargin = 1.5
+	}
+	if opts.AlertHoldoff <= 0 {
+		opts.AlertHoldoff = time.Minute
+	}
+	if opts.Sink == nil {
+		opts.Sink = DiscardSink{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Sensor{
+		opts:      opts,
+		log:       opts.Logger.With("component", "netids"),
+		dec:       newDecoder(),
+		fx:        afterimage.New(opts.Features),
+		win:       newWindow(opts.Window),
+		assets:    NewInventory(0),
+		features:  make([]float64, afterimage.NumFeatures),
+		holdoff:   opts.AlertHoldoff.Seconds(),
+		lastAlert: map[pairKey]*holdState{},
+	}
+	s.sum.AlertsByRule = map[string]uint64{}
+	if opts.Model != nil {
+		if opts.Model.Options().Features != afterimage.NumFeatures {
+			return nil, fmt.Errorf("netids: model takes %d features, the sensor makes %d", opts.Model.Options().Features, afterimage.NumFeatures)
+		}
+		if opts.Model.Phase() != kitnet.PhaseExecuting {
+			return nil, errors.New("netids: Options.Model must be a trained detector")
+		}
+		s.det = opts.Model
+		s.threshold = opts.Model.Threshold
+		return s, nil
+	}
+	det, err := kitnet.New(kitnet.Options{Features: afterimage.NumFeatures, Learn: opts.Learn,
+		FMGrace: opts.FMGrace, Seed: opts.Seed, Transform: opts.Transform})
+	if err != nil {
+		return nil, fmt.Errorf("netids: %w", err)
+	}
+	s.det = det
+	do := det.Options()
+	s.tailFrom = do.FMGrace + (do.Learn-do.FMGrace)/2
+	return s, nil
+}
+
+// Detector returns the sensor's detector (for saving once trained).
+func (s *Sensor) Detector() *kitnet.Detector { return s.det }
+
+// Threshold returns the alert threshold (0 until learning ends).
+func (s *Sensor) Threshold() float64 { return s.threshold }
+
+// Assets returns the inventory of hosts seen.
+func (s *Sensor) Assets() *Inventory { return s.assets }
+
+// Process runs one frame through the sensor. Alerts go to the sink; an
+// error from the sink is returned after the packet has been processed.
+func (s *Sensor) Process(ctx context.Context, f *Frame) (Result, error) {
+	s.sum.Packets++
+	s.ctx = ctx
+	defer func() { s.ctx = nil }()
+	p := &s.pkt
+	if !s.dec.decode(f, p) {
+		s.sum.Undecoded++
+		return Result{}, nil
+	}
+	var sinkErr error
+	emit := func(a Alert) {
+		if err := s.send(a); err != nil && sinkErr == nil {
+			sinkErr = err
+		}
+	}
+	if dev, isNew := s.assets.observe(p); isNew && s.opts.Registry != nil {
+		s.checkDevice(ctx, dev, p, emit)
+	}
+	for _, in := range s.opts.Inspectors {
+		in.Inspect(p, emit)
+	}
+
+	s.fx.Extract(&p.Packet, s.features)
+	phase := s.det.Phase()
+	raw, learning := s.det.Process(s.features)
+	r := Result{Raw: raw, Learning: learning, Decoded: true}
+	if phase != kitnet.PhaseMapping {
+		r.Score = s.win.update(p, raw)
+	}
+	if learning {
+		s.learned++
+		s.sum.Learned++
+		if phase == kitnet.PhaseTraining && int(s.learned) > s.tailFrom {
+			s.tail = append(s.tail, r.Score)
+		}
+		if s.det.Phase() == kitnet.PhaseExecuting {
+			s.setThreshold()
+		}
+		return r, sinkErr
+	}
+	s.sum.Scored++
+	if s.threshold > 0 && r.Score > s.threshold {
+		r.Alert = true
+		s.anomaly(p, r, emit)
+	}
+	return r, sinkErr
+}
+
+func (s *Sensor) setThreshold() {
+	if len(s.tail) == 0 {
+		return
+	}
+	sorted := slices.Clone(s.tail)
+	slices.Sort(sorted)
+	q := sorted[int(math.Min(float64(len(sorted)-1), math.Floor(s.opts.ThresholdQuantile*float64(len(sorted)))))]
+	s.threshold = q * s.opts.ThresholdMargin
+	s.det.Threshold = s.threshold
+	s.tail = nil
+	s.log.Info("learning finished", "packets", s.learned, "threshold", s.threshold,
+		"autoencoders", len(s.det.FeatureMap()))
+}
+
+func (s *Sensor) anomaly(p *Packet, r Result, emit func(Alert)) {
+	t := float64(p.Time.UnixNano()) / 1e9
+	k := pairKey{hostKey(p.SrcIP, p.SrcMAC), hostKey(p.DstIP, p.DstMAC)}
+	if h, ok := s.lastAlert[k]; ok && t-h.at < s.holdoff {
+		h.suppressed++
+		return
+	}
+	if len(s.lastAlert) > 1<<16 {
+		for k, h := range s.lastAlert {
+			if t-h.at >= s.holdoff {
+				delete(s.lastAlert, k)
+			}
+		}
+	}
+	count := 0
+	if h, ok := s.lastAlert[k]; ok {
+		count = h.suppressed
+	}
+	s.lastAlert[k] = &holdState{at: t}
+	sev := SeverityMedium
+	if r.Score > 4*s.threshold {
+		sev = SeverityHigh
+	}
+	emit(Alert{Time: p.Time, Rule: RuleAnomaly, Severity: sev, Packet: p.Number,
+		Score: r.Score, Threshold: s.threshold, Flow: FlowOf(p),
+		SrcMAC: net.HardwareAddr(p.SrcMAC[:]).String(), Count: count,
+		Message: fmt.Sprintf("traffic unlike the learned baseline (score %.3g, threshold %.3g)", r.Score, s.threshold)})
+}
+
+func (s *Sensor) checkDevice(ctx context.Context, a *Asset, p *Packet, emit func(Alert)) {
+	d, ok, err := s.opts.Registry.LookupDevice(ctx, net.HardwareAddr(p.SrcMAC[:]), p.SrcIP)
+	if err != nil {
+		s.log.Warn("device lookup failed", "mac", a.MAC, "err", err)
+		return
+	}
+	if ok {
+		a.DeviceID, a.Model = d.ID, d.Model
+		return
+	}
+	emit(Alert{Time: p.Time, Rule: RuleNewDevice, Severity: SeverityLow, Packet: p.Number,
+		Flow: FlowOf(p), SrcMAC: a.MAC,
+		Message: "device on the network is not enrolled in Ward: enroll it or find out what it is"})
+}
+
+func (s *Sensor) send(a Alert) error {
+	if a.DeviceID == "" && a.SrcMAC != "" {
+		if as := s.assets.byMAC(a.SrcMAC); as != nil {
+			a.DeviceID = as.DeviceID
+		}
+	}
+	s.sum.Alerts++
+	s.sum.AlertsByRule[a.Rule]++
+	return s.opts.Sink.Send(s.ctx, a)
+}
+
+// Summary returns counts so far; the caller sets Elapsed and PacketsPerS.
+func (s *Sensor) Summary() Summary {
+	sum := s.sum
+	sum.AlertsByRule = maps2(s.sum.AlertsByRule)
+	sum.Threshold = s.threshold
+	sum.Hosts = s.assets.Len()
+	st := s.fx.Stats()
+	sum.TrackedKeys, sum.Evictions = st.Keys, st.Evictions
+	return sum
+}
+
+func maps2(m map[string]uint64) map[string]uint64 {
+	out := make(map[string]uint64, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,253 @@
+// Package rules holds the network sensor's signature rules, which run beside
+// the learned detector: port scans, host scans, telnet/SSH brute force, SYN
+// floods and traffic to or from known-bad addresses (a reloadable
+// blocklist). An *Engine is a netids.Inspector.
+//
+// Every rule counts events per source in fixed windows of capture time, so
+// a packet costs O(1) and memory is bounded by Options.MaxSources; a rule
+// fires once per source and window and says how many events it saw.
+package rules
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/wardproject/ward/internal/netids"
+	"github.com/wardproject/ward/internal/netids/afterimage"
+)
+
+// Options configure an Engine. Zero values mean the documented defaults.
+type Options struct {
+	// Window is the counting window. Default 60 s.
+	Window time.Duration
+	// PortScanPorts: distinct destination ports of one host probed by one
+	// source within a window. Default 20.
+	PortScanPorts int
+	// HostScanHosts: distinct hosts probed on one port by one source
+	// within a window. Default 20.
+	HostScanHosts int
+	// BruteAttempts: connection attempts (SYN) from one source to the
+	// telnet or SSH port of one host within a window. Default 10.
+	BruteAttempts int
+	// BrutePorts are the login ports watched. Default 22, 23, 2323.
+	BrutePorts []uint16
+	// SYNFloodRate: SYNs (without ACK) to one host per second, averaged
+	// over the window. Default 200.
+	SYNFloodRate float64
+	// MaxSources bounds the sources tracked per rule. Default 65,536.
+	MaxSources int
+	// Blocklist of known-bad addresses; nil disables the rule.
+	Blocklist *Blocklist
+}
+
+// Engine evaluates the rules. It is not safe for concurrent use, except
+// that its Blocklist may be reloaded from another goroutine.
+type Engine struct {
+	opts   Options
+	window float64
+	brute  map[uint16]bool
+	scans  map[netip.Addr]*srcState
+	floods map[netip.Addr]*floodState
+	bl     map[blKey]float64 // last blocklist alert per pair
+}
+
+type blKey struct{ a, b netip.Addr }
+
+// srcState counts one source's probes in the current window.
+type srcState struct {
+	start    float64
+	ports    map[portKey]struct{} // (dst, port) pairs: port scan per dst
+	perDst   map[netip.Addr]int
+	hosts    map[hostKey]struct{} // (port, dst) pairs: host scan per port
+	perPort  map[uint16]int
+	attempts map[hostKey]int
+	firedPS  map[netip.Addr]bool
+	firedHS  map[uint16]bool
+	firedBF  map[hostKey]bool
+}
+
+type portKey struct {
+	dst  netip.Addr
+	port uint16
+}
+
+type hostKey struct {
+	port uint16
+	dst  netip.Addr
+}
+
+type floodState struct {
+	start float64
+	syns  int
+	fired bool
+}
+
+// New returns an Engine.
+func New(opts Options) *Engine {
+	if opts.Window <= 0 {
+		opts.Window = time.Minute
+	}
+	if opts.PortScanPorts <= 0 {
+		opts.PortScanPorts = 20
+	}
+	if opts.HostScanHosts <= 0 {
+		opts.HostScanHosts = 20
+	}
+	if opts.BruteAttempts <= 0 {
+		opts.BruteAttempts = 10
+	}
+	if len(opts.BrutePorts) == 0 {
+		opts.BrutePorts = []uint16{22, 23, 2323}
+	}
+	if opts.SYNFloodRate <= 0 {
+		opts.SYNFloodRate = 200
+	}
+	if opts.MaxSources <= 0 {
+		opts.MaxSources = 1 << 16
+	}
+	e := &Engine{opts: opts, window: opts.Window.Seconds(), brute: map[uint16]bool{},
+		scans: map[netip.Addr]*srcState{}, floods: map[netip.Addr]*floodState{}, bl: map[blKey]float64{}}
+	for _, p := range opts.BrutePorts {
+		e.brute[p] = true
+	}
+	return e
+}
+
+func seconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+// Inspect runs the rules on p.
+func (e *Engine) Inspect(p *netids.Packet, emit func(netids.Alert)) {
+	if !p.SrcIP.IsValid() || p.Proto == afterimage.ProtoARP {
+		return
+	}
+	t := seconds(p.Time)
+	if e.opts.Blocklist != nil {
+		e.blocklist(p, t, emit)
+	}
+	// Probes: TCP SYN without ACK, or any UDP datagram.
+	syn := p.Proto == afterimage.ProtoTCP && p.TCPFlags&netids.FlagSYN != 0 && p.TCPFlags&netids.FlagACK == 0
+	if syn {
+		e.flood(p, t, emit)
+	}
+	if syn || p.Proto == afterimage.ProtoUDP {
+		e.probe(p, t, syn, emit)
+	}
+}
+
+func (e *Engine) alert(p *netids.Packet, rule string, sev netids.Severity, count int, msg string) netids.Alert {
+	return netids.Alert{Time: p.Time, Rule: rule, Severity: sev, Packet: p.Number, Flow: netids.FlowOf(p),
+		SrcMAC: net.HardwareAddr(p.SrcMAC[:]).String(), Count: count, Message: msg}
+}
+
+func (e *Engine) probe(p *netids.Packet, t float64, syn bool, emit func(netids.Alert)) {
+	s := e.scans[p.SrcIP]
+	if s == nil || t-s.start >= e.window {
+		if s == nil && len(e.scans) >= e.opts.MaxSources {
+			e.expire(t)
+			if len(e.scans) >= e.opts.MaxSources {
+				return
+			}
+		}
+		s = &srcState{start: t, ports: map[portKey]struct{}{}, perDst: map[netip.Addr]int{},
+			hosts: map[hostKey]struct{}{}, perPort: map[uint16]int{}, attempts: map[hostKey]int{},
+			firedPS: map[netip.Addr]bool{}, firedHS: map[uint16]bool{}, firedBF: map[hostKey]bool{}}
+		e.scans[p.SrcIP] = s
+	}
+	// Bound the per-source sets: a scanner past every threshold need not
+	// be tracked further in this window.
+	const maxSet = 4096
+	pk := portKey{p.DstIP, p.DstPort}
+	if _, ok := s.ports[pk]; !ok && len(s.ports) < maxSet {
+		s.ports[pk] = struct{}{}
+		s.perDst[p.DstIP]++
+		if n := s.perDst[p.DstIP]; n >= e.opts.PortScanPorts && !s.firedPS[p.DstIP] {
+			s.firedPS[p.DstIP] = true
+			emit(e.alert(p, netids.RulePortScan, netids.SeverityMedium, n,
+				fmt.Sprintf("%s probed %d ports of %s within %s", p.SrcIP, n, p.DstIP, e.opts.Window)))
+		}
+	}
+	hk := hostKey{p.DstPort, p.DstIP}
+	if _, ok := s.hosts[hk]; !ok && len(s.hosts) < maxSet {
+		s.hosts[hk] = struct{}{}
+		s.perPort[p.DstPort]++
+		if n := s.perPort[p.DstPort]; n >= e.opts.HostScanHosts && !s.firedHS[p.DstPort] {
+			s.firedHS[p.DstPort] = true
+			emit(e.alert(p, netids.RuleHostScan, netids.SeverityMedium, n,
+				fmt.Sprintf("%s probed port %d on %d hosts within %s", p.SrcIP, p.DstPort, n, e.opts.Window)))
+		}
+	}
+	if syn && e.brute[p.DstPort] && (len(s.attempts) < maxSet || s.attempts[hk] > 0) {
+		s.attempts[hk]++
+		if n := s.attempts[hk]; n >= e.opts.BruteAttempts && !s.firedBF[hk] {
+			s.firedBF[hk] = true
+			emit(e.alert(p, netids.RuleBrute, netids.SeverityHigh, n,
+				fmt.Sprintf("%s opened %d connections to %s port %d within %s (login brute force)", p.SrcIP, n, p.DstIP, p.DstPort, e.opts.Window)))
+		}
+	}
+}
+
+func (e *Engine) flood(p *netids.Packet, t float64, emit func(netids.Alert)) {
+	f := e.floods[p.DstIP]
+	if f == nil || t-f.start >= e.window {
+		if f == nil && len(e.floods) >= e.opts.MaxSources {
+			e.expire(t)
+			if len(e.floods) >= e.opts.MaxSources {
+				return
+			}
+		}
+		f = &floodState{start: t}
+		e.floods[p.DstIP] = f
+	}
+	f.syns++
+	limit := int(e.opts.SYNFloodRate * e.window)
+	if f.syns >= limit && !f.fired {
+		f.fired = true
+		emit(e.alert(p, netids.RuleSYNFlood, netids.SeverityHigh, f.syns,
+			fmt.Sprintf("%s received %d SYNs within %s (more than %.0f/s)", p.DstIP, f.syns, e.opts.Window, e.opts.SYNFloodRate)))
+	}
+}
+
+func (e *Engine) blocklist(p *netids.Packet, t float64, emit func(netids.Alert)) {
+	var bad netip.Addr
+	var entry string
+	if m, ok := e.opts.Blocklist.Match(p.DstIP); ok {
+		bad, entry = p.DstIP, m
+	} else if m, ok := e.opts.Blocklist.Match(p.SrcIP); ok {
+		bad, entry = p.SrcIP, m
+	} else {
+		return
+	}
+	k := blKey{p.SrcIP, p.DstIP}
+	if last, ok := e.bl[k]; ok && t-last < e.window {
+		return
+	}
+	if len(e.bl) >= e.opts.MaxSources {
+		for k, last := range e.bl {
+			if t-last >= e.window {
+				delete(e.bl, k)
+			}
+		}
+		if len(e.bl) >= e.opts.MaxSources {
+			return
+		}
+	}
+	e.bl[k] = t
+	emit(e.alert(p, netids.RuleBlocklist, netids.SeverityHigh, 0,
+		fmt.Sprintf("traffic with %s, listed as known bad (%s)", bad, entry)))
+}
+
+// expire drops state whose window ended.
+func (e *Engine) expire(t float64) {
+	for k, s := range e.scans {
+		if t-s.start >= e.window {
+			delete(e.scans, k)
+		}
+	}
+	for k, f := range e.floods {
+		if t-f.start >= e.window {
+			delete(e.floods, k)
+		}
+	}
+}

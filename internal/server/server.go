@@ -1,0 +1,275 @@
+// Package server assembles Ward's parts into the running server that `ward
+// serve` starts: the SQLite store, the CA, the device registry and its event
+// recorder, the MQTT gateway, and the HTTPS listener for EST, the API, /crl,
+// /healthz and /metrics. It owns their goroutines and stops them together.
+//
+// cmd/ward only parses configuration and calls Run; this package exists so
+// that end-to-end tests start exactly the server an operator runs, on random
+// ports in a temporary directory.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/wardproject/ward/internal/api"
+	"github.com/wardproject/ward/internal/config"
+	"github.com/wardproject/ward/internal/est"
+	"github.com/wardproject/ward/internal/fleet"
+	"github.com/wardproject/ward/internal/gateway"
+	"github.com/wardproject/ward/internal/pki"
+	"github.com/wardproject/ward/internal/store"
+	"github.com/wardproject/ward/internal/store/sqlite"
+)
+
+// Options configure a Server. Config is required.
+type Options struct {
+	Config *config.Config
+	Logger *slog.Logger
+	// Out receives the first-start summary (paths of admin.token and
+	// ca.pem, CA fingerprint); nil: discarded.
+	Out io.Writer
+	Now func() time.Time
+}
+
+// Server is a running Ward.
+type Server struct {
+	opts     Options
+	cfg      *config.Config
+	log      *slog.Logger
+	db       *sqlite.DB
+	ca       *pki.CA
+	reg      *fleet.Registry
+	rec      *fleet.Recorder
+	gw       *gateway.Gateway
+	httpSrv  *http.Server
+	httpsLn  net.Listener
+	ready    chan struct{}
+	isReady  atomic.Bool
+	registry *prometheus.Registry
+}
+
+// Files written to the data directory.
+const (
+	AdminTokenFile = "admin.token"
+	CAFile         = "ca.pem"
+	StoreFile      = "ward.db"
+)
+
+// New opens the store and the CA (creating them on first start), writes
+// admin.token and ca.pem, and binds both listeners. Run serves.
+func New(ctx context.Context, opts Options) (s *Server, err error) {
+	if opts.Config == nil {
+		return nil, errors.New("server: Options.Config is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	cfg := opts.Config
+	s = &Server{opts: opts, cfg: cfg, log: opts.Logger, ready: make(chan struct{}), registry: prometheus.NewRegistry()}
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
+	}
+	if s.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, StoreFile)); err != nil {
+		return nil, err
+	}
+	if s.ca, err = pki.Open(ctx, pki.Options{
+		Dir: filepath.Join(cfg.DataDir, "ca"), Store: s.db, Passphrase: []byte(cfg.PKI.KeyPassphrase),
+		ImportCert: cfg.PKI.CACert, ImportKey: cfg.PKI.CAKey, DeviceValidity: cfg.PKI.DeviceCertValidity,
+		Logger: s.log, Now: opts.Now,
+	}); err != nil {
+		return nil, err
+	}
+	if err := s.firstStart(ctx); err != nil {
+		return nil, err
+	}
+	if s.reg, err = fleet.New(fleet.Options{Store: s.db, CA: s.ca, TokenTTL: cfg.Enroll.TokenTTL, Logger: s.log, Now: opts.Now}); err != nil {
+		return nil, err
+	}
+	if s.rec, err = fleet.NewRecorder(fleet.RecorderOptions{Store: s.db, Logger: s.log, Metrics: s.registry}); err != nil {
+		return nil, err
+	}
+	crt, key, err := s.ca.ServerCertificate(ctx, cfg.Hostnames)
+	if err != nil {
+		return nil, err
+	}
+	if s.gw, err = gateway.New(gateway.Options{
+		Addr: cfg.MQTTAddr, TLS: s.ca.MQTTConfig(crt, key, nil), Revoked: s.ca, Devices: s.db, Events: s.rec,
+		Limits: gateway.Limits{
+			MaxMessageBytes: cfg.Gateway.MaxMessageBytes, MessagesPerSecond: cfg.Gateway.MessagesPerSecond,
+			BytesPerSecond: cfg.Gateway.BytesPerSecond, ConnectsPerMinute: cfg.Gateway.ConnectsPerMinute,
+		},
+		Logger: s.log, Metrics: s.registry, Now: opts.Now,
+	}); err != nil {
+		return nil, err
+	}
+	s.reg.SetGateway(s.gw)
+	estH, err := est.New(est.Options{Enroller: s.reg, Chain: s.ca.Chain, Logger: s.log, Metrics: s.registry})
+	if err != nil {
+		return nil, err
+	}
+	apiH, err := api.New(api.Options{
+		Registry: s.reg, Store: s.db, CA: s.ca, EST: estH,
+		Metrics: promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}),
+		Ready:   s.isReady.Load, Logger: s.log, Registerer: s.registry, Now: opts.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.httpSrv = &http.Server{
+		Handler:           apiH,
+		TLSConfig:         s.ca.HTTPSConfig(crt, key),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.With("component", "https").Handler(), slog.LevelDebug),
+	}
+	if s.httpsLn, err = net.Listen("tcp", cfg.HTTPSAddr); err != nil {
+		return nil, fmt.Errorf("listen on https_addr %s: %w", cfg.HTTPSAddr, err)
+	}
+	return s, nil
+}
+
+// firstStart writes admin.token (once) and ca.pem, and prints where they are.
+func (s *Server) firstStart(ctx context.Context) error {
+	dir := s.cfg.DataDir
+	tokPath := filepath.Join(dir, AdminTokenFile)
+	caPath := filepath.Join(dir, CAFile)
+	if err := pki.WritePublicFile(caPath, s.ca.RootPEM()); err != nil {
+		return fmt.Errorf("write %s: %w", caPath, err)
+	}
+	created := false
+	if _, err := os.Stat(tokPath); errors.Is(err, os.ErrNotExist) {
+		tok, _, err := api.CreateToken(ctx, s.db, "admin (first start)", store.RoleAdmin, 0, s.opts.Now())
+		if err != nil {
+			return err
+		}
+		if err := pki.WriteSecretFile(tokPath, []byte(tok.Reveal()+"\n")); err != nil {
+			return fmt.Errorf("write %s: %w", tokPath, err)
+		}
+		created = true
+	} else if err != nil {
+		return fmt.Errorf("check %s: %w", tokPath, err)
+	}
+	absTok, _ := filepath.Abs(tokPath)
+	absCA, _ := filepath.Abs(caPath)
+	if created {
+		fmt.Fprintf(s.opts.Out, "ward: first start: admin API token written to %s (mode 0600)\n", absTok)
+	} else {
+		fmt.Fprintf(s.opts.Out, "ward: admin API token: %s\n", absTok)
+	}
+	fmt.Fprintf(s.opts.Out, "ward: CA certificate: %s\nward: CA fingerprint (SHA-256): %s\n", absCA, pki.Fingerprint(s.ca.Root()))
+	return nil
+}
+
+// Ready is closed once both listeners accept connections.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// HTTPSAddr is the bound HTTPS address.
+func (s *Server) HTTPSAddr() net.Addr { return s.httpsLn.Addr() }
+
+// MQTTAddr is the bound MQTT address (valid after Ready).
+func (s *Server) MQTTAddr() net.Addr { return s.gw.Addr() }
+
+// CA returns the certificate authority (tests use it to inspect state).
+func (s *Server) CA() *pki.CA { return s.ca }
+
+// Run serves until ctx is done, then shuts everything down within the
+// configured grace period and returns after every goroutine has exited.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.close()
+	g, gctx := errgroup.WithContext(ctx)
+	recCtx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
+	recDone := make(chan error, 1)
+	go func() { recDone <- s.rec.Run(recCtx) }()
+	g.Go(func() error { return s.gw.Run(gctx) })
+	g.Go(func() error {
+		err := s.httpSrv.ServeTLS(s.httpsLn, "", "")
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("https listener: %w", err)
+	})
+	g.Go(func() error {
+		select {
+		case <-s.gw.Ready():
+		case <-gctx.Done():
+			return nil
+		}
+		s.isReady.Store(true)
+		close(s.ready)
+		s.log.Info("ward ready", "https_addr", s.httpsLn.Addr().String(), "mqtt_addr", s.gw.Addr().String())
+		return nil
+	})
+	g.Go(func() error {
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-t.C:
+				if err := s.ca.RefreshCRL(gctx); err != nil {
+					s.log.Error("refresh CRL", "err", err)
+				}
+			}
+		}
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownGrace)
+		defer cancel()
+		if err := s.httpSrv.Shutdown(sctx); err != nil {
+			s.httpSrv.Close()
+		}
+		return nil
+	})
+	err := g.Wait()
+	stopRec()
+	<-recDone
+	s.log.Info("ward stopped")
+	return err
+}
+
+func (s *Server) close() {
+	if s.httpsLn != nil {
+		s.httpsLn.Close()
+	}
+	if s.db != nil {
+		s.db.Close()
+	}
+}
+
+// ClientTLS returns a TLS config that trusts this server's CA (tests, tools).
+func (s *Server) ClientTLS(cert *tls.Certificate) *tls.Config {
+	return pki.ClientConfig(s.ca.RootPool(), cert)
+}
