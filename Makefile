@@ -8,7 +8,7 @@ build:
 
 vet:
 	$(GO) vet ./...
-	@test -z "$$(gofmt -l cmd internal bench)" || (gofmt -l cmd internal bench; echo "gofmt needed"; exit 1)
+	@test -z "$$(gofmt -l .)" || (gofmt -l .; echo "gofmt needed"; exit 1)
 
 # The whole suite with the race detector: unit, integration (real TLS, MQTT,
 # SQLite), interop with curl/openssl/mosquitto clients, and a short fuzz
