@@ -1,0 +1,145 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func flags(t *testing.T, args ...string) *pflag.FlagSet {
+	t.Helper()
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ward.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(flags(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "./ward-data" || c.HTTPSAddr != ":8443" || c.MQTTAddr != ":8883" || c.Detect.Window != time.Minute || c.Enroll.TokenTTL != 24*time.Hour {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	file := writeFile(t, "data_dir: /from/file\nhttps_addr: ':1'\nmqtt_addr: ':2'\ngateway:\n  messages_per_second: 7\nhostname: [a.example, b.example]\n")
+	env := []string{"WARD_CONFIG=" + file, "WARD_HTTPS_ADDR=:10", "WARD_MQTT_ADDR=:20"}
+	c, err := Load(flags(t, "--mqtt-addr", ":200", "--detect-window", "10s"), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ got, want, src string }{
+		{c.DataDir, "/from/file", file + ":1"},
+		{c.HTTPSAddr, ":10", "env WARD_HTTPS_ADDR"},
+		{c.MQTTAddr, ":200", "flag --mqtt-addr"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+	if c.Gateway.MessagesPerSecond != 7 || c.Detect.Window != 10*time.Second || strings.Join(c.Hostnames, ",") != "a.example,b.example" {
+		t.Errorf("values: %+v", c)
+	}
+	src := map[string]string{}
+	for _, e := range c.Effective() {
+		src[e.Key] = e.Source
+	}
+	if src["data_dir"] != file+":1" || src["https_addr"] != "env WARD_HTTPS_ADDR" || src["mqtt_addr"] != "flag --mqtt-addr" || src["log.level"] != "default" {
+		t.Errorf("sources: %v", src)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string
+		env     []string
+		args    []string
+		key     string
+		srcPart string
+	}{
+		{"unknown-file-key", "data_dir: x\ngatway:\n  listen: y\n", nil, nil, "gatway", ":2"},
+		{"unknown-nested-key", "gateway:\n  max_messages: 3\n", nil, nil, "gateway.max_messages", ":2"},
+		{"bad-duration-file", "enroll:\n  token_ttl: tomorrow\n", nil, nil, "enroll.token_ttl", ":2"},
+		{"bad-number-env", "", []string{"WARD_GATEWAY_MAX_MESSAGE_BYTES=lots"}, nil, "gateway.max_message_bytes", "env"},
+		{"unknown-env", "", []string{"WARD_DATADIR=x"}, nil, "WARD_DATADIR", "environment"},
+		{"bad-flag", "", nil, []string{"--log-level", "loud"}, "log.level", "flag"},
+		{"half-imported-ca", "", nil, []string{"--ca-cert", "x.pem"}, "pki.ca_cert", "flag"},
+		{"window-too-short", "", nil, []string{"--detect-window", "10ms"}, "detect.window", "flag"},
+		{"not-yaml", "data_dir: [unclosed\n", nil, nil, "config", ".yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := tt.env
+			if tt.file != "" {
+				env = append(env, "WARD_CONFIG="+writeFile(t, tt.file))
+			}
+			_, err := Load(flags(t, tt.args...), env)
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("got %v, want *config.Error", err)
+			}
+			if ce.Key != tt.key || !strings.Contains(ce.Source, tt.srcPart) {
+				t.Errorf("error names key %q source %q; want %q and a source containing %q (%v)", ce.Key, ce.Source, tt.key, tt.srcPart, err)
+			}
+		})
+	}
+}
+
+func TestPassphraseNeverPrinted(t *testing.T) {
+	pf := filepath.Join(t.TempDir(), "pass")
+	os.WriteFile(pf, []byte("hunter2\n"), 0o600)
+	c, err := Load(flags(t, "--ca-passphrase-file", pf), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(c.PKI.KeyPassphrase) != "hunter2" {
+		t.Errorf("passphrase from file = %q", c.PKI.KeyPassphrase)
+	}
+	for _, e := range c.Effective() {
+		if strings.Contains(e.Value, "hunter2") {
+			t.Errorf("effective config shows the passphrase under %s", e.Key)
+		}
+	}
+	c, _ = Load(flags(t), []string{"WARD_CA_PASSPHRASE=s3cret"})
+	if string(c.PKI.KeyPassphrase) != "s3cret" {
+		t.Error("WARD_CA_PASSPHRASE ignored")
+	}
+}
+
+func TestClient(t *testing.T) {
+	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+	RegisterClientFlags(fs)
+	fs.Parse([]string{"--server", "https://flag:8443/"})
+	c, err := LoadClient(fs, []string{"WARD_SERVER=https://env:1", "WARD_TOKEN=t", "WARD_CA=ca.pem"}, true)
+	if err != nil || c.Server != "https://flag:8443" || c.Token != "t" || c.CA != "ca.pem" {
+		t.Errorf("LoadClient = %+v, %v", c, err)
+	}
+	fs2 := pflag.NewFlagSet("x", pflag.ContinueOnError)
+	RegisterClientFlags(fs2)
+	if _, err := LoadClient(fs2, []string{"WARD_SERVER=http://plain:80", "WARD_TOKEN=t"}, true); err == nil {
+		t.Error("plain http server accepted")
+	}
+	if _, err := LoadClient(fs2, []string{"WARD_SERVER=https://x:1"}, true); err == nil {
+		t.Error("missing token accepted")
+	}
+}
