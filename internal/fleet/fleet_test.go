@@ -28,8 +28,8 @@ func (g *gatewaySpy) SetDevice(d store.Device) {
 	g.devices[d.ID] = d.Status
 }
 func (g *gatewaySpy) SetModelPolicy(store.ModelPolicy) {}
-func (g *gatewaySpy) CertificateRevoked()             { g.mu.Lock(); g.crl++; g.mu.Unlock() }
-func (g *gatewaySpy) Connected(string) int            { return 0 }
+func (g *gatewaySpy) CertificateRevoked()              { g.mu.Lock(); g.crl++; g.mu.Unlock() }
+func (g *gatewaySpy) Connected(string) int             { return 0 }
 
 func newRegistry(t *testing.T) (*Registry, *sqlite.DB, *pki.CA, *gatewaySpy) {
 	t.Helper()
