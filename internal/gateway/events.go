@@ -60,6 +60,7 @@ func (g *Gateway) emit(ds *deviceState, deviceID, kind string, detail map[string
 // refuse counts and records a refused connection.
 func (g *Gateway) refuse(ds *deviceState, deviceID, reason string, detail map[string]string) {
 	g.m.refused.WithLabelValues(reason).Inc()
+	g.observe(Observation{Kind: ObsRefused, Device: deviceID, Action: reason, RemoteIP: remoteIP(detail["remote_addr"]), Time: g.now()})
 	g.m.connections.WithLabelValues("refused").Inc()
 	d := map[string]string{"reason": reason}
 	for k, v := range detail {

@@ -195,6 +195,8 @@ type Options struct {
 	Devices Directory
 	// Events receives device events (nil: events are only counted).
 	Events EventSink
+	// Observer receives every device's behaviour for detection (nil: none).
+	Observer Observer
 	// Limits are the global per-device defaults.
 	Limits Limits
 	// Logger is Ward's logger; the broker gets a derived one that only logs

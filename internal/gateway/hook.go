@@ -146,10 +146,13 @@ func (h *hook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 }
 
 // OnPacketSent counts PUBLISH packets delivered to devices.
-func (h *hook) OnPacketSent(_ *mqtt.Client, pk packets.Packet, b []byte) {
+func (h *hook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, b []byte) {
 	if pk.FixedHeader.Type == packets.Publish {
 		h.g.m.msgsOut.Inc()
 		h.g.m.bytesOut.Add(float64(len(b)))
+		if cl != nil {
+			h.g.observe(Observation{Kind: ObsDelivered, Device: deviceIDOfClient(cl.ID), ClientID: cl.ID, Topic: pk.TopicName, Bytes: len(pk.Payload), Time: h.g.now()})
+		}
 	}
 }
 
@@ -245,7 +248,7 @@ func (g *Gateway) admit(cl *mqtt.Client, pk packets.Packet) (packets.Code, bool)
 	}
 
 	s := &session{cl: cl, conn: tc, dev: ds, clientID: cl.ID, serial: leaf.SerialNumber,
-		notAfter: leaf.NotAfter, remote: remote, v5: v5}
+		notAfter: leaf.NotAfter, remote: remote, v5: v5, started: now}
 	// Register under g.mu together with the status check, so that a
 	// concurrent SetDevice either sees this session or is seen here.
 	g.mu.Lock()
@@ -253,7 +256,11 @@ func (g *Gateway) admit(cl *mqtt.Client, pk packets.Packet) (packets.Code, bool)
 	if g.devices[id] != ds {
 		reason = ReasonUnknownDevice
 	}
+	collision := false
 	if reason == "" {
+		for o := range ds.sessions {
+			collision = collision || o.clientID == s.clientID
+		}
 		ds.sessions[s] = struct{}{}
 		g.clients.Store(cl, s)
 		g.conns.Store(net.Conn(tc), s)
@@ -271,6 +278,10 @@ func (g *Gateway) admit(cl *mqtt.Client, pk packets.Packet) (packets.Code, bool)
 		g.refuse(ds, id, ReasonRevoked, detail)
 		return refuseCode(v5, ReasonRevoked), false
 	}
+	if collision {
+		g.observe(Observation{Kind: ObsClientIDCollision, Device: id, ClientID: s.clientID, RemoteIP: remoteIP(remote), Time: now})
+	}
+	g.observe(Observation{Kind: ObsConnected, Device: id, ClientID: s.clientID, RemoteIP: remoteIP(remote), Time: now})
 	return packets.CodeSuccess, true
 }
 
@@ -294,6 +305,8 @@ func (g *Gateway) endSession(s *session, cause error) {
 	if cause != nil {
 		reason = cause.Error()
 	}
+	now := g.now()
+	g.observe(Observation{Kind: ObsDisconnected, Device: s.dev.id, ClientID: s.clientID, RemoteIP: remoteIP(s.remote), Duration: now.Sub(s.started), Time: now})
 	g.emit(s.dev, s.dev.id, EventDisconnected, map[string]string{"client_id": s.clientID, "reason": reason})
 }
 
@@ -308,6 +321,9 @@ func (g *Gateway) connClosed(c net.Conn, err error) {
 func (g *Gateway) aclDenied(ds *deviceState, clientID, topic, action string) {
 	g.m.aclDenied.WithLabelValues(action).Inc()
 	id := deviceIDOfClient(clientID)
+	if ds != nil {
+		g.observe(Observation{Kind: ObsDenied, Device: ds.id, ClientID: clientID, Topic: topic, Action: action, Time: g.now()})
+	}
 	g.emit(ds, id, EventACLDenied, map[string]string{"topic": truncate(topic, 256), "action": action, "client_id": clientID})
 }
 
@@ -363,6 +379,7 @@ func (g *Gateway) publish(s *session, pk packets.Packet) (packets.Packet, error)
 	}
 	g.m.msgsIn.Inc()
 	g.m.bytesIn.Add(float64(size))
+	g.observe(Observation{Kind: ObsPublished, Device: ds.id, ClientID: s.clientID, Topic: pk.TopicName, Bytes: size, Payload: pk.Payload, Time: now})
 	return pk, nil
 }
 
@@ -370,6 +387,7 @@ func (g *Gateway) publish(s *session, pk packets.Packet) (packets.Packet, error)
 // RateWindow.
 func (g *Gateway) limitHit(s *session, now time.Time, which string) {
 	g.m.limitHits.WithLabelValues(which).Inc()
+	g.observe(Observation{Kind: ObsLimit, Device: s.dev.id, ClientID: s.clientID, Action: which, Time: now})
 	if s.dev.lim.shouldRecord(now, which, g.opts.Limits.RateWindow) {
 		g.emit(s.dev, s.dev.id, EventLimit, map[string]string{"limit": which, "client_id": s.clientID})
 	}

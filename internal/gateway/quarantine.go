@@ -35,6 +35,7 @@ type session struct {
 	notAfter time.Time
 	remote   string
 	v5       bool
+	started  time.Time
 }
 
 // putDeviceLocked stores d and recompiles its policy. g.mu must be held.

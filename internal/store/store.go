@@ -182,5 +182,66 @@ type Store interface {
 	// NextCounter increments and returns the named counter (CRL numbers).
 	NextCounter(ctx context.Context, name string) (int64, error)
 
+	// GetBlob and PutBlob keep small named documents (detection profiles,
+	// learned models). GetBlob returns ErrNotFound when absent.
+	GetBlob(ctx context.Context, name string) ([]byte, error)
+	PutBlob(ctx context.Context, name string, data []byte) error
+
+	PutAlert(ctx context.Context, a AlertRecord) error
+	GetAlert(ctx context.Context, id string) (AlertRecord, error)
+	ListAlerts(ctx context.Context, f AlertFilter) ([]AlertRecord, error)
+
+	AddMetricWindows(ctx context.Context, ws []MetricWindow) error
+	ListMetricWindows(ctx context.Context, deviceID string, window time.Duration, since time.Time) ([]MetricWindow, error)
+	DeleteMetricWindowsBefore(ctx context.Context, window time.Duration, before time.Time) (int64, error)
+
+	// AppendAudit appends to the hash-chained audit log: the store sets
+	// Seq, PrevHash and Hash atomically.
+	AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
+	ListAudit(ctx context.Context, limit int) ([]AuditEntry, error)
+
 	Close() error
+}
+
+// AlertRecord is a stored alert: the alert as JSON plus the fields that
+// are queried. The alert package owns the JSON's shape.
+type AlertRecord struct {
+	ID        string
+	DeviceID  string
+	Rule      string
+	State     string
+	Severity  string
+	RaisedAt  time.Time
+	UpdatedAt time.Time
+	JSON      []byte
+}
+
+// AlertFilter selects alerts; zero fields match everything.
+type AlertFilter struct {
+	DeviceID string
+	Rule     string
+	States   []string
+	Limit    int // default 1000
+}
+
+// MetricWindow is one device's metrics over one closed window.
+type MetricWindow struct {
+	DeviceID string
+	Window   time.Duration
+	Start    time.Time
+	JSON     []byte // the detect package's datapoint
+}
+
+// AuditEntry is one record of the append-only, hash-chained audit log of
+// operator and automatic actions. Hash = SHA-256(PrevHash || canonical
+// fields); changing or removing a past entry breaks every later hash.
+type AuditEntry struct {
+	Seq      int64             `json:"seq"`
+	Time     time.Time         `json:"time"`
+	Actor    string            `json:"actor"` // token id, "auto:<rule>", "system"
+	Action   string            `json:"action"`
+	Target   string            `json:"target"`
+	Detail   map[string]string `json:"detail,omitempty"`
+	PrevHash string            `json:"prev_hash"`
+	Hash     string            `json:"hash"`
 }

@@ -29,6 +29,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"events", testEvents},
 		{"counters", testCounters},
 		{"model-policies", testModelPolicies},
+		{"blobs", testBlobs},
+		{"alerts", testAlerts},
+		{"metric-windows", testMetricWindows},
+		{"audit-log", testAudit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -239,5 +243,93 @@ func testModelPolicies(t *testing.T, s store.Store) {
 	}
 	if diff := cmp.Diff([]store.ModelPolicy{p}, got); diff != "" {
 		t.Errorf("ListModelPolicies (-want +got):\n%s", diff)
+	}
+}
+
+func testBlobs(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, err := s.GetBlob(ctx, "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing blob: %v", err)
+	}
+	s.PutBlob(ctx, "x", []byte("one"))
+	s.PutBlob(ctx, "x", []byte("two"))
+	if b, err := s.GetBlob(ctx, "x"); err != nil || string(b) != "two" {
+		t.Errorf("GetBlob = %q, %v", b, err)
+	}
+}
+
+func testAlerts(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := store.AlertRecord{ID: "a1", DeviceID: "d", Rule: "r", State: "open", Severity: "high", RaisedAt: t0, UpdatedAt: t0, JSON: []byte(`{}`)}
+	b := store.AlertRecord{ID: "a2", DeviceID: "e", Rule: "r", State: "cleared", Severity: "low", RaisedAt: t0.Add(time.Second), UpdatedAt: t0, JSON: []byte(`{}`)}
+	for _, r := range []store.AlertRecord{a, b} {
+		if err := s.PutAlert(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.State, a.UpdatedAt = "acknowledged", t0.Add(time.Minute)
+	s.PutAlert(ctx, a)
+	got, err := s.GetAlert(ctx, "a1")
+	if err != nil || got.State != "acknowledged" || !got.UpdatedAt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("GetAlert = %+v, %v", got, err)
+	}
+	for _, tt := range []struct {
+		f    store.AlertFilter
+		want []string
+	}{
+		{store.AlertFilter{}, []string{"a2", "a1"}},
+		{store.AlertFilter{States: []string{"open", "acknowledged"}}, []string{"a1"}},
+		{store.AlertFilter{DeviceID: "e"}, []string{"a2"}},
+		{store.AlertFilter{Rule: "nope"}, nil},
+	} {
+		rs, err := s.ListAlerts(ctx, tt.f)
+		var ids []string
+		for _, r := range rs {
+			ids = append(ids, r.ID)
+		}
+		if err != nil || !cmp.Equal(ids, tt.want) {
+			t.Errorf("ListAlerts(%+v) = %v, %v; want %v", tt.f, ids, err, tt.want)
+		}
+	}
+}
+
+func testMetricWindows(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var ws []store.MetricWindow
+	for i := range 5 {
+		ws = append(ws, store.MetricWindow{DeviceID: "d", Window: time.Minute, Start: t0.Add(time.Duration(i) * time.Minute), JSON: []byte(`{"i":1}`)})
+	}
+	if err := s.AddMetricWindows(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListMetricWindows(ctx, "d", time.Minute, t0.Add(2*time.Minute))
+	if err != nil || len(got) != 3 || !got[0].Start.Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("ListMetricWindows = %d, %v", len(got), err)
+	}
+	n, err := s.DeleteMetricWindowsBefore(ctx, time.Minute, t0.Add(3*time.Minute))
+	if err != nil || n != 3 {
+		t.Errorf("DeleteMetricWindowsBefore = %d, %v", n, err)
+	}
+}
+
+func testAudit(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := s.AppendAudit(ctx, store.AuditEntry{Time: t0.Add(time.Duration(i) * time.Second), Actor: "tok", Action: "device.revoke", Target: "d",
+			Detail: map[string]string{"reason": "x"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	es, err := s.ListAudit(ctx, 10)
+	if err != nil || len(es) != 3 {
+		t.Fatalf("ListAudit = %d, %v", len(es), err)
+	}
+	oldestFirst := []store.AuditEntry{es[2], es[1], es[0]}
+	if err := store.VerifyAudit(oldestFirst); err != nil {
+		t.Errorf("fresh chain does not verify: %v", err)
+	}
+	oldestFirst[1].Target = "other"
+	if err := store.VerifyAudit(oldestFirst); err == nil {
+		t.Error("altered entry verified")
 	}
 }
