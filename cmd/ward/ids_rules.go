@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -118,5 +117,3 @@ func idsSortedAddrs(m map[string]bool) []netip.Addr {
 	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
 	return out
 }
-
-var _ = slog.LevelInfo

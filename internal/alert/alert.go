@@ -90,6 +90,11 @@ type Alert struct {
 	AcknowledgedBy string    `json:"acknowledged_by,omitempty"`
 	ClearedAt      time.Time `json:"cleared_at,omitempty"`
 	ClearedBy      string    `json:"cleared_by,omitempty"` // "auto" or an operator
+	// Mitigation is what the rule asks for (notify, quarantine, revoke,
+	// log-level); AutoMitigate says whether its profile opted in to doing it
+	// automatically.
+	Mitigation   string `json:"mitigation,omitempty"`
+	AutoMitigate bool   `json:"auto_mitigate,omitempty"`
 	// Mitigations lists what was done automatically or by hand.
 	Mitigations []string `json:"mitigations,omitempty"`
 }
