@@ -19,7 +19,7 @@ func newDeviceCmd() *cobra.Command {
 		newDeviceStatusCmd("revoke", "Revoke the device's certificates (published in the CRL) and disconnect it"),
 		newDeviceStatusCmd("quarantine", "Disconnect the device and refuse it, without revoking its certificate"),
 		newDeviceStatusCmd("release", "Lift a quarantine"),
-		newDevicePolicyCmd())
+		newDevicePolicyCmd(), newDeviceMetricsCmd())
 	return cmd
 }
 

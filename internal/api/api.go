@@ -73,6 +73,12 @@ type Options struct {
 	EST http.Handler
 	// Metrics serves /metrics to authenticated viewers (nil: not mounted).
 	Metrics http.Handler
+	// Alerts, Mitigator, Detection and DetectStore enable the detection
+	// routes (nil: not mounted).
+	Alerts      Alerts
+	Mitigator   Mitigator
+	Detection   Detection
+	DetectStore DetectStore
 	// Ready reports whether every listener is up, for /healthz.
 	Ready      func() bool
 	Logger     *slog.Logger
@@ -163,6 +169,7 @@ func (s *Server) routes() {
 	auth("GET /api/v1/tokens", store.RoleAdmin, s.listTokens)
 	auth("POST /api/v1/tokens", store.RoleAdmin, s.createToken)
 	auth("DELETE /api/v1/tokens/{id}", store.RoleAdmin, s.revokeToken)
+	s.detectRoutes()
 	s.mux.Handle("/", s.wrap("other", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &Error{Status: http.StatusNotFound, Public: "no such route: " + r.Method + " " + r.URL.Path})
 	}))

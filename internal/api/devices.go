@@ -102,6 +102,7 @@ func (s *Server) addDevice(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.audit(r, "device.add", d.ID, map[string]string{"model": d.Model})
 	writeJSON(w, http.StatusCreated, EnrollmentResponse{Device: d, Token: en.Token.Reveal(), TokenExpiresAt: en.ExpiresAt})
 	return nil
 }
@@ -161,6 +162,7 @@ func (s *Server) deviceToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.audit(r, "device.token", id, nil)
 	v, err := s.opts.Registry.Get(r.Context(), id, 0)
 	if err != nil {
 		return err
@@ -181,6 +183,7 @@ func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request) error {
 	if serials == nil {
 		serials = []string{}
 	}
+	s.audit(r, "device.revoke", d.ID, map[string]string{"reason": req.Reason, "serials": strings.Join(serials, ",")})
 	writeJSON(w, http.StatusOK, RevokeResponse{Device: d, RevokedSerials: serials})
 	return nil
 }
@@ -194,6 +197,7 @@ func (s *Server) quarantineDevice(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	s.audit(r, "device.quarantine", d.ID, map[string]string{"reason": req.Reason})
 	writeJSON(w, http.StatusOK, d)
 	return nil
 }
@@ -203,6 +207,7 @@ func (s *Server) releaseDevice(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.audit(r, "device.release", d.ID, nil)
 	writeJSON(w, http.StatusOK, d)
 	return nil
 }
@@ -216,6 +221,7 @@ func (s *Server) setPolicy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.audit(r, "device.policy", d.ID, nil)
 	writeJSON(w, http.StatusOK, d)
 	return nil
 }
@@ -241,6 +247,7 @@ func (s *Server) setModelPolicy(w http.ResponseWriter, r *http.Request) error {
 	if err := s.opts.Registry.SetModelPolicy(r.Context(), mp); err != nil {
 		return err
 	}
+	s.audit(r, "model.policy", mp.Model, nil)
 	writeJSON(w, http.StatusOK, mp)
 	return nil
 }
@@ -339,6 +346,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := r.Context().Value(keyPrincipal).(principal)
 	s.log.Info("api token created", "token_id", t.ID, "role", t.Role, "by", p.token.ID)
+	s.audit(r, "token.create", t.ID, map[string]string{"role": string(t.Role)})
 	writeJSON(w, http.StatusCreated, CreateTokenResponse{APIToken: t, Token: tok.Reveal()})
 	return nil
 }
@@ -351,6 +359,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	if err := s.opts.Store.RevokeAPIToken(r.Context(), strings.ToLower(id), s.now().UTC()); err != nil {
 		return err
 	}
+	s.audit(r, "token.revoke", id, nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -95,6 +95,10 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return c.send(req, method, path, out)
+}
+
+func (c *Client) send(req *http.Request, method, path string, out any) error {
 	req.Header.Set("Accept", "application/json")
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -135,4 +139,14 @@ func (c *Client) Get(ctx context.Context, path string, out any) error {
 // Post posts in to path and decodes into out.
 func (c *Client) Post(ctx context.Context, path string, in, out any) error {
 	return c.Do(ctx, http.MethodPost, path, in, out)
+}
+
+// DoRaw sends a raw body with a content type and decodes a JSON answer.
+func (c *Client) DoRaw(ctx context.Context, method, path, contentType string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", contentType)
+	return c.send(req, method, path, out)
 }

@@ -63,7 +63,8 @@ type Gateway struct {
 
 // Detect is the detection section.
 type Detect struct {
-	Window time.Duration // detect.window (flag --detect-window)
+	Window    time.Duration // detect.window (flag --detect-window)
+	Retention time.Duration // detect.retention
 }
 
 // Secret is a configuration secret that never prints itself.
@@ -126,7 +127,8 @@ var settings = []setting{
 	{key: "gateway.messages_per_second", kind: kFloat, def: "100", usage: "per-device publish rate; excess publishes are dropped, sustained excess disconnects", ptr: func(c *Config) any { return &c.Gateway.MessagesPerSecond }},
 	{key: "gateway.bytes_per_second", kind: kFloat, def: "1048576", usage: "per-device publish byte rate", ptr: func(c *Config) any { return &c.Gateway.BytesPerSecond }},
 	{key: "gateway.connects_per_minute", kind: kInt, def: "30", usage: "per-device connection attempts per minute before a temporary ban", ptr: func(c *Config) any { return &c.Gateway.ConnectsPerMinute }},
-	{key: "detect.window", kind: kDuration, def: "1m", usage: "shortest detection window; longer windows scale from it", ptr: func(c *Config) any { return &c.Detect.Window }, flag: "detect-window"},
+	{key: "detect.window", kind: kDuration, def: "1m", usage: "shortest detection window; the 5m and 1h windows are 5x and 60x it", ptr: func(c *Config) any { return &c.Detect.Window }, flag: "detect-window"},
+	{key: "detect.retention", kind: kDuration, def: "168h", usage: "how long per-device metric windows are kept", ptr: func(c *Config) any { return &c.Detect.Retention }},
 }
 
 func envName(key string) string {

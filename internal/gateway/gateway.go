@@ -232,6 +232,10 @@ type Gateway struct {
 
 	unattributed bucketMu // event limiter for events with no known device
 
+	// verbose holds the IDs of devices whose traffic is logged at Info
+	// (the "raise log level" mitigation); map[string]struct{}.
+	verbose sync.Map
+
 	srv     atomic.Pointer[mqtt.Server]
 	ready   chan struct{}
 	addr    atomic.Pointer[net.Addr]

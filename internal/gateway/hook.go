@@ -379,6 +379,9 @@ func (g *Gateway) publish(s *session, pk packets.Packet) (packets.Packet, error)
 	}
 	g.m.msgsIn.Inc()
 	g.m.bytesIn.Add(float64(size))
+	if _, ok := g.verbose.Load(ds.id); ok {
+		g.log.Info("device publish", "device_id", ds.id, "client_id", s.clientID, "topic", truncate(pk.TopicName, 256), "bytes", size, "qos", pk.FixedHeader.Qos)
+	}
 	g.observe(Observation{Kind: ObsPublished, Device: ds.id, ClientID: s.clientID, Topic: pk.TopicName, Bytes: size, Payload: pk.Payload, Time: now})
 	return pk, nil
 }

@@ -54,3 +54,20 @@ func remoteIP(addr string) string {
 	}
 	return addr
 }
+
+// SetVerbose turns per-message logging of a device's traffic on or off
+// (the "raise the device's log level" mitigation). Logged at Info: topic,
+// size, client ID; never the payload.
+func (g *Gateway) SetVerbose(id string, on bool) {
+	if on {
+		g.verbose.Store(id, struct{}{})
+	} else {
+		g.verbose.Delete(id)
+	}
+}
+
+// Verbose reports whether a device's traffic is logged.
+func (g *Gateway) Verbose(id string) bool {
+	_, ok := g.verbose.Load(id)
+	return ok
+}

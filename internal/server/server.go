@@ -27,12 +27,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/wardproject/ward/internal/alert"
 	"github.com/wardproject/ward/internal/api"
 	"github.com/wardproject/ward/internal/config"
+	"github.com/wardproject/ward/internal/detect"
 	"github.com/wardproject/ward/internal/est"
 	"github.com/wardproject/ward/internal/fleet"
 	"github.com/wardproject/ward/internal/gateway"
 	"github.com/wardproject/ward/internal/pki"
+	"github.com/wardproject/ward/internal/respond"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/sqlite"
 )
@@ -45,6 +48,9 @@ type Options struct {
 	// ca.pem, CA fingerprint); nil: discarded.
 	Out io.Writer
 	Now func() time.Time
+	// ManualWindows stops the detection engine's own timer: the caller
+	// closes windows with Detect().CloseWindow (tests with an injected clock).
+	ManualWindows bool
 }
 
 // Server is a running Ward.
@@ -57,6 +63,9 @@ type Server struct {
 	reg      *fleet.Registry
 	rec      *fleet.Recorder
 	gw       *gateway.Gateway
+	alerts   *alert.Manager
+	engine   *detect.Engine
+	resp     *respond.Responder
 	httpSrv  *http.Server
 	httpsLn  net.Listener
 	ready    chan struct{}
@@ -120,8 +129,16 @@ func New(ctx context.Context, opts Options) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	collector := detect.NewCollector()
+	if s.alerts, err = alert.NewManager(ctx, alert.Options{Store: s.db, Logger: s.log, Metrics: s.registry, Now: opts.Now}); err != nil {
+		return nil, err
+	}
+	if s.engine, err = detect.New(ctx, detect.Options{Collector: collector, Store: s.db, Alerts: s.alerts, Window: cfg.Detect.Window,
+		Retention: cfg.Detect.Retention, Logger: s.log, Metrics: s.registry, Now: opts.Now}); err != nil {
+		return nil, err
+	}
 	if s.gw, err = gateway.New(gateway.Options{
-		Addr: cfg.MQTTAddr, TLS: s.ca.MQTTConfig(crt, key, nil), Revoked: s.ca, Devices: s.db, Events: s.rec,
+		Addr: cfg.MQTTAddr, TLS: s.ca.MQTTConfig(crt, key, nil), Revoked: s.ca, Devices: s.db, Events: s.rec, Observer: collector,
 		Limits: gateway.Limits{
 			MaxMessageBytes: cfg.Gateway.MaxMessageBytes, MessagesPerSecond: cfg.Gateway.MessagesPerSecond,
 			BytesPerSecond: cfg.Gateway.BytesPerSecond, ConnectsPerMinute: cfg.Gateway.ConnectsPerMinute,
@@ -131,12 +148,18 @@ func New(ctx context.Context, opts Options) (s *Server, err error) {
 		return nil, err
 	}
 	s.reg.SetGateway(s.gw)
+	if s.resp, err = respond.New(respond.Options{Registry: s.reg, LogLevel: s.gw, Alerts: s.alerts, Audit: s.db,
+		Logger: s.log, Metrics: s.registry, Now: opts.Now}); err != nil {
+		return nil, err
+	}
+	s.alerts.Subscribe(s.resp)
 	estH, err := est.New(est.Options{Enroller: s.reg, Chain: s.ca.Chain, Logger: s.log, Metrics: s.registry})
 	if err != nil {
 		return nil, err
 	}
 	apiH, err := api.New(api.Options{
 		Registry: s.reg, Store: s.db, CA: s.ca, EST: estH,
+		Alerts: s.alerts, Mitigator: s.resp, Detection: s.engine, DetectStore: s.db,
 		Metrics: promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}),
 		Ready:   s.isReady.Load, Logger: s.log, Registerer: s.registry, Now: opts.Now,
 	})
@@ -200,6 +223,12 @@ func (s *Server) HTTPSAddr() net.Addr { return s.httpsLn.Addr() }
 // MQTTAddr is the bound MQTT address (valid after Ready).
 func (s *Server) MQTTAddr() net.Addr { return s.gw.Addr() }
 
+// Detect returns the detection engine (tests close windows by hand).
+func (s *Server) Detect() *detect.Engine { return s.engine }
+
+// Alerts returns the alert manager.
+func (s *Server) Alerts() *alert.Manager { return s.alerts }
+
 // CA returns the certificate authority (tests use it to inspect state).
 func (s *Server) CA() *pki.CA { return s.ca }
 
@@ -212,6 +241,10 @@ func (s *Server) Run(ctx context.Context) error {
 	recDone := make(chan error, 1)
 	go func() { recDone <- s.rec.Run(recCtx) }()
 	g.Go(func() error { return s.gw.Run(gctx) })
+	g.Go(func() error { return s.resp.Run(gctx) })
+	if !s.opts.ManualWindows {
+		g.Go(func() error { return s.engine.Run(gctx) })
+	}
 	g.Go(func() error {
 		err := s.httpSrv.ServeTLS(s.httpsLn, "", "")
 		if errors.Is(err, http.ErrServerClosed) {

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/wardproject/ward/internal/alert"
+	"github.com/wardproject/ward/internal/api"
+	"github.com/wardproject/ward/internal/detect"
+	"github.com/wardproject/ward/internal/store"
+)
+
+func newAlertCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "alert", Short: "List, acknowledge, clear and mitigate security alerts"}
+	var state, device, rule string
+	var limit int
+	list := &cobra.Command{
+		Use: "list [--state open|acknowledged|cleared|active] [--device ID]", Short: "List alerts, newest first", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out, err := output(cmd)
+			if err != nil {
+				return err
+			}
+			c, err := apiClient(cmd)
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			for k, v := range map[string]string{"state": state, "device": device, "rule": rule} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			q.Set("limit", strconv.Itoa(limit))
+			var as []alert.Alert
+			if err := c.Get(cmd.Context(), "/api/v1/alerts?"+q.Encode(), &as); err != nil {
+				return err
+			}
+			if out == "json" {
+				if as == nil {
+					as = []alert.Alert{}
+				}
+				return printJSON(cmd.OutOrStdout(), as)
+			}
+			rows := [][]string{}
+			for _, a := range as {
+				rows = append(rows, []string{a.ID, a.Device, a.Rule, string(a.Severity), string(a.State), fmtTime(a.RaisedAt), strconv.Itoa(a.Count), a.Description})
+			}
+			return table(cmd.OutOrStdout(), []string{"ID", "DEVICE", "RULE", "SEVERITY", "STATE", "RAISED", "COUNT", "EVIDENCE"}, rows)
+		},
+	}
+	list.Flags().StringVar(&state, "state", "", "open, acknowledged, cleared or active (open + acknowledged); comma-separated")
+	list.Flags().StringVar(&device, "device", "", "only this device's alerts")
+	list.Flags().StringVar(&rule, "rule", "", "only this rule's alerts")
+	list.Flags().IntVar(&limit, "limit", 1000, "at most this many")
+	addClientFlags(list, true)
+
+	show := &cobra.Command{
+		Use: "show ID", Short: "Show one alert with its evidence", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := apiClient(cmd)
+			if err != nil {
+				return err
+			}
+			var a alert.Alert
+			if err := c.Get(cmd.Context(), "/api/v1/alerts/"+pathEscape(args[0]), &a); err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), a)
+		},
+	}
+	addClientFlags(show, false)
+	cmd.AddCommand(list, show, alertVerb("ack", "Acknowledge an alert"), alertVerb("clear", "Clear (close) an alert"), newMitigateCmd())
+	return cmd
+}
+
+func alertVerb(verb, short string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: verb + " ID", Short: short, Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, err := output(cmd)
+			if err != nil {
+				return err
+			}
+			c, err := apiClient(cmd)
+			if err != nil {
+				return err
+			}
+			var a alert.Alert
+			if err := c.Post(cmd.Context(), "/api/v1/alerts/"+pathEscape(args[0])+"/"+verb, nil, &a); err != nil {
+				return err
+			}
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), a)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "alert %s (%s on %s) is now %s\n", a.ID, a.Rule, a.Device, a.State)
+			return nil
+		},
+	}
+	addClientFlags(cmd, true)
+	return cmd
+}
+
+func newMitigateCmd() *cobra.Command {
+	var action string
+	cmd := &cobra.Command{
+		Use: "mitigate ID --action quarantine|revoke|log-level|notify", Short: "Carry out a mitigation for an alert (recorded in the audit trail)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := apiClient(cmd)
+			if err != nil {
+				return err
+			}
+			var a alert.Alert
+			if err := c.Post(cmd.Context(), "/api/v1/alerts/"+pathEscape(args[0])+"/mitigate", api.MitigateRequest{Action: action}, &a); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "alert %s: %s\n", a.ID, strings.Join(a.Mitigations, ", "))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&action, "action", "", "quarantine, revoke, log-level or notify (required)")
+	cmd.MarkFlagRequired("action")
+	addClientFlags(cmd, false)
+	return cmd
+}
+
+func newProfileCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "profile", Short: "Show and replace the detection profiles (rules and baselines)"}
+	var format string
+	show := &cobra.Command{
+		Use: "show", Short: "Print the active profiles (YAML or JSON)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := apiClient(cmd)
+			if err != nil {
+				return err
+			}
+			var ps []detect.Profile
+			if err := c.Get(cmd.Context(), "/api/v1/profiles", &ps); err != nil {
+				return err
+			}
+			if format == "json" {
+				return printJSON(cmd.OutOrStdout(), ps)
+			}
+			enc := yaml.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent(2)
+			return enc.Encode(ps)
+		},
+	}
+	show.Flags().StringVarP(&format, "output", "o", "yaml", "yaml or json")
+	addClientFlags(show, false)
+	apply := &cobra.Command{
+		Use: "apply FILE", Short: "Replace the profiles with those in FILE (YAML or JSON; validated first)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			if _, err := detect.ParseProfiles(data); err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			c, err := apiClient(cmd)
+			if err != nil {
+				return err
+			}
+			var ps []detect.Profile
+			if err := c.DoRaw(cmd.Context(), "PUT", "/api/v1/profiles", "application/yaml", data, &ps); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d profile(s) active\n", len(ps))
+			return nil
+		},
+	}
+	addClientFlags(apply, false)
+	cmd.AddCommand(show, apply)
+	return cmd
+}
+
+func newDeviceMetricsCmd() *cobra.Command {
+	var window string
+	cmd := &cobra.Command{
+		Use: "metrics ID [--window 1m|5m|1h]", Short: "Show a device's recent metric windows", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, err := output(cmd)
+			if err != nil {
+				return err
+			}
+			c, err := apiClient(cmd)
+			if err != nil {
+				return err
+			}
+			var dps []detect.Datapoint
+			if err := c.Get(cmd.Context(), "/api/v1/devices/"+pathEscape(args[0])+"/metrics?window="+url.QueryEscape(window), &dps); err != nil {
+				return err
+			}
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), dps)
+			}
+			cols := []string{detect.MessagesSent, detect.BytesSent, detect.MessagesReceived, detect.AuthzFailures, detect.ConnectionAttempts, detect.Disconnects, detect.DestinationIPCount}
+			rows := [][]string{}
+			for _, d := range dps {
+				r := []string{fmtTime(d.End)}
+				for _, m := range cols {
+					r = append(r, strconv.FormatFloat(d.Values[m], 'f', -1, 64))
+				}
+				rows = append(rows, r)
+			}
+			return table(cmd.OutOrStdout(), append([]string{"WINDOW END"}, cols...), rows)
+		},
+	}
+	cmd.Flags().StringVar(&window, "window", "1m", "1m, 5m or 1h (multiples of the server's detection window)")
+	addClientFlags(cmd, true)
+	return cmd
+}
+
+func newAuditCmd() *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use: "audit", Short: "Show the hash-chained audit trail of operator and automatic actions (admin)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out, err := output(cmd)
+			if err != nil {
+				return err
+			}
+			c, err := apiClient(cmd)
+			if err != nil {
+				return err
+			}
+			var es []store.AuditEntry
+			if err := c.Get(cmd.Context(), "/api/v1/audit?limit="+strconv.Itoa(limit), &es); err != nil {
+				return err
+			}
+			oldestFirst := make([]store.AuditEntry, len(es))
+			for i, e := range es {
+				oldestFirst[len(es)-1-i] = e
+			}
+			if err := store.VerifyAudit(oldestFirst); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "WARNING: %v\n", err)
+			}
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), es)
+			}
+			rows := [][]string{}
+			for _, e := range es {
+				rows = append(rows, []string{strconv.FormatInt(e.Seq, 10), fmtTime(e.Time), e.Actor, e.Action, e.Target, detail(e.Detail)})
+			}
+			return table(cmd.OutOrStdout(), []string{"SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "DETAIL"}, rows)
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 50, "entries to show")
+	addClientFlags(cmd, true)
+	return cmd
+}

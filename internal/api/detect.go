@@ -1,0 +1,279 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wardproject/ward/internal/alert"
+	"github.com/wardproject/ward/internal/detect"
+	"github.com/wardproject/ward/internal/store"
+)
+
+// Alerts is the alert lifecycle the API exposes. *alert.Manager implements it.
+type Alerts interface {
+	List(ctx context.Context, f alert.Filter) ([]alert.Alert, error)
+	Get(ctx context.Context, id string) (alert.Alert, error)
+	Acknowledge(ctx context.Context, id, by string) (alert.Alert, error)
+	Clear(ctx context.Context, id, by string) (alert.Alert, error)
+	Raise(ctx context.Context, a alert.Alert) (alert.Alert, error)
+}
+
+// Mitigator carries out mitigations by hand. *respond.Responder implements it.
+type Mitigator interface {
+	Mitigate(ctx context.Context, alertID, action, actor string) (alert.Alert, error)
+}
+
+// Detection is the detection engine's configuration. *detect.Engine implements it.
+type Detection interface {
+	Profiles() []detect.Profile
+	SetProfiles(ctx context.Context, ps []detect.Profile) error
+	Baselines() []detect.BaselineStatus
+	Window() time.Duration
+}
+
+// DetectStore is the read access to stored windows and the audit trail.
+type DetectStore interface {
+	ListMetricWindows(ctx context.Context, deviceID string, window time.Duration, since time.Time) ([]store.MetricWindow, error)
+	AppendAudit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error)
+	ListAudit(ctx context.Context, limit int) ([]store.AuditEntry, error)
+}
+
+func (s *Server) detectRoutes() {
+	auth := func(pattern string, min store.Role, h handler) {
+		s.mux.Handle(pattern, s.wrap(pattern, s.authenticated(min, h)))
+	}
+	if s.opts.Alerts != nil {
+		auth("GET /api/v1/alerts", store.RoleViewer, s.listAlerts)
+		auth("POST /api/v1/alerts", store.RoleOperator, s.ingestAlert)
+		auth("GET /api/v1/alerts/{id}", store.RoleViewer, s.getAlert)
+		auth("POST /api/v1/alerts/{id}/ack", store.RoleOperator, s.alertTransition(true))
+		auth("POST /api/v1/alerts/{id}/clear", store.RoleOperator, s.alertTransition(false))
+	}
+	if s.opts.Mitigator != nil {
+		auth("POST /api/v1/alerts/{id}/mitigate", store.RoleOperator, s.mitigate)
+	}
+	if s.opts.Detection != nil {
+		auth("GET /api/v1/profiles", store.RoleViewer, s.getProfiles)
+		auth("PUT /api/v1/profiles", store.RoleOperator, s.putProfiles)
+		auth("GET /api/v1/baselines", store.RoleViewer, s.getBaselines)
+	}
+	if s.opts.DetectStore != nil {
+		auth("GET /api/v1/devices/{id}/metrics", store.RoleViewer, s.deviceMetrics)
+		auth("GET /api/v1/audit", store.RoleAdmin, s.listAudit)
+	}
+}
+
+func actor(r *http.Request) string {
+	if p, ok := r.Context().Value(keyPrincipal).(principal); ok {
+		return "token:" + p.token.ID
+	}
+	return "unknown"
+}
+
+// audit records an operator action in the audit trail (if configured).
+func (s *Server) audit(r *http.Request, action, target string, detail map[string]string) {
+	if s.opts.DetectStore == nil {
+		return
+	}
+	if _, err := s.opts.DetectStore.AppendAudit(context.WithoutCancel(r.Context()), store.AuditEntry{
+		Time: s.now().UTC(), Actor: actor(r), Action: action, Target: target, Detail: detail}); err != nil {
+		s.log.Error("append audit log", "request_id", requestID(r), "action", action, "err", err)
+	}
+}
+
+func alertError(err error) error {
+	switch {
+	case errors.Is(err, alert.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Public: err.Error(), Err: err}
+	case errors.Is(err, alert.ErrTransition):
+		return &Error{Status: http.StatusConflict, Public: err.Error(), Err: err}
+	}
+	return err
+}
+
+func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f := alert.Filter{Device: q.Get("device"), Rule: q.Get("rule")}
+	if st := q.Get("state"); st != "" {
+		for _, v := range strings.Split(st, ",") {
+			switch alert.State(v) {
+			case alert.Open, alert.Acknowledged, alert.Cleared:
+				f.States = append(f.States, alert.State(v))
+			case "active":
+				f.States = append(f.States, alert.Open, alert.Acknowledged)
+			default:
+				return &Error{Status: http.StatusBadRequest, Public: "state must be open, acknowledged, cleared or active"}
+			}
+		}
+	}
+	f.Limit, _ = strconv.Atoi(q.Get("limit"))
+	if f.Limit <= 0 || f.Limit > 10000 {
+		f.Limit = 1000
+	}
+	as, err := s.opts.Alerts.List(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, as)
+	return nil
+}
+
+func (s *Server) getAlert(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.opts.Alerts.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return alertError(err)
+	}
+	writeJSON(w, http.StatusOK, a)
+	return nil
+}
+
+func (s *Server) alertTransition(ack bool) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		id := r.PathValue("id")
+		var a alert.Alert
+		var err error
+		if ack {
+			a, err = s.opts.Alerts.Acknowledge(r.Context(), id, actor(r))
+		} else {
+			a, err = s.opts.Alerts.Clear(r.Context(), id, actor(r))
+		}
+		if err != nil {
+			return alertError(err)
+		}
+		verb := "alert.clear"
+		if ack {
+			verb = "alert.acknowledge"
+		}
+		s.audit(r, verb, id, map[string]string{"device": a.Device, "rule": a.Rule})
+		writeJSON(w, http.StatusOK, a)
+		return nil
+	}
+}
+
+// MitigateRequest is the body of POST /api/v1/alerts/{id}/mitigate.
+type MitigateRequest struct {
+	Action string `json:"action"` // notify, quarantine, revoke, log-level
+}
+
+func (s *Server) mitigate(w http.ResponseWriter, r *http.Request) error {
+	var req MitigateRequest
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	a, err := s.opts.Mitigator.Mitigate(r.Context(), r.PathValue("id"), req.Action, actor(r))
+	if err != nil {
+		if errors.Is(err, alert.ErrNotFound) {
+			return alertError(err)
+		}
+		return &Error{Status: http.StatusBadRequest, Public: err.Error(), Err: err}
+	}
+	writeJSON(w, http.StatusOK, a)
+	return nil
+}
+
+// ingestAlert lets an external sensor (ward ids) raise an alert.
+func (s *Server) ingestAlert(w http.ResponseWriter, r *http.Request) error {
+	var a alert.Alert
+	if err := decode(w, r, &a); err != nil {
+		return err
+	}
+	if a.Device == "" || a.Rule == "" || !a.Severity.Valid() || len(a.Device) > 256 || len(a.Rule) > 128 {
+		return &Error{Status: http.StatusBadRequest, Public: "an alert needs device (<=256), rule (<=128) and severity (low, medium, high, critical)"}
+	}
+	if a.Source == "" {
+		a.Source = "external"
+	}
+	a.AutoMitigate = false // sensors cannot trigger automatic response through the API
+	out, err := s.opts.Alerts.Raise(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+func (s *Server) getProfiles(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, s.opts.Detection.Profiles())
+	return nil
+}
+
+func (s *Server) putProfiles(w http.ResponseWriter, r *http.Request) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		return &Error{Status: http.StatusRequestEntityTooLarge, Public: "profile document over 1 MiB"}
+	}
+	ps, err := detect.ParseProfiles(body)
+	if err != nil {
+		return &Error{Status: http.StatusBadRequest, Public: "invalid profiles: " + err.Error(), Err: err}
+	}
+	if err := s.opts.Detection.SetProfiles(r.Context(), ps); err != nil {
+		return &Error{Status: http.StatusBadRequest, Public: err.Error(), Err: err}
+	}
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.Name
+	}
+	s.audit(r, "profiles.set", strings.Join(names, ","), nil)
+	writeJSON(w, http.StatusOK, ps)
+	return nil
+}
+
+func (s *Server) getBaselines(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]any{"window": s.opts.Detection.Window().String(), "models": s.opts.Detection.Baselines()})
+	return nil
+}
+
+func (s *Server) deviceMetrics(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	mult := 1
+	switch q.Get("window") {
+	case "", "1m":
+	case "5m":
+		mult = 5
+	case "1h":
+		mult = 60
+	default:
+		return &Error{Status: http.StatusBadRequest, Public: "window must be 1m, 5m or 1h"}
+	}
+	base := time.Minute
+	if s.opts.Detection != nil {
+		base = s.opts.Detection.Window()
+	}
+	since := s.now().Add(-24 * time.Hour)
+	if v := q.Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return &Error{Status: http.StatusBadRequest, Public: "since must be an RFC 3339 time"}
+		}
+		since = t
+	}
+	ws, err := s.opts.DetectStore.ListMetricWindows(r.Context(), r.PathValue("id"), time.Duration(mult)*base, since)
+	if err != nil {
+		return err
+	}
+	out := make([]json.RawMessage, len(ws))
+	for i, m := range ws {
+		out[i] = m.JSON
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
+	n, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	es, err := s.opts.DetectStore.ListAudit(r.Context(), n)
+	if err != nil {
+		return err
+	}
+	if es == nil {
+		es = []store.AuditEntry{}
+	}
+	writeJSON(w, http.StatusOK, es)
+	return nil
+}

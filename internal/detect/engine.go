@@ -1,0 +1,527 @@
+// Package detect turns every device's behaviour at the gateway into
+// windowed metrics and finds what is abnormal: security profiles of rules
+// with static and statistical (fleet percentile) thresholds, and a learned
+// baseline per device group (see baseline.go for the algorithm and why).
+// It raises and clears alerts through a consumer-declared Alerter.
+//
+// Data flow: the gateway calls Collector.Observe for every connection,
+// publish, delivery, denial and limit hit; the engine closes a window every
+// Options.Window (the base window, `ward serve --detect-window`, default 1
+// minute), builds the 5x and 60x windows from it, stores each datapoint
+// (retention Options.Retention), then evaluates every profile that targets
+// the device. Device-side metrics arrive as JSON reports on
+// devices/{id}/metrics (see DeviceReport).
+package detect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/wardproject/ward/internal/alert"
+	"github.com/wardproject/ward/internal/store"
+)
+
+// Store is what the engine persists.
+type Store interface {
+	ListDevices(ctx context.Context) ([]store.Device, error)
+	GetBlob(ctx context.Context, name string) ([]byte, error)
+	PutBlob(ctx context.Context, name string, data []byte) error
+	AddMetricWindows(ctx context.Context, ws []store.MetricWindow) error
+	DeleteMetricWindowsBefore(ctx context.Context, window time.Duration, before time.Time) (int64, error)
+}
+
+// Alerter raises and resolves alerts. *alert.Manager implements it.
+type Alerter interface {
+	Raise(ctx context.Context, a alert.Alert) (alert.Alert, error)
+	Resolve(ctx context.Context, device, rule string) error
+}
+
+// Options configure an Engine. Collector, Store and Alerts are required.
+type Options struct {
+	Collector *Collector
+	Store     Store
+	Alerts    Alerter
+	Window    time.Duration // base window; default 1m
+	Retention time.Duration // how long datapoints are kept; default 7 days
+	Logger    *slog.Logger
+	Metrics   prometheus.Registerer
+	Now       func() time.Time
+}
+
+// Engine closes windows and evaluates profiles.
+type Engine struct {
+	opts Options
+	log  *slog.Logger
+
+	profiles atomic.Pointer[[]Profile]
+
+	mu        sync.Mutex // guards everything below; held for one window's evaluation
+	tiers     map[int]map[string]*Datapoint
+	states    map[string]*ruleState // device|profile|rule
+	reservoir map[string]*ring      // profile|rule|tier
+	models    map[string]*groupModel
+	windows   int64
+
+	mWindows    prometheus.Counter
+	mDatapoints prometheus.Counter
+	mRaised     *prometheus.CounterVec
+	mEvalSecs   prometheus.Histogram
+}
+
+type ruleState struct {
+	breaches, cleans int
+	active           bool
+}
+
+// Blob names in the store.
+const (
+	ProfilesBlob = "detect/profiles"
+	BaselineBlob = "detect/baseline"
+)
+
+// New returns an Engine with the stored profiles (or the defaults) and the
+// stored baseline models.
+func New(ctx context.Context, opts Options) (*Engine, error) {
+	if opts.Collector == nil || opts.Store == nil || opts.Alerts == nil {
+		return nil, errors.New("detect: Options.Collector, Options.Store and Options.Alerts are required")
+	}
+	if opts.Window <= 0 {
+		opts.Window = time.Minute
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = 7 * 24 * time.Hour
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	f := promauto.With(opts.Metrics)
+	e := &Engine{opts: opts, log: opts.Logger.With("component", "detect"),
+		tiers: map[int]map[string]*Datapoint{}, states: map[string]*ruleState{}, reservoir: map[string]*ring{}, models: map[string]*groupModel{},
+		mWindows:    f.NewCounter(prometheus.CounterOpts{Name: "ward_detect_windows_total", Help: "Detection windows closed."}),
+		mDatapoints: f.NewCounter(prometheus.CounterOpts{Name: "ward_detect_datapoints_total", Help: "Device datapoints evaluated."}),
+		mRaised:     f.NewCounterVec(prometheus.CounterOpts{Name: "ward_detect_alerts_raised_total", Help: "Alerts raised or updated by detection."}, []string{"source"}),
+		mEvalSecs:   f.NewHistogram(prometheus.HistogramOpts{Name: "ward_detect_window_seconds", Help: "Time to close and evaluate one window.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 8)}),
+	}
+	ps := DefaultProfiles()
+	if b, err := opts.Store.GetBlob(ctx, ProfilesBlob); err == nil {
+		if ps, err = ParseProfiles(b); err != nil {
+			return nil, fmt.Errorf("stored detection profiles: %w", err)
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	e.profiles.Store(&ps)
+	if b, err := opts.Store.GetBlob(ctx, BaselineBlob); err == nil {
+		if err := json.Unmarshal(b, &e.models); err != nil {
+			e.log.Warn("stored baseline unreadable; learning again", "err", err)
+			e.models = map[string]*groupModel{}
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Profiles returns the active profiles.
+func (e *Engine) Profiles() []Profile { return *e.profiles.Load() }
+
+// SetProfiles validates, stores and activates profiles.
+func (e *Engine) SetProfiles(ctx context.Context, ps []Profile) error {
+	names := map[string]bool{}
+	for i := range ps {
+		if err := ps[i].Validate(); err != nil {
+			return fmt.Errorf("profile %q: %w", ps[i].Name, err)
+		}
+		if names[ps[i].Name] {
+			return fmt.Errorf("duplicate profile name %q", ps[i].Name)
+		}
+		names[ps[i].Name] = true
+	}
+	b, err := json.Marshal(ps)
+	if err != nil {
+		return err
+	}
+	if err := e.opts.Store.PutBlob(ctx, ProfilesBlob, b); err != nil {
+		return err
+	}
+	e.profiles.Store(&ps)
+	return nil
+}
+
+// Window is the base window.
+func (e *Engine) Window() time.Duration { return e.opts.Window }
+
+// Run closes a window at every multiple of the base window until ctx is
+// done, then saves the baseline.
+func (e *Engine) Run(ctx context.Context) error {
+	defer e.saveBaseline(context.WithoutCancel(ctx))
+	for {
+		now := e.opts.Now()
+		next := now.Truncate(e.opts.Window).Add(e.opts.Window)
+		t := time.NewTimer(next.Sub(now))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		if err := e.CloseWindow(ctx, next); err != nil {
+			e.log.Error("close detection window", "err", err)
+		}
+	}
+}
+
+func (e *Engine) saveBaseline(ctx context.Context) {
+	e.mu.Lock()
+	b, err := json.Marshal(e.models)
+	e.mu.Unlock()
+	if err == nil {
+		err = e.opts.Store.PutBlob(ctx, BaselineBlob, b)
+	}
+	if err != nil {
+		e.log.Error("save baseline", "err", err)
+	}
+}
+
+// deviceInfo is what profiles target.
+type deviceInfo struct {
+	model string
+	tags  []string
+}
+
+// CloseWindow closes the base window ending at end, and the longer windows
+// that end there too, and evaluates them. Tests call it with an injected
+// clock; Run calls it on the wall clock.
+func (e *Engine) CloseWindow(ctx context.Context, end time.Time) error {
+	began := time.Now()
+	defer func() { e.mEvalSecs.Observe(time.Since(began).Seconds()) }()
+	w := e.opts.Window
+	dps := e.opts.Collector.Swap(end.Add(-w), end, 2*60*w)
+	devs, err := e.opts.Store.ListDevices(ctx)
+	if err != nil {
+		return fmt.Errorf("list devices: %w", err)
+	}
+	info := make(map[string]deviceInfo, len(devs))
+	for _, d := range devs {
+		info[d.ID] = deviceInfo{model: d.Model, tags: d.Tags}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.windows++
+	e.mWindows.Inc()
+	e.mDatapoints.Add(float64(len(dps)))
+	var stored []store.MetricWindow
+	closed := map[int][]Datapoint{1: dps}
+	for _, m := range []int{5, 60} {
+		part := e.tiers[m]
+		if part == nil {
+			part = map[string]*Datapoint{}
+			e.tiers[m] = part
+		}
+		for _, dp := range dps {
+			if p := part[dp.Device]; p != nil {
+				p.merge(dp)
+			} else {
+				c := Datapoint{Device: dp.Device, Start: end.Add(-time.Duration(m) * w), End: end, Window: time.Duration(m) * w}
+				c.merge(dp)
+				part[dp.Device] = &c
+			}
+		}
+		if end.UnixNano()%(int64(m)*int64(w)) == 0 {
+			out := make([]Datapoint, 0, len(part))
+			for _, p := range part {
+				p.Start, p.End, p.Window = end.Add(-time.Duration(m)*w), end, time.Duration(m)*w
+				out = append(out, *p)
+			}
+			closed[m] = out
+			e.tiers[m] = map[string]*Datapoint{}
+		}
+	}
+	for m, list := range closed {
+		sort.Slice(list, func(i, j int) bool { return list[i].Device < list[j].Device })
+		for _, dp := range list {
+			b, _ := json.Marshal(dp)
+			stored = append(stored, store.MetricWindow{DeviceID: dp.Device, Window: dp.Window, Start: dp.Start, JSON: b})
+		}
+		e.evaluate(ctx, m, list, info, end)
+	}
+	if err := e.opts.Store.AddMetricWindows(ctx, stored); err != nil {
+		e.log.Error("store metric windows", "err", err)
+	}
+	if e.windows%10 == 0 {
+		for m := range closed {
+			if _, err := e.opts.Store.DeleteMetricWindowsBefore(ctx, time.Duration(m)*w, end.Add(-e.opts.Retention)); err != nil {
+				e.log.Error("expire metric windows", "err", err)
+			}
+		}
+		b, err := json.Marshal(e.models)
+		if err == nil {
+			err = e.opts.Store.PutBlob(ctx, BaselineBlob, b)
+		}
+		if err != nil {
+			e.log.Error("save baseline", "err", err)
+		}
+	}
+	return nil
+}
+
+func tierName(m int) string {
+	for n, t := range windowTiers {
+		if t == m {
+			return n
+		}
+	}
+	return strconv.Itoa(m)
+}
+
+// evaluate runs every profile over the datapoints of one closed tier.
+func (e *Engine) evaluate(ctx context.Context, tier int, dps []Datapoint, info map[string]deviceInfo, end time.Time) {
+	profiles := e.Profiles()
+	byDev := make(map[string]*Datapoint, len(dps))
+	for i := range dps {
+		byDev[dps[i].Device] = &dps[i]
+	}
+	for _, p := range profiles {
+		var members []*Datapoint
+		for _, dp := range byDev {
+			di, known := info[dp.Device]
+			if known && p.Targets.Matches(dp.Device, di.model, di.tags) {
+				members = append(members, dp)
+			}
+		}
+		sort.Slice(members, func(i, j int) bool { return members[i].Device < members[j].Device })
+		for _, r := range p.Rules {
+			if windowTiers[r.Window] != tier {
+				continue
+			}
+			e.evalRule(ctx, p, r, tier, members, byDev, end)
+		}
+		if p.Baseline.Enabled && tier == 1 {
+			e.evalBaseline(ctx, p, members, info, end)
+		}
+	}
+}
+
+// threshold returns a numeric rule's threshold for this window: the static
+// value, raised to factor x the fleet percentile of the previous windows'
+// datapoints when the rule has a statistic and enough history (30 values).
+func (e *Engine) threshold(r Rule, res *ring) (float64, string) {
+	t := r.Value
+	stat := ""
+	if r.Statistic != "" && res != nil && res.len() >= 30 {
+		q := res.quantile(percentile(r.Statistic))
+		stat = fmt.Sprintf("%s of the profile's devices = %.4g", r.Statistic, q)
+		if r.Factor != 1 {
+			stat = fmt.Sprintf("%g x %s", r.Factor, stat)
+		}
+		if v := r.Factor * q; v > t || r.Value == 0 {
+			t = v
+		}
+	}
+	return t, stat
+}
+
+func breach(r Rule, v, t float64) bool {
+	switch r.Comparison {
+	case ">":
+		return v > t
+	case ">=":
+		return v >= t
+	case "<":
+		return v < t
+	case "<=":
+		return v <= t
+	}
+	return false
+}
+
+func setBreach(r Rule, members []string) []string {
+	allowed := map[string]bool{}
+	for _, v := range r.Values {
+		allowed[v] = true
+	}
+	var hits []string
+	for _, m := range members {
+		if (r.Comparison == "in-set") == allowed[m] {
+			hits = append(hits, m)
+		}
+	}
+	return hits
+}
+
+func (e *Engine) evalRule(ctx context.Context, p Profile, r Rule, tier int, members []*Datapoint, all map[string]*Datapoint, end time.Time) {
+	resKey := p.Name + "|" + r.Name + "|" + strconv.Itoa(tier)
+	res := e.reservoir[resKey]
+	if r.Statistic != "" && res == nil {
+		res = newRing(4096)
+		e.reservoir[resKey] = res
+	}
+	t, stat := e.threshold(r, res)
+	usable := r.Statistic == "" || r.Value > 0 || stat != ""
+	seen := map[string]bool{}
+	for _, dp := range members {
+		seen[dp.Device] = true
+		ev := alert.Evidence{Metric: r.Metric, Window: r.Window, Comparison: r.Comparison, Statistic: stat, WindowStart: dp.Start, WindowEnd: dp.End}
+		var hit bool
+		if isSet(r.Metric) {
+			hits := setBreach(r, dp.Sets[r.Metric])
+			hit = len(hits) > 0
+			ev.Values, ev.Value = hits, float64(len(hits))
+		} else {
+			v := dp.Values[r.Metric]
+			hit = usable && breach(r, v, t)
+			ev.Value, ev.Threshold = v, t
+		}
+		e.step(ctx, dp.Device, p, r, hit, ev, end)
+	}
+	// Devices with an open alert and no datapoint count as clean windows.
+	prefix := "|" + p.Name + "|" + r.Name
+	for key, st := range e.states {
+		if !strings.HasSuffix(key, prefix) || !st.active {
+			continue
+		}
+		dev := strings.TrimSuffix(key, prefix)
+		if !seen[dev] && all[dev] == nil {
+			e.step(ctx, dev, p, r, false, alert.Evidence{}, end)
+		}
+	}
+	if res != nil {
+		for _, dp := range members {
+			if st := e.states[dp.Device+prefix]; st == nil || !st.active {
+				res.add(dp.Values[r.Metric])
+			}
+		}
+	}
+}
+
+// step advances one device × rule state machine and raises or resolves.
+func (e *Engine) step(ctx context.Context, dev string, p Profile, r Rule, hit bool, ev alert.Evidence, end time.Time) {
+	key := dev + "|" + p.Name + "|" + r.Name
+	st := e.states[key]
+	if st == nil {
+		if !hit {
+			return
+		}
+		st = &ruleState{}
+		e.states[key] = st
+	}
+	if hit {
+		st.breaches++
+		st.cleans = 0
+		if st.breaches >= r.RaiseAfter {
+			st.active = true
+			ev.Detail = map[string]string{"profile": p.Name, "consecutive_datapoints": strconv.Itoa(st.breaches)}
+			title := r.Title
+			if title == "" {
+				title = r.Name
+			}
+			a := alert.Alert{Device: dev, Rule: r.Name, Source: "detect", Severity: r.Severity, Title: title,
+				Description: describe(r, ev), Evidence: ev, MITRE: r.MITRE, RaisedAt: end, UpdatedAt: end,
+				Mitigation: r.Mitigation, AutoMitigate: p.AutoMitigate && r.Mitigation != "" && r.Mitigation != MitigateNotify}
+			if _, err := e.opts.Alerts.Raise(ctx, a); err != nil {
+				e.log.Error("raise alert", "device_id", dev, "rule", r.Name, "err", err)
+			} else {
+				e.mRaised.WithLabelValues("rule").Inc()
+			}
+		}
+		return
+	}
+	st.breaches = 0
+	st.cleans++
+	if st.active && st.cleans >= r.ClearAfter {
+		st.active = false
+		if err := e.opts.Alerts.Resolve(ctx, dev, r.Name); err != nil {
+			e.log.Error("resolve alert", "device_id", dev, "rule", r.Name, "err", err)
+		}
+	}
+	if !st.active {
+		delete(e.states, key)
+	}
+}
+
+func describe(r Rule, ev alert.Evidence) string {
+	if len(ev.Values) > 0 {
+		return fmt.Sprintf("%s %s {%s}: %s", r.Metric, r.Comparison, strings.Join(r.Values, ","), strings.Join(ev.Values, ","))
+	}
+	s := fmt.Sprintf("%s = %.4g in the %s window, threshold %s %.4g", r.Metric, ev.Value, r.Window, r.Comparison, ev.Threshold)
+	if ev.Statistic != "" {
+		s += " (" + ev.Statistic + ")"
+	}
+	return s
+}
+
+// BaselineRule is the rule name of baseline alerts.
+const BaselineRule = "baseline-anomaly"
+
+func (e *Engine) evalBaseline(ctx context.Context, p Profile, members []*Datapoint, info map[string]deviceInfo, end time.Time) {
+	rule := Rule{Name: BaselineRule, RaiseAfter: 1, ClearAfter: 3, Severity: p.Baseline.Severity, Mitigation: p.Baseline.Mitigation,
+		Title: "Behaviour unlike the device's group (learned baseline)", MITRE: nil}
+	seen := map[string]bool{}
+	for _, dp := range members {
+		seen[dp.Device] = true
+		gkey := p.Name + "|" + info[dp.Device].model
+		g := e.models[gkey]
+		if g == nil {
+			g = newGroupModel()
+			e.models[gkey] = g
+		}
+		key := dp.Device + "|" + p.Name + "|" + BaselineRule
+		if !g.ready() {
+			g.learn(dp.Values, e.windows)
+			continue
+		}
+		sc := g.score(dp.Values)
+		hit := sc.anomalous(p.Baseline.Sensitivity)
+		ev := alert.Evidence{Metric: sc.Metric, Window: "1m", Comparison: ">", Value: sc.Value, Threshold: math.Expm1(0),
+			Statistic: fmt.Sprintf("baseline score %.1f (threshold %.0f, sensitivity %s); usual %s for model %q is %.4g; elevated: %s",
+				sc.Max, sensitivityThreshold(p.Baseline.Sensitivity), p.Baseline.Sensitivity, sc.Metric, info[dp.Device].model, sc.Usual, strings.Join(sc.Top, ", ")),
+			WindowStart: dp.Start, WindowEnd: dp.End}
+		ev.Threshold = sc.Usual
+		e.step(ctx, dp.Device, p, rule, hit, ev, end)
+		if st := e.states[key]; !hit && (st == nil || !st.active) {
+			g.learn(dp.Values, e.windows)
+		}
+	}
+	prefix := "|" + p.Name + "|" + BaselineRule
+	for key, st := range e.states {
+		if strings.HasSuffix(key, prefix) && st.active && !seen[strings.TrimSuffix(key, prefix)] {
+			e.step(ctx, strings.TrimSuffix(key, prefix), p, rule, false, alert.Evidence{}, end)
+		}
+	}
+}
+
+// BaselineStatus describes one learned group model.
+type BaselineStatus struct {
+	Group      string `json:"group"`
+	Datapoints int64  `json:"datapoints"`
+	Windows    int64  `json:"windows"`
+	Ready      bool   `json:"ready"`
+}
+
+// Baselines lists the learned models.
+func (e *Engine) Baselines() []BaselineStatus {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []BaselineStatus
+	for k, g := range e.models {
+		out = append(out, BaselineStatus{Group: k, Datapoints: g.N, Windows: g.Windows, Ready: g.ready()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
+	return out
+}
