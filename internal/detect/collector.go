@@ -23,7 +23,7 @@ type Collector struct {
 }
 
 type shard struct {
-	mu      sync.Mutex       // guards devices
+	mu      sync.Mutex // guards devices
 	devices map[string]*devAcc
 }
 
