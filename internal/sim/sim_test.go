@@ -1,0 +1,134 @@
+package sim_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/wardproject/ward/internal/sim"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"))
+}
+
+const window = 10 * time.Second
+
+func start(t *testing.T) *sim.Stepped {
+	t.Helper()
+	st, err := sim.StartStepped(context.Background(), t.TempDir(), window)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("server: %v", err)
+		}
+	})
+	return st
+}
+
+func run(t *testing.T, st *sim.Stepped, devices int, attacks map[string]int, rounds, attackAt int) *sim.Report {
+	t.Helper()
+	o := st.Options()
+	o.Devices, o.Attacks, o.Duration, o.AttackAfter, o.Seed = devices, attacks, time.Duration(rounds)*window, time.Duration(attackAt)*window, 1
+	rep, err := sim.Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	rep.Print(&b)
+	t.Log("\n" + b.String())
+	return rep
+}
+
+func allScenarios() map[string]int {
+	attacks := map[string]int{}
+	for s := range sim.Scenarios {
+		attacks[s] = 1
+	}
+	return attacks
+}
+
+// TestScenariosDetected: every attack scenario raises its alert within two
+// windows of the attack starting, and the benign devices raise none.
+func TestScenariosDetected(t *testing.T) {
+	rep := run(t, start(t), 9, allScenarios(), 16, 10)
+	if len(rep.Scenarios) != len(sim.Scenarios) {
+		t.Fatalf("%d scenarios reported, want %d", len(rep.Scenarios), len(sim.Scenarios))
+	}
+	for _, s := range rep.Scenarios {
+		if s.Detected != s.Attacked {
+			t.Errorf("%s: %d of %d attacked devices detected (%+v)", s.Scenario, s.Detected, s.Attacked, s.Devices)
+			continue
+		}
+		if s.MaxWindowsToDetect > 2 {
+			t.Errorf("%s: detected after %d windows, want within 2", s.Scenario, s.MaxWindowsToDetect)
+		}
+	}
+	if rep.Benign.WithAlerts != 0 {
+		t.Errorf("benign devices with alerts: %v", rep.Benign.Alerts)
+	}
+}
+
+// TestBenignLongRun: a simulated hour of 18 benign devices (the baseline
+// is learned and active for most of it) raises no alert.
+func TestBenignLongRun(t *testing.T) {
+	st := start(t)
+	rep := run(t, st, 18, nil, 360, 1)
+	if rep.Benign.WithAlerts != 0 {
+		t.Errorf("%d benign devices alerted over %.0f device-hours: %v", rep.Benign.WithAlerts, rep.Benign.DeviceHours, rep.Benign.Alerts)
+	}
+	if rep.Benign.DeviceHours < 17.9 {
+		t.Errorf("only %.1f device-hours simulated", rep.Benign.DeviceHours)
+	}
+	var b struct {
+		Models []struct {
+			Group string `json:"group"`
+			Ready bool   `json:"ready"`
+		} `json:"models"`
+	}
+	if err := st.API.Get(context.Background(), "/api/v1/baselines", &b); err != nil {
+		t.Fatal(err)
+	}
+	ready := 0
+	for _, m := range b.Models {
+		if m.Ready {
+			ready++
+		}
+	}
+	if ready < 3 {
+		t.Errorf("only %d of the 3 model baselines are ready after an hour: %+v", ready, b.Models)
+	}
+}
+
+// TestBaselineAloneDetects: with the rules removed, the learned baseline
+// (medium sensitivity) flags the flood, exfiltration and Mirai devices once
+// it has learned, and no benign device.
+func TestBaselineAloneDetects(t *testing.T) {
+	st := start(t)
+	err := st.API.DoRaw(context.Background(), "PUT", "/api/v1/profiles", "application/yaml",
+		[]byte("name: baseline-only\nbaseline: {enabled: true, sensitivity: medium}\nrules: []\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := run(t, st, 18, map[string]int{sim.Flood: 1, sim.Exfil: 1, sim.Mirai: 1}, 60, 50)
+	for _, s := range rep.Scenarios {
+		for _, d := range s.Devices {
+			found := false
+			for _, a := range d.Alerts {
+				found = found || strings.HasPrefix(a, "baseline-anomaly@")
+			}
+			if !found {
+				t.Errorf("%s: baseline did not flag %s (alerts %v)", s.Scenario, d.Device, d.Alerts)
+			}
+		}
+	}
+	if rep.Benign.WithAlerts != 0 {
+		t.Errorf("benign devices flagged by the baseline: %v", rep.Benign.Alerts)
+	}
+}
