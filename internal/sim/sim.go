@@ -284,9 +284,9 @@ func (s *simulation) enroll(ctx context.Context, ec *est.Client, d *device) erro
 }
 
 func (s *simulation) connect(d *device) error {
-	opts := paho.NewClientOptions().AddBroker("tls://"+s.o.MQTTAddr).SetClientID(d.id).
+	opts := paho.NewClientOptions().AddBroker("tls://" + s.o.MQTTAddr).SetClientID(d.id).
 		SetTLSConfig(pki.ClientConfig(s.o.Roots, &d.cert)).SetAutoReconnect(false).SetConnectRetry(false).
-		SetConnectTimeout(10*time.Second).SetKeepAlive(60*time.Second).SetOrderMatters(false).SetCleanSession(true)
+		SetConnectTimeout(10 * time.Second).SetKeepAlive(60 * time.Second).SetOrderMatters(false).SetCleanSession(true)
 	d.cl = paho.NewClient(opts)
 	tok := d.cl.Connect()
 	if !tok.WaitTimeout(15 * time.Second) {
