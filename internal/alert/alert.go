@@ -64,8 +64,8 @@ type Evidence struct {
 	// Values are set-valued evidence (new IPs, ports, topics).
 	Values []string `json:"values,omitempty"`
 	// WindowStart and WindowEnd bound the datapoint that fired.
-	WindowStart time.Time `json:"window_start,omitempty"`
-	WindowEnd   time.Time `json:"window_end,omitempty"`
+	WindowStart time.Time `json:"window_start,omitzero"`
+	WindowEnd   time.Time `json:"window_end,omitzero"`
 	// Detail is free-form context (flow 5-tuple, packet numbers, score).
 	Detail map[string]string `json:"detail,omitempty"`
 }
@@ -86,9 +86,9 @@ type Alert struct {
 	UpdatedAt   time.Time `json:"updated_at"`
 	// Count is how many datapoints confirmed the alert while it was open.
 	Count          int       `json:"count"`
-	AcknowledgedAt time.Time `json:"acknowledged_at,omitempty"`
+	AcknowledgedAt time.Time `json:"acknowledged_at,omitzero"`
 	AcknowledgedBy string    `json:"acknowledged_by,omitempty"`
-	ClearedAt      time.Time `json:"cleared_at,omitempty"`
+	ClearedAt      time.Time `json:"cleared_at,omitzero"`
 	ClearedBy      string    `json:"cleared_by,omitempty"` // "auto" or an operator
 	// Mitigation is what the rule asks for (notify, quarantine, revoke,
 	// log-level); AutoMitigate says whether its profile opted in to doing it

@@ -79,6 +79,8 @@ type Options struct {
 	Mitigator   Mitigator
 	Detection   Detection
 	DetectStore DetectStore
+	// MQTTPort reports the gateway's port for /api/v1/info (nil: 0).
+	MQTTPort func() int
 	// Ready reports whether every listener is up, for /healthz.
 	Ready      func() bool
 	Logger     *slog.Logger
@@ -152,6 +154,7 @@ func (s *Server) routes() {
 		})
 	}
 	auth("GET /api/v1/whoami", store.RoleViewer, s.whoami)
+	auth("GET /api/v1/info", store.RoleViewer, s.info)
 	auth("GET /api/v1/devices", store.RoleViewer, s.listDevices)
 	auth("POST /api/v1/devices", store.RoleOperator, s.addDevice)
 	auth("GET /api/v1/devices/{id}", store.RoleViewer, s.getDevice)
@@ -372,5 +375,20 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, p.token)
 	return nil
 }
+
+func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
+	in := Info{Version: Version, DetectWindow: "1m0s"}
+	if s.opts.MQTTPort != nil {
+		in.MQTTPort = s.opts.MQTTPort()
+	}
+	if s.opts.Detection != nil {
+		in.DetectWindow = s.opts.Detection.Window().String()
+	}
+	writeJSON(w, http.StatusOK, in)
+	return nil
+}
+
+// Version is Ward's version, reported by /api/v1/info.
+var Version = "0.1.0-dev"
 
 func parseCRL(der []byte) (*x509.RevocationList, error) { return x509.ParseRevocationList(der) }

@@ -277,3 +277,11 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, es)
 	return nil
 }
+
+// Info answers GET /api/v1/info: what a client needs to reach the server's
+// other listener and windows.
+type Info struct {
+	MQTTPort     int    `json:"mqtt_port"`
+	DetectWindow string `json:"detect_window"`
+	Version      string `json:"version"`
+}

@@ -35,6 +35,10 @@ type Config struct {
 	Enroll  Enroll
 	Gateway Gateway
 	Detect  Detect
+	// Notify is the raw YAML of the file's notify section (alert sinks:
+	// webhooks, syslog, mqtt), validated by package notify; nil when absent.
+	// Lists of sinks have no env or flag form.
+	Notify []byte
 
 	sources map[string]string
 }
@@ -292,6 +296,18 @@ func (c *Config) loadFile(path string) error {
 			k, v := n.Content[i], n.Content[i+1]
 			key := prefix + k.Value
 			src := fmt.Sprintf("%s:%d", path, k.Line)
+			if key == "notify" {
+				if v.Kind != yaml.MappingNode {
+					return &Error{Key: key, Source: src, Err: errors.New("expected a mapping of sinks"), Hint: "see docs/alerts.md"}
+				}
+				b, err := yaml.Marshal(v)
+				if err != nil {
+					return &Error{Key: key, Source: src, Err: err}
+				}
+				c.Notify = b
+				c.sources["notify"] = src
+				continue
+			}
 			if s, ok := byKey[key]; ok {
 				var raw string
 				switch {

@@ -377,7 +377,7 @@ func (e *Engine) evalRule(ctx context.Context, p Profile, r Rule, tier int, memb
 	seen := map[string]bool{}
 	for _, dp := range members {
 		seen[dp.Device] = true
-		ev := alert.Evidence{Metric: r.Metric, Window: r.Window, Comparison: r.Comparison, Statistic: stat, WindowStart: dp.Start, WindowEnd: dp.End}
+		ev := alert.Evidence{Metric: r.Metric, Window: dp.Window.String(), Comparison: r.Comparison, Statistic: stat, WindowStart: dp.Start, WindowEnd: dp.End}
 		var hit bool
 		if isSet(r.Metric) {
 			hits := setBreach(r, dp.Sets[r.Metric])
@@ -459,7 +459,7 @@ func describe(r Rule, ev alert.Evidence) string {
 	if len(ev.Values) > 0 {
 		return fmt.Sprintf("%s %s {%s}: %s", r.Metric, r.Comparison, strings.Join(r.Values, ","), strings.Join(ev.Values, ","))
 	}
-	s := fmt.Sprintf("%s = %.4g in the %s window, threshold %s %.4g", r.Metric, ev.Value, r.Window, r.Comparison, ev.Threshold)
+	s := fmt.Sprintf("%s = %.4g in the %s window, threshold %s %.4g", r.Metric, ev.Value, ev.Window, r.Comparison, ev.Threshold)
 	if ev.Statistic != "" {
 		s += " (" + ev.Statistic + ")"
 	}
@@ -488,7 +488,7 @@ func (e *Engine) evalBaseline(ctx context.Context, p Profile, members []*Datapoi
 		}
 		sc := g.score(dp.Values)
 		hit := sc.anomalous(p.Baseline.Sensitivity)
-		ev := alert.Evidence{Metric: sc.Metric, Window: "1m", Comparison: ">", Value: sc.Value, Threshold: math.Expm1(0),
+		ev := alert.Evidence{Metric: sc.Metric, Window: dp.Window.String(), Comparison: ">", Value: sc.Value, Threshold: math.Expm1(0),
 			Statistic: fmt.Sprintf("baseline score %.1f (threshold %.0f, sensitivity %s); usual %s for model %q is %.4g; elevated: %s",
 				sc.Max, sensitivityThreshold(p.Baseline.Sensitivity), p.Baseline.Sensitivity, sc.Metric, info[dp.Device].model, sc.Usual, strings.Join(sc.Top, ", ")),
 			WindowStart: dp.Start, WindowEnd: dp.End}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"strings"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -122,6 +123,13 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 // OnPublish enforces the ACL on the final topic name, the message size and
 // the rate limits.
 func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		// Ward's own publishes (alert notifications) go only to its namespace.
+		if strings.HasPrefix(pk.TopicName, ServerTopicPrefix) {
+			return pk, nil
+		}
+		return pk, packets.ErrRejectPacket
+	}
 	v, ok := h.g.clients.Load(cl)
 	if !ok {
 		return pk, packets.ErrRejectPacket

@@ -1,7 +1,10 @@
 package gateway
 
 import (
+	"errors"
+	"fmt"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -70,4 +73,25 @@ func (g *Gateway) SetVerbose(id string, on bool) {
 func (g *Gateway) Verbose(id string) bool {
 	_, ok := g.verbose.Load(id)
 	return ok
+}
+
+// ServerTopicPrefix is the namespace of messages Ward itself publishes on
+// its broker (alert notifications). Devices may subscribe to it only when
+// the operator grants it (e.g. --allow-subscribe 'ward/alerts/#').
+const ServerTopicPrefix = "ward/"
+
+// ErrNotRunning is returned by Publish before Run has started the broker.
+var ErrNotRunning = errors.New("gateway is not running")
+
+// Publish publishes a message from Ward itself; topic must be under
+// ServerTopicPrefix. notify's MQTT sink uses it.
+func (g *Gateway) Publish(topic string, payload []byte, retain bool, qos byte) error {
+	if !strings.HasPrefix(topic, ServerTopicPrefix) {
+		return fmt.Errorf("gateway publishes only under %s, not %q", ServerTopicPrefix, topic)
+	}
+	srv := g.srv.Load()
+	if srv == nil {
+		return ErrNotRunning
+	}
+	return srv.Publish(topic, payload, retain, qos)
 }

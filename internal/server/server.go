@@ -34,6 +34,7 @@ import (
 	"github.com/wardproject/ward/internal/est"
 	"github.com/wardproject/ward/internal/fleet"
 	"github.com/wardproject/ward/internal/gateway"
+	"github.com/wardproject/ward/internal/notify"
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/respond"
 	"github.com/wardproject/ward/internal/store"
@@ -66,6 +67,7 @@ type Server struct {
 	alerts   *alert.Manager
 	engine   *detect.Engine
 	resp     *respond.Responder
+	notify   *notify.Dispatcher
 	httpSrv  *http.Server
 	httpsLn  net.Listener
 	ready    chan struct{}
@@ -153,6 +155,12 @@ func New(ctx context.Context, opts Options) (s *Server, err error) {
 		return nil, err
 	}
 	s.alerts.Subscribe(s.resp)
+	if s.notify, err = s.newDispatcher(); err != nil {
+		return nil, err
+	}
+	if s.notify != nil {
+		s.alerts.Subscribe(alert.SubscriberFunc(s.notify.Notify))
+	}
 	estH, err := est.New(est.Options{Enroller: s.reg, Chain: s.ca.Chain, Logger: s.log, Metrics: s.registry})
 	if err != nil {
 		return nil, err
@@ -162,6 +170,12 @@ func New(ctx context.Context, opts Options) (s *Server, err error) {
 		Alerts: s.alerts, Mitigator: s.resp, Detection: s.engine, DetectStore: s.db,
 		Metrics: promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}),
 		Ready:   s.isReady.Load, Logger: s.log, Registerer: s.registry, Now: opts.Now,
+		MQTTPort: func() int {
+			if a, ok := s.gw.Addr().(*net.TCPAddr); ok {
+				return a.Port
+			}
+			return 0
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -242,6 +256,9 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { recDone <- s.rec.Run(recCtx) }()
 	g.Go(func() error { return s.gw.Run(gctx) })
 	g.Go(func() error { return s.resp.Run(gctx) })
+	if s.notify != nil {
+		g.Go(func() error { return s.notify.Run(gctx) })
+	}
 	if !s.opts.ManualWindows {
 		g.Go(func() error { return s.engine.Run(gctx) })
 	}

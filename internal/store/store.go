@@ -70,7 +70,7 @@ type Device struct {
 	CreatedAt time.Time    `json:"created_at"`
 	UpdatedAt time.Time    `json:"updated_at"`
 	// LastSeen is the last time the gateway saw the device (zero: never).
-	LastSeen time.Time `json:"last_seen,omitempty"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
 }
 
 // ModelPolicy holds topic grants and limits shared by every device of a model.
@@ -100,7 +100,7 @@ type Certificate struct {
 	Fingerprint  string    `json:"fingerprint"` // SHA-256 of DER, hex
 	DER          []byte    `json:"-"`
 	IssuedAt     time.Time `json:"issued_at"`
-	RevokedAt    time.Time `json:"revoked_at,omitempty"`
+	RevokedAt    time.Time `json:"revoked_at,omitzero"`
 	RevokeReason string    `json:"revoke_reason,omitempty"`
 }
 
@@ -128,8 +128,8 @@ type APIToken struct {
 	Role      Role      `json:"role"`
 	Hash      []byte    `json:"-"`
 	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at,omitempty"` // zero: never
-	RevokedAt time.Time `json:"revoked_at,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"` // zero: never
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
 }
 
 // Event is something that happened to a device: connect, refusal with its
