@@ -311,7 +311,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities:           g.capabilities(),
 		Logger:                 slog.New(minLevel{h: g.opts.Logger.With("component", "mqtt").Handler(), min: slog.LevelError}),
-		InlineClient:           true, // only for Publish (ward/ topics); see hook.OnPublish
+		InlineClient:           true,         // only for Publish (ward/ topics); see hook.OnPublish
 		SysTopicResendInterval: 24 * 60 * 60, // devices cannot read $SYS; avoid ReadMemStats every second
 	})
 	if err := srv.AddHook(&hook{}, g); err != nil {
