@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/wardproject/ward/internal/config"
 	"io"
 	"log/slog"
 	"os"
@@ -55,6 +56,7 @@ type idsSensorFlags struct {
 	quantile  float64
 	margin    float64
 	noRules   bool
+	report    bool
 }
 
 func (f *idsSensorFlags) register(cmd *cobra.Command, alertsDefault string) {
@@ -69,6 +71,8 @@ func (f *idsSensorFlags) register(cmd *cobra.Command, alertsDefault string) {
 	fl.StringVar(&f.blocklist, "blocklist", "", "known-bad addresses: plain list or CSV `FILE` (reloaded on change and SIGHUP)")
 	fl.StringVar(&f.mudDir, "mud-dir", "", "`DIR` of RFC 8520 MUD files (*.json), one per device model")
 	fl.StringVar(&f.devices, "devices", "", "CSV `FILE` mapping addresses to devices: mac_or_ip,device_id,model")
+	fl.BoolVar(&f.report, "report", false, "send alerts to the Ward server (WARD_SERVER, WARD_TOKEN of an operator, WARD_CA) and map hosts to the devices connected to its gateway")
+	config.RegisterClientFlags(fl)
 	fl.StringVar(&f.transform, "transform", "", "feature transform: log (default) or none (as reference KitNET)")
 	fl.BoolVar(&f.noWindow, "no-window", false, "score each packet alone, without the per-host score window")
 	fl.Float64Var(&f.alpha, "window-alpha", 0, "weight of a new packet in the per-host score window (default 0.1)")
@@ -130,6 +134,12 @@ func (f *idsSensorFlags) build(cmd *cobra.Command, log *slog.Logger) (*idsSensor
 	if err := f.buildRules(&opts, setup); err != nil {
 		setup.close()
 		return nil, err
+	}
+	if f.report {
+		if err := connectReport(cmd, &opts); err != nil {
+			setup.close()
+			return nil, err
+		}
 	}
 	s, err := netids.New(opts)
 	if err != nil {

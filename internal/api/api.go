@@ -79,6 +79,7 @@ type Options struct {
 	Mitigator   Mitigator
 	Detection   Detection
 	DetectStore DetectStore
+	Addresses   AddressBook
 	// MQTTPort reports the gateway's port for /api/v1/info (nil: 0).
 	MQTTPort func() int
 	// Ready reports whether every listener is up, for /healthz.

@@ -37,6 +37,20 @@ type Detection interface {
 	Window() time.Duration
 }
 
+// AddressBook maps connected devices to the IP addresses of their live
+// sessions. *gateway.Gateway implements it.
+type AddressBook interface {
+	DeviceAddresses() map[string][]string
+}
+
+// NetworkDevice answers GET /api/v1/network/devices: where each connected
+// device is on the network, for the network sensor (ward ids --report).
+type NetworkDevice struct {
+	Device string   `json:"device"`
+	Model  string   `json:"model"`
+	IPs    []string `json:"ips"`
+}
+
 // DetectStore is the read access to stored windows and the audit trail.
 type DetectStore interface {
 	ListMetricWindows(ctx context.Context, deviceID string, window time.Duration, since time.Time) ([]store.MetricWindow, error)
@@ -62,6 +76,9 @@ func (s *Server) detectRoutes() {
 		auth("GET /api/v1/profiles", store.RoleViewer, s.getProfiles)
 		auth("PUT /api/v1/profiles", store.RoleOperator, s.putProfiles)
 		auth("GET /api/v1/baselines", store.RoleViewer, s.getBaselines)
+	}
+	if s.opts.Addresses != nil {
+		auth("GET /api/v1/network/devices", store.RoleViewer, s.networkDevices)
 	}
 	if s.opts.DetectStore != nil {
 		auth("GET /api/v1/devices/{id}/metrics", store.RoleViewer, s.deviceMetrics)
@@ -284,4 +301,20 @@ type Info struct {
 	MQTTPort     int    `json:"mqtt_port"`
 	DetectWindow string `json:"detect_window"`
 	Version      string `json:"version"`
+}
+
+func (s *Server) networkDevices(w http.ResponseWriter, r *http.Request) error {
+	addrs := s.opts.Addresses.DeviceAddresses()
+	vs, err := s.opts.Registry.List(r.Context())
+	if err != nil {
+		return err
+	}
+	out := []NetworkDevice{}
+	for _, v := range vs {
+		if ips := addrs[v.ID]; len(ips) > 0 {
+			out = append(out, NetworkDevice{Device: v.ID, Model: v.Model, IPs: ips})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }

@@ -95,3 +95,22 @@ func (g *Gateway) Publish(topic string, payload []byte, retain bool, qos byte) e
 	}
 	return srv.Publish(topic, payload, retain, qos)
 }
+
+// DeviceAddresses returns, per connected device, the IP addresses its live
+// sessions come from (the network sensor maps hosts to devices with it).
+func (g *Gateway) DeviceAddresses() map[string][]string {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	out := map[string][]string{}
+	for id, ds := range g.devices {
+		seen := map[string]bool{}
+		for s := range ds.sessions {
+			ip := remoteIP(s.remote)
+			if !seen[ip] {
+				seen[ip] = true
+				out[id] = append(out[id], ip)
+			}
+		}
+	}
+	return out
+}

@@ -65,6 +65,25 @@ func ParseStaticRegistry(r io.Reader) (*StaticRegistry, error) {
 	return reg, nil
 }
 
+// NewStaticRegistry returns an empty registry; Add fills it.
+func NewStaticRegistry() *StaticRegistry {
+	return &StaticRegistry{byMAC: map[[6]byte]Device{}, byIP: map[netip.Addr]Device{}}
+}
+
+// Add maps an IP or MAC address to a device.
+func (r *StaticRegistry) Add(ipOrMAC string, d Device) error {
+	if ip, err := netip.ParseAddr(ipOrMAC); err == nil {
+		r.byIP[ip.Unmap()] = d
+		return nil
+	}
+	mac, err := net.ParseMAC(ipOrMAC)
+	if err != nil || len(mac) != 6 {
+		return fmt.Errorf("%q is neither an IP nor a MAC address", ipOrMAC)
+	}
+	r.byMAC[[6]byte(mac)] = d
+	return nil
+}
+
 // LookupDevice finds a device by MAC address, then by IP address.
 func (r *StaticRegistry) LookupDevice(_ context.Context, mac net.HardwareAddr, ip netip.Addr) (Device, bool, error) {
 	if len(mac) == 6 {

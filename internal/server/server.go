@@ -167,7 +167,7 @@ func New(ctx context.Context, opts Options) (s *Server, err error) {
 	}
 	apiH, err := api.New(api.Options{
 		Registry: s.reg, Store: s.db, CA: s.ca, EST: estH,
-		Alerts: s.alerts, Mitigator: s.resp, Detection: s.engine, DetectStore: s.db,
+		Alerts: s.alerts, Mitigator: s.resp, Detection: s.engine, DetectStore: s.db, Addresses: s.gw,
 		Metrics: promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}),
 		Ready:   s.isReady.Load, Logger: s.log, Registerer: s.registry, Now: opts.Now,
 		MQTTPort: func() int {
