@@ -88,7 +88,7 @@ func TestIDSReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	cert := tls.Certificate{Certificate: [][]byte{crt.Raw}, PrivateKey: key}
-	mc := paho.NewClient(paho.NewClientOptions().AddBroker("tls://"+srv.MQTTAddr().String()).SetClientID("cam-1").
+	mc := paho.NewClient(paho.NewClientOptions().AddBroker("tls://" + srv.MQTTAddr().String()).SetClientID("cam-1").
 		SetTLSConfig(pki.ClientConfig(srv.CA().RootPool(), &cert)).SetAutoReconnect(false))
 	if tk := mc.Connect(); !tk.WaitTimeout(10*time.Second) || tk.Error() != nil {
 		t.Fatalf("connect: %v", tk.Error())
