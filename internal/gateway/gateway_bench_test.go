@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"testing"
 
+	"github.com/wardproject/ward/internal/detect"
 	"github.com/wardproject/ward/internal/gateway"
 )
 
@@ -15,7 +16,18 @@ import (
 //
 //	go test -run '^$' -bench PublishQoS0 -benchtime 200000x ./internal/gateway/
 func BenchmarkPublishQoS0(b *testing.B) {
-	e := newEnv(b, activeDevices("dev-a"), nil, gateway.Limits{MessagesPerSecond: 1e9, BytesPerSecond: 1e12})
+	b.Run("detection=off", func(b *testing.B) { benchPublish(b, nil) })
+	b.Run("detection=on", func(b *testing.B) { benchPublish(b, detect.NewCollector()) })
+}
+
+// benchPublish runs the publish benchmark with an observer (the detection
+// collector) or none, so that the two give the overhead ratio of detection.
+func benchPublish(b *testing.B, obs gateway.Observer) {
+	var observers []gateway.Observer
+	if obs != nil {
+		observers = append(observers, obs)
+	}
+	e := newEnv(b, activeDevices("dev-a"), nil, gateway.Limits{MessagesPerSecond: 1e9, BytesPerSecond: 1e12}, observers...)
 	cert := issue(b, e.ca, "dev-a")
 	pub := e.mustConnect(&cert, "dev-a:pub")
 	sub := e.mustConnect(&cert, "dev-a:sub")

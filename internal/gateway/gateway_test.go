@@ -141,7 +141,7 @@ type env struct {
 // still chain to it (see TestExpiredCertificate).
 var caEpoch = -72 * time.Hour
 
-func newEnv(t testing.TB, devs []store.Device, models []store.ModelPolicy, lim gateway.Limits) *env {
+func newEnv(t testing.TB, devs []store.Device, models []store.ModelPolicy, lim gateway.Limits, observer ...gateway.Observer) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, cs: newCertStore(), caDir: t.TempDir(), events: make(chan store.Event, 1000), clock: &clock{}, reg: prometheus.NewPedanticRegistry()}
@@ -155,7 +155,7 @@ func newEnv(t testing.TB, devs []store.Device, models []store.ModelPolicy, lim g
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(gateway.Options{
+	opts := gateway.Options{
 		Addr:    "127.0.0.1:0",
 		TLS:     ca.MQTTConfig(crt, key, nil),
 		Revoked: ca,
@@ -164,7 +164,11 @@ func newEnv(t testing.TB, devs []store.Device, models []store.ModelPolicy, lim g
 		Limits:  lim,
 		Metrics: e.reg,
 		Now:     e.clock.Now,
-	})
+	}
+	if len(observer) > 0 {
+		opts.Observer = observer[0]
+	}
+	gw, err := gateway.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

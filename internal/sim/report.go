@@ -85,7 +85,11 @@ func (s *simulation) report() *Report {
 		sr.Attacked++
 		dr := DeviceResult{Device: d.id, Alerts: rules}
 		var best *firstAlert
-		for _, rule := range Scenarios[d.scenario] {
+		expected := Scenarios[d.scenario]
+		if s.o.Rules != nil {
+			expected = s.o.Rules[d.scenario]
+		}
+		for _, rule := range expected {
 			if fa, ok := s.first[d.id+"|"+rule]; ok && (best == nil || fa.at.Before(best.at)) {
 				f := fa
 				best = &f

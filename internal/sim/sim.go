@@ -110,7 +110,10 @@ type Options struct {
 	// least two windows).
 	AttackAfter time.Duration
 	Stepper     Stepper
-	Seed        uint64
+	// Rules overrides, per scenario, the alert rules that count as
+	// detecting it (nil: Scenarios).
+	Rules map[string][]string
+	Seed  uint64
 	// Progress receives a progress bar (nil: none).
 	Progress func(done, total int)
 	Logger   *slog.Logger
