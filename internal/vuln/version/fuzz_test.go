@@ -1,0 +1,109 @@
+package version
+
+import (
+	"testing"
+
+	"golang.org/x/mod/semver"
+)
+
+// checkOrder asserts the properties every scheme must have on values that
+// parse: no panic, reflexivity, antisymmetry, transitivity on the triple,
+// and that String parses back to an equal value.
+func checkOrder(t *testing.T, s *Scheme, a, b, c string) {
+	checkOrderOpt(t, s, a, b, c, true)
+}
+
+func checkOrderOpt(t *testing.T, s *Scheme, a, b, c string, transitive bool) {
+	var vs []Version
+	for _, in := range []string{a, b, c} {
+		v, err := s.Parse(in)
+		if err != nil {
+			continue
+		}
+		back, err := s.Parse(v.String())
+		if err != nil {
+			t.Fatalf("%s: Parse(%q).String() = %q does not parse: %v", s.Name, in, v.String(), err)
+		}
+		if Compare(v, back) != 0 {
+			t.Fatalf("%s: %q round-trips to %q, which compares unequal", s.Name, in, v.String())
+		}
+		vs = append(vs, v)
+	}
+	for _, x := range vs {
+		if Compare(x, x) != 0 {
+			t.Fatalf("%s: Compare(%q, itself) != 0", s.Name, x)
+		}
+		for _, y := range vs {
+			if Compare(x, y) != -Compare(y, x) {
+				t.Fatalf("%s: not antisymmetric: %q vs %q", s.Name, x, y)
+			}
+			for _, z := range vs {
+				if !transitive {
+					break
+				}
+				xy, yz, xz := Compare(x, y), Compare(y, z), Compare(x, z)
+				if xy <= 0 && yz <= 0 && xz > 0 {
+					t.Fatalf("%s: not transitive: %q <= %q <= %q but %q > %q", s.Name, x, y, z, x, z)
+				}
+			}
+		}
+	}
+}
+
+func fuzzScheme(f *testing.F, s *Scheme) {
+	for _, tt := range orderings[s] {
+		f.Add(tt.a, tt.b, tt.a+"1")
+	}
+	f.Fuzz(func(t *testing.T, a, b, c string) { checkOrder(t, s, a, b, c) })
+}
+
+func FuzzSemVer(f *testing.F) {
+	for _, tt := range orderings[SemVerScheme] {
+		f.Add(tt.a, tt.b, tt.b)
+	}
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		checkOrder(t, SemVerScheme, a, b, c)
+		// Differential check against golang.org/x/mod/semver for the
+		// versions both accept.
+		va, errA := ParseSemVer(a)
+		vb, errB := ParseSemVer(b)
+		if errA != nil || errB != nil {
+			return
+		}
+		ga, gb := "v"+va.String(), "v"+vb.String()
+		if !semver.IsValid(ga) || !semver.IsValid(gb) {
+			t.Fatalf("x/mod/semver rejects %q or %q, which ParseSemVer accepts", ga, gb)
+		}
+		if got, want := va.Compare(vb), semver.Compare(ga, gb); got != want {
+			t.Fatalf("Compare(%q, %q) = %d, x/mod/semver says %d", a, b, got, want)
+		}
+	})
+}
+
+func FuzzGo(f *testing.F)   { fuzzScheme(f, GoScheme) }
+func FuzzDpkg(f *testing.F) { fuzzScheme(f, DpkgScheme) }
+func FuzzAPK(f *testing.F)  { fuzzScheme(f, APKScheme) }
+func FuzzRPM(f *testing.F)  { fuzzScheme(f, RPMScheme) }
+
+// FuzzMaven checks everything but transitivity: Maven's own
+// ComparableVersion is not transitive when qualifiers and nested lists mix
+// (TestMavenNotTransitive), and Ward reproduces Maven rather than
+// inventing a different order.
+func FuzzMaven(f *testing.F) {
+	for _, tt := range orderings[MavenScheme] {
+		f.Add(tt.a, tt.b, tt.a+"1")
+	}
+	f.Fuzz(func(t *testing.T, a, b, c string) { checkOrderOpt(t, MavenScheme, a, b, c, false) })
+}
+func FuzzGeneric(f *testing.F) { fuzzScheme(f, GenericScheme) }
+
+// FuzzCompareAPKInvalid checks that apk's comparison of arbitrary strings,
+// valid or not, never panics and is antisymmetric.
+func FuzzCompareAPKInvalid(f *testing.F) {
+	f.Add("1.0", "1.0bc")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if CompareAPK(a, b) != -CompareAPK(b, a) {
+			t.Fatalf("CompareAPK(%q, %q) not antisymmetric", a, b)
+		}
+	})
+}
