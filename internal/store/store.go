@@ -157,6 +157,8 @@ type Store interface {
 
 	PutEnrollToken(ctx context.Context, t EnrollToken) error
 	GetEnrollToken(ctx context.Context, deviceID string) (EnrollToken, error)
+	// ListEnrollTokens returns every token record, without hashes.
+	ListEnrollTokens(ctx context.Context) ([]EnrollToken, error)
 	// UseEnrollToken atomically marks the device's token as used if its hash
 	// matches, it is unused and not expired at now. It returns ErrNotFound
 	// when no usable token matches.
@@ -194,6 +196,27 @@ type Store interface {
 	AddMetricWindows(ctx context.Context, ws []MetricWindow) error
 	ListMetricWindows(ctx context.Context, deviceID string, window time.Duration, since time.Time) ([]MetricWindow, error)
 	DeleteMetricWindowsBefore(ctx context.Context, window time.Duration, before time.Time) (int64, error)
+
+	PutSBOM(ctx context.Context, s SBOMRecord) error
+	GetSBOM(ctx context.Context, model, firmware string) (SBOMRecord, error)
+	ListSBOMs(ctx context.Context) ([]SBOMRecord, error) // without Data
+
+	PutAdvisories(ctx context.Context, as []AdvisoryRecord) error
+	// EachAdvisory calls fn for every stored advisory.
+	EachAdvisory(ctx context.Context, fn func(AdvisoryRecord) error) error
+
+	PutModelInfo(ctx context.Context, name string, data []byte) error
+	ListModelInfo(ctx context.Context) (map[string][]byte, error)
+
+	// PutFindings stores the findings of one audit run: new keys are
+	// inserted, known keys updated (LastSeen), and active findings whose key
+	// is absent are marked resolved at now.
+	PutFindings(ctx context.Context, fs []FindingRecord, now time.Time) error
+	ListFindings(ctx context.Context, includeResolved bool) ([]FindingRecord, error)
+	PutSuppression(ctx context.Context, s Suppression) error
+	ListSuppressions(ctx context.Context) ([]Suppression, error)
+	AddTrendPoint(ctx context.Context, at time.Time, counts map[string]int) error
+	ListTrend(ctx context.Context, since time.Time) ([]TrendPoint, error)
 
 	// AppendAudit appends to the hash-chained audit log: the store sets
 	// Seq, PrevHash and Hash atomically.
@@ -244,4 +267,53 @@ type AuditEntry struct {
 	Detail   map[string]string `json:"detail,omitempty"`
 	PrevHash string            `json:"prev_hash"`
 	Hash     string            `json:"hash"`
+}
+
+// SBOMRecord is an imported SBOM of one model's firmware version.
+type SBOMRecord struct {
+	Model      string    `json:"model"`
+	Firmware   string    `json:"firmware"`
+	Format     string    `json:"format"` // "CycloneDX 1.5", "SPDX-2.3"
+	Source     string    `json:"source"` // file name given at import
+	Components int       `json:"components"`
+	ImportedAt time.Time `json:"imported_at"`
+	Data       []byte    `json:"-"`
+}
+
+// AdvisoryRecord is a stored OSV record (raw JSON).
+type AdvisoryRecord struct {
+	ID         string
+	Source     string
+	ImportedAt time.Time
+	Data       []byte
+}
+
+// FindingRecord is a stored audit finding. Key identifies it across runs
+// (check + resources); the JSON is the audit package's Finding.
+type FindingRecord struct {
+	Key        string
+	Check      string
+	Severity   string
+	FirstSeen  time.Time
+	LastSeen   time.Time
+	ResolvedAt time.Time
+	JSON       []byte
+}
+
+// Suppression hides findings of a check (for one resource or all, when
+// Resource is empty) until it expires; a reason is required.
+type Suppression struct {
+	ID        string    `json:"id"`
+	Check     string    `json:"check"`
+	Resource  string    `json:"resource,omitempty"`
+	Reason    string    `json:"reason"`
+	CreatedBy string    `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// TrendPoint is the count of open findings by severity at one time.
+type TrendPoint struct {
+	Time   time.Time      `json:"time"`
+	Counts map[string]int `json:"counts"`
 }

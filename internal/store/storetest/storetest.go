@@ -33,6 +33,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"alerts", testAlerts},
 		{"metric-windows", testMetricWindows},
 		{"audit-log", testAudit},
+		{"sboms-advisories", testSBOMs},
+		{"findings", testFindings},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -331,5 +333,76 @@ func testAudit(t *testing.T, s store.Store) {
 	oldestFirst[1].Target = "other"
 	if err := store.VerifyAudit(oldestFirst); err == nil {
 		t.Error("altered entry verified")
+	}
+}
+
+func testSBOMs(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if err := s.PutSBOM(ctx, store.SBOMRecord{Model: "m", Firmware: "1.0", Format: "CycloneDX 1.5", Source: "a.json", Components: 3, ImportedAt: t0, Data: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetSBOM(ctx, "m", "1.0")
+	if err != nil || got.Components != 3 || string(got.Data) != "{}" {
+		t.Errorf("GetSBOM = %+v, %v", got, err)
+	}
+	if _, err := s.GetSBOM(ctx, "m", "2.0"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing SBOM: %v", err)
+	}
+	if ls, _ := s.ListSBOMs(ctx); len(ls) != 1 || ls[0].Data != nil {
+		t.Errorf("ListSBOMs = %+v", ls)
+	}
+	s.PutAdvisories(ctx, []store.AdvisoryRecord{{ID: "GO-1", Source: "x", ImportedAt: t0, Data: []byte("a")}, {ID: "GO-2", Data: []byte("b")}})
+	s.PutAdvisories(ctx, []store.AdvisoryRecord{{ID: "GO-1", Data: []byte("c")}})
+	var ids []string
+	s.EachAdvisory(ctx, func(a store.AdvisoryRecord) error { ids = append(ids, a.ID+"="+string(a.Data)); return nil })
+	if !cmp.Equal(ids, []string{"GO-1=c", "GO-2=b"}) {
+		t.Errorf("advisories %v", ids)
+	}
+	s.PutModelInfo(ctx, "m", []byte(`{"x":1}`))
+	if mi, _ := s.ListModelInfo(ctx); string(mi["m"]) != `{"x":1}` {
+		t.Errorf("model info %v", mi)
+	}
+	s.CreateDevice(ctx, store.Device{ID: "d", Model: "m", Status: store.StatusPending})
+	s.PutEnrollToken(ctx, store.EnrollToken{DeviceID: "d", Hash: []byte("h"), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)})
+	if ts, err := s.ListEnrollTokens(ctx); err != nil || len(ts) != 1 || ts[0].Hash != nil || !ts[0].ExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("ListEnrollTokens = %+v, %v", ts, err)
+	}
+}
+
+func testFindings(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	f := func(k string) store.FindingRecord {
+		return store.FindingRecord{Key: k, Check: "c", Severity: "high", JSON: []byte(`{}`)}
+	}
+	if err := s.PutFindings(ctx, []store.FindingRecord{f("a"), f("b")}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutFindings(ctx, []store.FindingRecord{f("a")}, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	active, _ := s.ListFindings(ctx, false)
+	all, _ := s.ListFindings(ctx, true)
+	if len(active) != 1 || active[0].Key != "a" || !active[0].FirstSeen.Equal(t0) || !active[0].LastSeen.Equal(t0.Add(time.Hour)) || len(all) != 2 {
+		t.Fatalf("after second run: active %+v, all %d", active, len(all))
+	}
+	for _, r := range all {
+		if r.Key == "b" && !r.ResolvedAt.Equal(t0.Add(time.Hour)) {
+			t.Errorf("b not resolved: %+v", r)
+		}
+	}
+	// b comes back: reopened with a new first-seen.
+	s.PutFindings(ctx, []store.FindingRecord{f("a"), f("b")}, t0.Add(2*time.Hour))
+	active, _ = s.ListFindings(ctx, false)
+	if len(active) != 2 || active[1].Key != "b" || !active[1].FirstSeen.Equal(t0.Add(2*time.Hour)) || !active[1].ResolvedAt.IsZero() {
+		t.Errorf("reopened: %+v", active)
+	}
+	s.PutSuppression(ctx, store.Suppression{ID: "s1", Check: "c", Resource: "device:d", Reason: "accepted risk", CreatedBy: "t", CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)})
+	if ss, _ := s.ListSuppressions(ctx); len(ss) != 1 || ss[0].Reason != "accepted risk" {
+		t.Errorf("suppressions %+v", ss)
+	}
+	s.AddTrendPoint(ctx, t0, map[string]int{"high": 2})
+	s.AddTrendPoint(ctx, t0.Add(time.Hour), map[string]int{"high": 1})
+	if tr, _ := s.ListTrend(ctx, t0.Add(time.Minute)); len(tr) != 1 || tr[0].Counts["high"] != 1 {
+		t.Errorf("trend %+v", tr)
 	}
 }
