@@ -74,6 +74,7 @@ type Engine struct {
 	reservoir map[string]*ring      // profile|rule|tier
 	models    map[string]*groupModel
 	windows   int64
+	facts     map[string]DeviceFacts // latest device-side facts per device
 
 	mWindows    prometheus.Counter
 	mDatapoints prometheus.Counter
@@ -113,6 +114,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	f := promauto.With(opts.Metrics)
 	e := &Engine{opts: opts, log: opts.Logger.With("component", "detect"),
 		tiers: map[int]map[string]*Datapoint{}, states: map[string]*ruleState{}, reservoir: map[string]*ring{}, models: map[string]*groupModel{},
+		facts: map[string]DeviceFacts{},
 		mWindows:    f.NewCounter(prometheus.CounterOpts{Name: "ward_detect_windows_total", Help: "Detection windows closed."}),
 		mDatapoints: f.NewCounter(prometheus.CounterOpts{Name: "ward_detect_datapoints_total", Help: "Device datapoints evaluated."}),
 		mRaised:     f.NewCounterVec(prometheus.CounterOpts{Name: "ward_detect_alerts_raised_total", Help: "Alerts raised or updated by detection."}, []string{"source"}),
@@ -225,6 +227,12 @@ func (e *Engine) CloseWindow(ctx context.Context, end time.Time) error {
 	defer e.mu.Unlock()
 	e.windows++
 	e.mWindows.Inc()
+	for _, dp := range dps {
+		if dp.Values[DeviceReports] > 0 {
+			e.facts[dp.Device] = DeviceFacts{ListeningTCP: dp.Sets[ListeningTCPPorts], ListeningUDP: dp.Sets[ListeningUDPPorts],
+				DestinationIPs: dp.Sets[DestinationIPs], At: dp.End}
+		}
+	}
 	e.mDatapoints.Add(float64(len(dps)))
 	var stored []store.MetricWindow
 	closed := map[int][]Datapoint{1: dps}
@@ -523,5 +531,24 @@ func (e *Engine) Baselines() []BaselineStatus {
 		out = append(out, BaselineStatus{Group: k, Datapoints: g.N, Windows: g.Windows, Ready: g.ready()})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
+	return out
+}
+
+// DeviceFacts are the latest device-side report facts of a device.
+type DeviceFacts struct {
+	ListeningTCP   []string
+	ListeningUDP   []string
+	DestinationIPs []string
+	At             time.Time
+}
+
+// Facts returns the latest device-side facts per device (for the audit).
+func (e *Engine) Facts() map[string]DeviceFacts {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[string]DeviceFacts, len(e.facts))
+	for k, v := range e.facts {
+		out[k] = v
+	}
 	return out
 }

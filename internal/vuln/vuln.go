@@ -420,3 +420,20 @@ func (p *peekReader) Read(b []byte) (int, error) {
 	}
 	return p.r.Read(b)
 }
+
+// RestoreFeeds sets the import metadata of feeds already held (after the
+// server re-imported its stored documents at start-up, so that the times
+// are those of the original imports, not of the restart).
+func (db *DB) RestoreFeeds(fs []Feed) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	for _, f := range fs {
+		if cur, ok := db.feeds[f.Name]; ok {
+			c := f
+			if c.Records == 0 {
+				c.Records = cur.Records
+			}
+			db.feeds[f.Name] = &c
+		}
+	}
+}
