@@ -218,10 +218,10 @@ func newDeviceMetricsCmd() *cobra.Command {
 	return cmd
 }
 
-func newAuditCmd() *cobra.Command {
+func newAuditLogCmd() *cobra.Command {
 	var limit int
 	cmd := &cobra.Command{
-		Use: "audit", Short: "Show the hash-chained audit trail of operator and automatic actions (admin)", Args: cobra.NoArgs,
+		Use: "log", Short: "Show the hash-chained audit trail of operator and automatic actions (admin)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out, err := output(cmd)
 			if err != nil {
@@ -232,7 +232,7 @@ func newAuditCmd() *cobra.Command {
 				return err
 			}
 			var es []store.AuditEntry
-			if err := c.Get(cmd.Context(), "/api/v1/audit?limit="+strconv.Itoa(limit), &es); err != nil {
+			if err := c.Get(cmd.Context(), "/api/v1/audit-log?limit="+strconv.Itoa(limit), &es); err != nil {
 				return err
 			}
 			oldestFirst := make([]store.AuditEntry, len(es))

@@ -80,6 +80,7 @@ type Options struct {
 	Detection   Detection
 	DetectStore DetectStore
 	Addresses   AddressBook
+	Compliance  Compliance
 	// MQTTPort reports the gateway's port for /api/v1/info (nil: 0).
 	MQTTPort func() int
 	// Ready reports whether every listener is up, for /healthz.
@@ -174,6 +175,7 @@ func (s *Server) routes() {
 	auth("POST /api/v1/tokens", store.RoleAdmin, s.createToken)
 	auth("DELETE /api/v1/tokens/{id}", store.RoleAdmin, s.revokeToken)
 	s.detectRoutes()
+	s.complianceRoutes()
 	s.mux.Handle("/", s.wrap("other", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &Error{Status: http.StatusNotFound, Public: "no such route: " + r.Method + " " + r.URL.Path})
 	}))

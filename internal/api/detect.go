@@ -82,7 +82,7 @@ func (s *Server) detectRoutes() {
 	}
 	if s.opts.DetectStore != nil {
 		auth("GET /api/v1/devices/{id}/metrics", store.RoleViewer, s.deviceMetrics)
-		auth("GET /api/v1/audit", store.RoleAdmin, s.listAudit)
+		auth("GET /api/v1/audit-log", store.RoleAdmin, s.listAudit)
 	}
 }
 

@@ -123,6 +123,10 @@ func (c *Client) send(req *http.Request, method, path string, out any) error {
 		}
 		return e
 	}
+	if p, ok := out.(*[]byte); ok {
+		*p = data
+		return nil
+	}
 	if out != nil && len(data) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {
 			return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
@@ -149,4 +153,13 @@ func (c *Client) DoRaw(ctx context.Context, method, path, contentType string, bo
 	}
 	req.Header.Set("Content-Type", contentType)
 	return c.send(req, method, path, out)
+}
+
+// Raw fetches path and returns the body as is (reports).
+func (c *Client) Raw(ctx context.Context, path string) ([]byte, error) {
+	var b []byte
+	if err := c.Do(ctx, http.MethodGet, path, nil, &b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }

@@ -177,7 +177,7 @@ rules:
 		t.Errorf("device status %s", v.Status)
 	}
 	var audit []store.AuditEntry
-	if err := w.api.Get(ctx, "/api/v1/audit", &audit); err != nil {
+	if err := w.api.Get(ctx, "/api/v1/audit-log", &audit); err != nil {
 		t.Fatal(err)
 	}
 	found := false

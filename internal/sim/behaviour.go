@@ -77,6 +77,25 @@ func (s *simulation) round(ctx context.Context, d *device, r int, attacking bool
 		publish(d, "devices/"+d.id+"/telemetry", b)
 		p.next(ctx)
 	}
+	// Benign life: now and then a device reconnects (network blip, reboot)
+	// or uploads a diagnostics bundle, so that detection is measured
+	// against less regular traffic than clockwork telemetry.
+	if d.rng.Float64() < 0.01 && d.scenario != Flapping {
+		if d.cl != nil {
+			d.cl.Disconnect(0)
+		}
+		if err := s.connect(d); err != nil {
+			s.o.Logger.Debug("benign reconnect failed", "device_id", d.id, "err", err)
+		}
+	}
+	if d.rng.Float64() < 0.02 {
+		diag := make([]byte, 2048+d.rng.IntN(4096))
+		for i := range diag {
+			diag[i] = 'a' + byte(d.rng.IntN(26))
+		}
+		publish(d, "devices/"+d.id+"/diagnostics", diag)
+		sent += len(diag)
+	}
 	s.sendReport(d, m.listenTCP, m.dstIPs, int64(sent), m.packetsOut, attacking && d.scenario == Mirai)
 	if !attacking || d.scenario == "" {
 		return
