@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +17,7 @@ import (
 	"github.com/wardproject/ward/internal/fleet"
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/store"
-	"github.com/wardproject/ward/internal/store/sqlite"
+	"github.com/wardproject/ward/internal/wardtest"
 )
 
 type env struct {
@@ -31,11 +30,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ward.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := wardtest.SQLite(t)
 	ca, err := pki.Open(ctx, pki.Options{Dir: t.TempDir(), Store: db})
 	if err != nil {
 		t.Fatal(err)

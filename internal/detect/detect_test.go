@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/wardproject/ward/internal/gateway"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/sqlite"
+	"github.com/wardproject/ward/internal/wardtest"
 )
 
 func TestClassify(t *testing.T) {
@@ -199,12 +199,9 @@ type harness struct {
 func newHarness(t *testing.T, devices ...string) *harness {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ward.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := wardtest.SQLite(t)
 	h := &harness{db: db, col: NewCollector(), now: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)}
+	var err error
 	clock := func() time.Time { return h.now }
 	for _, id := range devices {
 		db.CreateDevice(ctx, store.Device{ID: id, Model: "acme-th1", Status: store.StatusActive, CreatedAt: h.now, UpdatedAt: h.now})

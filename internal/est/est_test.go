@@ -15,7 +15,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/sqlite"
+	"github.com/wardproject/ward/internal/wardtest"
 )
 
 type env struct {
@@ -38,12 +38,9 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ward.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := wardtest.SQLite(t)
 	e := &env{db: db, now: time.Now()}
+	var err error
 	clock := func() time.Time { return e.now }
 	if e.ca, err = pki.Open(ctx, pki.Options{Dir: t.TempDir(), Store: db, Now: clock}); err != nil {
 		t.Fatal(err)

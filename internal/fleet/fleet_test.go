@@ -3,7 +3,6 @@ package fleet_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/sqlite"
+	"github.com/wardproject/ward/internal/wardtest"
 )
 
 // gatewaySpy records what the registry tells the gateway.
@@ -34,11 +34,7 @@ func (g *gatewaySpy) Connected(string) int             { return 0 }
 func newRegistry(t *testing.T) (*Registry, *sqlite.DB, *pki.CA, *gatewaySpy) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ward.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := wardtest.SQLite(t)
 	ca, err := pki.Open(ctx, pki.Options{Dir: t.TempDir(), Store: db})
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package respond
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/wardproject/ward/internal/alert"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/sqlite"
+	"github.com/wardproject/ward/internal/wardtest"
 )
 
 // registry records what the responder asks of the fleet.
@@ -37,11 +37,7 @@ func (l *leveler) SetVerbose(id string, on bool) { l.on[id] = on }
 func setup(t *testing.T) (*Responder, *alert.Manager, *registry, *sqlite.DB, *leveler) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "w.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := wardtest.SQLite(t)
 	am, _ := alert.NewManager(ctx, alert.Options{Store: db})
 	reg := &registry{done: make(chan string, 10)}
 	lv := &leveler{on: map[string]bool{}}

@@ -5,6 +5,7 @@
 package wardtest
 
 import (
+	"context"
 	"flag"
 	"net"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/wardproject/ward/internal/store/sqlite"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -114,4 +117,15 @@ func RequireTool(t testing.TB, names ...string) {
 			t.Skipf("%s is not installed (run scripts/install-test-deps.sh)", n)
 		}
 	}
+}
+
+// SQLite opens a fresh store in a temporary directory, closed at cleanup.
+func SQLite(t testing.TB) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ward.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
