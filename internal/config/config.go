@@ -35,6 +35,7 @@ type Config struct {
 	Enroll  Enroll
 	Gateway Gateway
 	Detect  Detect
+	Audit   Audit
 	// Notify is the raw YAML of the file's notify section (alert sinks:
 	// webhooks, syslog, mqtt), validated by package notify; nil when absent.
 	// Lists of sinks have no env or flag form.
@@ -63,6 +64,11 @@ type Gateway struct {
 	MessagesPerSecond float64 // gateway.messages_per_second
 	BytesPerSecond    float64 // gateway.bytes_per_second
 	ConnectsPerMinute int     // gateway.connects_per_minute
+}
+
+// Audit is the fleet audit section.
+type Audit struct {
+	Interval time.Duration // audit.interval: how often the fleet is audited
 }
 
 // Detect is the detection section.
@@ -132,6 +138,7 @@ var settings = []setting{
 	{key: "gateway.bytes_per_second", kind: kFloat, def: "1048576", usage: "per-device publish byte rate", ptr: func(c *Config) any { return &c.Gateway.BytesPerSecond }},
 	{key: "gateway.connects_per_minute", kind: kInt, def: "30", usage: "per-device connection attempts per minute before a temporary ban", ptr: func(c *Config) any { return &c.Gateway.ConnectsPerMinute }},
 	{key: "detect.window", kind: kDuration, def: "1m", usage: "shortest detection window; the 5m and 1h windows are 5x and 60x it", ptr: func(c *Config) any { return &c.Detect.Window }, flag: "detect-window"},
+	{key: "audit.interval", kind: kDuration, def: "1h", usage: "how often the fleet audit runs (also on demand: ward audit run)", ptr: func(c *Config) any { return &c.Audit.Interval }},
 	{key: "detect.retention", kind: kDuration, def: "168h", usage: "how long per-device metric windows are kept", ptr: func(c *Config) any { return &c.Detect.Retention }},
 }
 
@@ -375,6 +382,9 @@ func (c *Config) validate() error {
 	}
 	if c.Gateway.MaxMessageBytes < 64 || c.Gateway.MaxMessageBytes > 256<<20 {
 		return bad("gateway.max_message_bytes", "must be between 64 and 268435456", "")
+	}
+	if c.Audit.Interval < time.Minute {
+		return bad("audit.interval", "must be at least 1m", "")
 	}
 	if c.Detect.Window < time.Second {
 		return bad("detect.window", "must be at least 1s", "")

@@ -114,7 +114,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	f := promauto.With(opts.Metrics)
 	e := &Engine{opts: opts, log: opts.Logger.With("component", "detect"),
 		tiers: map[int]map[string]*Datapoint{}, states: map[string]*ruleState{}, reservoir: map[string]*ring{}, models: map[string]*groupModel{},
-		facts: map[string]DeviceFacts{},
+		facts:       map[string]DeviceFacts{},
 		mWindows:    f.NewCounter(prometheus.CounterOpts{Name: "ward_detect_windows_total", Help: "Detection windows closed."}),
 		mDatapoints: f.NewCounter(prometheus.CounterOpts{Name: "ward_detect_datapoints_total", Help: "Device datapoints evaluated."}),
 		mRaised:     f.NewCounterVec(prometheus.CounterOpts{Name: "ward_detect_alerts_raised_total", Help: "Alerts raised or updated by detection."}, []string{"source"}),

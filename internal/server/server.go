@@ -29,6 +29,8 @@ import (
 
 	"github.com/wardproject/ward/internal/alert"
 	"github.com/wardproject/ward/internal/api"
+	"github.com/wardproject/ward/internal/audit"
+	"github.com/wardproject/ward/internal/compliance"
 	"github.com/wardproject/ward/internal/config"
 	"github.com/wardproject/ward/internal/detect"
 	"github.com/wardproject/ward/internal/est"
@@ -68,6 +70,7 @@ type Server struct {
 	engine   *detect.Engine
 	resp     *respond.Responder
 	notify   *notify.Dispatcher
+	comp     *compliance.Service
 	httpSrv  *http.Server
 	httpsLn  net.Listener
 	ready    chan struct{}
@@ -161,13 +164,20 @@ func New(ctx context.Context, opts Options) (s *Server, err error) {
 	if s.notify != nil {
 		s.alerts.Subscribe(alert.SubscriberFunc(s.notify.Notify))
 	}
+	if s.comp, err = compliance.New(ctx, compliance.Options{Store: s.db, CA: s.ca, Facts: s.engine, Every: cfg.Audit.Interval,
+		Server: audit.ServerFacts{MinTLSVersion: tls.VersionTLS12, AuditLogEnabled: true, EventLogEnabled: true,
+			CAKeyEncrypted: len(cfg.PKI.KeyPassphrase) > 0, MaxMessageBytes: cfg.Gateway.MaxMessageBytes,
+			ConnectsPerMin: cfg.Gateway.ConnectsPerMinute, TokenTTL: cfg.Enroll.TokenTTL, DeviceCertMaxAge: cfg.PKI.DeviceCertValidity},
+		Logger: s.log, Metrics: s.registry, Now: opts.Now}); err != nil {
+		return nil, err
+	}
 	estH, err := est.New(est.Options{Enroller: s.reg, Chain: s.ca.Chain, Logger: s.log, Metrics: s.registry})
 	if err != nil {
 		return nil, err
 	}
 	apiH, err := api.New(api.Options{
 		Registry: s.reg, Store: s.db, CA: s.ca, EST: estH,
-		Alerts: s.alerts, Mitigator: s.resp, Detection: s.engine, DetectStore: s.db, Addresses: s.gw,
+		Alerts: s.alerts, Mitigator: s.resp, Detection: s.engine, DetectStore: s.db, Addresses: s.gw, Compliance: s.comp,
 		Metrics: promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}),
 		Ready:   s.isReady.Load, Logger: s.log, Registerer: s.registry, Now: opts.Now,
 		MQTTPort: func() int {
@@ -261,6 +271,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	if !s.opts.ManualWindows {
 		g.Go(func() error { return s.engine.Run(gctx) })
+		g.Go(func() error { return s.comp.Loop(gctx) })
 	}
 	g.Go(func() error {
 		err := s.httpSrv.ServeTLS(s.httpsLn, "", "")
