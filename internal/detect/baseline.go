@@ -8,107 +8,151 @@ import (
 // The learned baseline.
 //
 // Each device group (the devices of one model within a profile) has, per
-// numeric metric, an online estimate of the mean and standard deviation of
-// log1p(value) over the group's datapoints: a cumulative average for the
-// first HalfLife datapoints, then an exponentially weighted one, so that the
-// model tracks slow drift. A datapoint's score is its largest one-sided
-// robust z-score, z = (x - mean) / max(sd, sdFloor), together with the
-// root-sum-square of all positive z-scores for the multivariate case (many
-// metrics moderately up at once). The log scale makes the score a ratio to
-// normal, which suits counters that span orders of magnitude; the sd floor
-// (0.5 in log units, about x1.65) keeps quiet metrics (always 0) from
-// turning one event into an infinite z.
+// numeric metric, a decaying histogram of log1p(value) over the group's
+// datapoints (bins of 0.05 in log units, about 5 %; an exponential decay
+// with a half-life of HalfLife datapoints, so that slow drift becomes
+// normal). A datapoint's score for a metric is how far its value lies above
+// the group's learned tail: s = log1p(x) - log1p(q), with q the 99.9th
+// percentile of the metric for the group; in plain words, "bytes_sent is
+// 40x more than this model ever normally sends". The datapoint is
+// anomalous when the largest score exceeds the sensitivity's margin (high
+// ln 3, medium ln 6, low ln 12: three, six or twelve times above normal),
+// or when at least three metrics are each more than twice their p99
+// (several moderate deviations at once, the multivariate case).
 //
-// Why this and not Half-Space Trees or an autoencoder: IoT devices of one
-// model behave alike and mostly steadily, the attacks to catch raise one or
-// a few metrics by large factors, and operators must be able to read why a
-// datapoint scored high ("bytes_sent is 40x the group's usual"). The model
-// is useful after MinDatapoints datapoints (200: for 20 devices and a 1-min
+// Why this and not a Gaussian z-score, Half-Space Trees or an autoencoder:
+// IoT devices of one model behave alike and steadily, with rare but normal
+// bursts (a reboot, a diagnostics upload); a mean-and-variance model flags
+// those bursts every time they happen, while a tail quantile learns them.
+// The attacks to catch raise one or a few metrics by large factors, and
+// operators must be able to read why a datapoint scored high. The model is
+// useful after MinDatapoints datapoints (200: for 20 devices and a 1-minute
 // window, ten minutes) rather than Device Defender ML Detect's 14 days and
-// 25,000 datapoints, it is O(metrics) per datapoint, and its state is a few
-// numbers per group and metric, persisted as JSON. Datapoints that score as
-// anomalous are not learned, so an ongoing attack does not become normal.
-//
-// Sensitivity maps to the score threshold (LOW/MEDIUM/HIGH as in ML
-// Detect's confidence levels): high 4, medium 6, low 9 (max z); the
-// multivariate score uses 1.5x those.
+// 25,000 datapoints; it costs O(metrics) per datapoint plus a quantile
+// refresh every 32 datapoints, and its state is a few hundred numbers per
+// group and metric, persisted as JSON. Datapoints that score as anomalous
+// are not learned, so an ongoing attack does not become normal.
 
 // Baseline tuning.
 const (
 	HalfLife      = 5000 // datapoints
 	MinDatapoints = 200
 	MinWindows    = 5
-	sdFloor       = 0.5
+	binWidth      = 0.05
+	numBins       = 520 // log1p values up to 26 (about 2e11)
+	refreshEvery  = 32
+	modelVersion  = 2
 )
 
-// sensitivityThreshold returns the z threshold for a sensitivity.
-func sensitivityThreshold(s string) float64 {
+// sensitivityMargin returns the log-scale margin above the group's p99.9.
+func sensitivityMargin(s string) float64 {
 	switch s {
 	case "high":
-		return 4
+		return math.Log(3)
 	case "low":
-		return 9
+		return math.Log(12)
 	}
-	return 6
+	return math.Log(6)
 }
 
-// metricStat is a running mean and variance (West's weighted update).
-type metricStat struct {
-	Mean float64 `json:"mean"`
-	Var  float64 `json:"var"`
+// histogram is a decaying histogram of log1p values. Counts are stored
+// scaled by an ever-growing weight (instead of decaying every bin on every
+// update), renormalised when the weight gets large.
+type histogram struct {
+	Bins   []float64 `json:"bins"`
+	Weight float64   `json:"weight"` // weight of the next sample
+	Total  float64   `json:"total"`
+	p999   float64   // cached quantiles (log1p scale)
+	p99    float64
+	stale  int
+}
+
+func newHistogram() *histogram { return &histogram{Bins: make([]float64, numBins), Weight: 1} }
+
+func (h *histogram) add(x float64) {
+	i := int(x / binWidth)
+	i = max(0, min(i, numBins-1))
+	h.Bins[i] += h.Weight
+	h.Total += h.Weight
+	h.Weight /= 1 - 1.0/HalfLife
+	if h.Weight > 1e100 {
+		for i := range h.Bins {
+			h.Bins[i] /= h.Weight
+		}
+		h.Total /= h.Weight
+		h.Weight = 1
+	}
+	h.stale++
+}
+
+// quantile returns the upper edge of the bin holding the q-quantile.
+func (h *histogram) quantile(q float64) float64 {
+	if h.Total == 0 {
+		return 0
+	}
+	target := q * h.Total
+	acc := 0.0
+	for i, c := range h.Bins {
+		acc += c
+		if acc >= target {
+			return float64(i+1) * binWidth
+		}
+	}
+	return numBins * binWidth
+}
+
+func (h *histogram) tails() (p99, p999 float64) {
+	if h.stale > 0 && (h.stale >= refreshEvery || h.p999 == 0) {
+		h.p99, h.p999, h.stale = h.quantile(0.99), h.quantile(0.999), 0
+	}
+	return h.p99, h.p999
 }
 
 // groupModel is the baseline of one device group.
 type groupModel struct {
-	N       int64                  `json:"n"`       // datapoints learned
-	Windows int64                  `json:"windows"` // windows in which it learned
-	Stats   map[string]*metricStat `json:"stats"`
+	Version int                   `json:"version"`
+	N       int64                 `json:"n"`       // datapoints learned
+	Windows int64                 `json:"windows"` // windows in which it learned
+	Hist    map[string]*histogram `json:"hist"`
 	lastWin int64
 }
 
-func newGroupModel() *groupModel { return &groupModel{Stats: map[string]*metricStat{}} }
+func newGroupModel() *groupModel {
+	return &groupModel{Version: modelVersion, Hist: map[string]*histogram{}}
+}
 
 // ready reports whether the model has learned enough to score.
 func (g *groupModel) ready() bool { return g.N >= MinDatapoints && g.Windows >= MinWindows }
 
 // Score is a baseline verdict on one datapoint.
 type Score struct {
-	Max    float64 // largest one-sided z
-	Metric string  // the metric with the largest z
-	RSS    float64 // root-sum-square of the positive z-scores
-	Value  float64 // the metric's value
-	Usual  float64 // the group's usual value of that metric (exp(mean)-1)
-	Top    []string
+	Max      float64  // largest log-scale excess over the group's p99.9
+	Metric   string   // the metric with the largest excess
+	Value    float64  // its value
+	Usual    float64  // the group's p99.9 of that metric
+	Elevated []string // metrics above twice their p99
 }
 
+// Ratio is how many times above the group's p99.9 the worst metric is.
+func (s Score) Ratio() float64 { return math.Exp(s.Max) }
+
 func (g *groupModel) score(values map[string]float64) Score {
-	var s Score
-	type mz struct {
-		m string
-		z float64
-	}
-	var ups []mz
+	s := Score{Max: math.Inf(-1)}
 	for _, m := range NumericMetrics {
-		st := g.Stats[m]
-		if st == nil {
+		h := g.Hist[m]
+		if h == nil {
 			continue
 		}
 		x := math.Log1p(math.Max(0, values[m]))
-		sd := math.Max(math.Sqrt(st.Var), sdFloor)
-		z := (x - st.Mean) / sd
-		if z > 0 {
-			s.RSS += z * z
-			ups = append(ups, mz{m, z})
+		p99, p999 := h.tails()
+		if x-p99 > math.Ln2 {
+			s.Elevated = append(s.Elevated, m)
 		}
-		if z > s.Max {
-			s.Max, s.Metric, s.Value, s.Usual = z, m, values[m], math.Expm1(st.Mean)
+		if ex := x - p999; ex > s.Max {
+			s.Max, s.Metric, s.Value, s.Usual = ex, m, values[m], math.Expm1(p999)
 		}
 	}
-	s.RSS = math.Sqrt(s.RSS)
-	sort.Slice(ups, func(i, j int) bool { return ups[i].z > ups[j].z })
-	for i := 0; i < len(ups) && i < 3 && ups[i].z >= 2; i++ {
-		s.Top = append(s.Top, ups[i].m)
-	}
+	sort.Strings(s.Elevated)
 	return s
 }
 
@@ -119,23 +163,17 @@ func (g *groupModel) learn(values map[string]float64, window int64) {
 		g.lastWin = window
 		g.Windows++
 	}
-	w := 1 / float64(min(g.N, HalfLife))
 	for _, m := range NumericMetrics {
-		x := math.Log1p(math.Max(0, values[m]))
-		st := g.Stats[m]
-		if st == nil {
-			st = &metricStat{Mean: x}
-			g.Stats[m] = st
-			continue
+		h := g.Hist[m]
+		if h == nil {
+			h = newHistogram()
+			g.Hist[m] = h
 		}
-		d := x - st.Mean
-		st.Mean += w * d
-		st.Var = (1 - w) * (st.Var + w*d*d)
+		h.add(math.Log1p(math.Max(0, values[m])))
 	}
 }
 
 // anomalous reports whether a score crosses the sensitivity's thresholds.
 func (s Score) anomalous(sensitivity string) bool {
-	t := sensitivityThreshold(sensitivity)
-	return s.Max >= t || s.RSS >= 1.5*t
+	return s.Max > sensitivityMargin(sensitivity) || len(s.Elevated) >= 3
 }

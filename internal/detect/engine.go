@@ -134,6 +134,12 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 			e.log.Warn("stored baseline unreadable; learning again", "err", err)
 			e.models = map[string]*groupModel{}
 		}
+		for k, g := range e.models {
+			if g == nil || g.Version != modelVersion || len(g.Hist) == 0 {
+				e.log.Warn("stored baseline is of an older model; learning again", "group", k)
+				delete(e.models, k)
+			}
+		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
@@ -496,11 +502,10 @@ func (e *Engine) evalBaseline(ctx context.Context, p Profile, members []*Datapoi
 		}
 		sc := g.score(dp.Values)
 		hit := sc.anomalous(p.Baseline.Sensitivity)
-		ev := alert.Evidence{Metric: sc.Metric, Window: dp.Window.String(), Comparison: ">", Value: sc.Value, Threshold: math.Expm1(0),
-			Statistic: fmt.Sprintf("baseline score %.1f (threshold %.0f, sensitivity %s); usual %s for model %q is %.4g; elevated: %s",
-				sc.Max, sensitivityThreshold(p.Baseline.Sensitivity), p.Baseline.Sensitivity, sc.Metric, info[dp.Device].model, sc.Usual, strings.Join(sc.Top, ", ")),
+		ev := alert.Evidence{Metric: sc.Metric, Window: dp.Window.String(), Comparison: ">", Value: sc.Value, Threshold: sc.Usual,
+			Statistic: fmt.Sprintf("%.1fx the p99.9 of model %q (sensitivity %s: alert above %.0fx); metrics above twice their p99: %s",
+				sc.Ratio(), info[dp.Device].model, p.Baseline.Sensitivity, math.Exp(sensitivityMargin(p.Baseline.Sensitivity)), strings.Join(sc.Elevated, ", ")),
 			WindowStart: dp.Start, WindowEnd: dp.End}
-		ev.Threshold = sc.Usual
 		e.step(ctx, dp.Device, p, rule, hit, ev, end)
 		if st := e.states[key]; !hit && (st == nil || !st.active) {
 			g.learn(dp.Values, e.windows)

@@ -87,7 +87,7 @@ const (
 
 // New opens the store and the CA (creating them on first start), writes
 // admin.token and ca.pem, and binds both listeners. Run serves.
-func New(ctx context.Context, opts Options) (s *Server, err error) {
+func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if opts.Config == nil {
 		return nil, errors.New("server: Options.Config is required")
 	}
@@ -101,7 +101,7 @@ func New(ctx context.Context, opts Options) (s *Server, err error) {
 		opts.Now = time.Now
 	}
 	cfg := opts.Config
-	s = &Server{opts: opts, cfg: cfg, log: opts.Logger, ready: make(chan struct{}), registry: prometheus.NewRegistry()}
+	s := &Server{opts: opts, cfg: cfg, log: opts.Logger, ready: make(chan struct{}), registry: prometheus.NewRegistry()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer func() {
 		if err != nil {

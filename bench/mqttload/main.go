@@ -1,0 +1,467 @@
+// Command mqttload is the MQTT load client of Ward's benchmarks
+// (bench/run.sh): it measures a broker with mutual TLS the same way whether
+// the broker is Ward's gateway or Mosquitto, so the two figures can be
+// divided.
+//
+// Each device is a directory DIR/<id>/ holding device.pem and device.key,
+// the layout `ward enroll --dir` writes. Two modes:
+//
+//   - pubsub: for each of -devices devices, one subscriber connection
+//     (client ID <id>:sub, filter devices/<id>/#) and one publisher
+//     connection (<id>:pub) sending QoS 0 PUBLISHes of -payload bytes to
+//     devices/<id>/telemetry as fast as a window of -window messages in
+//     flight per device allows. The payload starts with the send time, so
+//     the subscriber measures latency. The figure is messages received per
+//     second over -duration after -warmup.
+//   - connect: -concurrency workers open a new TCP connection, run a full
+//     TLS handshake (no session resumption) with a device certificate, send
+//     CONNECT, wait for CONNACK, send DISCONNECT and close, in a loop. The
+//     figure is completed handshakes (CONNACKs) per second.
+//
+// With -broker-pid, the broker's CPU time over the measured interval is
+// reported too, as is the load client's own: both share the machine.
+// The last line of output is machine-readable: "RESULT key=value ...".
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wardproject/ward/bench/internal/latency"
+	"github.com/wardproject/ward/bench/internal/mqttwire"
+	"github.com/wardproject/ward/bench/internal/procstat"
+	"github.com/wardproject/ward/internal/pki"
+)
+
+type options struct {
+	addr        string
+	caFile      string
+	certs       string
+	label       string
+	mode        string
+	devices     int
+	payload     int
+	window      int
+	concurrency int
+	duration    time.Duration
+	warmup      time.Duration
+	curve       string
+	brokerPID   int
+	rate        float64
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.addr, "addr", "127.0.0.1:8883", "broker address (host:port)")
+	flag.StringVar(&o.caFile, "ca", "ca.pem", "PEM file of roots that verify the broker's certificate")
+	flag.StringVar(&o.certs, "certs", "devices", "directory of device directories (<id>/device.pem, <id>/device.key)")
+	flag.StringVar(&o.label, "label", "broker", "name printed with the result")
+	flag.StringVar(&o.mode, "mode", "pubsub", "pubsub or connect")
+	flag.IntVar(&o.devices, "devices", 8, "devices to use (pubsub: one publisher and one subscriber connection each)")
+	flag.IntVar(&o.payload, "payload", 64, "payload bytes per message (at least 8: the send time)")
+	flag.IntVar(&o.window, "window", 256, "pubsub: messages in flight per device before the publisher waits (Ward queues at most 512 per subscriber and drops QoS 0 beyond)")
+	flag.IntVar(&o.concurrency, "concurrency", 16, "connect: concurrent connecting workers")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured interval")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before the measured interval")
+	flag.StringVar(&o.curve, "curve", "ward", "TLS key exchange the client offers: ward (Ward's client default: X25519MLKEM768, X25519, P-256), x25519 or p256")
+	flag.Float64Var(&o.rate, "rate", 0, "pubsub: messages per second per publisher (0: as fast as the window allows)")
+	flag.IntVar(&o.brokerPID, "broker-pid", 0, "broker process ID, to report its CPU time (0: not reported)")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "mqttload:", err)
+		os.Exit(1)
+	}
+}
+
+type device struct {
+	id  string
+	tls *tls.Config
+}
+
+func loadDevices(o options) ([]device, error) {
+	data, err := os.ReadFile(o.caFile)
+	if err != nil {
+		return nil, fmt.Errorf("read CA file: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", o.caFile)
+	}
+	host, _, err := net.SplitHostPort(o.addr)
+	if err != nil {
+		return nil, fmt.Errorf("-addr: %w", err)
+	}
+	entries, err := os.ReadDir(o.certs)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range entries {
+		if e.IsDir() {
+			ids = append(ids, e.Name())
+		}
+	}
+	slices.Sort(ids)
+	if len(ids) < o.devices {
+		return nil, fmt.Errorf("%s holds %d device directories, -devices asks for %d", o.certs, len(ids), o.devices)
+	}
+	var devs []device
+	for _, id := range ids[:o.devices] {
+		d := filepath.Join(o.certs, id)
+		crt, err := tls.LoadX509KeyPair(filepath.Join(d, "device.pem"), filepath.Join(d, "device.key"))
+		if err != nil {
+			return nil, fmt.Errorf("device %s: %w", id, err)
+		}
+		cfg := pki.ClientConfig(roots, &crt)
+		cfg.ServerName = host
+		switch o.curve {
+		case "ward":
+		case "x25519":
+			cfg.CurvePreferences = []tls.CurveID{tls.X25519}
+		case "p256":
+			cfg.CurvePreferences = []tls.CurveID{tls.CurveP256}
+		default:
+			return nil, fmt.Errorf("-curve %q: want ward, x25519 or p256", o.curve)
+		}
+		devs = append(devs, device{id: id, tls: cfg})
+	}
+	return devs, nil
+}
+
+func run(o options) error {
+	if o.payload < 8 {
+		return errors.New("-payload must be at least 8 bytes")
+	}
+	devs, err := loadDevices(o)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var r runner
+	switch o.mode {
+	case "pubsub":
+		r, err = startPubSub(ctx, o, devs)
+	case "connect":
+		r, err = startConnect(ctx, o, devs)
+	default:
+		return fmt.Errorf("-mode %q: want pubsub or connect", o.mode)
+	}
+	if err != nil {
+		return err
+	}
+	time.Sleep(o.warmup)
+	before := sample(o, r)
+	r.measure(true)
+	time.Sleep(o.duration)
+	r.measure(false)
+	after := sample(o, r)
+	cancel()
+	r.wait()
+	return report(o, r, before, after)
+}
+
+// runner is a running load.
+type runner interface {
+	counts() (sent, done, lost int64) // monotonic counters
+	measure(on bool)                  // latency samples are taken only while on
+	wait()                            // after ctx is cancelled
+	hist() *latency.Histogram         // valid after wait
+	tlsInfo() string
+}
+
+type snapshot struct {
+	sent, done, lost int64
+	cpu              procstat.Usage
+}
+
+func sample(o options, r runner) snapshot {
+	var s snapshot
+	s.sent, s.done, s.lost = r.counts()
+	s.cpu = procstat.Take(o.brokerPID)
+	return s
+}
+
+func report(o options, r runner, a, b snapshot) error {
+	secs := b.cpu.At.Sub(a.cpu.At).Seconds()
+	rate := float64(b.done-a.done) / secs
+	h := r.hist()
+	brokerCPU, ownCPU, otherCPU := a.cpu.Shares(b.cpu)
+	fmt.Printf("%s %s: %s\n", o.label, o.mode, r.tlsInfo())
+	switch o.mode {
+	case "pubsub":
+		fmt.Printf("%s pubsub: %d devices, %d-byte payload: published %.0f msgs/s, received %.0f msgs/s, lost %d; latency p50 %v p99 %v\n",
+			o.label, o.devices, o.payload, float64(b.sent-a.sent)/secs, rate, b.lost-a.lost, h.Quantile(0.5), h.Quantile(0.99))
+		if n := r.(*pubsub).dropped.Load(); n > 0 {
+			fmt.Printf("%s pubsub: %d of %d publisher connections were closed by the broker\n", o.label, n, o.devices)
+		}
+	case "connect":
+		fmt.Printf("%s connect: %d devices, %d workers: %.0f handshakes+CONNACK/s, failed %d; latency p50 %v p99 %v\n",
+			o.label, o.devices, o.concurrency, rate, b.lost-a.lost, h.Quantile(0.5), h.Quantile(0.99))
+	}
+	fmt.Printf("%s %s: CPU in %% of one core: broker %.0f, load client %.0f, other processes %.0f\n", o.label, o.mode, brokerCPU, ownCPU, otherCPU)
+	fmt.Printf("RESULT label=%s mode=%s rate=%.0f p50_us=%d p99_us=%d broker_cpu=%.0f client_cpu=%.0f other_cpu=%.0f lost=%d\n",
+		o.label, o.mode, rate, h.Quantile(0.5).Microseconds(), h.Quantile(0.99).Microseconds(), brokerCPU, ownCPU, otherCPU, b.lost-a.lost)
+	if b.done == a.done {
+		return errors.New("nothing completed in the measured interval")
+	}
+	return nil
+}
+
+func describe(cs tls.ConnectionState) string {
+	return fmt.Sprintf("%s %s %s", tls.VersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite), cs.CurveID)
+}
+
+// pubsub
+
+type pair struct {
+	recv   atomic.Int64 // messages the subscriber received
+	sent   atomic.Int64 // messages the publisher wrote
+	lost   atomic.Int64 // messages given up on (window timed out)
+	wake   chan struct{}
+	h      latency.Histogram // owned by the subscriber goroutine
+	pubC   *tls.Conn
+	subC   *tls.Conn
+	subR   *bufio.Reader
+	topic  string
+	window int64
+}
+
+type pubsub struct {
+	pairs     []*pair
+	epoch     time.Time
+	measuring atomic.Bool
+	wg        sync.WaitGroup
+	info      string
+	merged    latency.Histogram
+	rate      float64
+	dropped   atomic.Int64 // publisher connections the broker closed
+}
+
+func startPubSub(ctx context.Context, o options, devs []device) (*pubsub, error) {
+	ps := &pubsub{epoch: time.Now(), rate: o.rate}
+	for _, d := range devs {
+		p := &pair{wake: make(chan struct{}, 1), topic: "devices/" + d.id + "/telemetry", window: int64(o.window)}
+		var err error
+		if p.subC, p.subR, err = mqttwire.Dial(ctx, o.addr, d.tls, d.id+":sub"); err != nil {
+			return nil, err
+		}
+		if err := mqttwire.SubscribeOne(p.subC, p.subR, "devices/"+d.id+"/#"); err != nil {
+			return nil, err
+		}
+		if p.pubC, _, err = mqttwire.Dial(ctx, o.addr, d.tls, d.id+":pub"); err != nil {
+			return nil, err
+		}
+		ps.info = describe(p.pubC.ConnectionState())
+		ps.pairs = append(ps.pairs, p)
+	}
+	for _, p := range ps.pairs {
+		ps.wg.Add(2)
+		go ps.subscriber(p)
+		go ps.publisher(ctx, p, o.payload)
+	}
+	go func() { // unblock readers and writers at the end
+		<-ctx.Done()
+		for _, p := range ps.pairs {
+			_ = p.pubC.SetDeadline(time.Now())
+			_ = p.subC.SetDeadline(time.Now())
+		}
+	}()
+	return ps, nil
+}
+
+func (ps *pubsub) publisher(ctx context.Context, p *pair, size int) {
+	defer ps.wg.Done()
+	defer p.pubC.Close()
+	w := bufio.NewWriterSize(p.pubC, 32<<10)
+	pkt, at := mqttwire.PublishPacket(p.topic, size)
+	timer := time.NewTimer(time.Hour)
+	var sent, forgiven int64
+	start := time.Now()
+	fail := func() {
+		if ctx.Err() == nil {
+			ps.dropped.Add(1)
+		}
+	}
+	for ctx.Err() == nil {
+		if ps.rate > 0 {
+			if d := time.Until(start.Add(time.Duration(float64(sent) / ps.rate * float64(time.Second)))); d > 0 {
+				if w.Flush() != nil {
+					fail()
+					return
+				}
+				time.Sleep(d)
+			}
+		}
+		for sent-p.recv.Load()-forgiven >= p.window {
+			if w.Flush() != nil {
+				fail()
+				return
+			}
+			timer.Reset(2 * time.Second)
+			select {
+			case <-p.wake:
+			case <-timer.C:
+				// The broker dropped what is still in flight (QoS 0 may be
+				// dropped under load): count it and carry on.
+				n := sent - p.recv.Load() - forgiven
+				forgiven += n
+				p.lost.Add(n)
+			case <-ctx.Done():
+				return
+			}
+			timer.Stop()
+		}
+		binary.BigEndian.PutUint64(pkt[at:], uint64(time.Since(ps.epoch)))
+		if _, err := w.Write(pkt); err != nil {
+			fail()
+			return
+		}
+		sent++
+		p.sent.Store(sent)
+	}
+	_ = p.pubC.SetDeadline(time.Now().Add(time.Second))
+	_, _ = w.Write(mqttwire.DisconnectPacket)
+	_ = w.Flush()
+}
+
+func (ps *pubsub) subscriber(p *pair) {
+	defer ps.wg.Done()
+	defer p.subC.Close()
+	var buf []byte
+	for {
+		typ, flags, body, err := mqttwire.ReadPacket(p.subR, buf)
+		buf = body
+		if err != nil {
+			return
+		}
+		if typ != mqttwire.Publish {
+			continue
+		}
+		payload, err := mqttwire.PublishPayload(flags, body)
+		if err != nil || len(payload) < 8 {
+			return
+		}
+		if ps.measuring.Load() {
+			p.h.Record(time.Since(ps.epoch) - time.Duration(binary.BigEndian.Uint64(payload)))
+		}
+		p.recv.Add(1)
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (ps *pubsub) counts() (sent, done, lost int64) {
+	for _, p := range ps.pairs {
+		sent += p.sent.Load()
+		done += p.recv.Load()
+		lost += p.lost.Load()
+	}
+	return
+}
+
+func (ps *pubsub) measure(on bool) { ps.measuring.Store(on) }
+
+func (ps *pubsub) wait() {
+	ps.wg.Wait()
+	for _, p := range ps.pairs {
+		ps.merged.Merge(&p.h)
+	}
+}
+
+func (ps *pubsub) hist() *latency.Histogram { return &ps.merged }
+func (ps *pubsub) tlsInfo() string          { return ps.info }
+
+// connect
+
+type connector struct {
+	done, failed atomic.Int64
+	measuring    atomic.Bool
+	wg           sync.WaitGroup
+	hs           []*latency.Histogram
+	merged       latency.Histogram
+	mu           sync.Mutex // guards info, firstErr
+	info         string
+	firstErr     error
+}
+
+func startConnect(ctx context.Context, o options, devs []device) (*connector, error) {
+	c := &connector{}
+	// One connection first, so that a configuration error fails fast.
+	conn, _, err := mqttwire.Dial(ctx, o.addr, devs[0].tls, devs[0].id+":probe")
+	if err != nil {
+		return nil, err
+	}
+	c.info = describe(conn.ConnectionState())
+	_, _ = conn.Write(mqttwire.DisconnectPacket)
+	conn.Close()
+	var next atomic.Int64
+	for w := range o.concurrency {
+		h := &latency.Histogram{}
+		c.hs = append(c.hs, h)
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			for ctx.Err() == nil {
+				n := next.Add(1)
+				d := devs[int(n)%len(devs)]
+				start := time.Now()
+				conn, _, err := mqttwire.Dial(ctx, o.addr, d.tls, fmt.Sprintf("%s:c%d", d.id, w))
+				if err != nil {
+					if ctx.Err() == nil {
+						c.failed.Add(1)
+						c.mu.Lock()
+						if c.firstErr == nil {
+							c.firstErr = err
+						}
+						c.mu.Unlock()
+					}
+					continue
+				}
+				if c.measuring.Load() {
+					h.Record(time.Since(start))
+				}
+				c.done.Add(1)
+				_, _ = conn.Write(mqttwire.DisconnectPacket)
+				conn.Close()
+			}
+		}()
+	}
+	return c, nil
+}
+
+func (c *connector) counts() (sent, done, lost int64) {
+	d := c.done.Load()
+	return d, d, c.failed.Load()
+}
+
+func (c *connector) measure(on bool) { c.measuring.Store(on) }
+
+func (c *connector) wait() {
+	c.wg.Wait()
+	for _, h := range c.hs {
+		c.merged.Merge(h)
+	}
+	if c.firstErr != nil {
+		fmt.Fprintln(os.Stderr, "mqttload: first failed connection:", strings.TrimSpace(c.firstErr.Error()))
+	}
+}
+
+func (c *connector) hist() *latency.Histogram { return &c.merged }
+func (c *connector) tlsInfo() string          { return c.info }

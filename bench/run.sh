@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# bench/run.sh: Ward's benchmarks of issue 3, Ward beside Mosquitto 2 on this
+# machine, loopback only, in about 3 minutes. docs/benchmarks.md explains the
+# figures; it quotes this script's output.
+#
+#   bench/run.sh                 # everything
+#   DURATION=20s bench/run.sh    # longer measured intervals (default 10s)
+#   KEEP=1 bench/run.sh          # keep the temporary directory (logs, certs)
+#
+# Steps: build ward and the load clients; start `ward serve` on free ports
+# in a temporary data directory; EST enrollments/s (estload, keep-alive and
+# a new TLS connection per enrollment; the enrolled devices become the MQTT
+# load's devices); one QoS 0 run at Ward's default per-device limits; restart
+# Ward with the per-device limits raised; start our own Mosquitto (its own
+# config, a free port, Ward's CA and server certificate, require_certificate,
+# use_identity_as_username, ACL "pattern readwrite devices/%u/#"); then, with
+# the same load client (mqttload) against both: full mTLS handshakes/s and
+# QoS 0 publish throughput. Everything started here is stopped on exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+EST_N=${EST_N:-3000}
+TMP=$(mktemp -d /tmp/ward-bench.XXXXXX)
+WARD_PID= MOSQ_PID=
+
+cleanup() {
+	for p in $WARD_PID $MOSQ_PID; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
+	done
+	if [[ ${KEEP:-0} == 1 ]]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+
+# free_port prints a loopback TCP port nobody listens on.
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 20000))
+		if ! ss -Hltn "sport = :$p" | grep -q .; then
+			echo "$p"
+			return
+		fi
+	done
+}
+
+need() { command -v "$1" >/dev/null || { echo "run.sh: $1 is missing ($2)" >&2; exit 1; }; }
+need mosquitto "apt-get update && apt-get install -y mosquitto, or scripts/install-test-deps.sh"
+need curl "apt-get install -y curl"
+need ss "apt-get install -y iproute2"
+
+HTTPS_PORT=$(free_port) MQTT_PORT=$(free_port) MOSQ_PORT=$(free_port)
+DATA=$TMP/data DEVICES=$TMP/devices
+mkdir -p "$TMP/mosquitto"
+
+echo "== machine"
+echo "$(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB"
+echo "$(go version)"
+echo "$(mosquitto -h 2>/dev/null | head -1)"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+echo "== build"
+(cd "$ROOT" && go build -o "$TMP/ward" ./cmd/ward && go build -o "$TMP/estload" ./bench/estload && go build -o "$TMP/mqttload" ./bench/mqttload)
+
+start_ward() { # start_ward [extra flags]
+	"$TMP/ward" serve --data-dir "$DATA" --https-addr "127.0.0.1:$HTTPS_PORT" --mqtt-addr "127.0.0.1:$MQTT_PORT" \
+		--log-level warn "$@" >>"$TMP/ward.log" 2>&1 &
+	WARD_PID=$!
+	for _ in $(seq 100); do
+		if curl -sf --cacert "$DATA/ca.pem" "https://127.0.0.1:$HTTPS_PORT/healthz" >/dev/null 2>&1; then return; fi
+		kill -0 "$WARD_PID" 2>/dev/null || { cat "$TMP/ward.log" >&2; exit 1; }
+		sleep 0.1
+	done
+	echo "run.sh: ward not healthy after 10s" >&2
+	exit 1
+}
+
+stop_ward() {
+	kill "$WARD_PID"
+	wait "$WARD_PID" 2>/dev/null || true
+	WARD_PID=
+}
+
+RESULTS=$TMP/results
+: >"$RESULTS"
+# record NAME: keep the RESULT line of the command's output under NAME.
+record() {
+	local name=$1 out
+	shift
+	out=$("$@") || { echo "$out"; echo "run.sh: $name failed" >&2; exit 1; }
+	echo "$out" | grep -v '^RESULT'
+	echo "$out" | grep '^RESULT' | sed "s/^RESULT/$name/" >>"$RESULTS"
+}
+
+echo "== ward serve (default limits) on 127.0.0.1:$HTTPS_PORT (HTTPS) and 127.0.0.1:$MQTT_PORT (MQTT/TLS)"
+start_ward
+EST=("$TMP/estload" -server "https://127.0.0.1:$HTTPS_PORT" -ca "$DATA/ca.pem" -token-file "$DATA/admin.token" -server-pid "$WARD_PID")
+
+echo "== EST simpleenroll, $EST_N devices, 32 concurrent, keep-alive HTTPS connections"
+record est-keepalive "${EST[@]}" -n "$EST_N" -concurrency 32 -prefix ka -keep "$DEVICES"
+echo "== EST simpleenroll, $EST_N devices, 32 concurrent, a new TCP+TLS connection per enrollment"
+record est-newconn "${EST[@]}" -n "$EST_N" -concurrency 32 -prefix nc -new-conn
+
+MQ=("$TMP/mqttload" -ca "$DATA/ca.pem" -certs "$DEVICES" -warmup "$WARMUP")
+echo "== QoS 0 at Ward's default per-device limits (100 msgs/s, 1 MiB/s): 8 devices publishing unthrottled for 5s"
+"${MQ[@]}" -addr "127.0.0.1:$MQTT_PORT" -broker-pid "$WARD_PID" -label ward-default-limits -devices 8 -duration 5s -warmup 1s | grep -v '^RESULT' || true
+echo "== same, each publisher at 90 msgs/s (under the default limit)"
+record ward-default-90 "${MQ[@]}" -addr "127.0.0.1:$MQTT_PORT" -broker-pid "$WARD_PID" -label ward-default-limits -devices 8 -rate 90 -duration 5s -warmup 1s
+
+echo "== restart ward with per-device limits raised for throughput runs"
+stop_ward
+RAISED=(--gateway-messages-per-second 1000000000 --gateway-bytes-per-second 1000000000000 --gateway-connects-per-minute 100000000)
+echo "ward serve ... ${RAISED[*]}"
+start_ward "${RAISED[@]}"
+
+echo "== mosquitto on 127.0.0.1:$MOSQ_PORT with Ward's CA and server certificate"
+M=$TMP/mosquitto
+cat "$DATA/ca/issuer.pem" "$DATA/ca/root.pem" >"$M/cafile.pem"
+cat "$DATA/ca/server.pem" "$DATA/ca/issuer.pem" >"$M/server-chain.pem"
+install -m 0600 "$DATA/ca/server.key" "$M/server.key"
+echo 'pattern readwrite devices/%u/#' >"$M/acl"
+cat >"$M/mosquitto.conf" <<CONF
+# Our own instance; the system's mosquitto on :1883 is not touched.
+per_listener_settings false
+persistence false
+log_dest stderr
+log_type error
+log_type warning
+# Stay root (the default drops to user mosquitto, which cannot read the 0600 key here).
+user root
+listener $MOSQ_PORT 127.0.0.1
+cafile $M/cafile.pem
+certfile $M/server-chain.pem
+keyfile $M/server.key
+tls_version tlsv1.3
+require_certificate true
+use_identity_as_username true
+acl_file $M/acl
+# Go sets TCP_NODELAY on every connection; without this Mosquitto's CONNACK
+# waits behind Nagle and delayed ACKs (about 40 ms per connection).
+set_tcp_nodelay true
+CONF
+mosquitto -c "$M/mosquitto.conf" >"$TMP/mosquitto.log" 2>&1 &
+MOSQ_PID=$!
+for _ in $(seq 50); do
+	ss -Hltn "sport = :$MOSQ_PORT" | grep -q . && break
+	kill -0 "$MOSQ_PID" 2>/dev/null || { cat "$TMP/mosquitto.log" >&2; exit 1; }
+	sleep 0.1
+done
+
+W=(-addr "127.0.0.1:$MQTT_PORT" -broker-pid "$WARD_PID")
+Q=(-addr "127.0.0.1:$MOSQ_PORT" -broker-pid "$MOSQ_PID")
+
+for curve in ward x25519; do
+	echo "== full mTLS handshakes + CONNECT/CONNACK, 16 concurrent, 100 devices, client curves: $curve"
+	record "connect-$curve-ward" "${MQ[@]}" "${W[@]}" -mode connect -devices 100 -concurrency 16 -curve "$curve" -duration "$DURATION" -label ward
+	record "connect-$curve-mosquitto" "${MQ[@]}" "${Q[@]}" -mode connect -devices 100 -concurrency 16 -curve "$curve" -duration "$DURATION" -label mosquitto
+done
+
+# The window (messages in flight per device) keeps about 2,000-3,000 in
+# flight in total, below Ward's per-subscriber queue of 512 (mochi drops QoS 0
+# beyond it) and enough to keep both brokers busy.
+for nw in 8:256 100:32; do
+	n=${nw%:*} win=${nw#*:}
+	echo "== QoS 0, 64-byte payload, $n devices (one publisher + one subscriber connection each), window $win per device"
+	record "pubsub-$n-ward" "${MQ[@]}" "${W[@]}" -mode pubsub -devices "$n" -window "$win" -duration "$DURATION" -label ward
+	record "pubsub-$n-mosquitto" "${MQ[@]}" "${Q[@]}" -mode pubsub -devices "$n" -window "$win" -duration "$DURATION" -label mosquitto
+done
+
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "== summary (CPU in % of one core; 'other' = other processes on the machine)"
+awk '
+function kv(s,   a) { split(s, a, "="); return a[2] }
+{ name=$1; for (i = 2; i <= NF; i++) { split($i, a, "="); v[name, a[1]] = a[2] } names[++n] = name }
+END {
+	printf "%-26s %10s %9s %9s %7s %7s %7s\n", "benchmark", "rate/s", "p50", "p99", "server", "client", "other"
+	for (i = 1; i <= n; i++) { k = names[i]
+		printf "%-26s %10s %7.1fms %7.1fms %7s %7s %7s\n", k, v[k,"rate"], v[k,"p50_us"]/1000, v[k,"p99_us"]/1000, v[k,"broker_cpu"], v[k,"client_cpu"], v[k,"other_cpu"] }
+	print ""
+	split("connect-ward connect-x25519 pubsub-8 pubsub-100", pre, " ")
+	for (j = 1; j <= 4; j++) { p = pre[j]
+		w = v[p "-ward", "rate"]; m = v[p "-mosquitto", "rate"]
+		wc = v[p "-ward", "broker_cpu"]; mc = v[p "-mosquitto", "broker_cpu"]
+		if (m > 0) printf "ratio Ward/Mosquitto %-16s %.2fx   per server CPU-second: %.2fx\n", p, w / m, (wc > 0 && mc > 0) ? (w / wc) / (m / mc) : 0 }
+}' "$RESULTS"
