@@ -64,10 +64,10 @@ func appendGrants(dst []string, id string, grants []string) []string {
 
 // CanPublish reports whether the device may publish to the concrete topic.
 func (a ACL) CanPublish(topic string) bool {
-	if a.device == "" || !ValidTopic(topic) || CrossesDevices(a.device, topic) {
+	if a.device == "" || !ValidTopic(topic) || topic[0] == '$' || CrossesDevices(a.device, topic) {
 		return false
 	}
-	return Allowed(topic, a.publish)
+	return anyCovers(a.publish, topic) // a valid topic is a valid filter: no second validation
 }
 
 // CanSubscribe reports whether the device may subscribe to filter: every
@@ -106,8 +106,13 @@ func Allowed(filterOrTopic string, grants []string) bool {
 	if !ValidFilter(filterOrTopic) || filterOrTopic[0] == '$' {
 		return false
 	}
+	return anyCovers(grants, filterOrTopic)
+}
+
+// anyCovers reports whether a grant covers the (valid) filter or topic.
+func anyCovers(grants []string, f string) bool {
 	for _, g := range grants {
-		if covers(g, filterOrTopic) {
+		if covers(g, f) {
 			return true
 		}
 	}
@@ -208,5 +213,14 @@ func ValidFilter(f string) bool {
 // ValidTopic reports whether t is a well-formed concrete topic name: a
 // valid filter without wildcards.
 func ValidTopic(t string) bool {
-	return ValidFilter(t) && !strings.ContainsAny(t, "+#")
+	if t == "" || len(t) > maxTopicBytes {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		switch t[i] {
+		case 0, '+', '#':
+			return false
+		}
+	}
+	return true
 }
