@@ -700,3 +700,39 @@ func TestWillTopicOutsideACLRefused(t *testing.T) {
 	}
 	e.waitEvent(refused("dev-a", gateway.ReasonWillTopic))
 }
+
+// TestRetainedMessagesCapped: a device cannot hold more than
+// MaxRetainedPerDevice retained messages; further retained publishes to new
+// topics are delivered but not retained, and counted.
+func TestRetainedMessagesCapped(t *testing.T) {
+	e := newEnv(t, activeDevices("dev-a"), nil, gateway.Limits{MessagesPerSecond: 1e6, BytesPerSecond: 1e9})
+	cert := issue(t, e.ca, "dev-a")
+	pub := e.mustConnect(&cert, "dev-a:pub")
+	extra := 5
+	for i := range gateway.MaxRetainedPerDevice + extra {
+		tok := pub.c.Publish(fmt.Sprintf("devices/dev-a/r/%d", i), 1, true, []byte("v"))
+		if !tok.WaitTimeout(wait) || tok.Error() != nil {
+			t.Fatalf("publish %d: %v", i, tok.Error())
+		}
+	}
+	// Re-publishing a retained topic already held is not a new one.
+	tok := pub.c.Publish("devices/dev-a/r/0", 1, true, []byte("v2"))
+	tok.WaitTimeout(wait)
+	if got := e.metric("ward_gateway_limit_hits_total", gateway.LimitRetained); got != float64(extra) {
+		t.Errorf("retained limit hits = %v, want %d", got, extra)
+	}
+	sub := e.mustConnect(&cert, "dev-a:sub")
+	sub.subscribe(t, "devices/dev-a/r/#")
+	retained := 0
+	for retained < gateway.MaxRetainedPerDevice {
+		if m := sub.next(t); m.Retained() {
+			retained++
+		}
+	}
+	// Deleting a retained message (empty payload) frees a place.
+	pub.c.Publish("devices/dev-a/r/1", 1, true, []byte{}).WaitTimeout(wait)
+	pub.c.Publish("devices/dev-a/r/new", 1, true, []byte("v")).WaitTimeout(wait)
+	if got := e.metric("ward_gateway_limit_hits_total", gateway.LimitRetained); got != float64(extra) {
+		t.Errorf("after a deletion, a new retained topic was refused: limit hits %v", got)
+	}
+}

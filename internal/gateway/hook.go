@@ -385,6 +385,10 @@ func (g *Gateway) publish(s *session, pk packets.Packet) (packets.Packet, error)
 		g.kick(s, packets.ErrMessageRateTooHigh, "sustained over-rate")
 		return pk, packets.ErrRejectPacket
 	}
+	if pk.FixedHeader.Retain && !ds.admitRetained(pk.TopicName, size == 0) {
+		pk.FixedHeader.Retain = false
+		g.limitHit(s, now, LimitRetained)
+	}
 	g.m.msgsIn.Inc()
 	g.m.bytesIn.Add(float64(size))
 	if _, ok := g.verbose.Load(ds.id); ok {

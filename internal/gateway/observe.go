@@ -114,3 +114,34 @@ func (g *Gateway) DeviceAddresses() map[string][]string {
 	}
 	return out
 }
+
+// MaxRetainedPerDevice bounds the retained messages one device may hold on
+// the broker: past it, a retained publish to a new topic is delivered but
+// not retained (and counted as a "retained" limit hit), so that no device
+// can grow the broker's memory without bound.
+const MaxRetainedPerDevice = 100
+
+// LimitRetained names the retained-message limit in metrics and events.
+const LimitRetained = "retained"
+
+// admitRetained tracks a retained publish and reports whether it may be
+// retained. An empty payload deletes the retained message.
+func (ds *deviceState) admitRetained(topic string, empty bool) bool {
+	ds.retainedMu.Lock()
+	defer ds.retainedMu.Unlock()
+	if empty {
+		delete(ds.retained, topic)
+		return true
+	}
+	if _, ok := ds.retained[topic]; ok {
+		return true
+	}
+	if len(ds.retained) >= MaxRetainedPerDevice {
+		return false
+	}
+	if ds.retained == nil {
+		ds.retained = map[string]struct{}{}
+	}
+	ds.retained[topic] = struct{}{}
+	return true
+}

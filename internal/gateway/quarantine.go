@@ -4,6 +4,7 @@ import (
 	"math/big"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +24,10 @@ type deviceState struct {
 	// lock-free by the hooks.
 	policy atomic.Pointer[policy]
 	lim    limiter
+	// retained is the set of topics the device holds a retained message
+	// on, capped at MaxRetainedPerDevice; guarded by retainedMu (a leaf lock).
+	retainedMu sync.Mutex
+	retained   map[string]struct{}
 }
 
 // session is one live, admitted MQTT connection.
