@@ -75,6 +75,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/store"
 )
 
@@ -332,7 +333,18 @@ func (g *Gateway) Run(ctx context.Context) error {
 	close(g.ready)
 	g.log.Info("MQTT gateway listening", "addr", a.String())
 
-	<-ctx.Done()
+	// Certificates that expire during a live session end it: checked
+	// every 15 s (the session otherwise lives on its handshake).
+	tick := time.NewTicker(15 * time.Second)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+			g.ExpireSessions()
+		}
+	}
 	// Close disconnects every client and waits (through the listener) for
 	// every connection goroutine to return.
 	_ = srv.Close()
@@ -444,6 +456,28 @@ func (g *Gateway) Disconnect(id string) int {
 	}
 	g.mu.RUnlock()
 	g.kickAll(kick, kickAdmin, "operator")
+	return len(kick)
+}
+
+// ExpireSessions disconnects every live session whose certificate has
+// expired (recorded as a refusal with reason "expired") and returns how
+// many. Run calls it every 15 seconds.
+func (g *Gateway) ExpireSessions() int {
+	now := g.now()
+	var kick []*session
+	g.mu.RLock()
+	for _, ds := range g.devices {
+		for s := range ds.sessions {
+			if now.After(s.notAfter) {
+				kick = append(kick, s)
+			}
+		}
+	}
+	g.mu.RUnlock()
+	for _, s := range kick {
+		g.emit(s.dev, s.dev.id, EventRefused, map[string]string{"reason": ReasonExpired, "client_id": s.clientID, "serial": pki.SerialHex(s.serial), "live": "true"})
+	}
+	g.kickAll(kick, kickRevoked, "certificate expired")
 	return len(kick)
 }
 

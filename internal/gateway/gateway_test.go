@@ -736,3 +736,20 @@ func TestRetainedMessagesCapped(t *testing.T) {
 		t.Errorf("after a deletion, a new retained topic was refused: limit hits %v", got)
 	}
 }
+
+// TestCertificateExpiresDuringSession: a session ends when its certificate
+// expires, not only at the next connect.
+func TestCertificateExpiresDuringSession(t *testing.T) {
+	e := newEnv(t, activeDevices("dev-a"), nil, gateway.Limits{})
+	cert := issue(t, e.ca, "dev-a")
+	c := e.mustConnect(&cert, "dev-a")
+	if n := e.gw.ExpireSessions(); n != 0 {
+		t.Fatalf("%d sessions expired with a valid certificate", n)
+	}
+	e.clock.Advance(cert.Leaf.NotAfter.Sub(e.clock.Now()) + time.Minute)
+	if n := e.gw.ExpireSessions(); n != 1 {
+		t.Fatalf("ExpireSessions = %d, want 1", n)
+	}
+	waitLost(t, c)
+	e.waitEvent(refused("dev-a", gateway.ReasonExpired))
+}
