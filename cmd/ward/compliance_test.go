@@ -21,6 +21,7 @@ import (
 type wardCLI struct {
 	t   *testing.T
 	env []string // --server, --token, --ca
+	srv *server.Server
 }
 
 func (c wardCLI) run(args ...string) (string, error) {
@@ -64,7 +65,7 @@ func startForCLI(t *testing.T) wardCLI {
 	t.Cleanup(func() { cancel(); <-done })
 	<-srv.Ready()
 	tok, _ := os.ReadFile(filepath.Join(dir, server.AdminTokenFile))
-	return wardCLI{t: t, env: []string{"--server", "https://" + srv.HTTPSAddr().String(), "--token", strings.TrimSpace(string(tok)),
+	return wardCLI{t: t, srv: srv, env: []string{"--server", "https://" + srv.HTTPSAddr().String(), "--token", strings.TrimSpace(string(tok)),
 		"--ca", filepath.Join(dir, server.CAFile)}}
 }
 
