@@ -57,9 +57,9 @@ device's certificate (client ID <id>:agent).`,
 				return err
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).With("device_id", id)
-			c := paho.NewClient(paho.NewClientOptions().AddBroker("tls://"+mqttAddr).SetClientID(id+":agent").
+			c := paho.NewClient(paho.NewClientOptions().AddBroker("tls://" + mqttAddr).SetClientID(id + ":agent").
 				SetTLSConfig(pki.ClientConfig(roots, &cert)).SetAutoReconnect(true).SetConnectRetry(true).
-				SetConnectRetryInterval(10*time.Second).SetMaxReconnectInterval(5*time.Minute).SetOrderMatters(false))
+				SetConnectRetryInterval(10 * time.Second).SetMaxReconnectInterval(5 * time.Minute).SetOrderMatters(false))
 			if tok := c.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
 				return fmt.Errorf("connect to %s: %v", mqttAddr, tok.Error())
 			}
