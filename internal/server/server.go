@@ -61,7 +61,7 @@ type Server struct {
 	opts     Options
 	cfg      *config.Config
 	log      *slog.Logger
-	db       *sqlite.DB
+	db       store.Store
 	ca       *pki.CA
 	reg      *fleet.Registry
 	rec      *fleet.Recorder
@@ -111,7 +111,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
 	}
-	if s.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, StoreFile)); err != nil {
+	if s.db, err = openStore(ctx, cfg); err != nil {
 		return nil, err
 	}
 	if s.ca, err = pki.Open(ctx, pki.Options{
@@ -333,4 +333,14 @@ func (s *Server) close() {
 // ClientTLS returns a TLS config that trusts this server's CA (tests, tools).
 func (s *Server) ClientTLS(cert *tls.Certificate) *tls.Config {
 	return pki.ClientConfig(s.ca.RootPool(), cert)
+}
+
+// openStore opens the configured store: the embedded SQLite file in the
+// data directory.
+func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, StoreFile))
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return db, nil
 }
