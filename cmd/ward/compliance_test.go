@@ -73,7 +73,15 @@ func startForCLI(t *testing.T) wardCLI {
 // an operator does: KEV, OSV and SBOM imports (real data), devices on a
 // vulnerable firmware, `ward audit run`, `ward vuln list`, and every
 // report format; bad documents get clear errors.
-func TestComplianceCLI(t *testing.T) {
+func TestComplianceCLI(t *testing.T) { runComplianceCLI(t) }
+
+// TestComplianceCLIOnPostgres runs the same with the PostgreSQL store.
+func TestComplianceCLIOnPostgres(t *testing.T) {
+	wardtest.PostgresStore(t)
+	runComplianceCLI(t)
+}
+
+func runComplianceCLI(t *testing.T) {
 	kev := wardtest.SharedData(t, "vuln/kev/known_exploited_vulnerabilities.json")
 	osv := wardtest.SharedData(t, "vuln/osv")
 	w := startForCLI(t)

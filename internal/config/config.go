@@ -11,6 +11,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -36,6 +37,7 @@ type Config struct {
 	Gateway Gateway
 	Detect  Detect
 	Audit   Audit
+	Store   Store
 	// Notify is the raw YAML of the file's notify section (alert sinks:
 	// webhooks, syslog, mqtt), validated by package notify; nil when absent.
 	// Lists of sinks have no env or flag form.
@@ -64,6 +66,17 @@ type Gateway struct {
 	MessagesPerSecond float64 // gateway.messages_per_second
 	BytesPerSecond    float64 // gateway.bytes_per_second
 	ConnectsPerMinute int     // gateway.connects_per_minute
+}
+
+// Store is the storage section: the embedded SQLite file in DataDir by
+// default, or PostgreSQL when a DSN is given.
+type Store struct {
+	// PostgresDSN (store.postgres_dsn, WARD_STORE_POSTGRES_DSN; never a
+	// flag: it may hold a password) selects PostgreSQL, e.g.
+	// postgres://ward@db.example:5432/ward?sslmode=verify-full.
+	PostgresDSN Secret
+	// PostgresSchema (store.postgres_schema) holds Ward's tables.
+	PostgresSchema string
 }
 
 // Audit is the fleet audit section.
@@ -112,12 +125,13 @@ const (
 )
 
 type setting struct {
-	key   string
-	kind  kind
-	def   string
-	usage string
-	ptr   func(*Config) any
-	flag  string // flag name override ("" = derived)
+	key    string
+	kind   kind
+	def    string
+	usage  string
+	ptr    func(*Config) any
+	flag   string // flag name override ("" = derived)
+	noFlag bool   // secrets: file or environment only
 }
 
 var settings = []setting{
@@ -138,6 +152,8 @@ var settings = []setting{
 	{key: "gateway.bytes_per_second", kind: kFloat, def: "1048576", usage: "per-device publish byte rate", ptr: func(c *Config) any { return &c.Gateway.BytesPerSecond }},
 	{key: "gateway.connects_per_minute", kind: kInt, def: "30", usage: "per-device connection attempts per minute before a temporary ban", ptr: func(c *Config) any { return &c.Gateway.ConnectsPerMinute }},
 	{key: "detect.window", kind: kDuration, def: "1m", usage: "shortest detection window; the 5m and 1h windows are 5x and 60x it", ptr: func(c *Config) any { return &c.Detect.Window }, flag: "detect-window"},
+	{key: "store.postgres_dsn", usage: "PostgreSQL DSN instead of the embedded SQLite store (file or env only: it may hold a password)", ptr: func(c *Config) any { return &c.Store.PostgresDSN }, noFlag: true},
+	{key: "store.postgres_schema", def: "ward", usage: "PostgreSQL schema for Ward's tables", ptr: func(c *Config) any { return &c.Store.PostgresSchema }},
 	{key: "audit.interval", kind: kDuration, def: "1h", usage: "how often the fleet audit runs (also on demand: ward audit run)", ptr: func(c *Config) any { return &c.Audit.Interval }},
 	{key: "detect.retention", kind: kDuration, def: "168h", usage: "how long per-device metric windows are kept", ptr: func(c *Config) any { return &c.Detect.Retention }},
 }
@@ -157,6 +173,9 @@ func flagName(s setting) string {
 func RegisterFlags(fs *pflag.FlagSet) {
 	fs.String("config", "", "YAML configuration file (env WARD_CONFIG)")
 	for _, s := range settings {
+		if s.noFlag {
+			continue
+		}
 		usage := fmt.Sprintf("%s (config %s, env %s)", s.usage, s.key, envName(s.key))
 		if s.kind == kStrings {
 			fs.StringSlice(flagName(s), nil, usage)
@@ -173,6 +192,8 @@ func set(c *Config, s setting, raw string, source string) error {
 	switch p := s.ptr(c).(type) {
 	case *string:
 		*p = raw
+	case *Secret:
+		*p = Secret(raw)
 	case *[]string:
 		var out []string
 		for _, v := range strings.Split(raw, ",") {
@@ -247,6 +268,9 @@ func Load(fs *pflag.FlagSet, environ []string) (*Config, error) {
 	}
 	if fs != nil {
 		for _, s := range settings {
+			if s.noFlag {
+				continue
+			}
 			f := fs.Lookup(flagName(s))
 			if f == nil || !f.Changed {
 				continue
@@ -402,6 +426,8 @@ func (c *Config) Effective() []Entry {
 		switch p := v.(type) {
 		case *string:
 			str = *p
+		case *Secret:
+			str = redactDSN(string(*p))
 		case *[]string:
 			str = strings.Join(*p, ",")
 		case *time.Duration:
@@ -425,4 +451,24 @@ type Entry struct {
 	Key    string `json:"key"`
 	Value  string `json:"value"`
 	Source string `json:"source"`
+}
+
+// redactDSN hides the password of a URL-form DSN (and any key=value
+// password), keeping the rest readable for `ward config check`.
+func redactDSN(dsn string) string {
+	if dsn == "" {
+		return ""
+	}
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "REDACTED")
+		}
+		q := u.Query()
+		if q.Has("password") {
+			q.Set("password", "REDACTED")
+			u.RawQuery = q.Encode()
+		}
+		return u.String()
+	}
+	return "[REDACTED]"
 }

@@ -40,6 +40,7 @@ import (
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/respond"
 	"github.com/wardproject/ward/internal/store"
+	"github.com/wardproject/ward/internal/store/postgres"
 	"github.com/wardproject/ward/internal/store/sqlite"
 )
 
@@ -335,9 +336,16 @@ func (s *Server) ClientTLS(cert *tls.Certificate) *tls.Config {
 	return pki.ClientConfig(s.ca.RootPool(), cert)
 }
 
-// openStore opens the configured store: the embedded SQLite file in the
-// data directory.
+// openStore opens the configured store: PostgreSQL when a DSN is
+// configured, else the embedded SQLite file in the data directory.
 func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+	if dsn := string(cfg.Store.PostgresDSN); dsn != "" {
+		db, err := postgres.Open(ctx, dsn, postgres.Options{Schema: cfg.Store.PostgresSchema})
+		if err != nil {
+			return nil, err
+		}
+		return db, nil
+	}
 	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, StoreFile))
 	if err != nil {
 		return nil, err // not a typed nil in the interface

@@ -29,6 +29,7 @@ import (
 	"github.com/wardproject/ward/internal/fleet"
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/store"
+	"github.com/wardproject/ward/internal/wardtest"
 )
 
 func TestMain(m *testing.M) {
@@ -176,7 +177,16 @@ func (c *mqttClient) next(t *testing.T) paho.Message {
 // TestEndToEnd is the end-to-end scenario on a real server: two
 // devices enrolled over EST, mutual TLS with paho, isolation, revocation
 // while connected, and refusals of foreign or missing certificates.
-func TestEndToEnd(t *testing.T) {
+func TestEndToEnd(t *testing.T) { runEndToEnd(t) }
+
+// TestEndToEndOnPostgres runs the same scenario with the PostgreSQL store
+// (in a schema of its own, dropped afterwards).
+func TestEndToEndOnPostgres(t *testing.T) {
+	wardtest.PostgresStore(t)
+	runEndToEnd(t)
+}
+
+func runEndToEnd(t *testing.T) {
 	w := start(t, t.TempDir())
 	ctx := context.Background()
 	certA, certB := w.enroll(t, "sensor-a"), w.enroll(t, "sensor-b")

@@ -6,7 +6,9 @@ package wardtest
 
 import (
 	"context"
+	"crypto/rand"
 	"flag"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/wardproject/ward/internal/store/sqlite"
 )
@@ -128,4 +131,31 @@ func SQLite(t testing.TB) *sqlite.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// PostgresStore points the server's configuration at the test PostgreSQL
+// (WARD_STORE_POSTGRES_DSN and a fresh WARD_STORE_POSTGRES_SCHEMA, dropped
+// at cleanup) for the rest of the test. It skips like Postgres.
+func PostgresStore(t *testing.T) {
+	t.Helper()
+	dsn := Postgres(t)
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	schema := fmt.Sprintf("ward_test_%x", b)
+	t.Setenv("WARD_STORE_POSTGRES_DSN", dsn)
+	t.Setenv("WARD_STORE_POSTGRES_SCHEMA", schema)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
 }

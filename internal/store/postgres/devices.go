@@ -1,0 +1,207 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/wardproject/ward/internal/store"
+)
+
+const deviceCols = `id, model, firmware, tags, status, policy, created_at, updated_at, last_seen`
+
+func scanDevice(s scanner) (store.Device, error) {
+	var d store.Device
+	var tags, pol []byte
+	var status string
+	var c, u, l int64
+	if err := s.Scan(&d.ID, &d.Model, &d.Firmware, &tags, &status, &pol, &c, &u, &l); err != nil {
+		return d, err
+	}
+	d.Status = store.DeviceStatus(status)
+	if err := json.Unmarshal(tags, &d.Tags); err != nil {
+		return d, fmt.Errorf("device %s tags: %w", d.ID, err)
+	}
+	if len(d.Tags) == 0 {
+		d.Tags = nil
+	}
+	if err := json.Unmarshal(pol, &d.Policy); err != nil {
+		return d, fmt.Errorf("device %s policy: %w", d.ID, err)
+	}
+	d.CreatedAt, d.UpdatedAt, d.LastSeen = tm(c), tm(u), tm(l)
+	return d, nil
+}
+
+// CreateDevice inserts a new device; ErrConflict if the ID exists.
+func (db *DB) CreateDevice(ctx context.Context, d store.Device) error {
+	tags, _ := json.Marshal(nonNil(d.Tags))
+	pol, _ := json.Marshal(d.Policy)
+	_, err := db.pool.Exec(ctx, `INSERT INTO devices(`+deviceCols+`) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
+		d.ID, d.Model, d.Firmware, string(tags), string(d.Status), string(pol), ts(d.CreatedAt), ts(d.UpdatedAt), ts(d.LastSeen))
+	if isUnique(err) {
+		return fmt.Errorf("device %s: %w", d.ID, store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("insert device %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// GetDevice returns one device or ErrNotFound.
+func (db *DB) GetDevice(ctx context.Context, id string) (store.Device, error) {
+	d, err := scanDevice(db.pool.QueryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = $1`, id))
+	if isNoRows(err) {
+		return d, fmt.Errorf("device %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return d, fmt.Errorf("get device %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// ListDevices returns all devices ordered by ID.
+func (db *DB) ListDevices(ctx context.Context) ([]store.Device, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+deviceCols+` FROM devices ORDER BY id`)
+	out, err := collect(rows, err, scanDevice)
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateDevice reads, modifies with fn and writes a device in one
+// transaction. The row is locked (SELECT ... FOR UPDATE) so that
+// concurrent updates of one device apply one after the other.
+func (db *DB) UpdateDevice(ctx context.Context, id string, fn func(*store.Device) error) (store.Device, error) {
+	var d store.Device
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var err error
+		d, err = scanDevice(tx.QueryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = $1 FOR UPDATE`, id))
+		if isNoRows(err) {
+			return fmt.Errorf("device %s: %w", id, store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("update device %s: %w", id, err)
+		}
+		if err := fn(&d); err != nil {
+			return err
+		}
+		d.ID = id
+		tags, _ := json.Marshal(nonNil(d.Tags))
+		pol, _ := json.Marshal(d.Policy)
+		if _, err := tx.Exec(ctx, `UPDATE devices SET model=$1, firmware=$2, tags=$3, status=$4, policy=$5, updated_at=$6, last_seen=$7 WHERE id=$8`,
+			d.Model, d.Firmware, string(tags), string(d.Status), string(pol), ts(d.UpdatedAt), ts(d.LastSeen), id); err != nil {
+			return fmt.Errorf("update device %s: %w", id, err)
+		}
+		return nil
+	})
+	return d, err
+}
+
+// TouchDevice records when the device was last seen; it never moves
+// LastSeen back, and ignores an unknown device.
+func (db *DB) TouchDevice(ctx context.Context, id string, seen time.Time) error {
+	if _, err := db.pool.Exec(ctx, `UPDATE devices SET last_seen=$1 WHERE id=$2 AND last_seen < $1`, ts(seen), id); err != nil {
+		return fmt.Errorf("touch device %s: %w", id, err)
+	}
+	return nil
+}
+
+// PutModelPolicy inserts or replaces a model's policy.
+func (db *DB) PutModelPolicy(ctx context.Context, p store.ModelPolicy) error {
+	pol, _ := json.Marshal(p.Policy)
+	_, err := db.pool.Exec(ctx, `INSERT INTO model_policies(model, policy) VALUES($1,$2) ON CONFLICT(model) DO UPDATE SET policy=excluded.policy`, p.Model, string(pol))
+	if err != nil {
+		return fmt.Errorf("store policy of model %s: %w", p.Model, err)
+	}
+	return nil
+}
+
+// ListModelPolicies returns all model policies ordered by model.
+func (db *DB) ListModelPolicies(ctx context.Context) ([]store.ModelPolicy, error) {
+	rows, err := db.pool.Query(ctx, `SELECT model, policy FROM model_policies ORDER BY model`)
+	out, err := collect(rows, err, func(s scanner) (store.ModelPolicy, error) {
+		var p store.ModelPolicy
+		var pol []byte
+		if err := s.Scan(&p.Model, &pol); err != nil {
+			return p, err
+		}
+		if err := json.Unmarshal(pol, &p.Policy); err != nil {
+			return p, fmt.Errorf("model %s policy: %w", p.Model, err)
+		}
+		return p, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list model policies: %w", err)
+	}
+	return out, nil
+}
+
+// PutEnrollToken sets (replacing) the device's enrollment token.
+func (db *DB) PutEnrollToken(ctx context.Context, t store.EnrollToken) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO enroll_tokens(device_id, hash, created_at, expires_at, used_at) VALUES($1,$2,$3,$4,0)
+		ON CONFLICT(device_id) DO UPDATE SET hash=excluded.hash, created_at=excluded.created_at, expires_at=excluded.expires_at, used_at=0`,
+		t.DeviceID, t.Hash, ts(t.CreatedAt), ts(t.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("store enrollment token for %s: %w", t.DeviceID, err)
+	}
+	return nil
+}
+
+// GetEnrollToken returns the device's enrollment token record.
+func (db *DB) GetEnrollToken(ctx context.Context, deviceID string) (store.EnrollToken, error) {
+	t := store.EnrollToken{DeviceID: deviceID}
+	var c, e, u int64
+	err := db.pool.QueryRow(ctx, `SELECT hash, created_at, expires_at, used_at FROM enroll_tokens WHERE device_id=$1`, deviceID).Scan(&t.Hash, &c, &e, &u)
+	if isNoRows(err) {
+		return t, fmt.Errorf("enrollment token for %s: %w", deviceID, store.ErrNotFound)
+	}
+	if err != nil {
+		return t, fmt.Errorf("get enrollment token for %s: %w", deviceID, err)
+	}
+	t.CreatedAt, t.ExpiresAt, t.UsedAt = tm(c), tm(e), tm(u)
+	return t, nil
+}
+
+// ListEnrollTokens returns every device's enrollment token record, without
+// hashes, ordered by device ID.
+func (db *DB) ListEnrollTokens(ctx context.Context) ([]store.EnrollToken, error) {
+	rows, err := db.pool.Query(ctx, `SELECT device_id, created_at, expires_at, used_at FROM enroll_tokens ORDER BY device_id`)
+	out, err := collect(rows, err, func(s scanner) (store.EnrollToken, error) {
+		var t store.EnrollToken
+		var c, e, u int64
+		err := s.Scan(&t.DeviceID, &c, &e, &u)
+		t.CreatedAt, t.ExpiresAt, t.UsedAt = tm(c), tm(e), tm(u)
+		return t, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list enrollment tokens: %w", err)
+	}
+	return out, nil
+}
+
+// UseEnrollToken marks a matching, unused, unexpired token as used. It is
+// one conditional UPDATE: of concurrent uses, the ones that wait for the
+// row lock re-check used_at after the winner commits and match nothing.
+func (db *DB) UseEnrollToken(ctx context.Context, deviceID string, hash []byte, now time.Time) error {
+	tag, err := db.pool.Exec(ctx, `UPDATE enroll_tokens SET used_at=$1 WHERE device_id=$2 AND hash=$3 AND used_at=0 AND expires_at>$1`,
+		ts(now), deviceID, hash)
+	if err != nil {
+		return fmt.Errorf("use enrollment token for %s: %w", deviceID, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("enrollment token for %s: %w", deviceID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// RestoreEnrollToken marks a used token unused again.
+func (db *DB) RestoreEnrollToken(ctx context.Context, deviceID string, hash []byte) error {
+	if _, err := db.pool.Exec(ctx, `UPDATE enroll_tokens SET used_at=0 WHERE device_id=$1 AND hash=$2`, deviceID, hash); err != nil {
+		return fmt.Errorf("restore enrollment token for %s: %w", deviceID, err)
+	}
+	return nil
+}

@@ -1,0 +1,195 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// migrations are applied in order; each runs once, in its own transaction.
+// Version N holds the same tables as version N of the SQLite backend, so
+// that a copy between backends can check that both are at one version.
+//
+// Every text column is COLLATE "C": lists are ordered by byte value, as in
+// SQLite, whatever the database's default collation is.
+var migrations = []string{
+	// 1: the secure core.
+	`CREATE TABLE devices (
+		id text COLLATE "C" PRIMARY KEY,
+		model text COLLATE "C" NOT NULL,
+		firmware text COLLATE "C" NOT NULL,
+		tags jsonb NOT NULL DEFAULT '[]',
+		status text COLLATE "C" NOT NULL,
+		policy jsonb NOT NULL DEFAULT '{}',
+		created_at bigint NOT NULL,
+		updated_at bigint NOT NULL,
+		last_seen bigint NOT NULL DEFAULT 0
+	);
+	CREATE TABLE model_policies (model text COLLATE "C" PRIMARY KEY, policy jsonb NOT NULL);
+	CREATE TABLE enroll_tokens (
+		device_id text COLLATE "C" PRIMARY KEY REFERENCES devices(id),
+		hash bytea NOT NULL,
+		created_at bigint NOT NULL,
+		expires_at bigint NOT NULL,
+		used_at bigint NOT NULL DEFAULT 0
+	);
+	CREATE TABLE certificates (
+		serial text COLLATE "C" PRIMARY KEY,
+		device_id text COLLATE "C" NOT NULL DEFAULT '',
+		subject text COLLATE "C" NOT NULL,
+		kind text COLLATE "C" NOT NULL,
+		not_before bigint NOT NULL,
+		not_after bigint NOT NULL,
+		fingerprint text COLLATE "C" NOT NULL,
+		der bytea NOT NULL,
+		issued_at bigint NOT NULL,
+		revoked_at bigint NOT NULL DEFAULT 0,
+		revoke_reason text COLLATE "C" NOT NULL DEFAULT ''
+	);
+	CREATE INDEX certificates_device ON certificates(device_id);
+	CREATE INDEX certificates_revoked ON certificates(revoked_at) WHERE revoked_at > 0;
+	CREATE TABLE api_tokens (
+		id text COLLATE "C" PRIMARY KEY,
+		name text COLLATE "C" NOT NULL,
+		role text COLLATE "C" NOT NULL,
+		hash bytea NOT NULL,
+		created_at bigint NOT NULL,
+		expires_at bigint NOT NULL DEFAULT 0,
+		revoked_at bigint NOT NULL DEFAULT 0
+	);
+	CREATE TABLE events (
+		id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		device_id text COLLATE "C" NOT NULL,
+		time bigint NOT NULL,
+		kind text COLLATE "C" NOT NULL,
+		detail json NOT NULL DEFAULT '{}'
+	);
+	CREATE INDEX events_device ON events(device_id, id);
+	CREATE TABLE counters (name text COLLATE "C" PRIMARY KEY, value bigint NOT NULL);`,
+	// 2: detection, alerts and the audit log.
+	`CREATE TABLE blobs (name text COLLATE "C" PRIMARY KEY, data bytea NOT NULL, updated_at bigint NOT NULL);
+	CREATE TABLE alerts (
+		id text COLLATE "C" PRIMARY KEY,
+		device_id text COLLATE "C" NOT NULL,
+		rule text COLLATE "C" NOT NULL,
+		state text COLLATE "C" NOT NULL,
+		severity text COLLATE "C" NOT NULL,
+		raised_at bigint NOT NULL,
+		updated_at bigint NOT NULL,
+		json bytea NOT NULL
+	);
+	CREATE INDEX alerts_device_rule ON alerts(device_id, rule, state);
+	CREATE INDEX alerts_state ON alerts(state, raised_at);
+	CREATE TABLE metric_windows (
+		device_id text COLLATE "C" NOT NULL,
+		window_ns bigint NOT NULL,
+		start bigint NOT NULL,
+		json bytea NOT NULL,
+		PRIMARY KEY (device_id, window_ns, start)
+	);
+	CREATE INDEX metric_windows_start ON metric_windows(window_ns, start);
+	CREATE TABLE audit_log (
+		seq bigint PRIMARY KEY,
+		time bigint NOT NULL,
+		actor text COLLATE "C" NOT NULL,
+		action text COLLATE "C" NOT NULL,
+		target text COLLATE "C" NOT NULL,
+		detail json NOT NULL,
+		prev_hash text COLLATE "C" NOT NULL,
+		hash text COLLATE "C" NOT NULL
+	);`,
+	// 3: audit, SBOMs and advisories.
+	`CREATE TABLE sboms (
+		model text COLLATE "C" NOT NULL,
+		firmware text COLLATE "C" NOT NULL,
+		format text COLLATE "C" NOT NULL,
+		source text COLLATE "C" NOT NULL,
+		components integer NOT NULL,
+		imported_at bigint NOT NULL,
+		data bytea NOT NULL,
+		PRIMARY KEY (model, firmware)
+	);
+	CREATE TABLE advisories (id text COLLATE "C" PRIMARY KEY, source text COLLATE "C" NOT NULL, imported_at bigint NOT NULL, data bytea NOT NULL);
+	CREATE TABLE model_info (name text COLLATE "C" PRIMARY KEY, data bytea NOT NULL);
+	CREATE TABLE findings (
+		key text COLLATE "C" PRIMARY KEY,
+		check_id text COLLATE "C" NOT NULL,
+		severity text COLLATE "C" NOT NULL,
+		first_seen bigint NOT NULL,
+		last_seen bigint NOT NULL,
+		resolved_at bigint NOT NULL DEFAULT 0,
+		json bytea NOT NULL
+	);
+	CREATE INDEX findings_active ON findings(check_id, key) WHERE resolved_at = 0;
+	CREATE TABLE suppressions (
+		id text COLLATE "C" PRIMARY KEY, check_id text COLLATE "C" NOT NULL, resource text COLLATE "C" NOT NULL,
+		reason text COLLATE "C" NOT NULL, created_by text COLLATE "C" NOT NULL, created_at bigint NOT NULL, expires_at bigint NOT NULL
+	);
+	CREATE TABLE finding_trend (time bigint PRIMARY KEY, counts jsonb NOT NULL);`,
+}
+
+// errNewerSchema is returned when the database was migrated by a newer
+// binary.
+var errNewerSchema = errors.New("database schema is newer than this binary")
+
+// lockKey is the advisory lock that serialises migrations of one schema
+// in one database, so that several Ward processes may start at once.
+func lockKey(schema string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("ward/store/postgres/migrate\x00" + schema))
+	return int64(h.Sum64())
+}
+
+// migrate applies the pending migrations, each in its own transaction
+// that first takes the schema's advisory lock and reads the current
+// version: a process that waited for the lock sees the work of the one
+// that held it and applies nothing twice.
+func (db *DB) migrate(ctx context.Context, schema string) error {
+	for {
+		done, err := db.migrateOne(ctx, schema)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// migrateOne applies the next pending migration, if any.
+func (db *DB) migrateOne(ctx context.Context, schema string) (done bool, err error) {
+	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(schema)); err != nil {
+			return fmt.Errorf("take migration lock: %w", err)
+		}
+		if schema != "" {
+			if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{schema}.Sanitize()); err != nil {
+				return fmt.Errorf("create schema %s: %w", schema, err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)`); err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		var cur int
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if cur > len(migrations) {
+			return fmt.Errorf("%w: version %d, this binary knows %d (upgrade ward)", errNewerSchema, cur, len(migrations))
+		}
+		if cur == len(migrations) {
+			done = true
+			return nil
+		}
+		v := cur + 1
+		if _, err := tx.Exec(ctx, migrations[v-1]); err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES($1, $2)`, v, time.Now().UnixNano()); err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		return nil
+	})
+	return done, err
+}
