@@ -36,6 +36,7 @@ type Store interface {
 	GetEnrollToken(ctx context.Context, deviceID string) (store.EnrollToken, error)
 	UseEnrollToken(ctx context.Context, deviceID string, hash []byte, now time.Time) error
 	RestoreEnrollToken(ctx context.Context, deviceID string, hash []byte) error
+	EnrollDevice(ctx context.Context, e store.Enrollment) (store.Device, error)
 	ListCertificates(ctx context.Context, deviceID string) ([]store.Certificate, error)
 	GetCertificate(ctx context.Context, serial string) (store.Certificate, error)
 	AddEvents(ctx context.Context, evs []store.Event) error
@@ -44,7 +45,9 @@ type Store interface {
 
 // CA signs and revokes device certificates. *pki.CA implements it.
 type CA interface {
-	SignDevice(ctx context.Context, deviceID string, csr *x509.CertificateRequest) (*x509.Certificate, error)
+	// SignDeviceRecord signs and hands the record to record (the
+	// registry's enrollment transaction) before returning the certificate.
+	SignDeviceRecord(deviceID string, csr *x509.CertificateRequest, record func(store.Certificate) error) (*x509.Certificate, error)
 	Revoke(ctx context.Context, serial, reason string) error
 }
 
@@ -234,21 +237,11 @@ func (r *Registry) Enroll(ctx context.Context, id, token string, csrDER []byte) 
 	if d.Status == store.StatusQuarantined {
 		return nil, fmt.Errorf("enroll %s: %w", id, ErrQuarantined)
 	}
-	hash := secret.Hash(token)
-	if err := r.opts.Store.UseEnrollToken(ctx, id, hash, r.now()); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("device %s: %w", id, ErrBadToken)
-		}
-		return nil, err
+	crt, err := r.issue(ctx, id, csr, secret.Hash(token), "enrolled")
+	if errors.Is(err, store.ErrNotFound) { // the token was used meanwhile
+		return nil, fmt.Errorf("device %s: %w", id, ErrBadToken)
 	}
-	crt, err := r.opts.CA.SignDevice(ctx, id, csr)
 	if err != nil {
-		if rerr := r.opts.Store.RestoreEnrollToken(context.WithoutCancel(ctx), id, hash); rerr != nil {
-			r.log.Error("restore enrollment token after failed issue", "device_id", id, "err", rerr)
-		}
-		return nil, err
-	}
-	if err := r.activate(ctx, id, crt, "enrolled"); err != nil {
 		return nil, err
 	}
 	return crt, nil
@@ -284,14 +277,7 @@ func (r *Registry) Reenroll(ctx context.Context, current *x509.Certificate, csrD
 	if err != nil {
 		return nil, err
 	}
-	crt, err := r.opts.CA.SignDevice(ctx, id, csr)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.activate(ctx, id, crt, "reenrolled"); err != nil {
-		return nil, err
-	}
-	return crt, nil
+	return r.issue(ctx, id, csr, nil, "reenrolled")
 }
 
 func (r *Registry) checkCSR(ctx context.Context, id string, der []byte) (*x509.CertificateRequest, error) {
@@ -306,18 +292,25 @@ func (r *Registry) checkCSR(ctx context.Context, id string, der []byte) (*x509.C
 	return csr, nil
 }
 
-func (r *Registry) activate(ctx context.Context, id string, crt *x509.Certificate, kind string) error {
-	d, err := r.opts.Store.UpdateDevice(ctx, id, func(d *store.Device) error {
-		d.Status = store.StatusActive
-		d.UpdatedAt = r.now().UTC()
-		return nil
+// issue signs a certificate and records, in one store transaction, the
+// token's use (when tokenHash is set), the certificate, the device's
+// activation and the event; the certificate is returned only once all of
+// it is stored.
+func (r *Registry) issue(ctx context.Context, id string, csr *x509.CertificateRequest, tokenHash []byte, kind string) (*x509.Certificate, error) {
+	now := r.now().UTC()
+	var d store.Device
+	crt, err := r.opts.CA.SignDeviceRecord(id, csr, func(c store.Certificate) error {
+		var err error
+		d, err = r.opts.Store.EnrollDevice(ctx, store.Enrollment{DeviceID: id, TokenHash: tokenHash, Now: now, Cert: c,
+			Event: store.Event{DeviceID: id, Time: now, Kind: kind, Detail: map[string]string{"serial": c.Serial, "not_after": c.NotAfter.UTC().Format(time.RFC3339)}}})
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("activate device %s: %w", id, err)
+		return nil, err
 	}
-	r.event(ctx, id, kind, map[string]string{"serial": pki.SerialHex(crt.SerialNumber), "not_after": crt.NotAfter.UTC().Format(time.RFC3339)})
+	r.log.Info("device "+kind, "device_id", id, "serial", pki.SerialHex(crt.SerialNumber), "not_after", crt.NotAfter)
 	r.notify(d)
-	return nil
+	return crt, nil
 }
 
 // Revoke revokes every unrevoked certificate of the device, publishes the

@@ -374,6 +374,13 @@ func SerialHex(n *big.Int) string { return hex.EncodeToString(n.Bytes()) }
 
 // issue signs tmpl for pub, records it in the store and returns it.
 func (ca *CA) issue(ctx context.Context, tmpl *x509.Certificate, pub crypto.PublicKey, deviceID, kind string) (*x509.Certificate, error) {
+	return ca.issueRecord(tmpl, pub, deviceID, kind, func(c store.Certificate) error { return ca.opts.Store.PutCertificate(ctx, c) })
+}
+
+// issueRecord signs tmpl for pub and hands the record to record before
+// returning the certificate: a certificate is never returned unrecorded.
+// A serial collision (record returning ErrConflict) is retried.
+func (ca *CA) issueRecord(tmpl *x509.Certificate, pub crypto.PublicKey, deviceID, kind string, record func(store.Certificate) error) (*x509.Certificate, error) {
 	for attempt := 0; ; attempt++ {
 		serial, err := NewSerial()
 		if err != nil {
@@ -394,7 +401,7 @@ func (ca *CA) issue(ctx context.Context, tmpl *x509.Certificate, pub crypto.Publ
 			NotBefore: crt.NotBefore, NotAfter: crt.NotAfter, Fingerprint: hex.EncodeToString(sum[:]),
 			DER: der, IssuedAt: ca.now().UTC(),
 		}
-		err = ca.opts.Store.PutCertificate(ctx, rec)
+		err = record(rec)
 		if errors.Is(err, store.ErrConflict) && attempt < 3 {
 			continue // serial collision: astronomically unlikely, retry
 		}
@@ -409,6 +416,14 @@ func (ca *CA) issue(ctx context.Context, tmpl *x509.Certificate, pub crypto.Publ
 // and SANs come from Ward (CN = device ID, URI SAN urn:ward:device:<id>),
 // never from the request, so a device cannot ask for another identity.
 func (ca *CA) SignDevice(ctx context.Context, deviceID string, csr *x509.CertificateRequest) (*x509.Certificate, error) {
+	return ca.SignDeviceRecord(deviceID, csr, func(c store.Certificate) error { return ca.opts.Store.PutCertificate(ctx, c) })
+}
+
+// SignDeviceRecord is SignDevice with the recording done by record (in the
+// caller's transaction: fleet records the certificate, uses the token and
+// activates the device at once). The certificate is returned only after
+// record succeeded.
+func (ca *CA) SignDeviceRecord(deviceID string, csr *x509.CertificateRequest, record func(store.Certificate) error) (*x509.Certificate, error) {
 	if err := CheckDeviceID(deviceID); err != nil {
 		return nil, err
 	}
@@ -429,7 +444,7 @@ func (ca *CA) SignDevice(ctx context.Context, deviceID string, csr *x509.Certifi
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	crt, err := ca.issue(ctx, tmpl, csr.PublicKey, deviceID, "device")
+	crt, err := ca.issueRecord(tmpl, csr.PublicKey, deviceID, "device", record)
 	if err != nil {
 		return nil, fmt.Errorf("issue certificate for device %s: %w", deviceID, err)
 	}

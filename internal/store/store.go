@@ -168,6 +168,12 @@ type Store interface {
 	RestoreEnrollToken(ctx context.Context, deviceID string, hash []byte) error
 
 	PutCertificate(ctx context.Context, c Certificate) error
+	// EnrollDevice records an enrollment in one transaction: it uses the
+	// device's one-time token (when TokenHash is set; ErrNotFound when no
+	// usable token matches), records the certificate (ErrConflict on a
+	// duplicate serial), makes the device active and appends the event.
+	// Nothing is written when any step fails.
+	EnrollDevice(ctx context.Context, e Enrollment) (Device, error)
 	GetCertificate(ctx context.Context, serial string) (Certificate, error)
 	ListCertificates(ctx context.Context, deviceID string) ([]Certificate, error)
 	RevokeCertificate(ctx context.Context, serial, reason string, at time.Time) error
@@ -316,4 +322,13 @@ type Suppression struct {
 type TrendPoint struct {
 	Time   time.Time      `json:"time"`
 	Counts map[string]int `json:"counts"`
+}
+
+// Enrollment is one enrollment or re-enrollment, for EnrollDevice.
+type Enrollment struct {
+	DeviceID  string
+	TokenHash []byte // nil: re-enrollment with the current certificate
+	Now       time.Time
+	Cert      Certificate
+	Event     Event
 }

@@ -2,8 +2,12 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
+
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/wardproject/ward/internal/store"
 )
@@ -29,6 +33,52 @@ func (db *DB) PutCertificate(ctx context.Context, c store.Certificate) error {
 		return fmt.Errorf("record certificate %s: %w", c.Serial, err)
 	}
 	return nil
+}
+
+// EnrollDevice records an enrollment in one transaction.
+func (db *DB) EnrollDevice(ctx context.Context, e store.Enrollment) (store.Device, error) {
+	var d store.Device
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if e.TokenHash != nil {
+			tag, err := tx.Exec(ctx, `UPDATE enroll_tokens SET used_at=$1 WHERE device_id=$2 AND hash=$3 AND used_at=0 AND expires_at>$1`,
+				ts(e.Now), e.DeviceID, e.TokenHash)
+			if err != nil {
+				return fmt.Errorf("use enrollment token for %s: %w", e.DeviceID, err)
+			}
+			if tag.RowsAffected() != 1 {
+				return fmt.Errorf("enrollment token for %s: %w", e.DeviceID, store.ErrNotFound)
+			}
+		}
+		c := e.Cert
+		_, err := tx.Exec(ctx, `INSERT INTO certificates(`+certCols+`) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
+			c.Serial, c.DeviceID, c.Subject, c.Kind, ts(c.NotBefore), ts(c.NotAfter), c.Fingerprint, c.DER, ts(c.IssuedAt), ts(c.RevokedAt), c.RevokeReason)
+		if isUnique(err) {
+			return fmt.Errorf("certificate %s: %w", c.Serial, store.ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("record certificate %s: %w", c.Serial, err)
+		}
+		tag, err := tx.Exec(ctx, `UPDATE devices SET status=$1, updated_at=$2 WHERE id=$3`, string(store.StatusActive), ts(e.Now), e.DeviceID)
+		if err != nil {
+			return fmt.Errorf("activate device %s: %w", e.DeviceID, err)
+		}
+		if tag.RowsAffected() != 1 {
+			return fmt.Errorf("device %s: %w", e.DeviceID, store.ErrNotFound)
+		}
+		det := []byte("{}")
+		if e.Event.Detail != nil {
+			det, _ = json.Marshal(e.Event.Detail)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO events(device_id, time, kind, detail) VALUES($1,$2,$3,$4::json)`, e.Event.DeviceID, ts(e.Event.Time), e.Event.Kind, string(det)); err != nil {
+			return fmt.Errorf("record enrollment event: %w", err)
+		}
+		d, err = scanDevice(tx.QueryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = $1`, e.DeviceID))
+		if err != nil {
+			return fmt.Errorf("enroll %s: %w", e.DeviceID, err)
+		}
+		return nil
+	})
+	return d, err
 }
 
 // GetCertificate returns one certificate by serial.

@@ -434,6 +434,53 @@ func (db *DB) PutCertificate(ctx context.Context, c store.Certificate) error {
 	return nil
 }
 
+// EnrollDevice records an enrollment in one transaction.
+func (db *DB) EnrollDevice(ctx context.Context, e store.Enrollment) (store.Device, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return store.Device{}, fmt.Errorf("enroll %s: %w", e.DeviceID, err)
+	}
+	defer tx.Rollback()
+	if e.TokenHash != nil {
+		res, err := tx.ExecContext(ctx, `UPDATE enroll_tokens SET used_at=? WHERE device_id=? AND hash=? AND used_at=0 AND expires_at>?`,
+			ts(e.Now), e.DeviceID, e.TokenHash, ts(e.Now))
+		if err != nil {
+			return store.Device{}, fmt.Errorf("use enrollment token for %s: %w", e.DeviceID, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return store.Device{}, fmt.Errorf("enrollment token for %s: %w", e.DeviceID, store.ErrNotFound)
+		}
+	}
+	c := e.Cert
+	_, err = tx.ExecContext(ctx, `INSERT INTO certificates(`+certCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?)`,
+		c.Serial, c.DeviceID, c.Subject, c.Kind, ts(c.NotBefore), ts(c.NotAfter), c.Fingerprint, c.DER, ts(c.IssuedAt), ts(c.RevokedAt), c.RevokeReason)
+	if isUnique(err) {
+		return store.Device{}, fmt.Errorf("certificate %s: %w", c.Serial, store.ErrConflict)
+	}
+	if err != nil {
+		return store.Device{}, fmt.Errorf("record certificate %s: %w", c.Serial, err)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE devices SET status=?, updated_at=? WHERE id=?`, string(store.StatusActive), ts(e.Now), e.DeviceID)
+	if err != nil {
+		return store.Device{}, fmt.Errorf("activate device %s: %w", e.DeviceID, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return store.Device{}, fmt.Errorf("device %s: %w", e.DeviceID, store.ErrNotFound)
+	}
+	det := []byte("{}")
+	if e.Event.Detail != nil {
+		det, _ = json.Marshal(e.Event.Detail)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO events(device_id, time, kind, detail) VALUES(?,?,?,?)`, e.Event.DeviceID, ts(e.Event.Time), e.Event.Kind, string(det)); err != nil {
+		return store.Device{}, fmt.Errorf("record enrollment event: %w", err)
+	}
+	d, err := scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, e.DeviceID))
+	if err != nil {
+		return d, fmt.Errorf("enroll %s: %w", e.DeviceID, err)
+	}
+	return d, tx.Commit()
+}
+
 // GetCertificate returns one certificate by serial.
 func (db *DB) GetCertificate(ctx context.Context, serial string) (store.Certificate, error) {
 	c, err := scanCert(db.r.QueryRowContext(ctx, `SELECT `+certCols+` FROM certificates WHERE serial=?`, serial))

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"audit-log", testAudit},
 		{"sboms-advisories", testSBOMs},
 		{"findings", testFindings},
+		{"enroll-device", testEnrollDevice},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -404,5 +405,50 @@ func testFindings(t *testing.T, s store.Store) {
 	s.AddTrendPoint(ctx, t0.Add(time.Hour), map[string]int{"high": 1})
 	if tr, _ := s.ListTrend(ctx, t0.Add(time.Minute)); len(tr) != 1 || tr[0].Counts["high"] != 1 {
 		t.Errorf("trend %+v", tr)
+	}
+}
+
+func testEnrollDevice(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	s.CreateDevice(ctx, store.Device{ID: "d", Model: "m", Status: store.StatusPending, CreatedAt: t0, UpdatedAt: t0})
+	h := []byte("0123456789abcdef0123456789abcdef")
+	s.PutEnrollToken(ctx, store.EnrollToken{DeviceID: "d", Hash: h, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)})
+	cert := func(serial string) store.Certificate {
+		return store.Certificate{Serial: serial, DeviceID: "d", Subject: "CN=d", Kind: "device", DER: []byte{1}, IssuedAt: t0}
+	}
+	ev := store.Event{DeviceID: "d", Time: t0, Kind: "enrolled"}
+	// A wrong token writes nothing.
+	if _, err := s.EnrollDevice(ctx, store.Enrollment{DeviceID: "d", TokenHash: []byte("wrong"), Now: t0, Cert: cert("aa01"), Event: ev}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("wrong token: %v", err)
+	}
+	if _, err := s.GetCertificate(ctx, "aa01"); !errors.Is(err, store.ErrNotFound) {
+		t.Error("certificate recorded although the token was refused")
+	}
+	d, err := s.EnrollDevice(ctx, store.Enrollment{DeviceID: "d", TokenHash: h, Now: t0.Add(time.Minute), Cert: cert("aa02"), Event: ev})
+	if err != nil || d.Status != store.StatusActive {
+		t.Fatalf("enroll: %+v %v", d, err)
+	}
+	if tok, _ := s.GetEnrollToken(ctx, "d"); tok.UsedAt.IsZero() {
+		t.Error("token not used")
+	}
+	if evs, _ := s.ListEvents(ctx, "d", 10); len(evs) != 1 || evs[0].Kind != "enrolled" {
+		t.Errorf("events %+v", evs)
+	}
+	// Re-enrollment without a token; a duplicate serial rolls everything back.
+	s.UpdateDevice(ctx, "d", func(d *store.Device) error { d.Status = store.StatusPending; return nil })
+	if _, err := s.EnrollDevice(ctx, store.Enrollment{DeviceID: "d", Now: t0, Cert: cert("aa02"), Event: ev}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("duplicate serial: %v", err)
+	}
+	if got, _ := s.GetDevice(ctx, "d"); got.Status != store.StatusPending {
+		t.Errorf("device activated by a failed enrollment: %s", got.Status)
+	}
+	if evs, _ := s.ListEvents(ctx, "d", 10); len(evs) != 1 {
+		t.Errorf("event written by a failed enrollment: %d events", len(evs))
+	}
+	if _, err := s.EnrollDevice(ctx, store.Enrollment{DeviceID: "ghost", Now: t0, Cert: cert("aa03"), Event: ev}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown device: %v", err)
+	}
+	if _, err := s.GetCertificate(ctx, "aa03"); !errors.Is(err, store.ErrNotFound) {
+		t.Error("certificate of an unknown device recorded")
 	}
 }
