@@ -34,8 +34,6 @@ type Store interface {
 	ListModelPolicies(ctx context.Context) ([]store.ModelPolicy, error)
 	PutEnrollToken(ctx context.Context, t store.EnrollToken) error
 	GetEnrollToken(ctx context.Context, deviceID string) (store.EnrollToken, error)
-	UseEnrollToken(ctx context.Context, deviceID string, hash []byte, now time.Time) error
-	RestoreEnrollToken(ctx context.Context, deviceID string, hash []byte) error
 	EnrollDevice(ctx context.Context, e store.Enrollment) (store.Device, error)
 	ListCertificates(ctx context.Context, deviceID string) ([]store.Certificate, error)
 	GetCertificate(ctx context.Context, serial string) (store.Certificate, error)

@@ -159,13 +159,6 @@ type Store interface {
 	GetEnrollToken(ctx context.Context, deviceID string) (EnrollToken, error)
 	// ListEnrollTokens returns every token record, without hashes.
 	ListEnrollTokens(ctx context.Context) ([]EnrollToken, error)
-	// UseEnrollToken atomically marks the device's token as used if its hash
-	// matches, it is unused and not expired at now. It returns ErrNotFound
-	// when no usable token matches.
-	UseEnrollToken(ctx context.Context, deviceID string, hash []byte, now time.Time) error
-	// RestoreEnrollToken undoes UseEnrollToken after a later step failed, so
-	// that a rejected CSR does not burn the device's token.
-	RestoreEnrollToken(ctx context.Context, deviceID string, hash []byte) error
 
 	PutCertificate(ctx context.Context, c Certificate) error
 	// EnrollDevice records an enrollment in one transaction: it uses the

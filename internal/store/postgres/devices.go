@@ -182,26 +182,3 @@ func (db *DB) ListEnrollTokens(ctx context.Context) ([]store.EnrollToken, error)
 	}
 	return out, nil
 }
-
-// UseEnrollToken marks a matching, unused, unexpired token as used. It is
-// one conditional UPDATE: of concurrent uses, the ones that wait for the
-// row lock re-check used_at after the winner commits and match nothing.
-func (db *DB) UseEnrollToken(ctx context.Context, deviceID string, hash []byte, now time.Time) error {
-	tag, err := db.pool.Exec(ctx, `UPDATE enroll_tokens SET used_at=$1 WHERE device_id=$2 AND hash=$3 AND used_at=0 AND expires_at>$1`,
-		ts(now), deviceID, hash)
-	if err != nil {
-		return fmt.Errorf("use enrollment token for %s: %w", deviceID, err)
-	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("enrollment token for %s: %w", deviceID, store.ErrNotFound)
-	}
-	return nil
-}
-
-// RestoreEnrollToken marks a used token unused again.
-func (db *DB) RestoreEnrollToken(ctx context.Context, deviceID string, hash []byte) error {
-	if _, err := db.pool.Exec(ctx, `UPDATE enroll_tokens SET used_at=0 WHERE device_id=$1 AND hash=$2`, deviceID, hash); err != nil {
-		return fmt.Errorf("restore enrollment token for %s: %w", deviceID, err)
-	}
-	return nil
-}

@@ -39,7 +39,8 @@
 //     read-modify-write paths lock. UpdateDevice locks its row (SELECT ...
 //     FOR UPDATE); AppendAudit locks audit_log IN EXCLUSIVE MODE (appends
 //     wait for each other, readers do not); PutFindings locks findings IN
-//     SHARE ROW EXCLUSIVE MODE. UseEnrollToken, RevokeCertificate and
+//     SHARE ROW EXCLUSIVE MODE. EnrollDevice uses the token with one
+//     conditional UPDATE inside its transaction; RevokeCertificate and
 //     NextCounter are single conditional statements.
 //   - Batches are one statement over arrays (INSERT ... SELECT FROM
 //     unnest(...)): AddEvents (IDs in the order given), AddMetricWindows,

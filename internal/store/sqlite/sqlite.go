@@ -392,25 +392,6 @@ func (db *DB) GetEnrollToken(ctx context.Context, deviceID string) (store.Enroll
 	return t, err
 }
 
-// UseEnrollToken marks a matching, unused, unexpired token as used.
-func (db *DB) UseEnrollToken(ctx context.Context, deviceID string, hash []byte, now time.Time) error {
-	res, err := db.w.ExecContext(ctx, `UPDATE enroll_tokens SET used_at=? WHERE device_id=? AND hash=? AND used_at=0 AND expires_at>?`,
-		ts(now), deviceID, hash, ts(now))
-	if err != nil {
-		return fmt.Errorf("use enrollment token for %s: %w", deviceID, err)
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return fmt.Errorf("enrollment token for %s: %w", deviceID, store.ErrNotFound)
-	}
-	return nil
-}
-
-// RestoreEnrollToken marks a used token unused again.
-func (db *DB) RestoreEnrollToken(ctx context.Context, deviceID string, hash []byte) error {
-	_, err := db.w.ExecContext(ctx, `UPDATE enroll_tokens SET used_at=0 WHERE device_id=? AND hash=?`, deviceID, hash)
-	return err
-}
-
 const certCols = `serial, device_id, subject, kind, not_before, not_after, fingerprint, der, issued_at, revoked_at, revoke_reason`
 
 func scanCert(s scanner) (store.Certificate, error) {

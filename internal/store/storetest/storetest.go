@@ -6,6 +6,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -100,18 +101,24 @@ func testEnrollTokens(t *testing.T, s store.Store) {
 	if err := s.PutEnrollToken(ctx, store.EnrollToken{DeviceID: "d", Hash: h, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.UseEnrollToken(ctx, "d", []byte("wrong"), t0); !errors.Is(err, store.ErrNotFound) {
+	enroll := func(hash []byte, now time.Time, serial string) error {
+		_, err := s.EnrollDevice(ctx, store.Enrollment{DeviceID: "d", TokenHash: hash, Now: now,
+			Cert:  store.Certificate{Serial: serial, DeviceID: "d", Subject: "CN=d", Kind: "device", DER: []byte{1}, IssuedAt: now},
+			Event: store.Event{DeviceID: "d", Time: now, Kind: "enrolled"}})
+		return err
+	}
+	if err := enroll([]byte("wrong"), t0, "e0"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("wrong hash: %v", err)
 	}
-	if err := s.UseEnrollToken(ctx, "d", h, t0.Add(2*time.Hour)); !errors.Is(err, store.ErrNotFound) {
+	if err := enroll(h, t0.Add(2*time.Hour), "e1"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("expired token: %v", err)
 	}
-	// Two concurrent uses: exactly one wins.
+	// Concurrent uses of one token: exactly one wins.
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
 	for i := range errs {
 		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = s.UseEnrollToken(ctx, "d", h, t0) }()
+		go func() { defer wg.Done(); errs[i] = enroll(h, t0, fmt.Sprintf("c%d", i)) }()
 	}
 	wg.Wait()
 	ok := 0
@@ -121,17 +128,19 @@ func testEnrollTokens(t *testing.T, s store.Store) {
 		}
 	}
 	if ok != 1 {
-		t.Errorf("%d concurrent uses of one token succeeded, want 1", ok)
+		t.Errorf("%d concurrent uses of one token succeeded, want 1 (%v)", ok, errs)
 	}
 	tok, err := s.GetEnrollToken(ctx, "d")
 	if err != nil || tok.UsedAt.IsZero() {
 		t.Errorf("GetEnrollToken after use: %+v %v", tok, err)
 	}
-	if err := s.RestoreEnrollToken(ctx, "d", h); err != nil {
-		t.Fatal(err)
+	if certs, _ := s.ListCertificates(ctx, "d"); len(certs) != 1 {
+		t.Errorf("%d certificates recorded by concurrent enrollments, want 1", len(certs))
 	}
-	if err := s.UseEnrollToken(ctx, "d", h, t0); err != nil {
-		t.Errorf("use after restore: %v", err)
+	// A new token (PutEnrollToken replaces the used one) can be used again.
+	s.PutEnrollToken(ctx, store.EnrollToken{DeviceID: "d", Hash: h, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)})
+	if err := enroll(h, t0, "e2"); err != nil {
+		t.Errorf("use of a renewed token: %v", err)
 	}
 }
 
