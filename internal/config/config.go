@@ -38,6 +38,7 @@ type Config struct {
 	Detect  Detect
 	Audit   Audit
 	Store   Store
+	Bus     Bus
 	// Notify is the raw YAML of the file's notify section (alert sinks:
 	// webhooks, syslog, mqtt), validated by package notify; nil when absent.
 	// Lists of sinks have no env or flag form.
@@ -77,6 +78,17 @@ type Store struct {
 	PostgresDSN Secret
 	// PostgresSchema (store.postgres_schema) holds Ward's tables.
 	PostgresSchema string
+}
+
+// Bus is the cluster section: with a NATS URL, several ward serve nodes
+// sharing one PostgreSQL store tell each other about admission changes
+// (device status, model policies, revocations).
+type Bus struct {
+	// NATSURL (bus.nats_url, WARD_BUS_NATS_URL; never a flag: it may hold
+	// credentials), e.g. nats://127.0.0.1:4222.
+	NATSURL Secret
+	// Namespace (bus.namespace) prefixes Ward's subjects and streams.
+	Namespace string
 }
 
 // Audit is the fleet audit section.
@@ -154,6 +166,8 @@ var settings = []setting{
 	{key: "detect.window", kind: kDuration, def: "1m", usage: "shortest detection window; the 5m and 1h windows are 5x and 60x it", ptr: func(c *Config) any { return &c.Detect.Window }, flag: "detect-window"},
 	{key: "store.postgres_dsn", usage: "PostgreSQL DSN instead of the embedded SQLite store (file or env only: it may hold a password)", ptr: func(c *Config) any { return &c.Store.PostgresDSN }, noFlag: true},
 	{key: "store.postgres_schema", def: "ward", usage: "PostgreSQL schema for Ward's tables", ptr: func(c *Config) any { return &c.Store.PostgresSchema }},
+	{key: "bus.nats_url", usage: "NATS URL that joins this node to a cluster sharing one PostgreSQL store (file or env only)", ptr: func(c *Config) any { return &c.Bus.NATSURL }, noFlag: true},
+	{key: "bus.namespace", def: "ward", usage: "prefix of Ward's NATS subjects and streams", ptr: func(c *Config) any { return &c.Bus.Namespace }},
 	{key: "audit.interval", kind: kDuration, def: "1h", usage: "how often the fleet audit runs (also on demand: ward audit run)", ptr: func(c *Config) any { return &c.Audit.Interval }},
 	{key: "detect.retention", kind: kDuration, def: "168h", usage: "how long per-device metric windows are kept", ptr: func(c *Config) any { return &c.Detect.Retention }},
 }
@@ -406,6 +420,9 @@ func (c *Config) validate() error {
 	}
 	if c.Gateway.MaxMessageBytes < 64 || c.Gateway.MaxMessageBytes > 256<<20 {
 		return bad("gateway.max_message_bytes", "must be between 64 and 268435456", "")
+	}
+	if c.Bus.NATSURL != "" && c.Store.PostgresDSN == "" {
+		return bad("bus.nats_url", "a cluster needs a shared store", "set store.postgres_dsn (WARD_STORE_POSTGRES_DSN) on every node too")
 	}
 	if c.Audit.Interval < time.Minute {
 		return bad("audit.interval", "must be at least 1m", "")

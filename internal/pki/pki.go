@@ -549,6 +549,10 @@ func (ca *CA) Revoke(ctx context.Context, serial, reason string) error {
 	return ca.reloadRevoked(ctx)
 }
 
+// ReloadRevocations re-reads the revoked certificates from the store and
+// re-signs the CRL: another node of the cluster revoked a certificate.
+func (ca *CA) ReloadRevocations(ctx context.Context) error { return ca.reloadRevoked(ctx) }
+
 // IsRevoked reports whether the certificate with this serial is revoked. It
 // reads an in-memory set and never blocks on I/O.
 func (ca *CA) IsRevoked(serial *big.Int) bool {

@@ -30,6 +30,8 @@ import (
 	"github.com/wardproject/ward/internal/alert"
 	"github.com/wardproject/ward/internal/api"
 	"github.com/wardproject/ward/internal/audit"
+	"github.com/wardproject/ward/internal/bus"
+	natsbus "github.com/wardproject/ward/internal/bus/nats"
 	"github.com/wardproject/ward/internal/compliance"
 	"github.com/wardproject/ward/internal/config"
 	"github.com/wardproject/ward/internal/detect"
@@ -39,6 +41,7 @@ import (
 	"github.com/wardproject/ward/internal/notify"
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/respond"
+	"github.com/wardproject/ward/internal/secret"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/postgres"
 	"github.com/wardproject/ward/internal/store/sqlite"
@@ -72,6 +75,7 @@ type Server struct {
 	resp     *respond.Responder
 	notify   *notify.Dispatcher
 	comp     *compliance.Service
+	bus      bus.Bus // nil: a single node
 	httpSrv  *http.Server
 	httpsLn  net.Listener
 	ready    chan struct{}
@@ -154,6 +158,22 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	s.reg.SetGateway(s.gw)
+	if url := string(cfg.Bus.NATSURL); url != "" {
+		node, err := secret.NewID(6)
+		if err != nil {
+			return nil, err
+		}
+		if s.bus, err = natsbus.New(natsbus.Options{URL: url, Namespace: cfg.Bus.Namespace, Name: "ward-" + node,
+			Logger: s.log, Metrics: s.registry}); err != nil {
+			return nil, err
+		}
+		cl := &cluster{node: node, bus: s.bus, gw: s.gw, ca: s.ca, db: s.db, log: s.log.With("component", "cluster")}
+		if _, err := s.bus.Subscribe(admissionSubject, cl.receive); err != nil {
+			return nil, err
+		}
+		s.reg.SetGateway(cl)
+		s.log.Info("joined the cluster", "node", node)
+	}
 	if s.resp, err = respond.New(respond.Options{Registry: s.reg, LogLevel: s.gw, Alerts: s.alerts, Audit: s.db,
 		Logger: s.log, Metrics: s.registry, Now: opts.Now}); err != nil {
 		return nil, err
@@ -323,6 +343,9 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 func (s *Server) close() {
+	if s.bus != nil {
+		s.bus.Close()
+	}
 	if s.httpsLn != nil {
 		s.httpsLn.Close()
 	}

@@ -1,0 +1,107 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/wardproject/ward/internal/bus"
+	"github.com/wardproject/ward/internal/gateway"
+	"github.com/wardproject/ward/internal/pki"
+	"github.com/wardproject/ward/internal/store"
+)
+
+// admissionSubject carries admission changes between the nodes of a
+// cluster (ward serve nodes sharing one store and one NATS bus).
+const admissionSubject = "admission"
+
+// admissionMsg names what changed; receivers re-read it from the shared
+// store (the store is the source of truth; a lost message is repaired by
+// the next change or a restart).
+type admissionMsg struct {
+	Node string `json:"node"`
+	Kind string `json:"kind"` // device, model, crl
+	ID   string `json:"id,omitempty"`
+}
+
+// cluster is the fleet registry's view of the gateways: the local one at
+// once, every other node's through the bus. It implements fleet.Gateway.
+type cluster struct {
+	node string
+	bus  bus.Bus
+	gw   *gateway.Gateway
+	ca   *pki.CA
+	db   store.Store
+	log  *slog.Logger
+}
+
+func (c *cluster) publish(kind, id string) {
+	b, _ := json.Marshal(admissionMsg{Node: c.node, Kind: kind, ID: id})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.bus.Publish(ctx, admissionSubject, b); err != nil {
+		c.log.Error("tell the cluster of an admission change", "kind", kind, "device_id", id, "err", err)
+	}
+}
+
+// SetDevice applies a device change locally and on every node.
+func (c *cluster) SetDevice(d store.Device) {
+	c.gw.SetDevice(d)
+	c.publish("device", d.ID)
+}
+
+// SetModelPolicy applies a model policy locally and on every node.
+func (c *cluster) SetModelPolicy(p store.ModelPolicy) {
+	c.gw.SetModelPolicy(p)
+	c.publish("model", p.Model)
+}
+
+// CertificateRevoked applies a revocation locally and on every node.
+func (c *cluster) CertificateRevoked() {
+	c.gw.CertificateRevoked()
+	c.publish("crl", "")
+}
+
+// Connected counts this node's sessions of the device.
+func (c *cluster) Connected(id string) int { return c.gw.Connected(id) }
+
+// receive applies another node's change from the shared store.
+func (c *cluster) receive(m bus.Message) {
+	var msg admissionMsg
+	if err := json.Unmarshal(m.Data, &msg); err != nil || msg.Node == c.node {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	switch msg.Kind {
+	case "device":
+		d, err := c.db.GetDevice(ctx, msg.ID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			c.gw.RemoveDevice(msg.ID)
+		case err != nil:
+			c.log.Error("apply a cluster device change", "device_id", msg.ID, "err", err)
+		default:
+			c.gw.SetDevice(d)
+		}
+	case "model":
+		ps, err := c.db.ListModelPolicies(ctx)
+		if err != nil {
+			c.log.Error("apply a cluster model change", "err", err)
+			return
+		}
+		for _, p := range ps {
+			if p.Model == msg.ID {
+				c.gw.SetModelPolicy(p)
+			}
+		}
+	case "crl":
+		if err := c.ca.ReloadRevocations(ctx); err != nil {
+			c.log.Error("apply a cluster revocation", "err", err)
+			return
+		}
+		c.gw.CertificateRevoked()
+	}
+}

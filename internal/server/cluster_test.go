@@ -1,0 +1,65 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/wardproject/ward/internal/api"
+	"github.com/wardproject/ward/internal/wardtest"
+)
+
+// TestClusterRevocation: two ward serve nodes share one PostgreSQL store
+// and one NATS bus. A device registered and enrolled through node A
+// connects to node B's gateway; revoking it through node A disconnects it
+// from node B within 2 seconds and node B refuses it afterwards.
+func TestClusterRevocation(t *testing.T) {
+	wardtest.PostgresStore(t)
+	natsURL := wardtest.NATS(t)
+	b := make([]byte, 4)
+	rand.Read(b)
+	t.Setenv("WARD_BUS_NATS_URL", natsURL)
+	t.Setenv("WARD_BUS_NAMESPACE", fmt.Sprintf("wardtest%x", b))
+
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a := start(t, dirA)
+	// Node B uses the same CA (an operator would import it with --ca-cert/--ca-key).
+	os.MkdirAll(filepath.Join(dirB, "ca"), 0o700)
+	for _, f := range []string{"root.pem", "root.key", "issuer.pem", "issuer.key"} {
+		data, err := os.ReadFile(filepath.Join(dirA, "ca", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dirB, "ca", f), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bnode := start(t, dirB)
+
+	cert := a.enroll(t, "sensor-c")
+	dev, err := bnode.connect(&cert, "sensor-c", a.srv.CA().RootPool())
+	if err != nil {
+		t.Fatalf("device enrolled on node A refused by node B: %v", err)
+	}
+	defer dev.Disconnect(0)
+	dev.subscribe(t, "devices/sensor-c/#")
+
+	begin := time.Now()
+	var rr api.RevokeResponse
+	if err := a.api.Post(context.Background(), "/api/v1/devices/sensor-c/revoke", api.ReasonRequest{Reason: "keyCompromise"}, &rr); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-dev.lost:
+		t.Logf("node B disconnected the device %v after the revocation on node A", time.Since(begin).Round(time.Millisecond))
+	case <-time.After(2 * time.Second):
+		t.Fatal("node B kept the revoked device connected for 2 s")
+	}
+	if _, err := bnode.connect(&cert, "sensor-c", a.srv.CA().RootPool()); err == nil {
+		t.Error("node B accepted the revoked device again")
+	}
+}
