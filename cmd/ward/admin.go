@@ -17,11 +17,7 @@ func newTokenCmd() *cobra.Command {
 		Short: "Create an API token; it is printed once and stored only as a hash",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			out, err := output(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, out, err := apiOutput(cmd)
 			if err != nil {
 				return err
 			}
@@ -45,11 +41,7 @@ func newTokenCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List API tokens (never their secrets)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			out, err := output(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, out, err := apiOutput(cmd)
 			if err != nil {
 				return err
 			}
@@ -97,11 +89,7 @@ func newCACmd() *cobra.Command {
 	show := &cobra.Command{
 		Use: "show", Short: "Show the root and issuing CA, their fingerprints and the CRL", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			out, err := output(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, out, err := apiOutput(cmd)
 			if err != nil {
 				return err
 			}
@@ -130,11 +118,7 @@ func newCertCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list [--device ID]", Short: "List certificates issued by the CA", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			out, err := output(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, out, err := apiOutput(cmd)
 			if err != nil {
 				return err
 			}

@@ -23,11 +23,7 @@ func newAlertCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list [--state open|acknowledged|cleared|active] [--device ID]", Short: "List alerts, newest first", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			out, err := output(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, out, err := apiOutput(cmd)
 			if err != nil {
 				return err
 			}
@@ -84,11 +80,7 @@ func alertVerb(verb, short string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: verb + " ID", Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out, err := output(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, out, err := apiOutput(cmd)
 			if err != nil {
 				return err
 			}
@@ -186,11 +178,7 @@ func newDeviceMetricsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "metrics ID [--window 1m|5m|1h]", Short: "Show a device's recent metric windows", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out, err := output(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, out, err := apiOutput(cmd)
 			if err != nil {
 				return err
 			}
@@ -223,11 +211,7 @@ func newAuditLogCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "log", Short: "Show the hash-chained audit trail of operator and automatic actions (admin)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			out, err := output(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, out, err := apiOutput(cmd)
 			if err != nil {
 				return err
 			}

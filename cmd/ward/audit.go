@@ -68,11 +68,7 @@ func newAuditCmd() *cobra.Command {
 }
 
 func findingsCmd(cmd *cobra.Command, method, path string) error {
-	out, err := output(cmd)
-	if err != nil {
-		return err
-	}
-	c, err := apiClient(cmd)
+	c, out, err := apiOutput(cmd)
 	if err != nil {
 		return err
 	}
@@ -140,11 +136,7 @@ func newSBOMCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List imported SBOMs", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			out, err := output(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, out, err := apiOutput(cmd)
 			if err != nil {
 				return err
 			}
@@ -267,11 +259,7 @@ func newVulnCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list [--device ID]", Short: "Per device, the vulnerabilities of its firmware", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			out, err := output(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, out, err := apiOutput(cmd)
 			if err != nil {
 				return err
 			}

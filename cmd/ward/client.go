@@ -25,6 +25,16 @@ func apiClient(cmd *cobra.Command) (*client.Client, error) {
 	return client.New(client.Options{Server: cc.Server, Token: string(cc.Token), CAFile: cc.CA})
 }
 
+// apiOutput returns the API client and the --output format of a command.
+func apiOutput(cmd *cobra.Command) (*client.Client, string, error) {
+	out, err := output(cmd)
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := apiClient(cmd)
+	return c, out, err
+}
+
 // addClientFlags adds the connection flags and --output to a command.
 func addClientFlags(cmd *cobra.Command, withOutput bool) {
 	config.RegisterClientFlags(cmd.Flags())

@@ -31,11 +31,7 @@ func newDeviceAddCmd() *cobra.Command {
 		Short: "Register a device and print its one-time enrollment token",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			out, err := output(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, out, err := apiOutput(cmd)
 			if err != nil {
 				return err
 			}
@@ -80,11 +76,7 @@ func newDeviceTokenCmd() *cobra.Command {
 		Short: "Issue a new one-time enrollment token (replaces the previous one; re-enrolls a revoked device)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out, err := output(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, out, err := apiOutput(cmd)
 			if err != nil {
 				return err
 			}
@@ -125,11 +117,7 @@ func newDeviceListCmd() *cobra.Command {
 		Short: "List devices with status, certificate, last seen and connection state",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			out, err := output(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, out, err := apiOutput(cmd)
 			if err != nil {
 				return err
 			}
@@ -160,11 +148,7 @@ func newDeviceShowCmd() *cobra.Command {
 		Short: "Show a device: status, certificates, connection state and recent events",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out, err := output(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, out, err := apiOutput(cmd)
 			if err != nil {
 				return err
 			}
@@ -236,11 +220,7 @@ func newDeviceStatusCmd(verb, short string) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out, err := output(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, out, err := apiOutput(cmd)
 			if err != nil {
 				return err
 			}
@@ -282,11 +262,7 @@ func newDevicePolicyCmd() *cobra.Command {
 		Short: "Set a device's (or with --model, a model's) extra topic grants and limit overrides",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out, err := output(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := apiClient(cmd)
+			c, out, err := apiOutput(cmd)
 			if err != nil {
 				return err
 			}
