@@ -130,19 +130,7 @@ func enroll(cmd *cobra.Command, cc config.Client, id, token, dir, fingerprint st
 // checked against the expected root fingerprint.
 func enrollTrust(ctx context.Context, cc config.Client, fingerprint string) (*x509.CertPool, []byte, error) {
 	if cc.CA != "" {
-		data, err := os.ReadFile(cc.CA)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read CA file: %w", err)
-		}
-		certs, err := pki.ParseCertificatesPEM(data)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read CA file %s: %w", cc.CA, err)
-		}
-		pool := x509.NewCertPool()
-		for _, c := range certs {
-			pool.AddCert(c)
-		}
-		return pool, data, nil
+		return pki.ReadRoots(cc.CA)
 	}
 	if fingerprint == "" {
 		return nil, nil, errors.New("give --ca FILE (the server's ca.pem) or --ca-fingerprint to bootstrap trust")

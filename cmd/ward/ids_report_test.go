@@ -18,10 +18,8 @@ import (
 	"github.com/wardproject/ward/internal/alert"
 	"github.com/wardproject/ward/internal/api"
 	"github.com/wardproject/ward/internal/client"
-	"github.com/wardproject/ward/internal/config"
 	"github.com/wardproject/ward/internal/est"
 	"github.com/wardproject/ward/internal/pki"
-	"github.com/wardproject/ward/internal/server"
 )
 
 // writeScanPcap writes a capture in which src sends SYNs to 60 ports of dst.
@@ -57,24 +55,10 @@ func writeScanPcap(t *testing.T, path string, src, dst net.IP) {
 // the server's pipeline, attributed to the enrolled device whose gateway
 // session comes from the scanning host.
 func TestIDSReport(t *testing.T) {
-	dir := t.TempDir()
-	cfg, err := config.Load(nil, append(os.Environ(), "WARD_DATA_DIR="+dir, "WARD_HTTPS_ADDR=127.0.0.1:0", "WARD_MQTT_ADDR=127.0.0.1:0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, server.Options{Config: cfg})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	<-srv.Ready()
-	tok, _ := os.ReadFile(filepath.Join(dir, server.AdminTokenFile))
-	url := "https://" + srv.HTTPSAddr().String()
-	c, _ := client.New(client.Options{Server: url, Token: strings.TrimSpace(string(tok)), Roots: srv.CA().RootPool()})
+	w := startForCLI(t)
+	srv, ctx := w.srv, context.Background()
+	url := w.env[1]
+	c, _ := client.New(client.Options{Server: url, Token: w.env[3], Roots: srv.CA().RootPool()})
 
 	// Enroll and connect a device: it comes from 127.0.0.1.
 	var res api.EnrollmentResponse
@@ -97,10 +81,8 @@ func TestIDSReport(t *testing.T) {
 
 	pcap := filepath.Join(t.TempDir(), "scan.pcap")
 	writeScanPcap(t, pcap, net.IPv4(127, 0, 0, 1), net.IPv4(192, 0, 2, 50))
-	caFile := filepath.Join(dir, server.CAFile)
 	cmd := newRootCmd()
-	cmd.SetArgs([]string{"ids", "analyze", pcap, "--learn", "10", "--alerts", "", "--report",
-		"--server", url, "--token", strings.TrimSpace(string(tok)), "--ca", caFile})
+	cmd.SetArgs(append([]string{"ids", "analyze", pcap, "--learn", "10", "--alerts", "", "--report"}, w.env...))
 	var out strings.Builder
 	cmd.SetOut(&out)
 	cmd.SetErr(&out)

@@ -127,17 +127,6 @@ func loadRoots(path string) (*x509.CertPool, error) {
 	if path == "" {
 		return x509.SystemCertPool()
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read CA file: %w", err)
-	}
-	certs, err := pki.ParseCertificatesPEM(data)
-	if err != nil {
-		return nil, fmt.Errorf("read CA file %s: %w", path, err)
-	}
-	p := x509.NewCertPool()
-	for _, c := range certs {
-		p.AddCert(c)
-	}
-	return p, nil
+	pool, _, err := pki.ReadRoots(path)
+	return pool, err
 }

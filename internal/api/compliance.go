@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -244,17 +245,13 @@ func (s *Server) setModel(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	standard, format := orDefault(q.Get("standard"), "etsi-en-303-645"), orDefault(q.Get("format"), "html")
-	var buf writerBuffer
+	var buf bytes.Buffer
 	ct, err := s.opts.Compliance.Report(r.Context(), &buf, standard, format)
 	if err != nil {
 		return badDoc(err)
 	}
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("Cache-Control", "no-store")
-	w.Write(buf.b)
+	w.Write(buf.Bytes())
 	return nil
 }
-
-type writerBuffer struct{ b []byte }
-
-func (w *writerBuffer) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }

@@ -13,7 +13,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"time"
 
 	"github.com/wardproject/ward/internal/pki"
@@ -44,17 +43,9 @@ func New(opts Options) (*Client, error) {
 	}
 	roots := opts.Roots
 	if roots == nil && opts.CAFile != "" {
-		data, err := os.ReadFile(opts.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("read CA file: %w", err)
-		}
-		certs, err := pki.ParseCertificatesPEM(data)
-		if err != nil {
-			return nil, fmt.Errorf("read CA file %s: %w", opts.CAFile, err)
-		}
-		roots = x509.NewCertPool()
-		for _, c := range certs {
-			roots.AddCert(c)
+		var err error
+		if roots, _, err = pki.ReadRoots(opts.CAFile); err != nil {
+			return nil, err
 		}
 	}
 	if opts.Timeout <= 0 {

@@ -285,7 +285,7 @@ func (c *Collector) Swap(start, end time.Time, idle time.Duration) []Datapoint {
 				}
 				d.offlineSince = end
 			}
-			active := d.live > 0 || d.seenAt.After(start) || !d.seenAt.Before(start)
+			active := d.live > 0 || !d.seenAt.Before(start)
 			if !active {
 				if d.live == 0 && end.Sub(d.seenAt) > idle {
 					delete(s.devices, id)

@@ -191,3 +191,21 @@ func ParseCertificatesPEM(data []byte) ([]*x509.Certificate, error) {
 	}
 	return out, nil
 }
+
+// ReadRoots reads a PEM file of trusted certificates (a server's ca.pem)
+// and returns them as a pool, with the file's bytes.
+func ReadRoots(path string) (*x509.CertPool, []byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read CA file: %w", err)
+	}
+	certs, err := ParseCertificatesPEM(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read CA file %s: %w", path, err)
+	}
+	pool := x509.NewCertPool()
+	for _, c := range certs {
+		pool.AddCert(c)
+	}
+	return pool, data, nil
+}

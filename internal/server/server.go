@@ -354,11 +354,6 @@ func (s *Server) close() {
 	}
 }
 
-// ClientTLS returns a TLS config that trusts this server's CA (tests, tools).
-func (s *Server) ClientTLS(cert *tls.Certificate) *tls.Config {
-	return pki.ClientConfig(s.ca.RootPool(), cert)
-}
-
 // openStore opens the configured store: PostgreSQL when a DSN is
 // configured, else the embedded SQLite file in the data directory.
 func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
