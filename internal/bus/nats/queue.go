@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -92,27 +93,61 @@ func (b *Bus) Consume(ctx context.Context, queue, group string, fn func(context.
 	if err != nil {
 		return stopped(fmt.Errorf("create consumer %s on stream %s: %w", name, b.stream, err))
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(b.opts.Prefetch))
-	if err != nil {
-		return stopped(fmt.Errorf("pull from consumer %s: %w", name, err))
-	}
-	defer it.Stop()
 	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		if ctx.Err() != nil {
-			if msg != nil {
-				msg.Nak() // prefetched but not handled: at once to another member
-			}
-			return stopped(nil)
-		}
+		// One pull request at a time, each ending after pullExpiry: a
+		// request the server forgot (seen with nats-server 2.9 under
+		// load, where the Messages iterator then waited for ever with
+		// messages pending) costs at most one expiry.
+		fctx, fcancel := context.WithTimeout(ctx, pullExpiry)
+		batch, err := cons.Fetch(b.opts.Prefetch, jetstream.FetchContext(fctx))
 		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return stopped(fmt.Errorf("pull from consumer %s: %w", name, err))
+			fcancel()
+			if ctx.Err() != nil {
+				return stopped(nil)
 			}
 			b.log.Warn("queue pull failed", "queue", queue, "group", group, "err", err)
+			if !sleep(ctx, pullRetry) {
+				return stopped(nil)
+			}
 			continue
 		}
-		b.deliver(ctx, queue, group, msg, fn)
+		for msg := range batch.Messages() {
+			if ctx.Err() != nil {
+				msg.Nak() // prefetched but not handled: at once to another member
+				continue
+			}
+			b.deliver(ctx, queue, group, msg, fn)
+		}
+		fcancel()
+		if ctx.Err() != nil {
+			return stopped(nil)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, natsgo.ErrTimeout) &&
+			!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
+			b.log.Warn("queue pull failed", "queue", queue, "group", group, "err", err)
+			if !sleep(ctx, pullRetry) {
+				return stopped(nil)
+			}
+		}
+	}
+}
+
+// pullExpiry bounds each pull request; pullRetry is the pause after a
+// failed one.
+const (
+	pullExpiry = 5 * time.Second
+	pullRetry  = 250 * time.Millisecond
+)
+
+// sleep waits for d or until ctx ends, and reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
