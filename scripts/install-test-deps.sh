@@ -10,6 +10,7 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "install-test-deps: installing ${need[*]}" >&2
 	export DEBIAN_FRONTEND=noninteractive

@@ -85,6 +85,21 @@ done
 out=$(mosquitto_pub -h localhost -p "$MQTT" --cafile data/ca.pem -i sensor-a -t devices/sensor-a/x -m x 2>&1) && fail "connection without a client certificate accepted"
 ok "connection without a client certificate refused"
 
+# Restricted quarantine: sensor-b is let in to quarantine/sensor-b/# only.
+"$WARD" device quarantine sensor-b --mode restrict --reason interop | grep -q 'quarantined (restrict)' || fail "quarantine --mode restrict"
+out=$(mosquitto_sub $B -i sensor-b -t 'devices/sensor-b/#' -C 1 -W 3 2>&1 || true)
+echo "$out" | grep -q 'denied' || fail "restricted sensor-b may still subscribe to its device tree: $out"
+mosquitto_sub $B -i sensor-b -t 'quarantine/sensor-b/cmd' -C 1 -W 10 >q.out 2>&1 &
+sp=$!
+for _ in $(seq 1 100); do "$WARD" device show sensor-b --output json | grep -q '"connected_sessions": 1' && break; sleep 0.05; done
+mosquitto_pub $B -i sensor-b:pub -t quarantine/sensor-b/cmd -m remediate || fail "restricted publish to the quarantine tree"
+wait $sp || true
+grep -q remediate q.out || fail "restricted sensor-b did not get its quarantine message: $(cat q.out)"
+"$WARD" device quarantine sensor-b --reason interop >/dev/null
+out=$(mosquitto_pub $B -i sensor-b -t quarantine/sensor-b/x -m x 2>&1) && fail "device quarantined in refuse mode admitted"
+"$WARD" device release sensor-b | grep -q 'now active' || fail "release"
+ok "restricted quarantine confines sensor-b to quarantine/sensor-b/#; refuse mode refuses it; release restores it"
+
 "$WARD" device revoke sensor-a --reason keyCompromise >/dev/null
 curl -sf --cacert data/ca.pem "$WARD_SERVER/crl" -o crl.der
 openssl crl -inform DER -in crl.der -noout -text | grep -qi "$(openssl x509 -in sensor-a.pem -noout -serial | cut -d= -f2)" || fail "revoked serial not in the CRL"

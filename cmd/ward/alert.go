@@ -102,7 +102,7 @@ func alertVerb(verb, short string) *cobra.Command {
 func newMitigateCmd() *cobra.Command {
 	var action string
 	cmd := &cobra.Command{
-		Use: "mitigate ID --action quarantine|revoke|log-level|notify", Short: "Carry out a mitigation for an alert (recorded in the audit trail)", Args: cobra.ExactArgs(1),
+		Use: "mitigate ID --action quarantine|quarantine-restrict|revoke|log-level|notify", Short: "Carry out a mitigation for an alert (recorded in the audit trail)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := apiClient(cmd)
 			if err != nil {
@@ -116,7 +116,7 @@ func newMitigateCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&action, "action", "", "quarantine, revoke, log-level or notify (required)")
+	cmd.Flags().StringVar(&action, "action", "", "quarantine, quarantine-restrict (connected, limited to quarantine/ID/#), revoke, log-level or notify (required)")
 	cmd.MarkFlagRequired("action")
 	addClientFlags(cmd, false)
 	return cmd

@@ -17,7 +17,7 @@ func newDeviceCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "device", Short: "Register, inspect, revoke and quarantine devices"}
 	cmd.AddCommand(newDeviceAddCmd(), newDeviceListCmd(), newDeviceShowCmd(), newDeviceTokenCmd(),
 		newDeviceStatusCmd("revoke", "Revoke the device's certificates (published in the CRL) and disconnect it"),
-		newDeviceStatusCmd("quarantine", "Disconnect the device and refuse it, without revoking its certificate"),
+		newDeviceStatusCmd("quarantine", "Disconnect the device and refuse it (or, with --mode restrict, confine it to quarantine/ID/#), without revoking its certificate"),
 		newDeviceStatusCmd("release", "Lift a quarantine"),
 		newDevicePolicyCmd(), newDeviceMetricsCmd())
 	return cmd
@@ -132,7 +132,7 @@ func newDeviceListCmd() *cobra.Command {
 			rows := make([][]string, 0, len(vs))
 			for _, v := range vs {
 				serial, na := activeCert(v)
-				rows = append(rows, []string{v.ID, v.Model, v.Firmware, string(v.Status), connState(v.Connected), fmtTime(v.LastSeen), serial, na})
+				rows = append(rows, []string{v.ID, v.Model, v.Firmware, statusText(v.Device), connState(v.Connected), fmtTime(v.LastSeen), serial, na})
 			}
 			return table(cmd.OutOrStdout(), []string{"ID", "MODEL", "FIRMWARE", "STATUS", "CONNECTION", "LAST SEEN", "CERT SERIAL", "NOT AFTER"}, rows)
 		},
@@ -161,7 +161,7 @@ func newDeviceShowCmd() *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "ID:          %s\nModel:       %s\nFirmware:    %s\nStatus:      %s\nConnection:  %s\nLast seen:   %s\nRegistered:  %s\n",
-				v.ID, v.Model, v.Firmware, v.Status, connState(v.Connected), fmtTime(v.LastSeen), fmtTime(v.CreatedAt))
+				v.ID, v.Model, v.Firmware, statusText(v.Device), connState(v.Connected), fmtTime(v.LastSeen), fmtTime(v.CreatedAt))
 			if len(v.Tags) > 0 {
 				fmt.Fprintf(w, "Tags:        %s\n", strings.Join(v.Tags, ", "))
 			}
@@ -213,8 +213,16 @@ func detail(m map[string]string) string {
 	return strings.Join(parts, " ")
 }
 
+// statusText is the device's status for tables, with the quarantine mode.
+func statusText(d store.Device) string {
+	if d.Quarantine != "" {
+		return fmt.Sprintf("%s (%s)", d.Status, d.Quarantine)
+	}
+	return string(d.Status)
+}
+
 func newDeviceStatusCmd(verb, short string) *cobra.Command {
-	var reason string
+	var reason, mode string
 	cmd := &cobra.Command{
 		Use:   verb + " ID",
 		Short: short,
@@ -226,7 +234,7 @@ func newDeviceStatusCmd(verb, short string) *cobra.Command {
 			}
 			var body any
 			if verb != "release" {
-				body = api.ReasonRequest{Reason: reason}
+				body = api.ReasonRequest{Reason: reason, Mode: store.QuarantineMode(mode)}
 			}
 			var res api.RevokeResponse
 			if err := c.Post(cmd.Context(), "/api/v1/devices/"+pathEscape(args[0])+"/"+verb, body, &res); err != nil {
@@ -238,12 +246,15 @@ func newDeviceStatusCmd(verb, short string) *cobra.Command {
 				}
 				return printJSON(cmd.OutOrStdout(), res.Device)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "device %s is now %s\n", res.ID, res.Status)
+			fmt.Fprintf(cmd.OutOrStdout(), "device %s is now %s\n", res.ID, statusText(res.Device))
 			if verb == "revoke" {
 				fmt.Fprintf(cmd.OutOrStdout(), "revoked certificates: %s\n", strings.Join(res.RevokedSerials, ", "))
 			}
 			return nil
 		},
+	}
+	if verb == "quarantine" {
+		cmd.Flags().StringVar(&mode, "mode", "refuse", "refuse: disconnect and refuse the device; restrict: disconnect, then admit it to quarantine/ID/# only")
 	}
 	if verb != "release" {
 		cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the device's events; for revoke also the CRL reason: keyCompromise, superseded, cessationOfOperation)")

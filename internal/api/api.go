@@ -40,7 +40,7 @@ type Registry interface {
 	Get(ctx context.Context, id string, events int) (fleet.View, error)
 	List(ctx context.Context) ([]fleet.View, error)
 	Revoke(ctx context.Context, id, reason string) (store.Device, []string, error)
-	Quarantine(ctx context.Context, id, reason string) (store.Device, error)
+	Quarantine(ctx context.Context, id, reason string, mode store.QuarantineMode) (store.Device, error)
 	Release(ctx context.Context, id string) (store.Device, error)
 	SetPolicy(ctx context.Context, id string, p store.Policy) (store.Device, error)
 	SetModelPolicy(ctx context.Context, p store.ModelPolicy) error

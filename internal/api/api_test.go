@@ -148,8 +148,14 @@ func TestDeviceLifecycleOverAPI(t *testing.T) {
 			t.Errorf("add %s: %d %s, want 400", bad, code, body)
 		}
 	}
-	if code, _ := e.do(t, "POST", "/api/v1/devices/sensor-17/quarantine", op, `{"reason":"test"}`); code != 200 {
-		t.Errorf("quarantine: %d", code)
+	if code, body := e.do(t, "POST", "/api/v1/devices/sensor-17/quarantine", op, `{"reason":"test","mode":"sideways"}`); code != http.StatusBadRequest {
+		t.Errorf("quarantine with an unknown mode: %d %s, want 400", code, body)
+	}
+	if code, body := e.do(t, "POST", "/api/v1/devices/sensor-17/quarantine", op, `{"reason":"test","mode":"restrict"}`); code != 200 || !strings.Contains(string(body), `"quarantine": "restrict"`) {
+		t.Errorf("quarantine in restrict mode: %d %s", code, body)
+	}
+	if code, body := e.do(t, "POST", "/api/v1/devices/sensor-17/quarantine", op, `{"reason":"test"}`); code != 200 || !strings.Contains(string(body), `"quarantine": "refuse"`) {
+		t.Errorf("quarantine: %d %s", code, body)
 	}
 	if code, _ := e.do(t, "POST", "/api/v1/devices/sensor-17/token", op, ""); code != http.StatusConflict {
 		t.Errorf("new token for a quarantined device: %d, want 409", code)

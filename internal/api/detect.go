@@ -175,7 +175,7 @@ func (s *Server) alertTransition(ack bool) handler {
 
 // MitigateRequest is the body of POST /api/v1/alerts/{id}/mitigate.
 type MitigateRequest struct {
-	Action string `json:"action"` // notify, quarantine, revoke, log-level
+	Action string `json:"action"` // notify, quarantine, quarantine-restrict, revoke, log-level
 }
 
 func (s *Server) mitigate(w http.ResponseWriter, r *http.Request) error {

@@ -34,6 +34,9 @@ type EnrollmentResponse struct {
 // ReasonRequest is the optional body of revoke and quarantine.
 type ReasonRequest struct {
 	Reason string `json:"reason,omitempty"`
+	// Mode is the quarantine mode, "refuse" (the default) or "restrict";
+	// quarantine only.
+	Mode store.QuarantineMode `json:"mode,omitempty"`
 }
 
 // RevokeResponse answers POST /api/v1/devices/{id}/revoke.
@@ -193,11 +196,11 @@ func (s *Server) quarantineDevice(w http.ResponseWriter, r *http.Request) error 
 	if err := optionalBody(w, r, &req); err != nil {
 		return err
 	}
-	d, err := s.opts.Registry.Quarantine(r.Context(), r.PathValue("id"), req.Reason)
+	d, err := s.opts.Registry.Quarantine(r.Context(), r.PathValue("id"), req.Reason, req.Mode)
 	if err != nil {
 		return err
 	}
-	s.audit(r, "device.quarantine", d.ID, map[string]string{"reason": req.Reason})
+	s.audit(r, "device.quarantine", d.ID, map[string]string{"reason": req.Reason, "mode": string(d.Quarantine)})
 	writeJSON(w, http.StatusOK, d)
 	return nil
 }

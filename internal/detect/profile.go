@@ -35,7 +35,7 @@ import (
 //	    clear_after: 3           # consecutive clean datapoints to clear
 //	    severity: high
 //	    mitre: [T1110]
-//	    mitigation: quarantine   # notify, quarantine, revoke, log-level
+//	    mitigation: quarantine   # notify, quarantine, quarantine-restrict, revoke, log-level
 //
 // Windows scale with `ward serve --detect-window`: "1m" is that window,
 // "5m" five of them and "1h" sixty.
@@ -86,8 +86,11 @@ type Rule struct {
 const (
 	MitigateNotify     = "notify"
 	MitigateQuarantine = "quarantine"
-	MitigateRevoke     = "revoke"
-	MitigateLogLevel   = "log-level"
+	// MitigateQuarantineRestrict keeps the device connected but limited
+	// to its quarantine topic tree.
+	MitigateQuarantineRestrict = "quarantine-restrict"
+	MitigateRevoke             = "revoke"
+	MitigateLogLevel           = "log-level"
 )
 
 // windowTiers maps a rule's window name to its multiple of the base window.
@@ -153,10 +156,10 @@ func (p *Profile) Validate() error {
 
 func checkMitigation(m string) error {
 	switch m {
-	case "", MitigateNotify, MitigateQuarantine, MitigateRevoke, MitigateLogLevel:
+	case "", MitigateNotify, MitigateQuarantine, MitigateQuarantineRestrict, MitigateRevoke, MitigateLogLevel:
 		return nil
 	}
-	return fmt.Errorf("%q must be notify, quarantine, revoke or log-level", m)
+	return fmt.Errorf("%q must be notify, quarantine, quarantine-restrict, revoke or log-level", m)
 }
 
 func (r *Rule) validate() error {

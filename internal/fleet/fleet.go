@@ -329,7 +329,7 @@ func (r *Registry) Revoke(ctx context.Context, id, reason string) (store.Device,
 	}
 	// The status goes first: the gateway refuses a revoked device even
 	// before the CRL is re-signed.
-	d, err := r.setStatus(ctx, id, store.StatusRevoked)
+	d, err := r.setStatus(ctx, id, store.StatusRevoked, "")
 	if err != nil {
 		return d, nil, err
 	}
@@ -351,10 +351,21 @@ func (r *Registry) Revoke(ctx context.Context, id, reason string) (store.Device,
 	return d, serials, nil
 }
 
-// Quarantine refuses and disconnects a device without revoking it.
-func (r *Registry) Quarantine(ctx context.Context, id, reason string) (store.Device, error) {
+// Quarantine disconnects a device without revoking it. In mode
+// store.QuarantineRefuse ("" means it) the gateway then refuses the
+// device; in store.QuarantineRestrict it admits the device to its
+// quarantine topic tree only. Quarantining a quarantined device changes
+// its mode.
+func (r *Registry) Quarantine(ctx context.Context, id, reason string, mode store.QuarantineMode) (store.Device, error) {
 	if err := checkText("reason", reason, 200); err != nil {
 		return store.Device{}, err
+	}
+	switch mode {
+	case "":
+		mode = store.QuarantineRefuse
+	case store.QuarantineRefuse, store.QuarantineRestrict:
+	default:
+		return store.Device{}, fmt.Errorf("%w: quarantine mode %q: use %s or %s", ErrBadRequest, mode, store.QuarantineRefuse, store.QuarantineRestrict)
 	}
 	cur, err := r.opts.Store.GetDevice(ctx, id)
 	if err != nil {
@@ -363,12 +374,12 @@ func (r *Registry) Quarantine(ctx context.Context, id, reason string) (store.Dev
 	if cur.Status == store.StatusRevoked {
 		return cur, fmt.Errorf("%w: device %s is revoked", ErrBadRequest, id)
 	}
-	d, err := r.setStatus(ctx, id, store.StatusQuarantined)
+	d, err := r.setStatus(ctx, id, store.StatusQuarantined, mode)
 	if err != nil {
 		return d, err
 	}
-	r.event(ctx, id, "quarantined", map[string]string{"reason": reason})
-	r.log.Info("device quarantined", "device_id", id)
+	r.event(ctx, id, "quarantined", map[string]string{"reason": reason, "mode": string(mode)})
+	r.log.Info("device quarantined", "device_id", id, "mode", mode)
 	return d, nil
 }
 
@@ -389,7 +400,7 @@ func (r *Registry) Release(ctx context.Context, id string) (store.Device, error)
 	if !slices.ContainsFunc(certs, func(c store.Certificate) bool { return !c.Revoked() && c.Kind == "device" }) {
 		next = store.StatusPending
 	}
-	d, err := r.setStatus(ctx, id, next)
+	d, err := r.setStatus(ctx, id, next, "")
 	if err != nil {
 		return d, err
 	}
@@ -464,9 +475,11 @@ func checkFilter(f string) error {
 	return nil
 }
 
-func (r *Registry) setStatus(ctx context.Context, id string, s store.DeviceStatus) (store.Device, error) {
+// setStatus sets the device's status and quarantine mode ("" unless s is
+// quarantined) and tells the gateway.
+func (r *Registry) setStatus(ctx context.Context, id string, s store.DeviceStatus, mode store.QuarantineMode) (store.Device, error) {
 	d, err := r.opts.Store.UpdateDevice(ctx, id, func(d *store.Device) error {
-		d.Status = s
+		d.Status, d.Quarantine = s, mode
 		d.UpdatedAt = r.now().UTC()
 		return nil
 	})

@@ -99,8 +99,14 @@ func TestLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Quarantine(ctx, "d1", "test"); err != nil {
-		t.Fatal(err)
+	if d, err := r.Quarantine(ctx, "d1", "test", ""); err != nil || d.Quarantine != store.QuarantineRefuse {
+		t.Fatalf("quarantine: mode %q, %v", d.Quarantine, err)
+	}
+	if _, err := r.Quarantine(ctx, "d1", "test", "isolate"); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("unknown quarantine mode: %v", err)
+	}
+	if d, err := r.Quarantine(ctx, "d1", "test", store.QuarantineRestrict); err != nil || d.Quarantine != store.QuarantineRestrict || d.Status != store.StatusQuarantined {
+		t.Fatalf("change to restricted quarantine: %s %q, %v", d.Status, d.Quarantine, err)
 	}
 	if _, err := r.Reenroll(ctx, c2, csr(t, "d1")); !errors.Is(err, ErrQuarantined) {
 		t.Errorf("reenroll while quarantined: %v", err)
@@ -108,8 +114,8 @@ func TestLifecycle(t *testing.T) {
 	if _, err := r.NewToken(ctx, "d1", 0); !errors.Is(err, ErrQuarantined) {
 		t.Errorf("new token while quarantined: %v", err)
 	}
-	if d, err := r.Release(ctx, "d1"); err != nil || d.Status != store.StatusActive {
-		t.Fatalf("release: %v %v", d.Status, err)
+	if d, err := r.Release(ctx, "d1"); err != nil || d.Status != store.StatusActive || d.Quarantine != "" {
+		t.Fatalf("release: %v %q %v", d.Status, d.Quarantine, err)
 	}
 	_, serials, err := r.Revoke(ctx, "d1", "keyCompromise")
 	if err != nil || len(serials) != 2 {
@@ -118,7 +124,7 @@ func TestLifecycle(t *testing.T) {
 	if !ca.IsRevoked(c1.SerialNumber) || !ca.IsRevoked(c2.SerialNumber) || gw.crl != 1 || gw.devices["d1"] != store.StatusRevoked {
 		t.Errorf("after revoke: revoked %v %v, crl notices %d, gateway status %s", ca.IsRevoked(c1.SerialNumber), ca.IsRevoked(c2.SerialNumber), gw.crl, gw.devices["d1"])
 	}
-	if _, err := r.Quarantine(ctx, "d1", ""); !errors.Is(err, ErrBadRequest) {
+	if _, err := r.Quarantine(ctx, "d1", "", ""); !errors.Is(err, ErrBadRequest) {
 		t.Errorf("quarantine a revoked device: %v", err)
 	}
 	// Re-enrollment of a revoked device needs a new token from the operator.

@@ -62,6 +62,21 @@ func appendGrants(dst []string, id string, grants []string) []string {
 	return dst
 }
 
+// QuarantinePrefix is the root of the quarantine topic trees: a device in
+// restricted quarantine may use quarantine/{id} and quarantine/{id}/#
+// and nothing else.
+const QuarantinePrefix = "quarantine"
+
+// NewQuarantineACL returns the permissions of a device in restricted
+// quarantine: its quarantine tree only, whatever its grants say.
+func NewQuarantineACL(deviceID string) ACL {
+	if pki.CheckDeviceID(deviceID) != nil {
+		return ACL{}
+	}
+	own := QuarantinePrefix + "/" + deviceID + "/#"
+	return ACL{device: deviceID, publish: []string{own}, subscribe: []string{own}}
+}
+
 // CanPublish reports whether the device may publish to the concrete topic.
 func (a ACL) CanPublish(topic string) bool {
 	if a.device == "" || !ValidTopic(topic) || topic[0] == '$' || CrossesDevices(a.device, topic) {

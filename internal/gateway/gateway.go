@@ -48,6 +48,15 @@
 // (MQTT 5: DISCONNECT 0x98 Administrative action, 0x87 Not authorized for a
 // revoked certificate).
 //
+// A device in restricted quarantine (store.QuarantineRestrict) is
+// disconnected the same way, then admitted again with an ACL of its
+// quarantine tree only, quarantine/{id} and quarantine/{id}/# (see
+// NewQuarantineACL): it stays reachable for remediation by an operator's
+// service granted quarantine/... topics, while its publishes anywhere else
+// are dropped and recorded as ACL denials and its earlier subscriptions,
+// including those of a persistent session, deliver nothing (deliveries are
+// checked against the ACL too).
+//
 // # Why a custom listener
 //
 // mochi's listeners.TCP performs the TLS handshake lazily inside the client
@@ -407,12 +416,19 @@ func (g *Gateway) Addr() net.Addr {
 }
 
 // SetDevice adds or updates one device. A status other than active
-// disconnects the device's live sessions at once.
+// disconnects the device's live sessions at once, and so does entering or
+// leaving restricted quarantine: a device that is let back in starts
+// afresh under its new ACL.
 func (g *Gateway) SetDevice(d store.Device) {
 	g.mu.Lock()
+	var was *policy
+	if old := g.devices[d.ID]; old != nil {
+		was = old.policy.Load()
+	}
 	ds := g.putDeviceLocked(d)
+	now := ds.policy.Load()
 	var kick []*session
-	if d.Status != store.StatusActive {
+	if !now.admits() || (was != nil && was.restricted != now.restricted) {
 		kick = ds.sessionsLocked()
 	}
 	g.mu.Unlock()

@@ -577,6 +577,76 @@ func TestQuarantineAndRelease(t *testing.T) {
 	}
 }
 
+func TestRestrictedQuarantine(t *testing.T) {
+	devs := activeDevices("dev-a", "ops-1")
+	// The operator's remediation service may talk to every quarantine tree.
+	devs[1].Policy = store.Policy{Publish: []string{"quarantine/+/cmd"}, Subscribe: []string{"quarantine/+/diag"}}
+	e := newEnv(t, devs, nil, gateway.Limits{})
+	ca, cops := issue(t, e.ca, "dev-a"), issue(t, e.ca, "ops-1")
+	a := e.mustConnect(&ca, "dev-a")
+	ops := e.mustConnect(&cops, "ops-1")
+	if code := ops.subscribe(t, "quarantine/+/diag"); code != 1 {
+		t.Fatalf("ops subscription: SUBACK %#x", code)
+	}
+	restricted := store.Device{ID: "dev-a", Model: "m1", Status: store.StatusQuarantined, Quarantine: store.QuarantineRestrict}
+	e.gw.SetDevice(restricted)
+	waitLost(t, a)
+
+	// Admitted again, to its quarantine tree only.
+	a = e.mustConnect(&ca, "dev-a")
+	if code := a.subscribe(t, "quarantine/dev-a/cmd"); code != 1 {
+		t.Fatalf("quarantine subscription: SUBACK %#x, want 0x01", code)
+	}
+	for _, f := range []string{"devices/dev-a/#", "quarantine/+/cmd", "quarantine/ops-1/cmd"} {
+		if code := a.subscribe(t, f); code != 0x80 {
+			t.Errorf("restricted subscribe %q: SUBACK %#x, want 0x80", f, code)
+		}
+	}
+	a.publish(t, "devices/dev-a/telemetry", []byte("t"))
+	e.waitEvent(func(ev store.Event) bool {
+		return ev.Kind == gateway.EventACLDenied && ev.DeviceID == "dev-a" && ev.Detail["action"] == "publish" && ev.Detail["topic"] == "devices/dev-a/telemetry"
+	})
+	a.publish(t, "quarantine/dev-a/diag", []byte("diag"))
+	if m := ops.next(t); m.Topic() != "quarantine/dev-a/diag" || string(m.Payload()) != "diag" {
+		t.Fatalf("ops received %s %q, want the device's diagnostics", m.Topic(), m.Payload())
+	}
+	// A policy change that keeps the mode does not disconnect the device.
+	restricted.Policy.Publish = []string{"sites/x/#"}
+	e.gw.SetDevice(restricted)
+	ops.publish(t, "quarantine/dev-a/cmd", []byte("fix"))
+	if m := a.next(t); m.Topic() != "quarantine/dev-a/cmd" || string(m.Payload()) != "fix" {
+		t.Fatalf("device received %s %q, want the remediation command", m.Topic(), m.Payload())
+	}
+	// The grant does not apply while restricted.
+	a.publish(t, "sites/x/y", []byte("s"))
+	e.waitEvent(func(ev store.Event) bool {
+		return ev.Kind == gateway.EventACLDenied && ev.DeviceID == "dev-a" && ev.Detail["topic"] == "sites/x/y"
+	})
+
+	// Restrict -> refuse: disconnected and refused.
+	e.gw.SetDevice(store.Device{ID: "dev-a", Model: "m1", Status: store.StatusQuarantined, Quarantine: store.QuarantineRefuse})
+	waitLost(t, a)
+	if _, err := e.connect(&ca, "dev-a"); err == nil {
+		t.Fatal("device quarantined in refuse mode admitted")
+	}
+	e.waitEvent(refused("dev-a", gateway.ReasonQuarantined))
+
+	// Released: the device's own tree again, and no quarantine tree.
+	e.gw.SetDevice(restricted)
+	a = e.mustConnect(&ca, "dev-a")
+	e.gw.SetDevice(store.Device{ID: "dev-a", Model: "m1", Status: store.StatusActive})
+	waitLost(t, a)
+	a = e.mustConnect(&ca, "dev-a")
+	if code := a.subscribe(t, "quarantine/dev-a/cmd"); code != 0x80 {
+		t.Errorf("released device subscribes to its quarantine tree: SUBACK %#x, want 0x80", code)
+	}
+	a.subscribe(t, "devices/dev-a/#")
+	a.publish(t, "devices/dev-a/telemetry", []byte("back"))
+	if m := a.next(t); string(m.Payload()) != "back" {
+		t.Fatalf("released device received %s %q", m.Topic(), m.Payload())
+	}
+}
+
 func TestOversizePayload(t *testing.T) {
 	devs := activeDevices("dev-a")
 	devs[0].Policy.MaxMessageBytes = 1024

@@ -12,7 +12,6 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/wardproject/ward/internal/pki"
-	"github.com/wardproject/ward/internal/store"
 )
 
 // hook is Ward's single mochi auth/ACL hook. It denies by default: a client
@@ -84,7 +83,7 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return false
 	}
 	p := ds.policy.Load()
-	if p.status != store.StatusActive {
+	if !p.admits() {
 		return false
 	}
 	if !write {
@@ -170,7 +169,7 @@ func (h *hook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, b []byte) {
 func (h *hook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
 	ds := h.g.device(deviceIDOfClient(cl.ID))
 	if ds != nil {
-		if p := ds.policy.Load(); p.status == store.StatusActive && p.acl.CanPublish(will.TopicName) {
+		if p := ds.policy.Load(); p.admits() && p.acl.CanPublish(will.TopicName) {
 			return will, nil
 		}
 	}
@@ -260,7 +259,7 @@ func (g *Gateway) admit(cl *mqtt.Client, pk packets.Packet) (packets.Code, bool)
 	// Register under g.mu together with the status check, so that a
 	// concurrent SetDevice either sees this session or is seen here.
 	g.mu.Lock()
-	reason := statusReason(ds.policy.Load().status)
+	reason := statusReason(ds.policy.Load())
 	if g.devices[id] != ds {
 		reason = ReasonUnknownDevice
 	}
@@ -357,7 +356,7 @@ func drop(s *session, pk packets.Packet, code packets.Code) error {
 func (g *Gateway) publish(s *session, pk packets.Packet) (packets.Packet, error) {
 	ds := s.dev
 	p := ds.policy.Load()
-	if p.status != store.StatusActive {
+	if !p.admits() {
 		return pk, drop(s, pk, packets.ErrNotAuthorized)
 	}
 	if !p.acl.CanPublish(pk.TopicName) {

@@ -46,7 +46,7 @@ func (g *Gateway) verifyConnection(cs tls.ConnectionState) error {
 	if ds == nil {
 		return &refusal{reason: ReasonUnknownDevice, deviceID: id, serial: serial}
 	}
-	if r := statusReason(ds.policy.Load().status); r != "" {
+	if r := statusReason(ds.policy.Load()); r != "" {
 		return &refusal{reason: r, deviceID: id, serial: serial}
 	}
 	return nil
@@ -60,9 +60,12 @@ func verifiedLeaf(cs tls.ConnectionState) *x509.Certificate {
 	return cs.VerifiedChains[0][0]
 }
 
-// statusReason maps a device status to a refusal reason; "" admits.
-func statusReason(s store.DeviceStatus) string {
-	switch s {
+// statusReason maps a device's policy to a refusal reason; "" admits.
+func statusReason(p *policy) string {
+	if p.admits() {
+		return ""
+	}
+	switch p.status {
 	case store.StatusActive:
 		return ""
 	case store.StatusQuarantined:

@@ -62,7 +62,10 @@ func (bm *bucketMu) take(now time.Time, n float64) bool {
 // policy is a device's effective, compiled policy. It is immutable; a
 // change replaces the pointer in deviceState.policy.
 type policy struct {
-	status            store.DeviceStatus
+	status store.DeviceStatus
+	// restricted: the device is in restricted quarantine and acl is its
+	// quarantine tree only.
+	restricted        bool
 	acl               ACL
 	maxMessage        int
 	msgRate, msgBurst float64
@@ -104,7 +107,17 @@ func compilePolicy(d store.Device, model store.Policy, hasModel bool, l Limits) 
 	}
 	p.byteBurst = math.Max(p.byteRate, float64(p.maxMessage))
 	p.acl = NewACL(d.ID, pols...)
+	if d.Status == store.StatusQuarantined && d.Quarantine == store.QuarantineRestrict {
+		p.restricted = true
+		p.acl = NewQuarantineACL(d.ID)
+	}
 	return p
+}
+
+// admits reports whether the device may be connected: it is active or in
+// restricted quarantine.
+func (p *policy) admits() bool {
+	return p.status == store.StatusActive || p.restricted
 }
 
 // limitResult is the outcome of a publish against the rate limits.

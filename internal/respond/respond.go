@@ -22,7 +22,7 @@ import (
 
 // Registry quarantines and revokes devices. *fleet.Registry implements it.
 type Registry interface {
-	Quarantine(ctx context.Context, id, reason string) (store.Device, error)
+	Quarantine(ctx context.Context, id, reason string, mode store.QuarantineMode) (store.Device, error)
 	Revoke(ctx context.Context, id, reason string) (store.Device, []string, error)
 }
 
@@ -68,12 +68,15 @@ type Responder struct {
 const (
 	ActionNotify     = "notify"
 	ActionQuarantine = "quarantine"
-	ActionRevoke     = "revoke"
-	ActionLogLevel   = "log-level"
+	// ActionQuarantineRestrict quarantines the device in restricted mode:
+	// connected, but limited to its quarantine topic tree.
+	ActionQuarantineRestrict = "quarantine-restrict"
+	ActionRevoke             = "revoke"
+	ActionLogLevel           = "log-level"
 )
 
 // ErrUnknownAction is returned for an action the responder does not know.
-var ErrUnknownAction = errors.New("unknown mitigation: use notify, quarantine, revoke or log-level")
+var ErrUnknownAction = errors.New("unknown mitigation: use notify, quarantine, quarantine-restrict, revoke or log-level")
 
 // New returns a Responder; call Run to process automatic mitigations.
 func New(opts Options) (*Responder, error) {
@@ -151,7 +154,9 @@ func (r *Responder) act(ctx context.Context, a alert.Alert, action, actor string
 	case ActionNotify, "":
 		action = ActionNotify
 	case ActionQuarantine:
-		_, err = r.opts.Registry.Quarantine(ctx, a.Device, reason)
+		_, err = r.opts.Registry.Quarantine(ctx, a.Device, reason, store.QuarantineRefuse)
+	case ActionQuarantineRestrict:
+		_, err = r.opts.Registry.Quarantine(ctx, a.Device, reason, store.QuarantineRestrict)
 	case ActionRevoke:
 		_, _, err = r.opts.Registry.Revoke(ctx, a.Device, "keyCompromise")
 	case ActionLogLevel:

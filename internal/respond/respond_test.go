@@ -20,8 +20,12 @@ type registry struct {
 	fail error
 }
 
-func (r *registry) Quarantine(_ context.Context, id, reason string) (store.Device, error) {
-	r.done <- "quarantine " + id
+func (r *registry) Quarantine(_ context.Context, id, reason string, mode store.QuarantineMode) (store.Device, error) {
+	if mode == store.QuarantineRestrict {
+		r.done <- "quarantine-restrict " + id
+	} else {
+		r.done <- "quarantine " + id
+	}
 	return store.Device{ID: id}, r.fail
 }
 
@@ -100,13 +104,19 @@ func TestManual(t *testing.T) {
 	if _, err := r.Mitigate(ctx, a.ID, "nuke", "token:abc"); !errors.Is(err, ErrUnknownAction) {
 		t.Errorf("unknown action: %v", err)
 	}
+	if _, err := r.Mitigate(ctx, a.ID, "quarantine-restrict", "token:abc"); err != nil {
+		t.Fatalf("quarantine-restrict: %v", err)
+	}
+	if got := <-reg.done; got != "quarantine-restrict d1" {
+		t.Errorf("quarantine-restrict asked the registry for %q", got)
+	}
 	reg.fail = errors.New("boom")
 	if _, err := r.Mitigate(ctx, a.ID, "revoke", "token:abc"); err == nil {
 		t.Error("failed revoke reported success")
 	}
 	<-reg.done
 	es, _ := db.ListAudit(ctx, 10)
-	if len(es) != 2 || es[0].Detail["result"] != "error" || es[1].Detail["result"] != "ok" {
+	if len(es) != 3 || es[0].Detail["result"] != "error" || es[1].Detail["result"] != "ok" || es[1].Action != "mitigate.quarantine-restrict" {
 		t.Errorf("audit of manual mitigations: %+v", es)
 	}
 	if _, err := r.Mitigate(ctx, "al-none", "notify", "x"); !errors.Is(err, alert.ErrNotFound) {

@@ -59,16 +59,31 @@ type Policy struct {
 	ConnectsPerMinute int     `json:"connects_per_minute,omitempty"`
 }
 
+// QuarantineMode is how the gateway treats a quarantined device.
+type QuarantineMode string
+
+// Quarantine modes.
+const (
+	// QuarantineRefuse disconnects the device and refuses its connections.
+	QuarantineRefuse QuarantineMode = "refuse"
+	// QuarantineRestrict disconnects the device, then admits it with
+	// access to its quarantine topic tree (quarantine/{id}/#) only, so
+	// that it stays reachable for remediation but cut off from the fleet.
+	QuarantineRestrict QuarantineMode = "restrict"
+)
+
 // Device is one registered device.
 type Device struct {
-	ID        string       `json:"id"`
-	Model     string       `json:"model"`
-	Firmware  string       `json:"firmware"`
-	Tags      []string     `json:"tags,omitempty"`
-	Status    DeviceStatus `json:"status"`
-	Policy    Policy       `json:"policy"`
-	CreatedAt time.Time    `json:"created_at"`
-	UpdatedAt time.Time    `json:"updated_at"`
+	ID       string       `json:"id"`
+	Model    string       `json:"model"`
+	Firmware string       `json:"firmware"`
+	Tags     []string     `json:"tags,omitempty"`
+	Status   DeviceStatus `json:"status"`
+	// Quarantine is the mode of a quarantined device, "" otherwise.
+	Quarantine QuarantineMode `json:"quarantine,omitempty"`
+	Policy     Policy         `json:"policy"`
+	CreatedAt  time.Time      `json:"created_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
 	// LastSeen is the last time the gateway saw the device (zero: never).
 	LastSeen time.Time `json:"last_seen,omitzero"`
 }

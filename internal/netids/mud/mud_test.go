@@ -1,7 +1,6 @@
 package mud
 
 import (
-	"flag"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -9,13 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/wardproject/ward/internal/netids"
 	"github.com/wardproject/ward/internal/netids/afterimage"
+	"github.com/wardproject/ward/internal/wardtest"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func load(t testing.TB) *Profile {
 	f, err := os.Open(filepath.Join("testdata", "camera.json"))
@@ -103,19 +99,7 @@ func TestNFTablesGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "camera-x1.nft.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(string(want), out); diff != "" {
-		t.Errorf("nftables rules (-want +got):\n%s", diff)
-	}
+	wardtest.Golden(t, filepath.Join("testdata", "camera-x1.nft.golden"), []byte(out))
 }
 
 func FuzzParse(f *testing.F) {

@@ -11,17 +11,18 @@ import (
 	"github.com/wardproject/ward/internal/store"
 )
 
-const deviceCols = `id, model, firmware, tags, status, policy, created_at, updated_at, last_seen`
+const deviceCols = `id, model, firmware, tags, status, quarantine, policy, created_at, updated_at, last_seen`
 
 func scanDevice(s scanner) (store.Device, error) {
 	var d store.Device
 	var tags, pol []byte
-	var status string
+	var status, quarantine string
 	var c, u, l int64
-	if err := s.Scan(&d.ID, &d.Model, &d.Firmware, &tags, &status, &pol, &c, &u, &l); err != nil {
+	if err := s.Scan(&d.ID, &d.Model, &d.Firmware, &tags, &status, &quarantine, &pol, &c, &u, &l); err != nil {
 		return d, err
 	}
 	d.Status = store.DeviceStatus(status)
+	d.Quarantine = store.QuarantineMode(quarantine)
 	if err := json.Unmarshal(tags, &d.Tags); err != nil {
 		return d, fmt.Errorf("device %s tags: %w", d.ID, err)
 	}
@@ -39,8 +40,8 @@ func scanDevice(s scanner) (store.Device, error) {
 func (db *DB) CreateDevice(ctx context.Context, d store.Device) error {
 	tags, _ := json.Marshal(nonNil(d.Tags))
 	pol, _ := json.Marshal(d.Policy)
-	_, err := db.pool.Exec(ctx, `INSERT INTO devices(`+deviceCols+`) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
-		d.ID, d.Model, d.Firmware, string(tags), string(d.Status), string(pol), ts(d.CreatedAt), ts(d.UpdatedAt), ts(d.LastSeen))
+	_, err := db.pool.Exec(ctx, `INSERT INTO devices(`+deviceCols+`) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
+		d.ID, d.Model, d.Firmware, string(tags), string(d.Status), string(d.Quarantine), string(pol), ts(d.CreatedAt), ts(d.UpdatedAt), ts(d.LastSeen))
 	if isUnique(err) {
 		return fmt.Errorf("device %s: %w", d.ID, store.ErrConflict)
 	}
@@ -92,8 +93,8 @@ func (db *DB) UpdateDevice(ctx context.Context, id string, fn func(*store.Device
 		d.ID = id
 		tags, _ := json.Marshal(nonNil(d.Tags))
 		pol, _ := json.Marshal(d.Policy)
-		if _, err := tx.Exec(ctx, `UPDATE devices SET model=$1, firmware=$2, tags=$3, status=$4, policy=$5, updated_at=$6, last_seen=$7 WHERE id=$8`,
-			d.Model, d.Firmware, string(tags), string(d.Status), string(pol), ts(d.UpdatedAt), ts(d.LastSeen), id); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE devices SET model=$1, firmware=$2, tags=$3, status=$4, quarantine=$5, policy=$6, updated_at=$7, last_seen=$8 WHERE id=$9`,
+			d.Model, d.Firmware, string(tags), string(d.Status), string(d.Quarantine), string(pol), ts(d.UpdatedAt), ts(d.LastSeen), id); err != nil {
 			return fmt.Errorf("update device %s: %w", id, err)
 		}
 		return nil

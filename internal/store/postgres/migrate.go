@@ -130,6 +130,8 @@ var migrations = []string{
 		reason text COLLATE "C" NOT NULL, created_by text COLLATE "C" NOT NULL, created_at bigint NOT NULL, expires_at bigint NOT NULL
 	);
 	CREATE TABLE finding_trend (time bigint PRIMARY KEY, counts jsonb NOT NULL);`,
+	// 4: restricted quarantine.
+	`ALTER TABLE devices ADD COLUMN quarantine text COLLATE "C" NOT NULL DEFAULT ''`,
 }
 
 // errNewerSchema is returned when the database was migrated by a newer

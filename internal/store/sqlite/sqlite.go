@@ -182,6 +182,8 @@ var migrations = []string{
 		created_by TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL
 	);
 	CREATE TABLE finding_trend (time INTEGER PRIMARY KEY, counts TEXT NOT NULL);`,
+	// 4: restricted quarantine.
+	`ALTER TABLE devices ADD COLUMN quarantine TEXT NOT NULL DEFAULT ''`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {
@@ -237,8 +239,8 @@ func isUnique(err error) bool {
 func (db *DB) CreateDevice(ctx context.Context, d store.Device) error {
 	tags, _ := json.Marshal(nonNil(d.Tags))
 	pol, _ := json.Marshal(d.Policy)
-	_, err := db.w.ExecContext(ctx, `INSERT INTO devices(id, model, firmware, tags, status, policy, created_at, updated_at, last_seen) VALUES(?,?,?,?,?,?,?,?,?)`,
-		d.ID, d.Model, d.Firmware, string(tags), string(d.Status), string(pol), ts(d.CreatedAt), ts(d.UpdatedAt), ts(d.LastSeen))
+	_, err := db.w.ExecContext(ctx, `INSERT INTO devices(id, model, firmware, tags, status, quarantine, policy, created_at, updated_at, last_seen) VALUES(?,?,?,?,?,?,?,?,?,?)`,
+		d.ID, d.Model, d.Firmware, string(tags), string(d.Status), string(d.Quarantine), string(pol), ts(d.CreatedAt), ts(d.UpdatedAt), ts(d.LastSeen))
 	if isUnique(err) {
 		return fmt.Errorf("device %s: %w", d.ID, store.ErrConflict)
 	}
@@ -257,16 +259,17 @@ func nonNil(s []string) []string {
 
 type scanner interface{ Scan(...any) error }
 
-const deviceCols = `id, model, firmware, tags, status, policy, created_at, updated_at, last_seen`
+const deviceCols = `id, model, firmware, tags, status, quarantine, policy, created_at, updated_at, last_seen`
 
 func scanDevice(s scanner) (store.Device, error) {
 	var d store.Device
-	var tags, pol, status string
+	var tags, pol, status, quarantine string
 	var c, u, l int64
-	if err := s.Scan(&d.ID, &d.Model, &d.Firmware, &tags, &status, &pol, &c, &u, &l); err != nil {
+	if err := s.Scan(&d.ID, &d.Model, &d.Firmware, &tags, &status, &quarantine, &pol, &c, &u, &l); err != nil {
 		return d, err
 	}
 	d.Status = store.DeviceStatus(status)
+	d.Quarantine = store.QuarantineMode(quarantine)
 	if err := json.Unmarshal([]byte(tags), &d.Tags); err != nil {
 		return d, fmt.Errorf("device %s tags: %w", d.ID, err)
 	}
@@ -327,8 +330,8 @@ func (db *DB) UpdateDevice(ctx context.Context, id string, fn func(*store.Device
 	d.ID = id
 	tags, _ := json.Marshal(nonNil(d.Tags))
 	pol, _ := json.Marshal(d.Policy)
-	if _, err := tx.ExecContext(ctx, `UPDATE devices SET model=?, firmware=?, tags=?, status=?, policy=?, updated_at=?, last_seen=? WHERE id=?`,
-		d.Model, d.Firmware, string(tags), string(d.Status), string(pol), ts(d.UpdatedAt), ts(d.LastSeen), id); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE devices SET model=?, firmware=?, tags=?, status=?, quarantine=?, policy=?, updated_at=?, last_seen=? WHERE id=?`,
+		d.Model, d.Firmware, string(tags), string(d.Status), string(d.Quarantine), string(pol), ts(d.UpdatedAt), ts(d.LastSeen), id); err != nil {
 		return d, fmt.Errorf("update device %s: %w", id, err)
 	}
 	return d, tx.Commit()

@@ -76,6 +76,21 @@ func testDevices(t *testing.T, s store.Store) {
 	if got, _ := s.GetDevice(ctx, "sensor-1"); got.Status != store.StatusActive {
 		t.Errorf("failed update was applied: status %s", got.Status)
 	}
+	if _, err := s.UpdateDevice(ctx, "sensor-1", func(d *store.Device) error {
+		d.Status, d.Quarantine = store.StatusQuarantined, store.QuarantineRestrict
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetDevice(ctx, "sensor-1"); got.Status != store.StatusQuarantined || got.Quarantine != store.QuarantineRestrict {
+		t.Errorf("quarantine mode not stored: status %s, mode %q", got.Status, got.Quarantine)
+	}
+	if _, err := s.UpdateDevice(ctx, "sensor-1", func(d *store.Device) error {
+		d.Status, d.Quarantine = store.StatusActive, ""
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.TouchDevice(ctx, "sensor-1", t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
