@@ -46,6 +46,7 @@ type idsSensorFlags struct {
 	model     string
 	saveModel string
 	alerts    string
+	live      bool // set by sniff: alerts are not buffered
 	assets    string
 	blocklist string
 	mudDir    string
@@ -126,6 +127,13 @@ func (f *idsSensorFlags) build(cmd *cobra.Command, log *slog.Logger) (*idsSensor
 		af, err := os.OpenFile(f.alerts, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 		if err != nil {
 			return nil, fmt.Errorf("open alerts file: %w", err)
+		}
+		if f.live {
+			// Live alerts are written as they are raised, for tail -f and
+			// log shippers.
+			opts.Sink = netids.NewJSONSink(af)
+			setup.closers = append(setup.closers, af.Close)
+			break
 		}
 		bw := bufio.NewWriter(af)
 		opts.Sink = netids.NewJSONSink(bw)

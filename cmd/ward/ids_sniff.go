@@ -35,6 +35,7 @@ Stops on SIGINT/SIGTERM, then saves --save-model and --assets. SIGHUP reloads
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			f.live = true
 			setup, err := f.build(cmd, idsNewLogger(cmd))
 			if err != nil {
 				return err
@@ -44,6 +45,7 @@ Stops on SIGINT/SIGTERM, then saves --save-model and --assets. SIGHUP reloads
 			if err != nil {
 				return err
 			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "ward ids sniff: listening on %s (SIGINT or SIGTERM stops)\n", iface)
 			var wg sync.WaitGroup
 			wctx, cancel := context.WithCancel(ctx)
 			defer func() { cancel(); wg.Wait() }()

@@ -11,7 +11,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,4 +162,41 @@ func PostgresStore(t *testing.T) {
 			t.Errorf("drop schema %s: %v", schema, err)
 		}
 	})
+}
+
+var netns struct {
+	once   sync.Once
+	prefix []string
+	err    string
+}
+
+// NetNamespace returns the command prefix that runs a program in a fresh,
+// empty network namespace which vanishes with the process: unshare -rn (a
+// user namespace, no root needed) or, where user namespaces are off, plain
+// unshare -n as root. Inside it the program has CAP_NET_ADMIN and
+// CAP_NET_RAW over that namespace only, so tests can load firewall rules
+// or capture on lo without touching the host. It skips (or fails under
+// WARD_TEST_REQUIRE_SERVERS=1) when neither works.
+func NetNamespace(t testing.TB) []string {
+	t.Helper()
+	RequireTool(t, "unshare")
+	netns.once.Do(func() {
+		var errs []string
+		for _, p := range [][]string{{"unshare", "-rn"}, {"unshare", "-n"}} {
+			out, err := exec.Command(p[0], append(p[1:], "true")...).CombinedOutput()
+			if err == nil {
+				netns.prefix = p
+				return
+			}
+			errs = append(errs, fmt.Sprintf("%s: %v: %s", strings.Join(p, " "), err, strings.TrimSpace(string(out))))
+		}
+		netns.err = strings.Join(errs, "; ")
+	})
+	if netns.prefix == nil {
+		if requireServers() {
+			t.Fatalf("cannot create a network namespace and WARD_TEST_REQUIRE_SERVERS=1: %s", netns.err)
+		}
+		t.Skipf("cannot create a network namespace: %s", netns.err)
+	}
+	return slices.Clone(netns.prefix)
 }

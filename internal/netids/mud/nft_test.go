@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -99,39 +98,15 @@ func TestNFTablesEdgeCasesGolden(t *testing.T) {
 	wardtest.Golden(t, filepath.Join("testdata", "edge-cases.nft.golden"), []byte(out))
 }
 
-var nftSandbox struct {
-	once   sync.Once
-	prefix []string
-	err    string
-}
-
-// nftCommand returns a command running nft (args) in a fresh, empty
-// network namespace that vanishes with the process: a user namespace
-// (unshare -rn) works unprivileged, plain unshare -n as root without user
-// namespaces. nft -c (check mode) needs netlink and CAP_NET_ADMIN too:
-// the kernel evaluates the batch without committing it.
+// nftCommand returns a command running args (an nft or sh command line) in a fresh, empty
+// network namespace (wardtest.NetNamespace). nft -c (check mode) needs
+// netlink and CAP_NET_ADMIN too: the kernel evaluates the batch without
+// committing it.
 func nftCommand(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
-	wardtest.RequireTool(t, "nft", "unshare")
-	nftSandbox.once.Do(func() {
-		var errs []string
-		for _, p := range [][]string{{"unshare", "-rn"}, {"unshare", "-n"}} {
-			out, err := exec.Command(p[0], append(p[1:], "nft", "list", "ruleset")...).CombinedOutput()
-			if err == nil {
-				nftSandbox.prefix = p
-				return
-			}
-			errs = append(errs, fmt.Sprintf("%s nft list ruleset: %v: %s", strings.Join(p, " "), err, strings.TrimSpace(string(out))))
-		}
-		nftSandbox.err = strings.Join(errs, "; ")
-	})
-	if nftSandbox.prefix == nil {
-		if os.Getenv("WARD_TEST_REQUIRE_SERVERS") == "1" {
-			t.Fatalf("cannot run nft in a network namespace and WARD_TEST_REQUIRE_SERVERS=1: %s", nftSandbox.err)
-		}
-		t.Skipf("cannot run nft in a network namespace: %s", nftSandbox.err)
-	}
-	return exec.Command(nftSandbox.prefix[0], slices.Concat(nftSandbox.prefix[1:], args)...)
+	wardtest.RequireTool(t, "nft")
+	prefix := wardtest.NetNamespace(t)
+	return exec.Command(prefix[0], slices.Concat(prefix[1:], args)...)
 }
 
 var (
