@@ -106,7 +106,9 @@ func (b *Bus) Consume(ctx context.Context, queue, group string, fn func(context.
 				return stopped(nil)
 			}
 			b.log.Warn("queue pull failed", "queue", queue, "group", group, "err", err)
-			if !sleep(ctx, pullRetry) {
+			select {
+			case <-time.After(pullRetry):
+			case <-ctx.Done():
 				return stopped(nil)
 			}
 			continue
@@ -125,7 +127,9 @@ func (b *Bus) Consume(ctx context.Context, queue, group string, fn func(context.
 		if err := batch.Error(); err != nil && !errors.Is(err, natsgo.ErrTimeout) &&
 			!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
 			b.log.Warn("queue pull failed", "queue", queue, "group", group, "err", err)
-			if !sleep(ctx, pullRetry) {
+			select {
+			case <-time.After(pullRetry):
+			case <-ctx.Done():
 				return stopped(nil)
 			}
 		}
@@ -138,18 +142,6 @@ const (
 	pullExpiry = 5 * time.Second
 	pullRetry  = 250 * time.Millisecond
 )
-
-// sleep waits for d or until ctx ends, and reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
 
 // deliver runs fn on msg, then acknowledges it, naks it with backoff or
 // dead-letters it.
