@@ -69,8 +69,11 @@
 // "go" and pseudo-version spellings), ECOSYSTEM ranges with dpkg's order
 // for Debian and Ubuntu, apk-tools' for Alpine, Alpaquita, BellSoft,
 // Wolfi and Chainguard, rpmvercmp for the RPM distributions, Maven's
-// ComparableVersion and PEP 440. Other ecosystems use the documented
-// generic fallback and their findings are marked Approximate.
+// ComparableVersion for Maven and PEP 440, as pypa/packaging orders it, for
+// PyPI (pre-, post- and dev releases, epochs and local labels included, so
+// "3.2.2rc1" is below a fix in "3.2.2"). Other ecosystems (Packagist,
+// RubyGems, NuGet and the rest) use the documented generic fallback and
+// their findings are marked Approximate.
 //
 // Each range is evaluated as the OSV specification says: events are
 // sorted by version ("0" first; at equal versions introduced before

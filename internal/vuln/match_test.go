@@ -130,6 +130,36 @@ func TestRangeSemantics(t *testing.T) {
 			},
 		},
 		{
+			// PyPI has a PEP 440 ordering, so its findings are exact.
+			name: "pypi-pep440-exact",
+			rec:  record("PYSEC-2", "PyPI", "Django", `,"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"3.0"},{"fixed":"3.2.2"}]}]`, ""),
+			checks: []check{
+				{"pkg:pypi/django@3.2.1", "affected fixed=3.2.2"},
+				{"pkg:pypi/django@3.2.2rc1", "affected fixed=3.2.2"}, // a pre-release of the fix
+				{"pkg:pypi/django@3.2.2.dev0", "affected fixed=3.2.2"},
+				{"pkg:pypi/django@3.0", "affected fixed=3.2.2"},
+				{"pkg:pypi/django@3.0.0", "affected fixed=3.2.2"}, // 3.0.0 == 3.0
+				{"pkg:pypi/django@3.2.1.post1", "affected fixed=3.2.2"},
+				{"pkg:pypi/django@3.2.1%2Bubuntu1", "affected fixed=3.2.2"}, // local label
+				{"pkg:pypi/django@3.0a1", "not"},                            // before introduced
+				{"pkg:pypi/django@2.2.24", "not"},                           // generic order would agree; still exact
+				{"pkg:pypi/django@3.2.2", "not"},
+				{"pkg:pypi/django@3.2.2.post1", "not"},
+				{"pkg:pypi/django@V3.2.10", "not"},
+				{"pkg:pypi/django@1!1.0", "not"}, // epoch 1 sorts after every epoch-0 version
+				{"pkg:pypi/django@3.2-custom-build", "undecided"},
+			},
+		},
+		{
+			name: "pypi-versions-list-normalised",
+			rec:  record("PYSEC-3", "PyPI", "pyyaml", `,"versions":["5.4b1","5.4.post1"]`, ""),
+			checks: []check{
+				{"pkg:pypi/PyYAML@5.4beta1", "affected fixed="},
+				{"pkg:pypi/pyyaml@5.4-1", "affected fixed="},
+				{"pkg:pypi/pyyaml@5.4", "not"},
+			},
+		},
+		{
 			name: "npm-scope",
 			rec:  record("GHSA-1", "npm", "@babel/traverse", `,"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"7.23.2"}]}]`, ""),
 			checks: []check{

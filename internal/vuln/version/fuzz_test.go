@@ -1,6 +1,8 @@
 package version
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	"golang.org/x/mod/semver"
@@ -96,6 +98,40 @@ func FuzzMaven(f *testing.F) {
 	f.Fuzz(func(t *testing.T, a, b, c string) { checkOrderOpt(t, MavenScheme, a, b, c, false) })
 }
 func FuzzGeneric(f *testing.F) { fuzzScheme(f, GenericScheme) }
+
+// FuzzPEP440 checks the order properties, that String is already
+// normalised (it parses back to the same spelling), that a local label
+// sorts after its public version, and that every refusal is a *ParseError.
+func FuzzPEP440(f *testing.F) {
+	for _, tt := range orderings[PEP440Scheme] {
+		f.Add(tt.a, tt.b, tt.a+"+1")
+	}
+	f.Add("1.0po\u017ft", "1.0+a..b", "1!")
+	f.Add("1.0+99999999999999999999", "18446744073709551616", "1.0-1-1")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		checkOrder(t, PEP440Scheme, a, b, c)
+		for _, in := range []string{a, b, c} {
+			v, err := ParsePEP440(in)
+			if err != nil {
+				var pe *ParseError
+				if !errors.As(err, &pe) {
+					t.Fatalf("ParsePEP440(%q) error %T is not a *ParseError: %v", in, err, err)
+				}
+				continue
+			}
+			back, err := ParsePEP440(v.String())
+			if err != nil || back.String() != v.String() {
+				t.Fatalf("ParsePEP440(%q).String() = %q re-normalises to %q (%v)", in, v.String(), back.String(), err)
+			}
+			if pub, _, ok := strings.Cut(v.String(), "+"); ok {
+				p, err := ParsePEP440(pub)
+				if err != nil || v.Compare(p) != 1 {
+					t.Fatalf("%q does not sort after its public version %q (%v)", v.String(), pub, err)
+				}
+			}
+		}
+	})
+}
 
 // FuzzCompareAPKInvalid checks that apk's comparison of arbitrary strings,
 // valid or not, never panics and is antisymmetric.

@@ -25,13 +25,17 @@
 //   - [Maven]: the POM reference's Version Order Specification, which
 //     Maven's ComparableVersion implements: qualifier order alpha < beta <
 //     milestone < rc = cr < snapshot < "" = ga = final = release < sp.
+//   - [PEP440]: PEP 440 as pypa/packaging orders it, for PyPI: epoch,
+//     release, dev < a < b < rc < (none) < post, local labels last, with
+//     PEP 440's normalisation of spellings. The public version is parsed and
+//     ordered by github.com/aquasecurity/go-pep440-version; local labels
+//     are handled here, because that library gets them wrong (see [PEP440]).
 //   - [Generic]: the documented fallback for ecosystems without a scheme
 //     here. Versions are split into digit runs and letter runs (anything else
 //     separates); digit runs compare numerically, letter runs
 //     lexicographically ignoring case, a letter run sorts below the end of the
 //     version and a digit run above it ("1.0rc1" < "1.0" < "1.0.1"). Results
-//     based on it are marked approximate by the caller. PyPI uses it until
-//     a PEP 440 ordering is written.
+//     based on it are marked approximate by the caller.
 //
 // Every Parse function rejects what its ecosystem rejects and returns an
 // error that says why; Compare never panics and is a total order on the
@@ -65,7 +69,7 @@ func Compare(a, b Version) int {
 // Scheme is one ecosystem's version syntax and ordering.
 type Scheme struct {
 	// Name identifies the scheme: "semver", "go", "dpkg", "apk", "rpm",
-	// "maven" or "generic".
+	// "maven", "pep440" or "generic".
 	Name string
 	// Approximate is true for the fallback scheme, whose order is a guess.
 	Approximate bool
@@ -96,6 +100,7 @@ var (
 	APKScheme     = &Scheme{Name: "apk"}
 	RPMScheme     = &Scheme{Name: "rpm"}
 	MavenScheme   = &Scheme{Name: "maven"}
+	PEP440Scheme  = &Scheme{Name: "pep440"}
 	GenericScheme = &Scheme{Name: "generic", Approximate: true}
 )
 
@@ -108,6 +113,7 @@ func init() {
 	APKScheme.parse = func(s string) (Version, error) { return ParseAPK(s) }
 	RPMScheme.parse = func(s string) (Version, error) { return ParseRPM(s) }
 	MavenScheme.parse = func(s string) (Version, error) { return ParseMaven(s) }
+	PEP440Scheme.parse = func(s string) (Version, error) { return ParsePEP440(s) }
 	GenericScheme.parse = func(s string) (Version, error) { return ParseGeneric(s) }
 }
 
@@ -129,6 +135,8 @@ func ForEcosystem(eco string) *Scheme {
 		return RPMScheme
 	case "Maven":
 		return MavenScheme
+	case "PyPI":
+		return PEP440Scheme
 	}
 	return GenericScheme
 }

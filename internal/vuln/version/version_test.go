@@ -20,6 +20,8 @@ type ordering struct {
 //	apk: apk-tools test/unit/version.data (v3)
 //	rpm: rpm tests/rpmvercmp.at
 //	maven: maven-artifact ComparableVersionTest (VERSIONS_QUALIFIER)
+//	pep440: PEP 440 (https://peps.python.org/pep-0440/), its examples and
+//	        "Normalization" section; results checked against pypa/packaging
 var orderings = map[*Scheme][]ordering{
 	SemVerScheme: {
 		{"1.0.0", "<", "2.0.0", "semver.org"},
@@ -171,6 +173,56 @@ var orderings = map[*Scheme][]ordering{
 		{"2.12.2", ">", "2.12.1", "GHSA-jfh8-c2jp-5v3q"},
 		{"2.0.0-beta9", "<", "2.0", "log4j history"},
 	},
+	PEP440Scheme: {
+		{"1.0.dev0", "<", "1.0a1", "pep440: dev release before pre-releases"},
+		{"1.0a1", "<", "1.0b1", "pep440"},
+		{"1.0b1", "<", "1.0rc1", "pep440"},
+		{"1.0rc1", "<", "1.0", "pep440"},
+		{"1.0", "<", "1.0.post1", "pep440"},
+		{"1.0", "=", "1.0.0", "pep440: release zero padding"},
+		{"1.0", "=", "1", "pep440: release zero padding"},
+		{"1.0.post1.dev1", "<", "1.0.post1", "pep440: dev release of a post release"},
+		{"1.0.post1.dev1", ">", "1.0", "pep440: dev release of a post release"},
+		{"1.0a2.dev456", "<", "1.0a2", "pep440: dev release of a pre-release"},
+		{"1.0a1.post1", "<", "1.0a2.dev0", "pep440"},
+		{"1.0rc1.post1", ">", "1.0rc1", "pep440"},
+		{"1.0.post0", ">", "1.0", "pep440: post0 is a post release"},
+		{"1!0.1", ">", "2.0", "pep440: epoch first"},
+		{"1!2.0", ">", "3.0", "pep440: epoch first"},
+		{"2013.10", "<", "1!1.0", "pep440: epoch example"},
+		{"0!1.0", "=", "1.0", "pep440: absent epoch is 0"},
+		{"1.0+local", ">", "1.0", "pep440: local label after the public version"},
+		{"1.0+local", "<", "1.0.post1", "pep440: local only breaks ties"},
+		{"1.0+abc.5", "<", "1.0+abc.10", "pep440: local numbers numerically"},
+		{"1.0+abc", "<", "1.0+1", "pep440: local names before numbers"},
+		{"1.0+1", "<", "1.0+1.0", "pep440: shorter local label first"},
+		{"1.0+99999999999999999999", ">", "1.0+abc", "pep440: local number beyond 2^64"},
+		{"1.0+ubuntu-1", "=", "1.0+ubuntu.1", "pep440: local separators normalised"},
+		{"1.0+ubuntu_1", "=", "1.0+ubuntu.1", "pep440: local separators normalised"},
+		{"1.0+UBUNTU1", "=", "1.0+ubuntu1", "pep440: case"},
+		{"1.0+01", "=", "1.0+1", "pep440: local integer normalisation"},
+		{"1.0alpha1", "=", "1.0a1", "pep440: pre-release spelling"},
+		{"1.0beta1", "=", "1.0b1", "pep440: pre-release spelling"},
+		{"1.0c1", "=", "1.0rc1", "pep440: pre-release spelling"},
+		{"1.0pre1", "=", "1.0rc1", "pep440: pre-release spelling"},
+		{"1.0preview1", "=", "1.0rc1", "pep440: pre-release spelling"},
+		{"1.0-a.1", "=", "1.0a1", "pep440: pre-release separators"},
+		{"1.0_RC_1", "=", "1.0rc1", "pep440: pre-release separators and case"},
+		{"1.0a", "=", "1.0a0", "pep440: implicit pre-release number"},
+		{"1.0-1", "=", "1.0.post1", "pep440: implicit post release"},
+		{"1.0.rev1", "=", "1.0.post1", "pep440: post release spelling"},
+		{"1.0-r1", "=", "1.0.post1", "pep440: post release spelling"},
+		{"1.0post", "=", "1.0.post0", "pep440: implicit post release number"},
+		{"1.0-dev", "=", "1.0.dev0", "pep440: implicit dev release number"},
+		{"1.0.DEV1", "=", "1.0.dev1", "pep440: case"},
+		{"v1.0", "=", "1.0", "pep440: leading v"},
+		{"V1!2.0", "=", "1!2.0", "pep440: leading v before an epoch"},
+		{"01.002", "=", "1.2", "pep440: integer normalisation"},
+		{" 1.0\n", "=", "1.0", "pep440: surrounding whitespace"},
+		{"1.9", "<", "1.10", "pep440: numeric"},
+		{"1.99999999999999999", "<", "1.100000000000000000", "pep440: large numbers"},
+		{"3.2.2rc1", "<", "3.2.2", "PYSEC: Django pre-release of the fix"},
+	},
 	GenericScheme: {
 		{"1.0rc1", "<", "1.0", "generic: letters below the end"},
 		{"1.0", "<", "1.0.1", "generic: digits above the end"},
@@ -222,6 +274,12 @@ func TestSorted(t *testing.T) {
 		MavenScheme: {"1-alpha2snapshot", "1-alpha2", "1-alpha-123", "1-beta-2", "1-beta123", "1-m2", "1-m11",
 			"1-rc", "1-cr2", "1-rc123", "1-SNAPSHOT", "1", "1-sp", "1-sp2", "1-sp123", "1-abc", "1-def",
 			"1-pom-1", "1-1-snapshot", "1-1", "1-2", "1-123"},
+		// PEP 440 "Summary of permitted suffixes and relative ordering", then
+		// its epoch example.
+		PEP440Scheme: {"1.dev0", "1.0.dev456", "1.0a1", "1.0a2.dev456", "1.0a12.dev456", "1.0a12",
+			"1.0b1.dev456", "1.0b2", "1.0b2.post345.dev456", "1.0b2.post345", "1.0rc1.dev456", "1.0rc1",
+			"1.0", "1.0+abc.5", "1.0+abc.7", "1.0+5", "1.0.post456.dev34", "1.0.post456", "1.0.15",
+			"1.1.dev1", "2013.10", "2014.04", "1!1.0", "1!1.1", "1!2.0"},
 	}
 	for s, chain := range chains {
 		vs := make([]Version, len(chain))
@@ -310,6 +368,31 @@ func TestParseErrors(t *testing.T) {
 		{"rpm/bad-epoch", RPMScheme, "x:1.0", "epoch \"x\" is not a number"},
 		{"rpm/empty-release", RPMScheme, "1.0-", "release after '-' is empty"},
 		{"maven/space", MavenScheme, "1.0 beta", "contains spaces"},
+		{"pep440/ok", PEP440Scheme, "1!2.0a1.post2.dev3+ubuntu-1.2", ""},
+		{"pep440/empty", PEP440Scheme, "", "empty"},
+		{"pep440/blank", PEP440Scheme, " \t", "empty"},
+		{"pep440/word", PEP440Scheme, "latest", "does not follow PEP 440"},
+		{"pep440/v", PEP440Scheme, "v", "does not follow PEP 440"},
+		{"pep440/trailing-dash", PEP440Scheme, "1.0-", "does not follow PEP 440"},
+		{"pep440/trailing-dot", PEP440Scheme, "1.0.", "does not follow PEP 440"},
+		{"pep440/double-dot", PEP440Scheme, "1..0", "does not follow PEP 440"},
+		{"pep440/underscore-release", PEP440Scheme, "1_0", "does not follow PEP 440"},
+		{"pep440/two-posts", PEP440Scheme, "1.0-1-1", "does not follow PEP 440"},
+		{"pep440/epoch-only", PEP440Scheme, "1!", "does not follow PEP 440"},
+		{"pep440/no-epoch", PEP440Scheme, "!1.0", "does not follow PEP 440"},
+		{"pep440/unknown-suffix", PEP440Scheme, "1.0.x", "does not follow PEP 440"},
+		{"pep440/dpkg-style", PEP440Scheme, "1:1.0-1", "does not follow PEP 440"},
+		{"pep440/empty-local", PEP440Scheme, "1.0+", "local version label after '+' is empty"},
+		{"pep440/local-empty-segment", PEP440Scheme, "1.0+a..b", "empty segment"},
+		{"pep440/local-leading-sep", PEP440Scheme, "1.0+_a", "empty segment"},
+		{"pep440/local-trailing-sep", PEP440Scheme, "1.0+a-", "empty segment"},
+		{"pep440/local-bad-char", PEP440Scheme, "1.0+a~b", "only letters, digits"},
+		{"pep440/two-plus", PEP440Scheme, "1.0+a+b", "only letters, digits"},
+		{"pep440/inner-space", PEP440Scheme, "1.0 +abc", "contains spaces"},
+		{"pep440/non-ascii", PEP440Scheme, "1.0po\u017ft", "non-ASCII"},
+		{"pep440/too-large", PEP440Scheme, "1.18446744073709551616", "larger than 18446744073709551615"},
+		{"pep440/max", PEP440Scheme, "1.18446744073709551615", ""},
+		{"pep440/too-large-epoch", PEP440Scheme, "99999999999999999999!1.0", "larger than"},
 		{"generic/punct", GenericScheme, "-.-", "has no digits or letters"},
 	}
 	for _, tt := range tests {
@@ -335,7 +418,7 @@ func TestForEcosystem(t *testing.T) {
 		{"Go", GoScheme}, {"npm", SemVerScheme}, {"Debian:12", DpkgScheme},
 		{"Ubuntu:Pro:18.04:LTS", DpkgScheme}, {"Alpine:v3.18", APKScheme},
 		{"Alpaquita:stream", APKScheme}, {"BellSoft Hardened Containers:23", APKScheme},
-		{"Rocky Linux:9", RPMScheme}, {"Maven", MavenScheme}, {"PyPI", GenericScheme},
+		{"Rocky Linux:9", RPMScheme}, {"Maven", MavenScheme}, {"PyPI", PEP440Scheme},
 		{"Packagist", GenericScheme}, {"", GenericScheme},
 	}
 	for _, tt := range tests {
@@ -354,5 +437,36 @@ func TestMavenNotTransitive(t *testing.T) {
 	c := func(a, b string) int { r, _ := MavenScheme.Compare(a, b); return r }
 	if c("1A0", "1") != -1 || c("1", "1.A") != -1 || c("1A0", "1.A") != 1 {
 		t.Fatalf("got %d %d %d, want Maven's -1 -1 1", c("1A0", "1"), c("1", "1.A"), c("1A0", "1.A"))
+	}
+}
+
+// TestPEP440String checks the normalised spellings of PEP 440's
+// "Normalization" section.
+func TestPEP440String(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"1.0", "1.0"},
+		{"V1.0", "1.0"},
+		{"1.0ALPHA1", "1.0a1"},
+		{"1.1-beta.2", "1.1b2"},
+		{"1.0c", "1.0rc0"},
+		{"1.0preview_3", "1.0rc3"},
+		{"1.0-1", "1.0.post1"},
+		{"1.0_rev-2", "1.0.post2"},
+		{"1.0.post", "1.0.post0"},
+		{"1.0dev", "1.0.dev0"},
+		{"00!01.02.0a01.post02.dev03", "1.2.0a1.post2.dev3"},
+		{"1!2.0", "1!2.0"},
+		{"1.0+Ubuntu-01_X", "1.0+ubuntu.1.x"},
+		{"  2.0\t", "2.0"},
+	}
+	for _, tt := range tests {
+		v, err := ParsePEP440(tt.in)
+		if err != nil {
+			t.Errorf("ParsePEP440(%q): %v", tt.in, err)
+			continue
+		}
+		if got := v.String(); got != tt.want {
+			t.Errorf("ParsePEP440(%q).String() = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }
