@@ -126,7 +126,7 @@ func NewReader(in io.Reader, opts FileOptions) (*FileReader, error) {
 			return nil, fmt.Errorf("not a readable pcapng file: %w", err)
 		}
 		fr.r, fr.ng = ng, true
-		return fr, nil
+		return fr, checkLinkType(fr.r.LinkType())
 	}
 	pr, err := pcapgo.NewReader(br)
 	if err != nil {
@@ -136,7 +136,19 @@ func NewReader(in io.Reader, opts FileOptions) (*FileReader, error) {
 		pr.SetSnaplen(uint32(opts.MaxPacket))
 	}
 	fr.r, fr.offset = pr, 24
-	return fr, nil
+	return fr, checkLinkType(pr.LinkType())
+}
+
+// ErrLinkType is wrapped when a capture's link type cannot be decoded.
+var ErrLinkType = errors.New("unsupported link type")
+
+// checkLinkType refuses a capture whose packets the sensor cannot decode,
+// instead of counting every packet as undecoded.
+func checkLinkType(lt layers.LinkType) error {
+	if _, ok := firstLayer(lt); !ok {
+		return fmt.Errorf("%w %s (%d): Ward decodes Ethernet, Linux cooked (SLL, SLL2), raw IP and BSD loopback captures; capture on a wired interface or re-encapsulate the file (editcap -T)", ErrLinkType, lt, int(lt))
+	}
+	return nil
 }
 
 // LinkType returns the capture's link type.

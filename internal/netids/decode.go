@@ -45,6 +45,8 @@ const (
 type decoder struct {
 	eth     layers.Ethernet
 	sll     layers.LinuxSLL
+	sll2    layers.LinuxSLL2
+	loop    layers.Loopback
 	dot1q   layers.Dot1Q
 	ip4     layers.IPv4
 	ip6     layers.IPv6
@@ -69,7 +71,7 @@ func newDecoder() *decoder {
 func (d *decoder) parser(first gopacket.LayerType) *gopacket.DecodingLayerParser {
 	p, ok := d.parsers[first]
 	if !ok {
-		p = gopacket.NewDecodingLayerParser(first, &d.eth, &d.sll, &d.dot1q, &d.ip4, &d.ip6,
+		p = gopacket.NewDecodingLayerParser(first, &d.eth, &d.sll, &d.sll2, &d.loop, &d.dot1q, &d.ip4, &d.ip6,
 			&d.tcp, &d.udp, &d.icmp4, &d.icmp6, &d.arp, &d.dns, &d.payload)
 		p.IgnoreUnsupported = true
 		d.parsers[first] = p
@@ -77,12 +79,19 @@ func (d *decoder) parser(first gopacket.LayerType) *gopacket.DecodingLayerParser
 	return p
 }
 
+// firstLayer maps the link types Ward decodes to their first layer:
+// Ethernet (with 802.1Q), Linux cooked capture v1 and v2 (tcpdump -i any),
+// raw IPv4/IPv6, and BSD loopback (DLT_NULL, DLT_LOOP).
 func firstLayer(lt layers.LinkType) (gopacket.LayerType, bool) {
 	switch lt {
 	case layers.LinkTypeEthernet:
 		return layers.LayerTypeEthernet, true
 	case layers.LinkTypeLinuxSLL:
 		return layers.LayerTypeLinuxSLL, true
+	case layers.LinkTypeLinuxSLL2:
+		return layers.LayerTypeLinuxSLL2, true
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		return layers.LayerTypeLoopback, true
 	case layers.LinkTypeRaw, layers.LinkTypeIPv4:
 		return layers.LayerTypeIPv4, true
 	case layers.LinkTypeIPv6:
@@ -119,6 +128,10 @@ func (d *decoder) decode(f *Frame, p *Packet) bool {
 		case layers.LayerTypeLinuxSLL:
 			if d.sll.AddrLen == 6 {
 				copy(p.SrcMAC[:], d.sll.Addr)
+			}
+		case layers.LayerTypeLinuxSLL2:
+			if d.sll2.AddrLength == 6 {
+				copy(p.SrcMAC[:], d.sll2.Addr)
 			}
 		case layers.LayerTypeIPv4:
 			p.SrcIP, _ = netip.AddrFromSlice(d.ip4.SrcIP.To4())
