@@ -163,10 +163,14 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if s.bus, err = natsbus.New(natsbus.Options{URL: url, Namespace: cfg.Bus.Namespace, Name: "ward-" + node,
-			Logger: s.log, Metrics: s.registry}); err != nil {
+		// Through a *natsbus.Bus first: a failed New must leave s.bus a
+		// nil interface, not one holding a nil pointer that close calls.
+		nb, err := natsbus.New(natsbus.Options{URL: url, Namespace: cfg.Bus.Namespace, Name: "ward-" + node,
+			Logger: s.log, Metrics: s.registry})
+		if err != nil {
 			return nil, err
 		}
+		s.bus = nb
 		cl := &cluster{node: node, bus: s.bus, gw: s.gw, ca: s.ca, db: s.db, log: s.log.With("component", "cluster")}
 		if _, err := s.bus.Subscribe(admissionSubject, cl.receive); err != nil {
 			return nil, err

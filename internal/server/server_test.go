@@ -377,3 +377,25 @@ func TestBadInputKeepsServing(t *testing.T) {
 		t.Error("a private key appears in the API")
 	}
 }
+
+// TestBusUnreachable: a NATS URL nobody answers makes New fail with the
+// bus's error (and release what it had opened), not panic.
+func TestBusUnreachable(t *testing.T) {
+	t.Setenv("WARD_DATA_DIR", t.TempDir())
+	t.Setenv("WARD_HTTPS_ADDR", "127.0.0.1:0")
+	t.Setenv("WARD_MQTT_ADDR", "127.0.0.1:0")
+	t.Setenv("WARD_BUS_NATS_URL", "nats://127.0.0.1:1")
+	wardtest.PostgresStore(t) // a cluster needs the shared store
+	cfg, err := config.Load(nil, os.Environ())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(context.Background(), Options{Config: cfg})
+	if err == nil {
+		srv.close()
+		t.Fatal("New succeeded with an unreachable bus")
+	}
+	if !strings.Contains(err.Error(), "nats") {
+		t.Errorf("error does not name the bus: %v", err)
+	}
+}
