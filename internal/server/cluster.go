@@ -35,6 +35,9 @@ type cluster struct {
 	ca   *pki.CA
 	db   store.Store
 	log  *slog.Logger
+	// applied, when set (tests), is called after each message from another
+	// node has been handled.
+	applied func(admissionMsg)
 }
 
 func (c *cluster) publish(kind, id string) {
@@ -72,6 +75,9 @@ func (c *cluster) receive(m bus.Message) {
 	var msg admissionMsg
 	if err := json.Unmarshal(m.Data, &msg); err != nil || msg.Node == c.node {
 		return
+	}
+	if c.applied != nil {
+		defer c.applied(msg)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

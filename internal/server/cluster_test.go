@@ -3,11 +3,16 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wardproject/ward/internal/api"
 	"github.com/wardproject/ward/internal/wardtest"
@@ -23,7 +28,12 @@ func TestClusterRevocation(t *testing.T) {
 	b := make([]byte, 4)
 	rand.Read(b)
 	t.Setenv("WARD_BUS_NATS_URL", natsURL)
-	t.Setenv("WARD_BUS_NAMESPACE", fmt.Sprintf("wardtest%x", b))
+	ns := fmt.Sprintf("wardtest%x", b)
+	t.Setenv("WARD_BUS_NAMESPACE", ns)
+	// The nodes' queue stream reserves QueueMaxBytes (1 GiB) of JetStream
+	// storage: delete it, or a long-lived nats-server fills up after some
+	// dozens of runs and every NATS test fails with "insufficient storage".
+	t.Cleanup(func() { deleteStream(t, natsURL, ns+"_queues") })
 
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a := start(t, dirA)
@@ -38,9 +48,18 @@ func TestClusterRevocation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bnode := start(t, dirB)
+	applied := make(chan admissionMsg, 64)
+	bnode := startWith(t, dirB, Options{admissionApplied: func(m admissionMsg) {
+		select {
+		case applied <- m:
+		default:
+		}
+	}})
 
 	cert := a.enroll(t, "sensor-c")
+	// Node B learns of the device through the bus, asynchronously: wait
+	// until it has applied everything node A published so far.
+	syncNode(t, a, applied)
 	dev, err := bnode.connect(&cert, "sensor-c", a.srv.CA().RootPool())
 	if err != nil {
 		t.Fatalf("device enrolled on node A refused by node B: %v", err)
@@ -61,5 +80,49 @@ func TestClusterRevocation(t *testing.T) {
 	}
 	if _, err := bnode.connect(&cert, "sensor-c", a.srv.CA().RootPool()); err == nil {
 		t.Error("node B accepted the revoked device again")
+	}
+}
+
+// syncNode returns once another node has applied every admission change
+// that node from published before the call. It publishes a barrier on
+// from's own bus connection: NATS delivers one connection's messages in
+// order, and a node applies them one at a time.
+func syncNode(t *testing.T, from *ward, applied <-chan admissionMsg) {
+	t.Helper()
+	b, _ := json.Marshal(admissionMsg{Node: "test-barrier", Kind: "barrier", ID: t.Name()})
+	if err := from.srv.bus.Publish(context.Background(), admissionSubject, b); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(wait)
+	for {
+		select {
+		case m := <-applied:
+			if m.Kind == "barrier" {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the other node did not apply node A's admission changes")
+		}
+	}
+}
+
+// deleteStream deletes a JetStream stream a test created (registered
+// before the nodes start, so it runs after they have stopped).
+func deleteStream(t *testing.T, url, name string) {
+	nc, err := natsgo.Connect(url)
+	if err != nil {
+		t.Errorf("connect to delete stream %s: %v", name, err)
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Errorf("delete stream %s: %v", name, err)
 	}
 }

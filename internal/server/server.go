@@ -58,6 +58,9 @@ type Options struct {
 	// ManualWindows stops the detection engine's own timer: the caller
 	// closes windows with Detect().CloseWindow (tests with an injected clock).
 	ManualWindows bool
+	// admissionApplied (tests) is called after each admission change from
+	// another cluster node has been applied.
+	admissionApplied func(admissionMsg)
 }
 
 // Server is a running Ward.
@@ -171,7 +174,8 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 			return nil, err
 		}
 		s.bus = nb
-		cl := &cluster{node: node, bus: s.bus, gw: s.gw, ca: s.ca, db: s.db, log: s.log.With("component", "cluster")}
+		cl := &cluster{node: node, bus: s.bus, gw: s.gw, ca: s.ca, db: s.db, log: s.log.With("component", "cluster"),
+			applied: opts.admissionApplied}
 		if _, err := s.bus.Subscribe(admissionSubject, cl.receive); err != nil {
 			return nil, err
 		}

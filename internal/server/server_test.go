@@ -54,6 +54,12 @@ type ward struct {
 // start runs a real server on random ports in a temp dir.
 func start(t *testing.T, dir string) *ward {
 	t.Helper()
+	return startWith(t, dir, Options{})
+}
+
+// startWith is start with Options; their Config is loaded from the environment.
+func startWith(t *testing.T, dir string, opts Options) *ward {
+	t.Helper()
 	t.Setenv("WARD_DATA_DIR", dir)
 	t.Setenv("WARD_HTTPS_ADDR", "127.0.0.1:0")
 	t.Setenv("WARD_MQTT_ADDR", "127.0.0.1:0")
@@ -61,8 +67,9 @@ func start(t *testing.T, dir string) *ward {
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts.Config = cfg
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := New(ctx, Options{Config: cfg})
+	srv, err := New(ctx, opts)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
