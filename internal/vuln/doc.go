@@ -116,8 +116,9 @@
 // # Prioritisation
 //
 // [Prioritise] puts every KEV finding first, then orders by severity
-// weight (CVSS v3 base score computed from the record's vector, otherwise
-// the database's rating; see [Severity.Weight]) times the number of
+// weight (the CVSS v3.x base score computed from the record's vector, else
+// its CVSS v4.0 base score, otherwise the database's rating; see
+// [Severity.Weight] and [Severity] for the precedence) times the number of
 // exposed devices. [ActivelyExploited] selects the KEV findings for the
 // CRA's 24-hour early-warning section.
 package vuln

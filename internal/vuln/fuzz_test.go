@@ -2,8 +2,10 @@ package vuln
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -69,14 +71,39 @@ func FuzzParseOSV(f *testing.F) {
 	})
 }
 
-// FuzzCVSS3: never panics; a score is within 0–10.
-func FuzzCVSS3(f *testing.F) {
+// FuzzCVSS: CVSS3BaseScore and CVSS4BaseScore never panic (nor does
+// go-cvss under CVSS4BaseScore's recover), fail with a message, and score
+// within 0–10 in tenths; a v4.0 score is that of the vector's base
+// metrics alone.
+func FuzzCVSS(f *testing.F) {
 	f.Add("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")
 	f.Add("CVSS:3.0/AV:P/AC:H/PR:H/UI:R/S:C/C:L/I:N/A:N/E:X")
+	f.Add("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N")
+	f.Add("CVSS:4.0/AV:P/AC:H/AT:P/PR:H/UI:A/VC:L/VI:N/VA:N/SC:N/SI:N/SA:N/E:U")
+	f.Add("CVSS:4.0/AV:L/AC:L/AT:N/PR:L/UI:P/VC:N/VI:H/VA:H/SC:N/SI:L/SA:L/E:P/CR:H/IR:M/AR:H/MAV:A/MAT:P/MPR:N/MVI:H/MVA:N/MSI:H/MSA:N/S:N/V:C/U:Amber")
+	f.Add("CVSS:4.0/AV:N/AC:L/AT:N/PR:L/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N/E:P/CR:X/IR:M/AR:X/MAV:N/MAC:H/MAT:X/MPR:L/MUI:X/MVC:L/MVI:N/MVA:H/MSC:L/MSI:S/MSA:S")
+	f.Add("CVSS:4.0/AV:N/AC:L")
 	f.Fuzz(func(t *testing.T, v string) {
-		s, err := CVSS3BaseScore(v)
-		if err == nil && (s < 0 || s > 10) {
-			t.Fatalf("score %v out of range for %q", s, v)
+		inTenths := func(s float64) bool { return s >= 0 && s <= 10 && math.Abs(s*10-math.Round(s*10)) < 1e-9 }
+		if s, err := CVSS3BaseScore(v); err == nil && !inTenths(s) {
+			t.Fatalf("CVSS3BaseScore(%q) = %v", v, s)
+		}
+		s, err := CVSS4BaseScore(v)
+		if err != nil {
+			if msg := err.Error(); msg == "" || strings.Contains(msg, "internal error") {
+				t.Fatalf("CVSS4BaseScore(%q): %v", v, err)
+			}
+			return
+		}
+		if !inTenths(s) {
+			t.Fatalf("CVSS4BaseScore(%q) = %v", v, s)
+		}
+		parts := strings.Split(v, "/")
+		if len(parts) < 12 {
+			t.Fatalf("CVSS4BaseScore(%q) accepted a vector without all base metrics", v)
+		}
+		if b, err := CVSS4BaseScore(strings.Join(parts[:12], "/")); err != nil || b != s {
+			t.Fatalf("CVSS4BaseScore(%q) = %v, its base metrics alone %v, %v", v, s, b, err)
 		}
 	})
 }

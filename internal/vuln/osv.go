@@ -403,9 +403,11 @@ func checkSeverity(p *problems, path string, v any) {
 }
 
 // severityOf picks the severity of an affected entry: its own CVSS v3
-// vector, then the record's, then database_specific.severity (GitHub's
-// CRITICAL/HIGH/MODERATE/LOW), then Ubuntu's priority. A CVSS v4 vector is
-// kept for display only.
+// vector, then the record's, then its own CVSS v4.0 vector, then the
+// record's (see Severity for why v3 comes first), then
+// database_specific.severity (GitHub's CRITICAL/HIGH/MODERATE/LOW), then
+// Ubuntu's priority. A CVSS v4 vector that cannot be scored is kept, with
+// the rating from the later sources.
 func severityOf(a *Advisory, aff *Affected) Severity {
 	lists := [][]OSVSeverity{aff.Severity, a.Severity}
 	var s Severity
@@ -420,7 +422,13 @@ func severityOf(a *Advisory, aff *Affected) Severity {
 	}
 	for _, list := range lists {
 		for _, e := range list {
-			if e.Type == "CVSS_V4" && s.Vector == "" {
+			if e.Type != "CVSS_V4" {
+				continue
+			}
+			if score, err := CVSS4BaseScore(e.Score); err == nil {
+				return Severity{Score: score, Rating: cvssRating(score), Vector: e.Score, Source: "CVSS_V4"}
+			}
+			if s.Vector == "" {
 				s.Vector, s.Source = e.Score, "CVSS_V4"
 			}
 		}
