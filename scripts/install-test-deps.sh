@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Ward's test suite needs beyond Go: the MQTT and EST interop
 # clients (mosquitto-clients, curl, openssl), Mosquitto itself for the
-# benchmarks, and Chromium for the HTML report's headless browser test.
+# benchmarks, Chromium for the HTML report's headless browser test, nftables
+# to load the generated MUD firewall rules, and iproute2 and util-linux
+# (ip, unshare) for the live-capture test in a private network namespace.
 # Idempotent; needs root (apt-get).
 set -euo pipefail
 need=()
@@ -11,6 +13,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "install-test-deps: installing ${need[*]}" >&2
 	export DEBIAN_FRONTEND=noninteractive
