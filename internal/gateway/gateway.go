@@ -19,6 +19,12 @@
 // in ward_gateway_refused_total{reason} and recorded as a device event of kind
 // "refused" with detail "reason".
 //
+// A device the gateway would refuse as unknown or not active is first
+// re-read from the store (when Options.Devices is a DeviceLookup), at most
+// once per LookupInterval: in a cluster, a device enrolled through another
+// node that connects here at once is admitted without waiting for that
+// node's notice. Only a newer record that admits the device is applied.
+//
 // mochi admits a client when any hook says yes; Ward registers exactly one
 // auth/ACL hook and it denies by default.
 //
@@ -98,6 +104,15 @@ type RevocationChecker interface {
 type Directory interface {
 	ListDevices(ctx context.Context) ([]store.Device, error)
 	ListModelPolicies(ctx context.Context) ([]store.ModelPolicy, error)
+}
+
+// DeviceLookup is implemented by a Directory that can read one device (the
+// store does). The gateway then re-reads a device it is about to refuse as
+// unknown or not active, at most once per LookupInterval per device, so
+// that a device enrolled through another cluster node and connecting here
+// at once is admitted before that node's notice arrives over the bus.
+type DeviceLookup interface {
+	GetDevice(ctx context.Context, id string) (store.Device, error)
 }
 
 // EventSink receives device events. DeviceEvent must not block: the gateway
@@ -245,6 +260,10 @@ type Gateway struct {
 	// verbose holds the IDs of devices whose traffic is logged at Info
 	// (the "raise log level" mitigation); map[string]struct{}.
 	verbose sync.Map
+
+	// lookups holds when each device was last re-read from the store
+	// (see lookup); map[string]time.Time.
+	lookups sync.Map
 
 	srv     atomic.Pointer[mqtt.Server]
 	ready   chan struct{}

@@ -143,6 +143,12 @@ var caEpoch = -72 * time.Hour
 
 func newEnv(t testing.TB, devs []store.Device, models []store.ModelPolicy, lim gateway.Limits, observer ...gateway.Observer) *env {
 	t.Helper()
+	return newEnvDir(t, &directory{devices: devs, models: models}, lim, observer...)
+}
+
+// newEnvDir is newEnv with the gateway's Directory given.
+func newEnvDir(t testing.TB, dir gateway.Directory, lim gateway.Limits, observer ...gateway.Observer) *env {
+	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, cs: newCertStore(), caDir: t.TempDir(), events: make(chan store.Event, 1000), clock: &clock{}, reg: prometheus.NewPedanticRegistry()}
 	e.clock.ns.Store(time.Now().UnixNano())
@@ -159,7 +165,7 @@ func newEnv(t testing.TB, devs []store.Device, models []store.ModelPolicy, lim g
 		Addr:    "127.0.0.1:0",
 		TLS:     ca.MQTTConfig(crt, key, nil),
 		Revoked: ca,
-		Devices: &directory{devices: devs, models: models},
+		Devices: dir,
 		Events:  &sink{ch: e.events},
 		Limits:  lim,
 		Metrics: e.reg,
@@ -822,4 +828,78 @@ func TestCertificateExpiresDuringSession(t *testing.T) {
 	}
 	waitLost(t, c)
 	e.waitEvent(refused("dev-a", gateway.ReasonExpired))
+}
+
+// lookupDirectory is a directory whose GetDevice answers from a second,
+// newer set of records (the store as another node changed it).
+type lookupDirectory struct {
+	directory
+	mu     sync.Mutex
+	latest map[string]store.Device
+	calls  map[string]int
+}
+
+func (d *lookupDirectory) GetDevice(_ context.Context, id string) (store.Device, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls[id]++
+	if dev, ok := d.latest[id]; ok {
+		return dev, nil
+	}
+	return store.Device{}, store.ErrNotFound
+}
+
+func (d *lookupDirectory) callsOf(id string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.calls[id]
+}
+
+// TestLookupBeforeRefusing: a device the gateway holds as pending, but
+// which the store already has active (enrolled through another node), is
+// admitted after one read; unknown devices are re-read at most once per
+// LookupInterval; an older read never overrides a newer SetDevice.
+func TestLookupBeforeRefusing(t *testing.T) {
+	t0 := time.Now().UTC()
+	dir := &lookupDirectory{
+		directory: directory{devices: []store.Device{
+			{ID: "dev-a", Model: "m1", Status: store.StatusPending, UpdatedAt: t0},
+			{ID: "dev-c", Model: "m1", Status: store.StatusActive, UpdatedAt: t0},
+		}},
+		latest: map[string]store.Device{
+			"dev-a": {ID: "dev-a", Model: "m1", Status: store.StatusActive, UpdatedAt: t0.Add(time.Second)},
+			"dev-c": {ID: "dev-c", Model: "m1", Status: store.StatusActive, UpdatedAt: t0},
+		},
+		calls: map[string]int{},
+	}
+	e := newEnvDir(t, dir, gateway.Limits{})
+	ca, cx, cc := issue(t, e.ca, "dev-a"), issue(t, e.ca, "dev-x"), issue(t, e.ca, "dev-c")
+	e.mustConnect(&ca, "dev-a")
+	if n := dir.callsOf("dev-a"); n != 1 {
+		t.Errorf("dev-a read %d times, want 1", n)
+	}
+	for range 3 {
+		if _, err := e.connect(&cx, "dev-x"); err == nil {
+			t.Fatal("unknown device admitted")
+		}
+	}
+	if n := dir.callsOf("dev-x"); n != 1 {
+		t.Errorf("unknown dev-x read %d times within LookupInterval, want 1", n)
+	}
+	e.clock.Advance(gateway.LookupInterval)
+	if _, err := e.connect(&cx, "dev-x"); err == nil {
+		t.Fatal("unknown device admitted")
+	}
+	if n := dir.callsOf("dev-x"); n != 2 {
+		t.Errorf("dev-x read %d times after LookupInterval, want 2", n)
+	}
+	// dev-c revoked through this node's registry; the store read (older,
+	// still active) must not bring it back.
+	e.gw.SetDevice(store.Device{ID: "dev-c", Model: "m1", Status: store.StatusRevoked, UpdatedAt: t0.Add(2 * time.Second)})
+	if _, err := e.connect(&cc, "dev-c"); err == nil {
+		t.Fatal("an older store read re-admitted a revoked device")
+	}
+	if n := dir.callsOf("dev-c"); n != 1 {
+		t.Errorf("dev-c read %d times, want 1", n)
+	}
 }

@@ -1,12 +1,14 @@
 package gateway
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/store"
@@ -43,6 +45,9 @@ func (g *Gateway) verifyConnection(cs tls.ConnectionState) error {
 		return &refusal{reason: ReasonRevoked, deviceID: id, serial: serial}
 	}
 	ds := g.device(id)
+	if (ds == nil || statusReason(ds.policy.Load()) != "") && g.lookup(id) {
+		ds = g.device(id)
+	}
 	if ds == nil {
 		return &refusal{reason: ReasonUnknownDevice, deviceID: id, serial: serial}
 	}
@@ -50,6 +55,56 @@ func (g *Gateway) verifyConnection(cs tls.ConnectionState) error {
 		return &refusal{reason: r, deviceID: id, serial: serial}
 	}
 	return nil
+}
+
+// LookupInterval is how often, at most, the gateway re-reads one device
+// from the store before refusing it (see DeviceLookup).
+const LookupInterval = 2 * time.Second
+
+// lookupTimeout bounds that read; it runs in the handshake.
+const lookupTimeout = 2 * time.Second
+
+// lookup re-reads device id from the store when Options.Devices is a
+// DeviceLookup and it was not read in the last LookupInterval, and
+// applies the record if it is newer than what the gateway holds and
+// admits the device. It reports whether it changed anything.
+//
+// Newer means a later UpdatedAt, compared under g.mu with what SetDevice
+// stored: a change that arrived meanwhile through SetDevice (a revocation
+// from another node, say) is never overwritten by this older read.
+func (g *Gateway) lookup(id string) bool {
+	dl, ok := g.opts.Devices.(DeviceLookup)
+	if !ok {
+		return false
+	}
+	now := g.now()
+	if last, ok := g.lookups.Load(id); ok && now.Sub(last.(time.Time)) < LookupInterval {
+		return false
+	}
+	g.lookups.Store(id, now)
+	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+	defer cancel()
+	d, err := dl.GetDevice(ctx, id)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			g.log.Warn("gateway: device lookup failed", "device_id", id, "err", err)
+		}
+		return false
+	}
+	if d.ID != id || statusReason(compilePolicy(d, store.Policy{}, false, g.opts.Limits)) != "" {
+		return false
+	}
+	g.mu.Lock()
+	cur := g.devices[id]
+	apply := cur == nil || d.UpdatedAt.After(cur.dev.UpdatedAt)
+	if apply {
+		g.putDeviceLocked(d)
+	}
+	g.mu.Unlock()
+	if apply {
+		g.log.Info("gateway: device admitted from the store before its notice arrived", "device_id", id, "status", d.Status)
+	}
+	return apply
 }
 
 // verifiedLeaf returns the leaf of the first verified chain, or nil.
