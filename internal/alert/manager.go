@@ -142,13 +142,20 @@ func (m *Manager) Raise(ctx context.Context, a Alert) (Alert, error) {
 	defer m.mu.Unlock()
 	now := m.opts.Now().UTC()
 	key := a.Device + "|" + a.Rule
-	if id, ok := m.active[key]; ok {
-		rec, err := m.opts.Store.GetAlert(ctx, id)
-		if err == nil {
-			cur, err := decode(rec)
-			if err != nil {
-				return a, err
-			}
+	id, ok := m.active[key]
+	if !ok {
+		var err error
+		if id, ok, err = m.findActive(ctx, a.Device, a.Rule); err != nil {
+			return a, err
+		}
+	}
+	if ok {
+		cur, found, err := m.current(ctx, id)
+		if err != nil {
+			return a, err
+		}
+		if found {
+			m.active[key] = cur.ID
 			cur.Count++
 			cur.UpdatedAt = now
 			cur.Evidence = a.Evidence
@@ -162,9 +169,7 @@ func (m *Manager) Raise(ctx context.Context, a Alert) (Alert, error) {
 			m.notify(Updated, cur)
 			return cur, nil
 		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return a, err
-		}
+		// Gone or cleared (through another node of a cluster).
 		delete(m.active, key)
 	}
 	a.ID = newID()
@@ -190,10 +195,49 @@ func (m *Manager) Resolve(ctx context.Context, device, rule string) error {
 	defer m.mu.Unlock()
 	id, ok := m.active[device+"|"+rule]
 	if !ok {
-		return nil
+		var err error
+		if id, ok, err = m.findActive(ctx, device, rule); err != nil || !ok {
+			return err
+		}
 	}
 	_, err := m.transitionLocked(ctx, id, Cleared, "auto")
+	if errors.Is(err, ErrTransition) {
+		// Cleared meanwhile (through another node of a cluster).
+		delete(m.active, device+"|"+rule)
+		return nil
+	}
 	return err
+}
+
+// current reads alert id and reports whether it is still active.
+func (m *Manager) current(ctx context.Context, id string) (Alert, bool, error) {
+	rec, err := m.opts.Store.GetAlert(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Alert{}, false, nil
+	}
+	if err != nil {
+		return Alert{}, false, err
+	}
+	cur, err := decode(rec)
+	if err != nil {
+		return cur, false, err
+	}
+	return cur, cur.Active(), nil
+}
+
+// findActive looks in the store for an open or acknowledged alert of
+// device and rule that this Manager does not know: in a cluster, one that
+// another node raised. m.mu must be held.
+func (m *Manager) findActive(ctx context.Context, device, rule string) (string, bool, error) {
+	recs, err := m.opts.Store.ListAlerts(ctx, store.AlertFilter{DeviceID: device, Rule: rule,
+		States: []string{string(Open), string(Acknowledged)}, Limit: 1})
+	if err != nil {
+		return "", false, fmt.Errorf("look up active alert for %s/%s: %w", device, rule, err)
+	}
+	if len(recs) == 0 {
+		return "", false, nil
+	}
+	return recs[0].ID, true, nil
 }
 
 // Acknowledge marks an alert seen by an operator.

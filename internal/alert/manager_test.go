@@ -90,3 +90,47 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("open alerts: %d", len(open))
 	}
 }
+
+// TestTwoManagersShareAlerts: two Managers on one store (two nodes of a
+// cluster) keep one alert per device and rule: B updates the alert A
+// raised, A's Resolve clears it, and a clear on B is seen by A.
+func TestTwoManagersShareAlerts(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "w.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	a, errA := NewManager(ctx, Options{Store: db, Now: clock})
+	b, errB := NewManager(ctx, Options{Store: db, Now: clock})
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
+	first, err := a.Raise(ctx, Alert{Device: "d", Rule: "r", Severity: Medium})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := b.Raise(ctx, Alert{Device: "d", Rule: "r", Severity: High})
+	if err != nil || again.ID != first.ID || again.Count != 2 || again.Severity != High {
+		t.Fatalf("raise on the other node: %+v %v, want an update of %s", again, err, first.ID)
+	}
+	if _, err := b.Clear(ctx, first.ID, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	third, err := a.Raise(ctx, Alert{Device: "d", Rule: "r", Severity: Low})
+	if err != nil || third.ID == first.ID || third.State != Open || third.Count != 1 {
+		t.Fatalf("raise after a clear on the other node: %+v %v, want a new alert", third, err)
+	}
+	if err := b.Resolve(ctx, "d", "r"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.Get(ctx, third.ID)
+	if err != nil || got.State != Cleared || got.ClearedBy != "auto" {
+		t.Fatalf("resolve on the other node: %+v %v", got, err)
+	}
+	if err := a.Resolve(ctx, "d", "r"); err != nil {
+		t.Errorf("resolve of an alert the other node cleared: %v", err)
+	}
+}
