@@ -98,7 +98,7 @@ type Server struct {
 	opts     Options
 	log      *slog.Logger
 	now      func() time.Time
-	mux      *http.ServeMux
+	mux      *routeMux
 	panics   prometheus.Counter
 	requests *prometheus.CounterVec
 }
@@ -118,13 +118,45 @@ func New(opts Options) (*Server, error) {
 		opts.Ready = func() bool { return true }
 	}
 	f := promauto.With(opts.Registerer)
-	s := &Server{opts: opts, log: opts.Logger.With("component", "api"), now: opts.Now, mux: http.NewServeMux(),
+	s := &Server{opts: opts, log: opts.Logger.With("component", "api"), now: opts.Now, mux: &routeMux{ServeMux: http.NewServeMux()},
 		panics: f.NewCounter(prometheus.CounterOpts{Name: "ward_api_panics_total", Help: "Handler panics turned into 500 responses."}),
 		requests: f.NewCounterVec(prometheus.CounterOpts{Name: "ward_api_requests_total", Help: "API requests by route and status class."},
 			[]string{"route", "code"}),
 	}
 	s.routes()
 	return s, nil
+}
+
+// routeMux is the server's ServeMux. It records every pattern registered
+// on it, with the least role of its handler, for the OpenAPI document and
+// the tests that hold the document to the routes.
+type routeMux struct {
+	*http.ServeMux
+	routes []registeredRoute
+}
+
+// registeredRoute is a pattern registered on the mux and its least role
+// ("" for public routes).
+type registeredRoute struct {
+	pattern string
+	role    store.Role
+}
+
+// handle registers and records a pattern whose handler needs role ("":
+// public).
+func (m *routeMux) handle(pattern string, role store.Role, h http.Handler) {
+	m.ServeMux.Handle(pattern, h)
+	m.routes = append(m.routes, registeredRoute{pattern: pattern, role: role})
+}
+
+// public registers a route anyone may call.
+func (s *Server) public(pattern string, h http.HandlerFunc) {
+	s.mux.handle(pattern, "", s.wrap(pattern, h))
+}
+
+// auth registers a route that needs a bearer token of at least role min.
+func (s *Server) auth(pattern string, min store.Role, h handler) {
+	s.mux.handle(pattern, min, s.wrap(pattern, s.authenticated(min, h)))
 }
 
 type principal struct{ token store.APIToken }
@@ -140,14 +172,11 @@ const (
 type handler func(w http.ResponseWriter, r *http.Request) error
 
 func (s *Server) routes() {
-	pub := func(pattern string, h http.HandlerFunc) { s.mux.Handle(pattern, s.wrap(pattern, h)) }
-	auth := func(pattern string, min store.Role, h handler) {
-		s.mux.Handle(pattern, s.wrap(pattern, s.authenticated(min, h)))
-	}
+	pub, auth := s.public, s.auth
 	pub("GET /healthz", s.healthz)
 	pub("GET /crl", s.crl)
 	if s.opts.EST != nil {
-		s.mux.Handle("/.well-known/est/", s.wrap("/.well-known/est/", s.opts.EST.ServeHTTP))
+		s.mux.handle("/.well-known/est/", "", s.wrap("/.well-known/est/", s.opts.EST.ServeHTTP))
 	}
 	if s.opts.Metrics != nil {
 		auth("GET /metrics", store.RoleViewer, func(w http.ResponseWriter, r *http.Request) error {
@@ -157,6 +186,7 @@ func (s *Server) routes() {
 	}
 	auth("GET /api/v1/whoami", store.RoleViewer, s.whoami)
 	auth("GET /api/v1/info", store.RoleViewer, s.info)
+	auth("GET /api/v1/openapi.json", store.RoleViewer, s.serveOpenAPI)
 	auth("GET /api/v1/devices", store.RoleViewer, s.listDevices)
 	auth("POST /api/v1/devices", store.RoleOperator, s.addDevice)
 	auth("GET /api/v1/devices/{id}", store.RoleViewer, s.getDevice)
@@ -176,7 +206,7 @@ func (s *Server) routes() {
 	auth("DELETE /api/v1/tokens/{id}", store.RoleAdmin, s.revokeToken)
 	s.detectRoutes()
 	s.complianceRoutes()
-	s.mux.Handle("/", s.wrap("other", func(w http.ResponseWriter, r *http.Request) {
+	s.mux.handle("/", "", s.wrap("other", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &Error{Status: http.StatusNotFound, Public: "no such route: " + r.Method + " " + r.URL.Path})
 	}))
 }

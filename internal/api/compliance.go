@@ -43,9 +43,7 @@ func (s *Server) complianceRoutes() {
 	if s.opts.Compliance == nil {
 		return
 	}
-	auth := func(pattern string, min store.Role, h handler) {
-		s.mux.Handle(pattern, s.wrap(pattern, s.authenticated(min, h)))
-	}
+	auth := s.auth
 	auth("POST /api/v1/sboms", store.RoleOperator, s.importSBOM)
 	auth("GET /api/v1/sboms", store.RoleViewer, s.listSBOMs)
 	auth("POST /api/v1/advisories", store.RoleOperator, s.importOSV)

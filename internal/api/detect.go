@@ -59,9 +59,7 @@ type DetectStore interface {
 }
 
 func (s *Server) detectRoutes() {
-	auth := func(pattern string, min store.Role, h handler) {
-		s.mux.Handle(pattern, s.wrap(pattern, s.authenticated(min, h)))
-	}
+	auth := s.auth
 	if s.opts.Alerts != nil {
 		auth("GET /api/v1/alerts", store.RoleViewer, s.listAlerts)
 		auth("POST /api/v1/alerts", store.RoleOperator, s.ingestAlert)
