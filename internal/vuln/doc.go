@@ -69,11 +69,18 @@
 // "go" and pseudo-version spellings), ECOSYSTEM ranges with dpkg's order
 // for Debian and Ubuntu, apk-tools' for Alpine, Alpaquita, BellSoft,
 // Wolfi and Chainguard, rpmvercmp for the RPM distributions, Maven's
-// ComparableVersion for Maven and PEP 440, as pypa/packaging orders it, for
+// ComparableVersion for Maven, PEP 440, as pypa/packaging orders it, for
 // PyPI (pre-, post- and dev releases, epochs and local labels included, so
-// "3.2.2rc1" is below a fix in "3.2.2"). Other ecosystems (Packagist,
-// RubyGems, NuGet and the rest) use the documented generic fallback and
-// their findings are marked Approximate.
+// "3.2.2rc1" is below a fix in "3.2.2"), Gem::Version for RubyGems ("-" is
+// ".pre.", a letter segment is a prerelease below the release, trailing
+// zeros do not count), NuGet.Versioning for NuGet (up to four numbers,
+// SemVer 2.0 release labels without case, metadata ignored) and
+// composer/semver's normalisation with PHP's version_compare for
+// Packagist ("v1.0" = "1.0.0.0"; dev < alpha < beta < RC < release <
+// patch); a Composer branch ("dev-main") has no order, so it is
+// [Undecided]. Other ecosystems (Hackage, CRAN, ConanCenter, GitHub
+// Actions and the rest) use the documented generic fallback and their
+// findings are marked Approximate.
 //
 // Each range is evaluated as the OSV specification says: events are
 // sorted by version ("0" first; at equal versions introduced before

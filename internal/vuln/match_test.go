@@ -179,11 +179,67 @@ func TestRangeSemantics(t *testing.T) {
 			},
 		},
 		{
+			// Hackage has no ordering in package version.
 			name: "generic-fallback-is-approximate",
-			rec:  record("X-1", "Packagist", "vendor/pkg", `,"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"2.0.1"}]}]`, ""),
+			rec:  record("X-1", "Hackage", "pkg", `,"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"2.0.1"}]}]`, ""),
 			checks: []check{
-				{"pkg:composer/vendor/pkg@2.0.0", "affected fixed=2.0.1 approximate"},
-				{"pkg:composer/Vendor/Pkg@2.0.1", "not"},
+				{"pkg:hackage/pkg@2.0.0", "affected fixed=2.0.1 approximate"},
+				{"pkg:hackage/pkg@2.0.1", "not"},
+			},
+		},
+		{
+			// Composer's order; the generic one would put 2.0.1-patch1 below
+			// 2.0.1 and 2.0.0-b1 below 2.0.0-beta1.
+			name: "packagist-composer-exact",
+			rec:  record("GHSA-P", "Packagist", "vendor/pkg", `,"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"2.0.0-beta1"},{"fixed":"2.0.1"}]}]`, ""),
+			checks: []check{
+				{"pkg:composer/vendor/pkg@2.0.0", "affected fixed=2.0.1"},
+				{"pkg:composer/Vendor/Pkg@v2.0.0", "affected fixed=2.0.1"},   // leading v, name case
+				{"pkg:composer/vendor/pkg@2.0.0-b1", "affected fixed=2.0.1"}, // b is beta
+				{"pkg:composer/vendor/pkg@2.0.0-RC2", "affected fixed=2.0.1"},
+				{"pkg:composer/vendor/pkg@2.0.0.1", "affected fixed=2.0.1"},
+				{"pkg:composer/vendor/pkg@2.0.1-dev", "affected fixed=2.0.1"},
+				{"pkg:composer/vendor/pkg@2.0.0-alpha3", "not"},
+				{"pkg:composer/vendor/pkg@2.0.1", "not"},
+				{"pkg:composer/vendor/pkg@2.0.1.0", "not"},
+				{"pkg:composer/vendor/pkg@2.0.1-patch1", "not"},   // patch sorts after the release
+				{"pkg:composer/vendor/pkg@dev-main", "undecided"}, // branches have no order
+				{"pkg:composer/vendor/pkg@2.0.0-SNAPSHOT", "undecided"},
+			},
+		},
+		{
+			// Gem::Version's order; the generic one would put 3.0.0-1 (that
+			// is 3.0.0.pre.1) above 3.0.0.
+			name: "rubygems-gem-version-exact",
+			rec: record("GHSA-R", "RubyGems", "rack", `,"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"2.2.6.4"},`+
+				`{"introduced":"3.0.0"},{"fixed":"3.0.6.1"}]}]`, ""),
+			checks: []check{
+				{"pkg:gem/rack@2.2.6.3", "affected fixed=2.2.6.4"},
+				{"pkg:gem/rack@2.2.6.4.pre1", "affected fixed=2.2.6.4"},
+				{"pkg:gem/rack@2.2.6.4", "not"},
+				{"pkg:gem/rack@3.0.0.beta1", "not"},
+				{"pkg:gem/rack@3.0.0-1", "not"},
+				{"pkg:gem/rack@3.0.0", "affected fixed=3.0.6.1"},
+				{"pkg:gem/rack@3.0.6", "affected fixed=3.0.6.1"},
+				{"pkg:gem/rack@3.0.6.1", "not"},
+				{"pkg:gem/rack@3.0.6.1.0", "not"},
+				{"pkg:gem/rack@1..0", "undecided"},
+			},
+		},
+		{
+			// NuGet.Versioning's order; the generic one would put build
+			// metadata below the release.
+			name: "nuget-versioning-exact",
+			rec:  record("GHSA-N", "NuGet", "Newtonsoft.Json", `,"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"13.0.1"}]}]`, ""),
+			checks: []check{
+				{"pkg:nuget/Newtonsoft.Json@12.0.3", "affected fixed=13.0.1"},
+				{"pkg:nuget/Newtonsoft.Json@13.0.1-beta1", "affected fixed=13.0.1"},
+				{"pkg:nuget/Newtonsoft.Json@13.0.0.1", "affected fixed=13.0.1"},
+				{"pkg:nuget/newtonsoft.json@13.0.1", "not"},
+				{"pkg:nuget/Newtonsoft.Json@13.0.1.0", "not"},
+				{"pkg:nuget/Newtonsoft.Json@13.0.01", "not"},
+				{"pkg:nuget/Newtonsoft.Json@13.0.1%2Bsha.abc", "not"},
+				{"pkg:nuget/Newtonsoft.Json@1.2.3.4.5", "undecided"},
 			},
 		},
 	}

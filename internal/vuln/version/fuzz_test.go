@@ -143,3 +143,52 @@ func FuzzCompareAPKInvalid(f *testing.F) {
 		}
 	})
 }
+
+// fuzzCanonical runs the order checks of checkOrder and also that every
+// refusal is a *ParseError and that key(String()) is stable: parsing the
+// spelling String gives yields the same key again.
+func fuzzCanonical(f *testing.F, s *Scheme, key func(Version) string, seeds ...string) {
+	for _, tt := range orderings[s] {
+		f.Add(tt.a, tt.b, tt.a+"-1")
+	}
+	for _, seed := range seeds {
+		f.Add(seed, seed+".0", "1"+seed)
+	}
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		checkOrder(t, s, a, b, c)
+		for _, in := range []string{a, b, c} {
+			v, err := s.Parse(in)
+			if err != nil {
+				var pe *ParseError
+				if !errors.As(err, &pe) {
+					t.Fatalf("%s: Parse(%q) error %T is not a *ParseError: %v", s.Name, in, err, err)
+				}
+				continue
+			}
+			back, err := s.Parse(v.String())
+			if err != nil || key(back) != key(v) {
+				t.Fatalf("%s: Parse(%q) gives %q, which parses to %v (%v)", s.Name, in, key(v), back, err)
+			}
+		}
+	})
+}
+
+// FuzzRubyGems checks the order properties and that Gem::Version's
+// spelling (String) is stable.
+func FuzzRubyGems(f *testing.F) {
+	fuzzCanonical(f, RubyGemsScheme, Version.String, "1.0.0.a.1.0", "0.0.beta", "1.0--", " \v1\t")
+}
+
+// FuzzNuGet checks the order properties and that the normalised spelling
+// is stable.
+func FuzzNuGet(f *testing.F) {
+	fuzzCanonical(f, NuGetScheme, Version.String, "1.0.0-a.-1", " 19 .\u00a019 ", "0.1.2--B2.-.C.-A0-+x")
+}
+
+// FuzzPackagist checks the order properties and that the input's
+// normalisation is stable (the normalised form itself need not be: see
+// Packagist.String).
+func FuzzPackagist(f *testing.F) {
+	key := func(v Version) string { return v.(Packagist).Normalized() }
+	fuzzCanonical(f, PackagistScheme, key, "1.0.0RC1dev", "2010-01-02-10-20-30.0.3", "1.0-STABLE", "1.0\n@dev", "dev-main", "1.x-dev")
+}

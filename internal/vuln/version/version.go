@@ -30,6 +30,19 @@
 //     PEP 440's normalisation of spellings. The public version is parsed and
 //     ordered by github.com/aquasecurity/go-pep440-version; local labels
 //     are handled here, because that library gets them wrong (see [PEP440]).
+//   - [RubyGems]: Gem::Version (rubygems lib/rubygems/version.rb): its
+//     pattern, "-" read as ".pre.", segments of digits or letters compared
+//     pairwise with a letter segment (prerelease) below any number and
+//     trailing zero segments ignored ("1.0.a" < "1.0" = "1.0.0" < "1.10").
+//   - [NuGet]: NuGet.Versioning's NuGetVersion.TryParse and
+//     VersionComparer.Default: one to four numbers (missing ones 0, leading
+//     zeros allowed), SemVer 2.0.0 release labels compared without case,
+//     build metadata ignored.
+//   - [Packagist]: composer/semver's VersionParser::normalize ("v1.0" →
+//     "1.0.0.0", "1.0-b2" → "1.0.0.0-beta2") and Comparator, which is PHP's
+//     version_compare on normalised versions: dev < alpha < beta < RC <
+//     (release) < patch. Branches ("dev-main") are refused: Composer does
+//     not order them.
 //   - [Generic]: the documented fallback for ecosystems without a scheme
 //     here. Versions are split into digit runs and letter runs (anything else
 //     separates); digit runs compare numerically, letter runs
@@ -69,7 +82,7 @@ func Compare(a, b Version) int {
 // Scheme is one ecosystem's version syntax and ordering.
 type Scheme struct {
 	// Name identifies the scheme: "semver", "go", "dpkg", "apk", "rpm",
-	// "maven", "pep440" or "generic".
+	// "maven", "pep440", "rubygems", "nuget", "packagist" or "generic".
 	Name string
 	// Approximate is true for the fallback scheme, whose order is a guess.
 	Approximate bool
@@ -94,14 +107,17 @@ func (s *Scheme) Compare(a, b string) (int, error) {
 
 // The schemes. They are read-only values.
 var (
-	SemVerScheme  = &Scheme{Name: "semver"}
-	GoScheme      = &Scheme{Name: "go"}
-	DpkgScheme    = &Scheme{Name: "dpkg"}
-	APKScheme     = &Scheme{Name: "apk"}
-	RPMScheme     = &Scheme{Name: "rpm"}
-	MavenScheme   = &Scheme{Name: "maven"}
-	PEP440Scheme  = &Scheme{Name: "pep440"}
-	GenericScheme = &Scheme{Name: "generic", Approximate: true}
+	SemVerScheme    = &Scheme{Name: "semver"}
+	GoScheme        = &Scheme{Name: "go"}
+	DpkgScheme      = &Scheme{Name: "dpkg"}
+	APKScheme       = &Scheme{Name: "apk"}
+	RPMScheme       = &Scheme{Name: "rpm"}
+	MavenScheme     = &Scheme{Name: "maven"}
+	PEP440Scheme    = &Scheme{Name: "pep440"}
+	RubyGemsScheme  = &Scheme{Name: "rubygems"}
+	NuGetScheme     = &Scheme{Name: "nuget"}
+	PackagistScheme = &Scheme{Name: "packagist"}
+	GenericScheme   = &Scheme{Name: "generic", Approximate: true}
 )
 
 func init() {
@@ -114,6 +130,9 @@ func init() {
 	RPMScheme.parse = func(s string) (Version, error) { return ParseRPM(s) }
 	MavenScheme.parse = func(s string) (Version, error) { return ParseMaven(s) }
 	PEP440Scheme.parse = func(s string) (Version, error) { return ParsePEP440(s) }
+	RubyGemsScheme.parse = func(s string) (Version, error) { return ParseRubyGems(s) }
+	NuGetScheme.parse = func(s string) (Version, error) { return ParseNuGet(s) }
+	PackagistScheme.parse = func(s string) (Version, error) { return ParsePackagist(s) }
 	GenericScheme.parse = func(s string) (Version, error) { return ParseGeneric(s) }
 }
 
@@ -137,6 +156,12 @@ func ForEcosystem(eco string) *Scheme {
 		return MavenScheme
 	case "PyPI":
 		return PEP440Scheme
+	case "RubyGems":
+		return RubyGemsScheme
+	case "NuGet":
+		return NuGetScheme
+	case "Packagist":
+		return PackagistScheme
 	}
 	return GenericScheme
 }

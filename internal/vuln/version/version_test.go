@@ -22,6 +22,14 @@ type ordering struct {
 //	maven: maven-artifact ComparableVersionTest (VERSIONS_QUALIFIER)
 //	pep440: PEP 440 (https://peps.python.org/pep-0440/), its examples and
 //	        "Normalization" section; results checked against pypa/packaging
+//	rubygems: rubygems test/rubygems/test_gem_version.rb (test_spaceship,
+//	        test_semver, test_equals2, test_hash, test_canonical_segments,
+//	        test_initialize) and the Gem::Version class comment
+//	nuget:  NuGet.Client test/NuGet.Core.Tests/NuGet.Versioning.Test
+//	        (VersionComparerTests, NuGetVersionTest, SemVer201SpecTests)
+//	composer: composer/semver tests (ComparatorTest, SemverTest sort,
+//	        VersionParserTest normalisation) with PHP's version_compare
+//	code:   follows from the reference implementation's code, not a test
 var orderings = map[*Scheme][]ordering{
 	SemVerScheme: {
 		{"1.0.0", "<", "2.0.0", "semver.org"},
@@ -223,6 +231,129 @@ var orderings = map[*Scheme][]ordering{
 		{"1.99999999999999999", "<", "1.100000000000000000", "pep440: large numbers"},
 		{"3.2.2rc1", "<", "3.2.2", "PYSEC: Django pre-release of the fix"},
 	},
+	RubyGemsScheme: {
+		{"1.0.a", "<", "1.0.b", "rubygems: prerelease letters in order"},
+		{"1.0.b", "<", "1.0", "rubygems: prerelease before the release"},
+		{"1.0.0.pre", "<", "1.0.0", "rubygems"},
+		{"1.9.3", "<", "1.10", "rubygems: numeric segments"},
+		{"1.0", "=", "1.0.0", "rubygems test_spaceship"},
+		{"1.0", ">", "1.0.a", "rubygems test_spaceship"},
+		{"1.8.2", ">", "0.0.0", "rubygems test_spaceship"},
+		{"1.8.2", ">", "1.8.2.a", "rubygems test_spaceship"},
+		{"1.8.2.b", ">", "1.8.2.a", "rubygems test_spaceship"},
+		{"1.8.2.a10", ">", "1.8.2.a9", "rubygems test_spaceship: a10 is a.10"},
+		{"", "=", "0", "rubygems test_spaceship: blank is 0"},
+		{"0.beta.1", "=", "0.0.beta.1", "rubygems test_spaceship: zeros before the prerelease"},
+		{"0.0.beta", "<", "0.0.beta.1", "rubygems test_spaceship"},
+		{"0.0.beta", "<", "0.beta.1", "rubygems test_spaceship"},
+		{"5.a", "<", "5.0.0.rc2", "rubygems test_spaceship"},
+		{"5.x", ">", "5.0.0.rc2", "rubygems test_spaceship"},
+		{"1.9.3", ">", "1.9.2.99", "rubygems test_spaceship"},
+		{"1.9.3", "<", "1.9.3.1", "rubygems test_spaceship"},
+		{"1.0.0-alpha", "<", "1.0.0-alpha.1", "rubygems test_semver"},
+		{"1.0.0-alpha.1", "<", "1.0.0-beta.2", "rubygems test_semver"},
+		{"1.0.0-beta.2", "<", "1.0.0-beta.11", "rubygems test_semver"},
+		{"1.0.0-beta.11", "<", "1.0.0-rc.1", "rubygems test_semver"},
+		{"1.0.0-rc1", "<", "1.0.0", "rubygems test_semver"},
+		{"1.0.0-1", "<", "1", "rubygems test_semver: '-' is .pre."},
+		{"1.0-1", "=", "1.0.pre.1", "rubygems: '-' is .pre."},
+		{"1.2.3-1", "=", "1.2.3.pre.1", "rubygems test_canonical_segments"},
+		{"1.2.b1", "=", "1.2.b.1", "rubygems test_equals2"},
+		{"1.2.pre.1", "=", "1.2.0.pre.1.0", "rubygems test_hash"},
+		{"1.0.0.a.1.0", "=", "1.a.1", "rubygems test_canonical_segments"},
+		{"1.0.b1", "<", "1.0", "rubygems class comment"},
+		{"1.0.a.2", "<", "1.0.b1", "rubygems class comment"},
+		{"0.9", "<", "1.0.a.2", "rubygems class comment"},
+		{" 1.0 ", "=", "1.0", "rubygems test_initialize"},
+		{"\n1.0\n", "=", "1.0", "rubygems test_initialize"},
+		{"1.0.A", "<", "1.0.a", "code: letters compare bytewise"},
+		{"1.0.a", "<", "1.0.0", "code: a letter below a number"},
+		{"1.99999999999999999999", ">", "1.99999999999999999998", "code: Integer has no size limit"},
+		{"3.2.0.rc1", "<", "3.2.0", "GHSA rails pre-release"},
+	},
+	NuGetScheme: {
+		{"1.0.0-alpha", "<", "1.0.0-alpha.1", "semver.org via nuget"},
+		{"1.0.0-alpha.1", "<", "1.0.0-alpha.beta", "semver.org via nuget"},
+		{"1.0.0-alpha.beta", "<", "1.0.0-beta", "semver.org via nuget"},
+		{"1.0.0-beta", "<", "1.0.0-beta.2", "semver.org via nuget"},
+		{"1.0.0-beta.2", "<", "1.0.0-beta.11", "semver.org via nuget"},
+		{"1.0.0-beta.11", "<", "1.0.0-rc.1", "semver.org via nuget"},
+		{"1.0.0-rc.1", "<", "1.0.0", "semver.org via nuget"},
+		{"1.0.0", "<", "1.0.0.1", "nuget: fourth number"},
+		{"1.0.0", "=", "1.0.0", "nuget VersionComparisonDefaultEqual"},
+		{"1.0.0-BETA", "=", "1.0.0-beta", "nuget VersionComparisonDefaultEqual"},
+		{"1.0.0-BETA+AA", "=", "1.0.0-beta+aa", "nuget VersionComparisonDefaultEqual"},
+		{"1.0.0-BETA.X.y.5.77.0+AA", "=", "1.0.0-beta.x.y.5.77.0+aa", "nuget VersionComparisonDefaultEqual"},
+		{"1.0.0", "=", "1.0.0+beta", "nuget VersionComparisonDefaultEqual"},
+		{"1.0", "=", "1.0.0.0", "nuget VersionComparisonDefaultEqualWithNuGetVersion"},
+		{"1.0+test", "=", "1.0.0.0", "nuget VersionComparisonDefaultEqualWithNuGetVersion"},
+		{"1.0.0.1-1.2.A", "=", "1.0.0.1-1.2.a+A", "nuget VersionComparisonDefaultEqualWithNuGetVersion"},
+		{"1.0.01", "=", "1.0.1.0", "nuget VersionComparisonDefaultEqualWithNuGetVersion"},
+		{"1.0", "<", "1.0.0.1", "nuget VersionComparisonDefaultNotEqualWithNuGetVersion"},
+		{"1.0.0.1-1.2.A", "<", "1.0.0.1-1.2.a.A+A", "nuget VersionComparisonDefaultNotEqualWithNuGetVersion"},
+		{"1.0.01", "<", "1.0.1.2", "nuget VersionComparisonDefaultNotEqualWithNuGetVersion"},
+		{"0.0.0", "<", "1.0.0", "nuget VersionComparisonDefaultLess"},
+		{"1.999.9999", "<", "2.1.1", "nuget VersionComparisonDefaultLess"},
+		{"1.0.0-BETA", "<", "1.0.0-beta2", "nuget VersionComparisonDefaultLess"},
+		{"1.0.0-beta+AA", "<", "1.0.0+aa", "nuget VersionComparisonDefaultLess"},
+		{"1.0.0-BETA", "<", "1.0.0-beta.1+AA", "nuget VersionComparisonDefaultLess"},
+		{"1.0.0-BETA.X.y.5.77.0+AA", "<", "1.0.0-beta.x.y.5.79.0+aa", "nuget VersionComparisonDefaultLess"},
+		{"1.0.0-BETA.X.y.5.79.0+AA", "<", "1.0.0-beta.x.y.5.790.0+abc", "nuget VersionComparisonDefaultLess"},
+		{"1.23", "<", "1.231", "nuget SemVerLessThanAndGreaterThanOperatorsWorks"},
+		{"1.4.5.6", "<", "1.45.6", "nuget SemVerLessThanAndGreaterThanOperatorsWorks"},
+		{"1.4.5.6", "<", "1.4.5.60", "nuget SemVerLessThanAndGreaterThanOperatorsWorks"},
+		{"1.01", "<", "1.10", "nuget SemVerLessThanAndGreaterThanOperatorsWorks"},
+		{"1.01-alpha", "<", "1.10-beta", "nuget SemVerLessThanAndGreaterThanOperatorsWorks"},
+		{"1.01.0-RC-1", "<", "1.10.0-rc-2", "nuget SemVerLessThanAndGreaterThanOperatorsWorks"},
+		{"1.01-RC-1", "<", "1.01", "nuget SemVerLessThanAndGreaterThanOperatorsWorks"},
+		{"1.01", "<", "1.2-preview", "nuget SemVerLessThanAndGreaterThanOperatorsWorks"},
+		{"1.23.01", "=", "1.23.1", "nuget SemVerEqualsOperatorWorks"},
+		{"1.6.2-BeTa", "=", "1.6.02-beta", "nuget SemVerEqualsOperatorWorks"},
+		{"22.3.07     ", "=", "22.3.07", "nuget SemVerEqualsOperatorWorks"},
+		{"1.0.0.0+beta.2", "=", "1.0.0.0+beta.1", "nuget SemVerEqualsOperatorWorks"},
+		{"   19   .   19   ", "=", "19.19", "nuget TryParseHandlesValidVersionPatterns"},
+		{"2", "=", "2.0.0.0", "nuget VersionLength"},
+		{"1.0.0-2", "<", "1.0.0-10", "code: numeric labels numerically"},
+		{"1.0.0-99", "<", "1.0.0-a", "code: numeric label before alphanumeric"},
+		{"1.0.0-a.-1", "<", "1.0.0-a.0", "code: int.TryParse reads -1 as a number"},
+		{"1.0.0-a.5", "<", "1.0.0-a.2147483648", "code: beyond int32 a label is not a number"},
+		{"1.0.0-a.2147483648", "<", "1.0.0-a.b", "code: then it compares as a string"},
+		{"13.0.1-beta1", "<", "13.0.1", "GHSA Newtonsoft.Json"},
+	},
+	PackagistScheme: {
+		{"1.0.0-dev", "<", "1.0.0-alpha1", "composer: stabilities"},
+		{"1.0.0-alpha1", "<", "1.0.0-beta2", "composer: stabilities"},
+		{"1.0.0-beta2", "<", "1.0.0-RC1", "composer: stabilities"},
+		{"1.0.0-RC1", "<", "1.0.0", "composer: stabilities"},
+		{"1.0.0", "<", "1.0.0-patch1", "composer: patch after the release"},
+		{"v1.0", "=", "1.0.0.0", "composer: leading v, four numbers"},
+		{"1.25.0", ">", "1.24.0", "composer ComparatorTest"},
+		{"1.25.0", "<", "1.26.0", "composer ComparatorTest"},
+		{"1.25.0-beta2.1", "<", "1.25.0-b.3", "composer ComparatorTest"},
+		{"1.25.0-b2.1", "<", "1.25.0beta.3", "composer ComparatorTest"},
+		{"1.25.0-b-2.1", "<", "1.25.0-rc", "composer ComparatorTest"},
+		{"1.25.0-beta2.1", "=", "1.25.0-b.2.1", "composer ComparatorTest"},
+		{"1.25.0beta2.1", "=", "1.25.0-b2.1", "composer ComparatorTest"},
+		{"1.0.0", "<", "1.2-dev", "composer ComparatorTest lessThan"},
+		{"1.0.0-a1", "=", "1.0.0-alpha1", "composer: a is alpha"},
+		{"1.0.0-pl1", "=", "1.0.0-patch1", "composer: pl is patch"},
+		{"1.0.0-p1", "=", "1.0.0.0-patch1", "composer: p is patch"},
+		{"1.0.0-rc1", "=", "1.0.0-RC1", "composer: RC upper-cased"},
+		{"1.0.0-beta.1", "=", "1.0.0-beta1", "composer: separator before the number"},
+		{"1.0.0-RC1-dev", "<", "1.0.0-RC1", "composer: dev of a pre-release"},
+		{"1.0.0-beta", "<", "1.0.0-beta1", "composer: a number after the stability"},
+		{"1.0.0-patch1", "<", "1.0.0.1", "composer"},
+		{"1.0.0+foo", "=", "1.0.0", "composer: build metadata dropped"},
+		{"1.0.0 as 2.0", "=", "1.0.0", "composer: alias dropped"},
+		{"1.0.0@dev", "=", "1.0.0", "composer: stability flag dropped"},
+		{"1.x-dev", ">", "1.99.0", "composer: numeric branch is 1.9999999.9999999.9999999-dev"},
+		{"2010-01-02", "=", "2010:01:02", "composer: date version, 2010.01.02"},
+		{"2010-01-02", "<", "2010.01.02", "composer: 2010.01.02 is classical, 2010.01.02.0, one part longer"},
+		{"20100102", ">", "1.0.0", "composer: date version"},
+		{"1.0.0-STABLE", "<", "1.0.0-dev", "composer quirk: \"STABLE\" is kept as \"-stable\", which version_compare ranks lowest"},
+		{"1.99999999999999999999", "=", "1.99999999999999999998", "code: strtol saturates at 2^63-1"},
+		{"4.4.3", ">", "4.4.2", "GHSA Packagist"},
+	},
 	GenericScheme: {
 		{"1.0rc1", "<", "1.0", "generic: letters below the end"},
 		{"1.0", "<", "1.0.1", "generic: digits above the end"},
@@ -280,6 +411,13 @@ func TestSorted(t *testing.T) {
 			"1.0b1.dev456", "1.0b2", "1.0b2.post345.dev456", "1.0b2.post345", "1.0rc1.dev456", "1.0rc1",
 			"1.0", "1.0+abc.5", "1.0+abc.7", "1.0+5", "1.0.post456.dev34", "1.0.post456", "1.0.15",
 			"1.1.dev1", "2013.10", "2014.04", "1!1.0", "1!1.1", "1!2.0"},
+		RubyGemsScheme: {"0.9", "1.0.a.2", "1.0.b1", "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-beta.2",
+			"1.0.0-beta.11", "1.0.0-rc.1", "1.0", "1.0.0.1", "1.9.3", "1.10"},
+		NuGetScheme: {"1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2",
+			"1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.0.0.1", "1.0.1"},
+		// composer/semver SemverTest sortProvider, then the stabilities.
+		PackagistScheme: {"0.1", "1.0", "2.4.0-alpha", "2.4.0", "3.0.0-dev", "3.0.0-alpha1", "3.0.0-beta2",
+			"3.0.0-RC1", "3.0.0", "3.0.0-patch1", "3.0.0.1", "3.2.1"},
 	}
 	for s, chain := range chains {
 		vs := make([]Version, len(chain))
@@ -394,6 +532,85 @@ func TestParseErrors(t *testing.T) {
 		{"pep440/max", PEP440Scheme, "1.18446744073709551615", ""},
 		{"pep440/too-large-epoch", PEP440Scheme, "99999999999999999999!1.0", "larger than"},
 		{"generic/punct", GenericScheme, "-.-", "has no digits or letters"},
+		// rubygems test_initialize_invalid, test_empty_version.
+		{"rubygems/ok", RubyGemsScheme, "1.2.3.pre1-rc.1", ""},
+		{"rubygems/blank", RubyGemsScheme, "   ", ""},
+		{"rubygems/dashes", RubyGemsScheme, "1.0--", ""},
+		{"rubygems/junk", RubyGemsScheme, "junk", "malformed"},
+		{"rubygems/two-lines", RubyGemsScheme, "1.0\n2.0", "malformed"},
+		{"rubygems/double-dot", RubyGemsScheme, "1..2", "malformed"},
+		{"rubygems/space", RubyGemsScheme, "1.2 3.4", "malformed"},
+		{"rubygems/cve-2013-4287", RubyGemsScheme, "2.3422222.222.222222222.22222.ads0as.dasd0.ddd2222.2.qd3e.", "malformed"},
+		{"rubygems/trailing-dash", RubyGemsScheme, "1.0-", "malformed"},
+		{"rubygems/leading-v", RubyGemsScheme, "v1.0", "malformed"},
+		{"rubygems/letter-first-segment", RubyGemsScheme, "1a", "malformed"},
+		{"rubygems/plus", RubyGemsScheme, "1.0+build", "malformed"},
+		{"rubygems/non-ascii", RubyGemsScheme, "1.0.\u00e9", "malformed"},
+		// nuget NuGetVersionTest, SemVer201SpecTests.
+		{"nuget/ok", NuGetScheme, "1.2.3-X.yZ.3.234.243.3242342+METADATA", ""},
+		{"nuget/one-number", NuGetScheme, "2", ""},
+		{"nuget/label-zero", NuGetScheme, "1.2.3-0", ""},
+		{"nuget/dash-labels", NuGetScheme, "0.1.2--B2.-.C.-A0-", ""},
+		{"nuget/metadata-zeros", NuGetScheme, "0.1.2+02A.0", ""},
+		{"nuget/max", NuGetScheme, "2147483647.1.1.1", ""},
+		{"nuget/spaces", NuGetScheme, "   19.   19.   19.   19", ""},
+		{"nuget/empty", NuGetScheme, "", "empty"},
+		{"nuget/blank", NuGetScheme, "         ", "empty"},
+		{"nuget/1beta", NuGetScheme, "1beta", "not one to four"},
+		{"nuget/caret", NuGetScheme, "1.2Av^c", "not one to four"},
+		{"nuget/trailing-dots", NuGetScheme, "1.2..", "not one to four"},
+		{"nuget/five", NuGetScheme, "1.2.3.4.5", "more than four numbers"},
+		{"nuget/dot-beta", NuGetScheme, "1.2.3.Beta", "not one to four"},
+		{"nuget/alpha", NuGetScheme, "1.34.2Alpha", "not one to four"},
+		{"nuget/trailing-dash", NuGetScheme, "1.4.7-", "not one to four"},
+		{"nuget/star-label", NuGetScheme, "1.4.7-*", "release label \"*\""},
+		{"nuget/star-metadata", NuGetScheme, "1.4.7+*", "build metadata part \"*\""},
+		{"nuget/label-char", NuGetScheme, "1.4.7-A^A", "only ASCII letters"},
+		{"nuget/metadata-char", NuGetScheme, "1.4.7+AA.01^", "only ASCII letters"},
+		{"nuget/too-large", NuGetScheme, "1.2147483648", "larger than 2147483647"},
+		{"nuget/huge", NuGetScheme, "10000000000000000000", "larger than 2147483647"},
+		{"nuget/empty-section", NuGetScheme, "1..2", "not one to four"},
+		{"nuget/dots", NuGetScheme, "....", "not one to four"},
+		{"nuget/negative", NuGetScheme, "-1.1.1.1", "version number is empty"},
+		{"nuget/trailing-dot", NuGetScheme, "1.", "ends with '.'"},
+		{"nuget/inner-space", NuGetScheme, "1     1.1.1.1", "not one to four"},
+		{"nuget/space-dot", NuGetScheme, "1.1.1 .", "ends with '.'"},
+		{"nuget/split-digits", NuGetScheme, "   19.   1 9", "not one to four"},
+		{"nuget/label-leading-zero", NuGetScheme, "0.1.2-2.A.02", "leading zero"},
+		{"nuget/empty-label", NuGetScheme, "0.1.2-Alpha..2", "is empty"},
+		{"nuget/label-after-dash", NuGetScheme, "0.1.2-.AA", "is empty"},
+		{"nuget/label-non-ascii", NuGetScheme, "0.1.2-alp\u2510jj", "only ASCII letters"},
+		{"nuget/leading-v", NuGetScheme, "v1.0.0", "not one to four"},
+		// composer VersionParserTest failingNormalizedVersions, and
+		// branches, which normalize accepts and Ward cannot order.
+		{"packagist/ok", PackagistScheme, "v1.13.11-beta.0", ""},
+		{"packagist/padded", PackagistScheme, " 1.0.0 ", ""},
+		{"packagist/numeric-branch", PackagistScheme, "2.1.*-dev", ""},
+		{"packagist/empty", PackagistScheme, "", "empty"},
+		{"packagist/letter", PackagistScheme, "a", "VersionParser rejects it"},
+		{"packagist/meh", PackagistScheme, "1.0.0-meh", "VersionParser rejects it"},
+		{"packagist/five", PackagistScheme, "1.0.0.0.0", "VersionParser rejects it"},
+		{"packagist/feature", PackagistScheme, "feature-foo", "VersionParser rejects it"},
+		{"packagist/metadata-space", PackagistScheme, "1.0.0+foo bar", "VersionParser rejects it"},
+		{"packagist/snapshot", PackagistScheme, "1.0.1-SNAPSHOT", "VersionParser rejects it"},
+		{"packagist/less-than", PackagistScheme, "1.0.0<1.0.5-dev", "VersionParser rejects it"},
+		{"packagist/dev-less-than", PackagistScheme, "1.0.0-dev<1.0.5-dev", "VersionParser rejects it"},
+		{"packagist/space-dev", PackagistScheme, "foo bar-dev", "VersionParser rejects it"},
+		{"packagist/inner-space", PackagistScheme, "1.0 .2", "VersionParser rejects it"},
+		{"packagist/as", PackagistScheme, " as ", "VersionParser rejects it"},
+		{"packagist/only-alias", PackagistScheme, " as 1.2", "VersionParser rejects it"},
+		{"packagist/caret", PackagistScheme, "^1", "VersionParser rejects it"},
+		{"packagist/tilde", PackagistScheme, "~1", "VersionParser rejects it"},
+		{"packagist/wildcard", PackagistScheme, "1.*", "VersionParser rejects it"},
+		{"packagist/date-4-bits", PackagistScheme, "20100102.0.3.4", "VersionParser rejects it"},
+		{"packagist/six-digit-major", PackagistScheme, "100000.0.0.0", "VersionParser rejects it"},
+		{"packagist/calver-7", PackagistScheme, "2023013.0.0", "VersionParser rejects it"},
+		{"packagist/long-s", PackagistScheme, "1.0-\u017ftable", "VersionParser rejects it"},
+		{"packagist/dev-master", PackagistScheme, "dev-master", "branch \"dev-master\""},
+		{"packagist/master", PackagistScheme, "master", "branch \"dev-master\""},
+		{"packagist/dev-upper", PackagistScheme, "DEV-FOOBAR", "branch \"dev-FOOBAR\""},
+		{"packagist/dev-alias", PackagistScheme, "dev-master as 1.0.0", "branch"},
+		{"packagist/dev-slash", PackagistScheme, "dev-feature/foo", "branch"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -419,7 +636,8 @@ func TestForEcosystem(t *testing.T) {
 		{"Ubuntu:Pro:18.04:LTS", DpkgScheme}, {"Alpine:v3.18", APKScheme},
 		{"Alpaquita:stream", APKScheme}, {"BellSoft Hardened Containers:23", APKScheme},
 		{"Rocky Linux:9", RPMScheme}, {"Maven", MavenScheme}, {"PyPI", PEP440Scheme},
-		{"Packagist", GenericScheme}, {"", GenericScheme},
+		{"RubyGems", RubyGemsScheme}, {"NuGet", NuGetScheme}, {"Packagist", PackagistScheme},
+		{"Hackage", GenericScheme}, {"", GenericScheme},
 	}
 	for _, tt := range tests {
 		if got := ForEcosystem(tt.eco); got != tt.want {
@@ -467,6 +685,135 @@ func TestPEP440String(t *testing.T) {
 		}
 		if got := v.String(); got != tt.want {
 			t.Errorf("ParsePEP440(%q).String() = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestPackagistNormalized checks composer/semver's VersionParserTest
+// successfulNormalizedVersions (all but the branches, which Ward refuses).
+func TestPackagistNormalized(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"1.0.0", "1.0.0.0"},
+		{"1.2.3.4", "1.2.3.4"},
+		{"1.0.0RC1dev", "1.0.0.0-RC1-dev"},
+		{"1.0.0-rC15-dev", "1.0.0.0-RC15-dev"},
+		{"1.0.0.RC.15-dev", "1.0.0.0-RC15-dev"},
+		{"1.0.0-rc1", "1.0.0.0-RC1"},
+		{"1.0.0.pl3-dev", "1.0.0.0-patch3-dev"},
+		{"1.0-dev", "1.0.0.0-dev"},
+		{"0", "0.0.0.0"},
+		{"99999", "99999.0.0.0"},
+		{"10.4.13-beta", "10.4.13.0-beta"},
+		{"10.4.13beta2", "10.4.13.0-beta2"},
+		{"10.4.13beta.2", "10.4.13.0-beta2"},
+		{"v1.13.11-beta.0", "1.13.11.0-beta0"},
+		{"1.13.11.0-beta0", "1.13.11.0-beta0"},
+		{"10.4.13-b", "10.4.13.0-beta"},
+		{"10.4.13-b5", "10.4.13.0-beta5"},
+		{"v1.0.0", "1.0.0.0"},
+		{"2010.01", "2010.01.0.0"},
+		{"2010.01.02", "2010.01.02.0"},
+		{"2010.1.555", "2010.1.555.0"},
+		{"2010.10.200", "2010.10.200.0"},
+		{"20230131.0.0", "20230131.0.0"},
+		{"202301310000.0.0", "202301310000.0.0"},
+		{"v20100102", "20100102"},
+		{"20100102", "20100102"},
+		{"20100102.0", "20100102.0"},
+		{"20100102.1.0", "20100102.1.0"},
+		{"20100102.0.3", "20100102.0.3"},
+		{"100000", "100000"},
+		{"2010-01-02-10-20-30.0.3", "2010.01.02.10.20.30.0.3"},
+		{"2010-01-02-10-20-30.5", "2010.01.02.10.20.30.5"},
+		{"2010-01-02", "2010.01.02"},
+		{"2012.06.07", "2012.06.07.0"},
+		{"2010-01-02.5", "2010.01.02.5"},
+		{"20100102-203040", "20100102.203040"},
+		{"20100102.x-dev", "20100102.9999999.9999999.9999999-dev"},
+		{"20100102.203040.x-dev", "20100102.203040.9999999.9999999-dev"},
+		{"20100102203040-10", "20100102203040.10"},
+		{"20100102-203040-p1", "20100102.203040-patch1"},
+		{"201903.0", "201903.0"},
+		{"201903.x-dev", "201903.9999999.9999999.9999999-dev"},
+		{"201903.0-p2", "201903.0-patch2"},
+		{"1.x-dev", "1.9999999.9999999.9999999-dev"},
+		{"1.0.0+foo@dev", "1.0.0.0"},
+		{"1.0.0-beta.5+foo", "1.0.0.0-beta5"},
+		{"1.0.0+foo", "1.0.0.0"},
+		{"1.0.0-alpha.3.1+foo", "1.0.0.0-alpha3.1"},
+		{"1.0.0-alpha2.1+foo", "1.0.0.0-alpha2.1"},
+		{"1.0.0-alpha-2.1-3+foo", "1.0.0.0-alpha2.1-3"},
+		{"1.0.0+foo as 2.0", "1.0.0.0"},
+		{"00.01.03.04", "00.01.03.04"},
+		{"000.001.003.004", "000.001.003.004"},
+		{"0.000.103.204", "0.000.103.204"},
+		{"0700", "0700.0.0.0"},
+		{"041.x-dev", "041.9999999.9999999.9999999-dev"},
+		{" 1.0.0", "1.0.0.0"},
+		{"1.0.0 ", "1.0.0.0"},
+		// Not in composer's tests; these follow from normalize's code.
+		{"1.0-stable", "1.0.0.0"},
+		{"1.0-STABLE", "1.0.0.0-stable"},
+		{"V1.0-A1", "1.0.0.0-alpha1"},
+		{"2.1.*-dev", "2.1.9999999.9999999-dev"},
+		{"1.0\n@dev", "1.0.0.0"}, // PCRE's $ matches before a final newline
+	}
+	for _, tt := range tests {
+		v, err := ParsePackagist(tt.in)
+		if err != nil {
+			t.Errorf("ParsePackagist(%q): %v", tt.in, err)
+			continue
+		}
+		if got := v.Normalized(); got != tt.want {
+			t.Errorf("ParsePackagist(%q).Normalized() = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestNuGetString checks the normalised spelling, after NuGetVersionTest's
+// ToStringReturnsNormalizedForSemVer2 and ParseReadsLegacyStyleVersionNumbers.
+func TestNuGetString(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"1.0+A", "1.0.0+A"},
+		{"1.0-1.1", "1.0.0-1.1"},
+		{"1.0-1.1+B.B", "1.0.0-1.1+B.B"},
+		{"1.0.0009.01-1.1+A", "1.0.9.1-1.1+A"},
+		{"1.022", "1.22.0"},
+		{"1.3.42.10133", "1.3.42.10133"},
+		{"  1.022-Beta", "1.22.0-Beta"},
+		{"   19   .   19   .   19   .   19   ", "19.19.19.19"},
+	}
+	for _, tt := range tests {
+		v, err := ParseNuGet(tt.in)
+		if err != nil {
+			t.Errorf("ParseNuGet(%q): %v", tt.in, err)
+			continue
+		}
+		if got := v.String(); got != tt.want {
+			t.Errorf("ParseNuGet(%q).String() = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestRubyGemsString checks the spelling, which is Gem::Version#to_s
+// (test_to_s, test_empty_version) except that "-" is kept.
+func TestRubyGemsString(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"5.2.4", "5.2.4"},
+		{"", "0"},
+		{"   ", "0"},
+		{" 1.0\n", "1.0"},
+		{"1.2.3-1", "1.2.3-1"},
+		{"1.0--", "1.0--"},
+	}
+	for _, tt := range tests {
+		v, err := ParseRubyGems(tt.in)
+		if err != nil {
+			t.Errorf("ParseRubyGems(%q): %v", tt.in, err)
+			continue
+		}
+		if got := v.String(); got != tt.want {
+			t.Errorf("ParseRubyGems(%q).String() = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
