@@ -4,15 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
-
-	natsgo "github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wardproject/ward/internal/api"
 	"github.com/wardproject/ward/internal/wardtest"
@@ -33,7 +29,7 @@ func TestClusterRevocation(t *testing.T) {
 	// The nodes' queue stream reserves QueueMaxBytes (1 GiB) of JetStream
 	// storage: delete it, or a long-lived nats-server fills up after some
 	// dozens of runs and every NATS test fails with "insufficient storage".
-	t.Cleanup(func() { deleteStream(t, natsURL, ns+"_queues") })
+	t.Cleanup(func() { wardtest.DeleteNATSStream(t, natsURL, ns+"_queues") })
 
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a := start(t, dirA)
@@ -103,26 +99,5 @@ func syncNode(t *testing.T, from *ward, applied <-chan admissionMsg) {
 		case <-deadline:
 			t.Fatal("the other node did not apply node A's admission changes")
 		}
-	}
-}
-
-// deleteStream deletes a JetStream stream a test created (registered
-// before the nodes start, so it runs after they have stopped).
-func deleteStream(t *testing.T, url, name string) {
-	nc, err := natsgo.Connect(url)
-	if err != nil {
-		t.Errorf("connect to delete stream %s: %v", name, err)
-		return
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-		t.Errorf("delete stream %s: %v", name, err)
 	}
 }

@@ -7,6 +7,7 @@ package wardtest
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -21,6 +22,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wardproject/ward/internal/store/sqlite"
 )
@@ -82,6 +85,29 @@ func NATS(t testing.TB) string {
 	t.Helper()
 	Need(t, "NATS", "127.0.0.1:4222", "start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server")
 	return "nats://127.0.0.1:4222"
+}
+
+// DeleteNATSStream deletes a JetStream stream a test created; a stream
+// that is already gone is not an error. Register it with t.Cleanup before
+// starting what creates the stream, so that it runs after that has stopped.
+func DeleteNATSStream(t testing.TB, url, name string) {
+	t.Helper()
+	nc, err := natsgo.Connect(url)
+	if err != nil {
+		t.Errorf("connect to delete stream %s: %v", name, err)
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := js.DeleteStream(ctx, name); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Errorf("delete stream %s: %v", name, err)
+	}
 }
 
 // SharedData returns the path of ../shared/data/<rel> found by walking up

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	natsgo "github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
@@ -33,22 +31,7 @@ func newBus(t testing.TB, opts Options) *Bus {
 	}
 	t.Cleanup(func() {
 		b.Close()
-		nc, err := natsgo.Connect(url)
-		if err != nil {
-			t.Errorf("connect to delete stream: %v", err)
-			return
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := js.DeleteStream(ctx, b.stream); err != nil {
-			t.Errorf("delete stream %s: %v", b.stream, err)
-		}
+		wardtest.DeleteNATSStream(t, url, b.stream)
 	})
 	return b
 }
