@@ -40,6 +40,13 @@ type Bus interface {
 	// Consume stops. Run several Consume calls for parallelism.
 	Consume(ctx context.Context, queue, group string, fn func(context.Context, Message) error) error
 
+	// DeclareGroup creates group on queue if it does not exist, so that
+	// messages enqueued from then on are kept for it until a Consume call
+	// of the group takes them. Without it, a message enqueued while its
+	// queue has no group at all is dropped (and counted). Call it at
+	// start-up for every group a deployment relies on.
+	DeclareGroup(ctx context.Context, queue, group string) error
+
 	// Close makes every Consume call return ErrClosed, stops every
 	// subscription, waits for running handlers and for the goroutines the
 	// bus started, and releases its connection. A handler must therefore

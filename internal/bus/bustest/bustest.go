@@ -51,6 +51,7 @@ func Run(t *testing.T, newBus func(t *testing.T) bus.Bus) {
 		{"DeadLetter", testDeadLetter},
 		{"GroupSharesWork", testGroupSharesWork},
 		{"GroupsEachGetAll", testGroupsEachGetAll},
+		{"DeclaredGroupKeeps", testDeclaredGroupKeeps},
 		{"CloseUnblocksConsume", testCloseUnblocksConsume},
 		{"CancelStopsConsume", testCancelStopsConsume},
 		{"InvalidNames", testInvalidNames},
@@ -392,6 +393,34 @@ func testGroupsEachGetAll(t *testing.T, b bus.Bus) {
 	c2.check(t, "group archive", n)
 }
 
+// testDeclaredGroupKeeps: a message enqueued while its queue has no group
+// is dropped; once a group is declared, messages wait for its first
+// Consume call.
+func testDeclaredGroupKeeps(t *testing.T, b bus.Bus) {
+	const n = 5
+	ctx := context.Background()
+	enqueue(t, b, "obs.declared", "lost")
+	if err := b.DeclareGroup(ctx, "obs.declared", "detect"); err != nil {
+		t.Fatalf("DeclareGroup: %v", err)
+	}
+	if err := b.DeclareGroup(ctx, "obs.declared", "detect"); err != nil {
+		t.Fatalf("DeclareGroup again: %v", err)
+	}
+	for i := range n {
+		enqueue(t, b, "obs.declared", fmt.Sprint(i))
+	}
+	enqueue(t, b, "obs.declared", "end")
+	c := newCollector(n + 2)
+	consume(t, b, "obs.declared", "detect", 1, c.handle)
+	c.waitFor(t, "end")
+	c.check(t, "declared group", n)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d := c.seen["lost"]; len(d) != 0 {
+		t.Errorf("message enqueued before any group delivered %v", d)
+	}
+}
+
 func testCloseUnblocksConsume(t *testing.T, b bus.Bus) {
 	started := make(chan struct{})
 	returned := make(chan error, 1)
@@ -467,6 +496,9 @@ func testInvalidNames(t *testing.T, b bus.Bus) {
 		if err := b.Consume(ctx, s, "g", nil); !errors.Is(err, bus.ErrInvalidSubject) {
 			t.Errorf("Consume(%q) = %v, want ErrInvalidSubject", s, err)
 		}
+		if err := b.DeclareGroup(ctx, s, "g"); !errors.Is(err, bus.ErrInvalidSubject) {
+			t.Errorf("DeclareGroup(%q) = %v, want ErrInvalidSubject", s, err)
+		}
 	}
 	badPatterns := []string{"", "a..b", "a.>.b", "a*", "*a", ">>", "a b", "a.", string(make([]byte, bus.MaxSubjectLen+1))}
 	for _, p := range badPatterns {
@@ -483,6 +515,9 @@ func testInvalidNames(t *testing.T, b bus.Bus) {
 		sub.Unsubscribe()
 	}
 	for _, g := range []string{"", "a.b", "a b", "a*", "é", string(make([]byte, bus.MaxGroupLen+1))} {
+		if err := b.DeclareGroup(ctx, "q", g); !errors.Is(err, bus.ErrInvalidGroup) {
+			t.Errorf("DeclareGroup(group %q) = %v, want ErrInvalidGroup", g, err)
+		}
 		if err := b.Consume(ctx, "q", g, nil); !errors.Is(err, bus.ErrInvalidGroup) {
 			t.Errorf("Consume(group %q) = %v, want ErrInvalidGroup", g, err)
 		}

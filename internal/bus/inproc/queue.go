@@ -59,6 +59,42 @@ func (b *Bus) Enqueue(ctx context.Context, queue string, data []byte) error {
 	return nil
 }
 
+// DeclareGroup implements bus.Bus.
+func (b *Bus) DeclareGroup(ctx context.Context, queue, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := bus.ValidateSubject(queue); err != nil {
+		return b.m.Reject(err)
+	}
+	if err := bus.ValidateGroup(name); err != nil {
+		return b.m.Reject(err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return b.m.Reject(bus.ErrClosed)
+	}
+	b.groupLocked(queue, name)
+	return nil
+}
+
+// groupLocked returns group name of queue, creating it. b.mu must be held.
+func (b *Bus) groupLocked(queue, name string) *group {
+	groups := b.queues[queue]
+	if groups == nil {
+		groups = make(map[string]*group)
+		b.queues[queue] = groups
+	}
+	g := groups[name]
+	if g == nil {
+		g = &group{ready: make(chan *item, b.opts.QueueLength)}
+		groups[name] = g
+		b.log.Info("consumer group created", "queue", queue, "group", name)
+	}
+	return g
+}
+
 // Consume implements bus.Bus.
 func (b *Bus) Consume(ctx context.Context, queue, name string, fn func(context.Context, bus.Message) error) error {
 	if err := bus.ValidateSubject(queue); err != nil {
@@ -72,17 +108,7 @@ func (b *Bus) Consume(ctx context.Context, queue, name string, fn func(context.C
 		b.mu.Unlock()
 		return b.m.Reject(bus.ErrClosed)
 	}
-	groups := b.queues[queue]
-	if groups == nil {
-		groups = make(map[string]*group)
-		b.queues[queue] = groups
-	}
-	g := groups[name]
-	if g == nil {
-		g = &group{ready: make(chan *item, b.opts.QueueLength)}
-		groups[name] = g
-		b.log.Info("consumer group created", "queue", queue, "group", name)
-	}
+	g := b.groupLocked(queue, name)
 	b.wg.Add(1)
 	b.mu.Unlock()
 	defer b.wg.Done()

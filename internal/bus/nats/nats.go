@@ -25,7 +25,8 @@
 // it. (WorkQueue retention, which deletes on the first acknowledgement,
 // allows only one consumer per subject, so it cannot give each of two
 // groups every message.) A message enqueued while its queue has no group
-// yet is discarded by the server and not counted. The stream is bounded
+// yet is discarded by the server and not counted: declare the groups a
+// deployment relies on with DeclareGroup at start-up. The stream is bounded
 // by Options.QueueMaxMsgs, QueueMaxBytes and QueueMaxAge with
 // DiscardNew, so a full stream makes Enqueue fail with bus.ErrQueueFull
 // rather than silently dropping old work.

@@ -52,6 +52,44 @@ func consumerName(queue, group string) string {
 	return fmt.Sprintf("%s__%s__%x", group, strings.ReplaceAll(queue, ".", "_"), sum[:4])
 }
 
+// consumer creates (or finds) the durable consumer of group on queue.
+func (b *Bus) consumer(ctx context.Context, queue, group string) (jetstream.Consumer, error) {
+	name := consumerName(queue, group)
+	cons, err := b.js.CreateOrUpdateConsumer(ctx, b.stream, jetstream.ConsumerConfig{
+		Durable:       name,
+		Description:   fmt.Sprintf("Ward queue %s, group %s", queue, group),
+		FilterSubject: b.queues + queue,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       b.opts.AckWait,
+		MaxDeliver:    -1, // enforced here, see the package doc
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s on stream %s: %w", name, b.stream, err)
+	}
+	return cons, nil
+}
+
+// DeclareGroup implements bus.Bus: it creates the group's durable
+// consumer, which makes the interest-retention stream keep the queue's
+// messages for it.
+func (b *Bus) DeclareGroup(ctx context.Context, queue, group string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if b.ctx.Err() != nil {
+		return b.m.Reject(bus.ErrClosed)
+	}
+	if err := bus.ValidateSubject(queue); err != nil {
+		return b.m.Reject(err)
+	}
+	if err := bus.ValidateGroup(group); err != nil {
+		return b.m.Reject(err)
+	}
+	_, err := b.consumer(ctx, queue, group)
+	return err
+}
+
 // Consume implements bus.Bus.
 func (b *Bus) Consume(ctx context.Context, queue, group string, fn func(context.Context, bus.Message) error) error {
 	if err := bus.ValidateSubject(queue); err != nil {
@@ -80,18 +118,9 @@ func (b *Bus) Consume(ctx context.Context, queue, group string, fn func(context.
 		return err
 	}
 
-	name := consumerName(queue, group)
-	cons, err := b.js.CreateOrUpdateConsumer(ctx, b.stream, jetstream.ConsumerConfig{
-		Durable:       name,
-		Description:   fmt.Sprintf("Ward queue %s, group %s", queue, group),
-		FilterSubject: b.queues + queue,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       b.opts.AckWait,
-		MaxDeliver:    -1, // enforced here, see the package doc
-	})
+	cons, err := b.consumer(ctx, queue, group)
 	if err != nil {
-		return stopped(fmt.Errorf("create consumer %s on stream %s: %w", name, b.stream, err))
+		return stopped(err)
 	}
 	for {
 		// One pull request at a time, each ending after pullExpiry: a
