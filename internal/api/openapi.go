@@ -341,6 +341,18 @@ func (g *schemaGen) fail(format string, args ...any) *jsonSchema {
 	return &jsonSchema{}
 }
 
+// enums are the values of the named string types whose every value is
+// known. Reflection cannot see constants, so they are listed here, from
+// the constants themselves: a renamed one fails to compile, a new one
+// must be added here.
+var enums = map[reflect.Type][]string{
+	reflect.TypeFor[store.DeviceStatus]():   {string(store.StatusPending), string(store.StatusActive), string(store.StatusQuarantined), string(store.StatusRevoked)},
+	reflect.TypeFor[store.QuarantineMode](): {string(store.QuarantineRefuse), string(store.QuarantineRestrict)},
+	reflect.TypeFor[store.Role]():           {string(store.RoleAdmin), string(store.RoleOperator), string(store.RoleViewer)},
+	reflect.TypeFor[alert.Severity]():       {string(alert.Low), string(alert.Medium), string(alert.High), string(alert.Critical)},
+	reflect.TypeFor[alert.State]():          {string(alert.Open), string(alert.Acknowledged), string(alert.Cleared)},
+}
+
 // componentName names a struct type "package.Type"; its request-mode
 // variant, when the type also appears in responses, gets "Input" appended.
 func (g *schemaGen) componentName(t reflect.Type, mode schemaMode) string {
@@ -384,7 +396,7 @@ func (g *schemaGen) schema(t reflect.Type, mode schemaMode) *jsonSchema {
 	case reflect.Float64:
 		return &jsonSchema{Type: "number", Format: "double"}
 	case reflect.String:
-		return &jsonSchema{Type: "string"}
+		return &jsonSchema{Type: "string", Enum: enums[t]}
 	case reflect.Interface:
 		return &jsonSchema{Description: "Any JSON value."}
 	case reflect.Pointer:
