@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wardproject/ward/internal/store/sqlite"
+	"github.com/wardproject/ward/internal/wardtest"
 )
 
 type recorder struct {
@@ -96,11 +97,7 @@ func TestLifecycle(t *testing.T) {
 // raised, A's Resolve clears it, and a clear on B is seen by A.
 func TestTwoManagersShareAlerts(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "w.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := wardtest.SQLite(t)
 	now := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	a, errA := NewManager(ctx, Options{Store: db, Now: clock})
