@@ -4,7 +4,7 @@
 // divided.
 //
 // Each device is a directory DIR/<id>/ holding device.pem and device.key,
-// the layout `ward enroll --dir` writes. Two modes:
+// the layout `ward enroll --dir` writes. Three modes:
 //
 //   - pubsub: for each of -devices devices, one subscriber connection
 //     (client ID <id>:sub, filter devices/<id>/#) and one publisher
@@ -17,6 +17,13 @@
 //     TLS handshake (no session resumption) with a device certificate, send
 //     CONNECT, wait for CONNACK, send DISCONNECT and close, in a loop. The
 //     figure is completed handshakes (CONNACKs) per second.
+//   - idle: -connections connections opened by -concurrency workers, each
+//     a full TLS handshake, CONNECT (keep-alive 300 s, clean session, client
+//     ID <id>:idle-<k>, cycling over -devices certificates) and SUBSCRIBE to
+//     devices/<id>/cmd (-subscribe), then held idle. With -broker-pid the
+//     figure is the broker's resident memory (VmRSS) once all are up, the
+//     last of -settle samples one second apart; then mqttload prints READY
+//     and holds the connections for -duration (0: until SIGINT/SIGTERM).
 //
 // With -broker-pid, the broker's CPU time over the measured interval is
 // reported too, as is the load client's own: both share the machine.
@@ -62,6 +69,9 @@ type options struct {
 	curve       string
 	brokerPID   int
 	rate        float64
+	connections int
+	subscribe   bool
+	settle      int
 }
 
 func main() {
@@ -70,16 +80,19 @@ func main() {
 	flag.StringVar(&o.caFile, "ca", "ca.pem", "PEM file of roots that verify the broker's certificate")
 	flag.StringVar(&o.certs, "certs", "devices", "directory of device directories (<id>/device.pem, <id>/device.key)")
 	flag.StringVar(&o.label, "label", "broker", "name printed with the result")
-	flag.StringVar(&o.mode, "mode", "pubsub", "pubsub or connect")
+	flag.StringVar(&o.mode, "mode", "pubsub", "pubsub, connect or idle")
 	flag.IntVar(&o.devices, "devices", 8, "devices to use (pubsub: one publisher and one subscriber connection each)")
 	flag.IntVar(&o.payload, "payload", 64, "payload bytes per message (at least 8: the send time)")
 	flag.IntVar(&o.window, "window", 256, "pubsub: messages in flight per device before the publisher waits (Ward queues at most 512 per subscriber and drops QoS 0 beyond)")
-	flag.IntVar(&o.concurrency, "concurrency", 16, "connect: concurrent connecting workers")
-	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured interval")
+	flag.IntVar(&o.concurrency, "concurrency", 16, "connect, idle: concurrent connecting workers")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured interval (idle: how long to hold the connections after READY, 0: until a signal)")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before the measured interval")
 	flag.StringVar(&o.curve, "curve", "ward", "TLS key exchange the client offers: ward (Ward's client default: X25519MLKEM768, X25519, P-256), x25519 or p256")
 	flag.Float64Var(&o.rate, "rate", 0, "pubsub: messages per second per publisher (0: as fast as the window allows)")
-	flag.IntVar(&o.brokerPID, "broker-pid", 0, "broker process ID, to report its CPU time (0: not reported)")
+	flag.IntVar(&o.brokerPID, "broker-pid", 0, "broker process ID, to report its CPU time, or in idle mode its RSS (0: not reported)")
+	flag.IntVar(&o.connections, "connections", 1000, "idle: connections to open and hold (0: only sample the broker's RSS)")
+	flag.BoolVar(&o.subscribe, "subscribe", true, "idle: each connection subscribes to devices/<id>/cmd")
+	flag.IntVar(&o.settle, "settle", 5, "idle: broker RSS samples one second apart once all connections are up; the last is reported")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "mqttload:", err)
@@ -150,6 +163,9 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	if o.mode == "idle" {
+		return runIdle(o, devs)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var r runner
@@ -159,7 +175,7 @@ func run(o options) error {
 	case "connect":
 		r, err = startConnect(ctx, o, devs)
 	default:
-		return fmt.Errorf("-mode %q: want pubsub or connect", o.mode)
+		return fmt.Errorf("-mode %q: want pubsub, connect or idle", o.mode)
 	}
 	if err != nil {
 		return err

@@ -1,7 +1,7 @@
-// Package procstat reads a process's CPU time from /proc, so that a
-// benchmark can report how much CPU the server under test spent beside the
-// load client on the same machine. Linux only; it leaves sampling and
-// rates to the caller.
+// Package procstat reads a process's CPU time and resident memory from
+// /proc, so that a benchmark can report how much CPU (or memory) the server
+// under test spent beside the load client on the same machine. Linux only;
+// it leaves sampling and rates to the caller.
 package procstat
 
 import (
@@ -111,4 +111,29 @@ func (u Usage) Shares(v Usage) (server, self, other float64) {
 	server, self = pct(v.Server-u.Server), pct(v.Self-u.Self)
 	other = max(0, pct(v.Machine-u.Machine)-server-self)
 	return server, self, other
+}
+
+// RSS returns the resident set size of process pid in bytes, from the VmRSS
+// line of /proc/<pid>/status (kernel socket buffers are not part of it).
+func RSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range bytes.Lines(b) {
+		rest, ok := bytes.CutPrefix(line, []byte("VmRSS:"))
+		if !ok {
+			continue
+		}
+		f := bytes.Fields(rest)
+		if len(f) != 2 || string(f[1]) != "kB" {
+			return 0, fmt.Errorf("parse /proc/%d/status: VmRSS %q", pid, bytes.TrimSpace(rest))
+		}
+		kb, err := strconv.ParseInt(string(f[0]), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse /proc/%d/status: %w", pid, err)
+		}
+		return kb << 10, nil
+	}
+	return 0, fmt.Errorf("/proc/%d/status has no VmRSS line", pid)
 }

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/wardproject/ward/bench/internal/mqttwire"
+	"github.com/wardproject/ward/bench/internal/procstat"
+)
+
+// pingreq is an MQTT PINGREQ. The idle connections send one every
+// idlePing, well inside the 300 s keep-alive of mqttwire.Dial.
+var pingreq = []byte{12 << 4, 0}
+
+const idlePing = 2 * time.Minute
+
+// runIdle is -mode idle: open -connections connections with bounded
+// concurrency (TLS handshake, CONNECT, SUBSCRIBE devices/<id>/cmd unless
+// -subscribe=false), hold them, and with -broker-pid report the broker's
+// resident memory once they are all up. It then holds them for -duration
+// (0: until SIGINT or SIGTERM) and closes them.
+func runIdle(o options, devs []device) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var (
+		mu      sync.Mutex
+		conns   = make([]*tls.Conn, o.connections)
+		info    string
+		first   error
+		dropped atomic.Int64 // connections the broker closed while held
+		closing atomic.Bool
+		readers sync.WaitGroup
+		next    atomic.Int64
+		up      atomic.Int64 // connections established
+		workers sync.WaitGroup
+	)
+	start := time.Now()
+	for range min(o.concurrency, max(o.connections, 1)) {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for ctx.Err() == nil {
+				k := int(next.Add(1)) - 1
+				if k >= o.connections {
+					return
+				}
+				d := devs[k%len(devs)]
+				c, err := idleDial(ctx, o, d, fmt.Sprintf("%s:idle-%d", d.id, k))
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					stop() // give up: the figure needs every connection
+					return
+				}
+				conns[k] = c
+				up.Add(1)
+				if k == 0 {
+					mu.Lock()
+					info = describe(c.ConnectionState())
+					mu.Unlock()
+				}
+				readers.Add(1)
+				go func() { // discard what arrives (PINGRESP); notice a close
+					defer readers.Done()
+					_, err := io.Copy(io.Discard, c)
+					if !closing.Load() && !errors.Is(err, net.ErrClosed) {
+						dropped.Add(1)
+					}
+				}()
+			}
+		}()
+	}
+	workers.Wait()
+	closeAll := func() {
+		closing.Store(true)
+		for _, c := range conns {
+			if c != nil {
+				_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+				_, _ = c.Write(mqttwire.DisconnectPacket)
+				c.Close()
+			}
+		}
+		readers.Wait()
+	}
+	if first != nil {
+		closeAll()
+		return fmt.Errorf("after %d of %d connections: %w", up.Load(), o.connections, first)
+	}
+	if ctx.Err() != nil {
+		closeAll()
+		return errors.New("interrupted while connecting")
+	}
+	setup := time.Since(start)
+	fmt.Printf("%s idle: %d connections (%d device certificates, subscribe %v) established in %.1fs; %s\n",
+		o.label, o.connections, len(devs), o.subscribe, setup.Seconds(), info)
+
+	var rss int64
+	if o.brokerPID > 0 {
+		// Let the broker settle (GC, scavenger, lazily allocated buffers):
+		// sample once a second and keep the last sample.
+		var samples []string
+		for i := range o.settle {
+			if i > 0 || o.connections > 0 {
+				time.Sleep(time.Second)
+			}
+			var err error
+			if rss, err = procstat.RSS(o.brokerPID); err != nil {
+				closeAll()
+				return err
+			}
+			samples = append(samples, fmt.Sprintf("%.1f", float64(rss)/(1<<20)))
+		}
+		fmt.Printf("%s idle: broker RSS samples 1 s apart (MiB): %s\n", o.label, strings.Join(samples, " "))
+	}
+	fmt.Printf("RESULT label=%s mode=idle conns=%d devices=%d rss_kb=%d dropped=%d setup_s=%.1f\n",
+		o.label, o.connections, len(devs), rss>>10, dropped.Load(), setup.Seconds())
+	fmt.Println("READY") // the script waits for this line before reading other figures
+	hold := ctx.Done()
+	if o.duration > 0 {
+		t := time.NewTimer(o.duration)
+		defer t.Stop()
+		ch := make(chan struct{})
+		go func() {
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			close(ch)
+		}()
+		hold = ch
+	}
+	ping := time.NewTicker(idlePing)
+	defer ping.Stop()
+	for held := true; held; {
+		select {
+		case <-hold:
+			held = false
+		case <-ping.C:
+			for _, c := range conns {
+				_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+				_, _ = c.Write(pingreq)
+			}
+		}
+	}
+	n := dropped.Load()
+	closeAll()
+	fmt.Printf("%s idle: closed %d connections; %d had been closed by the broker while held\n", o.label, o.connections, n)
+	if n > 0 {
+		return fmt.Errorf("%d connections were closed by the broker", n)
+	}
+	return nil
+}
+
+// idleDial opens one idle connection, retrying a refused or reset dial a few
+// times (a listener's backlog may overflow while thousands connect).
+func idleDial(ctx context.Context, o options, d device, clientID string) (*tls.Conn, error) {
+	var err error
+	for try := range 4 {
+		if try > 0 {
+			time.Sleep(time.Duration(try) * 250 * time.Millisecond)
+		}
+		c, r, derr := mqttwire.Dial(ctx, o.addr, d.tls, clientID)
+		if derr == nil && o.subscribe {
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			derr = mqttwire.SubscribeOne(c, r, "devices/"+d.id+"/cmd")
+			_ = c.SetDeadline(time.Time{})
+			if derr != nil {
+				c.Close()
+			}
+		}
+		if derr == nil {
+			return c, nil
+		}
+		if err = derr; ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, err
+}
