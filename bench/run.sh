@@ -33,54 +33,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# free_port prints a loopback TCP port nobody listens on.
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 20000))
-		if ! ss -Hltn "sport = :$p" | grep -q .; then
-			echo "$p"
-			return
-		fi
-	done
-}
-
-need() { command -v "$1" >/dev/null || { echo "run.sh: $1 is missing ($2)" >&2; exit 1; }; }
-need mosquitto "apt-get update && apt-get install -y mosquitto, or scripts/install-test-deps.sh"
-need curl "apt-get install -y curl"
-need ss "apt-get install -y iproute2"
+NAME=run.sh
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+need_tools
 
 HTTPS_PORT=$(free_port) MQTT_PORT=$(free_port) MOSQ_PORT=$(free_port)
 DATA=$TMP/data DEVICES=$TMP/devices
-mkdir -p "$TMP/mosquitto"
 
-echo "== machine"
-echo "$(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB"
-echo "$(go version)"
-echo "$(mosquitto -h 2>/dev/null | head -1)"
+print_machine
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-echo "== build"
-(cd "$ROOT" && go build -o "$TMP/ward" ./cmd/ward && go build -o "$TMP/estload" ./bench/estload && go build -o "$TMP/mqttload" ./bench/mqttload)
-
-start_ward() { # start_ward [extra flags]
-	"$TMP/ward" serve --data-dir "$DATA" --https-addr "127.0.0.1:$HTTPS_PORT" --mqtt-addr "127.0.0.1:$MQTT_PORT" \
-		--log-level warn "$@" >>"$TMP/ward.log" 2>&1 &
-	WARD_PID=$!
-	for _ in $(seq 100); do
-		if curl -sf --cacert "$DATA/ca.pem" "https://127.0.0.1:$HTTPS_PORT/healthz" >/dev/null 2>&1; then return; fi
-		kill -0 "$WARD_PID" 2>/dev/null || { cat "$TMP/ward.log" >&2; exit 1; }
-		sleep 0.1
-	done
-	echo "run.sh: ward not healthy after 10s" >&2
-	exit 1
-}
-
-stop_ward() {
-	kill "$WARD_PID"
-	wait "$WARD_PID" 2>/dev/null || true
-	WARD_PID=
-}
+build_tools
 
 RESULTS=$TMP/results
 : >"$RESULTS"
@@ -110,44 +74,12 @@ record ward-default-90 "${MQ[@]}" -addr "127.0.0.1:$MQTT_PORT" -broker-pid "$WAR
 
 echo "== restart ward with per-device limits raised for throughput runs"
 stop_ward
-RAISED=(--gateway-messages-per-second 1000000000 --gateway-bytes-per-second 1000000000000 --gateway-connects-per-minute 100000000)
 echo "ward serve ... ${RAISED[*]}"
 start_ward "${RAISED[@]}"
 
 echo "== mosquitto on 127.0.0.1:$MOSQ_PORT with Ward's CA and server certificate"
-M=$TMP/mosquitto
-cat "$DATA/ca/issuer.pem" "$DATA/ca/root.pem" >"$M/cafile.pem"
-cat "$DATA/ca/server.pem" "$DATA/ca/issuer.pem" >"$M/server-chain.pem"
-install -m 0600 "$DATA/ca/server.key" "$M/server.key"
-echo 'pattern readwrite devices/%u/#' >"$M/acl"
-cat >"$M/mosquitto.conf" <<CONF
-# Our own instance; the system's mosquitto on :1883 is not touched.
-per_listener_settings false
-persistence false
-log_dest stderr
-log_type error
-log_type warning
-# Stay root (the default drops to user mosquitto, which cannot read the 0600 key here).
-user root
-listener $MOSQ_PORT 127.0.0.1
-cafile $M/cafile.pem
-certfile $M/server-chain.pem
-keyfile $M/server.key
-tls_version tlsv1.3
-require_certificate true
-use_identity_as_username true
-acl_file $M/acl
-# Go sets TCP_NODELAY on every connection; without this Mosquitto's CONNACK
-# waits behind Nagle and delayed ACKs (about 40 ms per connection).
-set_tcp_nodelay true
-CONF
-mosquitto -c "$M/mosquitto.conf" >"$TMP/mosquitto.log" 2>&1 &
-MOSQ_PID=$!
-for _ in $(seq 50); do
-	ss -Hltn "sport = :$MOSQ_PORT" | grep -q . && break
-	kill -0 "$MOSQ_PID" 2>/dev/null || { cat "$TMP/mosquitto.log" >&2; exit 1; }
-	sleep 0.1
-done
+mosquitto_config
+start_mosquitto
 
 W=(-addr "127.0.0.1:$MQTT_PORT" -broker-pid "$WARD_PID")
 Q=(-addr "127.0.0.1:$MOSQ_PORT" -broker-pid "$MOSQ_PID")
