@@ -17,6 +17,7 @@ import (
 	"github.com/wardproject/ward/internal/fleet"
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/store"
+	"github.com/wardproject/ward/internal/store/sqlite"
 	"github.com/wardproject/ward/internal/wardtest"
 )
 
@@ -29,6 +30,14 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	e, _ := newEnvWith(t, nil)
+	return e
+}
+
+// newEnvWith is newEnv; more, when set, adds to the server's Options
+// (optional services) before it is built. It also returns the store.
+func newEnvWith(t *testing.T, more func(db *sqlite.DB, o *Options)) (*env, *sqlite.DB) {
+	t.Helper()
 	ctx := context.Background()
 	db := wardtest.SQLite(t)
 	ca, err := pki.Open(ctx, pki.Options{Dir: t.TempDir(), Store: db})
@@ -40,8 +49,12 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	preg := prometheus.NewPedanticRegistry()
-	s, err := New(Options{Registry: reg, Store: db, CA: ca, Registerer: preg,
-		EST: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(299) })})
+	opts := Options{Registry: reg, Store: db, CA: ca, Registerer: preg,
+		EST: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(299) })}
+	if more != nil {
+		more(db, &opts)
+	}
+	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +67,7 @@ func newEnv(t *testing.T) *env {
 		}
 		e.tokens[r] = tok.Reveal()
 	}
-	return e
+	return e, db
 }
 
 func (e *env) do(t *testing.T, method, path, token, body string) (int, []byte) {

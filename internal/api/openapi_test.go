@@ -16,14 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/wardproject/ward/internal/alert"
 	"github.com/wardproject/ward/internal/audit"
 	"github.com/wardproject/ward/internal/compliance"
 	"github.com/wardproject/ward/internal/detect"
-	"github.com/wardproject/ward/internal/fleet"
-	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/secret"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/sqlite"
@@ -109,42 +105,20 @@ type fullEnv struct {
 // of the API is mounted.
 func newFullEnv(t *testing.T) *fullEnv {
 	t.Helper()
-	ctx := context.Background()
-	db := wardtest.SQLite(t)
-	ca, err := pki.Open(ctx, pki.Options{Dir: t.TempDir(), Store: db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := fleet.New(fleet.Options{Store: db, CA: ca})
-	if err != nil {
-		t.Fatal(err)
-	}
-	alerts, err := alert.NewManager(ctx, alert.Options{Store: db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	preg := prometheus.NewPedanticRegistry()
-	s, err := New(Options{Registry: reg, Store: db, CA: ca, Registerer: preg,
-		EST: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(299) }),
-		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-			io.WriteString(w, "# HELP up Up.\n# TYPE up gauge\nup 1\n")
-		}),
-		Alerts: alerts, Mitigator: fakeMitigator{alerts}, Detection: &fakeDetection{}, DetectStore: db,
-		Addresses: fakeAddresses{"sensor-17": {"192.0.2.7"}}, Compliance: fakeCompliance{now: time.Now().UTC()},
-		MQTTPort: func() int { return 8883 }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{srv: httptest.NewServer(s), api: s, reg: preg, tokens: map[store.Role]string{}}
-	t.Cleanup(e.srv.Close)
-	for _, r := range []store.Role{store.RoleAdmin, store.RoleOperator, store.RoleViewer} {
-		tok, _, err := CreateToken(ctx, db, string(r), r, 0, time.Now())
+	e, db := newEnvWith(t, func(db *sqlite.DB, o *Options) {
+		alerts, err := alert.NewManager(context.Background(), alert.Options{Store: db})
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.tokens[r] = tok.Reveal()
-	}
+		o.Metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+			io.WriteString(w, "# HELP up Up.\n# TYPE up gauge\nup 1\n")
+		})
+		o.Alerts, o.Mitigator, o.Detection, o.DetectStore = alerts, fakeMitigator{alerts}, &fakeDetection{}, db
+		o.Addresses = fakeAddresses{"sensor-17": {"192.0.2.7"}}
+		o.Compliance = fakeCompliance{now: time.Now().UTC()}
+		o.MQTTPort = func() int { return 8883 }
+	})
 	return &fullEnv{env: e, db: db}
 }
 
