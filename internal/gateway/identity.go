@@ -91,7 +91,7 @@ func (g *Gateway) lookup(id string) bool {
 		}
 		return false
 	}
-	if d.ID != id || statusReason(compilePolicy(d, store.Policy{}, false, g.opts.Limits)) != "" {
+	if d.ID != id || (d.Status != store.StatusActive && !restricted(d)) {
 		return false
 	}
 	g.mu.Lock()

@@ -107,11 +107,16 @@ func compilePolicy(d store.Device, model store.Policy, hasModel bool, l Limits) 
 	}
 	p.byteBurst = math.Max(p.byteRate, float64(p.maxMessage))
 	p.acl = NewACL(d.ID, pols...)
-	if d.Status == store.StatusQuarantined && d.Quarantine == store.QuarantineRestrict {
+	if restricted(d) {
 		p.restricted = true
 		p.acl = NewQuarantineACL(d.ID)
 	}
 	return p
+}
+
+// restricted reports whether d is in restricted quarantine.
+func restricted(d store.Device) bool {
+	return d.Status == store.StatusQuarantined && d.Quarantine == store.QuarantineRestrict
 }
 
 // admits reports whether the device may be connected: it is active or in
