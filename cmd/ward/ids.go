@@ -42,6 +42,8 @@ live interface. See docs/detection.md.`,
 type idsSensorFlags struct {
 	learn     int
 	fmGrace   int
+	calibrate int
+	uncoupled bool
 	seed      uint64
 	model     string
 	saveModel string
@@ -64,6 +66,8 @@ func (f *idsSensorFlags) register(cmd *cobra.Command, alertsDefault string) {
 	fl := cmd.Flags()
 	fl.IntVar(&f.learn, "learn", 10000, "packets (from the first) that train the detector, feature mapping included")
 	fl.IntVar(&f.fmGrace, "fm-grace", 0, "packets of --learn used for feature mapping (default learn/10)")
+	fl.IntVar(&f.calibrate, "calibrate", 0, "last packets of --learn held back from training and scored by the frozen model to set the threshold (default a fifth of those after --fm-grace)")
+	fl.BoolVar(&f.uncoupled, "uncoupled-features", false, "feed the detector only the 60 features of the sender alone, without the 2-D host-host and socket-socket ones that couple the clients of a shared server (ablation)")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the detector's weights: the same seed and capture give the same scores")
 	fl.StringVar(&f.model, "model", "", "load a trained model from `FILE` instead of learning")
 	fl.StringVar(&f.saveModel, "save-model", "", "save the model to `FILE` when learning ends")
@@ -82,6 +86,7 @@ func (f *idsSensorFlags) register(cmd *cobra.Command, alertsDefault string) {
 	fl.BoolVar(&f.noRules, "no-rules", false, "run the learned detector only (no scan, brute-force, flood rules)")
 	_ = fl.MarkHidden("transform")
 	_ = fl.MarkHidden("window-alpha")
+	_ = fl.MarkHidden("uncoupled-features")
 }
 
 // idsSensorSetup is a built sensor and what must be closed after the run.
@@ -102,7 +107,8 @@ func (s *idsSensorSetup) close() error {
 func (f *idsSensorFlags) build(cmd *cobra.Command, log *slog.Logger) (*idsSensorSetup, error) {
 	setup := &idsSensorSetup{}
 	opts := netids.Options{
-		Learn: f.learn, FMGrace: f.fmGrace, Seed: f.seed, Transform: f.transform,
+		Learn: f.learn, FMGrace: f.fmGrace, Calibrate: f.calibrate, UncoupledFeatures: f.uncoupled,
+		Seed: f.seed, Transform: f.transform,
 		Window:            netids.WindowOptions{Off: f.noWindow, Alpha: f.alpha},
 		ThresholdQuantile: f.quantile, ThresholdMargin: f.margin,
 		Logger: log,

@@ -61,3 +61,22 @@ func TestIDSMUDNFT(t *testing.T) {
 		t.Error("missing capture accepted")
 	}
 }
+
+// TestIDSLearnLongerThanCapture: --learn larger than the capture scores
+// nothing, and analyze and eval fail saying so instead of exiting 0.
+func TestIDSLearnLongerThanCapture(t *testing.T) {
+	capture := filepath.Join("..", "..", "internal", "netids", "testdata", "small.pcap")
+	labels := filepath.Join(t.TempDir(), "labels.csv")
+	if err := os.WriteFile(labels, []byte("index,label\n0,0\n39,1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"analyze", capture, "--learn", "1000", "--alerts", ""},
+		{"eval", capture, "--labels", labels, "--learn", "1000"},
+	} {
+		_, err := idsRun(t, args...)
+		if err == nil || !strings.Contains(err.Error(), "nothing was scored") {
+			t.Errorf("ward ids %s: error %v, want nothing was scored", args[0], err)
+		}
+	}
+}

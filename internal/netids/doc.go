@@ -10,10 +10,11 @@
 //
 // Features are Kitsune's AfterImage damped statistics (package afterimage);
 // the detector is a KitNET autoencoder ensemble (package kitnet) with a log
-// feature transform, followed by a per-host moving average of scores
-// (window.go). The first Options.Learn packets train it; the alert
-// threshold comes from the scores of the second half of those packets,
-// each scored before the model learnt from it. docs/detection.md has the
+// feature transform and clipped inputs (scores in [0, 1], out-of-range
+// features reported as drift), followed by a per-host moving average of
+// scores (window.go). The first Options.Learn packets train it; the last
+// of them (Options.Calibrate) are held back and scored by the frozen model,
+// and the alert threshold comes from those scores. docs/detection.md has the
 // measurements that justify each choice against the reference Kitsune.
 // No maintained Go library implements AfterImage or KitNET, so Ward writes
 // its own.

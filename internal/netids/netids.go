@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"slices"
 	"time"
@@ -28,6 +27,17 @@ type Options struct {
 	Learn int
 	// FMGrace is how many of them map features. Default Learn/10.
 	FMGrace int
+	// Calibrate is how many of the last learning packets are held back
+	// from training and scored by the frozen model; the threshold comes
+	// from their scores. Default a fifth of those after FMGrace.
+	Calibrate int
+	// UncoupledFeatures feeds the detector only the 60 AfterImage
+	// features that describe the sender alone (afterimage.Uncoupled),
+	// without the 2-D host–host and socket–socket ones that couple every
+	// client of a shared server. Default off: all 100, which detect more
+	// on every capture measured (docs/detection.md), now that clipping
+	// bounds what a drifted server statistic adds to a client's score.
+	UncoupledFeatures bool
 	// Seed makes the detector deterministic.
 	Seed uint64
 	// Model is a trained detector (kitnet.Load); every packet is then
@@ -39,8 +49,8 @@ type Options struct {
 	Features afterimage.Options
 	// Window configures the per-host score window.
 	Window WindowOptions
-	// ThresholdQuantile is the quantile of the scores of the last half of
-	// the learning packets that becomes the alert threshold, before
+	// ThresholdQuantile is the quantile of the scores of the held-back
+	// calibration packets that becomes the alert threshold, before
 	// ThresholdMargin multiplies it. Default 0.999.
 	ThresholdQuantile float64
 	// ThresholdMargin multiplies the threshold. Default 1.5.
@@ -65,8 +75,11 @@ type Result struct {
 	// (0 while the detector maps features). While learning it is the
 	// prequential score, computed before the model learnt from the packet.
 	Score float64
-	// Raw is the detector's own score for the packet.
+	// Raw is the detector's own score for the packet, in [0, 1].
 	Raw float64
+	// Drift is the fraction of the packet's features outside the range
+	// seen in training (0 while learning, before calibration).
+	Drift float64
 	// Learning is set for packets used for learning.
 	Learning bool
 	// Alert is set when Score crossed the threshold.
@@ -87,6 +100,7 @@ type Summary struct {
 	Hosts        int               `json:"hosts"`
 	TrackedKeys  int               `json:"tracked_keys"`
 	Evictions    int64             `json:"evictions,omitempty"`
+	Warnings     []string          `json:"warnings,omitempty"`
 	Elapsed      time.Duration     `json:"-"`
 	PacketsPerS  float64           `json:"packets_per_second"`
 }
@@ -102,11 +116,12 @@ type Sensor struct {
 	det      *kitnet.Detector
 	win      *window
 	assets   *Inventory
-	features []float64
+	features []float64 // all AfterImage features
+	selected []int     // indexes fed to the detector; nil: all
+	input    []float64 // the detector's input
 	pkt      Packet
 
-	tail      []float64 // scores of the last half of training
-	tailFrom  int
+	tail      []float64 // windowed scores of the calibration packets
 	learned   uint64
 	threshold float64
 	holdoff   float64
@@ -154,10 +169,15 @@ func New(opts Options) (*Sensor, error) {
 		holdoff:   opts.AlertHoldoff.Seconds(),
 		lastAlert: map[pairKey]*holdState{},
 	}
+	s.input = s.features
+	if opts.UncoupledFeatures {
+		s.selected = afterimage.Uncoupled()
+		s.input = make([]float64, len(s.selected))
+	}
 	s.sum.AlertsByRule = map[string]uint64{}
 	if opts.Model != nil {
-		if opts.Model.Options().Features != afterimage.NumFeatures {
-			return nil, fmt.Errorf("netids: model takes %d features, the sensor makes %d", opts.Model.Options().Features, afterimage.NumFeatures)
+		if n := opts.Model.Options().Features; n != len(s.input) {
+			return nil, fmt.Errorf("netids: the model takes %d features and the sensor makes %d (a model trained with --uncoupled-features needs that flag, and the reverse)", n, len(s.input))
 		}
 		if opts.Model.Phase() != kitnet.PhaseExecuting {
 			return nil, errors.New("netids: Options.Model must be a trained detector")
@@ -166,14 +186,16 @@ func New(opts Options) (*Sensor, error) {
 		s.threshold = opts.Model.Threshold
 		return s, nil
 	}
-	det, err := kitnet.New(kitnet.Options{Features: afterimage.NumFeatures, Learn: opts.Learn,
-		FMGrace: opts.FMGrace, Seed: opts.Seed, Transform: opts.Transform})
+	det, err := kitnet.New(kitnet.Options{Features: len(s.input), Learn: opts.Learn,
+		FMGrace: opts.FMGrace, Calibrate: opts.Calibrate, Seed: opts.Seed, Transform: opts.Transform})
 	if err != nil {
 		return nil, fmt.Errorf("netids: %w", err)
 	}
 	s.det = det
-	do := det.Options()
-	s.tailFrom = do.FMGrace + (do.Learn-do.FMGrace)/2
+	for _, w := range det.Options().Warnings() {
+		s.log.Warn("short learning: " + w)
+		s.sum.Warnings = append(s.sum.Warnings, "short learning: "+w)
+	}
 	return s, nil
 }
 
@@ -211,16 +233,19 @@ func (s *Sensor) Process(ctx context.Context, f *Frame) (Result, error) {
 	}
 
 	s.fx.Extract(&p.Packet, s.features)
+	for i, f := range s.selected {
+		s.input[i] = s.features[f]
+	}
 	phase := s.det.Phase()
-	raw, learning := s.det.Process(s.features)
-	r := Result{Raw: raw, Learning: learning, Decoded: true}
+	raw, learning := s.det.Process(s.input)
+	r := Result{Raw: raw, Learning: learning, Decoded: true, Drift: s.det.Drift()}
 	if phase != kitnet.PhaseMapping {
 		r.Score = s.win.update(p, raw)
 	}
 	if learning {
 		s.learned++
 		s.sum.Learned++
-		if phase == kitnet.PhaseTraining && int(s.learned) > s.tailFrom {
+		if phase == kitnet.PhaseCalibrating {
 			s.tail = append(s.tail, r.Score)
 		}
 		if s.det.Phase() == kitnet.PhaseExecuting {
@@ -242,8 +267,7 @@ func (s *Sensor) setThreshold() {
 	}
 	sorted := slices.Clone(s.tail)
 	slices.Sort(sorted)
-	q := sorted[int(math.Min(float64(len(sorted)-1), math.Floor(s.opts.ThresholdQuantile*float64(len(sorted)))))]
-	s.threshold = q * s.opts.ThresholdMargin
+	s.threshold = kitnet.Quantile(sorted, s.opts.ThresholdQuantile) * s.opts.ThresholdMargin
 	s.det.Threshold = s.threshold
 	s.tail = nil
 	s.log.Info("learning finished", "packets", s.learned, "threshold", s.threshold,

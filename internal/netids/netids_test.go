@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -181,5 +182,55 @@ func TestSensorDeterministicAndModelRoundTrip(t *testing.T) {
 	// detector's alert; here only the anomaly rule runs.
 	if s.Summary().AlertsByRule[RuleAnomaly] == 0 {
 		t.Error("the port scan raised no anomaly alert")
+	}
+}
+
+// TestLearnLongerThanCapture: a capture that ends while the detector is
+// still learning scored nothing, and Run says so instead of succeeding.
+func TestLearnLongerThanCapture(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "synth.pcap")
+	writeSynth(t, path, synthPackets(t, 300, false), false)
+	for _, tt := range []struct {
+		name  string
+		learn int
+		want  bool
+	}{{"learning longer than the capture", 1000, true}, {"learning shorter", 200, false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := OpenFile(path, FileOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			s, err := New(Options{Learn: tt.learn})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum, err := Run(context.Background(), r, s, nil)
+			if got := errors.Is(err, ErrNothingScored); got != tt.want {
+				t.Fatalf("Run error %v; want ErrNothingScored: %v", err, tt.want)
+			}
+			if tt.want && (sum.Scored != 0 || !strings.Contains(err.Error(), "300 packets")) {
+				t.Errorf("summary %+v, error %q: want nothing scored and the packet count", sum, err)
+			}
+		})
+	}
+}
+
+// TestShortLearningWarns: a learning prefix of a few hundred packets
+// still produces a model, but the summary and the log say it is too short.
+func TestShortLearningWarns(t *testing.T) {
+	s, err := New(Options{Learn: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := s.Summary().Warnings; len(w) != 3 || !strings.HasPrefix(w[0], "short learning: ") {
+		t.Errorf("warnings %q, want 3 short-learning warnings", w)
+	}
+	s, err = New(Options{Learn: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := s.Summary().Warnings; len(w) != 0 {
+		t.Errorf("default learning warned %q", w)
 	}
 }

@@ -373,3 +373,34 @@ func write2D(out []float64, a, b *stat1, c *cov2) {
 		}
 	}
 }
+
+// Uncoupled returns the indexes of the features that describe a packet's
+// sender alone: every 1-D statistic (weight, mean, variance) of the four
+// channels, without the 2-D radius, magnitude, covariance and correlation,
+// which mix in the statistics of the destination host or socket. Those
+// couple every client of a shared server: one large download from it
+// raises them for every packet any client sends it. 60 of the 100.
+func Uncoupled() []int {
+	idx := make([]int, 0, NumFeatures)
+	for w := 0; w < nWin; w++ {
+		for k := 0; k < 3; k++ {
+			idx = append(idx, offMI+w*3+k)
+		}
+	}
+	for w := 0; w < nWin; w++ {
+		for k := 0; k < 3; k++ {
+			idx = append(idx, offHH+w*7+k)
+		}
+	}
+	for w := 0; w < nWin; w++ {
+		for k := 0; k < 3; k++ {
+			idx = append(idx, offJitter+w*3+k)
+		}
+	}
+	for w := 0; w < nWin; w++ {
+		for k := 0; k < 3; k++ {
+			idx = append(idx, offSocket+w*7+k)
+		}
+	}
+	return idx
+}

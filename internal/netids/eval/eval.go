@@ -94,7 +94,7 @@ type Metrics struct {
 	TPR001    float64 `json:"tpr_at_fpr_0.1pct"`
 	TPR01     float64 `json:"tpr_at_fpr_1pct"`
 	// FPRAtThreshold and TPRAtThreshold are the rates at a given alert
-	// threshold (Compute's threshold argument; NaN when none).
+	// threshold (Compute's threshold argument; 0 when none).
 	FPRAtThreshold float64 `json:"fpr_at_threshold"`
 	TPRAtThreshold float64 `json:"tpr_at_threshold"`
 }
@@ -164,7 +164,6 @@ func Compute(scores []float64, labels []int8, threshold float64) (Metrics, []Poi
 			m.TPR01 = math.Max(m.TPR01, p.TPR)
 		}
 	}
-	m.FPRAtThreshold, m.TPRAtThreshold = math.NaN(), math.NaN()
 	if threshold > 0 {
 		var tpa, fpa float64
 		for _, x := range v {

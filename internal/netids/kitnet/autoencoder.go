@@ -57,11 +57,49 @@ func (a *autoencoder) scratch() {
 
 func sigmoid(v float64) float64 { return 1 / (1 + math.Exp(-v)) }
 
-// normalize scales in into a.x with the learnt min–max range.
-func (a *autoencoder) normalize(in []float64) {
-	for i, v := range in {
-		a.x[i] = (v - a.Min[i]) / (a.Max[i] - a.Min[i] + 1e-16)
+// driftMargin is how far outside the learnt range (as a fraction of the
+// range) a scaled input must fall to count as out of range.
+const driftMargin = 0.1
+
+// scale maps v into [0, 1] with the learnt range [lo, hi] and reports
+// whether v lay outside it by more than driftMargin. The denominator is
+// guarded: a feature that was (nearly) constant in training has a range
+// of at most minRange(lo, hi), and any value away from it scales to 0 or
+// 1, never to 10^14 as a bare 1e-16 guard gives. The result is clipped to
+// [0, 1] so that one drifted feature adds at most 1 to its group's error.
+func scale(v, lo, hi float64) (x float64, out bool) {
+	r := hi - lo
+	if m := minRange(lo, hi); r < m {
+		r = m
 	}
+	x = (v - lo) / r
+	switch {
+	case x < 0:
+		return 0, x < -driftMargin
+	case x > 1:
+		return 1, x > 1+driftMargin
+	}
+	return x, false
+}
+
+// minRange is the smallest range a feature is scaled by: 10^-9 relative to
+// its magnitude, and 10^-12 absolute.
+func minRange(lo, hi float64) float64 {
+	return max(1e-12, 1e-9*max(math.Abs(lo), math.Abs(hi)))
+}
+
+// normalize scales in into a.x with the learnt min–max range, clipped to
+// [0, 1], and returns how many inputs fell out of range.
+func (a *autoencoder) normalize(in []float64) int {
+	n := 0
+	for i, v := range in {
+		x, out := scale(v, a.Min[i], a.Max[i])
+		a.x[i] = x
+		if out {
+			n++
+		}
+	}
+	return n
 }
 
 // forward computes hidden a.y and reconstruction a.z from a.x and returns
@@ -143,11 +181,13 @@ func (a *autoencoder) train(in []float64, lr float64) float64 {
 	return rmse
 }
 
-// execute returns the reconstruction RMSE of in without learning.
-func (a *autoencoder) execute(in []float64) float64 {
+// execute returns the reconstruction RMSE of in without learning (at
+// most 1: inputs and outputs lie in [0, 1]) and how many inputs were out
+// of the range seen in training.
+func (a *autoencoder) execute(in []float64) (float64, int) {
 	if a.N == 0 {
-		return 0
+		return 0, 0
 	}
-	a.normalize(in)
-	return a.forward()
+	out := a.normalize(in)
+	return a.forward(), out
 }

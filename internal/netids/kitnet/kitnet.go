@@ -6,13 +6,20 @@
 // autoencoder over the ensemble's reconstruction errors. A sample's anomaly
 // score is the output autoencoder's reconstruction RMSE.
 //
-// Two changes to the reference, both measured in docs/detection.md:
-// features pass through a signed log transform, sign(x)·log(1+|x|), before
-// KitNET's min–max scaling (byte counts, weights and variances are heavy
-// tailed, and min–max scaling of the raw values squeezes the normal range
-// into a sliver near 0), and training is prequential: each learning sample
-// is scored before it is learnt from, so the caller can choose an alert
-// threshold from scores on data the model had not yet seen.
+// Changes to the reference, measured in docs/detection.md:
+//   - features pass through a signed log transform, sign(x)·log(1+|x|),
+//     before KitNET's min–max scaling (byte counts, weights and variances
+//     are heavy tailed, and min–max scaling of the raw values squeezes the
+//     normal range into a sliver near 0);
+//   - scaled inputs are clipped to [0, 1] with a guarded denominator, so a
+//     score is at most 1 and one feature that drifts out of its training
+//     range cannot swamp the others; how many features left their range is
+//     reported beside the score ([Detector.Drift]) as a signal of its own;
+//   - the last Options.Calibrate learning samples are held back: they are
+//     scored by the frozen model (scaler included), as later traffic will
+//     be, and their score distribution ([Calibration]) is what a caller
+//     turns into a threshold or a bounded evidence term. While training,
+//     each sample is still scored before it is learnt from (prequential).
 //
 // The detector is deterministic for a fixed Options.Seed and can be saved
 // and loaded ([Detector.Save], [Load]) in a versioned JSON format.
@@ -27,6 +34,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 )
 
 // Phase is where a Detector is in its life.
@@ -38,6 +46,9 @@ const (
 	PhaseMapping Phase = iota
 	// PhaseTraining: training the autoencoders.
 	PhaseTraining
+	// PhaseCalibrating: scoring held-back learning samples with the frozen
+	// model to learn the distribution of normal scores.
+	PhaseCalibrating
 	// PhaseExecuting: scoring only; the model no longer changes.
 	PhaseExecuting
 )
@@ -48,6 +59,8 @@ func (p Phase) String() string {
 		return "mapping"
 	case PhaseTraining:
 		return "training"
+	case PhaseCalibrating:
+		return "calibrating"
 	default:
 		return "executing"
 	}
@@ -69,6 +82,10 @@ type Options struct {
 	// FMGrace is how many of the Learn samples map features. Default
 	// Learn/10 (the reference setting: 1,083 of 10,832).
 	FMGrace int
+	// Calibrate is how many of the last Learn samples are held back from
+	// training and scored by the frozen model (see [Calibration]). Default
+	// a fifth of the samples after FMGrace; negative: none (the reference).
+	Calibrate int
 	// MaxAE is the largest number of features per autoencoder. Default 10.
 	MaxAE int
 	// LearningRate of the autoencoders' SGD. Default 0.1.
@@ -96,7 +113,37 @@ type Detector struct {
 	// with the model. Zero means none chosen.
 	Threshold float64
 
+	calib   []float64 // calibration scores, until calibration ends
+	calibDr []float64 // their drift fractions
+	cal     Calibration
+	drift   float64 // drift of the last scored sample
+
 	tx, sub, l1 []float64 // scratch
+}
+
+// Calibration describes the scores and drift of the held-back learning
+// samples, scored by the frozen model. It is saved with the model.
+type Calibration struct {
+	// N is the number of calibration samples (0: not calibrated).
+	N int `json:"n"`
+	// Score quantiles: median, 90th, 99th, 99.9th percentile and maximum.
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+	// DriftP99 is the 99th percentile of the fraction of features out of
+	// their training range.
+	DriftP99 float64 `json:"drift_p99"`
+}
+
+// Quantile returns the q-quantile (0 ≤ q ≤ 1, nearest rank) of sorted.
+func Quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
 // ErrNotReady is returned by Score before the feature map exists.
@@ -118,6 +165,15 @@ func New(opts Options) (*Detector, error) {
 	}
 	if opts.FMGrace >= opts.Learn {
 		return nil, fmt.Errorf("kitnet: feature-mapping grace (%d) must be shorter than learning (%d samples)", opts.FMGrace, opts.Learn)
+	}
+	switch {
+	case opts.Calibrate < 0:
+		opts.Calibrate = 0
+	case opts.Calibrate == 0:
+		opts.Calibrate = (opts.Learn - opts.FMGrace) / 5
+	}
+	if opts.Learn-opts.FMGrace-opts.Calibrate < 1 {
+		return nil, fmt.Errorf("kitnet: %d learning samples leave none to train on after %d for feature mapping and %d for calibration", opts.Learn, opts.FMGrace, opts.Calibrate)
 	}
 	if opts.MaxAE <= 0 {
 		opts.MaxAE = 10
@@ -152,8 +208,10 @@ func (d *Detector) Phase() Phase {
 	switch {
 	case d.trained < d.opts.FMGrace:
 		return PhaseMapping
-	case d.trained < d.opts.Learn:
+	case d.trained < d.opts.Learn-d.opts.Calibrate:
 		return PhaseTraining
+	case d.trained < d.opts.Learn:
+		return PhaseCalibrating
 	default:
 		return PhaseExecuting
 	}
@@ -181,10 +239,39 @@ func (d *Detector) transform(x []float64) []float64 {
 	return d.tx
 }
 
+// Warnings says, in words for an operator, what is too short in a
+// learning split (empty when nothing is): a feature map estimated from
+// fewer than 10 samples per feature, autoencoders trained on fewer than
+// 5,000 samples, or a calibration of fewer than 1,000 samples (whose
+// 99.9th percentile is then the maximum).
+func (o Options) Warnings() []string {
+	var w []string
+	if o.FMGrace < 10*o.Features {
+		w = append(w, fmt.Sprintf("feature mapping sees %d packets for %d features (want at least %d): the feature groups are close to arbitrary", o.FMGrace, o.Features, 10*o.Features))
+	}
+	if n := o.Learn - o.FMGrace - o.Calibrate; n < 5000 {
+		w = append(w, fmt.Sprintf("the autoencoders train on %d packets (want at least 5000): normal traffic not seen yet will score as anomalous", n))
+	}
+	if o.Calibrate < 1000 {
+		w = append(w, fmt.Sprintf("the score calibration holds %d packets (want at least 1000): its high percentiles are unreliable", o.Calibrate))
+	}
+	return w
+}
+
+// Calibration returns the calibration (zero until calibration ends or when
+// Options.Calibrate was negative).
+func (d *Detector) Calibration() Calibration { return d.cal }
+
+// Drift returns the fraction of features out of their training range in
+// the last sample scored by the frozen model (calibrating or executing);
+// 0 otherwise.
+func (d *Detector) Drift() float64 { return d.drift }
+
 // Process learns from x while the detector is learning and scores it
 // afterwards. While training, the returned score is x's score before the
-// model learnt from it (0 while mapping features). learning reports
-// whether x was used for learning.
+// model learnt from it (0 while mapping features); while calibrating it is
+// the frozen model's score, and the model does not change. learning
+// reports whether x was one of the Learn samples.
 func (d *Detector) Process(x []float64) (score float64, learning bool) {
 	switch d.Phase() {
 	case PhaseMapping:
@@ -201,13 +288,40 @@ func (d *Detector) Process(x []float64) (score float64, learning bool) {
 			d.gather(t, d.fmap[a])
 			d.l1[a] = ae.train(d.sub[:len(d.fmap[a])], d.opts.LearningRate)
 		}
-		score = d.output.execute(d.l1)
+		score, _ = d.output.execute(d.l1)
 		d.output.train(d.l1, d.opts.LearningRate)
 		d.trained++
+		d.drift = 0
+		if d.trained == d.opts.Learn {
+			d.finishCalibration()
+		}
+		return score, true
+	case PhaseCalibrating:
+		score = d.score(d.transform(x))
+		d.calib = append(d.calib, score)
+		d.calibDr = append(d.calibDr, d.drift)
+		d.trained++
+		if d.trained == d.opts.Learn {
+			d.finishCalibration()
+		}
 		return score, true
 	default:
 		return d.score(d.transform(x)), false
 	}
+}
+
+func (d *Detector) finishCalibration() {
+	if len(d.calib) == 0 {
+		d.calib, d.calibDr = nil, nil
+		return
+	}
+	slices.Sort(d.calib)
+	slices.Sort(d.calibDr)
+	d.cal = Calibration{N: len(d.calib),
+		P50: Quantile(d.calib, 0.5), P90: Quantile(d.calib, 0.9), P99: Quantile(d.calib, 0.99),
+		P999: Quantile(d.calib, 0.999), Max: d.calib[len(d.calib)-1],
+		DriftP99: Quantile(d.calibDr, 0.99)}
+	d.calib, d.calibDr = nil, nil
 }
 
 // Score returns x's anomaly score without learning.
@@ -219,11 +333,16 @@ func (d *Detector) Score(x []float64) (float64, error) {
 }
 
 func (d *Detector) score(t []float64) float64 {
+	out := 0
 	for a, ae := range d.ensemble {
 		d.gather(t, d.fmap[a])
-		d.l1[a] = ae.execute(d.sub[:len(d.fmap[a])])
+		var n int
+		d.l1[a], n = ae.execute(d.sub[:len(d.fmap[a])])
+		out += n
 	}
-	return d.output.execute(d.l1)
+	d.drift = float64(out) / float64(len(t))
+	s, _ := d.output.execute(d.l1)
+	return s
 }
 
 func (d *Detector) gather(t []float64, idx []int) {

@@ -11,7 +11,7 @@ import (
 // ModelFormat and ModelVersion identify a saved model; Load refuses others.
 const (
 	ModelFormat  = "ward-netids-kitnet"
-	ModelVersion = 1
+	ModelVersion = 2
 )
 
 // maxModelBytes bounds a model file (a 100-feature model is about 60 kB).
@@ -27,6 +27,8 @@ type modelFile struct {
 	Features     int            `json:"features"`
 	Learn        int            `json:"learn"`
 	FMGrace      int            `json:"fm_grace"`
+	Calibrate    int            `json:"calibrate"`
+	Calibration  Calibration    `json:"calibration"`
 	MaxAE        int            `json:"max_ae"`
 	LearningRate float64        `json:"learning_rate"`
 	HiddenRatio  float64        `json:"hidden_ratio"`
@@ -47,7 +49,8 @@ func (d *Detector) Save(w io.Writer) error {
 	o := d.opts
 	m := modelFile{
 		Format: ModelFormat, Version: ModelVersion,
-		Features: o.Features, Learn: o.Learn, FMGrace: o.FMGrace, MaxAE: o.MaxAE,
+		Features: o.Features, Learn: o.Learn, FMGrace: o.FMGrace, Calibrate: o.Calibrate,
+		Calibration: d.cal, MaxAE: o.MaxAE,
 		LearningRate: o.LearningRate, HiddenRatio: o.HiddenRatio, Transform: o.Transform,
 		Seed: o.Seed, Threshold: d.Threshold,
 		FeatureMap: d.fmap, Ensemble: d.ensemble, Output: d.output,
@@ -82,7 +85,11 @@ func Load(r io.Reader) (*Detector, error) {
 	if err := m.validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadModel, err)
 	}
-	d, err := New(Options{Features: m.Features, Learn: m.Learn, FMGrace: m.FMGrace, MaxAE: m.MaxAE,
+	cal := m.Calibrate
+	if cal == 0 {
+		cal = -1 // saved without calibration
+	}
+	d, err := New(Options{Features: m.Features, Learn: m.Learn, FMGrace: m.FMGrace, Calibrate: cal, MaxAE: m.MaxAE,
 		LearningRate: m.LearningRate, HiddenRatio: m.HiddenRatio, Transform: m.Transform, Seed: m.Seed})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadModel, err)
@@ -90,6 +97,7 @@ func Load(r io.Reader) (*Detector, error) {
 	d.corr = nil
 	d.fmap, d.ensemble, d.output = m.FeatureMap, m.Ensemble, m.Output
 	d.Threshold = m.Threshold
+	d.cal = m.Calibration
 	maxLen := 0
 	for _, ae := range d.ensemble {
 		ae.scratch()
@@ -115,6 +123,18 @@ func (m *modelFile) validate() error {
 	}
 	if !finite(m.Threshold) || m.Threshold < 0 {
 		return errors.New("threshold is not a finite non-negative number")
+	}
+	if m.Calibrate < 0 || m.Calibrate >= m.Learn-m.FMGrace {
+		return fmt.Errorf("calibrate = %d does not fit learn = %d and fm_grace = %d", m.Calibrate, m.Learn, m.FMGrace)
+	}
+	c := m.Calibration
+	for _, v := range []float64{c.P50, c.P90, c.P99, c.P999, c.Max, c.DriftP99} {
+		if !finite(v) || v < 0 || v > 1 {
+			return errors.New("calibration holds a value outside [0, 1]")
+		}
+	}
+	if c.N < 0 || c.N > m.Calibrate {
+		return fmt.Errorf("calibration of %d samples, more than the %d held back", c.N, m.Calibrate)
 	}
 	for i, g := range m.FeatureMap {
 		if len(g) == 0 {
