@@ -59,7 +59,7 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 build_tools
 
 echo "== ward serve on 127.0.0.1:$HTTPS_PORT (HTTPS) and 127.0.0.1:$MQTT_PORT (MQTT/TLS); enroll $DEVICES_N devices"
-start_ward
+start_ward "${RAISED_EST[@]}"
 "$TMP/estload" -server "https://127.0.0.1:$HTTPS_PORT" -ca "$DATA/ca.pem" -token-file "$DATA/admin.token" \
 	-n "$DEVICES_N" -concurrency 16 -prefix idle -keep "$DEVICES" | grep -v '^RESULT'
 stop_ward

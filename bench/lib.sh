@@ -42,6 +42,10 @@ build_tools() {
 # RAISED are the serve flags that lift the per-device limits for load runs.
 RAISED=(--gateway-messages-per-second 1000000000 --gateway-bytes-per-second 1000000000000 --gateway-connects-per-minute 100000000)
 
+# RAISED_EST lifts EST's per-source limit: the load clients enroll every
+# device from one address.
+RAISED_EST=(--est-source-rate 1000000000 --est-source-burst 1000000000)
+
 # start_ward [extra flags]: ward serve on the ports, healthy or exit.
 start_ward() {
 	"$TMP/ward" serve --data-dir "$DATA" --https-addr "127.0.0.1:$HTTPS_PORT" --mqtt-addr "127.0.0.1:$MQTT_PORT" \

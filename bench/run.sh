@@ -58,7 +58,7 @@ record() {
 }
 
 echo "== ward serve (default limits) on 127.0.0.1:$HTTPS_PORT (HTTPS) and 127.0.0.1:$MQTT_PORT (MQTT/TLS)"
-start_ward
+start_ward "${RAISED_EST[@]}"
 EST=("$TMP/estload" -server "https://127.0.0.1:$HTTPS_PORT" -ca "$DATA/ca.pem" -token-file "$DATA/admin.token" -server-pid "$WARD_PID")
 
 echo "== EST simpleenroll, $EST_N devices, 32 concurrent, keep-alive HTTPS connections"

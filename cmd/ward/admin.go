@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wardproject/ward/internal/api"
+	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/store"
 )
 
@@ -34,7 +35,7 @@ func newTokenCmd() *cobra.Command {
 	}
 	create.Flags().StringVar(&role, "role", "", "admin, operator or viewer (required)")
 	create.Flags().StringVar(&name, "name", "", "a label for the token")
-	create.Flags().StringVar(&ttl, "ttl", "", "lifetime, e.g. 720h (default: no expiry)")
+	create.Flags().StringVar(&ttl, "ttl", "", "lifetime between 1m and 8760h, e.g. 720h (default: 2160h, 90 days)")
 	create.MarkFlagRequired("role")
 	addClientFlags(create, true)
 
@@ -80,7 +81,56 @@ func newTokenCmd() *cobra.Command {
 		},
 	}
 	addClientFlags(revoke, false)
-	cmd.AddCommand(create, list, revoke)
+	cmd.AddCommand(create, list, revoke, newRotateAdminCmd())
+	return cmd
+}
+
+// newRotateAdminCmd is ward token rotate-admin: the server issues a new
+// admin token and revokes the one the CLI called with; --write stores the
+// new one atomically, mode 0600 (on the server's machine: the data
+// directory's admin.token).
+func newRotateAdminCmd() *cobra.Command {
+	var write string
+	cmd := &cobra.Command{
+		Use:   "rotate-admin [--write FILE]",
+		Short: "Replace the admin token you call with by a new one (revoking it); --write stores the new one 0600",
+		Long: `Replace the admin token the command authenticates with: the server issues a new
+admin token (lifetime api.admin_token_ttl, 90 days by default) and revokes the
+calling one. On the server's machine, rewrite the data directory's admin.token:
+
+  WARD_TOKEN=$(cat ward-data/admin.token) ward token rotate-admin --write ward-data/admin.token
+
+The file is replaced atomically with mode 0600. Without --write the new token is
+printed once. If the admin token has already expired, delete admin.token and
+restart ward serve: a new one is minted.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := apiClient(cmd)
+			if err != nil {
+				return err
+			}
+			var res api.RotateAdminResponse
+			if err := c.Post(cmd.Context(), "/api/v1/tokens/rotate-admin", nil, &res); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if write == "" {
+				fmt.Fprintf(out, "admin token rotated: %s revoked\ntoken id: %s (expires %s)\ntoken:    %s\nThis is the only time the token is shown.\n",
+					res.RevokedID, res.ID, fmtTime(res.ExpiresAt), res.Token)
+				return nil
+			}
+			if err := pki.WriteSecretFile(write, []byte(res.Token+"\n")); err != nil {
+				// The old token is revoked: the new one must not be lost.
+				fmt.Fprintf(cmd.ErrOrStderr(), "new admin token (store it now, it is not shown again): %s\n", res.Token)
+				return fmt.Errorf("write the new admin token to %s: %w", write, err)
+			}
+			fmt.Fprintf(out, "admin token rotated: %s revoked, %s (expires %s) written to %s (mode 0600)\n",
+				res.RevokedID, res.ID, fmtTime(res.ExpiresAt), write)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&write, "write", "", "write the new token to this file (atomically, mode 0600), e.g. ward-data/admin.token")
+	addClientFlags(cmd, false)
 	return cmd
 }
 

@@ -30,6 +30,7 @@ import (
 
 	"github.com/wardproject/ward/internal/fleet"
 	"github.com/wardproject/ward/internal/pki"
+	"github.com/wardproject/ward/internal/ratelimit"
 	"github.com/wardproject/ward/internal/store"
 )
 
@@ -84,11 +85,39 @@ type Options struct {
 	// MQTTPort reports the gateway's port for /api/v1/info (nil: 0).
 	MQTTPort func() int
 	// Ready reports whether every listener is up, for /healthz.
-	Ready      func() bool
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
-	Now        func() time.Time
+	Ready func() bool
+	// Limits bound the unauthenticated requests of one source.
+	Limits Limits
+	// AdminTokenTTL is the lifetime of the admin token that POST
+	// /api/v1/tokens/rotate-admin issues (0: DefaultTokenTTL).
+	AdminTokenTTL time.Duration
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer
+	Now           func() time.Time
 }
+
+// Limits bound what one source (an IPv4 address or an IPv6 /64) may ask
+// without a valid token; zero fields take the defaults, which are
+// config's (api.publicrate, api.publicburst,
+// api.auth_failures_per_minute). A refused request gets 429 with
+// Retry-After and the API's JSON error.
+type Limits struct {
+	// PublicRate and PublicBurst: /crl and /healthz requests per second,
+	// and at once.
+	PublicRate  float64
+	PublicBurst int
+	// AuthFailuresPerMinute: failed bearer-token authentications, at once
+	// and per minute. Past it, every authenticated route answers the source
+	// 429 without looking at its token.
+	AuthFailuresPerMinute int
+}
+
+// Default limits (see Limits).
+const (
+	DefaultPublicRate            = 20
+	DefaultPublicBurst           = 100
+	DefaultAuthFailuresPerMinute = 30
+)
 
 // MaxBodyBytes bounds API request bodies.
 const MaxBodyBytes = 1 << 20
@@ -101,6 +130,9 @@ type Server struct {
 	mux      *routeMux
 	panics   prometheus.Counter
 	requests *prometheus.CounterVec
+	limited  *prometheus.CounterVec
+	bySource *ratelimit.Limiter // /crl, /healthz per source
+	authFail *ratelimit.Limiter // failed token authentications per source
 }
 
 // New returns the API server handler.
@@ -117,11 +149,38 @@ func New(opts Options) (*Server, error) {
 	if opts.Ready == nil {
 		opts.Ready = func() bool { return true }
 	}
+	if opts.AdminTokenTTL == 0 {
+		opts.AdminTokenTTL = DefaultTokenTTL
+	}
+	if err := CheckTokenTTL(opts.AdminTokenTTL); err != nil {
+		return nil, fmt.Errorf("api: Options.AdminTokenTTL: %w", err)
+	}
+	if opts.Limits.PublicRate == 0 {
+		opts.Limits.PublicRate = DefaultPublicRate
+	}
+	if opts.Limits.PublicBurst == 0 {
+		opts.Limits.PublicBurst = DefaultPublicBurst
+	}
+	if opts.Limits.AuthFailuresPerMinute == 0 {
+		opts.Limits.AuthFailuresPerMinute = DefaultAuthFailuresPerMinute
+	}
+	pub, err := ratelimit.New(ratelimit.Options{Rate: opts.Limits.PublicRate, Burst: opts.Limits.PublicBurst, Now: opts.Now})
+	if err != nil {
+		return nil, fmt.Errorf("api public limit: %w", err)
+	}
+	n := opts.Limits.AuthFailuresPerMinute
+	authFail, err := ratelimit.New(ratelimit.Options{Rate: float64(n) / 60, Burst: n, Now: opts.Now})
+	if err != nil {
+		return nil, fmt.Errorf("api authentication failure limit: %w", err)
+	}
 	f := promauto.With(opts.Registerer)
 	s := &Server{opts: opts, log: opts.Logger.With("component", "api"), now: opts.Now, mux: &routeMux{ServeMux: http.NewServeMux()},
 		panics: f.NewCounter(prometheus.CounterOpts{Name: "ward_api_panics_total", Help: "Handler panics turned into 500 responses."}),
 		requests: f.NewCounterVec(prometheus.CounterOpts{Name: "ward_api_requests_total", Help: "API requests by route and status class."},
 			[]string{"route", "code"}),
+		limited: f.NewCounterVec(prometheus.CounterOpts{Name: "ward_api_rate_limited_total",
+			Help: "API requests refused with 429, by route and the limit hit (public or auth_failure)."}, []string{"route", "limit"}),
+		bySource: pub, authFail: authFail,
 	}
 	s.routes()
 	return s, nil
@@ -149,14 +208,30 @@ func (m *routeMux) handle(pattern string, role store.Role, h http.Handler) {
 	m.routes = append(m.routes, registeredRoute{pattern: pattern, role: role})
 }
 
-// public registers a route anyone may call.
+// public registers a route anyone may call, within its source's budget.
 func (s *Server) public(pattern string, h http.HandlerFunc) {
-	s.mux.handle(pattern, "", s.wrap(pattern, h))
+	s.mux.handle(pattern, "", s.wrap(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if ok, wait := s.bySource.Allow(ratelimit.SourceKey(r.RemoteAddr)); !ok {
+			s.tooMany(w, r, pattern, "public", wait)
+			return
+		}
+		h(w, r)
+	}))
+}
+
+// tooMany answers 429 with Retry-After and the JSON error. It is counted,
+// not logged: a flood would flood the log.
+func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, route, limit string, wait time.Duration) {
+	s.limited.WithLabelValues(route, limit).Inc()
+	after := ratelimit.RetryAfter(wait)
+	w.Header().Set("Retry-After", after)
+	s.writeError(w, r, &Error{Status: http.StatusTooManyRequests,
+		Public: "too many requests from this address; retry after " + after + " seconds"})
 }
 
 // auth registers a route that needs a bearer token of at least role min.
 func (s *Server) auth(pattern string, min store.Role, h handler) {
-	s.mux.handle(pattern, min, s.wrap(pattern, s.authenticated(min, h)))
+	s.mux.handle(pattern, min, s.wrap(pattern, s.authenticated(pattern, min, h)))
 }
 
 type principal struct{ token store.APIToken }
@@ -204,6 +279,7 @@ func (s *Server) routes() {
 	auth("GET /api/v1/tokens", store.RoleAdmin, s.listTokens)
 	auth("POST /api/v1/tokens", store.RoleAdmin, s.createToken)
 	auth("DELETE /api/v1/tokens/{id}", store.RoleAdmin, s.revokeToken)
+	auth("POST /api/v1/tokens/rotate-admin", store.RoleAdmin, s.rotateAdmin)
 	s.detectRoutes()
 	s.complianceRoutes()
 	s.mux.handle("/", "", s.wrap("other", func(w http.ResponseWriter, r *http.Request) {
@@ -211,8 +287,28 @@ func (s *Server) routes() {
 	}))
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. Every response, whatever the route
+// (API, EST, /crl, /healthz, /metrics, a 404), carries the security
+// headers; API responses are never cached (they may carry tokens).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	SecurityHeaders(w.Header())
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		w.Header().Set("Cache-Control", "no-store")
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// SecurityHeaders sets the headers every HTTPS response of Ward carries:
+// HSTS for a year, no MIME sniffing, a Content-Security-Policy that loads
+// nothing and may not be framed (the API and EST serve no pages), and no
+// Referer. A web console (issue 12) will need its own, wider policy on its
+// own routes.
+func SecurityHeaders(h http.Header) {
+	h.Set("Strict-Transport-Security", "max-age=31536000")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	h.Set("Referrer-Policy", "no-referrer")
+}
 
 type statusWriter struct {
 	http.ResponseWriter
@@ -279,7 +375,10 @@ func rank(r store.Role) int {
 	return 0
 }
 
-func (s *Server) authenticated(min store.Role, h handler) http.HandlerFunc {
+// authenticated checks the bearer token. A source that has failed
+// authentication too often gets 429 before its token is even looked at,
+// so that guessing tokens (or flooding the store with lookups) stops.
+func (s *Server) authenticated(route string, min store.Role, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
@@ -287,10 +386,16 @@ func (s *Server) authenticated(min store.Role, h handler) http.HandlerFunc {
 			s.writeError(w, r, &Error{Status: http.StatusUnauthorized, Public: "missing bearer token: set WARD_TOKEN or --token"})
 			return
 		}
+		src := ratelimit.SourceKey(r.RemoteAddr)
+		if ok, wait := s.authFail.Check(src); !ok {
+			s.tooMany(w, r, route, "auth_failure", wait)
+			return
+		}
 		tok, err := Authenticate(r.Context(), s.opts.Store, strings.TrimSpace(raw), s.now())
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ward", error="invalid_token"`)
 			if errors.Is(err, ErrUnauthenticated) {
+				s.authFail.Allow(src)
 				s.log.Warn("API authentication failed", "remote_addr", r.RemoteAddr, "request_id", requestID(r))
 				s.writeError(w, r, &Error{Status: http.StatusUnauthorized, Public: "invalid, revoked or expired API token"})
 			} else {

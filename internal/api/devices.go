@@ -306,7 +306,7 @@ func (s *Server) listCerts(w http.ResponseWriter, r *http.Request) error {
 type CreateTokenRequest struct {
 	Name string     `json:"name"`
 	Role store.Role `json:"role"`
-	TTL  string     `json:"ttl,omitempty"` // "" or "0": no expiry
+	TTL  string     `json:"ttl,omitempty"` // 1m to 8760h; "": 2160h (90 days)
 }
 
 // CreateTokenResponse carries a new operator token, shown once.
@@ -333,10 +333,13 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var ttl time.Duration
-	if req.TTL != "" && req.TTL != "0" {
+	if req.TTL != "" {
 		d, err := time.ParseDuration(req.TTL)
-		if err != nil || d < 0 {
-			return &Error{Status: http.StatusBadRequest, Public: "ttl must be a duration like \"720h\""}
+		if err != nil {
+			return &Error{Status: http.StatusBadRequest, Public: "ttl must be a duration between 1m and 8760h, like \"720h\""}
+		}
+		if err := CheckTokenTTL(d); err != nil {
+			return &Error{Status: http.StatusBadRequest, Public: err.Error(), Err: err}
 		}
 		ttl = d
 	}

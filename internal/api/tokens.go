@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -23,13 +24,40 @@ type TokenStore interface {
 // leaked ones: "ward_<id>_<secret>".
 const tokenPrefix = "ward_"
 
+// Bounds of an API token's lifetime. Every token expires: a TTL of zero
+// means DefaultTokenTTL.
+const (
+	MinTokenTTL     = time.Minute
+	MaxTokenTTL     = 365 * 24 * time.Hour
+	DefaultTokenTTL = 90 * 24 * time.Hour
+)
+
+// ErrTokenTTL is returned for an API token lifetime outside
+// [MinTokenTTL, MaxTokenTTL].
+var ErrTokenTTL = errors.New("API token ttl must be between 1m and 8760h (one year)")
+
+// CheckTokenTTL refuses a lifetime outside [MinTokenTTL, MaxTokenTTL].
+func CheckTokenTTL(ttl time.Duration) error {
+	if ttl < MinTokenTTL || ttl > MaxTokenTTL {
+		return fmt.Errorf("%w, not %s", ErrTokenTTL, ttl)
+	}
+	return nil
+}
+
 // ErrUnauthenticated is returned for a missing, malformed, unknown,
 // revoked or expired token.
 var ErrUnauthenticated = errors.New("invalid or missing API token")
 
 // CreateToken makes a new operator token with a role and returns its text,
-// which is shown once and stored only as a hash.
+// which is shown once and stored only as a hash. It expires after ttl
+// (0: DefaultTokenTTL; otherwise within [MinTokenTTL, MaxTokenTTL]).
 func CreateToken(ctx context.Context, ts TokenStore, name string, role store.Role, ttl time.Duration, now time.Time) (secret.Value, store.APIToken, error) {
+	if ttl == 0 {
+		ttl = DefaultTokenTTL
+	}
+	if err := CheckTokenTTL(ttl); err != nil {
+		return "", store.APIToken{}, err
+	}
 	if !role.Valid() {
 		return "", store.APIToken{}, fmt.Errorf("unknown role %q: use admin, operator or viewer", role)
 	}
@@ -44,27 +72,34 @@ func CreateToken(ctx context.Context, ts TokenStore, name string, role store.Rol
 	if err != nil {
 		return "", store.APIToken{}, err
 	}
-	t := store.APIToken{ID: id, Name: name, Role: role, Hash: secret.Hash(s.Reveal()), CreatedAt: now.UTC()}
-	if ttl > 0 {
-		t.ExpiresAt = now.Add(ttl).UTC()
-	}
+	t := store.APIToken{ID: id, Name: name, Role: role, Hash: secret.Hash(s.Reveal()), CreatedAt: now.UTC(), ExpiresAt: now.Add(ttl).UTC()}
 	if err := ts.PutAPIToken(ctx, t); err != nil {
 		return "", store.APIToken{}, fmt.Errorf("store API token: %w", err)
 	}
 	return secret.Value(tokenPrefix + id + "_" + s.Reveal()), t, nil
 }
 
-// Authenticate checks a presented bearer token: the ID part selects the
-// record, the secret part is compared against its hash in constant time.
-func Authenticate(ctx context.Context, ts TokenStore, presented string, now time.Time) (store.APIToken, error) {
+// TokenID returns the ID part of a token's text ("ward_<id>_<secret>").
+func TokenID(presented string) (string, bool) {
 	rest, ok := strings.CutPrefix(presented, tokenPrefix)
 	if !ok {
-		return store.APIToken{}, ErrUnauthenticated
+		return "", false
 	}
 	id, sec, ok := strings.Cut(rest, "_")
 	if !ok || len(id) != 16 || sec == "" {
+		return "", false
+	}
+	return id, true
+}
+
+// Authenticate checks a presented bearer token: the ID part selects the
+// record, the secret part is compared against its hash in constant time.
+func Authenticate(ctx context.Context, ts TokenStore, presented string, now time.Time) (store.APIToken, error) {
+	id, ok := TokenID(presented)
+	if !ok {
 		return store.APIToken{}, ErrUnauthenticated
 	}
+	sec := presented[len(tokenPrefix)+len(id)+1:]
 	t, err := ts.GetAPIToken(ctx, id)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -77,4 +112,36 @@ func Authenticate(ctx context.Context, ts TokenStore, presented string, now time
 		return store.APIToken{}, ErrUnauthenticated
 	}
 	return t, nil
+}
+
+// RotateAdminResponse answers POST /api/v1/tokens/rotate-admin: the new
+// admin token (its text in token, shown once) and the ID of the calling
+// token, now revoked.
+type RotateAdminResponse struct {
+	CreateTokenResponse
+	RevokedID string `json:"revoked_id"`
+}
+
+// rotateAdmin replaces the calling admin token: a new admin token with the
+// same name and the configured admin lifetime, then the caller's revoked.
+// If the revocation fails the new token is revoked too and the old one
+// stays in use: the caller is never left with two or with none.
+func (s *Server) rotateAdmin(w http.ResponseWriter, r *http.Request) error {
+	p := r.Context().Value(keyPrincipal).(principal)
+	ctx := context.WithoutCancel(r.Context())
+	now := s.now()
+	tok, t, err := CreateToken(ctx, s.opts.Store, p.token.Name, store.RoleAdmin, s.opts.AdminTokenTTL, now)
+	if err != nil {
+		return err
+	}
+	if err := s.opts.Store.RevokeAPIToken(ctx, p.token.ID, now.UTC()); err != nil {
+		if rerr := s.opts.Store.RevokeAPIToken(ctx, t.ID, now.UTC()); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return fmt.Errorf("revoke the old admin token %s: %w", p.token.ID, err)
+	}
+	s.log.Info("admin token rotated", "token_id", t.ID, "revoked", p.token.ID, "expires_at", t.ExpiresAt)
+	s.audit(r, "token.rotate-admin", t.ID, map[string]string{"revoked": p.token.ID})
+	writeJSON(w, http.StatusCreated, RotateAdminResponse{CreateTokenResponse: CreateTokenResponse{APIToken: t, Token: tok.Reveal()}, RevokedID: p.token.ID})
+	return nil
 }

@@ -34,6 +34,8 @@ type Config struct {
 
 	PKI     PKI
 	Enroll  Enroll
+	EST     EST
+	API     API
 	Gateway Gateway
 	Detect  Detect
 	Audit   Audit
@@ -59,6 +61,32 @@ type PKI struct {
 // Enroll is the enrollment section.
 type Enroll struct {
 	TokenTTL time.Duration // enroll.token_ttl
+}
+
+// EST is the enrollment front-end's abuse limits. A source is an IPv4
+// address or an IPv6 /64 (the TCP peer: Ward does not trust
+// X-Forwarded-For). The defaults let a fleet behind one NAT enroll in bulk
+// (20 enrollments a second, 72,000 an hour) and stop a flood within its
+// first 200 requests.
+type EST struct {
+	SourceRate  float64 // est.source_rate: requests per second per source over every EST route
+	SourceBurst int     // est.source_burst: requests a source may make at once
+	// DeviceAttemptsPerHour (est.device_attempts_per_hour) bounds
+	// simpleenroll attempts per device ID (the Basic-auth user name), in a
+	// burst and per hour.
+	DeviceAttemptsPerHour int
+}
+
+// API is the operator API's section: abuse limits on the routes without a
+// token, and the lifetime of the admin token written to admin.token.
+type API struct {
+	PublicRate  float64 // api.public_rate: /crl and /healthz requests per second per source
+	PublicBurst int     // api.public_burst
+	// AuthFailuresPerMinute (api.auth_failures_per_minute) is how many
+	// failed bearer-token authentications a source may make, in a burst and
+	// per minute; past it every request from the source gets 429.
+	AuthFailuresPerMinute int
+	AdminTokenTTL         time.Duration // api.admin_token_ttl: lifetime of the first and rotated admin token
 }
 
 // Gateway is the MQTT gateway section: global per-device limits.
@@ -159,6 +187,13 @@ var settings = []setting{
 	{key: "pki.key_passphrase_file", usage: "file holding the passphrase that encrypts CA keys at rest (or set WARD_CA_PASSPHRASE)", ptr: func(c *Config) any { return &c.PKI.KeyPassphraseFile }, flag: "ca-passphrase-file"},
 	{key: "pki.device_cert_validity", kind: kDuration, def: "2160h", usage: "lifetime of device certificates", ptr: func(c *Config) any { return &c.PKI.DeviceCertValidity }},
 	{key: "enroll.token_ttl", kind: kDuration, def: "24h", usage: "default lifetime of one-time enrollment tokens", ptr: func(c *Config) any { return &c.Enroll.TokenTTL }},
+	{key: "est.source_rate", kind: kFloat, def: "20", usage: "EST requests per second per source address (IPv4 address, IPv6 /64); excess gets 429", ptr: func(c *Config) any { return &c.EST.SourceRate }},
+	{key: "est.source_burst", kind: kInt, def: "200", usage: "EST requests a source address may make at once", ptr: func(c *Config) any { return &c.EST.SourceBurst }},
+	{key: "est.device_attempts_per_hour", kind: kInt, def: "20", usage: "simpleenroll attempts per device ID, at once and per hour; excess gets 429", ptr: func(c *Config) any { return &c.EST.DeviceAttemptsPerHour }},
+	{key: "api.public_rate", kind: kFloat, def: "20", usage: "/crl and /healthz requests per second per source address", ptr: func(c *Config) any { return &c.API.PublicRate }},
+	{key: "api.public_burst", kind: kInt, def: "100", usage: "/crl and /healthz requests a source address may make at once", ptr: func(c *Config) any { return &c.API.PublicBurst }},
+	{key: "api.auth_failures_per_minute", kind: kInt, def: "30", usage: "failed API token authentications per source address, at once and per minute, before 429", ptr: func(c *Config) any { return &c.API.AuthFailuresPerMinute }},
+	{key: "api.admin_token_ttl", kind: kDuration, def: "2160h", usage: "lifetime of the admin token in admin.token (first start and ward token rotate-admin), 1m to 8760h", ptr: func(c *Config) any { return &c.API.AdminTokenTTL }},
 	{key: "gateway.max_message_bytes", kind: kInt, def: "262144", usage: "largest MQTT packet a device may send, in bytes", ptr: func(c *Config) any { return &c.Gateway.MaxMessageBytes }},
 	{key: "gateway.messages_per_second", kind: kFloat, def: "100", usage: "per-device publish rate; excess publishes are dropped, sustained excess disconnects", ptr: func(c *Config) any { return &c.Gateway.MessagesPerSecond }},
 	{key: "gateway.bytes_per_second", kind: kFloat, def: "1048576", usage: "per-device publish byte rate", ptr: func(c *Config) any { return &c.Gateway.BytesPerSecond }},
@@ -417,6 +452,19 @@ func (c *Config) validate() error {
 	}
 	if c.Enroll.TokenTTL < time.Minute {
 		return bad("enroll.token_ttl", "must be at least 1m", "")
+	}
+	for _, r := range []struct {
+		key string
+		v   float64
+	}{{"est.source_rate", c.EST.SourceRate}, {"est.source_burst", float64(c.EST.SourceBurst)},
+		{"est.device_attempts_per_hour", float64(c.EST.DeviceAttemptsPerHour)}, {"api.public_rate", c.API.PublicRate},
+		{"api.public_burst", float64(c.API.PublicBurst)}, {"api.auth_failures_per_minute", float64(c.API.AuthFailuresPerMinute)}} {
+		if r.v < 1 {
+			return bad(r.key, "must be at least 1", "raise it rather than switch the limit off")
+		}
+	}
+	if c.API.AdminTokenTTL < time.Minute || c.API.AdminTokenTTL > 365*24*time.Hour {
+		return bad("api.admin_token_ttl", "must be between 1m and 8760h (one year)", "")
 	}
 	if c.Gateway.MaxMessageBytes < 64 || c.Gateway.MaxMessageBytes > 256<<20 {
 		return bad("gateway.max_message_bytes", "must be between 64 and 268435456", "")

@@ -19,12 +19,14 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/smallstep/pkcs7"
 
 	"github.com/wardproject/ward/internal/fleet"
+	"github.com/wardproject/ward/internal/ratelimit"
 	"github.com/wardproject/ward/internal/store"
 )
 
@@ -39,9 +41,33 @@ type Options struct {
 	Enroller Enroller
 	// Chain returns the CA certificates served by /cacerts, issuer first.
 	Chain   func() []*x509.Certificate
+	Limits  Limits
 	Logger  *slog.Logger
 	Metrics prometheus.Registerer
+	Now     func() time.Time // nil: time.Now (drives the rate limits)
 }
+
+// Limits bound what one source or one device ID may ask of EST; zero
+// fields take the defaults, which are config's (est.source_rate,
+// est.source_burst, est.device_attempts_per_hour). A refused request gets
+// 429 with Retry-After and a plain-text body.
+type Limits struct {
+	// SourceRate and SourceBurst: requests per second, and at once, per
+	// source (an IPv4 address or an IPv6 /64) over every EST route.
+	SourceRate  float64
+	SourceBurst int
+	// DeviceAttemptsPerHour: simpleenroll attempts per device ID (the
+	// Basic-auth user name), at once and per hour. It is checked after the
+	// source's limit, so a flood from one source does not use it up.
+	DeviceAttemptsPerHour int
+}
+
+// Default limits (see Limits).
+const (
+	DefaultSourceRate            = 20
+	DefaultSourceBurst           = 200
+	DefaultDeviceAttemptsPerHour = 20
+)
 
 // MaxBodyBytes bounds EST request bodies (a base64 CSR is a few hundred bytes).
 const MaxBodyBytes = 32 << 10
@@ -51,7 +77,10 @@ type Handler struct {
 	opts     Options
 	log      *slog.Logger
 	requests *prometheus.CounterVec
+	limited  *prometheus.CounterVec
 	mux      *http.ServeMux
+	bySource *ratelimit.Limiter
+	byDevice *ratelimit.Limiter
 }
 
 // New returns the EST handler.
@@ -62,11 +91,37 @@ func New(opts Options) (*Handler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Limits.SourceRate == 0 {
+		opts.Limits.SourceRate = DefaultSourceRate
+	}
+	if opts.Limits.SourceBurst == 0 {
+		opts.Limits.SourceBurst = DefaultSourceBurst
+	}
+	if opts.Limits.DeviceAttemptsPerHour == 0 {
+		opts.Limits.DeviceAttemptsPerHour = DefaultDeviceAttemptsPerHour
+	}
+	bySource, err := ratelimit.New(ratelimit.Options{Rate: opts.Limits.SourceRate, Burst: opts.Limits.SourceBurst, Now: opts.Now})
+	if err != nil {
+		return nil, fmt.Errorf("est source limit: %w", err)
+	}
+	n := opts.Limits.DeviceAttemptsPerHour
+	byDevice, err := ratelimit.New(ratelimit.Options{Rate: float64(n) / 3600, Burst: n, Now: opts.Now})
+	if err != nil {
+		return nil, fmt.Errorf("est device limit: %w", err)
+	}
+	f := promauto.With(opts.Metrics)
 	h := &Handler{opts: opts, log: opts.Logger.With("component", "est"),
-		requests: promauto.With(opts.Metrics).NewCounterVec(prometheus.CounterOpts{
+		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "ward_est_requests_total", Help: "EST requests by operation and result.",
 		}, []string{"operation", "result"}),
-		mux: http.NewServeMux(),
+		limited: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "ward_est_rate_limited_total", Help: "EST requests refused with 429, by operation and the limit hit (source or device).",
+		}, []string{"operation", "limit"}),
+		mux:      http.NewServeMux(),
+		bySource: bySource, byDevice: byDevice,
 	}
 	h.mux.HandleFunc("GET /.well-known/est/cacerts", h.cacerts)
 	h.mux.HandleFunc("POST /.well-known/est/simpleenroll", h.simpleenroll)
@@ -75,8 +130,36 @@ func New(opts Options) (*Handler, error) {
 	return h, nil
 }
 
-// ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. Every request first spends a token of
+// its source's budget.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if ok, wait := h.bySource.Allow(ratelimit.SourceKey(r.RemoteAddr)); !ok {
+		h.tooMany(w, operation(r.URL.Path), "source", wait,
+			"too many EST requests from this address")
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// operation names an EST path for the metrics: one of the four operations
+// or "other", so that the label stays bounded.
+func operation(path string) string {
+	switch op := strings.TrimPrefix(path, "/.well-known/est/"); op {
+	case "cacerts", "simpleenroll", "simplereenroll", "csrattrs":
+		return op
+	}
+	return "other"
+}
+
+// tooMany answers 429 with Retry-After and a plain-text body, as RFC 7030
+// section 4.2.3 answers a client that must come back later. It is not
+// logged: a flood would flood the log; the metric counts it.
+func (h *Handler) tooMany(w http.ResponseWriter, op, limit string, wait time.Duration, msg string) {
+	h.limited.WithLabelValues(op, limit).Inc()
+	after := ratelimit.RetryAfter(wait)
+	w.Header().Set("Retry-After", after)
+	h.fail(w, op, http.StatusTooManyRequests, msg+"; retry after "+after+" seconds")
+}
 
 func (h *Handler) fail(w http.ResponseWriter, op string, status int, msg string) {
 	h.requests.WithLabelValues(op, http.StatusText(status)).Inc()
@@ -212,6 +295,10 @@ func (h *Handler) simpleenroll(w http.ResponseWriter, r *http.Request) {
 	id, token, ok := r.BasicAuth()
 	if !ok || id == "" || token == "" {
 		h.fail(w, "simpleenroll", http.StatusUnauthorized, "authenticate with HTTP Basic: username = device id, password = enrollment token")
+		return
+	}
+	if ok, wait := h.byDevice.Allow(safeID(id)); !ok {
+		h.tooMany(w, "simpleenroll", "device", wait, "too many enrollment attempts for this device ID")
 		return
 	}
 	der, ok := h.readCSR(w, r, "simpleenroll")

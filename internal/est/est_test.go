@@ -48,7 +48,7 @@ func newEnv(t *testing.T) *env {
 	if e.reg, err = fleet.New(fleet.Options{Store: db, CA: e.ca, Now: clock}); err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(Options{Enroller: e.reg, Chain: e.ca.Chain})
+	h, err := New(Options{Enroller: e.reg, Chain: e.ca.Chain, Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -148,16 +148,26 @@ func WritePublicFile(path string, data []byte) error {
 	return writeFileAtomic(path, data, 0o644)
 }
 
-// readSecretFile reads a key file and refuses one that group or others can read.
-func readSecretFile(path string) ([]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
+// ReadSecretFile reads a secret file (a key, admin.token) and refuses one
+// that group or others can read, with the chmod fix in the error.
+func ReadSecretFile(path string) ([]byte, error) {
+	if err := CheckSecretFileMode(path); err != nil {
 		return nil, err
 	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s is readable by group or others (mode %#o): the key must belong to the user running ward with mode 0600: chmod 600 %s", path, st.Mode().Perm(), path)
-	}
 	return os.ReadFile(path)
+}
+
+// CheckSecretFileMode refuses a secret file that group or others can
+// access (mode & 0o077 != 0); the error names the chmod that fixes it.
+func CheckSecretFileMode(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%s is readable by group or others (mode %#o): it must belong to the user running ward with mode 0600: chmod 600 %s", path, st.Mode().Perm(), path)
+	}
+	return nil
 }
 
 func encodeCerts(certs ...[]byte) []byte {

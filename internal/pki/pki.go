@@ -182,7 +182,7 @@ func (ca *CA) load() error {
 		}
 		certs[n] = cs[0]
 	}
-	data, err := readSecretFile(ca.path("issuer.key"))
+	data, err := ReadSecretFile(ca.path("issuer.key"))
 	if err != nil {
 		return fmt.Errorf("read CA key: %w", err)
 	}
@@ -306,7 +306,7 @@ func (ca *CA) importCA() error {
 	if !chain[0].IsCA || chain[0].KeyUsage&x509.KeyUsageCertSign == 0 {
 		return fmt.Errorf("CA certificate %s is not a CA (basicConstraints CA:TRUE and keyCertSign are required)", ca.opts.ImportCert)
 	}
-	kd, err := readSecretFile(ca.opts.ImportKey)
+	kd, err := ReadSecretFile(ca.opts.ImportKey)
 	if err != nil {
 		return fmt.Errorf("read CA key: %w", err)
 	}
@@ -494,7 +494,7 @@ func (ca *CA) IssueServer(ctx context.Context, hosts []string) (*x509.Certificat
 func (ca *CA) ServerCertificate(ctx context.Context, hosts []string) (*x509.Certificate, crypto.Signer, error) {
 	certPath, keyPath := ca.path("server.pem"), ca.path("server.key")
 	if cd, err := os.ReadFile(certPath); err == nil {
-		if kd, err := readSecretFile(keyPath); err == nil {
+		if kd, err := ReadSecretFile(keyPath); err == nil {
 			cs, err1 := ParseCertificatesPEM(cd)
 			k, err2 := parseKey(kd, nil)
 			if err1 == nil && err2 == nil {

@@ -53,7 +53,9 @@ func apiRoutes(t *testing.T) []route {
 // every route refuses a request without a valid token (401), and a role
 // below the route's refuses (403).
 func TestEveryRouteAuthenticatedAndAuthorised(t *testing.T) {
-	w := startManual(t, "log:\n  level: error\n")
+	// Many forged tokens from one address: lift the failure budget here
+	// (TestAuthFailureBudget tests it).
+	w := startManual(t, "log:\n  level: error\napi:\n  auth_failures_per_minute: 100000\n")
 	ctx := context.Background()
 	tokens := map[store.Role]string{}
 	for _, r := range []store.Role{store.RoleViewer, store.RoleOperator} {
@@ -74,6 +76,7 @@ func TestEveryRouteAuthenticatedAndAuthorised(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		checkSecurityHeaders(t, r.method+" "+r.path, resp)
 		// Read to EOF so the connection is reused: a fresh TLS handshake
 		// (ML-KEM, ECDSA, under -race) for each of ~200 requests is what
 		// made one of them exceed the timeouts under load.
@@ -97,5 +100,50 @@ func TestEveryRouteAuthenticatedAndAuthorised(t *testing.T) {
 				t.Errorf("%s %s as operator: %d, want 403", r.method, r.path, code)
 			}
 		}
+	}
+}
+
+// checkSecurityHeaders fails the test when a response lacks one of the
+// headers every HTTPS response of Ward carries.
+func checkSecurityHeaders(t *testing.T, what string, resp *http.Response) {
+	t.Helper()
+	for h, want := range map[string]string{
+		"Strict-Transport-Security": "max-age=31536000",
+		"X-Content-Type-Options":    "nosniff",
+		"Content-Security-Policy":   "default-src 'none'; frame-ancestors 'none'",
+		"Referrer-Policy":           "no-referrer",
+	} {
+		if got := resp.Header.Get(h); got != want {
+			t.Errorf("%s (%d): %s = %q, want %q", what, resp.StatusCode, h, got, want)
+		}
+	}
+	if strings.Contains(what, " /api/") && resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("%s (%d): Cache-Control %q, want no-store", what, resp.StatusCode, resp.Header.Get("Cache-Control"))
+	}
+}
+
+// TestSecurityHeadersOnPublicRoutes: the routes without a token (EST,
+// /crl, /healthz) and /metrics carry the headers on the real server too.
+func TestSecurityHeadersOnPublicRoutes(t *testing.T) {
+	w := startManual(t, "log:\n  level: error\n")
+	hc := &http.Client{Timeout: wait, Transport: &http.Transport{TLSClientConfig: pki.ClientConfig(w.srv.CA().RootPool(), nil)}}
+	base := "https://localhost:" + port(w.srv.HTTPSAddr())
+	tok, _ := os.ReadFile(filepath.Join(w.dir, AdminTokenFile))
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/healthz"}, {"GET", "/crl"}, {"GET", "/crl?format=pem"}, {"GET", "/metrics"},
+		{"GET", "/.well-known/est/cacerts"}, {"GET", "/.well-known/est/csrattrs"},
+		{"POST", "/.well-known/est/simpleenroll"}, {"POST", "/.well-known/est/simplereenroll"}, {"GET", "/nowhere"},
+	} {
+		req, _ := http.NewRequest(r.method, base+r.path, strings.NewReader("x"))
+		if r.path == "/metrics" {
+			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		checkSecurityHeaders(t, r.method+" "+r.path, resp)
 	}
 }

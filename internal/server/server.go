@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -79,6 +80,7 @@ type Server struct {
 	notify   *notify.Dispatcher
 	comp     *compliance.Service
 	bus      bus.Bus // nil: a single node
+	lock     *dirLock
 	httpSrv  *http.Server
 	httpsLn  net.Listener
 	ready    chan struct{}
@@ -118,6 +120,9 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
+	}
+	if s.lock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	if s.db, err = openStore(ctx, cfg); err != nil {
 		return nil, err
@@ -200,7 +205,8 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		Logger: s.log, Metrics: s.registry, Now: opts.Now}); err != nil {
 		return nil, err
 	}
-	estH, err := est.New(est.Options{Enroller: s.reg, Chain: s.ca.Chain, Logger: s.log, Metrics: s.registry})
+	estH, err := est.New(est.Options{Enroller: s.reg, Chain: s.ca.Chain, Logger: s.log, Metrics: s.registry, Now: opts.Now,
+		Limits: est.Limits{SourceRate: cfg.EST.SourceRate, SourceBurst: cfg.EST.SourceBurst, DeviceAttemptsPerHour: cfg.EST.DeviceAttemptsPerHour}})
 	if err != nil {
 		return nil, err
 	}
@@ -209,6 +215,9 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		Alerts: s.alerts, Mitigator: s.resp, Detection: s.engine, DetectStore: s.db, Addresses: s.gw, Compliance: s.comp,
 		Metrics: promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}),
 		Ready:   s.isReady.Load, Logger: s.log, Registerer: s.registry, Now: opts.Now,
+		Limits: api.Limits{PublicRate: cfg.API.PublicRate, PublicBurst: cfg.API.PublicBurst,
+			AuthFailuresPerMinute: cfg.API.AuthFailuresPerMinute},
+		AdminTokenTTL: cfg.API.AdminTokenTTL,
 		MQTTPort: func() int {
 			if a, ok := s.gw.Addr().(*net.TCPAddr); ok {
 				return a.Port
@@ -245,7 +254,7 @@ func (s *Server) firstStart(ctx context.Context) error {
 	}
 	created := false
 	if _, err := os.Stat(tokPath); errors.Is(err, os.ErrNotExist) {
-		tok, _, err := api.CreateToken(ctx, s.db, "admin (first start)", store.RoleAdmin, 0, s.opts.Now())
+		tok, _, err := api.CreateToken(ctx, s.db, "admin (first start)", store.RoleAdmin, s.cfg.API.AdminTokenTTL, s.opts.Now())
 		if err != nil {
 			return err
 		}
@@ -255,6 +264,8 @@ func (s *Server) firstStart(ctx context.Context) error {
 		created = true
 	} else if err != nil {
 		return fmt.Errorf("check %s: %w", tokPath, err)
+	} else if err := s.checkAdminToken(ctx, tokPath); err != nil {
+		return err
 	}
 	absTok, _ := filepath.Abs(tokPath)
 	absCA, _ := filepath.Abs(caPath)
@@ -264,6 +275,37 @@ func (s *Server) firstStart(ctx context.Context) error {
 		fmt.Fprintf(s.opts.Out, "ward: admin API token: %s\n", absTok)
 	}
 	fmt.Fprintf(s.opts.Out, "ward: CA certificate: %s\nward: CA fingerprint (SHA-256): %s\n", absCA, pki.Fingerprint(s.ca.Root()))
+	return nil
+}
+
+// checkAdminToken refuses an admin.token that group or others can read
+// (it is the key to the whole API) and warns when the token in it has
+// expired or expires within two weeks: ward token rotate-admin replaces it
+// (or, once expired, delete admin.token and restart: a new one is minted).
+func (s *Server) checkAdminToken(ctx context.Context, path string) error {
+	b, err := pki.ReadSecretFile(path)
+	if err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	id, ok := api.TokenID(strings.TrimSpace(string(b)))
+	if !ok {
+		s.log.Warn("admin.token does not hold a Ward API token", "path", path)
+		return nil
+	}
+	t, err := s.db.GetAPIToken(ctx, id)
+	if err != nil {
+		s.log.Warn("the token in admin.token is unknown to the store", "path", path, "token_id", id, "err", err)
+		return nil
+	}
+	now := s.opts.Now()
+	switch {
+	case !t.RevokedAt.IsZero():
+		s.log.Warn("the token in admin.token is revoked: delete the file and restart to mint a new one", "path", path, "token_id", id)
+	case !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt):
+		s.log.Warn("the token in admin.token has expired: delete the file and restart to mint a new one", "path", path, "token_id", id, "expired_at", t.ExpiresAt)
+	case !t.ExpiresAt.IsZero() && t.ExpiresAt.Sub(now) < 14*24*time.Hour:
+		s.log.Warn("the token in admin.token expires soon: run ward token rotate-admin --write "+path, "token_id", id, "expires_at", t.ExpiresAt)
+	}
 	return nil
 }
 
@@ -360,6 +402,7 @@ func (s *Server) close() {
 	if s.db != nil {
 		s.db.Close()
 	}
+	s.lock.release()
 }
 
 // openStore opens the configured store: PostgreSQL when a DSN is
