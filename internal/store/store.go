@@ -238,6 +238,12 @@ type Store interface {
 	ListAudit(ctx context.Context, limit int) ([]AuditEntry, error)
 
 	Close() error
+
+	// EachValidDeviceCertificate calls fn for every device certificate
+	// that is neither revoked nor expired at now, with only Serial,
+	// DeviceID and NotAfter set (the gateway's admission set is loaded from
+	// it at start; it must stay lean for millions of rows).
+	EachValidDeviceCertificate(ctx context.Context, now time.Time, fn func(Certificate) error) error
 }
 
 // AlertRecord is a stored alert: the alert as JSON plus the fields that

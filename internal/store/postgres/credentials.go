@@ -206,3 +206,30 @@ func (db *DB) RevokeAPIToken(ctx context.Context, id string, at time.Time) error
 	}
 	return nil
 }
+
+// EachValidDeviceCertificate streams the serial, device and expiry of every
+// device certificate that is neither revoked nor expired at now. fn runs
+// while the query holds a pooled connection; it must not block for long.
+func (db *DB) EachValidDeviceCertificate(ctx context.Context, now time.Time, fn func(store.Certificate) error) error {
+	rows, err := db.pool.Query(ctx, `SELECT serial, device_id, not_after FROM certificates
+		WHERE kind='device' AND revoked_at=0 AND not_after > $1`, ts(now))
+	if err != nil {
+		return fmt.Errorf("read valid device certificates: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c store.Certificate
+		var na int64
+		if err := rows.Scan(&c.Serial, &c.DeviceID, &na); err != nil {
+			return fmt.Errorf("read valid device certificates: %w", err)
+		}
+		c.NotAfter = tm(na)
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read valid device certificates: %w", err)
+	}
+	return nil
+}

@@ -1107,3 +1107,29 @@ func (db *DB) ListEnrollTokens(ctx context.Context) ([]store.EnrollToken, error)
 }
 
 var _ store.Store = (*DB)(nil)
+
+// EachValidDeviceCertificate streams the serial, device and expiry of every
+// device certificate that is neither revoked nor expired at now.
+func (db *DB) EachValidDeviceCertificate(ctx context.Context, now time.Time, fn func(store.Certificate) error) error {
+	rows, err := db.r.QueryContext(ctx, `SELECT serial, device_id, not_after FROM certificates
+		WHERE kind='device' AND revoked_at=0 AND not_after > ?`, ts(now))
+	if err != nil {
+		return fmt.Errorf("read valid device certificates: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c store.Certificate
+		var na int64
+		if err := rows.Scan(&c.Serial, &c.DeviceID, &na); err != nil {
+			return fmt.Errorf("read valid device certificates: %w", err)
+		}
+		c.NotAfter = tm(na)
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read valid device certificates: %w", err)
+	}
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -37,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"sboms-advisories", testSBOMs},
 		{"findings", testFindings},
 		{"enroll-device", testEnrollDevice},
+		{"valid-device-certificates", testValidDeviceCertificates},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -474,5 +476,43 @@ func testEnrollDevice(t *testing.T, s store.Store) {
 	}
 	if _, err := s.GetCertificate(ctx, "aa03"); !errors.Is(err, store.ErrNotFound) {
 		t.Error("certificate of an unknown device recorded")
+	}
+}
+
+// testValidDeviceCertificates: only device certificates that are neither
+// revoked nor expired are streamed, with serial, device and expiry only.
+func testValidDeviceCertificates(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for _, c := range []store.Certificate{
+		{Serial: "4b01", DeviceID: "d1", Kind: "device", NotAfter: t0.Add(time.Hour)},                       // valid
+		{Serial: "4b02", DeviceID: "d1", Kind: "device", NotAfter: t0.Add(-time.Second)},                    // expired
+		{Serial: "4b03", DeviceID: "d2", Kind: "device", NotAfter: t0.Add(time.Hour)},                       // revoked below
+		{Serial: "4b04", Kind: "server", NotAfter: t0.Add(time.Hour)},                                       // not a device's
+		{Serial: "4b05", DeviceID: "d2", Kind: "device", NotAfter: t0.Add(2 * time.Hour), Subject: "CN=d2"}, // valid
+	} {
+		c.DER, c.IssuedAt, c.NotBefore = []byte{1}, t0, t0.Add(-time.Hour)
+		if err := s.PutCertificate(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RevokeCertificate(ctx, "4b03", "keyCompromise", t0); err != nil {
+		t.Fatal(err)
+	}
+	var got []store.Certificate
+	if err := s.EachValidDeviceCertificate(ctx, t0, func(c store.Certificate) error { got = append(got, c); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(got, func(i, j int) bool { return got[i].Serial < got[j].Serial })
+	want := []store.Certificate{
+		{Serial: "4b01", DeviceID: "d1", NotAfter: t0.Add(time.Hour)},
+		{Serial: "4b05", DeviceID: "d2", NotAfter: t0.Add(2 * time.Hour)},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("EachValidDeviceCertificate (-want +got):\n%s", diff)
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := s.EachValidDeviceCertificate(ctx, t0, func(store.Certificate) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Errorf("an error from fn: %v after %d calls, want it returned after 1", err, n)
 	}
 }
