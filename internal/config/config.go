@@ -95,6 +95,9 @@ type Gateway struct {
 	MessagesPerSecond float64 // gateway.messages_per_second
 	BytesPerSecond    float64 // gateway.bytes_per_second
 	ConnectsPerMinute int     // gateway.connects_per_minute
+	// AllowCNIdentity lets a certificate without a urn:ward:device URI SAN
+	// identify its device by CN (gateway.allow_cn_identity; default false).
+	AllowCNIdentity bool
 }
 
 // Store is the storage section: the embedded SQLite file in DataDir by
@@ -162,6 +165,7 @@ const (
 	kDuration
 	kInt
 	kFloat
+	kBool
 )
 
 type setting struct {
@@ -198,6 +202,7 @@ var settings = []setting{
 	{key: "gateway.messages_per_second", kind: kFloat, def: "100", usage: "per-device publish rate; excess publishes are dropped, sustained excess disconnects", ptr: func(c *Config) any { return &c.Gateway.MessagesPerSecond }},
 	{key: "gateway.bytes_per_second", kind: kFloat, def: "1048576", usage: "per-device publish byte rate", ptr: func(c *Config) any { return &c.Gateway.BytesPerSecond }},
 	{key: "gateway.connects_per_minute", kind: kInt, def: "30", usage: "per-device connection attempts per minute before a temporary ban", ptr: func(c *Config) any { return &c.Gateway.ConnectsPerMinute }},
+	{key: "gateway.allow_cn_identity", kind: kBool, def: "false", usage: "identify a device by its certificate's CN when it has no urn:ward:device URI SAN (devices enrolled before URI SANs; the serial must still be one Ward recorded for that device)", ptr: func(c *Config) any { return &c.Gateway.AllowCNIdentity }},
 	{key: "detect.window", kind: kDuration, def: "1m", usage: "shortest detection window; the 5m and 1h windows are 5x and 60x it", ptr: func(c *Config) any { return &c.Detect.Window }, flag: "detect-window"},
 	{key: "store.postgres_dsn", usage: "PostgreSQL DSN instead of the embedded SQLite store (file or env only: it may hold a password)", ptr: func(c *Config) any { return &c.Store.PostgresDSN }, noFlag: true},
 	{key: "store.postgres_schema", def: "ward", usage: "PostgreSQL schema for Ward's tables", ptr: func(c *Config) any { return &c.Store.PostgresSchema }},
@@ -226,9 +231,12 @@ func RegisterFlags(fs *pflag.FlagSet) {
 			continue
 		}
 		usage := fmt.Sprintf("%s (config %s, env %s)", s.usage, s.key, envName(s.key))
-		if s.kind == kStrings {
+		switch s.kind {
+		case kStrings:
 			fs.StringSlice(flagName(s), nil, usage)
-		} else {
+		case kBool:
+			fs.Bool(flagName(s), s.def == "true", usage)
+		default:
 			fs.String(flagName(s), s.def, usage)
 		}
 	}
@@ -269,6 +277,12 @@ func set(c *Config, s setting, raw string, source string) error {
 			return bad(fmt.Errorf("invalid number %q", raw), "use a non-negative number")
 		}
 		*p = f
+	case *bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return bad(fmt.Errorf("invalid boolean %q", raw), "use true or false")
+		}
+		*p = b
 	}
 	c.sources[s.key] = source
 	return nil
@@ -501,6 +515,8 @@ func (c *Config) Effective() []Entry {
 			str = strconv.Itoa(*p)
 		case *float64:
 			str = strconv.FormatFloat(*p, 'g', -1, 64)
+		case *bool:
+			str = strconv.FormatBool(*p)
 		}
 		out = append(out, Entry{Key: s.key, Value: str, Source: c.sources[s.key]})
 	}

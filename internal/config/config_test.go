@@ -68,6 +68,39 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+// TestAllowCNIdentity: the CN fallback is off unless set, and can be set
+// from each source (a bare flag turns it on).
+func TestAllowCNIdentity(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		env  []string
+		args []string
+		want bool
+	}{
+		{"default-off", "", nil, nil, false},
+		{"file", "gateway:\n  allow_cn_identity: true\n", nil, nil, true},
+		{"env", "", []string{"WARD_GATEWAY_ALLOW_CN_IDENTITY=true"}, nil, true},
+		{"bare-flag", "", nil, []string{"--gateway-allow-cn-identity"}, true},
+		{"flag-over-env", "", []string{"WARD_GATEWAY_ALLOW_CN_IDENTITY=true"}, []string{"--gateway-allow-cn-identity=false"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := tt.env
+			if tt.file != "" {
+				env = append(env, "WARD_CONFIG="+writeFile(t, tt.file))
+			}
+			c, err := Load(flags(t, tt.args...), env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Gateway.AllowCNIdentity != tt.want {
+				t.Errorf("AllowCNIdentity = %v, want %v", c.Gateway.AllowCNIdentity, tt.want)
+			}
+		})
+	}
+}
+
 func TestErrors(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -86,6 +119,7 @@ func TestErrors(t *testing.T) {
 		{"half-imported-ca", "", nil, []string{"--ca-cert", "x.pem"}, "pki.ca_cert", "flag"},
 		{"window-too-short", "", nil, []string{"--detect-window", "10ms"}, "detect.window", "flag"},
 		{"not-yaml", "data_dir: [unclosed\n", nil, nil, "config", ".yaml"},
+		{"bad-bool-env", "", []string{"WARD_GATEWAY_ALLOW_CN_IDENTITY=maybe"}, nil, "gateway.allow_cn_identity", "env"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

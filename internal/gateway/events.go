@@ -28,6 +28,10 @@ const (
 	ReasonClientID      = "client-id"
 	ReasonConnectRate   = "connect-rate"
 	ReasonWillTopic     = "will-topic"
+
+	// ReasonUnknownCertificate: the certificate chains to Ward's issuing CA
+	// but Ward never recorded its serial for the device it names.
+	ReasonUnknownCertificate = "unknown-certificate"
 )
 
 // Limit names (detail "limit" of a limit event and the label of

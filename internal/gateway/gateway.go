@@ -2,17 +2,22 @@
 // per-device policy. It is a set of mochi-mqtt hooks; it does not fork the broker.
 //
 // A device is identified only by its verified client certificate (the
-// urn:ward:device:<id> URI SAN, CN as fallback), never by MQTT client ID or
-// username. Hooks run on each connection's goroutine: they read in-memory
-// snapshots (revocations, quarantine, policies, limits) and never block on I/O.
+// urn:ward:device:<id> URI SAN; the CN only behind an explicit setting, see
+// Identities), never by MQTT client ID or username. Hooks run on each
+// connection's goroutine: they read in-memory snapshots (revocations,
+// quarantine, policies, limits) and never block on I/O.
 //
 // # Admission
 //
 // A connection is admitted in two steps. At the TLS handshake the client
 // certificate must chain to the CA in Options.TLS (Go's crypto/tls does the
-// chain and validity check) and the gateway's VerifyConnection refuses a
-// revoked serial and a device that is unknown or not active. At CONNECT the
-// single Ward hook re-checks all of that (the device may have changed since the
+// chain and validity check; pki.CA.MQTTConfig trusts Ward's issuing CA only,
+// never the root above an imported one) and the gateway's VerifyConnection
+// refuses a certificate that names no device, a revoked serial, a serial
+// Ward did not record for that device (Options.Identities: a certificate
+// signed with the issuing key outside Ward), and a device that is unknown
+// or not active. At CONNECT the single Ward hook re-checks the revocation,
+// expiry and the device's status (the device may have changed since the
 // handshake), applies the connection-rate limit and the client-ID rule: the
 // client ID must be the device ID or "<device-id>:<suffix>". An empty client
 // ID is replaced by "<device-id>:<server-assigned>". Every refusal is counted
@@ -24,6 +29,9 @@
 // once per LookupInterval: in a cluster, a device enrolled through another
 // node that connects here at once is admitted without waiting for that
 // node's notice. Only a newer record that admits the device is applied.
+// Likewise an unrecorded serial is re-read from the store (Identities'
+// LearnCertificate), at most once per LookupInterval per serial, before it
+// is refused as unknown-certificate.
 //
 // mochi admits a client when any hook says yes; Ward registers exactly one
 // auth/ACL hook and it denies by default.
@@ -206,7 +214,7 @@ const (
 	disconnectWriteTimeout = 250 * time.Millisecond
 )
 
-// Options configure a Gateway. TLS, Revoked and Devices are required.
+// Options configure a Gateway. TLS, Revoked, Identities and Devices are required.
 type Options struct {
 	// Addr is the listen address, e.g. ":8883" or "127.0.0.1:0".
 	Addr string
@@ -215,6 +223,9 @@ type Options struct {
 	TLS *tls.Config
 	// Revoked answers whether a serial is revoked (*pki.CA).
 	Revoked RevocationChecker
+	// Identities names the device of a certificate and admits only serials
+	// Ward recorded for it (*pki.CA).
+	Identities Identities
 	// Devices is loaded once at the start of Run; later changes arrive via
 	// SetDevice, SetModelPolicy and RemoveDevice.
 	Devices Directory
@@ -264,6 +275,8 @@ type Gateway struct {
 	// lookups holds when each device was last re-read from the store
 	// (see lookup); map[string]time.Time.
 	lookups sync.Map
+	// certLookups limits the store re-reads of unrecorded serials.
+	certLookups lookupLimiter
 
 	srv     atomic.Pointer[mqtt.Server]
 	ready   chan struct{}
@@ -278,6 +291,9 @@ func New(opts Options) (*Gateway, error) {
 	}
 	if opts.Revoked == nil {
 		return nil, errors.New("gateway: Options.Revoked is required")
+	}
+	if opts.Identities == nil {
+		return nil, errors.New("gateway: Options.Identities is required")
 	}
 	if opts.Devices == nil {
 		return nil, errors.New("gateway: Options.Devices is required")

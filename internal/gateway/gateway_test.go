@@ -91,6 +91,23 @@ func (s *certStore) ListRevoked(context.Context) ([]store.Certificate, error) {
 	return out, nil
 }
 
+func (s *certStore) EachValidDeviceCertificate(_ context.Context, now time.Time, fn func(store.Certificate) error) error {
+	s.mu.Lock()
+	var valid []store.Certificate
+	for _, c := range s.certs {
+		if c.Kind == "device" && !c.Revoked() && now.Before(c.NotAfter) {
+			valid = append(valid, store.Certificate{Serial: c.Serial, DeviceID: c.DeviceID, NotAfter: c.NotAfter})
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range valid {
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *certStore) NextCounter(_ context.Context, name string) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -162,14 +179,15 @@ func newEnvDir(t testing.TB, dir gateway.Directory, lim gateway.Limits, observer
 		t.Fatal(err)
 	}
 	opts := gateway.Options{
-		Addr:    "127.0.0.1:0",
-		TLS:     ca.MQTTConfig(crt, key, nil),
-		Revoked: ca,
-		Devices: dir,
-		Events:  &sink{ch: e.events},
-		Limits:  lim,
-		Metrics: e.reg,
-		Now:     e.clock.Now,
+		Addr:       "127.0.0.1:0",
+		TLS:        ca.MQTTConfig(crt, key, nil),
+		Revoked:    ca,
+		Identities: ca,
+		Devices:    dir,
+		Events:     &sink{ch: e.events},
+		Limits:     lim,
+		Metrics:    e.reg,
+		Now:        e.clock.Now,
 	}
 	if len(observer) > 0 {
 		opts.Observer = observer[0]

@@ -212,7 +212,7 @@ func (g *Gateway) admit(cl *mqtt.Client, pk packets.Packet) (packets.Code, bool)
 		return refuseCode(v5, ReasonNoCertificate), false
 	}
 	serial := pki.SerialHex(leaf.SerialNumber)
-	id, err := pki.DeviceIDFromCert(leaf)
+	id, err := g.opts.Identities.DeviceID(leaf)
 	if err != nil {
 		g.refuse(nil, "", ReasonUnknownDevice, map[string]string{"remote_addr": remote, "serial": serial})
 		return refuseCode(v5, ReasonUnknownDevice), false

@@ -6,13 +6,31 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/store"
 )
+
+// Identities names the device a verified client certificate identifies and
+// says whether Ward recorded that certificate. *pki.CA implements it; the
+// gateway and EST re-enrollment apply the same rule (pki.CA.DeviceID).
+type Identities interface {
+	// DeviceID returns the device the certificate names: its
+	// urn:ward:device:<id> URI SAN (the CN only when the operator allowed
+	// it); an error when it names none.
+	DeviceID(c *x509.Certificate) (string, error)
+	// Issued reports whether Ward recorded the serial for the device and
+	// it is neither expired nor revoked. It must not block on I/O.
+	Issued(serial *big.Int, deviceID string) bool
+	// LearnCertificate re-reads a serial (lower-case hex) from the store
+	// and reports whether it is now known as issued.
+	LearnCertificate(ctx context.Context, serial string) (bool, error)
+}
 
 // refusal is the error VerifyConnection returns to refuse a device whose
 // certificate chain verified; the listener records it with the remote address.
@@ -36,13 +54,16 @@ func (g *Gateway) verifyConnection(cs tls.ConnectionState) error {
 	if leaf == nil {
 		return &refusal{reason: ReasonNoCertificate}
 	}
-	id, err := pki.DeviceIDFromCert(leaf)
+	id, err := g.opts.Identities.DeviceID(leaf)
 	serial := pki.SerialHex(leaf.SerialNumber)
 	if err != nil {
 		return &refusal{reason: ReasonUnknownDevice, serial: serial}
 	}
 	if g.opts.Revoked.IsRevoked(leaf.SerialNumber) {
 		return &refusal{reason: ReasonRevoked, deviceID: id, serial: serial}
+	}
+	if !g.opts.Identities.Issued(leaf.SerialNumber, id) && !g.learnCertificate(leaf.SerialNumber, serial, id) {
+		return &refusal{reason: ReasonUnknownCertificate, deviceID: id, serial: serial}
 	}
 	ds := g.device(id)
 	if (ds == nil || statusReason(ds.policy.Load()) != "") && g.lookup(id) {
@@ -105,6 +126,59 @@ func (g *Gateway) lookup(id string) bool {
 		g.log.Info("gateway: device admitted from the store before its notice arrived", "device_id", id, "status", d.Status)
 	}
 	return apply
+}
+
+// learnCertificate re-reads an unrecorded serial from the store (through
+// Identities.LearnCertificate), at most once per LookupInterval per serial,
+// and reports whether it is now known as issued to device id. A device
+// that re-enrolled through another cluster node and connects here before
+// that node's notice arrives is admitted this way.
+func (g *Gateway) learnCertificate(n *big.Int, serial, id string) bool {
+	if !g.certLookups.allow(serial, g.now()) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+	defer cancel()
+	ok, err := g.opts.Identities.LearnCertificate(ctx, serial)
+	if err != nil {
+		g.log.Warn("gateway: certificate lookup failed", "device_id", id, "serial", serial, "err", err)
+		return false
+	}
+	if ok = ok && g.opts.Identities.Issued(n, id); ok {
+		g.log.Info("gateway: certificate admitted from the store before its notice arrived", "device_id", id, "serial", serial)
+	}
+	return ok
+}
+
+// lookupLimiter allows one lookup per key per LookupInterval. It forgets
+// keys older than that once it holds lookupLimiterSweep of them, so an
+// attacker cycling serials cannot grow it without bound. The zero value is
+// ready to use.
+type lookupLimiter struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+const lookupLimiterSweep = 4096
+
+func (l *lookupLimiter) allow(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := l.last[key]; ok && now.Sub(t) < LookupInterval {
+		return false
+	}
+	if l.last == nil {
+		l.last = map[string]time.Time{}
+	}
+	if len(l.last) >= lookupLimiterSweep {
+		for k, t := range l.last {
+			if now.Sub(t) >= LookupInterval {
+				delete(l.last, k)
+			}
+		}
+	}
+	l.last[key] = now
+	return true
 }
 
 // verifiedLeaf returns the leaf of the first verified chain, or nil.
@@ -181,7 +255,7 @@ func (g *Gateway) classifyVerifyError(cve *tls.CertificateVerificationError) (re
 			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		})
 		if err == nil {
-			id, err := pki.DeviceIDFromCert(leaf)
+			id, err := g.opts.Identities.DeviceID(leaf)
 			if err != nil {
 				id = ""
 			}

@@ -47,6 +47,7 @@ type CertStore interface {
 	RevokeCertificate(ctx context.Context, serial, reason string, at time.Time) error
 	ListRevoked(ctx context.Context) ([]store.Certificate, error)
 	NextCounter(ctx context.Context, name string) (int64, error)
+	EachValidDeviceCertificate(ctx context.Context, now time.Time, fn func(store.Certificate) error) error
 }
 
 // Options configure a CA. Dir and Store are required.
@@ -67,6 +68,11 @@ type Options struct {
 	Organization string
 	Logger       *slog.Logger
 	Now          func() time.Time
+
+	// AllowCNIdentity lets a certificate without a urn:ward:device URI SAN
+	// identify the device named by its CN (devices enrolled before URI
+	// SANs); see CA.DeviceID. Off by default.
+	AllowCNIdentity bool
 }
 
 // CA is Ward's certificate authority. It is safe for concurrent use.
@@ -78,6 +84,7 @@ type CA struct {
 	issuer *x509.Certificate
 	key    crypto.Signer // issuer key
 	chain  []*x509.Certificate
+	issued *issuedSet // see issued.go
 
 	mu      sync.RWMutex // guards revoked and crl
 	revoked map[string]bool
@@ -102,21 +109,9 @@ func CheckDeviceID(id string) error {
 const DeviceURIPrefix = "urn:ward:device:"
 
 // DeviceIDFromCert extracts the device identity from a verified device
-// certificate: the urn:ward:device:<id> URI SAN, or the CN as a fallback.
-func DeviceIDFromCert(c *x509.Certificate) (string, error) {
-	for _, u := range c.URIs {
-		s := u.String()
-		if strings.HasPrefix(s, DeviceURIPrefix) {
-			id := strings.TrimPrefix(s, DeviceURIPrefix)
-			return id, CheckDeviceID(id)
-		}
-	}
-	id := c.Subject.CommonName
-	if id == "" {
-		return "", errors.New("certificate has neither a urn:ward:device URI SAN nor a common name")
-	}
-	return id, CheckDeviceID(id)
-}
+// certificate: the urn:ward:device:<id> URI SAN only (see CA.DeviceID,
+// which applies the same rule and the AllowCNIdentity setting).
+func DeviceIDFromCert(c *x509.Certificate) (string, error) { return deviceID(c, false) }
 
 // Open loads the CA from opts.Dir, creating a new root and intermediate on
 // first use (or importing the operator's CA).
@@ -153,6 +148,9 @@ func Open(ctx context.Context, opts Options) (*CA, error) {
 		ca.log.Warn("CA private keys are NOT encrypted at rest (mode 0600 only); set WARD_CA_PASSPHRASE or pki.key_passphrase_file to encrypt them")
 	}
 	if err := ca.reloadRevoked(ctx); err != nil {
+		return nil, err
+	}
+	if err := ca.loadIssued(ctx); err != nil {
 		return nil, err
 	}
 	return ca, nil
@@ -408,6 +406,7 @@ func (ca *CA) issueRecord(tmpl *x509.Certificate, pub crypto.PublicKey, deviceID
 		if err != nil {
 			return nil, fmt.Errorf("record issued certificate: %w", err)
 		}
+		ca.recordIssued(rec)
 		return crt, nil
 	}
 }

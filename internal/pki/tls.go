@@ -27,14 +27,18 @@ func (ca *CA) RootPool() *x509.CertPool {
 	return p
 }
 
-// clientCAs is the pool that verifies device certificates: the root and
-// the issuing CA, so that a device presenting only its leaf certificate
-// (what EST returns) verifies without sending the chain.
+// clientCAs is the pool that verifies device certificates: Ward's issuing
+// CA alone, as the trust anchor. Not the root: with an imported issuing CA
+// the root is the operator's corporate root, and every other intermediate
+// under it would then be trusted to issue device certificates. A device
+// presenting only its leaf (what EST returns) verifies against it, and so
+// does one sending the chain too (crypto/x509 stops at the first anchor).
+// The CertificateRequest names this CA only, which is the issuer of every
+// device leaf, so TLS clients that pick a certificate by the acceptable-CA
+// list (Go's crypto/tls) still present it.
 func (ca *CA) clientCAs() *x509.CertPool {
 	p := x509.NewCertPool()
-	for _, c := range ca.chain {
-		p.AddCert(c)
-	}
+	p.AddCert(ca.issuer)
 	return p
 }
 

@@ -22,7 +22,7 @@ const admissionSubject = "admission"
 // the next change or a restart).
 type admissionMsg struct {
 	Node string `json:"node"`
-	Kind string `json:"kind"` // device, model, crl
+	Kind string `json:"kind"` // device, model, crl, cert (ID: the serial)
 	ID   string `json:"id,omitempty"`
 }
 
@@ -67,6 +67,11 @@ func (c *cluster) CertificateRevoked() {
 	c.publish("crl", "")
 }
 
+// CertificateIssued tells every other node that this node issued the
+// device certificate with this serial (the CA calls it, see
+// pki.CA.NotifyIssued): they add it to their issued set at once.
+func (c *cluster) CertificateIssued(serial string) { c.publish("cert", serial) }
+
 // Connected counts this node's sessions of the device.
 func (c *cluster) Connected(id string) int { return c.gw.Connected(id) }
 
@@ -102,6 +107,10 @@ func (c *cluster) receive(m bus.Message) {
 			if p.Model == msg.ID {
 				c.gw.SetModelPolicy(p)
 			}
+		}
+	case "cert":
+		if _, err := c.ca.LearnCertificate(ctx, msg.ID); err != nil {
+			c.log.Error("apply a cluster certificate issuance", "serial", msg.ID, "err", err)
 		}
 	case "crl":
 		if err := c.ca.ReloadRevocations(ctx); err != nil {

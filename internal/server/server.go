@@ -130,7 +130,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if s.ca, err = pki.Open(ctx, pki.Options{
 		Dir: filepath.Join(cfg.DataDir, "ca"), Store: s.db, Passphrase: []byte(cfg.PKI.KeyPassphrase),
 		ImportCert: cfg.PKI.CACert, ImportKey: cfg.PKI.CAKey, DeviceValidity: cfg.PKI.DeviceCertValidity,
-		Logger: s.log, Now: opts.Now,
+		AllowCNIdentity: cfg.Gateway.AllowCNIdentity, Logger: s.log, Now: opts.Now,
 	}); err != nil {
 		return nil, err
 	}
@@ -156,7 +156,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	if s.gw, err = gateway.New(gateway.Options{
-		Addr: cfg.MQTTAddr, TLS: s.ca.MQTTConfig(crt, key, nil), Revoked: s.ca, Devices: s.db, Events: s.rec, Observer: collector,
+		Addr: cfg.MQTTAddr, TLS: s.ca.MQTTConfig(crt, key, nil), Revoked: s.ca, Identities: s.ca, Devices: s.db, Events: s.rec, Observer: collector,
 		Limits: gateway.Limits{
 			MaxMessageBytes: cfg.Gateway.MaxMessageBytes, MessagesPerSecond: cfg.Gateway.MessagesPerSecond,
 			BytesPerSecond: cfg.Gateway.BytesPerSecond, ConnectsPerMinute: cfg.Gateway.ConnectsPerMinute,
@@ -184,6 +184,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		if _, err := s.bus.Subscribe(admissionSubject, cl.receive); err != nil {
 			return nil, err
 		}
+		s.ca.NotifyIssued(cl.CertificateIssued)
 		s.reg.SetGateway(cl)
 		s.log.Info("joined the cluster", "node", node)
 	}
@@ -373,6 +374,7 @@ func (s *Server) Run(ctx context.Context) error {
 				if err := s.ca.RefreshCRL(gctx); err != nil {
 					s.log.Error("refresh CRL", "err", err)
 				}
+				s.ca.PruneIssued()
 			}
 		}
 	})
