@@ -166,10 +166,18 @@ func newEnv(t testing.TB, devs []store.Device, models []store.ModelPolicy, lim g
 // newEnvDir is newEnv with the gateway's Directory given.
 func newEnvDir(t testing.TB, dir gateway.Directory, lim gateway.Limits, observer ...gateway.Observer) *env {
 	t.Helper()
+	return newEnvCA(t, pki.Options{}, dir, lim, observer...)
+}
+
+// newEnvCA is newEnvDir with options of the CA (an imported issuing CA,
+// AllowCNIdentity); their Dir, Store and Now are set here.
+func newEnvCA(t testing.TB, caOpts pki.Options, dir gateway.Directory, lim gateway.Limits, observer ...gateway.Observer) *env {
+	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, cs: newCertStore(), caDir: t.TempDir(), events: make(chan store.Event, 1000), clock: &clock{}, reg: prometheus.NewPedanticRegistry()}
 	e.clock.ns.Store(time.Now().UnixNano())
-	ca, err := pki.Open(ctx, pki.Options{Dir: e.caDir, Store: e.cs, Now: func() time.Time { return time.Now().Add(caEpoch) }})
+	caOpts.Dir, caOpts.Store, caOpts.Now = e.caDir, e.cs, func() time.Time { return time.Now().Add(caEpoch) }
+	ca, err := pki.Open(ctx, caOpts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,38 +19,7 @@ import (
 // connects to node B's gateway; revoking it through node A disconnects it
 // from node B within 2 seconds and node B refuses it afterwards.
 func TestClusterRevocation(t *testing.T) {
-	wardtest.PostgresStore(t)
-	natsURL := wardtest.NATS(t)
-	b := make([]byte, 4)
-	rand.Read(b)
-	t.Setenv("WARD_BUS_NATS_URL", natsURL)
-	ns := fmt.Sprintf("wardtest%x", b)
-	t.Setenv("WARD_BUS_NAMESPACE", ns)
-	// The nodes' queue stream reserves QueueMaxBytes (1 GiB) of JetStream
-	// storage: delete it, or a long-lived nats-server fills up after some
-	// dozens of runs and every NATS test fails with "insufficient storage".
-	t.Cleanup(func() { wardtest.DeleteNATSStream(t, natsURL, ns+"_queues") })
-
-	dirA, dirB := t.TempDir(), t.TempDir()
-	a := start(t, dirA)
-	// Node B uses the same CA (an operator would import it with --ca-cert/--ca-key).
-	os.MkdirAll(filepath.Join(dirB, "ca"), 0o700)
-	for _, f := range []string{"root.pem", "root.key", "issuer.pem", "issuer.key"} {
-		data, err := os.ReadFile(filepath.Join(dirA, "ca", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dirB, "ca", f), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	applied := make(chan admissionMsg, 64)
-	bnode := startWith(t, dirB, Options{admissionApplied: func(m admissionMsg) {
-		select {
-		case applied <- m:
-		default:
-		}
-	}})
+	a, bnode, applied := startCluster(t)
 
 	cert := a.enroll(t, "sensor-c")
 	// Node B learns of the device through the bus, asynchronously: wait
@@ -100,4 +69,71 @@ func syncNode(t *testing.T, from *ward, applied <-chan admissionMsg) {
 			t.Fatal("the other node did not apply node A's admission changes")
 		}
 	}
+}
+
+// startCluster starts two ward serve nodes sharing one PostgreSQL store,
+// one NATS bus and one CA; applied receives every admission change node B
+// applies from node A.
+func startCluster(t *testing.T) (a, b *ward, applied chan admissionMsg) {
+	t.Helper()
+	wardtest.PostgresStore(t)
+	natsURL := wardtest.NATS(t)
+	rb := make([]byte, 4)
+	rand.Read(rb)
+	t.Setenv("WARD_BUS_NATS_URL", natsURL)
+	ns := fmt.Sprintf("wardtest%x", rb)
+	t.Setenv("WARD_BUS_NAMESPACE", ns)
+	// The nodes' queue stream reserves QueueMaxBytes (1 GiB) of JetStream
+	// storage: delete it, or a long-lived nats-server fills up after some
+	// dozens of runs and every NATS test fails with "insufficient storage".
+	t.Cleanup(func() { wardtest.DeleteNATSStream(t, natsURL, ns+"_queues") })
+
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a = start(t, dirA)
+	// Node B uses the same CA (an operator would import it with --ca-cert/--ca-key).
+	os.MkdirAll(filepath.Join(dirB, "ca"), 0o700)
+	for _, f := range []string{"root.pem", "root.key", "issuer.pem", "issuer.key"} {
+		data, err := os.ReadFile(filepath.Join(dirA, "ca", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dirB, "ca", f), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	applied = make(chan admissionMsg, 64)
+	b = startWith(t, dirB, Options{admissionApplied: func(m admissionMsg) {
+		select {
+		case applied <- m:
+		default:
+		}
+	}})
+	return a, b, applied
+}
+
+// TestClusterCertificateAdmittedAtOnce: a device enrolled through node A
+// connects to node B at once, before waiting for any notice (node B
+// re-reads the unknown serial from the store), and node A's "cert" notice
+// puts the serial of a certificate it issues into node B's issued set
+// without any connection to node B.
+func TestClusterCertificateAdmittedAtOnce(t *testing.T) {
+	a, bnode, applied := startCluster(t)
+
+	first := a.enroll(t, "sensor-d")
+	dev, err := bnode.connect(&first, "sensor-d", a.srv.CA().RootPool())
+	if err != nil {
+		t.Fatalf("node B refused a device enrolled through node A at once: %v", err)
+	}
+	dev.Disconnect(0)
+
+	second := a.enroll(t, "sensor-e")
+	syncNode(t, a, applied)
+	if !bnode.srv.CA().Issued(second.Leaf.SerialNumber, "sensor-e") {
+		t.Fatal("node B did not add node A's new certificate from its notice")
+	}
+	dev, err = bnode.connect(&second, "sensor-e", a.srv.CA().RootPool())
+	if err != nil {
+		t.Fatalf("node B refused a certificate it was told of: %v", err)
+	}
+	dev.Disconnect(0)
 }

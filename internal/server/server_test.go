@@ -141,9 +141,13 @@ func (w *ward) connect(cert *tls.Certificate, clientID string, roots *x509.CertP
 	if roots == nil {
 		roots = w.srv.CA().RootPool()
 	}
+	return w.connectTLS(pki.ClientConfig(roots, cert), clientID)
+}
+
+func (w *ward) connectTLS(cfg *tls.Config, clientID string) (*mqttClient, error) {
 	c := &mqttClient{msgs: make(chan paho.Message, 64), lost: make(chan error, 1)}
 	opts := paho.NewClientOptions().AddBroker("tls://localhost:" + port(w.srv.MQTTAddr())).SetClientID(clientID).
-		SetTLSConfig(pki.ClientConfig(roots, cert)).SetAutoReconnect(false).SetConnectRetry(false).
+		SetTLSConfig(cfg).SetAutoReconnect(false).SetConnectRetry(false).
 		SetConnectTimeout(wait).SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { c.msgs <- m }).
 		SetConnectionLostHandler(func(_ paho.Client, err error) { c.lost <- err })
 	c.Client = paho.NewClient(opts)
