@@ -31,7 +31,7 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 echo "== Go micro-benchmarks (one core)"
-go test -run '^$' -bench . -benchtime 2s -cpu 1 ./internal/netids/afterimage ./internal/netids/kitnet | grep -E '^Benchmark|ns/op'
+go test -run '^$' -bench . -benchtime 2s -cpu 1 ./internal/netids/afterimage ./internal/netids/kitnet ./internal/netids/conntrack | grep -E '^Benchmark|ns/op'
 
 echo "== ward ids analyze (decode + AfterImage + KitNET + window + rules), one goroutine"
 if [[ -n "${WARD_BIN:-}" ]]; then cp "$WARD_BIN" "$tmp/ward"; else go build -o "$tmp/ward" ./cmd/ward; fi

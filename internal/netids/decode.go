@@ -8,6 +8,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/wardproject/ward/internal/netids/afterimage"
+	"github.com/wardproject/ward/internal/netids/conntrack"
 )
 
 // Packet is a decoded packet: what the features, rules and asset inventory
@@ -17,6 +18,17 @@ type Packet struct {
 	Number   uint64
 	TCPFlags TCPFlags
 	HasEth   bool
+	// Payload is the transport payload length from the IP and transport
+	// headers (the bytes sent, also when the capture cut them).
+	Payload int
+	// Broadcast: the frame went to a link-layer broadcast or multicast
+	// address.
+	Broadcast bool
+	// ARPReply: an ARP reply (the sender answers for its own address).
+	ARPReply bool
+	// ICMP: echo request or reply, or a destination-unreachable error with
+	// the packet it quotes.
+	ICMP conntrack.ICMP
 	// DNS holds the address records of a DNS response (at most 16), so
 	// policies written with DNS names can match the addresses.
 	DNS []DNSAnswer
@@ -119,12 +131,14 @@ func (d *decoder) decode(f *Frame, p *Packet) bool {
 	}
 	d.found = d.found[:0]
 	_ = d.parser(fl).DecodeLayers(f.Data, &d.found) // partial decodes are fine
+	ipPayload := -1                                 // bytes after the IP header, from the IP header
 	for _, lt := range d.found {
 		switch lt {
 		case layers.LayerTypeEthernet:
 			p.HasEth = true
 			copy(p.SrcMAC[:], d.eth.SrcMAC)
 			copy(p.DstMAC[:], d.eth.DstMAC)
+			p.Broadcast = p.DstMAC[0]&1 != 0 // group bit: broadcast or multicast
 		case layers.LayerTypeLinuxSLL:
 			if d.sll.AddrLen == 6 {
 				copy(p.SrcMAC[:], d.sll.Addr)
@@ -136,18 +150,48 @@ func (d *decoder) decode(f *Frame, p *Packet) bool {
 		case layers.LayerTypeIPv4:
 			p.SrcIP, _ = netip.AddrFromSlice(d.ip4.SrcIP.To4())
 			p.DstIP, _ = netip.AddrFromSlice(d.ip4.DstIP.To4())
+			ipPayload = int(d.ip4.Length) - int(d.ip4.IHL)*4
 		case layers.LayerTypeIPv6:
 			p.SrcIP, _ = netip.AddrFromSlice(d.ip6.SrcIP)
 			p.DstIP, _ = netip.AddrFromSlice(d.ip6.DstIP)
+			ipPayload = int(d.ip6.Length)
 		case layers.LayerTypeTCP:
 			p.Proto = afterimage.ProtoTCP
 			p.SrcPort, p.DstPort = uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort)
 			p.TCPFlags = tcpFlags(&d.tcp)
+			if ipPayload >= 0 {
+				p.Payload = max(0, ipPayload-int(d.tcp.DataOffset)*4)
+			} else {
+				p.Payload = len(d.tcp.Payload)
+			}
 		case layers.LayerTypeUDP:
 			p.Proto = afterimage.ProtoUDP
 			p.SrcPort, p.DstPort = uint16(d.udp.SrcPort), uint16(d.udp.DstPort)
-		case layers.LayerTypeICMPv4, layers.LayerTypeICMPv6:
+			p.Payload = max(0, int(d.udp.Length)-8)
+		case layers.LayerTypeICMPv4:
 			p.Proto = afterimage.ProtoICMP
+			switch d.icmp4.TypeCode.Type() {
+			case layers.ICMPv4TypeEchoRequest:
+				p.ICMP.Kind = conntrack.ICMPEchoRequest
+			case layers.ICMPv4TypeEchoReply:
+				p.ICMP.Kind = conntrack.ICMPEchoReply
+			case layers.ICMPv4TypeDestinationUnreachable:
+				p.ICMP = conntrack.ICMP{Kind: conntrack.ICMPUnreachable, Quoted: conntrack.ParseQuote(d.icmp4.Payload)}
+			}
+		case layers.LayerTypeICMPv6:
+			p.Proto = afterimage.ProtoICMP
+			switch d.icmp6.TypeCode.Type() {
+			case layers.ICMPv6TypeEchoRequest:
+				p.ICMP.Kind = conntrack.ICMPEchoRequest
+			case layers.ICMPv6TypeEchoReply:
+				p.ICMP.Kind = conntrack.ICMPEchoReply
+			case layers.ICMPv6TypeDestinationUnreachable:
+				var q conntrack.Quote
+				if len(d.icmp6.Payload) > 4 { // 4 unused bytes, then the packet
+					q = conntrack.ParseQuote(d.icmp6.Payload[4:])
+				}
+				p.ICMP = conntrack.ICMP{Kind: conntrack.ICMPUnreachable, Quoted: q}
+			}
 		case layers.LayerTypeDNS:
 			if !d.dns.QR {
 				break
@@ -177,6 +221,7 @@ func (d *decoder) decode(f *Frame, p *Packet) bool {
 			p.Proto = afterimage.ProtoARP
 			p.SrcIP, _ = netip.AddrFromSlice(d.arp.SourceProtAddress)
 			p.DstIP, _ = netip.AddrFromSlice(d.arp.DstProtAddress)
+			p.ARPReply = d.arp.Operation == layers.ARPReply
 		}
 	}
 	return true

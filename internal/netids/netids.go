@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wardproject/ward/internal/netids/afterimage"
+	"github.com/wardproject/ward/internal/netids/conntrack"
 	"github.com/wardproject/ward/internal/netids/kitnet"
 )
 
@@ -47,6 +48,9 @@ type Options struct {
 	Transform string
 	// Features bounds the AfterImage tables.
 	Features afterimage.Options
+	// Conns configures the connection tracker (handshake timeout, caps,
+	// idle timeout, counters' half-life).
+	Conns conntrack.Options
 	// Window configures the per-host score window.
 	Window WindowOptions
 	// ThresholdQuantile is the quantile of the scores of the held-back
@@ -99,10 +103,14 @@ type Summary struct {
 	Threshold    float64           `json:"threshold"`
 	Hosts        int               `json:"hosts"`
 	TrackedKeys  int               `json:"tracked_keys"`
-	Evictions    int64             `json:"evictions,omitempty"`
-	Warnings     []string          `json:"warnings,omitempty"`
-	Elapsed      time.Duration     `json:"-"`
-	PacketsPerS  float64           `json:"packets_per_second"`
+	// Connections tracked at the end, and how the attempts ended
+	// (answered, refused, unreachable, unanswered, one-way).
+	Connections int               `json:"connections"`
+	Outcomes    map[string]uint64 `json:"outcomes,omitempty"`
+	Evictions   int64             `json:"evictions,omitempty"`
+	Warnings    []string          `json:"warnings,omitempty"`
+	Elapsed     time.Duration     `json:"-"`
+	PacketsPerS float64           `json:"packets_per_second"`
 }
 
 // Sensor turns packets into alerts: decoding, asset inventory, rules,
@@ -113,6 +121,8 @@ type Sensor struct {
 	log      *slog.Logger
 	dec      *decoder
 	fx       *afterimage.Extractor
+	ct       *conntrack.Tracker
+	ctp      conntrack.Packet
 	det      *kitnet.Detector
 	win      *window
 	assets   *Inventory
@@ -163,6 +173,7 @@ func New(opts Options) (*Sensor, error) {
 		log:       opts.Logger.With("component", "netids"),
 		dec:       newDecoder(),
 		fx:        afterimage.New(opts.Features),
+		ct:        conntrack.New(opts.Conns),
 		win:       newWindow(opts.Window),
 		assets:    NewInventory(0),
 		features:  make([]float64, afterimage.NumFeatures),
@@ -199,6 +210,29 @@ func New(opts Options) (*Sensor, error) {
 	return s, nil
 }
 
+// track feeds p to the connection tracker.
+func (s *Sensor) track(p *Packet) {
+	c := &s.ctp
+	*c = conntrack.Packet{Time: p.Time, Src: p.SrcIP, Dst: p.DstIP, SrcPort: p.SrcPort, DstPort: p.DstPort,
+		Proto: p.Proto, Payload: p.Payload, Broadcast: p.Broadcast, ARPReply: p.ARPReply, ICMP: p.ICMP}
+	if p.TCPFlags&FlagSYN != 0 {
+		c.Flags |= conntrack.SYN
+	}
+	if p.TCPFlags&FlagACK != 0 {
+		c.Flags |= conntrack.ACK
+	}
+	if p.TCPFlags&FlagRST != 0 {
+		c.Flags |= conntrack.RST
+	}
+	if p.TCPFlags&FlagFIN != 0 {
+		c.Flags |= conntrack.FIN
+	}
+	s.ct.Observe(c)
+}
+
+// Tracker returns the sensor's connection tracker.
+func (s *Sensor) Tracker() *conntrack.Tracker { return s.ct }
+
 // Detector returns the sensor's detector (for saving once trained).
 func (s *Sensor) Detector() *kitnet.Detector { return s.det }
 
@@ -232,6 +266,7 @@ func (s *Sensor) Process(ctx context.Context, f *Frame) (Result, error) {
 		in.Inspect(p, emit)
 	}
 
+	s.track(p)
 	s.fx.Extract(&p.Packet, s.features)
 	for i, f := range s.selected {
 		s.input[i] = s.features[f]
@@ -337,6 +372,14 @@ func (s *Sensor) Summary() Summary {
 	sum.Hosts = s.assets.Len()
 	st := s.fx.Stats()
 	sum.TrackedKeys, sum.Evictions = st.Keys, st.Evictions
+	cs := s.ct.Stats()
+	sum.Connections = cs.Conns
+	sum.Outcomes = map[string]uint64{}
+	for o, n := range cs.Outcomes {
+		if n > 0 {
+			sum.Outcomes[conntrack.Outcome(o).String()] = n
+		}
+	}
 	return sum
 }
 

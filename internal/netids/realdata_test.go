@@ -106,7 +106,7 @@ func TestRealCaptures(t *testing.T) {
 			var lab []int8
 			var start time.Time
 			var fleetFP, fleetN int
-			_, err = Run(context.Background(), r, s, func(f *Frame, res Result) error {
+			sum, err := Run(context.Background(), r, s, func(f *Frame, res Result) error {
 				if start.IsZero() {
 					start = f.Info.Timestamp
 				}
@@ -141,6 +141,14 @@ func TestRealCaptures(t *testing.T) {
 			}
 			if m.FPRAtThreshold > 0.01 {
 				t.Errorf("FPR at the calibrated threshold is %.4f, want at most 0.01", m.FPRAtThreshold)
+			}
+			if tt.name == "gafgyt-sim" {
+				// The README's counts: 336 telnet probes refused with a
+				// RST, 15 ICMP port unreachables during the UDP flood and
+				// 2 from the camera.
+				if sum.Outcomes["refused"] != 336 || sum.Outcomes["unreachable"] != 17 {
+					t.Errorf("connection outcomes %v, want 336 refused and 17 unreachable", sum.Outcomes)
+				}
 			}
 			if fleetN > 0 && float64(fleetFP) > 0.01*float64(fleetN) {
 				t.Errorf("%d of %d benign packets during the fleet update above the threshold, want at most 1 %%", fleetFP, fleetN)
