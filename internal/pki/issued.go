@@ -1,14 +1,17 @@
 package pki
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"math"
 	"math/big"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,10 +31,15 @@ import (
 // the store on demand (LearnCertificate: another cluster node issued it),
 // and pruned of expired and revoked serials (PruneIssued).
 //
-// An entry costs one [16]byte key and 8 bytes of value in a Go map (see
-// BenchmarkIssuedSetMemory for the measured bytes per entry): the serial
-// itself (Ward's serials are 16 octets) and, instead of the device ID, a
-// 32-bit keyed hash of it with the expiry in Unix seconds.
+// The set is sized for 10 M device certificates per node. A Go map of
+// them costs about 53 bytes per entry, so the set is 256 shards (by the
+// serial's last octet, which is random), each a sorted array of 24-byte
+// records (the 16-octet serial; instead of the device ID, a 32-bit keyed
+// hash of it; the expiry in Unix seconds) plus a small map of the serials
+// added since the array was last rebuilt. A shard's map is merged into its
+// array once it holds an eighth of it, so rebuilding touches 1/256 of the
+// set under that shard's lock only. BenchmarkIssuedSetMemory measures the
+// bytes per entry.
 
 // serialKey is a serial number as a fixed-width key: its big-endian
 // magnitude, left-padded to 16 octets.
@@ -63,18 +71,52 @@ type issuedEntry struct {
 	expiry uint32 // NotAfter, Unix seconds
 }
 
+// issuedRec is one entry of a shard's sorted array.
+type issuedRec struct {
+	hi, lo uint64 // the serial key, big-endian halves
+	issuedEntry
+}
+
+func recOf(k serialKey, e issuedEntry) issuedRec {
+	return issuedRec{hi: binary.BigEndian.Uint64(k[:8]), lo: binary.BigEndian.Uint64(k[8:]), issuedEntry: e}
+}
+
+func (r issuedRec) key() serialKey {
+	var k serialKey
+	binary.BigEndian.PutUint64(k[:8], r.hi)
+	binary.BigEndian.PutUint64(k[8:], r.lo)
+	return k
+}
+
+func cmpRec(a, b issuedRec) int {
+	if c := cmp.Compare(a.hi, b.hi); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.lo, b.lo)
+}
+
+const issuedShards = 256
+
 // issuedSet is the set of recorded, unrevoked, unexpired device
 // certificates. It is safe for concurrent use.
 type issuedSet struct {
 	seed   maphash.Seed
-	mu     sync.RWMutex
-	m      map[serialKey]issuedEntry // guarded by mu
+	shards [issuedShards]issuedShard
 	notify atomic.Pointer[func(serial string)]
 }
 
-func newIssuedSet() *issuedSet {
-	return &issuedSet{seed: maphash.MakeSeed(), m: map[serialKey]issuedEntry{}}
+// issuedShard holds the serials whose last octet is its index.
+type issuedShard struct {
+	mu    sync.RWMutex
+	base  []issuedRec               // sorted by serial, no duplicates; guarded by mu
+	delta map[serialKey]issuedEntry // added since base was built; guarded by mu
 }
+
+func newIssuedSet() *issuedSet {
+	return &issuedSet{seed: maphash.MakeSeed()}
+}
+
+func (s *issuedSet) shard(k serialKey) *issuedShard { return &s.shards[k[len(k)-1]] }
 
 func (s *issuedSet) deviceHash(id string) uint32 { return uint32(maphash.String(s.seed, id)) }
 
@@ -89,21 +131,74 @@ func unixSeconds(t time.Time) uint32 {
 	return uint32(u)
 }
 
+// entryOf validates a record: a device certificate with a serial Ward can
+// have issued.
+func (s *issuedSet) entryOf(c store.Certificate) (serialKey, issuedEntry, bool) {
+	if c.Kind != "device" || c.DeviceID == "" {
+		return serialKey{}, issuedEntry{}, false
+	}
+	k, ok := keyOfHex(c.Serial)
+	return k, issuedEntry{device: s.deviceHash(c.DeviceID), expiry: unixSeconds(c.NotAfter)}, ok
+}
+
 // add records a device certificate; other kinds and malformed serials are
 // ignored. It reports whether the certificate was added.
 func (s *issuedSet) add(c store.Certificate) bool {
-	if c.Kind != "device" || c.DeviceID == "" {
-		return false
-	}
-	k, ok := keyOfHex(c.Serial)
+	k, e, ok := s.entryOf(c)
 	if !ok {
 		return false
 	}
-	e := issuedEntry{device: s.deviceHash(c.DeviceID), expiry: unixSeconds(c.NotAfter)}
-	s.mu.Lock()
-	s.m[k] = e
-	s.mu.Unlock()
+	sh := s.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.delta == nil {
+		sh.delta = map[serialKey]issuedEntry{}
+	}
+	sh.delta[k] = e
+	if len(sh.delta) >= max(64, len(sh.base)/8) {
+		sh.rebuildLocked(0, nil)
+	}
 	return true
+}
+
+// rebuildLocked merges the delta map into a new, exactly sized array,
+// leaving out entries expired at cut (Unix seconds; 0: none) and those
+// drop reports, and returns how many it left out.
+func (sh *issuedShard) rebuildLocked(cut uint32, drop func(serialKey) bool) int {
+	recs := make([]issuedRec, 0, len(sh.delta))
+	for k, e := range sh.delta {
+		recs = append(recs, recOf(k, e))
+	}
+	slices.SortFunc(recs, cmpRec)
+	out := make([]issuedRec, 0, len(sh.base)+len(recs))
+	removed := 0
+	keep := func(r issuedRec) {
+		if r.expiry <= cut || (drop != nil && drop(r.key())) {
+			removed++
+			return
+		}
+		out = append(out, r)
+	}
+	i, j := 0, 0
+	for i < len(sh.base) || j < len(recs) {
+		switch {
+		case j == len(recs) || (i < len(sh.base) && cmpRec(sh.base[i], recs[j]) < 0):
+			keep(sh.base[i])
+			i++
+		case i == len(sh.base) || cmpRec(recs[j], sh.base[i]) < 0:
+			keep(recs[j])
+			j++
+		default: // the same serial: the newer entry wins
+			keep(recs[j])
+			i++
+			j++
+		}
+	}
+	if len(out) < cap(out) {
+		out = slices.Clone(out) // exact size: the array is most of the set's memory
+	}
+	sh.base, sh.delta = out, nil
+	return removed
 }
 
 // has reports whether serial was recorded for device id and is not expired at now.
@@ -112,55 +207,75 @@ func (s *issuedSet) has(serial *big.Int, id string, now time.Time) bool {
 	if !ok {
 		return false
 	}
-	s.mu.RLock()
-	e, ok := s.m[k]
-	s.mu.RUnlock()
+	sh := s.shard(k)
+	sh.mu.RLock()
+	e, ok := sh.delta[k]
+	if !ok {
+		var i int
+		r := recOf(k, issuedEntry{})
+		if i, ok = slices.BinarySearchFunc(sh.base, r, cmpRec); ok {
+			e = sh.base[i].issuedEntry
+		}
+	}
+	sh.mu.RUnlock()
 	return ok && e.device == s.deviceHash(id) && unixSeconds(now) < e.expiry
 }
 
 func (s *issuedSet) len() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.m)
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		n += len(sh.base) + len(sh.delta)
+		sh.mu.RUnlock()
+	}
+	return n
 }
 
 // prune removes the entries expired at now and those drop reports, and
-// returns how many it removed. The scan runs under the read lock; only the
-// deletions take the write lock, so handshakes are not held up by it.
+// returns how many it removed. Each shard is rebuilt under its own lock.
 func (s *issuedSet) prune(now time.Time, drop func(serialKey) bool) int {
-	cut := unixSeconds(now)
-	var gone []serialKey
-	s.mu.RLock()
-	for k, e := range s.m {
-		if e.expiry <= cut || drop(k) {
-			gone = append(gone, k)
-		}
-	}
-	s.mu.RUnlock()
-	removed := len(gone)
-	const batch = 4096
-	for len(gone) > 0 {
-		n := min(batch, len(gone))
-		s.mu.Lock()
-		for _, k := range gone[:n] {
-			delete(s.m, k)
-		}
-		s.mu.Unlock()
-		gone = gone[n:]
+	removed := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		removed += sh.rebuildLocked(unixSeconds(now), drop)
+		sh.mu.Unlock()
 	}
 	return removed
+}
+
+// load fills an empty set from each(fn), without going through the delta
+// maps, and returns how many certificates it holds.
+func (s *issuedSet) load(each func(fn func(store.Certificate) error) error) (int, error) {
+	err := each(func(c store.Certificate) error {
+		if k, e, ok := s.entryOf(c); ok {
+			sh := s.shard(k)
+			sh.base = append(sh.base, recOf(k, e))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		slices.SortFunc(sh.base, cmpRec)
+		sh.base = slices.Clone(slices.CompactFunc(sh.base, func(a, b issuedRec) bool { return cmpRec(a, b) == 0 }))
+		n += len(sh.base)
+	}
+	return n, nil
 }
 
 // loadIssued fills the set from the store: every valid device certificate.
 func (ca *CA) loadIssued(ctx context.Context) error {
 	ca.issued = newIssuedSet()
-	n := 0
-	err := ca.opts.Store.EachValidDeviceCertificate(ctx, ca.now(), func(c store.Certificate) error {
-		c.Kind = "device"
-		if ca.issued.add(c) {
-			n++
-		}
-		return nil
+	n, err := ca.issued.load(func(fn func(store.Certificate) error) error {
+		return ca.opts.Store.EachValidDeviceCertificate(ctx, ca.now(), func(c store.Certificate) error {
+			c.Kind = "device"
+			return fn(c)
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("load issued device certificates: %w", err)

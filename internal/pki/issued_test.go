@@ -8,9 +8,11 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/url"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -190,44 +192,133 @@ func TestLearnCertificate(t *testing.T) {
 }
 
 // BenchmarkIssuedSetMemory measures the heap one entry of the issued set
-// costs, at 1 M entries (the set is one Go map; the design target is 10 M
-// device certificates per cluster, each node holding all of them).
+// costs at 1 M entries, built as at Open (load) and one issuance at a time
+// (add: the shards' delta maps included). The design target is 10 M device
+// certificates per cluster, each node holding all of them.
 func BenchmarkIssuedSetMemory(b *testing.B) {
 	const n = 1 << 20
-	keys := make([]store.Certificate, n)
-	for i := range keys {
+	certs := make([]store.Certificate, n)
+	for i := range certs {
 		s, _ := NewSerial()
-		keys[i] = store.Certificate{Serial: SerialHex(s), DeviceID: "device-" + SerialHex(s)[:8], Kind: "device", NotAfter: time.Now().Add(time.Hour)}
+		certs[i] = store.Certificate{Serial: SerialHex(s), DeviceID: "device-" + SerialHex(s)[:8], Kind: "device", NotAfter: time.Now().Add(time.Hour)}
 	}
-	b.ResetTimer()
-	for b.Loop() {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		s := newIssuedSet()
-		for _, c := range keys {
-			s.add(c)
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/entry")
-		runtime.KeepAlive(s)
+	for _, how := range []string{"load", "add"} {
+		b.Run(how, func(b *testing.B) {
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				s := newIssuedSet()
+				if how == "load" {
+					s.load(func(fn func(store.Certificate) error) error {
+						for _, c := range certs {
+							fn(c)
+						}
+						return nil
+					})
+				} else {
+					for _, c := range certs {
+						s.add(c)
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				if s.len() != n {
+					b.Fatalf("%d entries, want %d", s.len(), n)
+				}
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/entry")
+				runtime.KeepAlive(s)
+			}
+		})
 	}
 }
 
-// BenchmarkIssued is the per-handshake cost of the check.
-func BenchmarkIssued(b *testing.B) {
-	s := newIssuedSet()
-	sn, _ := NewSerial()
-	s.add(store.Certificate{Serial: SerialHex(sn), DeviceID: "dev-a", Kind: "device", NotAfter: time.Now().Add(time.Hour)})
+// TestIssuedSetShards: entries added one at a time (through the shards'
+// delta maps and rebuilds) and loaded in bulk are all found, for their own
+// device only; a serial added again takes the newer entry; prune removes
+// exactly the expired ones and the dropped ones.
+func TestIssuedSetShards(t *testing.T) {
 	now := time.Now()
+	const n = 20000
+	certs := make([]store.Certificate, n)
+	serials := make([]*big.Int, n)
+	for i := range certs {
+		serials[i], _ = NewSerial()
+		exp := now.Add(time.Hour)
+		if i%2 == 1 {
+			exp = now.Add(time.Minute)
+		}
+		certs[i] = store.Certificate{Serial: SerialHex(serials[i]), DeviceID: fmt.Sprintf("d%d", i), Kind: "device", NotAfter: exp}
+	}
+	added, loaded := newIssuedSet(), newIssuedSet()
+	for _, c := range certs {
+		if !added.add(c) {
+			t.Fatal("add refused a device certificate")
+		}
+	}
+	if _, err := loaded.load(func(fn func(store.Certificate) error) error {
+		for _, c := range append(certs, certs[:10]...) { // duplicates are kept once
+			fn(c)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]*issuedSet{"add": added, "load": loaded} {
+		if s.len() != n {
+			t.Fatalf("%s: %d entries, want %d", name, s.len(), n)
+		}
+		for i, sn := range serials {
+			if !s.has(sn, certs[i].DeviceID, now) || s.has(sn, "other", now) {
+				t.Fatalf("%s: serial %d not found for its own device only", name, i)
+			}
+		}
+		c := certs[0]
+		c.DeviceID = "moved"
+		s.add(c)
+		if !s.has(serials[0], "moved", now) || s.has(serials[0], certs[0].DeviceID, now) {
+			t.Errorf("%s: a serial added again kept its old entry", name)
+		}
+		dropped := SerialHex(serials[2])
+		removed := s.prune(now.Add(30*time.Minute), func(k serialKey) bool {
+			d, _ := keyOfHex(dropped)
+			return k == d
+		})
+		if removed != n/2+1 || s.len() != n/2-1 || s.has(serials[1], certs[1].DeviceID, now) || s.has(serials[2], certs[2].DeviceID, now) {
+			t.Errorf("%s: prune removed %d, %d left; want %d and %d", name, removed, s.len(), n/2+1, n/2-1)
+		}
+		if !s.has(serials[4], certs[4].DeviceID, now) {
+			t.Errorf("%s: prune removed a valid entry", name)
+		}
+	}
+	if added.add(store.Certificate{Serial: "zz", DeviceID: "d", Kind: "device"}) || added.add(store.Certificate{Serial: "4a", DeviceID: "d", Kind: "server"}) ||
+		added.add(store.Certificate{Serial: "4a", Kind: "device"}) || added.add(store.Certificate{Serial: strings.Repeat("7f", 17), DeviceID: "d", Kind: "device"}) {
+		t.Error("add took a malformed serial, a server certificate, one without a device or a serial over 16 octets")
+	}
+}
+
+// BenchmarkIssued is the per-handshake cost of the check, in a set of 1 M
+// entries.
+func BenchmarkIssued(b *testing.B) {
+	const n = 1 << 20
+	s := newIssuedSet()
+	serials := make([]*big.Int, n)
+	s.load(func(fn func(store.Certificate) error) error {
+		for i := range serials {
+			serials[i], _ = NewSerial()
+			fn(store.Certificate{Serial: SerialHex(serials[i]), DeviceID: "dev-a", Kind: "device", NotAfter: time.Now().Add(time.Hour)})
+		}
+		return nil
+	})
+	now := time.Now()
+	i := 0
 	for b.Loop() {
-		if !s.has(sn, "dev-a", now) {
+		if !s.has(serials[i%n], "dev-a", now) {
 			b.Fatal("not found")
 		}
+		i++
 	}
 }
-
 // FuzzDeviceID: any certificate parses to an identity that passes
 // CheckDeviceID, or to ErrNoDeviceIdentity; never a panic.
 func FuzzDeviceID(f *testing.F) {
