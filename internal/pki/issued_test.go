@@ -319,6 +319,7 @@ func BenchmarkIssued(b *testing.B) {
 		i++
 	}
 }
+
 // FuzzDeviceID: any certificate parses to an identity that passes
 // CheckDeviceID, or to ErrNoDeviceIdentity; never a panic.
 func FuzzDeviceID(f *testing.F) {
