@@ -27,3 +27,4 @@ bench:
 
 interop: build
 	bash scripts/interop.sh ./ward
+	bash scripts/interop-imported-ca.sh ./ward
