@@ -25,14 +25,15 @@ const (
 
 // Rule names carried in Alert.Rule.
 const (
-	RuleAnomaly   = "anomaly"        // the learned detector's score crossed its threshold
-	RulePortScan  = "port-scan"      // one source probing many ports of one host
-	RuleHostScan  = "host-scan"      // one source probing one port on many hosts
-	RuleBrute     = "brute-force"    // repeated connections to telnet or SSH
-	RuleSYNFlood  = "syn-flood"      // many SYNs without handshakes
-	RuleBlocklist = "blocklist"      // traffic to or from a known-bad address
-	RuleMUD       = "mud-policy"     // flow outside the device model's MUD profile
-	RuleNewDevice = "unknown-device" // a device the registry does not know
+	RuleAnomaly    = "anomaly"        // the learned detector's score crossed its threshold
+	RulePortScan   = "port-scan"      // one source probing many ports of one host
+	RuleHostScan   = "host-scan"      // one source probing one port on many hosts
+	RuleBrute      = "brute-force"    // repeated connections to telnet or SSH
+	RuleSYNFlood   = "syn-flood"      // many SYNs without handshakes
+	RuleBlocklist  = "blocklist"      // traffic to or from a known-bad address
+	RuleMUD        = "mud-policy"     // flow outside the device model's MUD profile
+	RuleNewDevice  = "unknown-device" // a device the registry does not know
+	RuleUnanswered = "unanswered"     // repeated connection attempts to a server that never answered
 )
 
 // Flow is the 5-tuple of the packet that raised an alert.

@@ -29,6 +29,11 @@ type Packet struct {
 	// ICMP: echo request or reply, or a destination-unreachable error with
 	// the packet it quotes.
 	ICMP conntrack.ICMP
+	// Set by the sensor's connection tracker before the inspectors run:
+	// Opens, the packet opened a new connection attempt (client-initiated,
+	// never a reply or a retransmission); Up, it went from the client of
+	// its connection to the server.
+	Opens, Up bool
 	// DNS holds the address records of a DNS response (at most 16), so
 	// policies written with DNS names can match the addresses.
 	DNS []DNSAnswer
@@ -225,6 +230,21 @@ func (d *decoder) decode(f *Frame, p *Packet) bool {
 		}
 	}
 	return true
+}
+
+// Conntrack returns what the connection tracker needs to know about p.
+func (p *Packet) Conntrack() conntrack.Packet {
+	c := conntrack.Packet{Time: p.Time, Src: p.SrcIP, Dst: p.DstIP, SrcPort: p.SrcPort, DstPort: p.DstPort,
+		Proto: p.Proto, Payload: p.Payload, Broadcast: p.Broadcast, ARPReply: p.ARPReply, ICMP: p.ICMP}
+	for _, f := range [...]struct {
+		from TCPFlags
+		to   conntrack.Flags
+	}{{FlagSYN, conntrack.SYN}, {FlagACK, conntrack.ACK}, {FlagRST, conntrack.RST}, {FlagFIN, conntrack.FIN}} {
+		if p.TCPFlags&f.from != 0 {
+			c.Flags |= f.to
+		}
+	}
+	return c
 }
 
 func tcpFlags(t *layers.TCP) TCPFlags {

@@ -21,6 +21,14 @@ type Inspector interface {
 	Inspect(p *Packet, emit func(Alert))
 }
 
+// OutcomeInspector is an Inspector that also hears how connection attempts
+// end (answered, refused, unreachable, unanswered, one-way), which the
+// tracker learns only later than the attempt's packet: rules.Engine's slow
+// unanswered-connection rule is one. c is valid during the call only.
+type OutcomeInspector interface {
+	Outcome(c *conntrack.Conn, o conntrack.Outcome, at time.Time, emit func(Alert))
+}
+
 // Options configure a Sensor. Zero values mean the documented defaults.
 type Options struct {
 	// Learn is how many packets (from the first) train the detector,
@@ -139,6 +147,10 @@ type Sensor struct {
 
 	sum Summary
 	ctx context.Context // only during Process, for emit
+	// emit sends an alert of the packet being processed; set while the
+	// tracker and the inspectors run.
+	emit      func(Alert)
+	outcomeIn []OutcomeInspector
 }
 
 type pairKey struct{ a, b [16]byte }
@@ -169,17 +181,36 @@ func New(opts Options) (*Sensor, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Sensor{
-		opts:      opts,
-		log:       opts.Logger.With("component", "netids"),
-		dec:       newDecoder(),
-		fx:        afterimage.New(opts.Features),
-		ct:        conntrack.New(opts.Conns),
+		opts: opts,
+		log:  opts.Logger.With("component", "netids"),
+		dec:  newDecoder(),
+		fx:   afterimage.New(opts.Features),
+
 		win:       newWindow(opts.Window),
 		assets:    NewInventory(0),
 		features:  make([]float64, afterimage.NumFeatures),
 		holdoff:   opts.AlertHoldoff.Seconds(),
 		lastAlert: map[pairKey]*holdState{},
 	}
+	for _, in := range opts.Inspectors {
+		if oi, ok := in.(OutcomeInspector); ok {
+			s.outcomeIn = append(s.outcomeIn, oi)
+		}
+	}
+	co := opts.Conns
+	user := co.OnOutcome
+	co.OnOutcome = func(c *conntrack.Conn, o conntrack.Outcome, at time.Time) {
+		if user != nil {
+			user(c, o, at)
+		}
+		if s.emit == nil {
+			return
+		}
+		for _, oi := range s.outcomeIn {
+			oi.Outcome(c, o, at, s.emit)
+		}
+	}
+	s.ct = conntrack.New(co)
 	s.input = s.features
 	if opts.UncoupledFeatures {
 		s.selected = afterimage.Uncoupled()
@@ -210,24 +241,12 @@ func New(opts Options) (*Sensor, error) {
 	return s, nil
 }
 
-// track feeds p to the connection tracker.
+// track feeds p to the connection tracker and marks whether p opened an
+// attempt and which way it went.
 func (s *Sensor) track(p *Packet) {
-	c := &s.ctp
-	*c = conntrack.Packet{Time: p.Time, Src: p.SrcIP, Dst: p.DstIP, SrcPort: p.SrcPort, DstPort: p.DstPort,
-		Proto: p.Proto, Payload: p.Payload, Broadcast: p.Broadcast, ARPReply: p.ARPReply, ICMP: p.ICMP}
-	if p.TCPFlags&FlagSYN != 0 {
-		c.Flags |= conntrack.SYN
-	}
-	if p.TCPFlags&FlagACK != 0 {
-		c.Flags |= conntrack.ACK
-	}
-	if p.TCPFlags&FlagRST != 0 {
-		c.Flags |= conntrack.RST
-	}
-	if p.TCPFlags&FlagFIN != 0 {
-		c.Flags |= conntrack.FIN
-	}
-	s.ct.Observe(c)
+	s.ctp = p.Conntrack()
+	ev := s.ct.Observe(&s.ctp)
+	p.Opens, p.Up = ev.Opened, ev.Up
 }
 
 // Tracker returns the sensor's connection tracker.
@@ -262,11 +281,13 @@ func (s *Sensor) Process(ctx context.Context, f *Frame) (Result, error) {
 	if dev, isNew := s.assets.observe(p); isNew && s.opts.Registry != nil {
 		s.checkDevice(ctx, dev, p, emit)
 	}
+	s.emit = emit
+	s.track(p)
 	for _, in := range s.opts.Inspectors {
 		in.Inspect(p, emit)
 	}
+	s.emit = nil
 
-	s.track(p)
 	s.fx.Extract(&p.Packet, s.features)
 	for i, f := range s.selected {
 		s.input[i] = s.features[f]

@@ -324,11 +324,23 @@ func Exempt(src, dst netip.Addr) bool {
 	return false
 }
 
-// Observe records p and returns its connection and whether p went from
-// the client to the server. It returns nil for packets that form no
-// connection: exempt addresses, ICMP errors (which update the connection
-// they quote), and non-IP traffic other than ARP.
-func (t *Tracker) Observe(p *Packet) (c *Conn, up bool) {
+// Event is what Observe says about one packet.
+type Event struct {
+	// Conn is the packet's connection (valid until the next Observe), nil
+	// for packets that form none: exempt addresses, ICMP errors (which
+	// update the connection they quote), non-IP traffic other than ARP.
+	Conn *Conn
+	// Up: the packet went from the client to the server.
+	Up bool
+	// Opened: the packet opened a new attempt (a TCP SYN that is not a
+	// retransmission, a client's first UDP datagram on a socket or its
+	// first after an answer, an echo request, an ARP request). Replies
+	// never open one.
+	Opened bool
+}
+
+// Observe records p and says which connection it belongs to.
+func (t *Tracker) Observe(p *Packet) Event {
 	now := seconds(p.Time)
 	if now < t.now {
 		now = t.now // never run the clock backwards
@@ -338,21 +350,21 @@ func (t *Tracker) Observe(p *Packet) (c *Conn, up bool) {
 	t.sweep(now)
 	if p.Proto == afterimage.ProtoICMP && p.ICMP.Kind == ICMPUnreachable {
 		t.unreachable(p, now)
-		return nil, false
+		return Event{}
 	}
 	if p.Proto != afterimage.ProtoARP && (p.Broadcast || Exempt(p.Src, p.Dst)) {
 		t.stats.Exempt++
-		return nil, false
+		return Event{}
 	}
 	if p.Proto == afterimage.ProtoARP && (!p.Src.IsValid() || !p.Dst.IsValid() || p.Src.IsUnspecified() || p.Src == p.Dst) {
 		t.stats.Exempt++ // probes and announcements (RFC 5227)
-		return nil, false
+		return Event{}
 	}
 	k, i, cport, up, opens := t.orient(p)
 	if i < 0 {
 		i = t.alloc(k, p.Time)
 	}
-	c = &t.slab[i]
+	c := &t.slab[i]
 	t.touch(i, now)
 	c.Last = p.Time
 	if up {
@@ -369,9 +381,10 @@ func (t *Tracker) Observe(p *Packet) (c *Conn, up bool) {
 		}
 	}
 	s := sock{k, cport}
+	ev := Event{Conn: c, Up: up}
 	switch {
 	case up && opens:
-		t.attempt(c, s, now)
+		ev.Opened = t.attempt(c, s, now)
 	case up:
 		if ps, ok := t.pend[s]; ok {
 			ps.sent++
@@ -380,7 +393,7 @@ func (t *Tracker) Observe(p *Packet) (c *Conn, up bool) {
 	default:
 		t.reply(c, s, p)
 	}
-	return c, up
+	return ev
 }
 
 // orient finds p's connection key, the client's port, whether p goes from
@@ -450,11 +463,12 @@ func (t *Tracker) orient(p *Packet) (k ckey, idx int32, cport uint16, up, opens 
 // from the server: a well-known port (below 1024) talking to a higher one.
 func serverSide(src, dst uint16) bool { return src < 1024 && dst >= 1024 }
 
-func (t *Tracker) attempt(c *Conn, s sock, now float64) {
+// attempt opens an attempt on c, unless it retransmits a pending one.
+func (t *Tracker) attempt(c *Conn, s sock, now float64) bool {
 	if ps, ok := t.pend[s]; ok { // a retransmission of the same attempt
 		ps.sent++
 		t.pend[s] = ps
-		return
+		return false
 	}
 	c.Attempts++
 	c.Ever.Attempts++
@@ -467,6 +481,7 @@ func (t *Tracker) attempt(c *Conn, s sock, now float64) {
 	t.pend[s] = pendState{gen: t.gen, deadline: d, sent: 1}
 	t.ring[(t.rhead+t.rlen)%len(t.ring)] = pendEntry{s, t.gen, d}
 	t.rlen++
+	return true
 }
 
 // reply ends a pending attempt that the server answered or reset.

@@ -1,8 +1,11 @@
 // Package rules holds the network sensor's signature rules, which run beside
 // the learned detector: port scans, host scans, telnet/SSH brute force, SYN
-// floods and traffic to or from known-bad addresses (a reloadable
-// blocklist). An *Engine is a netids.Inspector.
+// floods, traffic to or from known-bad addresses (a reloadable blocklist)
+// and slow retries to a server that never answers. An *Engine is a
+// netids.Inspector and a netids.OutcomeInspector.
 //
+// Scan and brute-force rules count probes: packets that open a connection
+// attempt in the sensor's connection tracker (Packet.Opens), never replies.
 // Every rule counts events per source in fixed windows of capture time, so
 // a packet costs O(1) and memory is bounded by Options.MaxSources; a rule
 // fires once per source and window and says how many events it saw.
@@ -16,6 +19,7 @@ import (
 
 	"github.com/wardproject/ward/internal/netids"
 	"github.com/wardproject/ward/internal/netids/afterimage"
+	"github.com/wardproject/ward/internal/netids/conntrack"
 )
 
 // Options configure an Engine. Zero values mean the documented defaults.
@@ -36,6 +40,16 @@ type Options struct {
 	// SYNFloodRate: SYNs (without ACK) to one host per second, averaged
 	// over the window. Default 200.
 	SYNFloodRate float64
+	// UnansweredAttempts: failed TCP handshakes (unanswered, refused or
+	// unreachable) from one client to one server and port that never
+	// answered any of them, before the slow unanswered-connection rule
+	// fires. Default 3.
+	UnansweredAttempts int
+	// UnansweredSpan: the first attempt must be at least this long
+	// before the one that fires the rule: the rule is for slow, patient
+	// retries (a bot calling a dead command-and-control server), which no
+	// rate-based rule sees. Default 1 minute.
+	UnansweredSpan time.Duration
 	// MaxSources bounds the sources tracked per rule. Default 65,536.
 	MaxSources int
 	// Blocklist of known-bad addresses; nil disables the rule.
@@ -51,6 +65,7 @@ type Engine struct {
 	scans  map[netip.Addr]*srcState
 	floods map[netip.Addr]*floodState
 	bl     map[blKey]float64 // last blocklist alert per pair
+	dead   map[conntrack.Key]struct{}
 }
 
 type blKey struct{ a, b netip.Addr }
@@ -107,8 +122,14 @@ func New(opts Options) *Engine {
 	if opts.MaxSources <= 0 {
 		opts.MaxSources = 1 << 16
 	}
+	if opts.UnansweredAttempts <= 0 {
+		opts.UnansweredAttempts = 3
+	}
+	if opts.UnansweredSpan <= 0 {
+		opts.UnansweredSpan = time.Minute
+	}
 	e := &Engine{opts: opts, window: opts.Window.Seconds(), brute: map[uint16]bool{},
-		scans: map[netip.Addr]*srcState{}, floods: map[netip.Addr]*floodState{}, bl: map[blKey]float64{}}
+		scans: map[netip.Addr]*srcState{}, floods: map[netip.Addr]*floodState{}, bl: map[blKey]float64{}, dead: map[conntrack.Key]struct{}{}}
 	for _, p := range opts.BrutePorts {
 		e.brute[p] = true
 	}
@@ -126,14 +147,43 @@ func (e *Engine) Inspect(p *netids.Packet, emit func(netids.Alert)) {
 	if e.opts.Blocklist != nil {
 		e.blocklist(p, t, emit)
 	}
-	// Probes: TCP SYN without ACK, or any UDP datagram.
 	syn := p.Proto == afterimage.ProtoTCP && p.TCPFlags&netids.FlagSYN != 0 && p.TCPFlags&netids.FlagACK == 0
 	if syn {
 		e.flood(p, t, emit)
 	}
-	if syn || p.Proto == afterimage.ProtoUDP {
-		e.probe(p, t, syn, emit)
+	// A probe opens a connection attempt: a client's SYN (not a
+	// retransmission) or its first UDP datagram on a socket. Replies
+	// never are, so a resolver answering its clients does not scan them.
+	if p.Opens && (p.Proto == afterimage.ProtoTCP || p.Proto == afterimage.ProtoUDP) {
+		e.probe(p, t, p.Proto == afterimage.ProtoTCP, emit)
 	}
+}
+
+// Outcome runs the slow unanswered-connection rule when a connection
+// attempt ends (rules.Engine is a netids.OutcomeInspector): a client that
+// keeps trying, slowly, to reach a server and port that never answered
+// any of its TCP handshakes.
+func (e *Engine) Outcome(c *conntrack.Conn, o conntrack.Outcome, at time.Time, emit func(netids.Alert)) {
+	switch o {
+	case conntrack.Unanswered, conntrack.Refused, conntrack.Unreachable:
+	default:
+		return
+	}
+	if c.Proto != afterimage.ProtoTCP || c.Ever.Answered > 0 || int(c.Ever.Failed) < e.opts.UnansweredAttempts ||
+		at.Sub(c.First) < e.opts.UnansweredSpan {
+		return
+	}
+	if _, ok := e.dead[c.Key]; ok {
+		return
+	}
+	if len(e.dead) >= e.opts.MaxSources {
+		clear(e.dead) // at worst a connection fires once more
+	}
+	e.dead[c.Key] = struct{}{}
+	emit(netids.Alert{Time: at, Rule: netids.RuleUnanswered, Severity: netids.SeverityHigh,
+		Flow: netids.Flow{Proto: "tcp", Src: c.Client, Dst: c.Server, DstPort: c.Port}, Count: int(c.Ever.Failed),
+		Message: fmt.Sprintf("%s tried %d times over %s to connect to %s port %d/tcp, which never answered (last: %s): a device calling a dead command-and-control server looks like this",
+			c.Client, c.Ever.Failed, at.Sub(c.First).Round(time.Second), c.Server, c.Port, o)})
 }
 
 func (e *Engine) alert(p *netids.Packet, rule string, sev netids.Severity, count int, msg string) netids.Alert {
