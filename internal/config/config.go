@@ -36,6 +36,7 @@ type Config struct {
 	Enroll  Enroll
 	EST     EST
 	API     API
+	Events  Events
 	Gateway Gateway
 	Detect  Detect
 	Audit   Audit
@@ -60,7 +61,16 @@ type PKI struct {
 
 // Enroll is the enrollment section.
 type Enroll struct {
-	TokenTTL time.Duration // enroll.token_ttl
+	TokenTTL         time.Duration // enroll.token_ttl
+	ReenrollInterval time.Duration // enroll.reenroll_interval
+	MaxDeviceCerts   int           // enroll.max_device_certs
+	SupersededGrace  time.Duration // enroll.superseded_grace
+}
+
+// Events is the device event section: retention.
+type Events struct {
+	Retention time.Duration // events.retention
+	PerDevice int           // events.max_per_device
 }
 
 // EST is the enrollment front-end's abuse limits. A source is an IPv4
@@ -190,7 +200,6 @@ var settings = []setting{
 	{key: "pki.ca_key", usage: "operator-supplied issuing CA private key (PEM, mode 0600)", ptr: func(c *Config) any { return &c.PKI.CAKey }, flag: "ca-key"},
 	{key: "pki.key_passphrase_file", usage: "file holding the passphrase that encrypts CA keys at rest (or set WARD_CA_PASSPHRASE)", ptr: func(c *Config) any { return &c.PKI.KeyPassphraseFile }, flag: "ca-passphrase-file"},
 	{key: "pki.device_cert_validity", kind: kDuration, def: "2160h", usage: "lifetime of device certificates", ptr: func(c *Config) any { return &c.PKI.DeviceCertValidity }},
-	{key: "enroll.token_ttl", kind: kDuration, def: "24h", usage: "default lifetime of one-time enrollment tokens", ptr: func(c *Config) any { return &c.Enroll.TokenTTL }},
 	{key: "est.source_rate", kind: kFloat, def: "20", usage: "EST requests per second per source address (IPv4 address, IPv6 /64); excess gets 429", ptr: func(c *Config) any { return &c.EST.SourceRate }},
 	{key: "est.source_burst", kind: kInt, def: "200", usage: "EST requests a source address may make at once", ptr: func(c *Config) any { return &c.EST.SourceBurst }},
 	{key: "est.device_attempts_per_hour", kind: kInt, def: "20", usage: "simpleenroll attempts per device ID, at once and per hour; excess gets 429", ptr: func(c *Config) any { return &c.EST.DeviceAttemptsPerHour }},
@@ -198,6 +207,12 @@ var settings = []setting{
 	{key: "api.public_burst", kind: kInt, def: "100", usage: "/crl and /healthz requests a source address may make at once", ptr: func(c *Config) any { return &c.API.PublicBurst }},
 	{key: "api.auth_failures_per_minute", kind: kInt, def: "30", usage: "failed API token authentications per source address, at once and per minute, before 429", ptr: func(c *Config) any { return &c.API.AuthFailuresPerMinute }},
 	{key: "api.admin_token_ttl", kind: kDuration, def: "2160h", usage: "lifetime of the admin token in admin.token (first start and ward token rotate-admin), 1m to 8760h", ptr: func(c *Config) any { return &c.API.AdminTokenTTL }},
+	{key: "enroll.token_ttl", kind: kDuration, def: "24h", usage: "default lifetime of one-time enrollment tokens (1m to 2160h)", ptr: func(c *Config) any { return &c.Enroll.TokenTTL }},
+	{key: "enroll.reenroll_interval", kind: kDuration, def: "1h", usage: "shortest time between two re-enrollments (EST simplereenroll) of one device", ptr: func(c *Config) any { return &c.Enroll.ReenrollInterval }},
+	{key: "enroll.max_device_certs", kind: kInt, def: "3", usage: "most valid certificates one device holds; issuing another revokes the oldest", ptr: func(c *Config) any { return &c.Enroll.MaxDeviceCerts }},
+	{key: "enroll.superseded_grace", kind: kDuration, def: "10m", usage: "how long the certificate a device re-enrolled with stays valid before it is revoked", ptr: func(c *Config) any { return &c.Enroll.SupersededGrace }},
+	{key: "events.retention", kind: kDuration, def: "720h", usage: "how long device events are kept", ptr: func(c *Config) any { return &c.Events.Retention }},
+	{key: "events.max_per_device", kind: kInt, def: "2000", usage: "most events kept per device (the newest)", ptr: func(c *Config) any { return &c.Events.PerDevice }},
 	{key: "gateway.max_message_bytes", kind: kInt, def: "262144", usage: "largest MQTT packet a device may send, in bytes", ptr: func(c *Config) any { return &c.Gateway.MaxMessageBytes }},
 	{key: "gateway.messages_per_second", kind: kFloat, def: "100", usage: "per-device publish rate; excess publishes are dropped, sustained excess disconnects", ptr: func(c *Config) any { return &c.Gateway.MessagesPerSecond }},
 	{key: "gateway.bytes_per_second", kind: kFloat, def: "1048576", usage: "per-device publish byte rate", ptr: func(c *Config) any { return &c.Gateway.BytesPerSecond }},
@@ -464,8 +479,23 @@ func (c *Config) validate() error {
 	if c.PKI.DeviceCertValidity < time.Hour {
 		return bad("pki.device_cert_validity", "must be at least 1h", "")
 	}
-	if c.Enroll.TokenTTL < time.Minute {
-		return bad("enroll.token_ttl", "must be at least 1m", "")
+	if c.Enroll.TokenTTL < time.Minute || c.Enroll.TokenTTL > 2160*time.Hour {
+		return bad("enroll.token_ttl", "must be between 1m and 2160h (90 days)", "")
+	}
+	if c.Enroll.ReenrollInterval < time.Minute {
+		return bad("enroll.reenroll_interval", "must be at least 1m", "a device renews weeks before its certificate expires; 1h is the default")
+	}
+	if c.Enroll.MaxDeviceCerts < 2 || c.Enroll.MaxDeviceCerts > 100 {
+		return bad("enroll.max_device_certs", "must be between 2 and 100", "a re-enrolling device holds its new and its superseded certificate at once")
+	}
+	if c.Enroll.SupersededGrace < time.Minute || c.Enroll.SupersededGrace > c.Enroll.ReenrollInterval {
+		return bad("enroll.superseded_grace", "must be at least 1m and at most enroll.reenroll_interval", "")
+	}
+	if c.Events.Retention < time.Hour {
+		return bad("events.retention", "must be at least 1h", "")
+	}
+	if c.Events.PerDevice < 10 {
+		return bad("events.max_per_device", "must be at least 10", "")
 	}
 	for _, r := range []struct {
 		key string

@@ -1,12 +1,32 @@
 // Package fleet is Ward's device registry: it registers devices with a
 // one-time enrollment token, enrolls and re-enrolls them through the CA,
-// revokes, quarantines and releases them, and records their events. It
-// keeps the gateway's in-memory view in step with every change.
+// quarantines, releases, revokes and retires them, and records their
+// events. It keeps the gateway's in-memory view in step with every change.
 //
-// The registry owns the device lifecycle:
+// # Lifecycle
 //
-//	pending --enroll--> active --quarantine--> quarantined --release--> active
-//	   active|quarantined --revoke--> revoked --new token + enroll--> active
+// The registry chooses each transition; the store applies it in one
+// transaction whose precondition is in its statements (see package store
+// and store/lifecycle), so that two concurrent transitions of one device
+// never overwrite each other:
+//
+//	pending --enroll--> active --quarantine--> quarantined --release--> active (pending without a valid certificate)
+//	pending|active|quarantined|revoked --revoke--> revoked --token issued after the revocation + enroll--> active
+//	any but retired --retire--> retired (terminal)
+//
+// Revoking (or retiring) a device revokes all of its certificates and
+// voids its enrollment token in that transaction, re-signs the CRL once,
+// and completes even when the caller goes away. Enrollment never
+// re-activates a quarantined or retired device, nor a revoked one with a
+// token issued before the revocation.
+//
+// # Re-enrollment limits
+//
+// A device re-enrolls (EST simplereenroll) at most once per
+// Options.ReenrollInterval; the certificate it re-enrolled with is
+// superseded and revoked once Options.SupersededGrace has passed (Run
+// sweeps them), and a device holds at most Options.MaxCertificates valid
+// certificates: issuing one more revokes the oldest.
 package fleet
 
 import (
@@ -17,7 +37,11 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/secret"
@@ -30,23 +54,29 @@ type Store interface {
 	GetDevice(ctx context.Context, id string) (store.Device, error)
 	ListDevices(ctx context.Context) ([]store.Device, error)
 	UpdateDevice(ctx context.Context, id string, fn func(*store.Device) error) (store.Device, error)
+	TransitionDevice(ctx context.Context, t store.Transition) (store.Outcome, error)
 	PutModelPolicy(ctx context.Context, p store.ModelPolicy) error
 	ListModelPolicies(ctx context.Context) ([]store.ModelPolicy, error)
 	PutEnrollToken(ctx context.Context, t store.EnrollToken) error
 	GetEnrollToken(ctx context.Context, deviceID string) (store.EnrollToken, error)
-	EnrollDevice(ctx context.Context, e store.Enrollment) (store.Device, error)
+	EnrollDevice(ctx context.Context, e store.Enrollment) (store.Outcome, error)
+	RevokeSuperseded(ctx context.Context, before, now time.Time) ([]string, error)
 	ListCertificates(ctx context.Context, deviceID string) ([]store.Certificate, error)
 	GetCertificate(ctx context.Context, serial string) (store.Certificate, error)
 	AddEvents(ctx context.Context, evs []store.Event) error
 	ListEvents(ctx context.Context, deviceID string, limit int) ([]store.Event, error)
+	PruneEvents(ctx context.Context, before time.Time, perDevice int) (int64, error)
 }
 
-// CA signs and revokes device certificates. *pki.CA implements it.
+// CA signs device certificates and publishes revocations. *pki.CA
+// implements it.
 type CA interface {
 	// SignDeviceRecord signs and hands the record to record (the
 	// registry's enrollment transaction) before returning the certificate.
 	SignDeviceRecord(deviceID string, csr *x509.CertificateRequest, record func(store.Certificate) error) (*x509.Certificate, error)
-	Revoke(ctx context.Context, serial, reason string) error
+	// ReloadRevocations re-reads the revoked certificates from the store
+	// and re-signs the CRL (once, however many were revoked).
+	ReloadRevocations(ctx context.Context) error
 }
 
 // Gateway is told about every change that affects admission. The gateway
@@ -64,6 +94,34 @@ var (
 	ErrQuarantined = errors.New("device is quarantined")
 	ErrNotEnrolled = errors.New("device has no active certificate")
 	ErrBadRequest  = errors.New("invalid request")
+	// ErrWrongState: the device's status does not allow the operation
+	// (errors.As a *store.StateError for the status).
+	ErrWrongState = store.ErrWrongState
+	// ErrTooSoon: a re-enrollment within the re-enrollment interval
+	// (errors.As a *TooSoonError for when to retry).
+	ErrTooSoon = store.ErrTooSoon
+)
+
+// TooSoonError is a refused re-enrollment; RetryAt is when the device may
+// re-enroll again.
+type TooSoonError struct {
+	DeviceID string
+	RetryAt  time.Time
+}
+
+func (e *TooSoonError) Error() string {
+	return fmt.Sprintf("device %s re-enrolled less than the re-enrollment interval ago; retry after %s",
+		e.DeviceID, e.RetryAt.UTC().Format(time.RFC3339))
+}
+
+// Unwrap makes errors.Is(err, ErrTooSoon) true.
+func (e *TooSoonError) Unwrap() error { return store.ErrTooSoon }
+
+// Token lifetime bounds: an enrollment token lives at least a minute (a
+// shorter one cannot be typed in) and at most 90 days.
+const (
+	MinTokenTTL = time.Minute
+	MaxTokenTTL = 90 * 24 * time.Hour
 )
 
 // Options configure a Registry. Store and CA are required.
@@ -72,15 +130,34 @@ type Options struct {
 	CA       CA
 	Gateway  Gateway       // nil: none (tests, CLI-only)
 	TokenTTL time.Duration // enrollment token lifetime; default 24h
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// ReenrollInterval is the shortest time between two re-enrollments
+	// of one device (default 1h; ward agent renews when a third of the
+	// certificate's lifetime is left, weeks apart).
+	ReenrollInterval time.Duration
+	// MaxCertificates caps a device's valid certificates (default 3).
+	MaxCertificates int
+	// SupersededGrace is how long a certificate replaced by a
+	// re-enrollment stays valid, so the device can switch (default 10m).
+	SupersededGrace time.Duration
+	// EventRetention is how long device events are kept (default 30
+	// days); EventsPerDevice caps how many are kept per device (default
+	// 2000). Run prunes them every hour.
+	EventRetention  time.Duration
+	EventsPerDevice int
+	Logger          *slog.Logger
+	Metrics         prometheus.Registerer
+	Now             func() time.Time
 }
 
 // Registry is the device registry service.
 type Registry struct {
-	opts Options
-	log  *slog.Logger
-	now  func() time.Time
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	refused *prometheus.CounterVec
+
+	mu          sync.Mutex           // guards lastRefusal
+	lastRefusal map[string]time.Time // device ID -> last enroll-refused event
 }
 
 // New returns a Registry.
@@ -91,13 +168,37 @@ func New(opts Options) (*Registry, error) {
 	if opts.TokenTTL <= 0 {
 		opts.TokenTTL = 24 * time.Hour
 	}
+	if opts.TokenTTL < MinTokenTTL || opts.TokenTTL > MaxTokenTTL {
+		return nil, fmt.Errorf("fleet: enrollment token lifetime %s is outside %s..%s", opts.TokenTTL, MinTokenTTL, MaxTokenTTL)
+	}
+	if opts.ReenrollInterval <= 0 {
+		opts.ReenrollInterval = time.Hour
+	}
+	if opts.MaxCertificates <= 0 {
+		opts.MaxCertificates = 3
+	}
+	if opts.SupersededGrace <= 0 {
+		opts.SupersededGrace = 10 * time.Minute
+	}
+	if opts.EventRetention <= 0 {
+		opts.EventRetention = 30 * 24 * time.Hour
+	}
+	if opts.EventsPerDevice <= 0 {
+		opts.EventsPerDevice = 2000
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Registry{opts: opts, log: opts.Logger.With("component", "fleet"), now: opts.Now}, nil
+	return &Registry{opts: opts, log: opts.Logger.With("component", "fleet"), now: opts.Now,
+		refused: promauto.With(opts.Metrics).NewCounterVec(prometheus.CounterOpts{
+			Name: "ward_fleet_enroll_refused_total",
+			Help: "Enrollments and re-enrollments refused, by reason (unknown-device refusals are counted, never stored).",
+		}, []string{"reason"}),
+		lastRefusal: map[string]time.Time{},
+	}, nil
 }
 
 // SetGateway attaches the gateway after construction (the gateway needs
@@ -133,6 +234,13 @@ func checkText(field, v string, max int) error {
 	return nil
 }
 
+func checkTTL(ttl time.Duration) error {
+	if ttl != 0 && (ttl < MinTokenTTL || ttl > MaxTokenTTL) {
+		return fmt.Errorf("%w: enrollment token lifetime %s: use %s to %s", ErrBadRequest, ttl, MinTokenTTL, MaxTokenTTL)
+	}
+	return nil
+}
+
 // Add registers a device in the pending state and returns its enrollment token.
 func (r *Registry) Add(ctx context.Context, nd NewDevice) (store.Device, Enrollment, error) {
 	if err := pki.CheckDeviceID(nd.ID); err != nil {
@@ -154,6 +262,9 @@ func (r *Registry) Add(ctx context.Context, nd NewDevice) (store.Device, Enrollm
 	if err := CheckPolicy(nd.Policy); err != nil {
 		return store.Device{}, Enrollment{}, err
 	}
+	if err := checkTTL(nd.TokenTTL); err != nil {
+		return store.Device{}, Enrollment{}, err
+	}
 	now := r.now().UTC()
 	d := store.Device{ID: nd.ID, Model: nd.Model, Firmware: nd.Firmware, Tags: nd.Tags, Status: store.StatusPending,
 		Policy: nd.Policy, CreatedAt: now, UpdatedAt: now}
@@ -172,16 +283,20 @@ func (r *Registry) Add(ctx context.Context, nd NewDevice) (store.Device, Enrollm
 
 // NewToken issues a fresh one-time enrollment token for an existing device
 // (to replace a lost one, or to re-enroll a revoked device). It invalidates
-// the previous token.
+// the previous token. A quarantined or retired device gets none.
 func (r *Registry) NewToken(ctx context.Context, id string, ttl time.Duration) (Enrollment, error) {
-	d, err := r.opts.Store.GetDevice(ctx, id)
-	if err != nil {
+	if err := checkTTL(ttl); err != nil {
 		return Enrollment{}, err
 	}
-	if d.Status == store.StatusQuarantined {
+	en, err := r.newToken(ctx, id, ttl)
+	var se *store.StateError
+	if errors.As(err, &se) && se.Status == store.StatusQuarantined {
 		return Enrollment{}, fmt.Errorf("new token for %s: %w; release it first", id, ErrQuarantined)
 	}
-	return r.newToken(ctx, id, ttl)
+	if err == nil {
+		r.event(ctx, id, "token-issued", map[string]string{"expires_at": en.ExpiresAt.Format(time.RFC3339)})
+	}
+	return en, err
 }
 
 func (r *Registry) newToken(ctx context.Context, id string, ttl time.Duration) (Enrollment, error) {
@@ -195,12 +310,13 @@ func (r *Registry) newToken(ctx context.Context, id string, ttl time.Duration) (
 	now := r.now().UTC()
 	t := store.EnrollToken{DeviceID: id, Hash: secret.Hash(tok.Reveal()), CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	if err := r.opts.Store.PutEnrollToken(ctx, t); err != nil {
-		return Enrollment{}, err
+		return Enrollment{}, fmt.Errorf("new enrollment token for %s: %w", id, err)
 	}
 	return Enrollment{Token: tok, ExpiresAt: t.ExpiresAt}, nil
 }
 
 // Authenticate checks a device's enrollment token without consuming it.
+// A token issued before the device's last revocation does not count.
 func (r *Registry) Authenticate(ctx context.Context, id, token string) error {
 	t, err := r.opts.Store.GetEnrollToken(ctx, id)
 	ok := err == nil && secret.Equal(token, t.Hash) && t.UsedAt.IsZero() && r.now().Before(t.ExpiresAt)
@@ -213,69 +329,105 @@ func (r *Registry) Authenticate(ctx context.Context, id, token string) error {
 	return nil
 }
 
+// refuse counts a refused enrollment and, for a registered device,
+// records an enroll-refused event at most once a second per device: a
+// flood of wrong tokens buries neither the device's events nor the log,
+// and an unregistered ID writes nothing at all.
+func (r *Registry) refuse(ctx context.Context, id, reason string, detail map[string]string) {
+	if _, err := r.opts.Store.GetDevice(ctx, id); err != nil {
+		r.refused.WithLabelValues("unknown-device").Inc()
+		return
+	}
+	r.refused.WithLabelValues(reason).Inc()
+	now := r.now()
+	r.mu.Lock()
+	last, seen := r.lastRefusal[id]
+	record := !seen || now.Sub(last) >= time.Second
+	if record {
+		if len(r.lastRefusal) >= 10000 {
+			clear(r.lastRefusal) // bounded; forgetting only allows one more event
+		}
+		r.lastRefusal[id] = now
+	}
+	r.mu.Unlock()
+	if record {
+		r.event(ctx, id, "enroll-refused", detail)
+	}
+}
+
 // Enroll issues a device's first (or replacement) certificate for a CSR,
 // authenticated by the one-time token. The token is consumed only when a
 // certificate is issued: a rejected CSR leaves it usable.
 func (r *Registry) Enroll(ctx context.Context, id, token string, csrDER []byte) (*x509.Certificate, error) {
 	if err := pki.CheckDeviceID(id); err != nil {
+		r.refused.WithLabelValues("unknown-device").Inc()
 		return nil, fmt.Errorf("device %q: %w", id, ErrBadToken)
 	}
 	if err := r.Authenticate(ctx, id, token); err != nil {
-		r.event(ctx, id, "enroll-refused", map[string]string{"reason": "bad-token"})
+		if errors.Is(err, ErrBadToken) {
+			r.refuse(ctx, id, "bad-token", map[string]string{"reason": "bad-token"})
+		}
 		return nil, err
 	}
 	csr, err := r.checkCSR(ctx, id, csrDER)
 	if err != nil {
 		return nil, err
 	}
-	d, err := r.opts.Store.GetDevice(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if d.Status == store.StatusQuarantined {
-		return nil, fmt.Errorf("enroll %s: %w", id, ErrQuarantined)
-	}
-	crt, err := r.issue(ctx, id, csr, secret.Hash(token), "enrolled")
-	if errors.Is(err, store.ErrNotFound) { // the token was used meanwhile
+	crt, err := r.issue(ctx, id, csr, store.Enrollment{TokenHash: secret.Hash(token)}, "enrolled")
+	if errors.Is(err, store.ErrNotFound) { // the token was used or voided meanwhile
+		r.refuse(ctx, id, "bad-token", map[string]string{"reason": "bad-token"})
 		return nil, fmt.Errorf("device %s: %w", id, ErrBadToken)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return crt, nil
+	return crt, err
 }
 
 // Reenroll renews the certificate of a device authenticated by its current,
-// valid certificate (EST simplereenroll). The old certificate stays valid
-// until it expires, so a device can switch without a gap.
+// valid certificate (EST simplereenroll). The current certificate is
+// superseded: it stays valid for Options.SupersededGrace, so the device
+// can switch without a gap, and is then revoked.
 func (r *Registry) Reenroll(ctx context.Context, current *x509.Certificate, csrDER []byte) (*x509.Certificate, error) {
 	id, err := pki.DeviceIDFromCert(current)
 	if err != nil {
 		return nil, fmt.Errorf("%w: client certificate: %w", ErrNotEnrolled, err)
 	}
-	rec, err := r.opts.Store.GetCertificate(ctx, pki.SerialHex(current.SerialNumber))
+	serial := pki.SerialHex(current.SerialNumber)
+	// Checks before signing; the transaction checks all of it again.
+	rec, err := r.opts.Store.GetCertificate(ctx, serial)
 	if err != nil || rec.DeviceID != id {
+		r.refuse(ctx, id, "unknown-certificate", map[string]string{"reason": "unknown-certificate", "serial": serial})
 		return nil, fmt.Errorf("reenroll %s: %w (certificate unknown to this CA)", id, ErrNotEnrolled)
 	}
-	if rec.Revoked() {
-		return nil, fmt.Errorf("reenroll %s: %w (certificate revoked)", id, ErrNotEnrolled)
+	if rec.Revoked() || !rec.SupersededAt.IsZero() {
+		r.refuse(ctx, id, "stale-certificate", map[string]string{"reason": "stale-certificate", "serial": serial})
+		return nil, fmt.Errorf("reenroll %s: %w (certificate revoked or already superseded)", id, ErrNotEnrolled)
 	}
 	d, err := r.opts.Store.GetDevice(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	switch d.Status {
-	case store.StatusQuarantined:
-		return nil, fmt.Errorf("reenroll %s: %w", id, ErrQuarantined)
-	case store.StatusActive:
-	default:
-		return nil, fmt.Errorf("reenroll %s: %w (status %s)", id, ErrNotEnrolled, d.Status)
+	if err := r.checkReenroll(d); err != nil {
+		return nil, err
 	}
 	csr, err := r.checkCSR(ctx, id, csrDER)
 	if err != nil {
 		return nil, err
 	}
-	return r.issue(ctx, id, csr, nil, "reenrolled")
+	return r.issue(ctx, id, csr, store.Enrollment{Current: serial}, "reenrolled")
+}
+
+func (r *Registry) checkReenroll(d store.Device) error {
+	switch d.Status {
+	case store.StatusQuarantined:
+		return fmt.Errorf("reenroll %s: %w", d.ID, ErrQuarantined)
+	case store.StatusActive:
+	default:
+		return fmt.Errorf("reenroll %s: %w (status %s)", d.ID, ErrNotEnrolled, d.Status)
+	}
+	if next := d.ReenrolledAt.Add(r.opts.ReenrollInterval); !d.ReenrolledAt.IsZero() && r.now().Before(next) {
+		r.refused.WithLabelValues("too-soon").Inc()
+		return &TooSoonError{DeviceID: d.ID, RetryAt: next}
+	}
+	return nil
 }
 
 func (r *Registry) checkCSR(ctx context.Context, id string, der []byte) (*x509.CertificateRequest, error) {
@@ -284,78 +436,123 @@ func (r *Registry) checkCSR(ctx context.Context, id string, der []byte) (*x509.C
 		err = pki.CheckCSR(csr, id)
 	}
 	if err != nil {
-		r.event(ctx, id, "enroll-refused", map[string]string{"reason": err.Error()})
+		r.refuse(ctx, id, "bad-csr", map[string]string{"reason": err.Error()})
 		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	return csr, nil
 }
 
 // issue signs a certificate and records, in one store transaction, the
-// token's use (when tokenHash is set), the certificate, the device's
-// activation and the event; the certificate is returned only once all of
-// it is stored.
-func (r *Registry) issue(ctx context.Context, id string, csr *x509.CertificateRequest, tokenHash []byte, kind string) (*x509.Certificate, error) {
+// token's use or the current certificate's supersession, the certificate,
+// the device's activation, the revocation of its certificates beyond
+// MaxCertificates and the event; the certificate is returned only once
+// all of it is stored.
+func (r *Registry) issue(ctx context.Context, id string, csr *x509.CertificateRequest, e store.Enrollment, kind string) (*x509.Certificate, error) {
 	now := r.now().UTC()
-	var d store.Device
+	e.DeviceID, e.Now = id, now
+	e.ReenrollInterval, e.MaxValid = r.opts.ReenrollInterval, r.opts.MaxCertificates
+	var out store.Outcome
 	crt, err := r.opts.CA.SignDeviceRecord(id, csr, func(c store.Certificate) error {
+		e.Cert = c
+		e.Event = store.Event{DeviceID: id, Time: now, Kind: kind, Detail: map[string]string{"serial": c.Serial, "not_after": c.NotAfter.UTC().Format(time.RFC3339)}}
 		var err error
-		d, err = r.opts.Store.EnrollDevice(ctx, store.Enrollment{DeviceID: id, TokenHash: tokenHash, Now: now, Cert: c,
-			Event: store.Event{DeviceID: id, Time: now, Kind: kind, Detail: map[string]string{"serial": c.Serial, "not_after": c.NotAfter.UTC().Format(time.RFC3339)}}})
+		out, err = r.opts.Store.EnrollDevice(ctx, e)
 		return err
 	})
 	if err != nil {
+		var se *store.StateError
+		switch {
+		case errors.As(err, &se) && se.Status == store.StatusQuarantined:
+			return nil, fmt.Errorf("%s %s: %w", kind, id, ErrQuarantined)
+		case errors.As(err, &se), errors.Is(err, store.ErrStaleCertificate):
+			r.refused.WithLabelValues("state").Inc()
+			return nil, fmt.Errorf("%s %s: %w (%w)", kind, id, ErrNotEnrolled, err)
+		case errors.Is(err, store.ErrTooSoon):
+			r.refused.WithLabelValues("too-soon").Inc()
+			return nil, &TooSoonError{DeviceID: id, RetryAt: now.Add(r.opts.ReenrollInterval)}
+		}
 		return nil, err
 	}
 	r.log.Info("device "+kind, "device_id", id, "serial", pki.SerialHex(crt.SerialNumber), "not_after", crt.NotAfter)
-	r.notify(d)
+	r.notify(out.Device)
+	if len(out.Revoked) > 0 {
+		r.revoked(context.WithoutCancel(ctx), out.Revoked)
+	}
 	return crt, nil
 }
 
-// Revoke revokes every unrevoked certificate of the device, publishes the
-// new CRL and disconnects the device's live sessions.
+// revoked publishes revocations the store has committed: one CRL re-sign,
+// then the gateways drop the sessions of the revoked certificates.
+func (r *Registry) revoked(ctx context.Context, serials []string) error {
+	err := r.opts.CA.ReloadRevocations(ctx)
+	if err != nil {
+		// The revocation is committed and the gateway refuses the
+		// device by its status; the CRL is re-signed at the next change
+		// or by the hourly refresh.
+		r.log.Error("re-sign the CRL after a revocation", "certificates", len(serials), "err", err)
+	}
+	if r.opts.Gateway != nil {
+		r.opts.Gateway.CertificateRevoked()
+	}
+	return err
+}
+
+// ctxAfterCaller is the context of a security transition: it completes
+// even when the caller (an API client, the CLI's timeout) goes away.
+func ctxAfterCaller(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+}
+
+// Revoke revokes the device: its status, every certificate it holds and
+// its enrollment token, in one transaction; then the CRL is re-signed
+// once and its live sessions are disconnected. It completes even when ctx
+// is cancelled meanwhile. Revoking a revoked device revokes anything it
+// still holds.
 func (r *Registry) Revoke(ctx context.Context, id, reason string) (store.Device, []string, error) {
+	return r.end(ctx, id, reason, "revoke", store.StatusRevoked, store.RevokeFrom)
+}
+
+// Retire decommissions the device for good: like Revoke (reason
+// cessationOfOperation by default), but the device can never enroll again.
+func (r *Registry) Retire(ctx context.Context, id, reason string) (store.Device, []string, error) {
+	if reason == "" {
+		reason = "cessationOfOperation"
+	}
+	return r.end(ctx, id, reason, "retire", store.StatusRetired, store.RetireFrom)
+}
+
+func (r *Registry) end(ctx context.Context, id, reason, op string, to store.DeviceStatus, from []store.DeviceStatus) (store.Device, []string, error) {
 	if reason == "" {
 		reason = "unspecified"
 	}
 	if err := checkText("reason", reason, 200); err != nil {
 		return store.Device{}, nil, err
 	}
-	if _, err := r.opts.Store.GetDevice(ctx, id); err != nil {
-		return store.Device{}, nil, err
-	}
-	certs, err := r.opts.Store.ListCertificates(ctx, id)
+	ctx, cancel := ctxAfterCaller(ctx)
+	defer cancel()
+	out, err := r.opts.Store.TransitionDevice(ctx, store.Transition{DeviceID: id, Op: op, From: from, To: to,
+		RevokeReason: reason, Now: r.now().UTC(),
+		Event: store.Event{DeviceID: id, Time: r.now().UTC(), Kind: string(to), Detail: map[string]string{"reason": reason}}})
 	if err != nil {
-		return store.Device{}, nil, err
+		return out.Device, nil, fmt.Errorf("%s device %s: %w", op, id, err)
 	}
-	// The status goes first: the gateway refuses a revoked device even
-	// before the CRL is re-signed.
-	d, err := r.setStatus(ctx, id, store.StatusRevoked, "")
-	if err != nil {
-		return d, nil, err
+	r.notify(out.Device) // the gateway refuses the device from here on
+	var crlErr error
+	if len(out.Revoked) > 0 {
+		crlErr = r.revoked(ctx, out.Revoked)
 	}
-	var serials []string
-	for _, c := range certs {
-		if c.Revoked() {
-			continue
-		}
-		if err := r.opts.CA.Revoke(ctx, c.Serial, reason); err != nil {
-			return d, serials, fmt.Errorf("revoke device %s: %w", id, err)
-		}
-		serials = append(serials, c.Serial)
+	r.log.Info("device "+string(to), "device_id", id, "certificates", len(out.Revoked), "reason", reason)
+	if crlErr != nil {
+		return out.Device, out.Revoked, fmt.Errorf("device %s is %s and its certificates are revoked, but the CRL was not re-signed (it will be at the next change or within the hour): %w", id, to, crlErr)
 	}
-	if r.opts.Gateway != nil {
-		r.opts.Gateway.CertificateRevoked()
-	}
-	r.event(ctx, id, "revoked", map[string]string{"reason": reason, "serials": strings.Join(serials, ",")})
-	r.log.Info("device revoked", "device_id", id, "certificates", len(serials))
-	return d, serials, nil
+	return out.Device, out.Revoked, nil
 }
 
 // Quarantine disconnects a device without revoking it. In mode
 // store.QuarantineRefuse ("" means it) the gateway then refuses the
 // device; in store.QuarantineRestrict it admits the device to its
 // quarantine topic tree only. Quarantining a quarantined device changes
-// its mode.
+// its mode. A revoked or retired device cannot be quarantined.
 func (r *Registry) Quarantine(ctx context.Context, id, reason string, mode store.QuarantineMode) (store.Device, error) {
 	if err := checkText("reason", reason, 200); err != nil {
 		return store.Device{}, err
@@ -367,46 +564,76 @@ func (r *Registry) Quarantine(ctx context.Context, id, reason string, mode store
 	default:
 		return store.Device{}, fmt.Errorf("%w: quarantine mode %q: use %s or %s", ErrBadRequest, mode, store.QuarantineRefuse, store.QuarantineRestrict)
 	}
-	cur, err := r.opts.Store.GetDevice(ctx, id)
+	ctx, cancel := ctxAfterCaller(ctx)
+	defer cancel()
+	now := r.now().UTC()
+	out, err := r.opts.Store.TransitionDevice(ctx, store.Transition{DeviceID: id, Op: "quarantine", From: store.QuarantineFrom,
+		To: store.StatusQuarantined, Quarantine: mode, Now: now,
+		Event: store.Event{DeviceID: id, Time: now, Kind: "quarantined", Detail: map[string]string{"reason": reason, "mode": string(mode)}}})
 	if err != nil {
-		return cur, err
+		return out.Device, fmt.Errorf("quarantine device %s: %w", id, err)
 	}
-	if cur.Status == store.StatusRevoked {
-		return cur, fmt.Errorf("%w: device %s is revoked", ErrBadRequest, id)
-	}
-	d, err := r.setStatus(ctx, id, store.StatusQuarantined, mode)
-	if err != nil {
-		return d, err
-	}
-	r.event(ctx, id, "quarantined", map[string]string{"reason": reason, "mode": string(mode)})
+	r.notify(out.Device)
 	r.log.Info("device quarantined", "device_id", id, "mode", mode)
-	return d, nil
+	return out.Device, nil
 }
 
-// Release lifts a quarantine.
+// Release lifts a quarantine: the device is active again when it holds a
+// valid certificate, pending otherwise.
 func (r *Registry) Release(ctx context.Context, id string) (store.Device, error) {
-	cur, err := r.opts.Store.GetDevice(ctx, id)
+	now := r.now().UTC()
+	out, err := r.opts.Store.TransitionDevice(ctx, store.Transition{DeviceID: id, Op: "release", From: store.ReleaseFrom,
+		To: store.StatusActive, NeedsCertificate: true, Now: now,
+		Event: store.Event{DeviceID: id, Time: now, Kind: "released"}})
 	if err != nil {
-		return cur, err
+		return out.Device, fmt.Errorf("release device %s: %w", id, err)
 	}
-	if cur.Status != store.StatusQuarantined {
-		return cur, fmt.Errorf("%w: device %s is %s, not quarantined", ErrBadRequest, id, cur.Status)
+	r.notify(out.Device)
+	r.log.Info("device released", "device_id", id, "status", out.Device.Status)
+	return out.Device, nil
+}
+
+// SweepSuperseded revokes the certificates whose supersession grace has
+// passed and publishes the revocation; it returns their serials.
+func (r *Registry) SweepSuperseded(ctx context.Context) ([]string, error) {
+	now := r.now().UTC()
+	serials, err := r.opts.Store.RevokeSuperseded(ctx, now.Add(-r.opts.SupersededGrace), now)
+	if err != nil || len(serials) == 0 {
+		return nil, err
 	}
-	next := store.StatusActive
-	certs, err := r.opts.Store.ListCertificates(ctx, id)
-	if err != nil {
-		return cur, err
+	r.log.Info("superseded certificates revoked", "certificates", len(serials))
+	return serials, r.revoked(ctx, serials)
+}
+
+// PruneEvents applies the event retention; it returns how many events it
+// deleted.
+func (r *Registry) PruneEvents(ctx context.Context) (int64, error) {
+	return r.opts.Store.PruneEvents(ctx, r.now().Add(-r.opts.EventRetention), r.opts.EventsPerDevice)
+}
+
+// Run revokes superseded certificates once their grace has passed and
+// prunes events every hour, until ctx is done.
+func (r *Registry) Run(ctx context.Context) error {
+	sweep := time.NewTicker(min(r.opts.SupersededGrace/4, time.Minute))
+	defer sweep.Stop()
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sweep.C:
+			if _, err := r.SweepSuperseded(ctx); err != nil && ctx.Err() == nil {
+				r.log.Error("revoke superseded certificates", "err", err)
+			}
+		case <-prune.C:
+			if n, err := r.PruneEvents(ctx); err != nil && ctx.Err() == nil {
+				r.log.Error("prune device events", "err", err)
+			} else if n > 0 {
+				r.log.Info("device events pruned", "events", n)
+			}
+		}
 	}
-	if !slices.ContainsFunc(certs, func(c store.Certificate) bool { return !c.Revoked() && c.Kind == "device" }) {
-		next = store.StatusPending
-	}
-	d, err := r.setStatus(ctx, id, next, "")
-	if err != nil {
-		return d, err
-	}
-	r.event(ctx, id, "released", nil)
-	r.log.Info("device released", "device_id", id)
-	return d, nil
 }
 
 // SetPolicy replaces a device's policy (topic grants and limit overrides).
@@ -473,21 +700,6 @@ func checkFilter(f string) error {
 		}
 	}
 	return nil
-}
-
-// setStatus sets the device's status and quarantine mode ("" unless s is
-// quarantined) and tells the gateway.
-func (r *Registry) setStatus(ctx context.Context, id string, s store.DeviceStatus, mode store.QuarantineMode) (store.Device, error) {
-	d, err := r.opts.Store.UpdateDevice(ctx, id, func(d *store.Device) error {
-		d.Status, d.Quarantine = s, mode
-		d.UpdatedAt = r.now().UTC()
-		return nil
-	})
-	if err != nil {
-		return d, fmt.Errorf("set device %s %s: %w", id, s, err)
-	}
-	r.notify(d)
-	return d, nil
 }
 
 func (r *Registry) notify(d store.Device) {

@@ -19,6 +19,7 @@ var (
 	ErrCSRSignature = errors.New("certificate request signature does not verify")
 	ErrCSRKeyType   = errors.New("unsupported key type: use an ECDSA P-256 (or P-384) key")
 	ErrCSRIdentity  = errors.New("certificate request names another identity")
+	ErrCSRHash      = errors.New("certificate request signed with a weak or unknown hash: sign it with ECDSA and SHA-256 (openssl req -sha256)")
 )
 
 // ParseCSR parses a DER PKCS#10 request, checks its self-signature (proof
@@ -40,6 +41,13 @@ func ParseCSR(der []byte) (*x509.CertificateRequest, error) {
 	}
 	if c := pub.Curve; c != elliptic.P256() && c != elliptic.P384() {
 		return nil, fmt.Errorf("%w (got curve %s)", ErrCSRKeyType, c.Params().Name)
+	}
+	switch csr.SignatureAlgorithm {
+	case x509.ECDSAWithSHA256, x509.ECDSAWithSHA384, x509.ECDSAWithSHA512:
+	default:
+		// SHA-1 (and MD5) signatures prove possession of the key no
+		// better than a collision costs; Go still verifies them on CSRs.
+		return nil, fmt.Errorf("%w (got %s)", ErrCSRHash, csr.SignatureAlgorithm)
 	}
 	if err := csr.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCSRSignature, err)

@@ -137,7 +137,10 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err := s.firstStart(ctx); err != nil {
 		return nil, err
 	}
-	if s.reg, err = fleet.New(fleet.Options{Store: s.db, CA: s.ca, TokenTTL: cfg.Enroll.TokenTTL, Logger: s.log, Now: opts.Now}); err != nil {
+	if s.reg, err = fleet.New(fleet.Options{Store: s.db, CA: s.ca, TokenTTL: cfg.Enroll.TokenTTL,
+		ReenrollInterval: cfg.Enroll.ReenrollInterval, MaxCertificates: cfg.Enroll.MaxDeviceCerts, SupersededGrace: cfg.Enroll.SupersededGrace,
+		EventRetention: cfg.Events.Retention, EventsPerDevice: cfg.Events.PerDevice,
+		Logger: s.log, Metrics: s.registry, Now: opts.Now}); err != nil {
 		return nil, err
 	}
 	if s.rec, err = fleet.NewRecorder(fleet.RecorderOptions{Store: s.db, Logger: s.log, Metrics: s.registry}); err != nil {
@@ -338,6 +341,7 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { recDone <- s.rec.Run(recCtx) }()
 	g.Go(func() error { return s.gw.Run(gctx) })
 	g.Go(func() error { return s.resp.Run(gctx) })
+	g.Go(func() error { return s.reg.Run(gctx) })
 	if s.notify != nil {
 		g.Go(func() error { return s.notify.Run(gctx) })
 	}

@@ -31,13 +31,14 @@ const (
 	StatusPending     DeviceStatus = "pending"     // registered, not yet enrolled
 	StatusActive      DeviceStatus = "active"      // holds a valid certificate
 	StatusQuarantined DeviceStatus = "quarantined" // refused by the gateway, certificate kept
-	StatusRevoked     DeviceStatus = "revoked"     // certificate revoked
+	StatusRevoked     DeviceStatus = "revoked"     // certificates revoked; a new token re-enrolls it
+	StatusRetired     DeviceStatus = "retired"     // decommissioned for good: certificates revoked, never admitted again
 )
 
 // Valid reports whether s is a known status.
 func (s DeviceStatus) Valid() bool {
 	switch s {
-	case StatusPending, StatusActive, StatusQuarantined, StatusRevoked:
+	case StatusPending, StatusActive, StatusQuarantined, StatusRevoked, StatusRetired:
 		return true
 	}
 	return false
@@ -86,6 +87,11 @@ type Device struct {
 	UpdatedAt  time.Time      `json:"updated_at"`
 	// LastSeen is the last time the gateway saw the device (zero: never).
 	LastSeen time.Time `json:"last_seen,omitzero"`
+	// RevokedAt is the device's last revocation (zero: never): only an
+	// enrollment token created at or after it can enroll the device.
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	// ReenrolledAt is the device's last re-enrollment (zero: never).
+	ReenrolledAt time.Time `json:"reenrolled_at,omitzero"`
 }
 
 // ModelPolicy holds topic grants and limits shared by every device of a model.
@@ -117,6 +123,9 @@ type Certificate struct {
 	IssuedAt     time.Time `json:"issued_at"`
 	RevokedAt    time.Time `json:"revoked_at,omitzero"`
 	RevokeReason string    `json:"revoke_reason,omitempty"`
+	// SupersededAt is when a re-enrollment replaced this certificate; it
+	// is revoked (reason superseded) once the grace period has passed.
+	SupersededAt time.Time `json:"superseded_at,omitzero"`
 }
 
 // Revoked reports whether the certificate has been revoked.
@@ -163,25 +172,38 @@ type Store interface {
 	CreateDevice(ctx context.Context, d Device) error
 	GetDevice(ctx context.Context, id string) (Device, error)
 	ListDevices(ctx context.Context) ([]Device, error)
-	// UpdateDevice applies fn to the current record inside a transaction.
+	// UpdateDevice applies fn to the current record inside a transaction
+	// and writes its descriptive fields (model, firmware, tags, policy,
+	// UpdatedAt). The status never changes here: see TransitionDevice.
 	UpdateDevice(ctx context.Context, id string, fn func(*Device) error) (Device, error)
+	// TransitionDevice applies one lifecycle transition atomically (see
+	// Transition). ErrNotFound for an unknown device, a *StateError when
+	// the precondition does not hold; nothing is written then.
+	TransitionDevice(ctx context.Context, t Transition) (Outcome, error)
 	TouchDevice(ctx context.Context, id string, seen time.Time) error
 
 	PutModelPolicy(ctx context.Context, p ModelPolicy) error
 	ListModelPolicies(ctx context.Context) ([]ModelPolicy, error)
 
+	// PutEnrollToken sets (replacing) the device's enrollment token, in
+	// one transaction with the check that the device's status is one of
+	// TokenFrom (*StateError otherwise; ErrNotFound for an unknown device).
 	PutEnrollToken(ctx context.Context, t EnrollToken) error
 	GetEnrollToken(ctx context.Context, deviceID string) (EnrollToken, error)
 	// ListEnrollTokens returns every token record, without hashes.
 	ListEnrollTokens(ctx context.Context) ([]EnrollToken, error)
 
 	PutCertificate(ctx context.Context, c Certificate) error
-	// EnrollDevice records an enrollment in one transaction: it uses the
-	// device's one-time token (when TokenHash is set; ErrNotFound when no
-	// usable token matches), records the certificate (ErrConflict on a
-	// duplicate serial), makes the device active and appends the event.
-	// Nothing is written when any step fails.
-	EnrollDevice(ctx context.Context, e Enrollment) (Device, error)
+	// EnrollDevice records an enrollment or re-enrollment in one
+	// transaction (see Enrollment): ErrNotFound when no usable token
+	// matches or the device is unknown, a *StateError when the device's
+	// status or its current certificate does not allow it, ErrTooSoon within the re-enrollment interval, ErrConflict on a
+	// duplicate serial. Nothing is written when any step fails.
+	EnrollDevice(ctx context.Context, e Enrollment) (Outcome, error)
+	// RevokeSuperseded revokes (reason superseded, at now) the
+	// certificates superseded at or before before, and returns their
+	// serials.
+	RevokeSuperseded(ctx context.Context, before, now time.Time) ([]string, error)
 	GetCertificate(ctx context.Context, serial string) (Certificate, error)
 	ListCertificates(ctx context.Context, deviceID string) ([]Certificate, error)
 	RevokeCertificate(ctx context.Context, serial, reason string, at time.Time) error
@@ -194,6 +216,9 @@ type Store interface {
 
 	AddEvents(ctx context.Context, evs []Event) error
 	ListEvents(ctx context.Context, deviceID string, limit int) ([]Event, error)
+	// PruneEvents deletes the events older than before and, per device,
+	// all but the newest perDevice (0: no cap); it returns how many.
+	PruneEvents(ctx context.Context, before time.Time, perDevice int) (int64, error)
 
 	// NextCounter increments and returns the named counter (CRL numbers).
 	NextCounter(ctx context.Context, name string) (int64, error)
@@ -336,13 +361,4 @@ type Suppression struct {
 type TrendPoint struct {
 	Time   time.Time      `json:"time"`
 	Counts map[string]int `json:"counts"`
-}
-
-// Enrollment is one enrollment or re-enrollment, for EnrollDevice.
-type Enrollment struct {
-	DeviceID  string
-	TokenHash []byte // nil: re-enrollment with the current certificate
-	Now       time.Time
-	Cert      Certificate
-	Event     Event
 }

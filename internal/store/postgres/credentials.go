@@ -2,83 +2,66 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 
 	"github.com/wardproject/ward/internal/store"
+	"github.com/wardproject/ward/internal/store/lifecycle"
 )
 
-const certCols = `serial, device_id, subject, kind, not_before, not_after, fingerprint, der, issued_at, revoked_at, revoke_reason`
+const certCols = `serial, device_id, subject, kind, not_before, not_after, fingerprint, der, issued_at, revoked_at, revoke_reason, superseded_at`
 
 func scanCert(s scanner) (store.Certificate, error) {
 	var c store.Certificate
-	var nb, na, ia, ra int64
-	err := s.Scan(&c.Serial, &c.DeviceID, &c.Subject, &c.Kind, &nb, &na, &c.Fingerprint, &c.DER, &ia, &ra, &c.RevokeReason)
-	c.NotBefore, c.NotAfter, c.IssuedAt, c.RevokedAt = tm(nb), tm(na), tm(ia), tm(ra)
+	var nb, na, ia, ra, sa int64
+	err := s.Scan(&c.Serial, &c.DeviceID, &c.Subject, &c.Kind, &nb, &na, &c.Fingerprint, &c.DER, &ia, &ra, &c.RevokeReason, &sa)
+	c.NotBefore, c.NotAfter, c.IssuedAt, c.RevokedAt, c.SupersededAt = tm(nb), tm(na), tm(ia), tm(ra), tm(sa)
 	return c, err
 }
 
 // PutCertificate records an issued certificate; ErrConflict on a duplicate serial.
 func (db *DB) PutCertificate(ctx context.Context, c store.Certificate) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO certificates(`+certCols+`) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
-		c.Serial, c.DeviceID, c.Subject, c.Kind, ts(c.NotBefore), ts(c.NotAfter), c.Fingerprint, c.DER, ts(c.IssuedAt), ts(c.RevokedAt), c.RevokeReason)
-	if isUnique(err) {
-		return fmt.Errorf("certificate %s: %w", c.Serial, store.ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("record certificate %s: %w", c.Serial, err)
-	}
-	return nil
+	return db.inTx(ctx, func(tx *pgTx) error { return lifecycle.InsertCertificate(ctx, tx, c) })
 }
 
-// EnrollDevice records an enrollment in one transaction.
-func (db *DB) EnrollDevice(ctx context.Context, e store.Enrollment) (store.Device, error) {
-	var d store.Device
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		if e.TokenHash != nil {
-			tag, err := tx.Exec(ctx, `UPDATE enroll_tokens SET used_at=$1 WHERE device_id=$2 AND hash=$3 AND used_at=0 AND expires_at>$1`,
-				ts(e.Now), e.DeviceID, e.TokenHash)
-			if err != nil {
-				return fmt.Errorf("use enrollment token for %s: %w", e.DeviceID, err)
-			}
-			if tag.RowsAffected() != 1 {
-				return fmt.Errorf("enrollment token for %s: %w", e.DeviceID, store.ErrNotFound)
-			}
-		}
-		c := e.Cert
-		_, err := tx.Exec(ctx, `INSERT INTO certificates(`+certCols+`) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
-			c.Serial, c.DeviceID, c.Subject, c.Kind, ts(c.NotBefore), ts(c.NotAfter), c.Fingerprint, c.DER, ts(c.IssuedAt), ts(c.RevokedAt), c.RevokeReason)
-		if isUnique(err) {
-			return fmt.Errorf("certificate %s: %w", c.Serial, store.ErrConflict)
-		}
-		if err != nil {
-			return fmt.Errorf("record certificate %s: %w", c.Serial, err)
-		}
-		tag, err := tx.Exec(ctx, `UPDATE devices SET status=$1, updated_at=$2 WHERE id=$3`, string(store.StatusActive), ts(e.Now), e.DeviceID)
-		if err != nil {
-			return fmt.Errorf("activate device %s: %w", e.DeviceID, err)
-		}
-		if tag.RowsAffected() != 1 {
-			return fmt.Errorf("device %s: %w", e.DeviceID, store.ErrNotFound)
-		}
-		det := []byte("{}")
-		if e.Event.Detail != nil {
-			det, _ = json.Marshal(e.Event.Detail)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO events(device_id, time, kind, detail) VALUES($1,$2,$3,$4::json)`, e.Event.DeviceID, ts(e.Event.Time), e.Event.Kind, string(det)); err != nil {
-			return fmt.Errorf("record enrollment event: %w", err)
-		}
-		d, err = scanDevice(tx.QueryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = $1`, e.DeviceID))
-		if err != nil {
-			return fmt.Errorf("enroll %s: %w", e.DeviceID, err)
-		}
-		return nil
+// EnrollDevice records an enrollment or re-enrollment in one transaction
+// that locks the device's row first.
+func (db *DB) EnrollDevice(ctx context.Context, e store.Enrollment) (out store.Outcome, err error) {
+	err = db.inTx(ctx, func(tx *pgTx) error {
+		out, err = lifecycle.Enroll(ctx, tx, e)
+		return err
 	})
-	return d, err
+	return out, err
+}
+
+// TransitionDevice applies one lifecycle transition in one transaction
+// that locks the device's row first.
+func (db *DB) TransitionDevice(ctx context.Context, t store.Transition) (out store.Outcome, err error) {
+	err = db.inTx(ctx, func(tx *pgTx) error {
+		out, err = lifecycle.Transition(ctx, tx, t)
+		return err
+	})
+	return out, err
+}
+
+// RevokeSuperseded revokes the certificates superseded at or before before.
+func (db *DB) RevokeSuperseded(ctx context.Context, before, now time.Time) (out []string, err error) {
+	err = db.inTx(ctx, func(tx *pgTx) error {
+		out, err = lifecycle.RevokeSuperseded(ctx, tx, before, now)
+		return err
+	})
+	return out, err
+}
+
+// PruneEvents deletes old events and caps the events kept per device.
+func (db *DB) PruneEvents(ctx context.Context, before time.Time, perDevice int) (n int64, err error) {
+	err = db.inTx(ctx, func(tx *pgTx) error {
+		n, err = lifecycle.PruneEvents(ctx, tx, before, perDevice)
+		return err
+	})
+	return n, err
 }
 
 // GetCertificate returns one certificate by serial.

@@ -9,18 +9,20 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wardproject/ward/internal/store"
+	"github.com/wardproject/ward/internal/store/lifecycle"
 )
 
-const deviceCols = `id, model, firmware, tags, status, quarantine, policy, created_at, updated_at, last_seen`
+const deviceCols = `id, model, firmware, tags, status, quarantine, policy, created_at, updated_at, last_seen, revoked_at, reenrolled_at`
 
 func scanDevice(s scanner) (store.Device, error) {
 	var d store.Device
 	var tags, pol []byte
 	var status, quarantine string
-	var c, u, l int64
-	if err := s.Scan(&d.ID, &d.Model, &d.Firmware, &tags, &status, &quarantine, &pol, &c, &u, &l); err != nil {
+	var c, u, l, r, re int64
+	if err := s.Scan(&d.ID, &d.Model, &d.Firmware, &tags, &status, &quarantine, &pol, &c, &u, &l, &r, &re); err != nil {
 		return d, err
 	}
+	d.RevokedAt, d.ReenrolledAt = tm(r), tm(re)
 	d.Status = store.DeviceStatus(status)
 	d.Quarantine = store.QuarantineMode(quarantine)
 	if err := json.Unmarshal(tags, &d.Tags); err != nil {
@@ -40,8 +42,9 @@ func scanDevice(s scanner) (store.Device, error) {
 func (db *DB) CreateDevice(ctx context.Context, d store.Device) error {
 	tags, _ := json.Marshal(nonNil(d.Tags))
 	pol, _ := json.Marshal(d.Policy)
-	_, err := db.pool.Exec(ctx, `INSERT INTO devices(`+deviceCols+`) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
-		d.ID, d.Model, d.Firmware, string(tags), string(d.Status), string(d.Quarantine), string(pol), ts(d.CreatedAt), ts(d.UpdatedAt), ts(d.LastSeen))
+	_, err := db.pool.Exec(ctx, `INSERT INTO devices(`+deviceCols+`) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
+		d.ID, d.Model, d.Firmware, string(tags), string(d.Status), string(d.Quarantine), string(pol), ts(d.CreatedAt), ts(d.UpdatedAt), ts(d.LastSeen),
+		ts(d.RevokedAt), ts(d.ReenrolledAt))
 	if isUnique(err) {
 		return fmt.Errorf("device %s: %w", d.ID, store.ErrConflict)
 	}
@@ -93,8 +96,11 @@ func (db *DB) UpdateDevice(ctx context.Context, id string, fn func(*store.Device
 		d.ID = id
 		tags, _ := json.Marshal(nonNil(d.Tags))
 		pol, _ := json.Marshal(d.Policy)
-		if _, err := tx.Exec(ctx, `UPDATE devices SET model=$1, firmware=$2, tags=$3, status=$4, quarantine=$5, policy=$6, updated_at=$7, last_seen=$8 WHERE id=$9`,
-			d.Model, d.Firmware, string(tags), string(d.Status), string(d.Quarantine), string(pol), ts(d.UpdatedAt), ts(d.LastSeen), id); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE devices SET model=$1, firmware=$2, tags=$3, policy=$4, updated_at=$5 WHERE id=$6`,
+			d.Model, d.Firmware, string(tags), string(pol), ts(d.UpdatedAt), id); err != nil {
+			return fmt.Errorf("update device %s: %w", id, err)
+		}
+		if d, err = scanDevice(tx.QueryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = $1`, id)); err != nil {
 			return fmt.Errorf("update device %s: %w", id, err)
 		}
 		return nil
@@ -141,15 +147,10 @@ func (db *DB) ListModelPolicies(ctx context.Context) ([]store.ModelPolicy, error
 	return out, nil
 }
 
-// PutEnrollToken sets (replacing) the device's enrollment token.
+// PutEnrollToken sets (replacing) the device's enrollment token when its
+// status allows one; the device row is locked meanwhile.
 func (db *DB) PutEnrollToken(ctx context.Context, t store.EnrollToken) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO enroll_tokens(device_id, hash, created_at, expires_at, used_at) VALUES($1,$2,$3,$4,0)
-		ON CONFLICT(device_id) DO UPDATE SET hash=excluded.hash, created_at=excluded.created_at, expires_at=excluded.expires_at, used_at=0`,
-		t.DeviceID, t.Hash, ts(t.CreatedAt), ts(t.ExpiresAt))
-	if err != nil {
-		return fmt.Errorf("store enrollment token for %s: %w", t.DeviceID, err)
-	}
-	return nil
+	return db.inTx(ctx, func(tx *pgTx) error { return lifecycle.PutToken(ctx, tx, t) })
 }
 
 // GetEnrollToken returns the device's enrollment token record.

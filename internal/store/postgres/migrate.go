@@ -132,6 +132,15 @@ var migrations = []string{
 	CREATE TABLE finding_trend (time bigint PRIMARY KEY, counts jsonb NOT NULL);`,
 	// 4: restricted quarantine.
 	`ALTER TABLE devices ADD COLUMN quarantine text COLLATE "C" NOT NULL DEFAULT ''`,
+	// 5: the atomic lifecycle: revocation epoch, re-enrollment limits,
+	// superseded certificates, event retention. A device revoked before
+	// this migration gets its revocation time, which voids older tokens.
+	`ALTER TABLE devices ADD COLUMN revoked_at bigint NOT NULL DEFAULT 0;
+	ALTER TABLE devices ADD COLUMN reenrolled_at bigint NOT NULL DEFAULT 0;
+	UPDATE devices SET revoked_at = updated_at WHERE status = 'revoked';
+	ALTER TABLE certificates ADD COLUMN superseded_at bigint NOT NULL DEFAULT 0;
+	CREATE INDEX certificates_superseded ON certificates(superseded_at) WHERE superseded_at > 0 AND revoked_at = 0;
+	CREATE INDEX events_time ON events(time);`,
 }
 
 // errNewerSchema is returned when the database was migrated by a newer

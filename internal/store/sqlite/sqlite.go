@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wardproject/ward/internal/store"
+	"github.com/wardproject/ward/internal/store/lifecycle"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -184,6 +185,15 @@ var migrations = []string{
 	CREATE TABLE finding_trend (time INTEGER PRIMARY KEY, counts TEXT NOT NULL);`,
 	// 4: restricted quarantine.
 	`ALTER TABLE devices ADD COLUMN quarantine TEXT NOT NULL DEFAULT ''`,
+	// 5: the atomic lifecycle: revocation epoch, re-enrollment limits,
+	// superseded certificates, event retention. A device revoked before
+	// this migration gets its revocation time, which voids older tokens.
+	`ALTER TABLE devices ADD COLUMN revoked_at INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE devices ADD COLUMN reenrolled_at INTEGER NOT NULL DEFAULT 0;
+	UPDATE devices SET revoked_at = updated_at WHERE status = 'revoked';
+	ALTER TABLE certificates ADD COLUMN superseded_at INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX certificates_superseded ON certificates(superseded_at) WHERE superseded_at > 0 AND revoked_at = 0;
+	CREATE INDEX events_time ON events(time);`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {
@@ -259,15 +269,16 @@ func nonNil(s []string) []string {
 
 type scanner interface{ Scan(...any) error }
 
-const deviceCols = `id, model, firmware, tags, status, quarantine, policy, created_at, updated_at, last_seen`
+const deviceCols = `id, model, firmware, tags, status, quarantine, policy, created_at, updated_at, last_seen, revoked_at, reenrolled_at`
 
 func scanDevice(s scanner) (store.Device, error) {
 	var d store.Device
 	var tags, pol, status, quarantine string
-	var c, u, l int64
-	if err := s.Scan(&d.ID, &d.Model, &d.Firmware, &tags, &status, &quarantine, &pol, &c, &u, &l); err != nil {
+	var c, u, l, r, re int64
+	if err := s.Scan(&d.ID, &d.Model, &d.Firmware, &tags, &status, &quarantine, &pol, &c, &u, &l, &r, &re); err != nil {
 		return d, err
 	}
+	d.RevokedAt, d.ReenrolledAt = tm(r), tm(re)
 	d.Status = store.DeviceStatus(status)
 	d.Quarantine = store.QuarantineMode(quarantine)
 	if err := json.Unmarshal([]byte(tags), &d.Tags); err != nil {
@@ -330,8 +341,11 @@ func (db *DB) UpdateDevice(ctx context.Context, id string, fn func(*store.Device
 	d.ID = id
 	tags, _ := json.Marshal(nonNil(d.Tags))
 	pol, _ := json.Marshal(d.Policy)
-	if _, err := tx.ExecContext(ctx, `UPDATE devices SET model=?, firmware=?, tags=?, status=?, quarantine=?, policy=?, updated_at=?, last_seen=? WHERE id=?`,
-		d.Model, d.Firmware, string(tags), string(d.Status), string(d.Quarantine), string(pol), ts(d.UpdatedAt), ts(d.LastSeen), id); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE devices SET model=?, firmware=?, tags=?, policy=?, updated_at=? WHERE id=?`,
+		d.Model, d.Firmware, string(tags), string(pol), ts(d.UpdatedAt), id); err != nil {
+		return d, fmt.Errorf("update device %s: %w", id, err)
+	}
+	if d, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id)); err != nil {
 		return d, fmt.Errorf("update device %s: %w", id, err)
 	}
 	return d, tx.Commit()
@@ -372,15 +386,10 @@ func (db *DB) ListModelPolicies(ctx context.Context) ([]store.ModelPolicy, error
 	return out, rows.Err()
 }
 
-// PutEnrollToken sets (replacing) the device's enrollment token.
+// PutEnrollToken sets (replacing) the device's enrollment token when its
+// status allows one.
 func (db *DB) PutEnrollToken(ctx context.Context, t store.EnrollToken) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO enroll_tokens(device_id, hash, created_at, expires_at, used_at) VALUES(?,?,?,?,0)
-		ON CONFLICT(device_id) DO UPDATE SET hash=excluded.hash, created_at=excluded.created_at, expires_at=excluded.expires_at, used_at=0`,
-		t.DeviceID, t.Hash, ts(t.CreatedAt), ts(t.ExpiresAt))
-	if err != nil {
-		return fmt.Errorf("store enrollment token for %s: %w", t.DeviceID, err)
-	}
-	return nil
+	return db.inTx(ctx, func(tx *liteTx) error { return lifecycle.PutToken(ctx, tx, t) })
 }
 
 // GetEnrollToken returns the device's enrollment token record.
@@ -395,74 +404,130 @@ func (db *DB) GetEnrollToken(ctx context.Context, deviceID string) (store.Enroll
 	return t, err
 }
 
-const certCols = `serial, device_id, subject, kind, not_before, not_after, fingerprint, der, issued_at, revoked_at, revoke_reason`
+const certCols = `serial, device_id, subject, kind, not_before, not_after, fingerprint, der, issued_at, revoked_at, revoke_reason, superseded_at`
 
 func scanCert(s scanner) (store.Certificate, error) {
 	var c store.Certificate
-	var nb, na, ia, ra int64
-	err := s.Scan(&c.Serial, &c.DeviceID, &c.Subject, &c.Kind, &nb, &na, &c.Fingerprint, &c.DER, &ia, &ra, &c.RevokeReason)
-	c.NotBefore, c.NotAfter, c.IssuedAt, c.RevokedAt = tm(nb), tm(na), tm(ia), tm(ra)
+	var nb, na, ia, ra, sa int64
+	err := s.Scan(&c.Serial, &c.DeviceID, &c.Subject, &c.Kind, &nb, &na, &c.Fingerprint, &c.DER, &ia, &ra, &c.RevokeReason, &sa)
+	c.NotBefore, c.NotAfter, c.IssuedAt, c.RevokedAt, c.SupersededAt = tm(nb), tm(na), tm(ia), tm(ra), tm(sa)
 	return c, err
 }
 
 // PutCertificate records an issued certificate; ErrConflict on a duplicate serial.
 func (db *DB) PutCertificate(ctx context.Context, c store.Certificate) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO certificates(`+certCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?)`,
-		c.Serial, c.DeviceID, c.Subject, c.Kind, ts(c.NotBefore), ts(c.NotAfter), c.Fingerprint, c.DER, ts(c.IssuedAt), ts(c.RevokedAt), c.RevokeReason)
-	if isUnique(err) {
-		return fmt.Errorf("certificate %s: %w", c.Serial, store.ErrConflict)
-	}
+	return db.inTx(ctx, func(tx *liteTx) error { return lifecycle.InsertCertificate(ctx, tx, c) })
+}
+
+// EnrollDevice records an enrollment or re-enrollment in one transaction.
+func (db *DB) EnrollDevice(ctx context.Context, e store.Enrollment) (out store.Outcome, err error) {
+	err = db.inTx(ctx, func(tx *liteTx) error {
+		out, err = lifecycle.Enroll(ctx, tx, e)
+		return err
+	})
+	return out, err
+}
+
+// TransitionDevice applies one lifecycle transition in one transaction.
+func (db *DB) TransitionDevice(ctx context.Context, t store.Transition) (out store.Outcome, err error) {
+	err = db.inTx(ctx, func(tx *liteTx) error {
+		out, err = lifecycle.Transition(ctx, tx, t)
+		return err
+	})
+	return out, err
+}
+
+// RevokeSuperseded revokes the certificates superseded at or before before.
+func (db *DB) RevokeSuperseded(ctx context.Context, before, now time.Time) (out []string, err error) {
+	err = db.inTx(ctx, func(tx *liteTx) error {
+		out, err = lifecycle.RevokeSuperseded(ctx, tx, before, now)
+		return err
+	})
+	return out, err
+}
+
+// PruneEvents deletes old events and caps the events kept per device.
+func (db *DB) PruneEvents(ctx context.Context, before time.Time, perDevice int) (n int64, err error) {
+	err = db.inTx(ctx, func(tx *liteTx) error {
+		n, err = lifecycle.PruneEvents(ctx, tx, before, perDevice)
+		return err
+	})
+	return n, err
+}
+
+// inTx runs fn in one write transaction (BEGIN IMMEDIATE on the single
+// writer connection: write transactions never interleave) and commits
+// when fn returns nil.
+func (db *DB) inTx(ctx context.Context, fn func(*liteTx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("record certificate %s: %w", c.Serial, err)
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(&liteTx{tx: tx}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }
 
-// EnrollDevice records an enrollment in one transaction.
-func (db *DB) EnrollDevice(ctx context.Context, e store.Enrollment) (store.Device, error) {
-	tx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return store.Device{}, fmt.Errorf("enroll %s: %w", e.DeviceID, err)
-	}
-	defer tx.Rollback()
-	if e.TokenHash != nil {
-		res, err := tx.ExecContext(ctx, `UPDATE enroll_tokens SET used_at=? WHERE device_id=? AND hash=? AND used_at=0 AND expires_at>?`,
-			ts(e.Now), e.DeviceID, e.TokenHash, ts(e.Now))
-		if err != nil {
-			return store.Device{}, fmt.Errorf("use enrollment token for %s: %w", e.DeviceID, err)
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return store.Device{}, fmt.Errorf("enrollment token for %s: %w", e.DeviceID, store.ErrNotFound)
-		}
-	}
-	c := e.Cert
-	_, err = tx.ExecContext(ctx, `INSERT INTO certificates(`+certCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?)`,
-		c.Serial, c.DeviceID, c.Subject, c.Kind, ts(c.NotBefore), ts(c.NotAfter), c.Fingerprint, c.DER, ts(c.IssuedAt), ts(c.RevokedAt), c.RevokeReason)
+// liteTx is a lifecycle.Tx over a SQLite transaction.
+type liteTx struct{ tx *sql.Tx }
+
+func (t *liteTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := t.tx.ExecContext(ctx, q, args...)
 	if isUnique(err) {
-		return store.Device{}, fmt.Errorf("certificate %s: %w", c.Serial, store.ErrConflict)
+		return 0, fmt.Errorf("%w: %v", store.ErrConflict, err)
 	}
 	if err != nil {
-		return store.Device{}, fmt.Errorf("record certificate %s: %w", c.Serial, err)
+		return 0, err
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE devices SET status=?, updated_at=? WHERE id=?`, string(store.StatusActive), ts(e.Now), e.DeviceID)
+	return res.RowsAffected()
+}
+
+func (t *liteTx) QueryRow(ctx context.Context, q string, args ...any) interface{ Scan(...any) error } {
+	return notFoundRow{t.tx.QueryRowContext(ctx, q, args...)}
+}
+
+func (t *liteTx) Strings(ctx context.Context, q string, args ...any) ([]string, error) {
+	rows, err := t.tx.QueryContext(ctx, q, args...)
 	if err != nil {
-		return store.Device{}, fmt.Errorf("activate device %s: %w", e.DeviceID, err)
+		return nil, err
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return store.Device{}, fmt.Errorf("device %s: %w", e.DeviceID, store.ErrNotFound)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
 	}
-	det := []byte("{}")
-	if e.Event.Detail != nil {
-		det, _ = json.Marshal(e.Event.Detail)
+	return out, rows.Err()
+}
+
+func (t *liteTx) Device(ctx context.Context, id string) (store.Device, error) {
+	d, err := scanDevice(t.tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("device %s: %w", id, store.ErrNotFound)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO events(device_id, time, kind, detail) VALUES(?,?,?,?)`, e.Event.DeviceID, ts(e.Event.Time), e.Event.Kind, string(det)); err != nil {
-		return store.Device{}, fmt.Errorf("record enrollment event: %w", err)
+	return d, err
+}
+
+func (t *liteTx) ForUpdate() string { return "" }
+func (t *liteTx) JSON() string      { return "?" }
+
+// notFoundRow maps sql.ErrNoRows to store.ErrNotFound.
+type notFoundRow struct{ r *sql.Row }
+
+func (n notFoundRow) Scan(dest ...any) error {
+	err := n.r.Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
 	}
-	d, err := scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, e.DeviceID))
-	if err != nil {
-		return d, fmt.Errorf("enroll %s: %w", e.DeviceID, err)
-	}
-	return d, tx.Commit()
+	return err
 }
 
 // GetCertificate returns one certificate by serial.

@@ -39,6 +39,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"findings", testFindings},
 		{"enroll-device", testEnrollDevice},
 		{"valid-device-certificates", testValidDeviceCertificates},
+		{"lifecycle-matrix", testLifecycleMatrix},
+		{"token-after-revocation", testTokenAfterRevocation},
+		{"reenroll-limits", testReenrollLimits},
+		{"event-retention", testEventRetention},
+		{"concurrent-transitions", testConcurrentTransitions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -67,31 +72,32 @@ func testDevices(t *testing.T, s store.Store) {
 	if _, err := s.GetDevice(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("missing device: got %v, want ErrNotFound", err)
 	}
-	up, err := s.UpdateDevice(ctx, "sensor-1", func(d *store.Device) error { d.Status = store.StatusActive; return nil })
-	if err != nil || up.Status != store.StatusActive {
-		t.Fatalf("UpdateDevice: %v %v", up.Status, err)
+	// UpdateDevice writes descriptive fields only: a status set by fn is
+	// ignored (statuses change through TransitionDevice alone).
+	up, err := s.UpdateDevice(ctx, "sensor-1", func(d *store.Device) error {
+		d.Firmware, d.Status, d.Quarantine = "1.1", store.StatusActive, store.QuarantineRestrict
+		return nil
+	})
+	if err != nil || up.Firmware != "1.1" || up.Status != store.StatusPending || up.Quarantine != "" {
+		t.Fatalf("UpdateDevice: firmware %q status %s mode %q, %v (want 1.1, pending, no mode)", up.Firmware, up.Status, up.Quarantine, err)
 	}
 	boom := errors.New("boom")
-	if _, err := s.UpdateDevice(ctx, "sensor-1", func(d *store.Device) error { d.Status = store.StatusRevoked; return boom }); !errors.Is(err, boom) {
+	if _, err := s.UpdateDevice(ctx, "sensor-1", func(d *store.Device) error { d.Firmware = "2"; return boom }); !errors.Is(err, boom) {
 		t.Fatalf("UpdateDevice with failing fn: %v", err)
 	}
-	if got, _ := s.GetDevice(ctx, "sensor-1"); got.Status != store.StatusActive {
-		t.Errorf("failed update was applied: status %s", got.Status)
+	if got, _ := s.GetDevice(ctx, "sensor-1"); got.Firmware != "1.1" {
+		t.Errorf("failed update was applied: firmware %s", got.Firmware)
 	}
-	if _, err := s.UpdateDevice(ctx, "sensor-1", func(d *store.Device) error {
-		d.Status, d.Quarantine = store.StatusQuarantined, store.QuarantineRestrict
-		return nil
-	}); err != nil {
-		t.Fatal(err)
+	if out, err := s.TransitionDevice(ctx, store.Transition{DeviceID: "sensor-1", Op: "quarantine", From: store.QuarantineFrom,
+		To: store.StatusQuarantined, Quarantine: store.QuarantineRestrict, Now: t0}); err != nil || out.Device.Quarantine != store.QuarantineRestrict {
+		t.Fatalf("quarantine: %+v %v", out.Device, err)
 	}
 	if got, _ := s.GetDevice(ctx, "sensor-1"); got.Status != store.StatusQuarantined || got.Quarantine != store.QuarantineRestrict {
 		t.Errorf("quarantine mode not stored: status %s, mode %q", got.Status, got.Quarantine)
 	}
-	if _, err := s.UpdateDevice(ctx, "sensor-1", func(d *store.Device) error {
-		d.Status, d.Quarantine = store.StatusActive, ""
-		return nil
-	}); err != nil {
-		t.Fatal(err)
+	if out, err := s.TransitionDevice(ctx, store.Transition{DeviceID: "sensor-1", Op: "release", From: store.ReleaseFrom,
+		To: store.StatusActive, NeedsCertificate: true, Now: t0}); err != nil || out.Device.Quarantine != "" {
+		t.Fatalf("release: %+v %v", out.Device, err)
 	}
 	if err := s.TouchDevice(ctx, "sensor-1", t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
@@ -439,20 +445,17 @@ func testEnrollDevice(t *testing.T, s store.Store) {
 	s.CreateDevice(ctx, store.Device{ID: "d", Model: "m", Status: store.StatusPending, CreatedAt: t0, UpdatedAt: t0})
 	h := []byte("0123456789abcdef0123456789abcdef")
 	s.PutEnrollToken(ctx, store.EnrollToken{DeviceID: "d", Hash: h, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)})
-	cert := func(serial string) store.Certificate {
-		return store.Certificate{Serial: serial, DeviceID: "d", Subject: "CN=d", Kind: "device", DER: []byte{1}, IssuedAt: t0}
-	}
 	ev := store.Event{DeviceID: "d", Time: t0, Kind: "enrolled"}
 	// A wrong token writes nothing.
-	if _, err := s.EnrollDevice(ctx, store.Enrollment{DeviceID: "d", TokenHash: []byte("wrong"), Now: t0, Cert: cert("aa01"), Event: ev}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.EnrollDevice(ctx, store.Enrollment{DeviceID: "d", TokenHash: []byte("wrong"), Now: t0, Cert: testCert("d", "aa01", t0), Event: ev}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("wrong token: %v", err)
 	}
 	if _, err := s.GetCertificate(ctx, "aa01"); !errors.Is(err, store.ErrNotFound) {
 		t.Error("certificate recorded although the token was refused")
 	}
-	d, err := s.EnrollDevice(ctx, store.Enrollment{DeviceID: "d", TokenHash: h, Now: t0.Add(time.Minute), Cert: cert("aa02"), Event: ev})
-	if err != nil || d.Status != store.StatusActive {
-		t.Fatalf("enroll: %+v %v", d, err)
+	out, err := s.EnrollDevice(ctx, store.Enrollment{DeviceID: "d", TokenHash: h, Now: t0.Add(time.Minute), Cert: testCert("d", "aa02", t0), Event: ev})
+	if err != nil || out.Device.Status != store.StatusActive {
+		t.Fatalf("enroll: %+v %v", out, err)
 	}
 	if tok, _ := s.GetEnrollToken(ctx, "d"); tok.UsedAt.IsZero() {
 		t.Error("token not used")
@@ -460,18 +463,20 @@ func testEnrollDevice(t *testing.T, s store.Store) {
 	if evs, _ := s.ListEvents(ctx, "d", 10); len(evs) != 1 || evs[0].Kind != "enrolled" {
 		t.Errorf("events %+v", evs)
 	}
-	// Re-enrollment without a token; a duplicate serial rolls everything back.
-	s.UpdateDevice(ctx, "d", func(d *store.Device) error { d.Status = store.StatusPending; return nil })
-	if _, err := s.EnrollDevice(ctx, store.Enrollment{DeviceID: "d", Now: t0, Cert: cert("aa02"), Event: ev}); !errors.Is(err, store.ErrConflict) {
+	// A re-enrollment whose new serial is a duplicate rolls everything back.
+	if _, err := s.EnrollDevice(ctx, store.Enrollment{DeviceID: "d", Current: "aa02", Now: t0.Add(2 * time.Minute), Cert: testCert("d", "aa02", t0), Event: ev}); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("duplicate serial: %v", err)
 	}
-	if got, _ := s.GetDevice(ctx, "d"); got.Status != store.StatusPending {
-		t.Errorf("device activated by a failed enrollment: %s", got.Status)
+	if c, _ := s.GetCertificate(ctx, "aa02"); !c.SupersededAt.IsZero() {
+		t.Errorf("certificate superseded by a failed re-enrollment")
+	}
+	if got, _ := s.GetDevice(ctx, "d"); !got.ReenrolledAt.IsZero() {
+		t.Errorf("re-enrollment time set by a failed re-enrollment")
 	}
 	if evs, _ := s.ListEvents(ctx, "d", 10); len(evs) != 1 {
 		t.Errorf("event written by a failed enrollment: %d events", len(evs))
 	}
-	if _, err := s.EnrollDevice(ctx, store.Enrollment{DeviceID: "ghost", Now: t0, Cert: cert("aa03"), Event: ev}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.EnrollDevice(ctx, store.Enrollment{DeviceID: "ghost", Current: "aa02", Now: t0, Cert: testCert("ghost", "aa03", t0), Event: ev}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown device: %v", err)
 	}
 	if _, err := s.GetCertificate(ctx, "aa03"); !errors.Is(err, store.ErrNotFound) {
