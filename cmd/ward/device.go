@@ -14,9 +14,10 @@ import (
 )
 
 func newDeviceCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "device", Short: "Register, inspect, revoke and quarantine devices"}
+	cmd := &cobra.Command{Use: "device", Short: "Register, inspect, quarantine, revoke and retire devices"}
 	cmd.AddCommand(newDeviceAddCmd(), newDeviceListCmd(), newDeviceShowCmd(), newDeviceTokenCmd(),
 		newDeviceStatusCmd("revoke", "Revoke the device's certificates (published in the CRL) and disconnect it"),
+		newDeviceStatusCmd("retire", "Decommission the device for good: revoke its certificates, void its token, never admit it again"),
 		newDeviceStatusCmd("quarantine", "Disconnect the device and refuse it (or, with --mode restrict, confine it to quarantine/ID/#), without revoking its certificate"),
 		newDeviceStatusCmd("release", "Lift a quarantine"),
 		newDevicePolicyCmd(), newDeviceMetricsCmd())
@@ -241,13 +242,13 @@ func newDeviceStatusCmd(verb, short string) *cobra.Command {
 				return err
 			}
 			if out == "json" {
-				if verb == "revoke" {
+				if verb == "revoke" || verb == "retire" {
 					return printJSON(cmd.OutOrStdout(), res)
 				}
 				return printJSON(cmd.OutOrStdout(), res.Device)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "device %s is now %s\n", res.ID, statusText(res.Device))
-			if verb == "revoke" {
+			if verb == "revoke" || verb == "retire" {
 				fmt.Fprintf(cmd.OutOrStdout(), "revoked certificates: %s\n", strings.Join(res.RevokedSerials, ", "))
 			}
 			return nil
@@ -257,7 +258,7 @@ func newDeviceStatusCmd(verb, short string) *cobra.Command {
 		cmd.Flags().StringVar(&mode, "mode", "refuse", "refuse: disconnect and refuse the device; restrict: disconnect, then admit it to quarantine/ID/# only")
 	}
 	if verb != "release" {
-		cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the device's events; for revoke also the CRL reason: keyCompromise, superseded, cessationOfOperation)")
+		cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the device's events; for revoke and retire also the CRL reason: keyCompromise, superseded, cessationOfOperation)")
 	}
 	addClientFlags(cmd, true)
 	return cmd

@@ -41,6 +41,7 @@ type Registry interface {
 	Get(ctx context.Context, id string, events int) (fleet.View, error)
 	List(ctx context.Context) ([]fleet.View, error)
 	Revoke(ctx context.Context, id, reason string) (store.Device, []string, error)
+	Retire(ctx context.Context, id, reason string) (store.Device, []string, error)
 	Quarantine(ctx context.Context, id, reason string, mode store.QuarantineMode) (store.Device, error)
 	Release(ctx context.Context, id string) (store.Device, error)
 	SetPolicy(ctx context.Context, id string, p store.Policy) (store.Device, error)
@@ -268,6 +269,7 @@ func (s *Server) routes() {
 	auth("GET /api/v1/devices/{id}/events", store.RoleViewer, s.deviceEvents)
 	auth("POST /api/v1/devices/{id}/token", store.RoleOperator, s.deviceToken)
 	auth("POST /api/v1/devices/{id}/revoke", store.RoleOperator, s.revokeDevice)
+	auth("POST /api/v1/devices/{id}/retire", store.RoleOperator, s.retireDevice)
 	auth("POST /api/v1/devices/{id}/quarantine", store.RoleOperator, s.quarantineDevice)
 	auth("POST /api/v1/devices/{id}/release", store.RoleOperator, s.releaseDevice)
 	auth("PUT /api/v1/devices/{id}/policy", store.RoleOperator, s.setPolicy)
@@ -445,7 +447,7 @@ func toError(err error) *Error {
 		return &Error{Status: http.StatusNotFound, Public: err.Error(), Err: err}
 	case errors.Is(err, store.ErrConflict):
 		return &Error{Status: http.StatusConflict, Public: err.Error() + " (already exists)", Err: err}
-	case errors.Is(err, fleet.ErrQuarantined):
+	case errors.Is(err, fleet.ErrQuarantined), errors.Is(err, fleet.ErrWrongState):
 		return &Error{Status: http.StatusConflict, Public: err.Error(), Err: err}
 	case errors.Is(err, fleet.ErrBadRequest), errors.Is(err, pki.ErrBadDeviceID):
 		return &Error{Status: http.StatusBadRequest, Public: err.Error(), Err: err}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/hex"
 	"net/http"
 	"strconv"
@@ -175,18 +176,33 @@ func (s *Server) deviceToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request) error {
+	return s.endDevice(w, r, "device.revoke", s.opts.Registry.Revoke)
+}
+
+func (s *Server) retireDevice(w http.ResponseWriter, r *http.Request) error {
+	return s.endDevice(w, r, "device.retire", s.opts.Registry.Retire)
+}
+
+// endDevice revokes or retires a device. The registry completes the
+// transition even when the client goes away; the audit entry is written
+// with the request's context detached for the same reason.
+func (s *Server) endDevice(w http.ResponseWriter, r *http.Request, action string,
+	end func(ctx context.Context, id, reason string) (store.Device, []string, error)) error {
 	var req ReasonRequest
 	if err := optionalBody(w, r, &req); err != nil {
 		return err
 	}
-	d, serials, err := s.opts.Registry.Revoke(r.Context(), r.PathValue("id"), req.Reason)
-	if err != nil {
+	d, serials, err := end(r.Context(), r.PathValue("id"), req.Reason)
+	if err != nil && d.ID == "" {
 		return err
 	}
 	if serials == nil {
 		serials = []string{}
 	}
-	s.audit(r, "device.revoke", d.ID, map[string]string{"reason": req.Reason, "serials": strings.Join(serials, ",")})
+	s.audit(r.WithContext(context.WithoutCancel(r.Context())), action, d.ID, map[string]string{"reason": req.Reason, "serials": strings.Join(serials, ",")})
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, RevokeResponse{Device: d, RevokedSerials: serials})
 	return nil
 }

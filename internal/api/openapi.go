@@ -159,6 +159,9 @@ var apiOperations = []apiOperation{
 	{pattern: "POST /api/v1/devices/{id}/revoke", id: "revokeDevice", tag: "devices", summary: "Revoke a device",
 		desc: "Revokes a device and every certificate it holds; the CRL is updated. mode is ignored here.", path: []apiParam{pDeviceID},
 		body: typeOf[ReasonRequest](), optional: true, status: 200, resp: typeOf[RevokeResponse]()},
+	{pattern: "POST /api/v1/devices/{id}/retire", id: "retireDevice", tag: "devices", summary: "Retire a device",
+		desc: "Decommissions a device for good: revokes every certificate it holds (reason cessationOfOperation unless given), voids its enrollment token and refuses it from then on; a retired device never enrolls again. mode is ignored here.", path: []apiParam{pDeviceID},
+		body: typeOf[ReasonRequest](), optional: true, status: 200, resp: typeOf[RevokeResponse]()},
 	{pattern: "POST /api/v1/devices/{id}/quarantine", id: "quarantineDevice", tag: "devices", summary: "Quarantine a device",
 		desc: "Disconnects a device and, by mode, refuses it (refuse, the default) or admits it to quarantine/{id}/# only (restrict).", path: []apiParam{pDeviceID},
 		body: typeOf[ReasonRequest](), optional: true, status: 200, resp: typeOf[store.Device]()},
@@ -349,7 +352,7 @@ func (g *schemaGen) fail(format string, args ...any) *jsonSchema {
 // the constants themselves: a renamed one fails to compile, a new one
 // must be added here.
 var enums = map[reflect.Type][]string{
-	reflect.TypeFor[store.DeviceStatus]():   {string(store.StatusPending), string(store.StatusActive), string(store.StatusQuarantined), string(store.StatusRevoked)},
+	reflect.TypeFor[store.DeviceStatus]():   {string(store.StatusPending), string(store.StatusActive), string(store.StatusQuarantined), string(store.StatusRevoked), string(store.StatusRetired)},
 	reflect.TypeFor[store.QuarantineMode](): {string(store.QuarantineRefuse), string(store.QuarantineRestrict)},
 	reflect.TypeFor[store.Role]():           {string(store.RoleAdmin), string(store.RoleOperator), string(store.RoleViewer)},
 	reflect.TypeFor[alert.Severity]():       {string(alert.Low), string(alert.Medium), string(alert.High), string(alert.Critical)},

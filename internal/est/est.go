@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -266,11 +267,15 @@ func (h *Handler) respondCert(w http.ResponseWriter, op string, crt *x509.Certif
 	if err != nil {
 		status := http.StatusInternalServerError
 		msg := "internal error"
+		var soon *fleet.TooSoonError
 		switch {
 		case errors.Is(err, fleet.ErrBadToken), errors.Is(err, fleet.ErrNotEnrolled):
 			status, msg = http.StatusUnauthorized, err.Error()
 		case errors.Is(err, fleet.ErrQuarantined):
 			status, msg = http.StatusForbidden, err.Error()
+		case errors.As(err, &soon):
+			status, msg = http.StatusTooManyRequests, err.Error()
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(time.Until(soon.RetryAt).Seconds()+1))))
 		case errors.Is(err, fleet.ErrBadRequest):
 			status, msg = http.StatusBadRequest, err.Error()
 		case errors.Is(err, store.ErrNotFound):

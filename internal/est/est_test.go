@@ -121,15 +121,24 @@ func TestEnrollFlow(t *testing.T) {
 		t.Error("reenroll returned the same certificate")
 	}
 	// Re-enroll for another device's name with my certificate: refused.
+	cur2 := tls.Certificate{Certificate: [][]byte{crt2.Raw}, PrivateKey: key2}
 	csrOther, _ := NewCSR("sensor-18", key2)
-	if _, err := c.Reenroll(ctx, cur, csrOther); statusOf(err) != http.StatusBadRequest {
+	if _, err := c.Reenroll(ctx, cur2, csrOther); statusOf(err) != http.StatusBadRequest {
 		t.Errorf("reenroll naming another device: %v, want 400", err)
+	}
+	// The certificate it re-enrolled with is superseded: it cannot
+	// re-enroll again (nor fork a second line of certificates).
+	if _, err := c.Reenroll(ctx, cur, csr2); statusOf(err) != http.StatusUnauthorized {
+		t.Errorf("reenroll with the superseded certificate: %v, want 401", err)
+	}
+	// Within the re-enrollment interval, the new certificate is told when to retry.
+	if _, err := c.Reenroll(ctx, cur2, csr2); statusOf(err) != http.StatusTooManyRequests {
+		t.Errorf("second reenroll within the interval: %v, want 429", err)
 	}
 	// After revocation, re-enroll is refused.
 	if _, _, err := e.reg.Revoke(ctx, "sensor-17", "keyCompromise"); err != nil {
 		t.Fatal(err)
 	}
-	cur2 := tls.Certificate{Certificate: [][]byte{crt2.Raw}, PrivateKey: key2}
 	if _, err := c.Reenroll(ctx, cur2, csr2); statusOf(err) != http.StatusUnauthorized {
 		t.Errorf("reenroll after revoke: %v, want 401", err)
 	}

@@ -401,15 +401,15 @@ func (r *Registry) Reenroll(ctx context.Context, current *x509.Certificate, csrD
 		r.refuse(ctx, id, "stale-certificate", map[string]string{"reason": "stale-certificate", "serial": serial})
 		return nil, fmt.Errorf("reenroll %s: %w (certificate revoked or already superseded)", id, ErrNotEnrolled)
 	}
+	csr, err := r.checkCSR(ctx, id, csrDER)
+	if err != nil {
+		return nil, err
+	}
 	d, err := r.opts.Store.GetDevice(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if err := r.checkReenroll(d); err != nil {
-		return nil, err
-	}
-	csr, err := r.checkCSR(ctx, id, csrDER)
-	if err != nil {
 		return nil, err
 	}
 	return r.issue(ctx, id, csr, store.Enrollment{Current: serial}, "reenrolled")

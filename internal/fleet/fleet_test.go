@@ -124,7 +124,7 @@ func TestLifecycle(t *testing.T) {
 	if !ca.IsRevoked(c1.SerialNumber) || !ca.IsRevoked(c2.SerialNumber) || gw.crl != 1 || gw.devices["d1"] != store.StatusRevoked {
 		t.Errorf("after revoke: revoked %v %v, crl notices %d, gateway status %s", ca.IsRevoked(c1.SerialNumber), ca.IsRevoked(c2.SerialNumber), gw.crl, gw.devices["d1"])
 	}
-	if _, err := r.Quarantine(ctx, "d1", "", ""); !errors.Is(err, ErrBadRequest) {
+	if _, err := r.Quarantine(ctx, "d1", "", ""); !errors.Is(err, ErrWrongState) {
 		t.Errorf("quarantine a revoked device: %v", err)
 	}
 	// Re-enrollment of a revoked device needs a new token from the operator.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/lifecycle"
 )
