@@ -86,6 +86,11 @@ type CA struct {
 	chain  []*x509.Certificate
 	issued *issuedSet // see issued.go
 
+	// reload serialises reloadRevoked from the store read to the install,
+	// so that a reload that read the store earlier never installs its
+	// older CRL over a newer one (two revocations at once). Lock order:
+	// reload before mu.
+	reload  sync.Mutex
 	mu      sync.RWMutex // guards revoked and crl
 	revoked map[string]bool
 	crl     []byte
@@ -562,6 +567,8 @@ func (ca *CA) IsRevoked(serial *big.Int) bool {
 
 // reloadRevoked rebuilds the revoked set and the CRL from the store.
 func (ca *CA) reloadRevoked(ctx context.Context) error {
+	ca.reload.Lock()
+	defer ca.reload.Unlock()
 	recs, err := ca.opts.Store.ListRevoked(ctx)
 	if err != nil {
 		return fmt.Errorf("load revoked certificates: %w", err)
