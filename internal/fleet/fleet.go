@@ -131,8 +131,9 @@ type Options struct {
 	Gateway  Gateway       // nil: none (tests, CLI-only)
 	TokenTTL time.Duration // enrollment token lifetime; default 24h
 	// ReenrollInterval is the shortest time between two re-enrollments
-	// of one device (default 1h; ward agent renews when a third of the
-	// certificate's lifetime is left, weeks apart).
+	// of one device (default 1h; a device renews its 90-day certificate
+	// weeks before it expires, with ward enroll --renew or its own EST
+	// client, so one renewal an hour leaves any real schedule room).
 	ReenrollInterval time.Duration
 	// MaxCertificates caps a device's valid certificates (default 3).
 	MaxCertificates int
