@@ -24,6 +24,7 @@ const (
 	ReasonRevoked       = "revoked"
 	ReasonQuarantined   = "quarantined"
 	ReasonPending       = "pending"
+	ReasonRetired       = "retired"
 	ReasonUnknownDevice = "unknown-device"
 	ReasonClientID      = "client-id"
 	ReasonConnectRate   = "connect-rate"

@@ -203,6 +203,8 @@ func statusReason(p *policy) string {
 		return ReasonRevoked
 	case store.StatusPending:
 		return ReasonPending
+	case store.StatusRetired:
+		return ReasonRetired
 	}
 	return ReasonUnknownDevice
 }

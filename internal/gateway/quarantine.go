@@ -84,7 +84,7 @@ var (
 )
 
 func kickCode(s store.DeviceStatus) packets.Code {
-	if s == store.StatusRevoked {
+	if s == store.StatusRevoked || s == store.StatusRetired {
 		return kickRevoked
 	}
 	return kickAdmin

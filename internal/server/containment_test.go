@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wardproject/ward/internal/api"
+	"github.com/wardproject/ward/internal/client"
 	"github.com/wardproject/ward/internal/est"
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/store"
@@ -156,4 +158,43 @@ func runContainmentRace(t *testing.T) {
 		}
 	}
 	t.Logf("%d devices, %d re-enrollments attempted, %d certificates issued during the race", devices, devices*attackers*rounds, issued)
+}
+
+// TestRetireDisconnectsForGood: a retired device is disconnected at once,
+// refused at the next handshake with reason retired, gets no new token,
+// and its certificate is on the CRL.
+func TestRetireDisconnectsForGood(t *testing.T) {
+	w := start(t, t.TempDir())
+	ctx := context.Background()
+	cert := w.enroll(t, "old-meter")
+	c, err := w.connect(&cert, "old-meter", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(0)
+	var rr api.RevokeResponse
+	if err := w.api.Post(ctx, "/api/v1/devices/old-meter/retire", nil, &rr); err != nil {
+		t.Fatal(err)
+	}
+	if rr.Status != store.StatusRetired || len(rr.RevokedSerials) != 1 {
+		t.Fatalf("retire: %s, revoked %v", rr.Status, rr.RevokedSerials)
+	}
+	select {
+	case <-c.lost:
+	case <-time.After(wait):
+		t.Fatal("retired device still connected")
+	}
+	if cl, err := w.connect(&cert, "old-meter", nil); err == nil {
+		cl.Disconnect(0)
+		t.Fatal("retired device reconnected")
+	}
+	if !w.srv.CA().IsRevoked(cert.Leaf.SerialNumber) {
+		t.Error("retired device's certificate is not revoked")
+	}
+	var res api.EnrollmentResponse
+	err = w.api.Post(ctx, "/api/v1/devices/old-meter/token", nil, &res)
+	var ce *client.Error
+	if !asStatus(err, &ce, http.StatusConflict) {
+		t.Errorf("token for a retired device: %v, want 409", err)
+	}
 }
