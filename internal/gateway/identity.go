@@ -150,13 +150,15 @@ func (g *Gateway) learnCertificate(n *big.Int, serial, id string) bool {
 	return ok
 }
 
-// lookupLimiter allows one lookup per key per LookupInterval. It forgets
-// keys older than that once it holds lookupLimiterSweep of them, so an
-// attacker cycling serials cannot grow it without bound. The zero value is
+// lookupLimiter allows one lookup per key per LookupInterval, and at most
+// lookupLimiterSweep lookups of distinct keys per LookupInterval: keys older
+// than that are forgotten when it is full, so an attacker cycling serials
+// cannot grow it, nor the store reads, without bound. The zero value is
 // ready to use.
 type lookupLimiter struct {
-	mu   sync.Mutex
-	last map[string]time.Time
+	mu     sync.Mutex
+	last   map[string]time.Time
+	oldest time.Time // of last's times, as of the last sweep
 }
 
 const lookupLimiterSweep = 4096
@@ -171,10 +173,19 @@ func (l *lookupLimiter) allow(key string, now time.Time) bool {
 		l.last = map[string]time.Time{}
 	}
 	if len(l.last) >= lookupLimiterSweep {
+		if now.Sub(l.oldest) < LookupInterval {
+			return false // full of recent keys (a flood): no store read
+		}
+		l.oldest = now
 		for k, t := range l.last {
 			if now.Sub(t) >= LookupInterval {
 				delete(l.last, k)
+			} else if t.Before(l.oldest) {
+				l.oldest = t
 			}
+		}
+		if len(l.last) >= lookupLimiterSweep {
+			return false
 		}
 	}
 	l.last[key] = now
