@@ -44,6 +44,10 @@ func Start(tb testing.TB, env ...string) *Ward {
 		"WARD_HTTPS_ADDR=127.0.0.1:0",
 		"WARD_MQTT_ADDR=127.0.0.1:0",
 		"WARD_LOG_LEVEL=error",
+		// The load clients enroll every device from one address: lift
+		// EST's per-source limit, as bench/lib.sh does (RAISED_EST).
+		"WARD_EST_SOURCE_RATE=1000000000",
+		"WARD_EST_SOURCE_BURST=1000000000",
 	}, env...)
 	cfg, err := config.Load(nil, environ)
 	if err != nil {
