@@ -57,6 +57,7 @@ type idsSensorFlags struct {
 	noWindow  bool
 	alpha     float64
 	quantile  float64
+	incident  float64
 	margin    float64
 	noRules   bool
 	report    bool
@@ -79,10 +80,11 @@ func (f *idsSensorFlags) register(cmd *cobra.Command, alertsDefault string) {
 	fl.BoolVar(&f.report, "report", false, "send alerts to the Ward server (WARD_SERVER, WARD_TOKEN of an operator, WARD_CA) and map hosts to the devices connected to its gateway")
 	config.RegisterClientFlags(fl)
 	fl.StringVar(&f.transform, "transform", "", "feature transform: log (default) or none (as reference KitNET)")
-	fl.BoolVar(&f.noWindow, "no-window", false, "score each packet alone, without the per-host score window")
-	fl.Float64Var(&f.alpha, "window-alpha", 0, "weight of a new packet in the per-host score window (default 0.1)")
-	fl.Float64Var(&f.quantile, "threshold-quantile", 0, "quantile of late learning scores taken as threshold (default 0.999)")
+	fl.BoolVar(&f.noWindow, "no-window", false, "no per-host score window (the default now; kept for old scripts)")
+	fl.Float64Var(&f.alpha, "window-alpha", 0, "score packets with the old per-host moving average of the learned score, with this weight (evaluation baseline; default off)")
+	fl.Float64Var(&f.quantile, "threshold-quantile", 0, "quantile of the held-back calibration scores taken as the learned detector's threshold (default 0.999)")
 	fl.Float64Var(&f.margin, "threshold-margin", 0, "factor applied to that quantile (default 1.5)")
+	fl.Float64Var(&f.incident, "incident-threshold", 0, "fused evidence score at which a connection raises its host's incident (default 0.5)")
 	fl.BoolVar(&f.noRules, "no-rules", false, "run the learned detector only (no scan, brute-force, flood rules)")
 	_ = fl.MarkHidden("transform")
 	_ = fl.MarkHidden("window-alpha")
@@ -109,9 +111,10 @@ func (f *idsSensorFlags) build(cmd *cobra.Command, log *slog.Logger) (*idsSensor
 	opts := netids.Options{
 		Learn: f.learn, FMGrace: f.fmGrace, Calibrate: f.calibrate, UncoupledFeatures: f.uncoupled,
 		Seed: f.seed, Transform: f.transform,
-		Window:            netids.WindowOptions{Off: f.noWindow, Alpha: f.alpha},
+		Window:            netids.WindowOptions{On: f.alpha > 0 && !f.noWindow, Alpha: f.alpha},
 		ThresholdQuantile: f.quantile, ThresholdMargin: f.margin,
-		Logger: log,
+		Evidence: netids.EvidenceOptions{Threshold: f.incident},
+		Logger:   log,
 	}
 	if f.model != "" {
 		mf, err := os.Open(f.model)
@@ -302,8 +305,12 @@ func idsPrintSummary(w io.Writer, output string, sum netids.Summary) {
 		json.NewEncoder(w).Encode(sum)
 		return
 	}
-	fmt.Fprintf(w, "packets %d (learned %d, scored %d), alerts %d, threshold %.4g, hosts %d, %.0f packets/s\n",
-		sum.Packets, sum.Learned, sum.Scored, sum.Alerts, sum.Threshold, sum.Hosts, sum.PacketsPerS)
+	fmt.Fprintf(w, "packets %d (learned %d, scored %d), alerts %d, incidents %d (high %d, medium %d, info %d), threshold %.4g, hosts %d, connections %d, %.0f packets/s\n",
+		sum.Packets, sum.Learned, sum.Scored, sum.Alerts, sum.Incidents["high"]+sum.Incidents["medium"]+sum.Incidents["info"],
+		sum.Incidents["high"], sum.Incidents["medium"], sum.Incidents["info"], sum.Threshold, sum.Hosts, sum.Connections, sum.PacketsPerS)
+	for _, warn := range sum.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
 }
 
 // progress is a packets/s progress bar on stderr, shown only on a terminal.

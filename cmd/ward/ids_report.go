@@ -27,6 +27,9 @@ func severity(s netids.Severity) alert.Severity {
 	case alert.Low, alert.Medium, alert.High, alert.Critical:
 		return v
 	}
+	if s == netids.SeverityInfo { // a new device or service: the server has no info level
+		return alert.Low
+	}
 	return alert.Medium
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -59,17 +60,22 @@ type Options struct {
 	// Conns configures the connection tracker (handshake timeout, caps,
 	// idle timeout, counters' half-life).
 	Conns conntrack.Options
-	// Window configures the per-host score window.
+	// Window configures the per-host score window of the old pipeline,
+	// off by default: with Window.On a packet's score is the window over
+	// the learned score alone (a baseline for evaluation), not the fused
+	// evidence.
 	Window WindowOptions
-	// ThresholdQuantile is the quantile of the scores of the held-back
-	// calibration packets that becomes the alert threshold, before
-	// ThresholdMargin multiplies it. Default 0.999.
+	// Evidence sets the weights of the evidence terms and the incident
+	// threshold.
+	Evidence EvidenceOptions
+	// ThresholdQuantile is the quantile of the learned scores of the
+	// held-back calibration packets that becomes the learned detector's
+	// threshold (saved with the model; TermLearned uses the calibration's
+	// 99.9th percentile), before ThresholdMargin multiplies it. Default
+	// 0.999.
 	ThresholdQuantile float64
 	// ThresholdMargin multiplies the threshold. Default 1.5.
 	ThresholdMargin float64
-	// AlertHoldoff is how long (capture time) anomaly alerts for the same
-	// host pair are folded into one. Default 60 s.
-	AlertHoldoff time.Duration
 	// Sink receives alerts. Default: DiscardSink.
 	Sink AlertSink
 	// Registry maps addresses to enrolled devices; nil means none, and no
@@ -83,10 +89,17 @@ type Options struct {
 
 // Result is what Process says about one packet.
 type Result struct {
-	// Score is the packet's anomaly score: the per-host windowed score
-	// (0 while the detector maps features). While learning it is the
-	// prequential score, computed before the model learnt from the packet.
+	// Score is the packet's score: the fused evidence of its connection
+	// at this packet, in [0, 1] (for a packet outside any connection, its
+	// learned and drift terms alone). With Options.Window.On it is the
+	// per-host window of the learned score instead. Only meaningful after
+	// learning.
 	Score float64
+	// Evidence holds the terms Score fuses.
+	Evidence Evidence
+	// Conn is the packet's connection (zero with HasConn false).
+	Conn    conntrack.Key
+	HasConn bool
 	// Raw is the detector's own score for the packet, in [0, 1].
 	Raw float64
 	// Drift is the fraction of the packet's features outside the range
@@ -94,7 +107,7 @@ type Result struct {
 	Drift float64
 	// Learning is set for packets used for learning.
 	Learning bool
-	// Alert is set when Score crossed the threshold.
+	// Alert is set when Score reached the incident threshold.
 	Alert bool
 	// Decoded is false for frames of an unsupported link type.
 	Decoded bool
@@ -109,8 +122,10 @@ type Summary struct {
 	Alerts       uint64            `json:"alerts"`
 	AlertsByRule map[string]uint64 `json:"alerts_by_rule,omitempty"`
 	Threshold    float64           `json:"threshold"`
-	Hosts        int               `json:"hosts"`
-	TrackedKeys  int               `json:"tracked_keys"`
+	// Incidents counts incidents (one per host and hour) by severity.
+	Incidents   map[string]uint64 `json:"incidents,omitempty"`
+	Hosts       int               `json:"hosts"`
+	TrackedKeys int               `json:"tracked_keys"`
 	// Connections tracked at the end, and how the attempts ended
 	// (answered, refused, unreachable, unanswered, one-way).
 	Connections int               `json:"connections"`
@@ -139,11 +154,14 @@ type Sensor struct {
 	input    []float64 // the detector's input
 	pkt      Packet
 
-	tail      []float64 // windowed scores of the calibration packets
+	tail      []float64 // learned scores of the calibration packets
 	learned   uint64
-	threshold float64
-	holdoff   float64
-	lastAlert map[pairKey]*holdState
+	threshold float64 // of the fused score (or of the window, with Window.On)
+	eo        EvidenceOptions
+
+	clients     map[netip.Addr]*client
+	incidents   map[incidentKey]*Incident
+	incidentLog []*Incident
 
 	sum Summary
 	ctx context.Context // only during Process, for emit
@@ -151,13 +169,6 @@ type Sensor struct {
 	// tracker and the inspectors run.
 	emit      func(Alert)
 	outcomeIn []OutcomeInspector
-}
-
-type pairKey struct{ a, b [16]byte }
-
-type holdState struct {
-	at         float64
-	suppressed int
 }
 
 // New returns a Sensor.
@@ -171,9 +182,7 @@ func New(opts Options) (*Sensor, error) {
 	if opts.ThresholdMargin <= 0 {
 		opts.ThresholdMargin = 1.5
 	}
-	if opts.AlertHoldoff <= 0 {
-		opts.AlertHoldoff = time.Minute
-	}
+	opts.Evidence.defaults()
 	if opts.Sink == nil {
 		opts.Sink = DiscardSink{}
 	}
@@ -189,8 +198,10 @@ func New(opts Options) (*Sensor, error) {
 		win:       newWindow(opts.Window),
 		assets:    NewInventory(0),
 		features:  make([]float64, afterimage.NumFeatures),
-		holdoff:   opts.AlertHoldoff.Seconds(),
-		lastAlert: map[pairKey]*holdState{},
+		eo:        opts.Evidence,
+		threshold: opts.Evidence.Threshold,
+		clients:   map[netip.Addr]*client{},
+		incidents: map[incidentKey]*Incident{},
 	}
 	for _, in := range opts.Inspectors {
 		if oi, ok := in.(OutcomeInspector); ok {
@@ -203,6 +214,7 @@ func New(opts Options) (*Sensor, error) {
 		if user != nil {
 			user(c, o, at)
 		}
+		s.evidenceOutcome(c, o, seconds(at))
 		if s.emit == nil {
 			return
 		}
@@ -217,6 +229,7 @@ func New(opts Options) (*Sensor, error) {
 		s.input = make([]float64, len(s.selected))
 	}
 	s.sum.AlertsByRule = map[string]uint64{}
+	s.sum.Incidents = map[string]uint64{}
 	if opts.Model != nil {
 		if n := opts.Model.Options().Features; n != len(s.input) {
 			return nil, fmt.Errorf("netids: the model takes %d features and the sensor makes %d (a model trained with --uncoupled-features needs that flag, and the reverse)", n, len(s.input))
@@ -225,7 +238,9 @@ func New(opts Options) (*Sensor, error) {
 			return nil, errors.New("netids: Options.Model must be a trained detector")
 		}
 		s.det = opts.Model
-		s.threshold = opts.Model.Threshold
+		if opts.Window.On {
+			s.threshold = opts.Model.Threshold
+		}
 		return s, nil
 	}
 	det, err := kitnet.New(kitnet.Options{Features: len(s.input), Learn: opts.Learn,
@@ -243,10 +258,11 @@ func New(opts Options) (*Sensor, error) {
 
 // track feeds p to the connection tracker and marks whether p opened an
 // attempt and which way it went.
-func (s *Sensor) track(p *Packet) {
+func (s *Sensor) track(p *Packet) conntrack.Event {
 	s.ctp = p.Conntrack()
 	ev := s.ct.Observe(&s.ctp)
 	p.Opens, p.Up = ev.Opened, ev.Up
+	return ev
 }
 
 // Tracker returns the sensor's connection tracker.
@@ -255,7 +271,8 @@ func (s *Sensor) Tracker() *conntrack.Tracker { return s.ct }
 // Detector returns the sensor's detector (for saving once trained).
 func (s *Sensor) Detector() *kitnet.Detector { return s.det }
 
-// Threshold returns the alert threshold (0 until learning ends).
+// Threshold returns the incident threshold of Result.Score (with
+// Window.On, the window's threshold, 0 until learning ends).
 func (s *Sensor) Threshold() float64 { return s.threshold }
 
 // Assets returns the inventory of hosts seen.
@@ -282,7 +299,7 @@ func (s *Sensor) Process(ctx context.Context, f *Frame) (Result, error) {
 		s.checkDevice(ctx, dev, p, emit)
 	}
 	s.emit = emit
-	s.track(p)
+	ev := s.track(p)
 	for _, in := range s.opts.Inspectors {
 		in.Inspect(p, emit)
 	}
@@ -295,14 +312,23 @@ func (s *Sensor) Process(ctx context.Context, f *Frame) (Result, error) {
 	phase := s.det.Phase()
 	raw, learning := s.det.Process(s.input)
 	r := Result{Raw: raw, Learning: learning, Decoded: true, Drift: s.det.Drift()}
-	if phase != kitnet.PhaseMapping {
-		r.Score = s.win.update(p, raw)
+	e, c := s.evidence(p, ev, raw, r.Drift, !learning)
+	r.Evidence = e
+	if c != nil {
+		r.Conn, r.HasConn = c.Key, true
+	}
+	if s.opts.Window.On {
+		if phase != kitnet.PhaseMapping {
+			r.Score = s.win.update(p, raw)
+		}
+	} else {
+		r.Score = s.eo.Fuse(&e)
 	}
 	if learning {
 		s.learned++
 		s.sum.Learned++
 		if phase == kitnet.PhaseCalibrating {
-			s.tail = append(s.tail, r.Score)
+			s.tail = append(s.tail, raw)
 		}
 		if s.det.Phase() == kitnet.PhaseExecuting {
 			s.setThreshold()
@@ -310,9 +336,9 @@ func (s *Sensor) Process(ctx context.Context, f *Frame) (Result, error) {
 		return r, sinkErr
 	}
 	s.sum.Scored++
-	if s.threshold > 0 && r.Score > s.threshold {
+	if s.threshold > 0 && r.Score > s.threshold && c != nil && !s.opts.Window.On {
 		r.Alert = true
-		s.anomaly(p, r, emit)
+		s.incident(p, c, &e, r.Score, emit)
 	}
 	return r, sinkErr
 }
@@ -323,40 +349,13 @@ func (s *Sensor) setThreshold() {
 	}
 	sorted := slices.Clone(s.tail)
 	slices.Sort(sorted)
-	s.threshold = kitnet.Quantile(sorted, s.opts.ThresholdQuantile) * s.opts.ThresholdMargin
-	s.det.Threshold = s.threshold
+	s.det.Threshold = kitnet.Quantile(sorted, s.opts.ThresholdQuantile) * s.opts.ThresholdMargin
+	if s.opts.Window.On {
+		s.threshold = s.det.Threshold
+	}
 	s.tail = nil
-	s.log.Info("learning finished", "packets", s.learned, "threshold", s.threshold,
+	s.log.Info("learning finished", "packets", s.learned, "learned threshold", s.det.Threshold,
 		"autoencoders", len(s.det.FeatureMap()))
-}
-
-func (s *Sensor) anomaly(p *Packet, r Result, emit func(Alert)) {
-	t := float64(p.Time.UnixNano()) / 1e9
-	k := pairKey{hostKey(p.SrcIP, p.SrcMAC), hostKey(p.DstIP, p.DstMAC)}
-	if h, ok := s.lastAlert[k]; ok && t-h.at < s.holdoff {
-		h.suppressed++
-		return
-	}
-	if len(s.lastAlert) > 1<<16 {
-		for k, h := range s.lastAlert {
-			if t-h.at >= s.holdoff {
-				delete(s.lastAlert, k)
-			}
-		}
-	}
-	count := 0
-	if h, ok := s.lastAlert[k]; ok {
-		count = h.suppressed
-	}
-	s.lastAlert[k] = &holdState{at: t}
-	sev := SeverityMedium
-	if r.Score > 4*s.threshold {
-		sev = SeverityHigh
-	}
-	emit(Alert{Time: p.Time, Rule: RuleAnomaly, Severity: sev, Packet: p.Number,
-		Score: r.Score, Threshold: s.threshold, Flow: FlowOf(p),
-		SrcMAC: net.HardwareAddr(p.SrcMAC[:]).String(), Count: count,
-		Message: fmt.Sprintf("traffic unlike the learned baseline (score %.3g, threshold %.3g)", r.Score, s.threshold)})
 }
 
 func (s *Sensor) checkDevice(ctx context.Context, a *Asset, p *Packet, emit func(Alert)) {
@@ -380,6 +379,7 @@ func (s *Sensor) send(a Alert) error {
 			a.DeviceID = as.DeviceID
 		}
 	}
+	s.noteRule(&a)
 	s.sum.Alerts++
 	s.sum.AlertsByRule[a.Rule]++
 	return s.opts.Sink.Send(s.ctx, a)
@@ -389,6 +389,7 @@ func (s *Sensor) send(a Alert) error {
 func (s *Sensor) Summary() Summary {
 	sum := s.sum
 	sum.AlertsByRule = maps2(s.sum.AlertsByRule)
+	sum.Incidents = maps2(s.sum.Incidents)
 	sum.Threshold = s.threshold
 	sum.Hosts = s.assets.Len()
 	st := s.fx.Stats()

@@ -121,7 +121,7 @@ func TestRealCaptures(t *testing.T) {
 				lab = append(lab, l)
 				if at := f.Info.Timestamp.Sub(start).Seconds(); tt.name == "gafgyt-sim" && l == 0 && at > 700 && at < 712 {
 					fleetN++
-					if res.Raw > s.Threshold() {
+					if res.Raw > s.Detector().Threshold {
 						fleetFP++
 					}
 				}
@@ -130,12 +130,12 @@ func TestRealCaptures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, _, err := eval.Compute(scores, lab, s.Threshold())
+			m, _, err := eval.Compute(scores, lab, s.Detector().Threshold)
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Logf("%s: AUC %.4f EER %.4f TPR@0.1%% %.4f TPR@1%% %.4f; at threshold %.4g FPR %.4f TPR %.4f; fleet update FP %d/%d",
-				tt.name, m.AUC, m.EER, m.TPR001, m.TPR01, s.Threshold(), m.FPRAtThreshold, m.TPRAtThreshold, fleetFP, fleetN)
+				tt.name, m.AUC, m.EER, m.TPR001, m.TPR01, s.Detector().Threshold, m.FPRAtThreshold, m.TPRAtThreshold, fleetFP, fleetN)
 			if m.AUC < tt.minAUC {
 				t.Errorf("AUC %.4f below the floor %.4f", m.AUC, tt.minAUC)
 			}

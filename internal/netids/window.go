@@ -8,8 +8,8 @@ type WindowOptions struct {
 	// Alpha is the weight of a new packet's score in each host's moving
 	// average (about 1/Alpha packets of memory). Default 0.1.
 	Alpha float64
-	// Off disables the window: a packet's score is the detector's score.
-	Off bool
+	// On enables the window (an evaluation baseline: the old pipeline).
+	On bool
 	// MaxHosts caps the hosts tracked; the least recently seen are evicted
 	// first when full. Default 65,536.
 	MaxHosts int
@@ -66,9 +66,6 @@ func (w *window) host(k [16]byte) (*hostScore, bool) {
 }
 
 func (w *window) update(p *Packet, score float64) float64 {
-	if w.opts.Off {
-		return score
-	}
 	w.seq++
 	a := w.opts.Alpha
 	var out [2]float64

@@ -153,11 +153,21 @@ type Conn struct {
 	DataUp, DataDown bool
 	// Ever counts outcomes without decay.
 	Ever struct{ Attempts, Answered, Failed uint32 }
+	// Mark is the caller's: the sensor keeps the connection's evidence
+	// there. It is zero when the connection is created.
+	Mark Mark
 
 	ck         ckey
 	last       float64 // seconds
 	prev, next int32   // LRU list (indexes into the slab; -1: none)
 	used       bool
+}
+
+// Mark is per-connection state kept for the tracker's caller.
+type Mark struct {
+	V [4]float64
+	T float64
+	N uint32
 }
 
 // Proven reports whether the connection was answered and carried data

@@ -262,6 +262,10 @@ func (o Options) Warnings() []string {
 // Options.Calibrate was negative).
 func (d *Detector) Calibration() Calibration { return d.cal }
 
+// SetCalibration replaces the calibration, for a model calibrated on other
+// traffic than it learnt from.
+func (d *Detector) SetCalibration(c Calibration) { d.cal = c }
+
 // Drift returns the fraction of features out of their training range in
 // the last sample scored by the frozen model (calibrating or executing);
 // 0 otherwise.

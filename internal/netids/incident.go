@@ -1,0 +1,133 @@
+package netids
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/wardproject/ward/internal/netids/conntrack"
+)
+
+// RuleIncident is the rule name of incident alerts: one per host and hour
+// of capture time, raised when the fused evidence of one of the host's
+// connections reaches the threshold, and raised again only when its
+// severity rises.
+const RuleIncident = "incident"
+
+// SeverityInfo is the severity of an incident whose evidence is novelty
+// alone (a new device or service).
+const SeverityInfo Severity = "info"
+
+// Incident is one host's incident in one hour of capture time.
+type Incident struct {
+	Host     netip.Addr `json:"host"`
+	Hour     time.Time  `json:"hour"`
+	First    time.Time  `json:"first"`  // first evidence at the threshold
+	Packet   uint64     `json:"packet"` // the packet that opened it
+	Severity Severity   `json:"severity"`
+	// Flows lists the evidence connections (at most 16), with their terms
+	// when they first reached the threshold.
+	Flows []IncidentFlow `json:"flows"`
+	// More counts evidence connections beyond Flows.
+	More int `json:"more,omitempty"`
+}
+
+// IncidentFlow is one connection's evidence in an incident.
+type IncidentFlow struct {
+	Conn     conntrack.Key `json:"-"`
+	Flow     Flow          `json:"flow"`
+	Score    float64       `json:"score"`
+	Evidence string        `json:"evidence"`
+}
+
+type incidentKey struct {
+	host netip.Addr
+	hour int64
+}
+
+const (
+	maxIncidentFlows = 16
+	maxIncidentsKept = 1 << 14 // in memory for Incidents(); counts go on
+)
+
+var sevRank = map[Severity]int{SeverityInfo: 0, SeverityLow: 1, SeverityMedium: 2, SeverityHigh: 3}
+
+// incident records connection c's evidence e (fused score v, at the
+// threshold) on its client's incident for the hour, and raises an alert
+// when the incident opens or its severity rises.
+func (s *Sensor) incident(p *Packet, c *conntrack.Conn, e *Evidence, v float64, emit func(Alert)) {
+	host := c.Client
+	hour := p.Time.Unix() / 3600
+	k := incidentKey{host, hour}
+	in, ok := s.incidents[k]
+	sev := s.eo.Severity(e)
+	if !ok {
+		// Incidents of earlier hours are final: drop them from the index.
+		if len(s.incidents) > 4096 {
+			for old := range s.incidents {
+				if old.hour < hour-1 {
+					delete(s.incidents, old)
+				}
+			}
+		}
+		in = &Incident{Host: host, Hour: time.Unix(hour*3600, 0).UTC(), First: p.Time, Packet: p.Number, Severity: sev}
+		s.incidents[k] = in
+		if len(s.incidentLog) < maxIncidentsKept {
+			s.incidentLog = append(s.incidentLog, in)
+		}
+		s.sum.Incidents[string(sev)]++
+	}
+	listed := false
+	for _, f := range in.Flows {
+		if f.Conn == c.Key {
+			listed = true
+			break
+		}
+	}
+	if !listed {
+		if len(in.Flows) < maxIncidentFlows {
+			in.Flows = append(in.Flows, IncidentFlow{Conn: c.Key, Score: v, Evidence: s.eo.Explain(e),
+				Flow: Flow{Proto: protoName(c.Proto), Src: c.Client, Dst: c.Server, DstPort: c.Port}})
+		} else {
+			in.More++
+		}
+	}
+	raise := !ok
+	if ok && sevRank[sev] > sevRank[in.Severity] {
+		s.sum.Incidents[string(in.Severity)]--
+		s.sum.Incidents[string(sev)]++
+		in.Severity = sev
+		raise = true
+	}
+	if !raise {
+		return
+	}
+	emit(Alert{Time: p.Time, Rule: RuleIncident, Severity: in.Severity, Packet: p.Number, Score: v,
+		Threshold: s.eo.Threshold, Flow: Flow{Proto: protoName(c.Proto), Src: c.Client, Dst: c.Server, DstPort: c.Port},
+		SrcMAC: s.macOf(p, host), Count: len(in.Flows) + in.More,
+		Message: fmt.Sprintf("%s: %s incident, connection to %s port %d/%s scores %.2f (%s)",
+			host, in.Severity, c.Server, c.Port, protoName(c.Proto), v, s.eo.Explain(e))})
+}
+
+// macOf returns the MAC address of host as p carries it ("" when p's
+// sender is the other end).
+func (s *Sensor) macOf(p *Packet, host netip.Addr) string {
+	if p.SrcIP == host && p.HasEth {
+		return net.HardwareAddr(p.SrcMAC[:]).String()
+	}
+	if p.DstIP == host && p.HasEth {
+		return net.HardwareAddr(p.DstMAC[:]).String()
+	}
+	return ""
+}
+
+// Incidents returns the incidents raised so far (the first 16,384).
+func (s *Sensor) Incidents() []Incident {
+	out := make([]Incident, len(s.incidentLog))
+	for i, in := range s.incidentLog {
+		out[i] = *in
+		out[i].Flows = append([]IncidentFlow(nil), in.Flows...)
+	}
+	return out
+}
