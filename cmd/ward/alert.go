@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/wardproject/ward/internal/alert"
 	"github.com/wardproject/ward/internal/api"
+	"github.com/wardproject/ward/internal/auditlog"
+	"github.com/wardproject/ward/internal/client"
 	"github.com/wardproject/ward/internal/detect"
 	"github.com/wardproject/ward/internal/store"
 )
@@ -208,12 +211,27 @@ func newDeviceMetricsCmd() *cobra.Command {
 
 func newAuditLogCmd() *cobra.Command {
 	var limit int
+	var verify bool
 	cmd := &cobra.Command{
-		Use: "log", Short: "Show the hash-chained audit trail of operator and automatic actions (admin)", Args: cobra.NoArgs,
+		Use:   "log [--limit N] [--verify]",
+		Short: "Show the hash-chained audit trail of operator and automatic actions (admin); --verify checks all of it (viewer)",
+		Long: `Show the latest entries of the hash-chained audit trail (admin); a break in the
+chain within the entries shown is reported as a WARNING.
+
+With --verify (viewer), the server checks the whole trail instead, from its first
+entry to its head, and holds the head to the latest checkpoint it signed with the
+anchor key in its data directory (audit-anchor.key; checkpoints in
+audit-anchors.jsonl and the server log). A deleted tail (truncation), deleted
+entries at the start or in the middle, an altered entry or a rewritten chain make
+the command fail with what was found where.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, out, err := apiOutput(cmd)
 			if err != nil {
 				return err
+			}
+			if verify {
+				return verifyAuditLog(cmd, c, out)
 			}
 			var es []store.AuditEntry
 			if err := c.Get(cmd.Context(), "/api/v1/audit-log?limit="+strconv.Itoa(limit), &es); err != nil {
@@ -224,7 +242,7 @@ func newAuditLogCmd() *cobra.Command {
 				oldestFirst[len(es)-1-i] = e
 			}
 			if err := store.VerifyAudit(oldestFirst); err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "WARNING: %v\n", err)
+				fmt.Fprintf(cmd.ErrOrStderr(), "WARNING: %v (run ward audit log --verify)\n", err)
 			}
 			if out == "json" {
 				return printJSON(cmd.OutOrStdout(), es)
@@ -237,6 +255,42 @@ func newAuditLogCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&limit, "limit", 50, "entries to show")
+	cmd.Flags().BoolVar(&verify, "verify", false, "verify the whole trail against the server's signed checkpoints instead of listing it")
 	addClientFlags(cmd, true)
 	return cmd
+}
+
+// errAuditBroken is returned when --verify finds the trail broken, so the
+// command exits non-zero.
+var errAuditBroken = errors.New("the audit trail does not verify")
+
+func verifyAuditLog(cmd *cobra.Command, c *client.Client, out string) error {
+	var rep auditlog.Report
+	if err := c.Get(cmd.Context(), "/api/v1/audit-log/verify", &rep); err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	if out == "json" {
+		if err := printJSON(w, rep); err != nil {
+			return err
+		}
+	} else if rep.OK {
+		fmt.Fprintf(w, "audit trail verified: %d entries, 1 to %d, head %s\n", rep.Entries, rep.HeadSeq, short(rep.HeadHash))
+		if cp := rep.Checkpoint; cp != nil {
+			fmt.Fprintf(w, "latest signed checkpoint: entry %d (%s) at %s, key %s\n", cp.Seq, short(cp.Hash), fmtTime(cp.Time), cp.Key)
+		} else {
+			fmt.Fprintf(w, "no signed checkpoint yet (the trail is empty), key %s\n", rep.KeyID)
+		}
+	}
+	if !rep.OK {
+		return fmt.Errorf("%w: %s: %s", errAuditBroken, rep.Problem, rep.Message)
+	}
+	return nil
+}
+
+func short(h string) string {
+	if len(h) > 16 {
+		return h[:16] + "..."
+	}
+	return h
 }

@@ -83,6 +83,8 @@ type Options struct {
 	DetectStore DetectStore
 	Addresses   AddressBook
 	Compliance  Compliance
+	// AuditVerifier enables GET /api/v1/audit-log/verify (nil: not mounted).
+	AuditVerifier AuditVerifier
 	// MQTTPort reports the gateway's port for /api/v1/info (nil: 0).
 	MQTTPort func() int
 	// Ready reports whether every listener is up, for /healthz.

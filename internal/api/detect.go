@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wardproject/ward/internal/alert"
+	"github.com/wardproject/ward/internal/auditlog"
 	"github.com/wardproject/ward/internal/detect"
 	"github.com/wardproject/ward/internal/store"
 )
@@ -82,6 +83,30 @@ func (s *Server) detectRoutes() {
 		auth("GET /api/v1/devices/{id}/metrics", store.RoleViewer, s.deviceMetrics)
 		auth("GET /api/v1/audit-log", store.RoleAdmin, s.listAudit)
 	}
+	if s.opts.AuditVerifier != nil {
+		auth("GET /api/v1/audit-log/verify", store.RoleViewer, s.verifyAudit)
+	}
+}
+
+// AuditVerifier checks the whole audit trail, from its first entry to its
+// head, against the latest signed checkpoint. *auditlog.Anchor implements it.
+type AuditVerifier interface {
+	Verify(ctx context.Context) (auditlog.Report, error)
+}
+
+// verifyAudit answers the verification's report: 200 whether or not the
+// trail verifies (ok says), so that monitoring can read why. Viewers may
+// call it: the report holds sequence numbers and hashes, no entry.
+func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) error {
+	rep, err := s.opts.AuditVerifier.Verify(r.Context())
+	if err != nil {
+		return err
+	}
+	if !rep.OK {
+		s.log.Error("audit log verification failed", "request_id", requestID(r), "problem", rep.Problem, "message", rep.Message)
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
 }
 
 func actor(r *http.Request) string {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wardproject/ward/internal/alert"
 	"github.com/wardproject/ward/internal/audit"
+	"github.com/wardproject/ward/internal/auditlog"
 	"github.com/wardproject/ward/internal/compliance"
 	"github.com/wardproject/ward/internal/detect"
 	"github.com/wardproject/ward/internal/fleet"
@@ -235,6 +236,9 @@ var apiOperations = []apiOperation{
 		desc:   "The latest entries of the hash-chained log of operator and automatic actions, newest first.",
 		query:  []apiParam{{name: "limit", typ: "integer", desc: "How many entries (0 or less: 100).", def: 100}},
 		status: 200, resp: typeOf[[]store.AuditEntry]()},
+	{pattern: "GET /api/v1/audit-log/verify", id: "verifyAuditLog", tag: "compliance", summary: "Verify the whole audit log",
+		desc:   "Walks the hash-chained audit log from its first entry to its head, page by page, and holds the head to the latest checkpoint the server signed (Ed25519, key outside the database): ok is false, with problem and message, when an entry was altered, entries were deleted at the start, in the middle or at the end (truncation), the chain was rewritten, or the checkpoints cannot be trusted. Answers 200 either way.",
+		status: 200, resp: typeOf[auditlog.Report]()},
 	{pattern: "POST /api/v1/sboms", id: "importSBOM", tag: "compliance", summary: "Import an SBOM",
 		desc: "Imports the SBOM of one model's firmware version (at most 256 MiB).",
 		query: []apiParam{{name: "model", desc: "Device model (1-128 characters, required)."},

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wardproject/ward/internal/alert"
 	"github.com/wardproject/ward/internal/audit"
+	"github.com/wardproject/ward/internal/auditlog"
 	"github.com/wardproject/ward/internal/compliance"
 	"github.com/wardproject/ward/internal/detect"
 	"github.com/wardproject/ward/internal/secret"
@@ -118,6 +119,11 @@ func newFullEnv(t *testing.T) *fullEnv {
 		o.Addresses = fakeAddresses{"sensor-17": {"192.0.2.7"}}
 		o.Compliance = fakeCompliance{now: time.Now().UTC()}
 		o.MQTTPort = func() int { return 8883 }
+		anchor, err := auditlog.New(auditlog.Options{Dir: t.TempDir(), Store: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.AuditVerifier = anchor
 	})
 	return &fullEnv{env: e, db: db}
 }
@@ -529,6 +535,21 @@ func TestOpenAPISchemasMatchResponses(t *testing.T) {
 	json.Unmarshal(call("POST", "/api/v1/tokens", admin, `{"name":"ci","role":"viewer","ttl":"1h"}`, 201), &tok)
 	call("GET", "/api/v1/tokens", admin, "", 200)
 	call("DELETE", "/api/v1/tokens/"+tok.ID, admin, "", 204)
+	call("POST", "/api/v1/tokens", admin, `{"role":"viewer","ttl":"1ns"}`, 400)
+	var adm CreateTokenResponse
+	json.Unmarshal(call("POST", "/api/v1/tokens", admin, `{"name":"spare","role":"admin"}`, 201), &adm)
+	var rot RotateAdminResponse
+	json.Unmarshal(call("POST", "/api/v1/tokens/rotate-admin", adm.Token, "", 201), &rot)
+	if rot.RevokedID != adm.ID || rot.Token == "" || rot.Name != "spare" {
+		t.Errorf("rotate-admin answered %+v", rot)
+	}
+	call("GET", "/api/v1/whoami", adm.Token, "", 401)
+	call("POST", "/api/v1/tokens/rotate-admin", op, "", 403)
+	var rep auditlog.Report
+	json.Unmarshal(call("GET", "/api/v1/audit-log/verify", viewer, "", 200), &rep)
+	if rep.Entries == 0 || rep.KeyID == "" {
+		t.Errorf("audit-log/verify answered %+v", rep)
+	}
 	call("GET", "/api/v1/openapi.json", viewer, "", 200)
 }
 

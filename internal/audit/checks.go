@@ -222,7 +222,7 @@ var catalog = []Check{
 		Standards:   std(n(nCSA), c(p1f, p1l))},
 	{ID: CheckAuditLogBroken, Title: "Audit trail fails verification", Severity: Critical, Scope: ScopeProcess,
 		Description: "The audit trail's hash chain does not verify: records were changed, removed or inserted after they were written.",
-		Remediation: "Treat as a possible incident: find the first record that fails (ward audit verify), compare with the off-host copy, and investigate who had write access to the store.",
+		Remediation: "Treat as a possible incident: find what fails (ward audit log --verify: the whole trail against its signed checkpoints), compare with the off-host copy, and investigate who had write access to the store.",
 		Standards:   std(n(nCSA), c(p1f, p1l))},
 	{ID: CheckEventLogDisabled, Title: "Device event log disabled", Severity: Medium, Scope: ScopeFleet, AWS: "LOGGING_DISABLED_CHECK",
 		Description: "Device events (connections, refusals, limit hits) are not recorded, so anomalies cannot be examined and several audit checks have no data.",

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/wardproject/ward/internal/audit"
+	"github.com/wardproject/ward/internal/auditlog"
 	"github.com/wardproject/ward/internal/detect"
 	"github.com/wardproject/ward/internal/report"
 	"github.com/wardproject/ward/internal/secret"
@@ -72,6 +73,12 @@ type Facts interface {
 	Facts() map[string]detect.DeviceFacts
 }
 
+// AuditTrail verifies the whole audit trail against its signed
+// checkpoints. *auditlog.Anchor implements it.
+type AuditTrail interface {
+	Verify(ctx context.Context) (auditlog.Report, error)
+}
+
 // Options configure a Service. Store and CA are required.
 type Options struct {
 	Store   Store
@@ -84,6 +91,10 @@ type Options struct {
 	Logger  *slog.Logger
 	Metrics prometheus.Registerer
 	Now     func() time.Time
+
+	// AuditTrail, when set, decides whether the audit trail is intact
+	// (truncation included); nil: the chain of the latest 100,000 entries.
+	AuditTrail AuditTrail
 }
 
 // Service is the audit and vulnerability service.
@@ -439,6 +450,14 @@ func (s *Service) Snapshot(ctx context.Context) (*audit.Snapshot, error) {
 			dv.Findings, dv.Undecided, dv.Unmatched = r.Findings, len(r.Undecided), len(r.Unmatched)
 		}
 		snap.Vulnerabilities[d.ID] = dv
+	}
+	if s.opts.AuditTrail != nil {
+		rep, err := s.opts.AuditTrail.Verify(ctx)
+		if err != nil {
+			return nil, err
+		}
+		snap.Server.AuditLogIntact = rep.OK
+		return snap, nil
 	}
 	es, err := s.opts.Store.ListAudit(ctx, 100_000)
 	if err != nil {

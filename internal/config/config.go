@@ -135,6 +135,10 @@ type Bus struct {
 // Audit is the fleet audit section.
 type Audit struct {
 	Interval time.Duration // audit.interval: how often the fleet is audited
+	// AnchorInterval (audit.anchor_interval) is how often the audit log's
+	// head is checkpointed (signed) besides after every local append, so
+	// that entries other cluster nodes append are anchored too.
+	AnchorInterval time.Duration
 }
 
 // Detect is the detection section.
@@ -224,6 +228,7 @@ var settings = []setting{
 	{key: "bus.nats_url", usage: "NATS URL that joins this node to a cluster sharing one PostgreSQL store (file or env only)", ptr: func(c *Config) any { return &c.Bus.NATSURL }, noFlag: true},
 	{key: "bus.namespace", def: "ward", usage: "prefix of Ward's NATS subjects and streams", ptr: func(c *Config) any { return &c.Bus.Namespace }},
 	{key: "audit.interval", kind: kDuration, def: "1h", usage: "how often the fleet audit runs (also on demand: ward audit run)", ptr: func(c *Config) any { return &c.Audit.Interval }},
+	{key: "audit.anchor_interval", kind: kDuration, def: "1m", usage: "how often the audit log's head is signed into audit-anchors.jsonl besides after every append", ptr: func(c *Config) any { return &c.Audit.AnchorInterval }},
 	{key: "detect.retention", kind: kDuration, def: "168h", usage: "how long per-device metric windows are kept", ptr: func(c *Config) any { return &c.Detect.Retention }},
 }
 
@@ -518,6 +523,9 @@ func (c *Config) validate() error {
 	}
 	if c.Audit.Interval < time.Minute {
 		return bad("audit.interval", "must be at least 1m", "")
+	}
+	if c.Audit.AnchorInterval < time.Second {
+		return bad("audit.anchor_interval", "must be at least 1s", "")
 	}
 	if c.Detect.Window < time.Second {
 		return bad("detect.window", "must be at least 1s", "")

@@ -31,6 +31,7 @@ import (
 	"github.com/wardproject/ward/internal/alert"
 	"github.com/wardproject/ward/internal/api"
 	"github.com/wardproject/ward/internal/audit"
+	"github.com/wardproject/ward/internal/auditlog"
 	"github.com/wardproject/ward/internal/bus"
 	natsbus "github.com/wardproject/ward/internal/bus/nats"
 	"github.com/wardproject/ward/internal/compliance"
@@ -81,6 +82,7 @@ type Server struct {
 	comp     *compliance.Service
 	bus      bus.Bus // nil: a single node
 	lock     *dirLock
+	anchor   *auditlog.Anchor
 	httpSrv  *http.Server
 	httpsLn  net.Listener
 	ready    chan struct{}
@@ -137,6 +139,16 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err := s.firstStart(ctx); err != nil {
 		return nil, err
 	}
+	if s.anchor, err = auditlog.New(auditlog.Options{Dir: cfg.DataDir, Store: s.db, Every: cfg.Audit.AnchorInterval,
+		Logger: s.log, Now: opts.Now}); err != nil {
+		return nil, err
+	}
+	// Anchor the head now: on the first start after an upgrade the trail
+	// has entries and no checkpoint yet. A tampered trail is logged (and
+	// found by the audit); it does not stop the server.
+	if err := s.anchor.Checkpoint(ctx); err != nil && !errors.Is(err, auditlog.ErrTampered) {
+		return nil, fmt.Errorf("audit checkpoint: %w", err)
+	}
 	if s.reg, err = fleet.New(fleet.Options{Store: s.db, CA: s.ca, TokenTTL: cfg.Enroll.TokenTTL,
 		ReenrollInterval: cfg.Enroll.ReenrollInterval, MaxCertificates: cfg.Enroll.MaxDeviceCerts, SupersededGrace: cfg.Enroll.SupersededGrace,
 		EventRetention: cfg.Events.Retention, EventsPerDevice: cfg.Events.PerDevice,
@@ -191,7 +203,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		s.reg.SetGateway(cl)
 		s.log.Info("joined the cluster", "node", node)
 	}
-	if s.resp, err = respond.New(respond.Options{Registry: s.reg, LogLevel: s.gw, Alerts: s.alerts, Audit: s.db,
+	if s.resp, err = respond.New(respond.Options{Registry: s.reg, LogLevel: s.gw, Alerts: s.alerts, Audit: s.anchor,
 		Logger: s.log, Metrics: s.registry, Now: opts.Now}); err != nil {
 		return nil, err
 	}
@@ -202,7 +214,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if s.notify != nil {
 		s.alerts.Subscribe(alert.SubscriberFunc(s.notify.Notify))
 	}
-	if s.comp, err = compliance.New(ctx, compliance.Options{Store: s.db, CA: s.ca, Facts: s.engine, Every: cfg.Audit.Interval,
+	if s.comp, err = compliance.New(ctx, compliance.Options{Store: s.db, CA: s.ca, Facts: s.engine, Every: cfg.Audit.Interval, AuditTrail: s.anchor,
 		Server: audit.ServerFacts{MinTLSVersion: tls.VersionTLS12, AuditLogEnabled: true, EventLogEnabled: true,
 			CAKeyEncrypted: len(cfg.PKI.KeyPassphrase) > 0, MaxMessageBytes: cfg.Gateway.MaxMessageBytes,
 			ConnectsPerMin: cfg.Gateway.ConnectsPerMinute, TokenTTL: cfg.Enroll.TokenTTL, DeviceCertMaxAge: cfg.PKI.DeviceCertValidity},
@@ -216,9 +228,10 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	apiH, err := api.New(api.Options{
 		Registry: s.reg, Store: s.db, CA: s.ca, EST: estH,
-		Alerts: s.alerts, Mitigator: s.resp, Detection: s.engine, DetectStore: s.db, Addresses: s.gw, Compliance: s.comp,
-		Metrics: promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}),
-		Ready:   s.isReady.Load, Logger: s.log, Registerer: s.registry, Now: opts.Now,
+		Alerts: s.alerts, Mitigator: s.resp, Detection: s.engine, DetectStore: anchoredStore{s.db, s.anchor}, Addresses: s.gw, Compliance: s.comp,
+		AuditVerifier: s.anchor,
+		Metrics:       promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}),
+		Ready:         s.isReady.Load, Logger: s.log, Registerer: s.registry, Now: opts.Now,
 		Limits: api.Limits{PublicRate: cfg.API.PublicRate, PublicBurst: cfg.API.PublicBurst,
 			AuthFailuresPerMinute: cfg.API.AuthFailuresPerMinute},
 		AdminTokenTTL: cfg.API.AdminTokenTTL,
@@ -342,6 +355,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.gw.Run(gctx) })
 	g.Go(func() error { return s.resp.Run(gctx) })
 	g.Go(func() error { return s.reg.Run(gctx) })
+	g.Go(func() error { return s.anchor.Run(gctx) })
 	if s.notify != nil {
 		g.Go(func() error { return s.notify.Run(gctx) })
 	}
@@ -409,6 +423,17 @@ func (s *Server) close() {
 		s.db.Close()
 	}
 	s.lock.release()
+}
+
+// anchoredStore is the store with its audit appends going through the
+// anchor, which signs a checkpoint of each.
+type anchoredStore struct {
+	store.Store
+	anchor *auditlog.Anchor
+}
+
+func (s anchoredStore) AppendAudit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error) {
+	return s.anchor.AppendAudit(ctx, e)
 }
 
 // openStore opens the configured store: PostgreSQL when a DSN is

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -47,4 +48,91 @@ func VerifyAudit(entries []AuditEntry) error {
 		}
 	}
 	return nil
+}
+
+// AuditReader reads the audit log in order, a page at a time.
+type AuditReader interface {
+	ListAuditFrom(ctx context.Context, from int64, limit int) ([]AuditEntry, error)
+}
+
+// AuditAnchor pins the chain from outside the store: entry Seq had Hash
+// (a signed checkpoint). Seq 0 pins the empty log.
+type AuditAnchor struct {
+	Seq  int64
+	Hash string
+}
+
+// Problems VerifyAuditChain reports.
+const (
+	AuditAltered        = "altered"         // an entry's fields do not match its hash
+	AuditGap            = "gap"             // entries are missing between two others
+	AuditMissingStart   = "missing-start"   // the log does not start at seq 1
+	AuditTruncated      = "truncated"       // the log ends before the anchored entry
+	AuditAnchorMismatch = "anchor-mismatch" // the anchored entry was rewritten (with every hash after it)
+)
+
+// AuditReport is the outcome of VerifyAuditChain.
+type AuditReport struct {
+	OK       bool   `json:"ok"`
+	Entries  int64  `json:"entries"`   // entries read and checked
+	HeadSeq  int64  `json:"head_seq"`  // the last entry's seq (0: empty log)
+	HeadHash string `json:"head_hash"` // the last entry's hash
+	// Problem is one of the Audit* constants when OK is false, and Message
+	// says what was found where.
+	Problem string `json:"problem,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// VerifyAuditChain walks the whole audit log from seq 1 to its head, page
+// by page, and checks each entry's hash, that it extends the previous
+// entry (no seq missing, the previous hash carried), and, when anchor is
+// given, that the anchored entry is still there with the anchored hash. A
+// deleted tail (truncation), a deleted entry in the middle, a deleted
+// start, an altered entry and a rewritten chain all fail it. The error is
+// for the store; a broken chain is a report with OK false.
+func VerifyAuditChain(ctx context.Context, r AuditReader, anchor *AuditAnchor, pageSize int) (AuditReport, error) {
+	if pageSize <= 0 {
+		pageSize = 1000
+	}
+	var rep AuditReport
+	fail := func(problem, format string, args ...any) (AuditReport, error) {
+		rep.Problem, rep.Message = problem, fmt.Sprintf(format, args...)
+		return rep, nil
+	}
+	var prev *AuditEntry
+	next := int64(1)
+	for {
+		page, err := r.ListAuditFrom(ctx, next, pageSize)
+		if err != nil {
+			return rep, fmt.Errorf("verify audit log: %w", err)
+		}
+		for i := range page {
+			e := page[i]
+			switch {
+			case prev == nil && (e.Seq != 1 || e.PrevHash != ""):
+				return fail(AuditMissingStart, "the audit log starts at entry %d: entries 1 to %d were deleted", e.Seq, e.Seq-1)
+			case prev != nil && e.Seq != prev.Seq+1:
+				return fail(AuditGap, "entries %d to %d of the audit log were deleted", prev.Seq+1, e.Seq-1)
+			case prev != nil && e.PrevHash != prev.Hash:
+				return fail(AuditAltered, "audit entry %d does not follow entry %d (the chain was rewritten from there)", e.Seq, prev.Seq)
+			case AuditHash(e) != e.Hash:
+				return fail(AuditAltered, "audit entry %d was altered (%s %s by %s at %s)", e.Seq, e.Action, e.Target, e.Actor, e.Time.UTC().Format(time.RFC3339))
+			case anchor != nil && e.Seq == anchor.Seq && e.Hash != anchor.Hash:
+				return fail(AuditAnchorMismatch, "audit entry %d is not the one the signed checkpoint recorded: the log was rewritten up to there", e.Seq)
+			}
+			rep.Entries++
+			rep.HeadSeq, rep.HeadHash = e.Seq, e.Hash
+			prev = &page[i]
+		}
+		if len(page) < pageSize {
+			break
+		}
+		next = prev.Seq + 1
+	}
+	if anchor != nil && anchor.Seq > rep.HeadSeq {
+		return fail(AuditTruncated, "the audit log ends at entry %d but a signed checkpoint records entry %d: entries %d to %d were deleted",
+			rep.HeadSeq, anchor.Seq, rep.HeadSeq+1, anchor.Seq)
+	}
+	rep.OK = true
+	return rep, nil
 }

@@ -261,6 +261,10 @@ type Store interface {
 	// Seq, PrevHash and Hash atomically.
 	AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
 	ListAudit(ctx context.Context, limit int) ([]AuditEntry, error)
+	// ListAuditFrom returns the audit entries with Seq >= from, oldest
+	// first, at most limit (<= 0: 1000): one page of a walk over the whole
+	// chain (VerifyAuditChain).
+	ListAuditFrom(ctx context.Context, from int64, limit int) ([]AuditEntry, error)
 
 	Close() error
 

@@ -45,23 +45,38 @@ func (db *DB) ListAudit(ctx context.Context, limit int) ([]store.AuditEntry, err
 		limit = 100
 	}
 	rows, err := db.pool.Query(ctx, `SELECT seq, time, actor, action, target, detail, prev_hash, hash FROM audit_log ORDER BY seq DESC LIMIT $1`, limit)
-	out, err := collect(rows, err, func(s scanner) (store.AuditEntry, error) {
-		var e store.AuditEntry
-		var t int64
-		var det string
-		if err := s.Scan(&e.Seq, &t, &e.Actor, &e.Action, &e.Target, &det, &e.PrevHash, &e.Hash); err != nil {
-			return e, err
-		}
-		e.Time = tm(t)
-		if det != "null" && det != "{}" {
-			if err := json.Unmarshal([]byte(det), &e.Detail); err != nil {
-				return e, fmt.Errorf("audit entry %d: %w", e.Seq, err)
-			}
-		}
-		return e, nil
-	})
+	out, err := collect(rows, err, scanAudit)
 	if err != nil {
 		return nil, fmt.Errorf("list audit log: %w", err)
 	}
 	return out, nil
+}
+
+// ListAuditFrom returns the entries from seq on, oldest first.
+func (db *DB) ListAuditFrom(ctx context.Context, from int64, limit int) ([]store.AuditEntry, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := db.pool.Query(ctx, `SELECT seq, time, actor, action, target, detail, prev_hash, hash FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2`, from, limit)
+	out, err := collect(rows, err, scanAudit)
+	if err != nil {
+		return nil, fmt.Errorf("list audit log from %d: %w", from, err)
+	}
+	return out, nil
+}
+
+func scanAudit(s scanner) (store.AuditEntry, error) {
+	var e store.AuditEntry
+	var t int64
+	var det string
+	if err := s.Scan(&e.Seq, &t, &e.Actor, &e.Action, &e.Target, &det, &e.PrevHash, &e.Hash); err != nil {
+		return e, err
+	}
+	e.Time = tm(t)
+	if det != "null" && det != "{}" {
+		if err := json.Unmarshal([]byte(det), &e.Detail); err != nil {
+			return e, fmt.Errorf("audit entry %d: %w", e.Seq, err)
+		}
+	}
+	return e, nil
 }

@@ -81,6 +81,16 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openTestDB(t, dsn) })
 }
 
+// TestAuditAttacks: truncation, deletion and alteration of the audit log
+// behind the store's back are caught by VerifyAuditChain.
+func TestAuditAttacks(t *testing.T) {
+	dsn := wardtest.Postgres(t)
+	storetest.RunAuditAttacks(t, func(t *testing.T) (store.Store, storetest.Exec) {
+		db := openTestDB(t, dsn)
+		return db, func(ctx context.Context, stmt string) error { _, err := db.pool.Exec(ctx, stmt); return err }
+	})
+}
+
 func TestConcurrentOpenMigratesOnce(t *testing.T) {
 	dsn := wardtest.Postgres(t)
 	schema := newSchema(t, dsn)

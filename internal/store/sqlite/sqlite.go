@@ -900,6 +900,22 @@ func (db *DB) ListAudit(ctx context.Context, limit int) ([]store.AuditEntry, err
 	if err != nil {
 		return nil, fmt.Errorf("list audit log: %w", err)
 	}
+	return scanAudit(rows)
+}
+
+// ListAuditFrom returns the entries from seq on, oldest first.
+func (db *DB) ListAuditFrom(ctx context.Context, from int64, limit int) ([]store.AuditEntry, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT seq, time, actor, action, target, detail, prev_hash, hash FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?`, from, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list audit log from %d: %w", from, err)
+	}
+	return scanAudit(rows)
+}
+
+func scanAudit(rows *sql.Rows) ([]store.AuditEntry, error) {
 	defer rows.Close()
 	var out []store.AuditEntry
 	for rows.Next() {

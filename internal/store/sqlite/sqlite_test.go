@@ -21,6 +21,19 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestAuditAttacks: truncation, deletion and alteration of the audit log
+// behind the store's back are caught by VerifyAuditChain.
+func TestAuditAttacks(t *testing.T) {
+	storetest.RunAuditAttacks(t, func(t *testing.T) (store.Store, storetest.Exec) {
+		db, err := Open(context.Background(), filepath.Join(t.TempDir(), "ward.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db, func(ctx context.Context, stmt string) error { _, err := db.w.ExecContext(ctx, stmt); return err }
+	})
+}
+
 func TestOpenFileModeAndReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ward.db")
 	ctx := context.Background()

@@ -367,6 +367,102 @@ func testAudit(t *testing.T, s store.Store) {
 	if err := store.VerifyAudit(oldestFirst); err == nil {
 		t.Error("altered entry verified")
 	}
+	appendAudit(t, s, 22)
+	page, err := s.ListAuditFrom(ctx, 10, 5)
+	if err != nil || len(page) != 5 || page[0].Seq != 10 || page[4].Seq != 14 {
+		t.Fatalf("ListAuditFrom(10, 5) = %d entries from %v, %v; want 10 to 14", len(page), page, err)
+	}
+	if rest, err := s.ListAuditFrom(ctx, 24, 0); err != nil || len(rest) != 2 || rest[1].Seq != 25 {
+		t.Errorf("ListAuditFrom(24, 0) = %d entries, %v; want 24 and 25", len(rest), err)
+	}
+	if none, err := s.ListAuditFrom(ctx, 26, 10); err != nil || len(none) != 0 {
+		t.Errorf("ListAuditFrom past the head = %d entries, %v", len(none), err)
+	}
+	rep, err := store.VerifyAuditChain(ctx, s, &store.AuditAnchor{Seq: 25, Hash: es[0].Hash}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK || rep.Problem != store.AuditAnchorMismatch {
+		t.Errorf("an anchor with another hash: %+v, want anchor-mismatch", rep)
+	}
+	head, _ := s.ListAudit(ctx, 1)
+	for _, size := range []int{1, 7, 25, 1000} {
+		rep, err := store.VerifyAuditChain(ctx, s, &store.AuditAnchor{Seq: 25, Hash: head[0].Hash}, size)
+		if err != nil || !rep.OK || rep.Entries != 25 || rep.HeadSeq != 25 || rep.HeadHash != head[0].Hash {
+			t.Errorf("page size %d: %+v, %v; want 25 entries verified", size, rep, err)
+		}
+	}
+}
+
+// appendAudit appends n entries.
+func appendAudit(t *testing.T, s store.Store, n int) []store.AuditEntry {
+	t.Helper()
+	var out []store.AuditEntry
+	for i := range n {
+		e, err := s.AppendAudit(context.Background(), store.AuditEntry{Time: t0.Add(time.Duration(i) * time.Minute), Actor: "token:0011223344556677",
+			Action: "device.revoke", Target: fmt.Sprintf("d-%d", i), Detail: map[string]string{"reason": "keyCompromise"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// Exec runs one SQL statement on a backend's database directly, as an
+// attacker with write access to it would.
+type Exec func(ctx context.Context, stmt string) error
+
+// RunAuditAttacks tampers with the audit log behind the store's back, as
+// an attacker with write access to the database would, and checks that
+// VerifyAuditChain, anchored at the head recorded before the attack,
+// catches each attack. open returns a new empty store and a way to run
+// SQL on it.
+func RunAuditAttacks(t *testing.T, open func(t *testing.T) (store.Store, Exec)) {
+	tests := []struct {
+		name     string
+		attack   []string
+		reappend int // entries appended through the store after the attack
+		problem  string
+	}{
+		{"untouched", nil, 0, ""},
+		{"truncated-tail", []string{"DELETE FROM audit_log WHERE seq > 7"}, 0, store.AuditTruncated},
+		{"truncated-tail-then-appended", []string{"DELETE FROM audit_log WHERE seq > 7"}, 1, store.AuditTruncated},
+		{"truncated-tail-then-appended-past-the-anchor", []string{"DELETE FROM audit_log WHERE seq > 7"}, 5, store.AuditAnchorMismatch},
+		{"everything-deleted", []string{"DELETE FROM audit_log"}, 0, store.AuditTruncated},
+		{"middle-deleted", []string{"DELETE FROM audit_log WHERE seq = 4"}, 0, store.AuditGap},
+		{"start-deleted", []string{"DELETE FROM audit_log WHERE seq <= 2"}, 0, store.AuditMissingStart},
+		{"entry-altered", []string{"UPDATE audit_log SET target = 'd-99' WHERE seq = 5"}, 0, store.AuditAltered},
+		{"head-altered", []string{"UPDATE audit_log SET actor = 'system' WHERE seq = 10"}, 0, store.AuditAltered},
+		{"hash-replaced", []string{"UPDATE audit_log SET hash = 'ab' WHERE seq = 3"}, 0, store.AuditAltered},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, exec := open(t)
+			es := appendAudit(t, s, 10)
+			anchor := &store.AuditAnchor{Seq: es[9].Seq, Hash: es[9].Hash}
+			for _, stmt := range tt.attack {
+				if err := exec(ctx, stmt); err != nil {
+					t.Fatalf("%s: %v", stmt, err)
+				}
+			}
+			appendAudit(t, s, tt.reappend)
+			rep, err := store.VerifyAuditChain(ctx, s, anchor, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.problem == "" {
+				if !rep.OK || rep.Entries != 10 {
+					t.Errorf("untouched log: %+v", rep)
+				}
+				return
+			}
+			if rep.OK || rep.Problem != tt.problem || rep.Message == "" {
+				t.Errorf("after %q: %+v, want problem %s", tt.attack, rep, tt.problem)
+			}
+		})
+	}
 }
 
 func testSBOMs(t *testing.T, s store.Store) {
