@@ -71,6 +71,9 @@ type Store interface {
 // CA signs device certificates and publishes revocations. *pki.CA
 // implements it.
 type CA interface {
+	// DeviceID returns the device a verified certificate names, by the
+	// rule the gateway applies too (the URI SAN; the CN only when allowed).
+	DeviceID(c *x509.Certificate) (string, error)
 	// SignDeviceRecord signs and hands the record to record (the
 	// registry's enrollment transaction) before returning the certificate.
 	SignDeviceRecord(deviceID string, csr *x509.CertificateRequest, record func(store.Certificate) error) (*x509.Certificate, error)
@@ -387,7 +390,7 @@ func (r *Registry) Enroll(ctx context.Context, id, token string, csrDER []byte) 
 // superseded: it stays valid for Options.SupersededGrace, so the device
 // can switch without a gap, and is then revoked.
 func (r *Registry) Reenroll(ctx context.Context, current *x509.Certificate, csrDER []byte) (*x509.Certificate, error) {
-	id, err := pki.DeviceIDFromCert(current)
+	id, err := r.opts.CA.DeviceID(current)
 	if err != nil {
 		return nil, fmt.Errorf("%w: client certificate: %w", ErrNotEnrolled, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -184,5 +185,42 @@ func waitEvent(t *testing.T, w *ward, id, kind, reason string) {
 			t.Fatalf("no %s event with reason %q for %s: %+v", kind, reason, id, v.Events)
 		}
 		time.Sleep(50 * time.Millisecond) // polling the API
+	}
+}
+
+// TestCNIdentitySetting: a certificate without a URI SAN (CN=sensor-1)
+// that Ward recorded for sensor-1 is refused by default, at the MQTT
+// gateway and at EST simplereenroll alike, and admitted by both with
+// gateway.allow_cn_identity (WARD_GATEWAY_ALLOW_CN_IDENTITY) set: the two
+// apply one rule (pki.CA.DeviceID).
+func TestCNIdentitySetting(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprint("allow=", allow), func(t *testing.T) {
+			t.Setenv("WARD_GATEWAY_ALLOW_CN_IDENTITY", fmt.Sprint(allow))
+			dir := t.TempDir()
+			w := start(t, dir)
+			w.enroll(t, "sensor-1")
+			issuer, key := wardtest.IssuerKey(t, filepath.Join(dir, "ca"))
+			legacy := wardtest.DeviceCert(t, issuer, key, "sensor-1", "", nil)
+			if err := w.srv.db.PutCertificate(context.Background(), store.Certificate{Serial: pki.SerialHex(legacy.Leaf.SerialNumber),
+				DeviceID: "sensor-1", Subject: legacy.Leaf.Subject.String(), Kind: "device", NotBefore: legacy.Leaf.NotBefore,
+				NotAfter: legacy.Leaf.NotAfter, DER: legacy.Leaf.Raw, IssuedAt: legacy.Leaf.NotBefore}); err != nil {
+				t.Fatal(err)
+			}
+			c, err := w.connectTLS(w.forced(&legacy), "sensor-1")
+			if err == nil {
+				c.Disconnect(0)
+			}
+			if admitted := err == nil; admitted != allow {
+				t.Errorf("MQTT admitted the recorded CN-only certificate: %v, want %v (%v)", admitted, allow, err)
+			}
+			status, err := w.reenroll(t, w.forced(&legacy), "sensor-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok := status == http.StatusOK; ok != allow {
+				t.Errorf("EST simplereenroll with the recorded CN-only certificate answered %d; want success %v", status, allow)
+			}
+		})
 	}
 }
