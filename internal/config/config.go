@@ -108,6 +108,14 @@ type Gateway struct {
 	// AllowCNIdentity lets a certificate without a urn:ward:device URI SAN
 	// identify its device by CN (gateway.allow_cn_identity; default false).
 	AllowCNIdentity bool
+	// SessionsPerDevice caps the broker sessions (live or persisted) of
+	// one device (gateway.sessions_per_device).
+	SessionsPerDevice int
+	// HandshakesPerAddress and HandshakesPerPrefix cap the connections
+	// that have not yet sent CONNECT, per source address and per /24 or
+	// /64 (gateway.handshakes_per_address, gateway.handshakes_per_prefix).
+	HandshakesPerAddress int
+	HandshakesPerPrefix  int
 }
 
 // Store is the storage section: the embedded SQLite file in DataDir by
@@ -222,6 +230,9 @@ var settings = []setting{
 	{key: "gateway.bytes_per_second", kind: kFloat, def: "1048576", usage: "per-device publish byte rate", ptr: func(c *Config) any { return &c.Gateway.BytesPerSecond }},
 	{key: "gateway.connects_per_minute", kind: kInt, def: "30", usage: "per-device connection attempts per minute before a temporary ban", ptr: func(c *Config) any { return &c.Gateway.ConnectsPerMinute }},
 	{key: "gateway.allow_cn_identity", kind: kBool, def: "false", usage: "identify a device by its certificate's CN when it has no urn:ward:device URI SAN (devices enrolled before URI SANs; the serial must still be one Ward recorded for that device)", ptr: func(c *Config) any { return &c.Gateway.AllowCNIdentity }},
+	{key: "gateway.sessions_per_device", kind: kInt, def: "4", usage: "broker sessions one device may hold, live or persisted; past it a new connection is refused and offline sessions are purged oldest first", ptr: func(c *Config) any { return &c.Gateway.SessionsPerDevice }},
+	{key: "gateway.handshakes_per_address", kind: kInt, def: "8", usage: "connections from one source address that may be in the TLS handshake or waiting to send CONNECT", ptr: func(c *Config) any { return &c.Gateway.HandshakesPerAddress }},
+	{key: "gateway.handshakes_per_prefix", kind: kInt, def: "64", usage: "the same per /24 (IPv4) or /64 (IPv6) source prefix", ptr: func(c *Config) any { return &c.Gateway.HandshakesPerPrefix }},
 	{key: "detect.window", kind: kDuration, def: "1m", usage: "shortest detection window; the 5m and 1h windows are 5x and 60x it", ptr: func(c *Config) any { return &c.Detect.Window }, flag: "detect-window"},
 	{key: "store.postgres_dsn", usage: "PostgreSQL DSN instead of the embedded SQLite store (file or env only: it may hold a password)", ptr: func(c *Config) any { return &c.Store.PostgresDSN }, noFlag: true},
 	{key: "store.postgres_schema", def: "ward", usage: "PostgreSQL schema for Ward's tables", ptr: func(c *Config) any { return &c.Store.PostgresSchema }},
@@ -517,6 +528,14 @@ func (c *Config) validate() error {
 	}
 	if c.Gateway.MaxMessageBytes < 64 || c.Gateway.MaxMessageBytes > 256<<20 {
 		return bad("gateway.max_message_bytes", "must be between 64 and 268435456", "")
+	}
+	for _, v := range []struct {
+		key string
+		n   int
+	}{{"gateway.sessions_per_device", c.Gateway.SessionsPerDevice}, {"gateway.handshakes_per_address", c.Gateway.HandshakesPerAddress}, {"gateway.handshakes_per_prefix", c.Gateway.HandshakesPerPrefix}} {
+		if v.n < 1 {
+			return bad(v.key, "must be at least 1", "")
+		}
 	}
 	if c.Bus.NATSURL != "" && c.Store.PostgresDSN == "" {
 		return bad("bus.nats_url", "a cluster needs a shared store", "set store.postgres_dsn (WARD_STORE_POSTGRES_DSN) on every node too")

@@ -43,6 +43,7 @@ const (
 	LimitByteRate              = "byte-rate"
 	LimitConnectRate           = "connect-rate"
 	LimitSustainedRateExceeded = "sustained-rate"
+	LimitSessions              = "sessions" // Limits.SessionsPerDevice
 )
 
 // emit records an event for ds (nil: not attributable to a known device),

@@ -159,6 +159,19 @@ type Limits struct {
 	// and 20).
 	EventsPerSecond float64
 	EventBurst      float64
+	// SessionsPerDevice caps the sessions the broker holds for one device,
+	// live or persisted offline (default 4). A CONNECT that would take a
+	// device over it with live sessions is refused (CONNACK 0x97 Quota
+	// exceeded, 3.1.1: 0x03 Server unavailable); persisted offline sessions
+	// are purged instead, oldest first. Reconnecting with the client ID of a
+	// session the device holds takes that session over and counts once.
+	SessionsPerDevice int
+	// HandshakesPerAddress caps the connections from one source address
+	// that have not yet sent their CONNECT (default 8); more are closed.
+	HandshakesPerAddress int
+	// HandshakesPerPrefix is the same cap per /24 (IPv4) or /64 (IPv6)
+	// prefix (default 64).
+	HandshakesPerPrefix int
 }
 
 func (l *Limits) setDefaults() {
@@ -198,6 +211,15 @@ func (l *Limits) setDefaults() {
 	if l.EventBurst <= 0 {
 		l.EventBurst = 20
 	}
+	if l.SessionsPerDevice <= 0 {
+		l.SessionsPerDevice = 4
+	}
+	if l.HandshakesPerAddress <= 0 {
+		l.HandshakesPerAddress = 8
+	}
+	if l.HandshakesPerPrefix <= 0 {
+		l.HandshakesPerPrefix = 64
+	}
 }
 
 // maxMQTTPacket is the largest packet MQTT can encode (remaining length).
@@ -205,10 +227,21 @@ const maxMQTTPacket = 268435455
 
 // Broker bounds that are not per-device policy.
 const (
-	// HandshakeTimeout bounds the TLS handshake and the wait for CONNECT.
+	// HandshakeTimeout bounds the TLS handshake and the wait for CONNECT,
+	// from accept.
 	HandshakeTimeout = 10 * time.Second
-	// maxHandshakes caps concurrent TLS handshakes; more are closed at once.
+	// HelloTimeout bounds the wait for the first byte of the TLS
+	// ClientHello: an idle socket is closed after it.
+	HelloTimeout = 2 * time.Second
+	// maxHandshakes caps the connections that have not yet sent CONNECT;
+	// at the cap the oldest is closed to admit a new one.
 	maxHandshakes = 1024
+	// OfflineQueue caps the QoS 1/2 messages queued for a persisted
+	// session while its device is offline; later ones are not queued. With
+	// SessionsPerDevice sessions, a device's offline queues hold at most
+	// SessionsPerDevice × OfflineQueue × MaxMessageBytes (64 MiB at the
+	// defaults, ~1 MiB for 1 KiB messages).
+	OfflineQueue = 64
 	// disconnectWriteTimeout bounds the DISCONNECT write when the gateway
 	// kicks a session, so a stalled peer cannot hold up the caller.
 	disconnectWriteTimeout = 250 * time.Millisecond
@@ -400,11 +433,21 @@ func (g *Gateway) Run(ctx context.Context) error {
 func (g *Gateway) capabilities() *mqtt.Capabilities {
 	c := mqtt.NewDefaultServerCapabilities()
 	c.MaximumPacketSize = uint32(g.opts.Limits.MaxPacketBytes)
-	c.MaximumClientWritesPending = 512         // per-client outbound queue (mochi allocates it up front)
-	c.MaximumSessionExpiryInterval = 24 * 3600 // bound state kept for disconnected persistent sessions
+	// A live client's outbound queue (pointers; mochi allocates it up front
+	// and drops QoS 0 past it); an offline session queues nothing here.
+	c.MaximumClientWritesPending = 512
+	// Persisted sessions are kept 1 h after their last disconnect (the
+	// client's own interval when shorter): a device offline longer starts
+	// afresh (session present = false) and subscribes again.
+	c.MaximumSessionExpiryInterval = 3600
 	c.MaximumMessageExpiryInterval = 24 * 3600
 	c.ReceiveMaximum = 128
-	c.MaximumInflight = 1024
+	// QoS 1/2 messages held per session, unacknowledged or queued (mochi
+	// drops deliveries past it): 128 covers the MaxRetainedPerDevice
+	// retained messages a subscription receives at once, and keeps a live
+	// subscriber's window open at 12,800 msgs/s for a 10 ms round trip. An
+	// offline session queues at most OfflineQueue (see OnACLCheck).
+	c.MaximumInflight = 128
 	c.TopicAliasMaximum = 0 // inbound aliases would bypass the ACL check on the topic name
 	c.SharedSubAvailable = 0
 	return c
@@ -450,10 +493,12 @@ func (g *Gateway) Addr() net.Addr {
 	return nil
 }
 
-// SetDevice adds or updates one device. A status other than active
-// disconnects the device's live sessions at once, and so does entering or
-// leaving restricted quarantine: a device that is let back in starts
-// afresh under its new ACL.
+// SetDevice adds or updates one device. A status that does not admit the
+// device (anything but active and restricted quarantine) disconnects its
+// live sessions at once and purges every session the broker holds for it,
+// live or persisted, with their subscriptions and queued messages.
+// Entering or leaving restricted quarantine disconnects the live sessions
+// too: a device that is let back in starts afresh under its new ACL.
 func (g *Gateway) SetDevice(d store.Device) {
 	g.mu.Lock()
 	var was *policy
@@ -463,11 +508,17 @@ func (g *Gateway) SetDevice(d store.Device) {
 	ds := g.putDeviceLocked(d)
 	now := ds.policy.Load()
 	var kick []*session
-	if !now.admits() || (was != nil && was.restricted != now.restricted) {
+	purge := !now.admits()
+	if purge {
+		kick = markPurge(ds.sessionsLocked())
+	} else if was != nil && was.restricted != now.restricted {
 		kick = ds.sessionsLocked()
 	}
 	g.mu.Unlock()
 	g.kickAll(kick, kickCode(d.Status), "status-"+string(d.Status))
+	if purge {
+		g.purgeOffline(ds, nil)
+	}
 }
 
 // SetModelPolicy adds or updates the policy shared by every device of a model.
@@ -482,8 +533,8 @@ func (g *Gateway) SetModelPolicy(p store.ModelPolicy) {
 	}
 }
 
-// RemoveDevice forgets a device and disconnects its live sessions; the
-// device is refused from then on.
+// RemoveDevice forgets a device, disconnects its live sessions and purges
+// its sessions from the broker; the device is refused from then on.
 func (g *Gateway) RemoveDevice(id string) {
 	g.mu.Lock()
 	ds := g.devices[id]
@@ -491,10 +542,13 @@ func (g *Gateway) RemoveDevice(id string) {
 	if ds != nil {
 		delete(g.devices, id)
 		ds.policy.Store(&policy{status: "removed", acl: ACL{}})
-		kick = ds.sessionsLocked()
+		kick = markPurge(ds.sessionsLocked())
 	}
 	g.mu.Unlock()
 	g.kickAll(kick, kickAdmin, "removed")
+	if ds != nil {
+		g.purgeOffline(ds, nil)
+	}
 }
 
 // Disconnect closes every live session of the device and returns how many
@@ -535,10 +589,15 @@ func (g *Gateway) ExpireSessions() int {
 // CertificateRevoked re-checks every live session against Options.Revoked
 // and disconnects those whose certificate serial is now revoked. Call it
 // after the CA has published a new CRL.
+//
+// The broker's sessions of those certificates, live or persisted offline,
+// are purged with their subscriptions and queued messages.
 func (g *Gateway) CertificateRevoked() {
 	var kick []*session
 	g.mu.RLock()
+	devs := make([]*deviceState, 0, len(g.devices))
 	for _, ds := range g.devices {
+		devs = append(devs, ds)
 		for s := range ds.sessions {
 			if g.opts.Revoked.IsRevoked(s.serial) {
 				kick = append(kick, s)
@@ -546,7 +605,11 @@ func (g *Gateway) CertificateRevoked() {
 		}
 	}
 	g.mu.RUnlock()
-	g.kickAll(kick, kickRevoked, "revoked")
+	g.kickAll(markPurge(kick), kickRevoked, "revoked")
+	revoked := func(serial *big.Int) bool { return serial != nil && g.opts.Revoked.IsRevoked(serial) }
+	for _, ds := range devs {
+		g.purgeOffline(ds, revoked)
+	}
 }
 
 // Connected returns the number of live sessions of the device.

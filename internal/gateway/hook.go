@@ -2,8 +2,8 @@ package gateway
 
 import (
 	"bytes"
-	"crypto/tls"
 	"errors"
+	"math/big"
 	"net"
 	"strings"
 	"time"
@@ -37,6 +37,7 @@ func (h *hook) Provides(b byte) bool {
 		mqtt.OnSubscribe,
 		mqtt.OnPacketSent,
 		mqtt.OnWill,
+		mqtt.OnPacketRead,
 	}, []byte{b})
 }
 
@@ -70,7 +71,8 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
 }
 
 // OnACLCheck decides publishes (write) and subscriptions and deliveries
-// (read). The device comes from the client ID, which OnConnect bound to the
+// (read); a delivery to an offline session that already queues
+// OfflineQueue messages is refused (not queued). The device comes from the client ID, which OnConnect bound to the
 // certificate identity, so offline persistent sessions are checked too.
 //
 // A denied publish from an MQTT 3.1.1 client is allowed through here and
@@ -87,6 +89,11 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return false
 	}
 	if !write {
+		// A delivery to an offline persisted session is queued; the
+		// queue is capped (mochi only caps it at MaximumInflight).
+		if cl.Closed() && cl.State.Inflight.Len() >= OfflineQueue {
+			return false
+		}
 		return p.acl.CanSubscribe(topic)
 	}
 	if p.acl.CanPublish(topic) {
@@ -163,21 +170,66 @@ func (h *hook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, b []byte) {
 	}
 }
 
-// OnWill re-checks the will topic when it is about to be published (the
-// policy may have changed since CONNECT); a will the device may no longer
-// publish is redirected to a topic no device can subscribe to.
+// OnWill re-checks the will when it is about to be published (the policy
+// may have changed since CONNECT) and charges it like a publish: a will the
+// device may no longer publish, or over its message or byte rate, is
+// redirected to a topic no device can subscribe to; a retained will counts
+// against MaxRetainedPerDevice and is published without retain past it.
 func (h *hook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
-	ds := h.g.device(deviceIDOfClient(cl.ID))
-	if ds != nil {
-		if p := ds.policy.Load(); p.admits() && p.acl.CanPublish(will.TopicName) {
-			return will, nil
-		}
+	g := h.g
+	ds := g.device(deviceIDOfClient(cl.ID))
+	if ds == nil {
+		g.aclDenied(ds, cl.ID, will.TopicName, "will")
+		return discardWill(will), nil
 	}
-	h.g.aclDenied(ds, cl.ID, will.TopicName, "will")
+	p := ds.policy.Load()
+	if !p.admits() || !p.acl.CanPublish(will.TopicName) {
+		g.aclDenied(ds, cl.ID, will.TopicName, "will")
+		return discardWill(will), nil
+	}
+	now := g.now()
+	size := len(will.Payload)
+	s := &session{dev: ds, clientID: cl.ID}
+	if size > p.maxMessage {
+		g.limitHit(s, now, LimitMessageSize)
+		return discardWill(will), nil
+	}
+	if res, which := ds.lim.publish(now, size, p, g.opts.Limits.RateWindow); res != limitOK {
+		g.limitHit(s, now, which)
+		return discardWill(will), nil
+	}
+	if will.Retain && !ds.admitRetained(will.TopicName, size == 0) {
+		will.Retain = false
+		g.limitHit(s, now, LimitRetained)
+	}
+	g.m.msgsIn.Inc()
+	g.m.bytesIn.Add(float64(size))
+	return will, nil
+}
+
+// discardWill redirects a will to a topic no device can subscribe to.
+func discardWill(will mqtt.Will) mqtt.Will {
 	will.TopicName = "$ward/discarded-will"
 	will.Retain = false
 	will.Payload = nil
-	return will, nil
+	return will
+}
+
+// refusedTopicPrefix marks a device's publish to a topic the broker never
+// delivers ($SYS/...): mochi drops those before any hook sees them, so a
+// QoS 1/2 publish would never be acknowledged. OnPacketRead moves the
+// topic under this prefix, which no ACL allows, so the publish is refused
+// like any other denied one (MQTT 5: PUBACK/PUBREC 0x87; 3.1.1:
+// acknowledged and dropped).
+const refusedTopicPrefix = "$ward/refused/"
+
+// OnPacketRead moves a device's $SYS publish under refusedTopicPrefix.
+func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type == packets.Publish && !cl.Net.Inline && len(pk.TopicName) >= len(mqtt.SysPrefix) &&
+		strings.EqualFold(pk.TopicName[:len(mqtt.SysPrefix)], mqtt.SysPrefix) {
+		pk.TopicName = refusedTopicPrefix + pk.TopicName
+	}
+	return pk, nil
 }
 
 // v3/v5 CONNACK codes for refusals. SendConnack maps only a few v5 codes to
@@ -190,6 +242,10 @@ func refuseCode(v5 bool, reason string) packets.Code {
 		return packets.ErrConnectionRateExceeded // 0x9F
 	case reason == ReasonConnectRate:
 		return packets.ErrServerUnavailable // v3: 0x03
+	case reason == ReasonSessionQuota && v5:
+		return packets.ErrQuotaExceeded // 0x97
+	case reason == ReasonSessionQuota:
+		return packets.ErrServerUnavailable // v3: 0x03
 	case v5:
 		return packets.ErrNotAuthorized // 0x87
 	}
@@ -201,11 +257,12 @@ func refuseCode(v5 bool, reason string) packets.Code {
 func (g *Gateway) admit(cl *mqtt.Client, pk packets.Packet) (packets.Code, bool) {
 	v5 := cl.Properties.ProtocolVersion >= 5
 	remote := cl.Net.Remote
-	tc, ok := cl.Net.Conn.(*tls.Conn)
+	fc, ok := cl.Net.Conn.(*frameConn)
 	if !ok {
 		g.refuse(nil, "", ReasonNoCertificate, map[string]string{"remote_addr": remote})
 		return refuseCode(v5, ReasonNoCertificate), false
 	}
+	tc := fc.Conn
 	leaf := verifiedLeaf(tc.ConnectionState())
 	if leaf == nil {
 		g.refuse(nil, "", ReasonNoCertificate, map[string]string{"remote_addr": remote})
@@ -254,8 +311,17 @@ func (g *Gateway) admit(cl *mqtt.Client, pk packets.Packet) (packets.Code, bool)
 		return refuseCode(v5, ReasonWillTopic), false
 	}
 
-	s := &session{cl: cl, conn: tc, dev: ds, clientID: cl.ID, serial: leaf.SerialNumber,
+	s := &session{cl: cl, conn: fc, dev: ds, clientID: cl.ID, serial: leaf.SerialNumber,
 		notAfter: leaf.NotAfter, remote: remote, v5: v5, started: now}
+	// One admission at a time per device: the session count and the purge
+	// of offline sessions must not interleave.
+	ds.admitMu.Lock()
+	defer ds.admitMu.Unlock()
+	if reason := g.makeRoom(ds, cl.ID); reason != "" {
+		g.m.limitHits.WithLabelValues(LimitSessions).Inc()
+		g.refuse(ds, id, reason, detail)
+		return refuseCode(v5, reason), false
+	}
 	// Register under g.mu together with the status check, so that a
 	// concurrent SetDevice either sees this session or is seen here.
 	g.mu.Lock()
@@ -270,13 +336,17 @@ func (g *Gateway) admit(cl *mqtt.Client, pk packets.Packet) (packets.Code, bool)
 		}
 		ds.sessions[s] = struct{}{}
 		g.clients.Store(cl, s)
-		g.conns.Store(net.Conn(tc), s)
+		g.conns.Store(net.Conn(fc), s)
 	}
 	g.mu.Unlock()
 	if reason != "" {
 		g.refuse(ds, id, reason, detail)
 		return refuseCode(v5, reason), false
 	}
+	if ds.known == nil {
+		ds.known = map[string]*big.Int{}
+	}
+	ds.known[cl.ID] = leaf.SerialNumber
 	g.m.sessions.Inc()
 	// Re-check revocation after registering: either CertificateRevoked's
 	// scan sees this session or this check sees the revoked serial.
@@ -306,7 +376,12 @@ func (g *Gateway) endSession(s *session, cause error) {
 	g.mu.Unlock()
 	g.m.sessions.Dec()
 	if errors.Is(cause, errRefusedLate) {
-		return
+		return // admit holds admitMu; the broker never added the client
+	}
+	if s.purge.Load() || !s.dev.policy.Load().admits() {
+		s.dev.admitMu.Lock()
+		g.purgeClient(s.dev, s.cl)
+		s.dev.admitMu.Unlock()
 	}
 	reason := "closed"
 	if cause != nil {
@@ -327,6 +402,7 @@ func (g *Gateway) connClosed(c net.Conn, err error) {
 // aclDenied counts and records an ACL denial.
 func (g *Gateway) aclDenied(ds *deviceState, clientID, topic, action string) {
 	g.m.aclDenied.WithLabelValues(action).Inc()
+	topic = strings.TrimPrefix(topic, refusedTopicPrefix)
 	id := deviceIDOfClient(clientID)
 	if ds != nil {
 		g.observe(Observation{Kind: ObsDenied, Device: ds.id, ClientID: clientID, Topic: topic, Action: action, Time: g.now()})

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -11,15 +12,18 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
-// listener implements mochi's listeners.Listener: it accepts TCP, runs the
-// TLS handshake itself with a deadline and a concurrency cap, and hands
-// only completed TLS connections to mochi. It owns every goroutine it
-// starts; Close returns after all of them have exited.
+// listener implements mochi's listeners.Listener: it accepts TCP, admits
+// the connection to the handshake table (per-address, per-prefix and total
+// caps, evicting the oldest at the total cap), waits HelloTimeout for the
+// first byte, runs the TLS handshake itself with a deadline, and hands
+// mochi a frameConn that releases only whole packets and caps the CONNECT.
+// The handshake slot is held until the CONNECT has arrived. It owns every
+// goroutine it starts; Close returns after all of them have exited.
 type listener struct {
-	id  string
-	ln  net.Listener
-	g   *Gateway
-	sem chan struct{} // caps concurrent handshakes
+	id string
+	ln net.Listener
+	g  *Gateway
+	hs *handshakes
 
 	ctx    context.Context // cancelled by Close; aborts handshakes
 	cancel context.CancelFunc
@@ -40,7 +44,7 @@ func newListener(id string, ln net.Listener, g *Gateway) *listener {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &listener{
 		id: id, ln: ln, g: g,
-		sem: make(chan struct{}, maxHandshakes),
+		hs:  newHandshakes(maxHandshakes, g.opts.Limits.HandshakesPerAddress, g.opts.Limits.HandshakesPerPrefix),
 		ctx: ctx, cancel: cancel,
 		conns:   map[net.Conn]struct{}{},
 		serving: make(chan struct{}),
@@ -84,16 +88,19 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 			_ = c.Close()
 			return
 		}
-		select {
-		case l.sem <- struct{}{}:
-		default:
-			l.g.m.connections.WithLabelValues("tls-error").Inc()
+		pc, evicted, refused := l.hs.acquire(c)
+		if evicted != nil {
+			l.g.m.dropped.WithLabelValues(DropEvicted).Inc()
+			_ = evicted.conn.Close()
+		}
+		if refused != "" {
+			l.g.m.dropped.WithLabelValues(refused).Inc()
 			l.untrack(c)
 			_ = c.Close()
 			continue
 		}
 		l.wg.Add(1)
-		go l.handle(c, establish)
+		go l.handle(c, pc, establish)
 	}
 }
 
@@ -119,27 +126,57 @@ func (l *listener) untrack(c net.Conn) {
 	l.mu.Unlock()
 }
 
-// handle runs the handshake, then mochi's connection handling.
-func (l *listener) handle(raw net.Conn, establish listeners.EstablishFn) {
+// handle waits for the first byte, runs the handshake, then mochi's
+// connection handling.
+func (l *listener) handle(raw net.Conn, pc *pendingConn, establish listeners.EstablishFn) {
 	defer l.wg.Done()
 	defer l.untrack(raw)
 	defer raw.Close()
+	defer l.hs.release(pc)
 
-	deadline := time.Now().Add(HandshakeTimeout) // I/O deadline: wall clock
+	start := time.Now() // I/O deadlines: wall clock
+	_ = raw.SetReadDeadline(start.Add(HelloTimeout))
+	var first [1]byte
+	if _, err := io.ReadFull(raw, first[:]); err != nil {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			l.g.m.dropped.WithLabelValues(DropHelloTimeout).Inc()
+		}
+		return
+	}
+	deadline := start.Add(HandshakeTimeout)
 	_ = raw.SetDeadline(deadline)
-	tc := tls.Server(raw, l.g.tls)
+	tc := tls.Server(&replayConn{Conn: raw, pre: first[:]}, l.g.tls)
 	ctx, cancel := context.WithDeadline(l.ctx, deadline)
 	err := tc.HandshakeContext(ctx)
 	cancel()
-	<-l.sem
 	if err != nil {
 		l.g.handshakeFailed(raw, err)
 		return
 	}
 	// The deadline stays set until mochi has read CONNECT and applied the
-	// client's keepalive.
-	err = establish(l.id, tc)
-	l.g.connClosed(tc, err)
+	// client's keepalive; the slot is released when CONNECT has arrived.
+	fc := &frameConn{Conn: tc, maxPacket: l.g.opts.Limits.MaxPacketBytes,
+		onFirst:  func() { l.hs.release(pc) },
+		onRefuse: func(reason string) { l.g.m.dropped.WithLabelValues(reason).Inc() },
+	}
+	err = establish(l.id, fc)
+	l.g.connClosed(fc, err)
+}
+
+// replayConn returns pre before reading from Conn: the byte the listener
+// read to see that a ClientHello is coming.
+type replayConn struct {
+	net.Conn
+	pre []byte
+}
+
+func (r *replayConn) Read(p []byte) (int, error) {
+	if len(r.pre) > 0 {
+		n := copy(p, r.pre)
+		r.pre = r.pre[n:]
+		return n, nil
+	}
+	return r.Conn.Read(p)
 }
 
 // Close stops accepting, disconnects every client (mochi's closeClients),

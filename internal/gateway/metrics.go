@@ -15,6 +15,8 @@ type metrics struct {
 	bytes         *prometheus.CounterVec // direction: in, out
 	limitHits     *prometheus.CounterVec // limit
 	sessions      prometheus.Gauge
+	dropped       *prometheus.CounterVec // reason: Drop* (before admission)
+	purged        prometheus.Counter     // broker sessions purged
 	eventsDropped prometheus.Counter
 
 	// Hot-path children, resolved once.
@@ -52,6 +54,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "ward_gateway_sessions",
 			Help: "Live device sessions.",
 		}),
+		dropped: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "ward_gateway_handshake_dropped_total",
+			Help: "Connections closed before their CONNECT was read, by reason (per-address, per-prefix, evicted, hello-timeout, connect-too-large, not-connect, malformed, packet-too-large).",
+		}, []string{"reason"}),
+		purged: f.NewCounter(prometheus.CounterOpts{
+			Name: "ward_gateway_sessions_purged_total",
+			Help: "Broker sessions (live or persisted, with their subscriptions and queued messages) deleted because their device was revoked, quarantined, retired or removed, or to keep it within SessionsPerDevice.",
+		}),
 		eventsDropped: f.NewCounter(prometheus.CounterOpts{
 			Name: "ward_gateway_events_dropped_total",
 			Help: "Device events not recorded because of the per-device event rate limit.",
@@ -60,6 +70,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	// Pre-create the known label values so dashboards see zeros.
 	for _, r := range []string{"accepted", "refused", "tls-error"} {
 		m.connections.WithLabelValues(r)
+	}
+	for _, r := range []string{DropPerAddress, DropPerPrefix, DropEvicted, DropHelloTimeout, DropConnectTooBig, DropNotConnect, DropMalformed, DropPacketTooLarge} {
+		m.dropped.WithLabelValues(r)
 	}
 	m.msgsIn, m.msgsOut = m.messages.WithLabelValues("in"), m.messages.WithLabelValues("out")
 	m.bytesIn, m.bytesOut = m.bytes.WithLabelValues("in"), m.bytes.WithLabelValues("out")

@@ -24,6 +24,12 @@ type deviceState struct {
 	// lock-free by the hooks.
 	policy atomic.Pointer[policy]
 	lim    limiter
+	// admitMu serialises admissions of the device (session cap and purge)
+	// and guards known. Lock order: admitMu before Gateway.mu.
+	admitMu sync.Mutex
+	// known maps the client IDs admitted for the device that the broker
+	// may still hold (live or persisted) to the serial they last used.
+	known map[string]*big.Int
 	// retained is the set of topics the device holds a retained message
 	// on, capped at MaxRetainedPerDevice; guarded by retainedMu (a leaf lock).
 	retainedMu sync.Mutex
@@ -41,6 +47,9 @@ type session struct {
 	remote   string
 	v5       bool
 	started  time.Time
+	// purge: delete the broker's session when it ends (its device or
+	// certificate is no longer admitted).
+	purge atomic.Bool
 }
 
 // putDeviceLocked stores d and recompiles its policy. g.mu must be held.

@@ -175,6 +175,8 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		Limits: gateway.Limits{
 			MaxMessageBytes: cfg.Gateway.MaxMessageBytes, MessagesPerSecond: cfg.Gateway.MessagesPerSecond,
 			BytesPerSecond: cfg.Gateway.BytesPerSecond, ConnectsPerMinute: cfg.Gateway.ConnectsPerMinute,
+			SessionsPerDevice: cfg.Gateway.SessionsPerDevice, HandshakesPerAddress: cfg.Gateway.HandshakesPerAddress,
+			HandshakesPerPrefix: cfg.Gateway.HandshakesPerPrefix,
 		},
 		Logger: s.log, Metrics: s.registry, Now: opts.Now,
 	}); err != nil {

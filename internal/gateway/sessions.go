@@ -1,0 +1,103 @@
+package gateway
+
+import (
+	"math/big"
+	"slices"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+)
+
+// ReasonSessionQuota refuses a CONNECT that would take a device over
+// Limits.SessionsPerDevice live sessions.
+const ReasonSessionQuota = "session-quota"
+
+// makeRoom applies Limits.SessionsPerDevice before clientID is admitted
+// for ds: it refuses (returns ReasonSessionQuota) when the device already
+// has that many other live sessions, and otherwise purges the device's
+// oldest persisted offline sessions until the new one fits. The session
+// with clientID itself, live or offline, is taken over by the new
+// connection and not counted. ds.admitMu must be held.
+func (g *Gateway) makeRoom(ds *deviceState, clientID string) string {
+	g.mu.RLock()
+	live := make(map[string]bool, len(ds.sessions))
+	for s := range ds.sessions {
+		if s.clientID != clientID {
+			live[s.clientID] = true
+		}
+	}
+	g.mu.RUnlock()
+	limit := g.opts.Limits.SessionsPerDevice
+	if len(live) >= limit {
+		return ReasonSessionQuota
+	}
+	offline := g.offlineLocked(ds, func(id string) bool { return id != clientID && !live[id] })
+	if excess := len(live) + len(offline) + 1 - limit; excess > 0 {
+		slices.SortFunc(offline, func(a, b *mqtt.Client) int { return int(a.StopTime() - b.StopTime()) })
+		for _, cl := range offline[:excess] {
+			g.purgeClient(ds, cl)
+		}
+	}
+	return ""
+}
+
+// offlineLocked returns the device's sessions that the broker keeps while
+// they are disconnected (persistent sessions), among the client IDs keep
+// accepts; it forgets client IDs the broker no longer holds. ds.admitMu
+// must be held.
+func (g *Gateway) offlineLocked(ds *deviceState, keep func(id string) bool) []*mqtt.Client {
+	srv := g.srv.Load()
+	if srv == nil {
+		return nil
+	}
+	var out []*mqtt.Client
+	for id := range ds.known {
+		cl, ok := srv.Clients.Get(id)
+		if !ok {
+			delete(ds.known, id)
+			continue
+		}
+		if keep(id) && cl.Closed() {
+			out = append(out, cl)
+		}
+	}
+	return out
+}
+
+// purgeClient deletes a closed client's session from the broker: its
+// subscriptions, queued (inflight) messages and the client itself, so
+// that its memory is released. ds.admitMu must be held when ds is not nil.
+func (g *Gateway) purgeClient(ds *deviceState, cl *mqtt.Client) {
+	srv := g.srv.Load()
+	if srv == nil {
+		return
+	}
+	cl.ClearInflights()
+	srv.UnsubscribeClient(cl)
+	if ds != nil {
+		delete(ds.known, cl.ID)
+	}
+	if cur, ok := srv.Clients.Get(cl.ID); ok && cur == cl {
+		srv.Clients.Delete(cl.ID)
+		g.m.purged.Inc()
+		g.log.Info("device session purged", "device_id", deviceIDOfClient(cl.ID), "client_id", cl.ID)
+	}
+}
+
+// purgeOffline purges the device's persisted offline sessions whose last
+// certificate matches (all of them when match is nil). Live sessions are
+// purged when they end (session.purge).
+func (g *Gateway) purgeOffline(ds *deviceState, match func(serial *big.Int) bool) {
+	ds.admitMu.Lock()
+	defer ds.admitMu.Unlock()
+	for _, cl := range g.offlineLocked(ds, func(id string) bool { return match == nil || match(ds.known[id]) }) {
+		g.purgeClient(ds, cl)
+	}
+}
+
+// markPurge marks live sessions to be purged from the broker when they end.
+func markPurge(ss []*session) []*session {
+	for _, s := range ss {
+		s.purge.Store(true)
+	}
+	return ss
+}
