@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 )
 
 // MaxConnectBytes caps the first packet of a connection, the CONNECT, before
@@ -54,7 +55,8 @@ const (
 //
 // Read must not be called concurrently (mochi has one reader per client).
 type frameConn struct {
-	*tls.Conn
+	net.Conn            // the TLS connection (tests: any connection)
+	tls       *tls.Conn // the same connection, for its verified chains
 	maxPacket int
 	// onFirst, if set, runs once when the first packet is complete.
 	onFirst func()

@@ -71,15 +71,61 @@
 // including those of a persistent session, deliver nothing (deliveries are
 // checked against the ACL too).
 //
+// # Before admission: a flood cannot close the gateway
+//
+// Until a connection has delivered its CONNECT it is in the handshake
+// table: at most Limits.HandshakesPerAddress (8) per source address and
+// Limits.HandshakesPerPrefix (64) per /24 (IPv4) or /64 (IPv6), more are
+// closed at once; at the global cap (1,024) the oldest entry, the one
+// waiting longest, is closed to admit the newcomer, so idle sockets only
+// shorten each other's wait and never lock devices out. A socket must send
+// the first byte of its ClientHello within HelloTimeout (2 s); the TLS
+// handshake and the CONNECT must complete within HandshakeTimeout (10 s)
+// of accept. Every drop is counted in
+// ward_gateway_handshake_dropped_total{reason}.
+//
+// mochi's Client.ReadPacket allocates a packet's declared length before
+// reading it. The gateway therefore hands mochi a frameConn that assembles
+// each packet in a buffer growing with the bytes that arrived and releases
+// it only when whole: a declared length costs nothing until it is sent.
+// The first packet must be a CONNECT of at most MaxConnectBytes (8 KiB,
+// room for a will of a few KiB); a larger or malformed one closes the
+// connection before mochi sees it. Later packets are capped at
+// MaxPacketBytes.
+//
+// # Sessions
+//
+// A device holds at most Limits.SessionsPerDevice (4) sessions on the
+// broker, live or persisted offline. A CONNECT that would exceed it with
+// live sessions is refused (MQTT 5 CONNACK 0x97 Quota exceeded, 3.1.1
+// 0x03 Server unavailable); reconnecting with the client ID of a session the
+// device holds takes that session over. Offline persisted sessions make room
+// instead: the oldest is purged. An offline session queues at most
+// OfflineQueue (64) QoS 1/2 messages and is kept MaximumSessionExpiryInterval
+// (1 h) after its disconnect. When a device stops being admitted (SetDevice
+// with any status but active or restricted quarantine, RemoveDevice) or a
+// certificate is revoked (CertificateRevoked), its broker sessions, live and
+// persisted, are purged with their subscriptions and queued messages, so
+// their memory is released (ward_gateway_sessions_purged_total).
+//
+// A will is charged like a publish when the broker sends it: the ACL, the
+// message size, the message and byte rates, and a retained will counts
+// against MaxRetainedPerDevice. A denied publish is always answered: mochi
+// drops a publish to $SYS/... before any hook, so the gateway moves its
+// topic under a prefix no ACL allows, and it is refused like any denied
+// publish (MQTT 5: PUBACK or PUBREC 0x87 Not authorized; 3.1.1, which has
+// no reason code: acknowledged and dropped, so the client neither waits
+// nor resends it).
+//
 // # Why a custom listener
 //
 // mochi's listeners.TCP performs the TLS handshake lazily inside the client
 // goroutine, with no deadline before CONNECT and no way to see why a
-// handshake failed. The gateway therefore accepts TCP itself, runs the
-// handshake with a deadline (HandshakeTimeout) and a cap on concurrent
-// handshakes, classifies failures (no certificate, unknown CA, expired,
-// refused) and hands only completed *tls.Conn connections to mochi through
-// the listeners.Listener interface.
+// handshake failed. The gateway therefore accepts TCP itself, admits the
+// connection to the handshake table, runs the handshake with deadlines,
+// classifies failures (no certificate, unknown CA, expired, refused) and
+// hands only completed TLS connections, wrapped in a frameConn, to mochi
+// through the listeners.Listener interface.
 package gateway
 
 import (

@@ -258,11 +258,11 @@ func (g *Gateway) admit(cl *mqtt.Client, pk packets.Packet) (packets.Code, bool)
 	v5 := cl.Properties.ProtocolVersion >= 5
 	remote := cl.Net.Remote
 	fc, ok := cl.Net.Conn.(*frameConn)
-	if !ok {
+	if !ok || fc.tls == nil {
 		g.refuse(nil, "", ReasonNoCertificate, map[string]string{"remote_addr": remote})
 		return refuseCode(v5, ReasonNoCertificate), false
 	}
-	tc := fc.Conn
+	tc := fc.tls
 	leaf := verifiedLeaf(tc.ConnectionState())
 	if leaf == nil {
 		g.refuse(nil, "", ReasonNoCertificate, map[string]string{"remote_addr": remote})

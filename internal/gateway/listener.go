@@ -155,7 +155,7 @@ func (l *listener) handle(raw net.Conn, pc *pendingConn, establish listeners.Est
 	}
 	// The deadline stays set until mochi has read CONNECT and applied the
 	// client's keepalive; the slot is released when CONNECT has arrived.
-	fc := &frameConn{Conn: tc, maxPacket: l.g.opts.Limits.MaxPacketBytes,
+	fc := &frameConn{Conn: tc, tls: tc, maxPacket: l.g.opts.Limits.MaxPacketBytes,
 		onFirst:  func() { l.hs.release(pc) },
 		onRefuse: func(reason string) { l.g.m.dropped.WithLabelValues(reason).Inc() },
 	}

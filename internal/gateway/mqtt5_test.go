@@ -92,6 +92,8 @@ func (c *v5) read() packets.Packet {
 		err = pk.SubackDecode(body)
 	case packets.Puback:
 		err = pk.PubackDecode(body)
+	case packets.Pubrec:
+		err = pk.PubrecDecode(body)
 	case packets.Publish:
 		err = pk.PublishDecode(body)
 	case packets.Disconnect:
