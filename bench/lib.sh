@@ -39,8 +39,11 @@ build_tools() {
 	(cd "$ROOT" && go build -o "$TMP/ward" ./cmd/ward && go build -o "$TMP/estload" ./bench/estload && go build -o "$TMP/mqttload" ./bench/mqttload)
 }
 
-# RAISED are the serve flags that lift the per-device limits for load runs.
-RAISED=(--gateway-messages-per-second 1000000000 --gateway-bytes-per-second 1000000000000 --gateway-connects-per-minute 100000000)
+# RAISED are the serve flags that lift the per-device limits for load runs
+# (and the per-source handshake slots: every load client connects from
+# 127.0.0.1, 16 handshakes at a time).
+RAISED=(--gateway-messages-per-second 1000000000 --gateway-bytes-per-second 1000000000000 --gateway-connects-per-minute 100000000
+	--gateway-sessions-per-device 1000000 --gateway-handshakes-per-address 1000000 --gateway-handshakes-per-prefix 1000000)
 
 # RAISED_EST lifts EST's per-source limit: the load clients enroll every
 # device from one address.

@@ -24,11 +24,15 @@ import (
 )
 
 // raised lifts the per-device limits for throughput runs (the defaults
-// allow 100 messages/s per device, 30 connections per minute).
+// allow 100 messages/s per device, 30 connections per minute, 4 sessions
+// per device, 8 handshakes at a time per source address).
 var raised = []string{
 	"WARD_GATEWAY_MESSAGES_PER_SECOND=1000000000",
 	"WARD_GATEWAY_BYTES_PER_SECOND=1000000000000",
 	"WARD_GATEWAY_CONNECTS_PER_MINUTE=100000000",
+	"WARD_GATEWAY_SESSIONS_PER_DEVICE=1000000",
+	"WARD_GATEWAY_HANDSHAKES_PER_ADDRESS=1000000",
+	"WARD_GATEWAY_HANDSHAKES_PER_PREFIX=1000000",
 }
 
 func enroll(b *testing.B, w *inproc.Ward, n int) (ids []string, cfgs []*tls.Config) {
