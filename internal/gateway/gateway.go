@@ -347,6 +347,8 @@ type Gateway struct {
 
 	unattributed bucketMu // event limiter for events with no known device
 
+	admissions atomic.Uint64 // sessions admitted so far (orders knownSession)
+
 	// verbose holds the IDs of devices whose traffic is logged at Info
 	// (the "raise log level" mitigation); map[string]struct{}.
 	verbose sync.Map

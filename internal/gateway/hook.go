@@ -3,7 +3,6 @@ package gateway
 import (
 	"bytes"
 	"errors"
-	"math/big"
 	"net"
 	"strings"
 	"time"
@@ -344,9 +343,9 @@ func (g *Gateway) admit(cl *mqtt.Client, pk packets.Packet) (packets.Code, bool)
 		return refuseCode(v5, reason), false
 	}
 	if ds.known == nil {
-		ds.known = map[string]*big.Int{}
+		ds.known = map[string]knownSession{}
 	}
-	ds.known[cl.ID] = leaf.SerialNumber
+	ds.known[cl.ID] = knownSession{serial: leaf.SerialNumber, seq: g.admissions.Add(1)}
 	g.m.sessions.Inc()
 	// Re-check revocation after registering: either CertificateRevoked's
 	// scan sees this session or this check sees the revoked serial.

@@ -28,8 +28,8 @@ type deviceState struct {
 	// and guards known. Lock order: admitMu before Gateway.mu.
 	admitMu sync.Mutex
 	// known maps the client IDs admitted for the device that the broker
-	// may still hold (live or persisted) to the serial they last used.
-	known map[string]*big.Int
+	// may still hold (live or persisted) to their last admission.
+	known map[string]knownSession
 	// retained is the set of topics the device holds a retained message
 	// on, capped at MaxRetainedPerDevice; guarded by retainedMu (a leaf lock).
 	retainedMu sync.Mutex

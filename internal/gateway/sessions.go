@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"math/big"
 	"slices"
 
@@ -10,6 +11,12 @@ import (
 // ReasonSessionQuota refuses a CONNECT that would take a device over
 // Limits.SessionsPerDevice live sessions.
 const ReasonSessionQuota = "session-quota"
+
+// knownSession is what the gateway remembers of a client ID it admitted.
+type knownSession struct {
+	serial *big.Int // certificate of its last admission
+	seq    uint64   // order of that admission (Gateway.admissions)
+}
 
 // makeRoom applies Limits.SessionsPerDevice before clientID is admitted
 // for ds: it refuses (returns ReasonSessionQuota) when the device already
@@ -32,7 +39,13 @@ func (g *Gateway) makeRoom(ds *deviceState, clientID string) string {
 	}
 	offline := g.offlineLocked(ds, func(id string) bool { return id != clientID && !live[id] })
 	if excess := len(live) + len(offline) + 1 - limit; excess > 0 {
-		slices.SortFunc(offline, func(a, b *mqtt.Client) int { return int(a.StopTime() - b.StopTime()) })
+		// Oldest first: by disconnect time (seconds), then admission order.
+		slices.SortFunc(offline, func(a, b *mqtt.Client) int {
+			if c := cmp.Compare(a.StopTime(), b.StopTime()); c != 0 {
+				return c
+			}
+			return cmp.Compare(ds.known[a.ID].seq, ds.known[b.ID].seq)
+		})
 		for _, cl := range offline[:excess] {
 			g.purgeClient(ds, cl)
 		}
@@ -89,7 +102,7 @@ func (g *Gateway) purgeClient(ds *deviceState, cl *mqtt.Client) {
 func (g *Gateway) purgeOffline(ds *deviceState, match func(serial *big.Int) bool) {
 	ds.admitMu.Lock()
 	defer ds.admitMu.Unlock()
-	for _, cl := range g.offlineLocked(ds, func(id string) bool { return match == nil || match(ds.known[id]) }) {
+	for _, cl := range g.offlineLocked(ds, func(id string) bool { return match == nil || match(ds.known[id].serial) }) {
 		g.purgeClient(ds, cl)
 	}
 }
