@@ -18,7 +18,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -82,7 +81,16 @@ type Handler struct {
 	mux      *http.ServeMux
 	bySource *ratelimit.Limiter
 	byDevice *ratelimit.Limiter
+	logs     *ratelimit.Limiter // refusal log lines, one bucket for all
 }
+
+// Refusal log lines are rate-limited as a whole (a flood from many
+// sources must not flood the log): bursts of 50, then 5 a second. The
+// metrics count every refusal.
+const (
+	refusalLogBurst = 50
+	refusalLogRate  = 5
+)
 
 // New returns the EST handler.
 func New(opts Options) (*Handler, error) {
@@ -123,6 +131,9 @@ func New(opts Options) (*Handler, error) {
 		}, []string{"operation", "limit"}),
 		mux:      http.NewServeMux(),
 		bySource: bySource, byDevice: byDevice,
+	}
+	if h.logs, err = ratelimit.New(ratelimit.Options{Rate: refusalLogRate, Burst: refusalLogBurst, MaxKeys: 1, Now: opts.Now}); err != nil {
+		return nil, err
 	}
 	h.mux.HandleFunc("GET /.well-known/est/cacerts", h.cacerts)
 	h.mux.HandleFunc("POST /.well-known/est/simpleenroll", h.simpleenroll)
@@ -275,7 +286,7 @@ func (h *Handler) respondCert(w http.ResponseWriter, op string, crt *x509.Certif
 			status, msg = http.StatusForbidden, err.Error()
 		case errors.As(err, &soon):
 			status, msg = http.StatusTooManyRequests, err.Error()
-			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(time.Until(soon.RetryAt).Seconds()+1))))
+			w.Header().Set("Retry-After", ratelimit.RetryAfter(soon.RetryAt.Sub(h.opts.Now())))
 		case errors.Is(err, fleet.ErrBadRequest):
 			status, msg = http.StatusBadRequest, err.Error()
 		case errors.Is(err, store.ErrNotFound):
@@ -311,7 +322,7 @@ func (h *Handler) simpleenroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	crt, err := h.opts.Enroller.Enroll(r.Context(), id, token, der)
-	if err != nil {
+	if err != nil && h.logRefusal() {
 		h.log.Warn("enrollment refused", "device_id", safeID(id), "remote_addr", r.RemoteAddr, "err", err)
 	}
 	h.respondCert(w, "simpleenroll", crt, err)
@@ -327,10 +338,16 @@ func (h *Handler) simplereenroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	crt, err := h.opts.Enroller.Reenroll(r.Context(), r.TLS.VerifiedChains[0][0], der)
-	if err != nil {
+	if err != nil && h.logRefusal() {
 		h.log.Warn("re-enrollment refused", "remote_addr", r.RemoteAddr, "err", err)
 	}
 	h.respondCert(w, "simplereenroll", crt, err)
+}
+
+// logRefusal reports whether a refusal may be logged now.
+func (h *Handler) logRefusal() bool {
+	ok, _ := h.logs.Allow("")
+	return ok
 }
 
 func safeID(id string) string {

@@ -6,9 +6,11 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -182,3 +184,44 @@ func get(h http.Handler, remote, path string) (int, string) {
 }
 
 func encodeBody(der []byte) string { return base64.StdEncoding.EncodeToString(der) }
+
+// TestRefusalLogBounded: a wrong-token flood from many sources (each
+// within its own budget) writes a bounded number of log lines; the metric
+// counts every refusal.
+func TestRefusalLogBounded(t *testing.T) {
+	var buf syncBuffer
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	h, err := New(Options{Enroller: &countingEnroller{}, Chain: func() []*x509.Certificate { return nil },
+		Logger: slog.New(slog.NewTextHandler(&buf, nil)), Metrics: prometheus.NewPedanticRegistry(), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 500 {
+		if code, _ := enrollFrom(h, fmt.Sprintf("10.0.%d.%d:1", i/250, i%250), fmt.Sprintf("ghost-%d", i)); code != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %d", i, code)
+		}
+	}
+	if n := strings.Count(buf.String(), "enrollment refused"); n != refusalLogBurst {
+		t.Errorf("%d log lines for 500 refusals, want the burst %d", n, refusalLogBurst)
+	}
+	if got := testutil.ToFloat64(h.requests.WithLabelValues("simpleenroll", "Unauthorized")); got != 500 {
+		t.Errorf("ward_est_requests_total{Unauthorized} = %v, want 500", got)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
