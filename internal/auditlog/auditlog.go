@@ -20,8 +20,8 @@
 //
 // What it does not cover: an attacker who can write both the database and
 // the data directory (the key and the checkpoints) can rewrite both; the
-// copy in the log sink is the answer to that. The key is stored
-// unencrypted, mode 0600, like admin.token.
+// copy in the log sink is the answer to that. The key is mode 0600, and
+// encrypted at rest with the CA passphrase when one is configured.
 package auditlog
 
 import (
@@ -30,10 +30,8 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -64,11 +62,14 @@ type Store interface {
 
 // Options configure an Anchor. Dir and Store are required.
 type Options struct {
-	Dir    string // the data directory
-	Store  Store
-	Every  time.Duration // checkpoint interval of Run (0: one minute)
-	Logger *slog.Logger
-	Now    func() time.Time
+	Dir   string // the data directory
+	Store Store
+	// Passphrase, when set (the CA key passphrase), encrypts the anchor
+	// key at rest as the CA keys are.
+	Passphrase []byte
+	Every      time.Duration // checkpoint interval of Run (0: one minute)
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Checkpoint is a signed record that the audit log's entry Seq had Hash
@@ -118,7 +119,7 @@ func New(opts Options) (*Anchor, error) {
 		opts.Now = time.Now
 	}
 	a := &Anchor{opts: opts, log: opts.Logger.With("component", "auditlog"), path: filepath.Join(opts.Dir, CheckpointsFile)}
-	key, err := loadKey(filepath.Join(opts.Dir, KeyFile))
+	key, err := loadKey(filepath.Join(opts.Dir, KeyFile), opts.Passphrase)
 	if err != nil {
 		return nil, err
 	}
@@ -139,18 +140,18 @@ func KeyID(pub ed25519.PublicKey) string {
 // PublicKey is the key checkpoints are signed with.
 func (a *Anchor) PublicKey() ed25519.PublicKey { return a.key.Public().(ed25519.PublicKey) }
 
-func loadKey(path string) (ed25519.PrivateKey, error) {
+func loadKey(path string, pass []byte) (ed25519.PrivateKey, error) {
 	data, err := pki.ReadSecretFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		_, key, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
 			return nil, fmt.Errorf("generate audit anchor key: %w", err)
 		}
-		der, err := x509.MarshalPKCS8PrivateKey(key)
+		pemKey, err := pki.MarshalPrivateKey(key, pass)
 		if err != nil {
 			return nil, fmt.Errorf("encode audit anchor key: %w", err)
 		}
-		if err := pki.WriteSecretFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+		if err := pki.WriteSecretFile(path, pemKey); err != nil {
 			return nil, fmt.Errorf("write audit anchor key: %w", err)
 		}
 		return key, nil
@@ -158,11 +159,7 @@ func loadKey(path string) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit anchor key: %w", err)
 	}
-	b, _ := pem.Decode(data)
-	if b == nil || b.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("audit anchor key %s: not a PEM PRIVATE KEY", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	k, err := pki.ParsePrivateKey(data, pass)
 	if err != nil {
 		return nil, fmt.Errorf("audit anchor key %s: %w", path, err)
 	}

@@ -277,3 +277,30 @@ func FuzzLastCheckpoint(f *testing.F) {
 		}
 	})
 }
+
+// TestKeyEncryptedWithPassphrase: with the CA passphrase the anchor key is
+// encrypted at rest; without it (or with another) it does not load.
+func TestKeyEncryptedWithPassphrase(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "ward.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	a, err := New(Options{Dir: dir, Store: db, Passphrase: []byte("correct horse")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, KeyFile))
+	if bytes.Contains(b, []byte("BEGIN PRIVATE KEY")) || !bytes.Contains(b, []byte("ENCRYPTED")) {
+		t.Errorf("anchor key written in clear with a passphrase:\n%s", b)
+	}
+	if a2, err := New(Options{Dir: dir, Store: db, Passphrase: []byte("correct horse")}); err != nil || a2.keyID != a.keyID {
+		t.Errorf("reload with the passphrase: %v", err)
+	}
+	for _, pass := range []string{"", "wrong"} {
+		if _, err := New(Options{Dir: dir, Store: db, Passphrase: []byte(pass)}); err == nil || !strings.Contains(err.Error(), KeyFile) {
+			t.Errorf("passphrase %q: %v, want an error naming the key file", pass, err)
+		}
+	}
+}

@@ -35,8 +35,18 @@ func deriveKey(pass, salt []byte) ([]byte, error) {
 	return scrypt.Key(pass, salt, 1<<15, 8, 1, 32)
 }
 
+// MarshalPrivateKey encodes a private key (any that PKCS#8 can hold) as
+// PEM, encrypted with pass (scrypt, AES-256-GCM) when pass is non-empty,
+// as the CA keys are at rest.
+func MarshalPrivateKey(key any, pass []byte) ([]byte, error) { return marshalKey(key, pass) }
+
+// ParsePrivateKey decodes a PEM private key written by MarshalPrivateKey
+// (or a plain PKCS#8, SEC1 or PKCS#1 key). An encrypted key without a
+// passphrase, or with the wrong one, is ErrPassphrase.
+func ParsePrivateKey(data, pass []byte) (any, error) { return parseKey(data, pass) }
+
 // marshalKey encodes key as PEM, encrypted when pass is non-empty.
-func marshalKey(key *ecdsa.PrivateKey, pass []byte) ([]byte, error) {
+func marshalKey(key any, pass []byte) ([]byte, error) {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return nil, err

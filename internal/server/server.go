@@ -140,7 +140,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	if s.anchor, err = auditlog.New(auditlog.Options{Dir: cfg.DataDir, Store: s.db, Every: cfg.Audit.AnchorInterval,
-		Logger: s.log, Now: opts.Now}); err != nil {
+		Passphrase: []byte(cfg.PKI.KeyPassphrase), Logger: s.log, Now: opts.Now}); err != nil {
 		return nil, err
 	}
 	// Anchor the head now: on the first start after an upgrade the trail
