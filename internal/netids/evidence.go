@@ -40,8 +40,9 @@ const (
 	// use while the sensor learnt, or a client not seen then.
 	TermNovelty
 	// TermLearned: the learned detector's score of the client's packets on
-	// this connection, relative to the 99.9th percentile of its
-	// calibration: (score/p999 − 1)/2, clipped; the connection keeps the
+	// this connection, as ratio r to the 99.9th percentile of its
+	// calibration: 0.1·r below 1, then 0.1 + 0.9·(r − 1)/2, clipped (1 at
+	// three times the percentile); the connection keeps the
 	// largest, decaying with a half-life of 30 s. Packets from the server
 	// do not count: the server's statistics are shared by all its clients.
 	TermLearned
@@ -241,7 +242,7 @@ func (s *Sensor) evidence(p *Packet, ev conntrack.Event, raw, drift float64, exe
 	cal := s.det.Calibration()
 	lt, dt := 0.0, 0.0
 	if executing && cal.P999 > 0 {
-		lt = clip01((raw/cal.P999 - 1) / 2)
+		lt = learnedTerm(raw / cal.P999)
 		dt = clip01((drift - cal.DriftP99) / 0.2)
 	}
 	c := ev.Conn
@@ -309,6 +310,16 @@ func (s *Sensor) evidence(p *Packet, ev conntrack.Event, raw, drift float64, exe
 		e[TermNovelty] = 1
 	}
 	return e, c
+}
+
+// learnedTerm maps a learned score, as a ratio to the calibration's 99.9th
+// percentile, to [0, 1]: up to 0.1 below it (so that the term still ranks
+// packets), then 0.1 + 0.9·(ratio − 1)/2, reaching 1 at three times it.
+func learnedTerm(ratio float64) float64 {
+	if ratio < 1 {
+		return 0.1 * max(ratio, 0)
+	}
+	return clip01(0.1 + 0.9*(ratio-1)/2)
 }
 
 func matches(r rulePattern, c *conntrack.Conn) bool {

@@ -100,6 +100,9 @@ type Result struct {
 	// Conn is the packet's connection (zero with HasConn false).
 	Conn    conntrack.Key
 	HasConn bool
+	// Time, Src and Dst are the packet's (for evaluation by host).
+	Time     time.Time
+	Src, Dst netip.Addr
 	// Raw is the detector's own score for the packet, in [0, 1].
 	Raw float64
 	// Drift is the fraction of the packet's features outside the range
@@ -311,7 +314,7 @@ func (s *Sensor) Process(ctx context.Context, f *Frame) (Result, error) {
 	}
 	phase := s.det.Phase()
 	raw, learning := s.det.Process(s.input)
-	r := Result{Raw: raw, Learning: learning, Decoded: true, Drift: s.det.Drift()}
+	r := Result{Raw: raw, Learning: learning, Decoded: true, Drift: s.det.Drift(), Time: p.Time, Src: p.SrcIP, Dst: p.DstIP}
 	e, c := s.evidence(p, ev, raw, r.Drift, !learning)
 	r.Evidence = e
 	if c != nil {

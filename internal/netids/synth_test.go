@@ -15,7 +15,12 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata files")
+// updating reports whether -update (defined by wardtest, linked into this
+// test binary) asks to rewrite testdata files.
+func updating() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
 
 // synthPackets returns a deterministic synthetic capture: n packets of a
 // quiet IoT network (a few devices polling a cloud server and DNS), then,
@@ -101,7 +106,7 @@ func writeSynth(t testing.TB, path string, pkts [][]byte, ng bool) {
 
 // TestWriteTestdata regenerates testdata/small.pcap{,ng} with -update.
 func TestWriteTestdata(t *testing.T) {
-	if !*update {
+	if !updating() {
 		t.Skip("run with -update to regenerate testdata/small.pcap and small.pcapng")
 	}
 	pkts := synthPackets(t, 40, false)

@@ -4,6 +4,14 @@
 // roc_auc_score, ties counted half; EER where FPR and FNR are closest; TPR
 // at the highest threshold whose FPR is at most the target). It also reads
 // label files and draws the ROC curve and score-over-time plots.
+//
+// Capture runs a sensor over a labelled capture and Evaluate judges it per
+// host first (infected hosts detected, time to the first incident, false
+// incidents per benign host-day), then per connection, then per packet,
+// with two checks that a per-host average of scores cannot pass (the
+// infected hosts' own benign against malicious traffic, and the benign
+// hosts that share a server with them) and three baselines (the learned
+// score alone, a "new endpoint" one-liner, rules only).
 package eval
 
 import (
