@@ -798,6 +798,9 @@ func (s *Server) openAPI() (*openAPIDoc, error) {
 				"Unauthorized": {Description: "Missing, invalid, revoked or expired API token.", Content: jsonBody(errSchema),
 					Headers: map[string]openAPIHeader{"WWW-Authenticate": {Description: "Bearer challenge (RFC 6750).", Schema: &jsonSchema{Type: "string"}}}},
 				"Forbidden": {Description: "The token's role is below the operation's x-ward-role.", Content: jsonBody(errSchema)},
+				"TooManyRequests": {Description: "The source address is over its budget: of requests, on a public route, or of failed token authentications, on any other (see docs/api.md, Abuse limits).",
+					Content: jsonBody(errSchema),
+					Headers: map[string]openAPIHeader{"Retry-After": {Description: "Seconds until the source may try again.", Schema: &jsonSchema{Type: "integer"}}}},
 			},
 			SecuritySchemes: map[string]openAPISecurityScheme{"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "ward_<id>_<secret>",
 				Description: "Operator API token: `Authorization: Bearer ward_<id>_<secret>`."}},
@@ -825,6 +828,7 @@ func (s *Server) openAPI() (*openAPIDoc, error) {
 			o.Responses["401"] = openAPIResponse{Ref: "#/components/responses/Unauthorized"}
 			o.Responses["403"] = openAPIResponse{Ref: "#/components/responses/Forbidden"}
 		}
+		o.Responses["429"] = openAPIResponse{Ref: "#/components/responses/TooManyRequests"}
 		o.Responses["4XX"] = openAPIResponse{Ref: "#/components/responses/Error"}
 		o.Responses["5XX"] = openAPIResponse{Ref: "#/components/responses/Error"}
 		for _, pp := range op.path {
