@@ -27,6 +27,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/wardproject/ward/internal/fleet"
 	"github.com/wardproject/ward/internal/pki"
@@ -136,6 +137,10 @@ type Server struct {
 	limited  *prometheus.CounterVec
 	bySource *ratelimit.Limiter // /crl, /healthz per source
 	authFail *ratelimit.Limiter // failed token authentications per source
+	// verifying runs one audit-log verification at a time: concurrent
+	// requests share its result, so viewers cannot make the server walk
+	// the whole chain many times at once.
+	verifying singleflight.Group
 }
 
 // New returns the API server handler.

@@ -94,7 +94,7 @@ func (e *env) do(t *testing.T, method, path, token, body string) (int, []byte) {
 var routes = []struct{ method, path string }{
 	{"GET", "/api/v1/whoami"}, {"GET", "/api/v1/devices"}, {"POST", "/api/v1/devices"},
 	{"GET", "/api/v1/devices/x"}, {"GET", "/api/v1/devices/x/events"}, {"POST", "/api/v1/devices/x/token"},
-	{"POST", "/api/v1/devices/x/revoke"}, {"POST", "/api/v1/devices/x/quarantine"}, {"POST", "/api/v1/devices/x/release"},
+	{"POST", "/api/v1/devices/x/revoke"}, {"POST", "/api/v1/devices/x/retire"}, {"POST", "/api/v1/devices/x/quarantine"}, {"POST", "/api/v1/devices/x/release"},
 	{"PUT", "/api/v1/devices/x/policy"}, {"GET", "/api/v1/models"}, {"PUT", "/api/v1/models/m/policy"},
 	{"GET", "/api/v1/events"}, {"GET", "/api/v1/ca"}, {"GET", "/api/v1/certificates"},
 	{"GET", "/api/v1/tokens"}, {"POST", "/api/v1/tokens"}, {"DELETE", "/api/v1/tokens/0011223344556677"},

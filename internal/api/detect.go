@@ -98,10 +98,13 @@ type AuditVerifier interface {
 // trail verifies (ok says), so that monitoring can read why. Viewers may
 // call it: the report holds sequence numbers and hashes, no entry.
 func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) error {
-	rep, err := s.opts.AuditVerifier.Verify(r.Context())
+	v, err, _ := s.verifying.Do("verify", func() (any, error) {
+		return s.opts.AuditVerifier.Verify(context.WithoutCancel(r.Context()))
+	})
 	if err != nil {
 		return err
 	}
+	rep := v.(auditlog.Report)
 	if !rep.OK {
 		s.log.Error("audit log verification failed", "request_id", requestID(r), "problem", rep.Problem, "message", rep.Message)
 	}
