@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -21,7 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/wardproject/ward/internal/netids"
-	"github.com/wardproject/ward/internal/netids/kitnet"
+	"github.com/wardproject/ward/internal/netids/assemble"
 )
 
 // newIDSCmd builds "ward ids": the network sensor.
@@ -91,127 +90,22 @@ func (f *idsSensorFlags) register(cmd *cobra.Command, alertsDefault string) {
 	_ = fl.MarkHidden("uncoupled-features")
 }
 
-// idsSensorSetup is a built sensor and what must be closed after the run.
-type idsSensorSetup struct {
-	sensor  *netids.Sensor
-	closers []func() error
-	watch   func(ctx context.Context) // background reloads; nil if none
-}
-
-func (s *idsSensorSetup) close() error {
-	var errs []error
-	for i := len(s.closers) - 1; i >= 0; i-- {
-		errs = append(errs, s.closers[i]())
-	}
-	return errors.Join(errs...)
-}
-
-func (f *idsSensorFlags) build(cmd *cobra.Command, log *slog.Logger) (*idsSensorSetup, error) {
-	setup := &idsSensorSetup{}
-	opts := netids.Options{
-		Learn: f.learn, FMGrace: f.fmGrace, Calibrate: f.calibrate, UncoupledFeatures: f.uncoupled,
-		Seed: f.seed, Transform: f.transform,
-		Window:            netids.WindowOptions{On: f.alpha > 0 && !f.noWindow, Alpha: f.alpha},
-		ThresholdQuantile: f.quantile, ThresholdMargin: f.margin,
-		Evidence: netids.EvidenceOptions{Threshold: f.incident},
-		Logger:   log,
-	}
-	if f.model != "" {
-		mf, err := os.Open(f.model)
-		if err != nil {
-			return nil, fmt.Errorf("open model: %w", err)
-		}
-		det, err := kitnet.Load(mf)
-		mf.Close()
-		if err != nil {
-			return nil, fmt.Errorf("load model %s: %w", f.model, err)
-		}
-		opts.Model = det
-	}
-	switch f.alerts {
-	case "":
-	case "-":
-		opts.Sink = netids.NewJSONSink(cmd.OutOrStdout())
-	default:
-		af, err := os.OpenFile(f.alerts, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-		if err != nil {
-			return nil, fmt.Errorf("open alerts file: %w", err)
-		}
-		if f.live {
-			// Live alerts are written as they are raised, for tail -f and
-			// log shippers.
-			opts.Sink = netids.NewJSONSink(af)
-			setup.closers = append(setup.closers, af.Close)
-			break
-		}
-		bw := bufio.NewWriter(af)
-		opts.Sink = netids.NewJSONSink(bw)
-		setup.closers = append(setup.closers, func() error { return errors.Join(bw.Flush(), af.Close()) })
-	}
-	if err := f.buildRules(&opts, setup); err != nil {
-		setup.close()
-		return nil, err
+// build assembles the sensor from the flags.
+func (f *idsSensorFlags) build(cmd *cobra.Command, log *slog.Logger) (*assemble.Sensor, error) {
+	cfg := assemble.Config{
+		Learn: f.learn, FMGrace: f.fmGrace, Calibrate: f.calibrate, Seed: f.seed,
+		UncoupledFeatures: f.uncoupled, Transform: f.transform,
+		WindowAlpha: f.alpha, NoWindow: f.noWindow,
+		ThresholdQuantile: f.quantile, ThresholdMargin: f.margin, IncidentThreshold: f.incident,
+		Model: f.model, SaveModel: f.saveModel, Assets: f.assets,
+		Alerts: f.alerts, Live: f.live, Stdout: cmd.OutOrStdout(),
+		Devices: f.devices, MUDDir: f.mudDir, Blocklist: f.blocklist, NoRules: f.noRules,
+		Logger: log,
 	}
 	if f.report {
-		if err := connectReport(cmd, &opts); err != nil {
-			setup.close()
-			return nil, err
-		}
+		cfg.Extend = func(opts *netids.Options) error { return connectReport(cmd, opts) }
 	}
-	s, err := netids.New(opts)
-	if err != nil {
-		setup.close()
-		return nil, err
-	}
-	setup.sensor = s
-	return setup, nil
-}
-
-// finish saves the model and asset list after a run.
-func (f *idsSensorFlags) finish(s *netids.Sensor) error {
-	if f.saveModel != "" {
-		if err := idsWriteFileAtomic(f.saveModel, func(w io.Writer) error { return s.Detector().Save(w) }); err != nil {
-			return fmt.Errorf("save model %s: %w", f.saveModel, err)
-		}
-	}
-	if f.assets != "" {
-		if err := idsWriteFileAtomic(f.assets, func(w io.Writer) error {
-			enc := json.NewEncoder(w)
-			enc.SetIndent("", "  ")
-			return enc.Encode(s.Assets().List())
-		}); err != nil {
-			return fmt.Errorf("write assets %s: %w", f.assets, err)
-		}
-	}
-	return nil
-}
-
-func idsWriteFileAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriter(tmp)
-	if err := write(bw); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return assemble.New(cfg)
 }
 
 func newIDSAnalyzeCmd() *cobra.Command {
@@ -240,11 +134,11 @@ used for learning have score 0.`,
 			if err != nil {
 				return err
 			}
-			defer setup.close()
-			if setup.watch != nil {
+			defer setup.Close()
+			if setup.Reloads() {
 				wctx, cancel := context.WithCancel(ctx)
 				done := make(chan struct{})
-				go func() { defer close(done); setup.watch(wctx) }()
+				go func() { defer close(done); setup.Watch(wctx) }()
 				defer func() { cancel(); <-done }()
 			}
 			r, err := netids.OpenFile(args[0], netids.FileOptions{})
@@ -264,7 +158,7 @@ used for learning have score 0.`,
 			}
 			bar := idsNewProgress(cmd.ErrOrStderr())
 			buf := make([]byte, 0, 64)
-			sum, runErr := netids.Run(ctx, r, setup.sensor, func(fr *netids.Frame, res netids.Result) error {
+			sum, runErr := netids.Run(ctx, r, setup.Sensor, func(fr *netids.Frame, res netids.Result) error {
 				if csvw != nil {
 					score := res.Score
 					if res.Learning {
@@ -287,7 +181,7 @@ used for learning have score 0.`,
 					return fmt.Errorf("write scores: %w", err)
 				}
 			}
-			if err := f.finish(setup.sensor); err != nil {
+			if err := setup.Finish(); err != nil {
 				return errors.Join(runErr, err)
 			}
 			idsPrintSummary(cmd.OutOrStdout(), output, sum)

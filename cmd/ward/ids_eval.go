@@ -76,19 +76,19 @@ scores.png.`,
 			if err != nil {
 				return err
 			}
-			defer setup.close()
+			defer setup.Close()
 			r, err := netids.OpenFile(args[0], netids.FileOptions{})
 			if err != nil {
 				return err
 			}
 			defer r.Close()
 			bar := idsNewProgress(cmd.ErrOrStderr())
-			run, err := eval.Capture(ctx, r, setup.sensor, lab, func(fr *netids.Frame) { bar.add(fr.Number) })
+			run, err := eval.Capture(ctx, r, setup.Sensor, lab, func(fr *netids.Frame) { bar.add(fr.Number) })
 			bar.finish()
 			if err != nil {
 				return fmt.Errorf("evaluate %s: %w", args[0], err)
 			}
-			if err := f.finish(setup.sensor); err != nil {
+			if err := setup.Finish(); err != nil {
 				return err
 			}
 			sum, m, curve, scores, scoredLabels, first := run.Summary, run.Metrics, run.Curve, run.Scores, run.Labels, run.First

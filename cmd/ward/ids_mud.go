@@ -7,11 +7,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/wardproject/ward/internal/netids/assemble"
 	"github.com/wardproject/ward/internal/netids/mud"
 )
 
@@ -24,13 +26,13 @@ func newIDSMUDCmd() *cobra.Command {
 // idsResolveProfile finds MODEL.json in dir, or reads arg as a file path.
 func idsResolveProfile(arg, dir string) (*mud.Profile, string, error) {
 	if _, err := os.Stat(arg); err == nil && (strings.HasSuffix(arg, ".json") || dir == "") {
-		p, err := idsLoadProfile(arg)
+		p, err := assemble.LoadProfile(arg)
 		return p, strings.TrimSuffix(filepath.Base(arg), ".json"), err
 	}
 	if dir == "" {
 		return nil, "", fmt.Errorf("%s is not a MUD file; to name a model, pass --mud-dir DIR holding MODEL.json", arg)
 	}
-	p, err := idsLoadProfile(filepath.Join(dir, arg+".json"))
+	p, err := assemble.LoadProfile(filepath.Join(dir, arg+".json"))
 	return p, arg, err
 }
 
@@ -138,7 +140,7 @@ func newIDSMUDCheckCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w := cmd.OutOrStdout()
 			for _, a := range args {
-				p, err := idsLoadProfile(a)
+				p, err := assemble.LoadProfile(a)
 				if err != nil {
 					return err
 				}
@@ -147,4 +149,15 @@ func newIDSMUDCheckCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func idsSortedAddrs(m map[string]bool) []netip.Addr {
+	var out []netip.Addr
+	for s := range m {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, a)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
+	return out
 }

@@ -40,7 +40,7 @@ Stops on SIGINT/SIGTERM, then saves --save-model and --assets. SIGHUP reloads
 			if err != nil {
 				return err
 			}
-			defer setup.close()
+			defer setup.Close()
 			src, err := netids.OpenLive(iface)
 			if err != nil {
 				return err
@@ -49,9 +49,9 @@ Stops on SIGINT/SIGTERM, then saves --save-model and --assets. SIGHUP reloads
 			var wg sync.WaitGroup
 			wctx, cancel := context.WithCancel(ctx)
 			defer func() { cancel(); wg.Wait() }()
-			if setup.watch != nil {
+			if setup.Reloads() {
 				wg.Add(1)
-				go func() { defer wg.Done(); setup.watch(wctx) }()
+				go func() { defer wg.Done(); setup.Watch(wctx) }()
 			}
 			wg.Add(1)
 			go func() { // unblock Next when asked to stop
@@ -59,11 +59,11 @@ Stops on SIGINT/SIGTERM, then saves --save-model and --assets. SIGHUP reloads
 				<-wctx.Done()
 				src.Close()
 			}()
-			sum, runErr := netids.Run(ctx, src, setup.sensor, nil)
+			sum, runErr := netids.Run(ctx, src, setup.Sensor, nil)
 			if ctx.Err() != nil {
 				runErr = nil // stopped by signal
 			}
-			if err := f.finish(setup.sensor); err != nil {
+			if err := setup.Finish(); err != nil {
 				return errors.Join(runErr, err)
 			}
 			idsPrintSummary(cmd.OutOrStdout(), output, sum)

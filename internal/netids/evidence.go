@@ -50,8 +50,11 @@ const (
 	// their training range beyond the calibration's 99th percentile, over
 	// 0.2, clipped; kept like TermLearned.
 	TermDrift
-	numTerms
+	// NumTerms is the number of terms.
+	NumTerms
 )
+
+const numTerms = NumTerms
 
 var termNames = [numTerms]string{"failed-handshakes", "fan-out", "new-connection-burst", "rule", "novelty", "learned", "drift"}
 
@@ -78,6 +81,14 @@ type EvidenceOptions struct {
 }
 
 var defaultWeights = [numTerms]float64{0.9, 0.9, 0.8, 0.95, 0.3, 0.6, 0.4}
+
+// DefaultEvidence returns the evidence options with every default filled
+// in (to derive variants from).
+func DefaultEvidence() EvidenceOptions {
+	var o EvidenceOptions
+	o.defaults()
+	return o
+}
 
 func (o *EvidenceOptions) defaults() {
 	for i, w := range o.Weights {
