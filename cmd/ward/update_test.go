@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// updateRun runs "ward update args..." in-process and returns stdout and stderr.
+func updateRun(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := newUpdateCmd()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), errOut.String(), err
+}
+
+// TestUpdateSiteInit: ward update init creates every key in the data
+// directory (unencrypted with a warning when no passphrase is set) and
+// refuses to run twice; resign re-signs snapshot and timestamp.
+func TestUpdateSiteInit(t *testing.T) {
+	t.Setenv("WARD_CA_PASSPHRASE", "")
+	os.Unsetenv("WARD_CA_PASSPHRASE")
+	data := t.TempDir()
+	out, errOut, err := updateRun(t, "init", "--data-dir", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errOut, "warning: no passphrase") || !strings.Contains(out, "Devices trust") {
+		t.Fatalf("stdout %q stderr %q", out, errOut)
+	}
+	keys, _ := filepath.Glob(filepath.Join(data, "tuf-keys", "*.key"))
+	if len(keys) != 4 {
+		t.Fatalf("%d keys in tuf-keys, want 4", len(keys))
+	}
+	for _, f := range []string{"root.json", "1.root.json", "1.targets.json", "1.snapshot.json", "timestamp.json"} {
+		if _, err := os.Stat(filepath.Join(data, "tuf", f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, _, err := updateRun(t, "init", "--data-dir", data); err == nil || !strings.Contains(err.Error(), "already") {
+		t.Fatalf("second init: %v", err)
+	}
+	if _, _, err := updateRun(t, "resign", "--data-dir", data); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "tuf", "2.snapshot.json")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUpdateOfflineKeys: keys init offline, the server finishes with the
+// online keys only, and sign adds an offline signature to new targets.
+func TestUpdateOfflineKeys(t *testing.T) {
+	t.Setenv("WARD_CA_PASSPHRASE", "ceremony")
+	dir, data := t.TempDir(), t.TempDir()
+	out, errOut, err := updateRun(t, "keys", "init", "--dir", dir, "--root-threshold", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(errOut, "warning") || !strings.Contains(out, "root      threshold 2") {
+		t.Fatalf("stdout %q stderr %q", out, errOut)
+	}
+	cp := func(src, dst string) {
+		ents, _ := os.ReadDir(src)
+		os.MkdirAll(dst, 0o700)
+		for _, e := range ents {
+			b, _ := os.ReadFile(filepath.Join(src, e.Name()))
+			st, _ := e.Info()
+			os.WriteFile(filepath.Join(dst, e.Name()), b, st.Mode().Perm())
+		}
+	}
+	cp(filepath.Join(dir, "repository"), filepath.Join(data, "tuf"))
+	cp(filepath.Join(dir, "online"), filepath.Join(data, "tuf-keys"))
+	if out, _, err = updateRun(t, "init", "--data-dir", data); err != nil || !strings.Contains(out, "finished with the online keys") {
+		t.Fatalf("server init: %q %v", out, err)
+	}
+	if keys, _ := filepath.Glob(filepath.Join(data, "tuf-keys", "*.key")); len(keys) != 2 {
+		t.Fatalf("the server holds %d keys, want the 2 online ones", len(keys))
+	}
+
+	// A new targets version, unsigned, carried to the offline machine.
+	tg, err := new(metadata.Metadata[metadata.TargetsType]).FromFile(filepath.Join(data, "tuf", "1.targets.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.Signed.Version = 2
+	tg.ClearSignatures()
+	path := filepath.Join(t.TempDir(), "2.targets.json")
+	b, _ := tg.ToBytes(true)
+	os.WriteFile(path, b, 0o644)
+	out, _, err = updateRun(t, "sign", "--dir", dir, path)
+	if err != nil || !strings.Contains(out, "targets version 2") || !strings.Contains(out, "added 1 signature") {
+		t.Fatalf("sign: %q %v", out, err)
+	}
+	os.Unsetenv("WARD_CA_PASSPHRASE")
+	if _, _, err := updateRun(t, "sign", "--dir", dir, path); err == nil || !strings.Contains(err.Error(), "passphrase") {
+		t.Fatalf("sign without the passphrase: %v", err)
+	}
+}
