@@ -118,6 +118,79 @@ for the online keys, or none).`,
 	keysInit.MarkFlagRequired("dir")
 	keys.AddCommand(keysInit)
 
+	var rotDir, rotRole string
+	var rotTh int
+	rotate := &cobra.Command{
+		Use:   "rotate --role ROLE [--dir DIR]",
+		Short: "Replace a role's keys with new ones (root, targets, snapshot, timestamp or models/<model>): offline in DIR, or on the site's data directory",
+		Long: `Generates --threshold new keys for ROLE and rotates to them. A top-level role
+gets root version N+1, signed by root N's keys and by root N+1's; then the
+rotated role is re-signed with its new keys. models/<model> gets a new
+delegation in targets. With --dir, this runs on the offline key directory:
+new snapshot or timestamp keys go to DIR/online; copy the new files of
+DIR/repository (and new online keys) to the server and run ward update resign.
+Without --dir, it runs on <data-dir> (a site holding every key).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(cmd.Flags(), os.Environ())
+			if err != nil {
+				return err
+			}
+			if err := update.CheckRole(rotRole); err != nil {
+				return err
+			}
+			pass := []byte(cfg.PKI.KeyPassphrase)
+			var r *update.Repository
+			var newKeys *update.Keyring
+			if rotDir != "" {
+				kr, err := update.LoadKeyring(filepath.Join(rotDir, update.OfflineKeysDir), pass)
+				if err != nil {
+					return err
+				}
+				online, err := update.LoadKeyring(filepath.Join(rotDir, update.OfflineOnlineDir), pass)
+				if err != nil {
+					return err
+				}
+				newKeys = kr
+				if rotRole == metadata.SNAPSHOT || rotRole == metadata.TIMESTAMP {
+					newKeys = online
+				}
+				kr.Merge(online)
+				if r, err = update.Open(update.Options{Dir: filepath.Join(rotDir, update.OfflineRepoDir), Keys: kr, Offline: true}); err != nil {
+					return err
+				}
+			} else {
+				if r, err = openSite(cfg.DataDir, pass); err != nil {
+					return err
+				}
+				newKeys = r.Keys()
+			}
+			if !r.Initialized() {
+				return update.ErrNotInitialized
+			}
+			var ks []*metadata.Key
+			for range max(rotTh, 1) {
+				k, err := newKeys.Generate(rotRole)
+				if err != nil {
+					return err
+				}
+				ks = append(ks, k)
+			}
+			if err := r.Rotate(cmd.Context(), rotRole, ks, rotTh); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s rotated to %d new key(s) in %s\n", rotRole, len(ks), newKeys.Dir())
+			printRoles(cmd.OutOrStdout(), r.Root())
+			return nil
+		},
+	}
+	rotate.Flags().StringVar(&rotDir, "dir", "", "the offline key directory made by ward update keys init (default: the site's data directory)")
+	rotate.Flags().StringVar(&rotRole, "role", "", "root, targets, snapshot, timestamp or models/<model> (required)")
+	rotate.Flags().IntVar(&rotTh, "threshold", 1, "new keys to create, all needed to sign")
+	rotate.MarkFlagRequired("role")
+	config.RegisterFlags(rotate.Flags())
+	keys.AddCommand(rotate)
+
 	var signDir string
 	sign := &cobra.Command{
 		Use:   "sign --dir DIR METADATA",

@@ -105,3 +105,44 @@ func TestUpdateOfflineKeys(t *testing.T) {
 		t.Fatalf("sign without the passphrase: %v", err)
 	}
 }
+
+// TestUpdateKeysRotate rotates root offline (N+1 signed by old and new
+// keys), and timestamp on a site; both repositories still open.
+func TestUpdateKeysRotate(t *testing.T) {
+	os.Unsetenv("WARD_CA_PASSPHRASE")
+	dir, data := t.TempDir(), t.TempDir()
+	if _, _, err := updateRun(t, "keys", "init", "--dir", dir); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := updateRun(t, "keys", "rotate", "--dir", dir, "--role", "root")
+	if err != nil || !strings.Contains(out, "root version 2") {
+		t.Fatalf("offline root rotation: %q %v", out, err)
+	}
+	r2, err := new(metadata.Metadata[metadata.RootType]).FromFile(filepath.Join(dir, "repository", "2.root.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := new(metadata.Metadata[metadata.RootType]).FromFile(filepath.Join(dir, "repository", "1.root.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r1.VerifyDelegate("root", r2); err != nil {
+		t.Fatalf("root 2 not signed by root 1's keys: %v", err)
+	}
+	if err := r2.VerifyDelegate("root", r2); err != nil {
+		t.Fatalf("root 2 not signed by its own keys: %v", err)
+	}
+
+	if _, _, err := updateRun(t, "init", "--data-dir", data); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err = updateRun(t, "keys", "rotate", "--data-dir", data, "--role", "timestamp"); err != nil {
+		t.Fatalf("site timestamp rotation: %q %v", out, err)
+	}
+	if _, _, err := updateRun(t, "resign", "--data-dir", data); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := updateRun(t, "keys", "rotate", "--data-dir", data, "--role", "nobody"); err == nil {
+		t.Fatal("rotated an unknown role")
+	}
+}

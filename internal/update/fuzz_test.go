@@ -57,7 +57,7 @@ func FuzzParseVersionedName(f *testing.F) {
 				t.Fatalf("%q → (%q, %d) does not round-trip", name, role, v)
 			}
 		}
-		if checkRole(role) != nil {
+		if CheckRole(role) != nil {
 			t.Fatalf("%q parsed to invalid role %q", name, role)
 		}
 	})

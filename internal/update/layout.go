@@ -48,14 +48,14 @@ func parseVersionedName(name string) (role string, version int64, err error) {
 	if err != nil {
 		return "", 0, fmt.Errorf("%q: bad role name: %w", name, err)
 	}
-	if err := checkRole(role); err != nil {
+	if err := CheckRole(role); err != nil {
 		return "", 0, fmt.Errorf("%q: %w", name, err)
 	}
 	return role, version, nil
 }
 
-// checkRole accepts the four top-level roles and models/<model>.
-func checkRole(role string) error {
+// CheckRole accepts the four top-level roles and models/<model>.
+func CheckRole(role string) error {
 	switch role {
 	case "root", "targets", "snapshot", "timestamp":
 		return nil

@@ -119,6 +119,10 @@ func (r *Repository) Root() *metadata.Metadata[metadata.RootType] {
 	return c
 }
 
+// Keys returns the repository's keyring (new keys it generates go to its
+// directory).
+func (r *Repository) Keys() *Keyring { return r.opts.Keys }
+
 // RoleKeys are the public keys and threshold of one role.
 type RoleKeys struct {
 	Keys      []*metadata.Key
@@ -321,7 +325,7 @@ func (r *Repository) Targets() map[string]*metadata.TargetFiles {
 // for models/<model> it rewrites the delegation (targets key) and re-signs
 // the delegated metadata. Snapshot and timestamp are re-signed last.
 func (r *Repository) Rotate(ctx context.Context, role string, keys []*metadata.Key, threshold int) error {
-	if err := checkRole(role); err != nil {
+	if err := CheckRole(role); err != nil {
 		return err
 	}
 	if len(keys) == 0 {
