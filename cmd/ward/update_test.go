@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -144,5 +145,44 @@ func TestUpdateKeysRotate(t *testing.T) {
 	}
 	if _, _, err := updateRun(t, "keys", "rotate", "--data-dir", data, "--role", "nobody"); err == nil {
 		t.Fatal("rotated an unknown role")
+	}
+}
+
+// TestUpdateDocsNameRealCommands holds docs/updates.md to the command
+// tree: every "ward update …" it shows exists, with the flags it uses.
+func TestUpdateDocsNameRealCommands(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "updates.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmdRe := regexp.MustCompile("ward update[^`\n#]*")
+	found := 0
+	for _, m := range cmdRe.FindAllString(string(doc), -1) {
+		fields := strings.Fields(m)
+		var words []string
+		for _, f := range fields[1:] {
+			if strings.HasPrefix(f, "-") || strings.ToUpper(f) == f || strings.ContainsAny(f, "./<…|") {
+				break
+			}
+			words = append(words, f)
+		}
+		c, rest, err := newRootCmd().Find(words)
+		if err != nil || len(rest) > 0 || c.Runnable() == false {
+			t.Errorf("docs/updates.md names %q: no such command (%v)", m, err)
+			continue
+		}
+		for _, f := range fields {
+			if name, ok := strings.CutPrefix(f, "--"); ok {
+				name, _, _ = strings.Cut(name, "=")
+				name = strings.TrimRight(name, ",.)")
+				if c.Flags().Lookup(name) == nil {
+					t.Errorf("docs/updates.md: %q has no flag --%s", c.CommandPath(), name)
+				}
+			}
+		}
+		found++
+	}
+	if found < 8 {
+		t.Fatalf("only %d ward update commands found in docs/updates.md", found)
 	}
 }
