@@ -306,4 +306,3 @@ func printRoles(w io.Writer, root *metadata.Metadata[metadata.RootType]) {
 		fmt.Fprintf(w, "  %-9s threshold %d of %s\n", role, r.Threshold, strings.Join(ids, ", "))
 	}
 }
-
