@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -229,4 +231,57 @@ func FuzzFrameConn(f *testing.F) {
 			t.Fatalf("buffer of %d bytes for %d bytes of input", cap(fc.buf), len(in))
 		}
 	})
+}
+
+// BenchmarkFrameConnRead measures what framing adds per packet: mochi's
+// bufio.Reader (2 KiB, its default) reads a stream of 64-byte QoS 0
+// publishes arriving in 16 KiB records (a TLS record's worth), through a
+// frameConn or straight from the connection.
+//
+//	go test -run '^$' -bench FrameConnRead ./internal/gateway/
+func BenchmarkFrameConnRead(b *testing.B) {
+	one := encode(b, publishPacket("devices/dev-a/telemetry", 64))
+	stream := bytes.Repeat(one, (16<<10)/len(one)+1) // records end mid-packet
+	for _, framed := range []bool{false, true} {
+		b.Run(fmt.Sprintf("framed=%v", framed), func(b *testing.B) {
+			src := &loopConn{data: stream, chunk: 16 << 10}
+			var c net.Conn = src
+			if framed {
+				c = &frameConn{Conn: src, maxPacket: 1 << 20, complete: 1}
+			}
+			r := bufio.NewReaderSize(c, 2048)
+			body := make([]byte, 256)
+			b.SetBytes(int64(len(one)))
+			b.ResetTimer()
+			for range b.N {
+				if _, err := r.ReadByte(); err != nil {
+					b.Fatal(err)
+				}
+				n, _, err := packets.DecodeLength(r)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(r, body[:n]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// loopConn returns data over and over, chunk bytes per read at most.
+type loopConn struct {
+	net.Conn
+	data  []byte
+	off   int
+	chunk int
+}
+
+func (c *loopConn) Read(p []byte) (int, error) {
+	end := min(len(c.data), c.off+c.chunk)
+	n := copy(p, c.data[c.off:end])
+	if c.off += n; c.off == len(c.data) {
+		c.off = 0
+	}
+	return n, nil
 }
