@@ -10,9 +10,12 @@ import (
 // handshakes is the table of connections that have not yet delivered their
 // CONNECT: from accept through the TLS handshake to the first whole packet.
 // It bounds them per source address, per /24 (IPv4) or /64 (IPv6) prefix
-// and in total; at the total cap the oldest entry (the one waiting longest)
-// is evicted instead of refusing the newcomer, so idle sockets cannot lock
-// devices out: a flood only shortens the time each stalled socket is held.
+// and in total; at the total cap the oldest stalled entry is evicted
+// instead of refusing the newcomer, so idle sockets cannot lock devices
+// out: a flood only shortens the time each stalled socket is held. Entries
+// that have not sent a byte yet go first (oldest first), then the oldest of
+// those that have: a device whose handshake is under way, even a slow one
+// on a loaded server, is not evicted by sockets that send nothing.
 // The maps hold only addresses with a live entry, so they are bounded by
 // the total cap.
 type handshakes struct {
@@ -21,7 +24,8 @@ type handshakes struct {
 	mu        sync.Mutex // guards the fields below
 	perAddr   map[netip.Addr]int
 	perPrefix map[netip.Prefix]int
-	order     list.List // of *pendingConn, oldest first
+	silent    list.List // *pendingConn that sent nothing yet, oldest first
+	talking   list.List // *pendingConn that did, oldest first
 }
 
 // pendingConn is one entry of the handshake table.
@@ -30,6 +34,7 @@ type pendingConn struct {
 	addr   netip.Addr
 	prefix netip.Prefix
 	elem   *list.Element // nil once released or evicted; guarded by handshakes.mu
+	list   *list.List    // silent or talking; guarded by handshakes.mu
 }
 
 func newHandshakes(total, perAddr, perPrefix int) *handshakes {
@@ -67,15 +72,30 @@ func (h *handshakes) acquire(c net.Conn) (pc *pendingConn, evicted *pendingConn,
 	if h.perPrefix[p] >= h.maxPrefix {
 		return nil, nil, DropPerPrefix
 	}
-	if h.order.Len() >= h.maxTotal {
-		evicted = h.order.Front().Value.(*pendingConn)
+	if h.silent.Len()+h.talking.Len() >= h.maxTotal {
+		oldest := h.silent.Front()
+		if oldest == nil {
+			oldest = h.talking.Front()
+		}
+		evicted = oldest.Value.(*pendingConn)
 		h.removeLocked(evicted)
 	}
-	pc = &pendingConn{conn: c, addr: a, prefix: p}
-	pc.elem = h.order.PushBack(pc)
+	pc = &pendingConn{conn: c, addr: a, prefix: p, list: &h.silent}
+	pc.elem = h.silent.PushBack(pc)
 	h.perAddr[a]++
 	h.perPrefix[p]++
 	return pc, evicted, ""
+}
+
+// talked moves pc to the entries that have sent their first byte.
+func (h *handshakes) talked(pc *pendingConn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if pc.elem != nil && pc.list == &h.silent {
+		h.silent.Remove(pc.elem)
+		pc.list = &h.talking
+		pc.elem = h.talking.PushBack(pc)
+	}
 }
 
 // release removes pc if it is still in the table; it is idempotent.
@@ -88,7 +108,7 @@ func (h *handshakes) release(pc *pendingConn) {
 }
 
 func (h *handshakes) removeLocked(pc *pendingConn) {
-	h.order.Remove(pc.elem)
+	pc.list.Remove(pc.elem)
 	pc.elem = nil
 	if h.perAddr[pc.addr]--; h.perAddr[pc.addr] <= 0 {
 		delete(h.perAddr, pc.addr)
@@ -96,11 +116,4 @@ func (h *handshakes) removeLocked(pc *pendingConn) {
 	if h.perPrefix[pc.prefix]--; h.perPrefix[pc.prefix] <= 0 {
 		delete(h.perPrefix, pc.prefix)
 	}
-}
-
-// len returns the number of entries.
-func (h *handshakes) len() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.order.Len()
 }

@@ -143,6 +143,7 @@ func (l *listener) handle(raw net.Conn, pc *pendingConn, establish listeners.Est
 		}
 		return
 	}
+	l.hs.talked(pc)
 	deadline := start.Add(HandshakeTimeout)
 	_ = raw.SetDeadline(deadline)
 	tc := tls.Server(&replayConn{Conn: raw, pre: first[:]}, l.g.tls)
