@@ -50,13 +50,19 @@ const (
 	// their training range beyond the calibration's 99th percentile, over
 	// 0.2, clipped; kept like TermLearned.
 	TermDrift
+	// TermDNS: the connection's server address was given by a DNS name
+	// that also resolved to an address some client failed to reach, never
+	// answered (TermFailed, weighted, at the threshold) — a C&C name moving
+	// between addresses, or a second host calling the same name. Decays
+	// with a half-life of 1 h.
+	TermDNS
 	// NumTerms is the number of terms.
 	NumTerms
 )
 
 const numTerms = NumTerms
 
-var termNames = [numTerms]string{"failed-handshakes", "fan-out", "new-connection-burst", "rule", "novelty", "learned", "drift"}
+var termNames = [numTerms]string{"failed-handshakes", "fan-out", "new-connection-burst", "rule", "novelty", "learned", "drift", "dns"}
 
 func (t Term) String() string { return termNames[t] }
 
@@ -67,8 +73,8 @@ type Evidence [numTerms]float64
 // threshold. Zero values mean the documented defaults; docs/detection.md
 // has the sensitivity of each.
 type EvidenceOptions struct {
-	// Weights of the terms (TermFailed…TermDrift). Defaults: failed 0.9,
-	// fan-out 0.9, burst 0.8, rule 0.95, novelty 0.3, learned 0.6, drift
+	// Weights of the terms (TermFailed…TermDNS). Defaults: failed 0.9,
+	// fan-out 0.9, burst 0.8, rule 0.95, novelty 0.3, learned 0.6, dns 0.9, drift
 	// 0.4. A weight at or below the threshold means the term alone never makes
 	// an incident: novelty (info) and, with drift, learned (medium) need
 	// company.
@@ -80,7 +86,7 @@ type EvidenceOptions struct {
 	Off [numTerms]bool
 }
 
-var defaultWeights = [numTerms]float64{0.9, 0.9, 0.8, 0.95, 0.3, 0.6, 0.4}
+var defaultWeights = [numTerms]float64{0.9, 0.9, 0.8, 0.95, 0.3, 0.6, 0.4, 0.9}
 
 // DefaultEvidence returns the evidence options with every default filled
 // in (to derive variants from).
@@ -130,6 +136,7 @@ const (
 	hlBurst   = 60
 	hlRule    = 600
 	hlLearned = 30
+	hlDNS     = 3600
 )
 
 // Connection marks (conntrack.Conn.Mark.V) the sensor keeps.
@@ -320,6 +327,7 @@ func (s *Sensor) evidence(p *Packet, ev conntrack.Event, raw, drift float64, exe
 	if executing && s.opts.Model == nil && (m.N&markNovel != 0 || !cl.learntWhileLearning) && c.Proto != afterimage.ProtoARP {
 		e[TermNovelty] = 1
 	}
+	e[TermDNS] = s.dns.inherit(c.Server, &e, &s.eo, t)
 	return e, c
 }
 
@@ -351,7 +359,7 @@ func matches(r rulePattern, c *conntrack.Conn) bool {
 // only the learned detector or drift does, info for novelty alone.
 func (o *EvidenceOptions) Severity(e *Evidence) Severity {
 	const on = 0.2
-	for _, t := range []Term{TermFailed, TermFanOut, TermBurst, TermRule} {
+	for _, t := range []Term{TermFailed, TermFanOut, TermBurst, TermRule, TermDNS} {
 		if !o.Off[t] && o.Weights[t]*e[t] >= on {
 			return SeverityHigh
 		}

@@ -163,6 +163,48 @@ func TestEvidenceTerms(t *testing.T) {
 			t.Errorf("a flow to another host: rule term %v, want 0", e[TermRule])
 		}
 	})
+	t.Run("a DNS name inherits the evidence of the address it resolved to", func(t *testing.T) {
+		es := newEvSensor(t)
+		moved, other := netip.MustParseAddr("198.51.100.7"), netip.MustParseAddr("192.0.2.80")
+		es.dns.observe([]DNSAnswer{{Name: "cnc.example", Addr: evDead}, {Name: "cdn.example", Addr: other}})
+		for i := 0; i < 5; i++ { // a dead C&C address: failed handshakes
+			es.pkt(float64(i)*60, evClient, uint16(40000+i), evDead, 6667, afterimage.ProtoTCP, FlagSYN, 0, 0, true)
+		}
+		// The name now resolves elsewhere, and a second host connects there.
+		es.dns.observe([]DNSAnswer{{Name: "cnc.example", Addr: moved}})
+		second := netip.MustParseAddr("10.0.0.16")
+		es.pkt(300, second, 41000, moved, 6667, afterimage.ProtoTCP, FlagSYN, 0, 0, true)
+		e, _ := es.pkt(300.01, moved, 6667, second, 41000, afterimage.ProtoTCP, FlagSYN|FlagACK, 0, 0, true)
+		if e[TermDNS] < 0.6 || es.eo.Fuse(&e) <= 0.5 || es.eo.Severity(&e) != SeverityHigh {
+			t.Errorf("connection to the name's new address: evidence %v (fused %.2f), want the name's evidence, high", e, es.eo.Fuse(&e))
+		}
+		if got := es.dns.name(moved); got != "cnc.example" {
+			t.Errorf("name of the new address %q", got)
+		}
+		e, _ = es.pkt(301, second, 41001, other, 443, afterimage.ProtoTCP, FlagSYN, 0, 0, true)
+		if e[TermDNS] != 0 {
+			t.Errorf("an unrelated name inherited %v", e[TermDNS])
+		}
+	})
+	t.Run("a scanner's fan-out does not pass to the gateway's name", func(t *testing.T) {
+		es := newEvSensor(t)
+		es.dns.observe([]DNSAnswer{{Name: "broker.iot.lan", Addr: evServer}})
+		for i := 0; i < 60; i++ { // the infected host scans: large fan-out
+			h := netip.AddrFrom4([4]byte{10, 0, 1, byte(i)})
+			es.pkt(float64(i)*0.1, evClient, uint16(42000+i), h, 23, afterimage.ProtoTCP, FlagSYN, 0, 0, true)
+			es.pkt(float64(i)*0.1+0.01, h, 23, evClient, uint16(42000+i), afterimage.ProtoTCP, FlagRST|FlagACK, 0, 0, true)
+		}
+		// ... and opens a new, not yet answered connection to the gateway
+		e, _ := es.pkt(7, evClient, 43000, evServer, 1883, afterimage.ProtoTCP, FlagSYN, 0, 0, true)
+		if e[TermFanOut] < 0.9 {
+			t.Fatalf("scanner's connection to the gateway: fan-out %v, want high", e[TermFanOut])
+		}
+		neighbour := netip.MustParseAddr("10.0.0.16")
+		e, _ = es.pkt(8, neighbour, 44000, evServer, 1883, afterimage.ProtoTCP, FlagSYN, 0, 0, true)
+		if e[TermDNS] != 0 || es.eo.Fuse(&e) > 0.5 {
+			t.Errorf("a benign neighbour inherited through the gateway's name: %v", e)
+		}
+	})
 	t.Run("novelty against the profile learnt", func(t *testing.T) {
 		es := newEvSensor(t)
 		es.pkt(0, evClient, 41000, evServer, 1883, afterimage.ProtoTCP, FlagSYN, 0, 0, false) // learning

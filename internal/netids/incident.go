@@ -37,6 +37,7 @@ type Incident struct {
 type IncidentFlow struct {
 	Conn     conntrack.Key `json:"-"`
 	Flow     Flow          `json:"flow"`
+	Name     string        `json:"name,omitempty"` // the DNS name the server was resolved from
 	Score    float64       `json:"score"`
 	Evidence string        `json:"evidence"`
 }
@@ -87,7 +88,7 @@ func (s *Sensor) incident(p *Packet, c *conntrack.Conn, e *Evidence, v float64, 
 	}
 	if !listed {
 		if len(in.Flows) < maxIncidentFlows {
-			in.Flows = append(in.Flows, IncidentFlow{Conn: c.Key, Score: v, Evidence: s.eo.Explain(e),
+			in.Flows = append(in.Flows, IncidentFlow{Conn: c.Key, Score: v, Evidence: s.eo.Explain(e), Name: s.dns.name(c.Server),
 				Flow: Flow{Proto: protoName(c.Proto), Src: c.Client, Dst: c.Server, DstPort: c.Port}})
 		} else {
 			in.More++
@@ -106,8 +107,8 @@ func (s *Sensor) incident(p *Packet, c *conntrack.Conn, e *Evidence, v float64, 
 	emit(Alert{Time: p.Time, Rule: RuleIncident, Severity: in.Severity, Packet: p.Number, Score: v,
 		Threshold: s.eo.Threshold, Flow: Flow{Proto: protoName(c.Proto), Src: c.Client, Dst: c.Server, DstPort: c.Port},
 		SrcMAC: s.macOf(p, host), Count: len(in.Flows) + in.More,
-		Message: fmt.Sprintf("%s: %s incident, connection to %s port %d/%s scores %.2f (%s)",
-			host, in.Severity, c.Server, c.Port, protoName(c.Proto), v, s.eo.Explain(e))})
+		Message: fmt.Sprintf("%s: %s incident, connection to %s%s port %d/%s scores %.2f (%s)",
+			host, in.Severity, c.Server, nameSuffix(s.dns.name(c.Server)), c.Port, protoName(c.Proto), v, s.eo.Explain(e))})
 }
 
 // macOf returns the MAC address of host as p carries it ("" when p's
@@ -130,4 +131,11 @@ func (s *Sensor) Incidents() []Incident {
 		out[i].Flows = append([]IncidentFlow(nil), in.Flows...)
 	}
 	return out
+}
+
+func nameSuffix(n string) string {
+	if n == "" {
+		return ""
+	}
+	return " (" + n + ")"
 }

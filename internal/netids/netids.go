@@ -163,6 +163,7 @@ type Sensor struct {
 	eo        EvidenceOptions
 
 	clients     map[netip.Addr]*client
+	dns         dnsEvidence
 	incidents   map[incidentKey]*Incident
 	incidentLog []*Incident
 
@@ -204,6 +205,7 @@ func New(opts Options) (*Sensor, error) {
 		eo:        opts.Evidence,
 		threshold: opts.Evidence.Threshold,
 		clients:   map[netip.Addr]*client{},
+		dns:       newDNSEvidence(),
 		incidents: map[incidentKey]*Incident{},
 	}
 	for _, in := range opts.Inspectors {
@@ -303,6 +305,9 @@ func (s *Sensor) Process(ctx context.Context, f *Frame) (Result, error) {
 	}
 	s.emit = emit
 	ev := s.track(p)
+	if len(p.DNS) > 0 {
+		s.dns.observe(p.DNS)
+	}
 	for _, in := range s.opts.Inspectors {
 		in.Inspect(p, emit)
 	}

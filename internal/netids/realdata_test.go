@@ -175,29 +175,5 @@ func TestPerHost(t *testing.T) {
 // every packet is benign.
 func evalCapture(t *testing.T, capture, labels string, learn int) eval.Run {
 	t.Helper()
-	lab := make([]int8, 1<<20)
-	if labels != "" {
-		lf, err := os.Open(labels)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer lf.Close()
-		if lab, err = eval.ReadLabels(lf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r, err := netids.OpenFile(capture, netids.FileOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	s, err := netids.New(netids.Options{Learn: learn, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, err := eval.Capture(context.Background(), r, s, lab, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return run
+	return evalWith(t, capture, labels, learn, netids.EvidenceOptions{})
 }
