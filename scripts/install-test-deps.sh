@@ -3,7 +3,10 @@
 # clients (mosquitto-clients, curl, openssl), Mosquitto itself for the
 # benchmarks, Chromium for the HTML report's headless browser test, nftables
 # to load the generated MUD firewall rules, and iproute2 and util-linux
-# (ip, unshare) for the live-capture test in a private network namespace.
+# (ip, unshare) for the live-capture test in a private network namespace;
+# and tuf-js (npm, pinned in scripts/tuf-js/package-lock.json) for the TUF
+# interop test, which needs Node >= 20.17 (Debian's nodejs 18 is too old, so
+# Node is not installed here).
 # Idempotent; needs root (apt-get).
 set -euo pipefail
 need=()
@@ -20,4 +23,9 @@ if [ ${#need[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+if command -v npm >/dev/null 2>&1 && [ ! -d "$(dirname "$0")/tuf-js/node_modules/tuf-js" ]; then
+	echo "install-test-deps: npm ci in scripts/tuf-js" >&2
+	(cd "$(dirname "$0")/tuf-js" && npm ci --no-audit --no-fund --silent)
 fi

@@ -152,6 +152,18 @@ func RequireTool(t testing.TB, names ...string) {
 	}
 }
 
+// RequirePath skips (or fails under WARD_TEST_REQUIRE_SERVERS=1) when a
+// file or directory that a test needs and howto installs is absent.
+func RequirePath(t testing.TB, path, howto string) {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		if requireServers() {
+			t.Fatalf("%s is missing and WARD_TEST_REQUIRE_SERVERS=1: %s", path, howto)
+		}
+		t.Skipf("%s is missing: %s", path, howto)
+	}
+}
+
 // SQLite opens a fresh store in a temporary directory, closed at cleanup.
 func SQLite(t testing.TB) *sqlite.DB {
 	t.Helper()
