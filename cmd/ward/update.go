@@ -231,6 +231,10 @@ a new root needs the threshold of the current root's keys and of its own.`,
 			for i, id := range res.Added {
 				short[i] = id[:12]
 			}
+			printRoles(cmd.OutOrStdout(), res.Root)
+			for _, p := range res.Targets {
+				fmt.Fprintf(cmd.OutOrStdout(), "  target %s\n", p)
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s version %d (expires %s): added %d signature(s) (%s); %d signature(s), threshold %d\n",
 				res.Role, res.Version, res.Expires.Format("2006-01-02T15:04:05Z07:00"), len(res.Added), strings.Join(short, ", "), res.Signatures, res.Threshold)
 			return nil

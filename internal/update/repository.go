@@ -480,6 +480,9 @@ func (r *Repository) writeRoot(next, prev *metadata.Metadata[metadata.RootType])
 	if prev != nil {
 		ids = append(ids, prev.Signed.Roles[metadata.ROOT].KeyIDs...)
 	}
+	if len(r.opts.Keys.signersFor(ids)) == 0 {
+		return &MissingKeyError{Role: metadata.ROOT, Need: need}
+	}
 	if err := sign(r.opts.Keys, metadata.ROOT, next, ids, 1); err != nil {
 		return err
 	}

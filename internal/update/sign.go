@@ -27,6 +27,10 @@ type SignResult struct {
 	Added      []string // key IDs whose signatures were added
 	Signatures int      // signatures now on the file
 	Threshold  int      // the role's threshold (for root: of the new root)
+	// What was signed, for the signer to review: the new root's roles and
+	// keys, or the paths a targets file lists.
+	Root    *metadata.Metadata[metadata.RootType]
+	Targets []string
 }
 
 // metadataType returns the "_type" of a TUF metadata document and checks
@@ -122,6 +126,7 @@ func (r *Repository) SignFile(path string) (SignResult, error) {
 		if err != nil {
 			return SignResult{}, err
 		}
+		res.Root = m
 	case metadata.TARGETS:
 		m, err := new(metadata.Metadata[metadata.TargetsType]).FromBytes(data)
 		if err != nil {
@@ -131,6 +136,10 @@ func (r *Repository) SignFile(path string) (SignResult, error) {
 		if err != nil {
 			return SignResult{}, err
 		}
+		for p := range m.Signed.Targets {
+			res.Targets = append(res.Targets, p)
+		}
+		slices.Sort(res.Targets)
 	case metadata.SNAPSHOT:
 		m, err := new(metadata.Metadata[metadata.SnapshotType]).FromBytes(data)
 		if err != nil {

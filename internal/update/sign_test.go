@@ -47,6 +47,9 @@ func TestSignFileRootThresholdTwoHolders(t *testing.T) {
 		if want := []int{2, 1}[i]; len(res.Added) != want || res.Role != "root" || res.Version != 2 || res.Threshold != 2 {
 			t.Fatalf("holder %d: %+v, want %d signatures added", i, res, want)
 		}
+		if res.Root == nil || res.Root.Signed.Roles[metadata.ROOT].Threshold != 2 {
+			t.Fatalf("holder %d: SignResult does not show the root being signed", i)
+		}
 		if _, err := repo.SignFile(path); err == nil {
 			t.Fatalf("holder %d signed twice", i)
 		}
@@ -74,7 +77,7 @@ func TestSignFileDelegatedAndRefusals(t *testing.T) {
 	b, _ := d.ToBytes(true)
 	os.WriteFile(path, b, 0o644)
 	res, err := f.repo.SignFile(path)
-	if err != nil || len(res.Added) != 1 || res.Role != "models/acme-th1" {
+	if err != nil || len(res.Added) != 1 || res.Role != "models/acme-th1" || len(res.Targets) != 1 || res.Targets[0] != fwPath {
 		t.Fatalf("sign delegated: %+v %v", res, err)
 	}
 	signed, _ := new(metadata.Metadata[metadata.TargetsType]).FromFile(path)
