@@ -47,6 +47,6 @@
 //
 // What this package leaves to others: serving the layout over HTTPS, the
 // device agent, publishing from the CLI and rollouts (see docs/updates.md).
-// Concurrent writers to one repository directory are not coordinated: one
-// process writes at a time.
+// Writers in several processes take turns on an flock(2) of
+// .ward-update.lock in the directory and reload its state first.
 package update

@@ -56,8 +56,8 @@ type Options struct {
 }
 
 // Repository is a TUF repository in a directory. Its methods are safe for
-// concurrent use within one process; one process writes a directory at a
-// time.
+// concurrent use, and across processes: each write holds an flock(2) on
+// the directory's lock file and starts from the state on disk.
 type Repository struct {
 	opts Options
 	log  *slog.Logger
@@ -135,8 +135,10 @@ type RoleKeys struct {
 // root was made offline (roles nil), it writes what is missing: targets if
 // absent, then snapshot and timestamp.
 func (r *Repository) Init(ctx context.Context, roles map[string]RoleKeys) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	return r.mutate(func() error { return r.init(roles) })
+}
+
+func (r *Repository) init(roles map[string]RoleKeys) error {
 	if r.root != nil && roles != nil {
 		return ErrExists
 	}
@@ -188,15 +190,12 @@ func (r *Repository) Init(ctx context.Context, roles map[string]RoleKeys) error 
 // (for example written offline). The server runs it before the timestamp
 // expires.
 func (r *Repository) Resign(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.root == nil {
-		return ErrNotInitialized
-	}
-	if err := r.load(); err != nil {
-		return err
-	}
-	return r.resignOnline()
+	return r.mutate(func() error {
+		if r.root == nil {
+			return ErrNotInitialized
+		}
+		return r.resignOnline()
+	})
 }
 
 // Target describes one firmware file to add.
@@ -219,8 +218,15 @@ func (r *Repository) AddTarget(ctx context.Context, t Target, content io.ReadSee
 	if err != nil {
 		return nil, fmt.Errorf("add target: %w", err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	var tf *metadata.TargetFiles
+	err = r.mutate(func() (err error) {
+		tf, err = r.addTarget(ctx, t, path, content)
+		return err
+	})
+	return tf, err
+}
+
+func (r *Repository) addTarget(ctx context.Context, t Target, path string, content io.ReadSeeker) (*metadata.TargetFiles, error) {
 	if r.root == nil {
 		return nil, ErrNotInitialized
 	}
@@ -295,15 +301,15 @@ func (r *Repository) Delegate(ctx context.Context, model string, keys []*metadat
 	if err := CheckModel(model); err != nil {
 		return err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.root == nil {
-		return ErrNotInitialized
-	}
-	if err := r.delegate(model, keys, threshold); err != nil {
-		return err
-	}
-	return r.maybeResignOnline()
+	return r.mutate(func() error {
+		if r.root == nil {
+			return ErrNotInitialized
+		}
+		if err := r.delegate(model, keys, threshold); err != nil {
+			return err
+		}
+		return r.maybeResignOnline()
+	})
 }
 
 // Targets returns the firmware targets of every delegated role, by path.
@@ -335,8 +341,10 @@ func (r *Repository) Rotate(ctx context.Context, role string, keys []*metadata.K
 	if threshold > len(keys) {
 		return fmt.Errorf("rotate %s: threshold %d exceeds the %d new keys", role, threshold, len(keys))
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	return r.mutate(func() error { return r.rotate(role, keys, threshold) })
+}
+
+func (r *Repository) rotate(role string, keys []*metadata.Key, threshold int) error {
 	if r.root == nil {
 		return ErrNotInitialized
 	}

@@ -163,6 +163,7 @@ func TestLayout(t *testing.T) {
 	// init: targets 1, snapshot 1; the first firmware of a model: targets 2
 	// (its delegation), models/acme-th1 1 (empty) and 2, snapshot 2.
 	want := []string{
+		lockFile, // writers' flock(2); a server must not serve dot files
 		"1.models%2Facme-th1.json", "1.root.json", "1.snapshot.json", "1.targets.json",
 		"2.models%2Facme-th1.json", "2.snapshot.json", "2.targets.json",
 		"root.json", "targets/acme-th1/1.5.0/" + h256 + ".fw.bin", "targets/acme-th1/1.5.0/" + h512 + ".fw.bin", "timestamp.json",
@@ -269,4 +270,33 @@ func newKey(t *testing.T, dir string) *metadata.Key {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// TestTwoWritersOneDirectory: two Repository values (two processes: the
+// server and a cron resign, say) opened on one directory before either
+// writes; each write builds on the other's instead of reusing its
+// version numbers, and a device sees both firmware files.
+func TestTwoWritersOneDirectory(t *testing.T) {
+	f := newFixture(t, nil)
+	f.addFirmware("1.5.0", fwBytes)
+	kr, err := LoadKeyring(filepath.Join(f.dataDir, SiteKeysDir), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := Open(Options{Dir: f.dir(), Keys: kr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.addFirmware("1.6.0", []byte("firmware 1.6.0")) // the first writer moves on
+	if _, err := other.AddTarget(context.Background(), Target{Custom: Custom{Model: "acme-th1", Version: "1.7.0"}, File: "fw.bin"}, bytes.NewReader([]byte("firmware 1.7.0"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.repo.Resign(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"1.5.0", "1.6.0", "1.7.0"} {
+		if _, _, err := fetch(f.client(f.root1, ""), "acme-th1/"+v+"/fw.bin"); err != nil {
+			t.Fatalf("firmware %s after two writers: %v", v, err)
+		}
+	}
 }
