@@ -7,6 +7,7 @@
 #   bench/abuse.sh                        # all four attacks
 #   ATTACKS="idle stalled" bench/abuse.sh # some of them
 #   IDLE_N=1500 STALLED_N=500 EST_RATE=2000 DURATION=10s KEEP=1 bench/abuse.sh
+#   STALLED_DECLARE=8000 ATTACKS=stalled bench/abuse.sh  # CONNECTs under the 8 KiB cap: held, not refused
 #
 # Steps: build ward, bench/estload and bench/abuseload; start `ward serve`
 # on free ports in a temporary data directory; enroll four legitimate
@@ -17,7 +18,8 @@
 # it is held, and prints p50/p99 of both and Ward's resident memory:
 #   idle             IDLE_N TCP sockets that never send (reopened when closed)
 #   stalled          STALLED_N TLS connections of an enrolled device that
-#                    declare a 1 MiB CONNECT and stall (reopened 1 s after a close)
+#                    declare a CONNECT of 1 MiB - 16 bytes (just under the packet
+#                    cap) and stall (reopened 1 s after a close)
 #   est-wrong-token  simpleenroll with a wrong token for made-up IDs, EST_RATE/s
 #   reenroll         one device calling simplereenroll in a loop, 8 at a time
 # The socket attacks come from many 127.x.y.z addresses (4 per address, 60
@@ -29,6 +31,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ATTACKS=${ATTACKS:-idle stalled est-wrong-token reenroll}
 IDLE_N=${IDLE_N:-1500}
 STALLED_N=${STALLED_N:-500}
+STALLED_DECLARE=${STALLED_DECLARE:-1048560}
 EST_RATE=${EST_RATE:-2000}
 DURATION=${DURATION:-10s}
 TMP=$(mktemp -d /tmp/ward-abuse.XXXXXX)
@@ -69,7 +72,7 @@ OUT=$TMP/results
 for attack in $ATTACKS; do
 	case $attack in
 	idle) args=(-n "$IDLE_N" -device "$TMP/legit/legit-000000") ;;
-	stalled) args=(-n "$STALLED_N" -device "$TMP/legit/legit-000001" -attacker "$TMP/attacker/attacker-000000" -source-net 40) ;;
+	stalled) args=(-n "$STALLED_N" -declare "$STALLED_DECLARE" -device "$TMP/legit/legit-000001" -attacker "$TMP/attacker/attacker-000000" -source-net 40) ;;
 	est-wrong-token) args=(-rate "$EST_RATE" -device "$TMP/legit/legit-000002") ;;
 	reenroll) args=(-device "$TMP/legit/legit-000003" -attacker "$TMP/attacker/attacker-000001") ;;
 	*) echo "$NAME: unknown attack $attack" >&2; exit 1 ;;

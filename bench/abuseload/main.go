@@ -77,7 +77,7 @@ func main() {
 	flag.StringVar(&o.attacker, "attacker", "", "directory of the attacking device (stalled, reenroll)")
 	flag.StringVar(&o.attack, "attack", "idle", "idle, stalled, est-wrong-token or reenroll")
 	flag.IntVar(&o.n, "n", 1500, "sockets held (idle, stalled)")
-	flag.IntVar(&o.declare, "declare", 1<<20, "CONNECT remaining length declared (stalled)")
+	flag.IntVar(&o.declare, "declare", 1<<20-16, "CONNECT remaining length declared (stalled; the default is just under the 1 MiB packet cap)")
 	flag.DurationVar(&o.redial, "redial", time.Second, "pause before a closed stalled connection is opened again")
 	flag.Float64Var(&o.rate, "rate", 2000, "requests per second (est-wrong-token)")
 	flag.IntVar(&o.concurrency, "concurrency", 8, "concurrent requests (reenroll; est-wrong-token uses 64)")
