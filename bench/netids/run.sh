@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packets/s of Ward's network sensor (features + detector + rules), with the
+# Packets/s of Ward's network sensor (tracker, features, detector, evidence, rules), with the
 # reference Kitsune-py run on the same packets as a peer, so the figures are
 # ratios on the same machine. Usage:
 #
@@ -33,7 +33,7 @@ trap 'rm -rf "$tmp"' EXIT
 echo "== Go micro-benchmarks (one core)"
 go test -run '^$' -bench . -benchtime 2s -cpu 1 ./internal/netids/afterimage ./internal/netids/kitnet ./internal/netids/conntrack | grep -E '^Benchmark|ns/op'
 
-echo "== ward ids analyze (decode + AfterImage + KitNET + window + rules), one goroutine"
+echo "== ward ids analyze (decode + connection tracker + AfterImage + KitNET + evidence + rules + incidents), one goroutine"
 if [[ -n "${WARD_BIN:-}" ]]; then cp "$WARD_BIN" "$tmp/ward"; else go build -o "$tmp/ward" ./cmd/ward; fi
 timecmd=()
 if [[ -x /usr/bin/time ]]; then timecmd=(/usr/bin/time -f '%M' -o "$tmp/rss"); fi
