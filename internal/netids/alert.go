@@ -25,7 +25,7 @@ const (
 
 // Rule names carried in Alert.Rule.
 const (
-	RuleAnomaly    = "anomaly"        // the learned detector's score crossed its threshold
+	RuleAnomaly    = "anomaly"        // no longer raised: the learned score is one evidence term of an incident
 	RulePortScan   = "port-scan"      // one source probing many ports of one host
 	RuleHostScan   = "host-scan"      // one source probing one port on many hosts
 	RuleBrute      = "brute-force"    // repeated connections to telnet or SSH
@@ -71,7 +71,7 @@ type Alert struct {
 	Severity Severity  `json:"severity"`
 	// Packet is the number (from 1) of the packet that raised the alert.
 	Packet uint64 `json:"packet"`
-	// Score and Threshold are set for RuleAnomaly.
+	// Score and Threshold are set for RuleIncident (the fused score).
 	Score     float64 `json:"score,omitempty"`
 	Threshold float64 `json:"threshold,omitempty"`
 	Flow      Flow    `json:"flow"`
