@@ -58,26 +58,40 @@ func nanos(t time.Time) int64 {
 // in renders an IN list of the package store's status constants.
 func in(ss []store.DeviceStatus) string { return "(" + store.StatusList(ss) + ")" }
 
-// lockDevice reads and locks the device's lifecycle fields.
-func lockDevice(ctx context.Context, tx Tx, id string) (status store.DeviceStatus, revokedAt, reenrolledAt int64, err error) {
+// locked is a device's lifecycle fields, read under the row lock.
+type locked struct {
+	status       store.DeviceStatus
+	revokedAt    int64
+	reenrolledAt int64
+	validCerts   int // valid device certificates at the time given to lockDevice
+}
+
+// lockDevice reads and locks the device's lifecycle fields, and counts
+// its device certificates valid at now.
+func lockDevice(ctx context.Context, tx Tx, id string, now int64) (locked, error) {
+	var l locked
 	var s string
-	err = tx.QueryRow(ctx, `SELECT status, revoked_at, reenrolled_at FROM devices WHERE id = ?`+tx.ForUpdate(), id).Scan(&s, &revokedAt, &reenrolledAt)
+	err := tx.QueryRow(ctx, `SELECT status, revoked_at, reenrolled_at,
+			(SELECT COUNT(*) FROM certificates c WHERE c.device_id = devices.id AND c.kind = 'device' AND c.revoked_at = 0 AND c.not_after > ?)
+		FROM devices WHERE id = ?`+tx.ForUpdate(), now, id).Scan(&s, &l.revokedAt, &l.reenrolledAt, &l.validCerts)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", 0, 0, fmt.Errorf("device %s: %w", id, store.ErrNotFound)
+		return l, fmt.Errorf("device %s: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
-		return "", 0, 0, fmt.Errorf("read device %s: %w", id, err)
+		return l, fmt.Errorf("read device %s: %w", id, err)
 	}
-	return store.DeviceStatus(s), revokedAt, reenrolledAt, nil
+	l.status = store.DeviceStatus(s)
+	return l, nil
 }
 
 // Transition applies t (see store.Transition).
 func Transition(ctx context.Context, tx Tx, t store.Transition) (store.Outcome, error) {
 	now := nanos(t.Now)
-	status, _, _, err := lockDevice(ctx, tx, t.DeviceID)
+	l, err := lockDevice(ctx, tx, t.DeviceID, now)
 	if err != nil {
 		return store.Outcome{}, err
 	}
+	status := l.status
 	if !slices.Contains(t.From, status) {
 		return store.Outcome{}, &store.StateError{DeviceID: t.DeviceID, Op: t.Op, Status: status}
 	}
@@ -161,10 +175,11 @@ func AddEvent(ctx context.Context, tx Tx, e store.Event) error {
 func Enroll(ctx context.Context, tx Tx, e store.Enrollment) (store.Outcome, error) {
 	now := nanos(e.Now)
 	id := e.DeviceID
-	status, revokedAt, reenrolledAt, err := lockDevice(ctx, tx, id)
+	l, err := lockDevice(ctx, tx, id, now)
 	if err != nil {
 		return store.Outcome{}, err
 	}
+	status, revokedAt, reenrolledAt := l.status, l.revokedAt, l.reenrolledAt
 	if e.TokenHash != nil {
 		if !slices.Contains(store.EnrollFrom, status) {
 			return store.Outcome{}, &store.StateError{DeviceID: id, Op: "enroll", Status: status}
@@ -209,7 +224,10 @@ func Enroll(ctx context.Context, tx Tx, e store.Enrollment) (store.Outcome, erro
 		return store.Outcome{}, fmt.Errorf("activate device %s: %w", id, err)
 	}
 	var out store.Outcome
-	if e.MaxValid > 0 {
+	// The cap's statement runs only when the new certificate makes one
+	// too many (the count was read under the lock: no other enrollment
+	// of this device can have added one since).
+	if e.MaxValid > 0 && l.validCerts+1 > e.MaxValid {
 		const valid = `device_id = ? AND kind = 'device' AND revoked_at = 0 AND not_after > ? AND serial <> ?`
 		out.Revoked, err = tx.Strings(ctx, `UPDATE certificates SET revoked_at = ?, revoke_reason = 'superseded'
 			WHERE `+valid+` AND serial NOT IN (
@@ -250,10 +268,11 @@ func InsertCertificate(ctx context.Context, tx Tx, c store.Certificate) error {
 
 // PutToken sets the device's enrollment token if its status allows one.
 func PutToken(ctx context.Context, tx Tx, t store.EnrollToken) error {
-	status, _, _, err := lockDevice(ctx, tx, t.DeviceID)
+	l, err := lockDevice(ctx, tx, t.DeviceID, nanos(t.CreatedAt))
 	if err != nil {
 		return err
 	}
+	status := l.status
 	if !slices.Contains(store.TokenFrom, status) {
 		return &store.StateError{DeviceID: t.DeviceID, Op: "issue an enrollment token", Status: status}
 	}
