@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/wardproject/ward/internal/gateway"
+	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/store"
 )
 
@@ -467,5 +469,42 @@ func TestSysPublishRefused(t *testing.T) {
 	}
 	if got := e.metric("ward_gateway_acl_denied_total", "publish"); got != 3 {
 		t.Errorf("ACL denials = %v, want 3", got)
+	}
+}
+
+// TestSessionsPurgedOnCertificateRevocationAndRemoval: a persisted offline
+// session made with a certificate that is then revoked is purged by
+// CertificateRevoked (the device stays active and reconnects with a new
+// certificate to an empty session), and RemoveDevice purges the rest.
+func TestSessionsPurgedOnCertificateRevocationAndRemoval(t *testing.T) {
+	e := newEnv(t, activeDevices("dev-a"), nil, gateway.Limits{})
+	old, cur := issue(t, e.ca, "dev-a"), issue(t, e.ca, "dev-a")
+	e.offlineSession(t, &old, "dev-a", "dev-a:old")
+	e.offlineSession(t, &cur, "dev-a", "dev-a:cur")
+	if err := e.ca.Revoke(context.Background(), pki.SerialHex(old.Leaf.SerialNumber), "compromised"); err != nil {
+		t.Fatal(err)
+	}
+	e.gw.CertificateRevoked()
+	if got := e.metric("ward_gateway_sessions_purged_total", ""); got != 1 {
+		t.Fatalf("sessions purged after the revocation = %v, want 1 (the revoked certificate's)", got)
+	}
+	for _, tt := range []struct {
+		id      string
+		present bool
+	}{{"dev-a:old", false}, {"dev-a:cur", true}} {
+		c, present, err := e.connectWith(&cur, tt.id, persistent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if present != tt.present {
+			t.Errorf("%s: session present = %v, want %v", tt.id, present, tt.present)
+		}
+		c.c.Disconnect(0)
+		waitFor(t, tt.id+" did not end", func() bool { return e.gw.Connected("dev-a") == 0 })
+	}
+	before := e.metric("ward_gateway_sessions_purged_total", "")
+	e.gw.RemoveDevice("dev-a")
+	if got := e.metric("ward_gateway_sessions_purged_total", "") - before; got != 2 {
+		t.Errorf("sessions purged by RemoveDevice = %v, want 2", got)
 	}
 }

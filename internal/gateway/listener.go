@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -14,7 +15,8 @@ import (
 
 // listener implements mochi's listeners.Listener: it accepts TCP, admits
 // the connection to the handshake table (per-address, per-prefix and total
-// caps, evicting the oldest at the total cap), waits HelloTimeout for the
+// caps; at the total cap the oldest stalled entry is evicted, see
+// handshakes), waits HelloTimeout for the
 // first byte, runs the TLS handshake itself with a deadline, and hands
 // mochi a frameConn that releases only whole packets and caps the CONNECT.
 // The handshake slot is held until the CONNECT has arrived. It owns every
@@ -138,7 +140,7 @@ func (l *listener) handle(raw net.Conn, pc *pendingConn, establish listeners.Est
 	_ = raw.SetReadDeadline(start.Add(HelloTimeout))
 	var first [1]byte
 	if _, err := io.ReadFull(raw, first[:]); err != nil {
-		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 			l.g.m.dropped.WithLabelValues(DropHelloTimeout).Inc()
 		}
 		return
