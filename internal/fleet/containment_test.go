@@ -226,7 +226,7 @@ func TestReenrollmentLimits(t *testing.T) {
 	if ok.Load() != 0 || tooSoon.Load() != 200 || stale.Load() != 200 {
 		t.Errorf("hammering: %d issued, %d too soon, %d stale; want 0, 200, 200", ok.Load(), tooSoon.Load(), stale.Load())
 	}
-	if got := (refused(t, reg, "too-soon")); got != 200 {
+	if got := refused(t, reg, "too-soon"); got != 200 {
 		t.Errorf("ward_fleet_enroll_refused_total{reason=too-soon} = %v, want 200", got)
 	}
 	var soon *TooSoonError
@@ -304,10 +304,10 @@ func TestWrongTokenFloodStoresNothingForUnknownIDs(t *testing.T) {
 	if n != 2 {
 		t.Errorf("%d enroll-refused events for 501 wrong tokens over 2 s, want 2 (one a second)", n)
 	}
-	if got := (refused(t, reg, "unknown-device")); got != 500 {
+	if got := refused(t, reg, "unknown-device"); got != 500 {
 		t.Errorf("unknown-device refusals counted %v, want 500", got)
 	}
-	if got := (refused(t, reg, "bad-token")); got != 501 {
+	if got := refused(t, reg, "bad-token"); got != 501 {
 		t.Errorf("bad-token refusals counted %v, want 501", got)
 	}
 }
@@ -332,22 +332,5 @@ func TestSHA1CSRRefused(t *testing.T) {
 }
 
 func refused(t *testing.T, reg *prometheus.Registry, reason string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "ward_fleet_enroll_refused_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return wardtest.Counter(t, reg, "ward_fleet_enroll_refused_total", "reason", reason)
 }

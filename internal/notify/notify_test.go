@@ -15,6 +15,7 @@ import (
 
 	"github.com/wardproject/ward/internal/alert"
 	"github.com/wardproject/ward/internal/notify"
+	"github.com/wardproject/ward/internal/wardtest"
 )
 
 func TestMain(m *testing.M) {
@@ -251,25 +252,7 @@ ward_notify_sent_total{result="retried",sink="stuck"} 0
 
 // counter returns the value of counter name{sink} in reg.
 func counter(t *testing.T, reg *prometheus.Registry, name, sink string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.Metric {
-			for _, l := range m.Label {
-				if l.GetName() == "sink" && l.GetValue() == sink {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no %s{sink=%q}", name, sink)
-	return 0
+	return wardtest.Counter(t, reg, name, "sink", sink)
 }
 
 func TestShutdownDrainsQueue(t *testing.T) {

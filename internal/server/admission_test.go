@@ -56,24 +56,7 @@ func (w *ward) reenroll(t *testing.T, cfg *tls.Config, id string) (int, error) {
 
 // refusedTotal reads ward_gateway_refused_total{reason}.
 func (w *ward) refusedTotal(t *testing.T, reason string) float64 {
-	t.Helper()
-	mfs, err := w.srv.registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "ward_gateway_refused_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return wardtest.Counter(t, w.srv.registry, "ward_gateway_refused_total", "reason", reason)
 }
 
 // certificates returns the serials Ward recorded for a device.
