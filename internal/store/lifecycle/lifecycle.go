@@ -274,7 +274,7 @@ func PutToken(ctx context.Context, tx Tx, t store.EnrollToken) error {
 	}
 	status := l.status
 	if !slices.Contains(store.TokenFrom, status) {
-		return &store.StateError{DeviceID: t.DeviceID, Op: "issue an enrollment token", Status: status}
+		return &store.StateError{DeviceID: t.DeviceID, Op: "issuing an enrollment token", Status: status}
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO enroll_tokens(device_id, hash, created_at, expires_at, used_at) VALUES(?, ?, ?, ?, 0)
 		ON CONFLICT(device_id) DO UPDATE SET hash = excluded.hash, created_at = excluded.created_at, expires_at = excluded.expires_at, used_at = 0`,

@@ -27,40 +27,24 @@ func (db *DB) PutCertificate(ctx context.Context, c store.Certificate) error {
 
 // EnrollDevice records an enrollment or re-enrollment in one transaction
 // that locks the device's row first.
-func (db *DB) EnrollDevice(ctx context.Context, e store.Enrollment) (out store.Outcome, err error) {
-	err = db.inTx(ctx, func(tx *pgTx) error {
-		out, err = lifecycle.Enroll(ctx, tx, e)
-		return err
-	})
-	return out, err
+func (db *DB) EnrollDevice(ctx context.Context, e store.Enrollment) (store.Outcome, error) {
+	return inTxValue(ctx, db, func(tx *pgTx) (store.Outcome, error) { return lifecycle.Enroll(ctx, tx, e) })
 }
 
 // TransitionDevice applies one lifecycle transition in one transaction
 // that locks the device's row first.
-func (db *DB) TransitionDevice(ctx context.Context, t store.Transition) (out store.Outcome, err error) {
-	err = db.inTx(ctx, func(tx *pgTx) error {
-		out, err = lifecycle.Transition(ctx, tx, t)
-		return err
-	})
-	return out, err
+func (db *DB) TransitionDevice(ctx context.Context, t store.Transition) (store.Outcome, error) {
+	return inTxValue(ctx, db, func(tx *pgTx) (store.Outcome, error) { return lifecycle.Transition(ctx, tx, t) })
 }
 
 // RevokeSuperseded revokes the certificates superseded at or before before.
-func (db *DB) RevokeSuperseded(ctx context.Context, before, now time.Time) (out []string, err error) {
-	err = db.inTx(ctx, func(tx *pgTx) error {
-		out, err = lifecycle.RevokeSuperseded(ctx, tx, before, now)
-		return err
-	})
-	return out, err
+func (db *DB) RevokeSuperseded(ctx context.Context, before, now time.Time) ([]string, error) {
+	return inTxValue(ctx, db, func(tx *pgTx) ([]string, error) { return lifecycle.RevokeSuperseded(ctx, tx, before, now) })
 }
 
 // PruneEvents deletes old events and caps the events kept per device.
-func (db *DB) PruneEvents(ctx context.Context, before time.Time, perDevice int) (n int64, err error) {
-	err = db.inTx(ctx, func(tx *pgTx) error {
-		n, err = lifecycle.PruneEvents(ctx, tx, before, perDevice)
-		return err
-	})
-	return n, err
+func (db *DB) PruneEvents(ctx context.Context, before time.Time, perDevice int) (int64, error) {
+	return inTxValue(ctx, db, func(tx *pgTx) (int64, error) { return lifecycle.PruneEvents(ctx, tx, before, perDevice) })
 }
 
 // GetCertificate returns one certificate by serial.

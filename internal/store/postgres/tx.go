@@ -18,6 +18,15 @@ func (db *DB) inTx(ctx context.Context, fn func(*pgTx) error) error {
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return fn(&pgTx{tx: tx}) })
 }
 
+// inTxValue is inTx for a function that returns a value.
+func inTxValue[T any](ctx context.Context, db *DB, fn func(*pgTx) (T, error)) (out T, err error) {
+	err = db.inTx(ctx, func(tx *pgTx) error {
+		out, err = fn(tx)
+		return err
+	})
+	return out, err
+}
+
 // pgTx is a lifecycle.Tx over a pgx transaction: it rewrites the ?
 // placeholders of the shared SQL as $1, $2...
 type pgTx struct{ tx pgx.Tx }

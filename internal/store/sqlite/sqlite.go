@@ -420,39 +420,23 @@ func (db *DB) PutCertificate(ctx context.Context, c store.Certificate) error {
 }
 
 // EnrollDevice records an enrollment or re-enrollment in one transaction.
-func (db *DB) EnrollDevice(ctx context.Context, e store.Enrollment) (out store.Outcome, err error) {
-	err = db.inTx(ctx, func(tx *liteTx) error {
-		out, err = lifecycle.Enroll(ctx, tx, e)
-		return err
-	})
-	return out, err
+func (db *DB) EnrollDevice(ctx context.Context, e store.Enrollment) (store.Outcome, error) {
+	return inTxValue(ctx, db, func(tx *liteTx) (store.Outcome, error) { return lifecycle.Enroll(ctx, tx, e) })
 }
 
 // TransitionDevice applies one lifecycle transition in one transaction.
-func (db *DB) TransitionDevice(ctx context.Context, t store.Transition) (out store.Outcome, err error) {
-	err = db.inTx(ctx, func(tx *liteTx) error {
-		out, err = lifecycle.Transition(ctx, tx, t)
-		return err
-	})
-	return out, err
+func (db *DB) TransitionDevice(ctx context.Context, t store.Transition) (store.Outcome, error) {
+	return inTxValue(ctx, db, func(tx *liteTx) (store.Outcome, error) { return lifecycle.Transition(ctx, tx, t) })
 }
 
 // RevokeSuperseded revokes the certificates superseded at or before before.
-func (db *DB) RevokeSuperseded(ctx context.Context, before, now time.Time) (out []string, err error) {
-	err = db.inTx(ctx, func(tx *liteTx) error {
-		out, err = lifecycle.RevokeSuperseded(ctx, tx, before, now)
-		return err
-	})
-	return out, err
+func (db *DB) RevokeSuperseded(ctx context.Context, before, now time.Time) ([]string, error) {
+	return inTxValue(ctx, db, func(tx *liteTx) ([]string, error) { return lifecycle.RevokeSuperseded(ctx, tx, before, now) })
 }
 
 // PruneEvents deletes old events and caps the events kept per device.
-func (db *DB) PruneEvents(ctx context.Context, before time.Time, perDevice int) (n int64, err error) {
-	err = db.inTx(ctx, func(tx *liteTx) error {
-		n, err = lifecycle.PruneEvents(ctx, tx, before, perDevice)
-		return err
-	})
-	return n, err
+func (db *DB) PruneEvents(ctx context.Context, before time.Time, perDevice int) (int64, error) {
+	return inTxValue(ctx, db, func(tx *liteTx) (int64, error) { return lifecycle.PruneEvents(ctx, tx, before, perDevice) })
 }
 
 // inTx runs fn in one write transaction (BEGIN IMMEDIATE on the single
@@ -471,6 +455,15 @@ func (db *DB) inTx(ctx context.Context, fn func(*liteTx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// inTxValue is inTx for a function that returns a value.
+func inTxValue[T any](ctx context.Context, db *DB, fn func(*liteTx) (T, error)) (out T, err error) {
+	err = db.inTx(ctx, func(tx *liteTx) error {
+		out, err = fn(tx)
+		return err
+	})
+	return out, err
 }
 
 // liteTx is a lifecycle.Tx over a SQLite transaction.
