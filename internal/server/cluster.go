@@ -33,7 +33,7 @@ type cluster struct {
 	bus  bus.Bus
 	gw   *gateway.Gateway
 	ca   *pki.CA
-	db   store.Store
+	db   store.Devices // devices and model policies, re-read on a peer's change
 	log  *slog.Logger
 	// applied, when set (tests), is called after each message from another
 	// node has been handled.

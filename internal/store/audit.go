@@ -12,6 +12,34 @@ import (
 	"time"
 )
 
+// AuditEntry is one record of the append-only, hash-chained audit log of
+// operator and automatic actions. Hash = SHA-256(PrevHash || canonical
+// fields); changing or removing a past entry breaks every later hash.
+type AuditEntry struct {
+	Seq      int64             `json:"seq"`
+	Time     time.Time         `json:"time"`
+	Actor    string            `json:"actor"` // token id, "auto:<rule>", "system"
+	Action   string            `json:"action"`
+	Target   string            `json:"target"`
+	Detail   map[string]string `json:"detail,omitempty"`
+	PrevHash string            `json:"prev_hash"`
+	Hash     string            `json:"hash"`
+}
+
+// AuditLog is the contract for the append-only, hash-chained audit log.
+type AuditLog interface {
+	// AppendAudit appends to the hash-chained audit log: the store sets
+	// Seq, PrevHash and Hash atomically and returns the stored entry.
+	AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
+	// ListAudit returns the newest entries, newest first, at most limit
+	// (<= 0: 100).
+	ListAudit(ctx context.Context, limit int) ([]AuditEntry, error)
+	// ListAuditFrom returns the audit entries with Seq >= from, oldest
+	// first, at most limit (<= 0: 1000): one page of a walk over the whole
+	// chain (VerifyAuditChain).
+	ListAuditFrom(ctx context.Context, from int64, limit int) ([]AuditEntry, error)
+}
+
 // AuditHash computes an entry's chained hash: SHA-256 over the previous
 // hash and the entry's fields in a fixed, unambiguous encoding.
 func AuditHash(e AuditEntry) string {

@@ -1,0 +1,66 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// AlertRecord is a stored alert: the alert as JSON plus the fields that
+// are queried. The alert package owns the JSON's shape.
+type AlertRecord struct {
+	ID        string
+	DeviceID  string
+	Rule      string
+	State     string
+	Severity  string
+	RaisedAt  time.Time
+	UpdatedAt time.Time
+	JSON      []byte
+}
+
+// AlertFilter selects alerts; zero fields match everything.
+type AlertFilter struct {
+	DeviceID string
+	Rule     string
+	States   []string
+	Limit    int // default 1000
+}
+
+// MetricWindow is one device's metrics over one closed window.
+type MetricWindow struct {
+	DeviceID string
+	Window   time.Duration
+	Start    time.Time
+	JSON     []byte // the detect package's datapoint
+}
+
+// Detection is the contract for anomaly detection's state: alerts, the
+// per-device metric windows the detectors learn from, and small named
+// documents (detection profiles, learned models).
+type Detection interface {
+	// PutAlert inserts an alert, or updates the state, severity, update
+	// time and JSON of the alert with its ID (device, rule and raise time
+	// are kept).
+	PutAlert(ctx context.Context, a AlertRecord) error
+	// GetAlert returns one alert, ErrNotFound when it is unknown.
+	GetAlert(ctx context.Context, id string) (AlertRecord, error)
+	// ListAlerts returns the alerts f selects, newest raised first (then
+	// by ID), at most f.Limit (<= 0: 1000).
+	ListAlerts(ctx context.Context, f AlertFilter) ([]AlertRecord, error)
+
+	// AddMetricWindows stores closed windows, replacing a window (device,
+	// size, start) stored twice.
+	AddMetricWindows(ctx context.Context, ws []MetricWindow) error
+	// ListMetricWindows returns a device's windows of one size that start
+	// at or after since, oldest first.
+	ListMetricWindows(ctx context.Context, deviceID string, window time.Duration, since time.Time) ([]MetricWindow, error)
+	// DeleteMetricWindowsBefore deletes the windows of one size that
+	// start before before (retention) and returns how many.
+	DeleteMetricWindowsBefore(ctx context.Context, window time.Duration, before time.Time) (int64, error)
+
+	// GetBlob and PutBlob keep small named documents (detection profiles,
+	// learned models). GetBlob returns ErrNotFound when absent; PutBlob
+	// replaces.
+	GetBlob(ctx context.Context, name string) ([]byte, error)
+	PutBlob(ctx context.Context, name string, data []byte) error
+}

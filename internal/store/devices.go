@@ -1,0 +1,160 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// DeviceStatus is the lifecycle state of a device.
+type DeviceStatus string
+
+// Device lifecycle states.
+const (
+	StatusPending     DeviceStatus = "pending"     // registered, not yet enrolled
+	StatusActive      DeviceStatus = "active"      // holds a valid certificate
+	StatusQuarantined DeviceStatus = "quarantined" // refused by the gateway, certificate kept
+	StatusRevoked     DeviceStatus = "revoked"     // certificates revoked; a new token re-enrolls it
+	StatusRetired     DeviceStatus = "retired"     // decommissioned for good: certificates revoked, never admitted again
+)
+
+// Valid reports whether s is a known status.
+func (s DeviceStatus) Valid() bool {
+	switch s {
+	case StatusPending, StatusActive, StatusQuarantined, StatusRevoked, StatusRetired:
+		return true
+	}
+	return false
+}
+
+// Policy is a device's per-device overrides: extra topic grants and limits.
+// Zero values mean "use the model or global default".
+type Policy struct {
+	// Publish and Subscribe are extra topic filters the device may use, in
+	// addition to its own tree devices/{id}/#. "{id}" is replaced by the
+	// device ID.
+	Publish   []string `json:"publish,omitempty"`
+	Subscribe []string `json:"subscribe,omitempty"`
+	// MaxMessageBytes, MessagesPerSecond, BytesPerSecond and
+	// ConnectsPerMinute override the global limits when non-zero.
+	MaxMessageBytes   int     `json:"max_message_bytes,omitempty"`
+	MessagesPerSecond float64 `json:"messages_per_second,omitempty"`
+	BytesPerSecond    float64 `json:"bytes_per_second,omitempty"`
+	ConnectsPerMinute int     `json:"connects_per_minute,omitempty"`
+}
+
+// QuarantineMode is how the gateway treats a quarantined device.
+type QuarantineMode string
+
+// Quarantine modes.
+const (
+	// QuarantineRefuse disconnects the device and refuses its connections.
+	QuarantineRefuse QuarantineMode = "refuse"
+	// QuarantineRestrict disconnects the device, then admits it with
+	// access to its quarantine topic tree (quarantine/{id}/#) only, so
+	// that it stays reachable for remediation but cut off from the fleet.
+	QuarantineRestrict QuarantineMode = "restrict"
+)
+
+// Device is one registered device.
+type Device struct {
+	ID       string       `json:"id"`
+	Model    string       `json:"model"`
+	Firmware string       `json:"firmware"`
+	Tags     []string     `json:"tags,omitempty"`
+	Status   DeviceStatus `json:"status"`
+	// Quarantine is the mode of a quarantined device, "" otherwise.
+	Quarantine QuarantineMode `json:"quarantine,omitempty"`
+	Policy     Policy         `json:"policy"`
+	CreatedAt  time.Time      `json:"created_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
+	// LastSeen is the last time the gateway saw the device (zero: never).
+	LastSeen time.Time `json:"last_seen,omitzero"`
+	// RevokedAt is the device's last revocation (zero: never): only an
+	// enrollment token created at or after it can enroll the device.
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	// ReenrolledAt is the device's last re-enrollment (zero: never).
+	ReenrolledAt time.Time `json:"reenrolled_at,omitzero"`
+}
+
+// ModelPolicy holds topic grants and limits shared by every device of a model.
+type ModelPolicy struct {
+	Model  string `json:"model"`
+	Policy Policy `json:"policy"`
+}
+
+// EnrollToken is a one-time enrollment secret for a device. Only its hash
+// is stored.
+type EnrollToken struct {
+	DeviceID  string
+	Hash      []byte // SHA-256 of the secret
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero: unused
+}
+
+// Event is something that happened to a device: connect, refusal with its
+// reason, ACL denial, limit hit, enrollment, revocation, quarantine...
+type Event struct {
+	ID       int64             `json:"id"`
+	DeviceID string            `json:"device_id"`
+	Time     time.Time         `json:"time"`
+	Kind     string            `json:"kind"`
+	Detail   map[string]string `json:"detail,omitempty"`
+}
+
+// Devices is the contract for the device registry: devices, the model
+// policies their admission reads, the lifecycle transitions that change a
+// device's status, the enrollment tokens that admit it and the events
+// recorded about it.
+type Devices interface {
+	// CreateDevice inserts a new device: ErrConflict when the ID exists.
+	CreateDevice(ctx context.Context, d Device) error
+	// GetDevice returns one device, ErrNotFound when it is unknown.
+	GetDevice(ctx context.Context, id string) (Device, error)
+	// ListDevices returns every device, ordered by ID.
+	ListDevices(ctx context.Context) ([]Device, error)
+	// UpdateDevice applies fn to the current record inside a transaction
+	// and writes its descriptive fields (model, firmware, tags, policy,
+	// UpdatedAt). The status never changes here: see TransitionDevice.
+	// ErrNotFound for an unknown device; fn's error is returned as is and
+	// nothing is written.
+	UpdateDevice(ctx context.Context, id string, fn func(*Device) error) (Device, error)
+	// TransitionDevice applies one lifecycle transition atomically (see
+	// Transition). ErrNotFound for an unknown device, a *StateError when
+	// the precondition does not hold; nothing is written then.
+	TransitionDevice(ctx context.Context, t Transition) (Outcome, error)
+	// EnrollDevice records an enrollment or re-enrollment in one
+	// transaction (see Enrollment): ErrNotFound when no usable token
+	// matches or the device is unknown, a *StateError when the device's
+	// status or its current certificate does not allow it, ErrTooSoon
+	// within the re-enrollment interval, ErrConflict on a duplicate
+	// serial. Nothing is written when any step fails.
+	EnrollDevice(ctx context.Context, e Enrollment) (Outcome, error)
+	// TouchDevice records when the gateway last saw the device.
+	TouchDevice(ctx context.Context, id string, seen time.Time) error
+
+	// PutModelPolicy inserts or replaces a model's policy.
+	PutModelPolicy(ctx context.Context, p ModelPolicy) error
+	// ListModelPolicies returns every model policy, ordered by model.
+	ListModelPolicies(ctx context.Context) ([]ModelPolicy, error)
+
+	// PutEnrollToken sets (replacing) the device's enrollment token, in
+	// one transaction with the check that the device's status is one of
+	// TokenFrom (*StateError otherwise; ErrNotFound for an unknown device).
+	PutEnrollToken(ctx context.Context, t EnrollToken) error
+	// GetEnrollToken returns the device's token record, ErrNotFound when
+	// it has none.
+	GetEnrollToken(ctx context.Context, deviceID string) (EnrollToken, error)
+	// ListEnrollTokens returns every token record, without hashes,
+	// ordered by device ID.
+	ListEnrollTokens(ctx context.Context) ([]EnrollToken, error)
+
+	// AddEvents appends device events in one transaction.
+	AddEvents(ctx context.Context, evs []Event) error
+	// ListEvents returns a device's most recent events (every device's
+	// when deviceID is empty), newest first, at most limit (<= 0: 50).
+	ListEvents(ctx context.Context, deviceID string, limit int) ([]Event, error)
+	// PruneEvents deletes the events older than before and, per device,
+	// all but the newest perDevice (0: no cap); it returns how many.
+	PruneEvents(ctx context.Context, before time.Time, perDevice int) (int64, error)
+}

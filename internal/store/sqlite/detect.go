@@ -1,0 +1,230 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wardproject/ward/internal/store"
+)
+
+// AddEvents appends device events in one transaction.
+func (db *DB) AddEvents(ctx context.Context, evs []store.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("add events: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `INSERT INTO events(device_id, time, kind, detail) VALUES(?,?,?,?)`)
+	if err != nil {
+		return fmt.Errorf("add events: %w", err)
+	}
+	defer st.Close()
+	for _, e := range evs {
+		det, _ := json.Marshal(e.Detail)
+		if e.Detail == nil {
+			det = []byte("{}")
+		}
+		if _, err := st.ExecContext(ctx, e.DeviceID, ts(e.Time), e.Kind, string(det)); err != nil {
+			return fmt.Errorf("add events: %w", err)
+		}
+	}
+	return tx.Commit()
+}
+
+// ListEvents returns a device's most recent events (all devices when
+// deviceID is empty), newest first.
+func (db *DB) ListEvents(ctx context.Context, deviceID string, limit int) ([]store.Event, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	q := `SELECT id, device_id, time, kind, detail FROM events`
+	args := []any{}
+	if deviceID != "" {
+		q += ` WHERE device_id=?`
+		args = append(args, deviceID)
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, limit)
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Event
+	for rows.Next() {
+		var e store.Event
+		var t int64
+		var det string
+		if err := rows.Scan(&e.ID, &e.DeviceID, &t, &e.Kind, &det); err != nil {
+			return nil, err
+		}
+		e.Time = tm(t)
+		if det != "{}" {
+			if err := json.Unmarshal([]byte(det), &e.Detail); err != nil {
+				return nil, fmt.Errorf("event %d detail: %w", e.ID, err)
+			}
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// NextCounter increments and returns a named counter.
+func (db *DB) NextCounter(ctx context.Context, name string) (int64, error) {
+	var v int64
+	err := db.w.QueryRowContext(ctx, `INSERT INTO counters(name, value) VALUES(?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value`, name).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("counter %s: %w", name, err)
+	}
+	return v, nil
+}
+
+// GetBlob returns a named document.
+func (db *DB) GetBlob(ctx context.Context, name string) ([]byte, error) {
+	var b []byte
+	err := db.r.QueryRowContext(ctx, `SELECT data FROM blobs WHERE name=?`, name).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%s: %w", name, store.ErrNotFound)
+	}
+	return b, err
+}
+
+// PutBlob stores a named document, replacing it.
+func (db *DB) PutBlob(ctx context.Context, name string, data []byte) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO blobs(name, data, updated_at) VALUES(?,?,?) ON CONFLICT(name) DO UPDATE SET data=excluded.data, updated_at=excluded.updated_at`,
+		name, data, time.Now().UnixNano())
+	if err != nil {
+		return fmt.Errorf("store %s: %w", name, err)
+	}
+	return nil
+}
+
+// PutAlert inserts or replaces an alert.
+func (db *DB) PutAlert(ctx context.Context, a store.AlertRecord) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO alerts(id, device_id, rule, state, severity, raised_at, updated_at, json) VALUES(?,?,?,?,?,?,?,?)
+		ON CONFLICT(id) DO UPDATE SET state=excluded.state, severity=excluded.severity, updated_at=excluded.updated_at, json=excluded.json`,
+		a.ID, a.DeviceID, a.Rule, a.State, a.Severity, ts(a.RaisedAt), ts(a.UpdatedAt), a.JSON)
+	if err != nil {
+		return fmt.Errorf("store alert %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+const alertCols = `id, device_id, rule, state, severity, raised_at, updated_at, json`
+
+func scanAlert(s scanner) (store.AlertRecord, error) {
+	var a store.AlertRecord
+	var r, u int64
+	err := s.Scan(&a.ID, &a.DeviceID, &a.Rule, &a.State, &a.Severity, &r, &u, &a.JSON)
+	a.RaisedAt, a.UpdatedAt = tm(r), tm(u)
+	return a, err
+}
+
+// GetAlert returns one alert.
+func (db *DB) GetAlert(ctx context.Context, id string) (store.AlertRecord, error) {
+	a, err := scanAlert(db.r.QueryRowContext(ctx, `SELECT `+alertCols+` FROM alerts WHERE id=?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, fmt.Errorf("alert %s: %w", id, store.ErrNotFound)
+	}
+	return a, err
+}
+
+// ListAlerts returns alerts matching f, newest first.
+func (db *DB) ListAlerts(ctx context.Context, f store.AlertFilter) ([]store.AlertRecord, error) {
+	q := `SELECT ` + alertCols + ` FROM alerts WHERE 1=1`
+	var args []any
+	if f.DeviceID != "" {
+		q += ` AND device_id=?`
+		args = append(args, f.DeviceID)
+	}
+	if f.Rule != "" {
+		q += ` AND rule=?`
+		args = append(args, f.Rule)
+	}
+	if len(f.States) > 0 {
+		q += ` AND state IN (?` + strings.Repeat(",?", len(f.States)-1) + `)`
+		for _, s := range f.States {
+			args = append(args, s)
+		}
+	}
+	if f.Limit <= 0 {
+		f.Limit = 1000
+	}
+	q += ` ORDER BY raised_at DESC, id LIMIT ?`
+	args = append(args, f.Limit)
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list alerts: %w", err)
+	}
+	defer rows.Close()
+	var out []store.AlertRecord
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// AddMetricWindows stores closed windows (replacing a window stored twice).
+func (db *DB) AddMetricWindows(ctx context.Context, ws []store.MetricWindow) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store metric windows: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO metric_windows(device_id, window_ns, start, json) VALUES(?,?,?,?)`)
+	if err != nil {
+		return fmt.Errorf("store metric windows: %w", err)
+	}
+	defer st.Close()
+	for _, w := range ws {
+		if _, err := st.ExecContext(ctx, w.DeviceID, int64(w.Window), ts(w.Start), w.JSON); err != nil {
+			return fmt.Errorf("store metric windows: %w", err)
+		}
+	}
+	return tx.Commit()
+}
+
+// ListMetricWindows returns a device's windows of one size since a time, oldest first.
+func (db *DB) ListMetricWindows(ctx context.Context, deviceID string, window time.Duration, since time.Time) ([]store.MetricWindow, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT device_id, window_ns, start, json FROM metric_windows WHERE device_id=? AND window_ns=? AND start>=? ORDER BY start`,
+		deviceID, int64(window), ts(since))
+	if err != nil {
+		return nil, fmt.Errorf("list metric windows: %w", err)
+	}
+	defer rows.Close()
+	var out []store.MetricWindow
+	for rows.Next() {
+		var w store.MetricWindow
+		var win, start int64
+		if err := rows.Scan(&w.DeviceID, &win, &start, &w.JSON); err != nil {
+			return nil, err
+		}
+		w.Window, w.Start = time.Duration(win), tm(start)
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+// DeleteMetricWindowsBefore enforces retention for one window size.
+func (db *DB) DeleteMetricWindowsBefore(ctx context.Context, window time.Duration, before time.Time) (int64, error) {
+	res, err := db.w.ExecContext(ctx, `DELETE FROM metric_windows WHERE window_ns=? AND start<?`, int64(window), ts(before))
+	if err != nil {
+		return 0, fmt.Errorf("expire metric windows: %w", err)
+	}
+	return res.RowsAffected()
+}
