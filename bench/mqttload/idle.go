@@ -56,7 +56,7 @@ func runIdle(o options, devs []device) error {
 					return
 				}
 				d := devs[k%len(devs)]
-				c, err := idleDial(ctx, o, d, fmt.Sprintf("%s:idle-%d", d.id, k))
+				c, err := idleDial(ctx, o, d, fmt.Sprintf("%s:idle-%d", d.ID, k))
 				if err != nil {
 					mu.Lock()
 					if first == nil {
@@ -173,10 +173,10 @@ func idleDial(ctx context.Context, o options, d device, clientID string) (*tls.C
 		if try > 0 {
 			time.Sleep(time.Duration(try) * 250 * time.Millisecond)
 		}
-		c, r, derr := mqttwire.Dial(ctx, o.addr, d.tls, clientID)
+		c, r, derr := mqttwire.Dial(ctx, o.addr, d.TLS, clientID)
 		if derr == nil && o.subscribe {
 			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-			derr = mqttwire.SubscribeOne(c, r, "devices/"+d.id+"/cmd")
+			derr = mqttwire.SubscribeOne(c, r, "devices/"+d.ID+"/cmd")
 			_ = c.SetDeadline(time.Time{})
 			if derr != nil {
 				c.Close()

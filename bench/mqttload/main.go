@@ -34,24 +34,21 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/wardproject/ward/bench/internal/devices"
 	"github.com/wardproject/ward/bench/internal/latency"
 	"github.com/wardproject/ward/bench/internal/mqttwire"
 	"github.com/wardproject/ward/bench/internal/procstat"
-	"github.com/wardproject/ward/internal/pki"
 )
 
 type options struct {
@@ -100,57 +97,28 @@ func main() {
 	}
 }
 
-type device struct {
-	id  string
-	tls *tls.Config
-}
+type device = devices.Device
 
+// loadDevices loads -devices enrolled devices and applies -curve.
 func loadDevices(o options) ([]device, error) {
-	data, err := os.ReadFile(o.caFile)
-	if err != nil {
-		return nil, fmt.Errorf("read CA file: %w", err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", o.caFile)
-	}
 	host, _, err := net.SplitHostPort(o.addr)
 	if err != nil {
 		return nil, fmt.Errorf("-addr: %w", err)
 	}
-	entries, err := os.ReadDir(o.certs)
+	devs, err := devices.Load(o.caFile, o.certs, o.devices, host)
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
-	for _, e := range entries {
-		if e.IsDir() {
-			ids = append(ids, e.Name())
-		}
-	}
-	slices.Sort(ids)
-	if len(ids) < o.devices {
-		return nil, fmt.Errorf("%s holds %d device directories, -devices asks for %d", o.certs, len(ids), o.devices)
-	}
-	var devs []device
-	for _, id := range ids[:o.devices] {
-		d := filepath.Join(o.certs, id)
-		crt, err := tls.LoadX509KeyPair(filepath.Join(d, "device.pem"), filepath.Join(d, "device.key"))
-		if err != nil {
-			return nil, fmt.Errorf("device %s: %w", id, err)
-		}
-		cfg := pki.ClientConfig(roots, &crt)
-		cfg.ServerName = host
+	for _, d := range devs {
 		switch o.curve {
 		case "ward":
 		case "x25519":
-			cfg.CurvePreferences = []tls.CurveID{tls.X25519}
+			d.TLS.CurvePreferences = []tls.CurveID{tls.X25519}
 		case "p256":
-			cfg.CurvePreferences = []tls.CurveID{tls.CurveP256}
+			d.TLS.CurvePreferences = []tls.CurveID{tls.CurveP256}
 		default:
 			return nil, fmt.Errorf("-curve %q: want ward, x25519 or p256", o.curve)
 		}
-		devs = append(devs, device{id: id, tls: cfg})
 	}
 	return devs, nil
 }
@@ -271,15 +239,15 @@ type pubsub struct {
 func startPubSub(ctx context.Context, o options, devs []device) (*pubsub, error) {
 	ps := &pubsub{epoch: time.Now(), rate: o.rate}
 	for _, d := range devs {
-		p := &pair{wake: make(chan struct{}, 1), topic: "devices/" + d.id + "/telemetry", window: int64(o.window)}
+		p := &pair{wake: make(chan struct{}, 1), topic: "devices/" + d.ID + "/telemetry", window: int64(o.window)}
 		var err error
-		if p.subC, p.subR, err = mqttwire.Dial(ctx, o.addr, d.tls, d.id+":sub"); err != nil {
+		if p.subC, p.subR, err = mqttwire.Dial(ctx, o.addr, d.TLS, d.ID+":sub"); err != nil {
 			return nil, err
 		}
-		if err := mqttwire.SubscribeOne(p.subC, p.subR, "devices/"+d.id+"/#"); err != nil {
+		if err := mqttwire.SubscribeOne(p.subC, p.subR, "devices/"+d.ID+"/#"); err != nil {
 			return nil, err
 		}
-		if p.pubC, _, err = mqttwire.Dial(ctx, o.addr, d.tls, d.id+":pub"); err != nil {
+		if p.pubC, _, err = mqttwire.Dial(ctx, o.addr, d.TLS, d.ID+":pub"); err != nil {
 			return nil, err
 		}
 		ps.info = describe(p.pubC.ConnectionState())
@@ -420,7 +388,7 @@ type connector struct {
 func startConnect(ctx context.Context, o options, devs []device) (*connector, error) {
 	c := &connector{}
 	// One connection first, so that a configuration error fails fast.
-	conn, _, err := mqttwire.Dial(ctx, o.addr, devs[0].tls, devs[0].id+":probe")
+	conn, _, err := mqttwire.Dial(ctx, o.addr, devs[0].TLS, devs[0].ID+":probe")
 	if err != nil {
 		return nil, err
 	}
@@ -438,7 +406,7 @@ func startConnect(ctx context.Context, o options, devs []device) (*connector, er
 				n := next.Add(1)
 				d := devs[int(n)%len(devs)]
 				start := time.Now()
-				conn, _, err := mqttwire.Dial(ctx, o.addr, d.tls, fmt.Sprintf("%s:c%d", d.id, w))
+				conn, _, err := mqttwire.Dial(ctx, o.addr, d.TLS, fmt.Sprintf("%s:c%d", d.ID, w))
 				if err != nil {
 					if ctx.Err() == nil {
 						c.failed.Add(1)
