@@ -19,6 +19,10 @@
 //     audit findings, suppressions and the findings trend.
 //   - AuditLog (audit.go): the hash-chained log of operator and automatic
 //     actions.
+//   - Updates (updates.go): staged firmware rollouts, the wave of each
+//     device, each device's progress and each rollout's history. (The
+//     firmware releases themselves live in the TUF repository, package
+//     update, not in the database.)
 //
 // The issue that cut the contracts named "devices and tokens" as one. The
 // two kinds of token are split here: an enrollment token belongs to a
@@ -75,6 +79,7 @@ type Store interface {
 	Detection
 	Compliance
 	AuditLog
+	Updates
 
 	// Close releases the backend's connections and files.
 	Close() error

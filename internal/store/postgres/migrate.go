@@ -141,6 +141,50 @@ var migrations = []string{
 	ALTER TABLE certificates ADD COLUMN superseded_at bigint NOT NULL DEFAULT 0;
 	CREATE INDEX certificates_superseded ON certificates(superseded_at) WHERE superseded_at > 0 AND revoked_at = 0;
 	CREATE INDEX events_time ON events(time);`,
+	// 6: staged firmware rollouts.
+	`CREATE TABLE rollouts (
+		id text COLLATE "C" PRIMARY KEY,
+		model text COLLATE "C" NOT NULL,
+		version text COLLATE "C" NOT NULL,
+		waves jsonb NOT NULL,
+		max_failure double precision NOT NULL,
+		halt_on_alerts text COLLATE "C" NOT NULL,
+		soak bigint NOT NULL,
+		status text COLLATE "C" NOT NULL,
+		wave integer NOT NULL,
+		wave_started_at bigint NOT NULL,
+		reason text COLLATE "C" NOT NULL,
+		created_by text COLLATE "C" NOT NULL,
+		created_at bigint NOT NULL,
+		updated_at bigint NOT NULL
+	);
+	CREATE INDEX rollouts_created ON rollouts(created_at, id);
+	CREATE TABLE rollout_devices (
+		rollout_id text COLLATE "C" NOT NULL REFERENCES rollouts(id),
+		device_id text COLLATE "C" NOT NULL,
+		wave integer NOT NULL,
+		state text COLLATE "C" NOT NULL,
+		reason text COLLATE "C" NOT NULL,
+		from_version text COLLATE "C" NOT NULL,
+		ordered_at bigint NOT NULL,
+		installed_at bigint NOT NULL,
+		seen_at bigint NOT NULL,
+		updated_at bigint NOT NULL,
+		PRIMARY KEY (rollout_id, device_id)
+	);
+	CREATE INDEX rollout_devices_device ON rollout_devices(device_id);
+	CREATE INDEX rollout_devices_wave ON rollout_devices(rollout_id, wave, state);
+	CREATE TABLE rollout_history (
+		id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		rollout_id text COLLATE "C" NOT NULL REFERENCES rollouts(id),
+		time bigint NOT NULL,
+		action text COLLATE "C" NOT NULL,
+		actor text COLLATE "C" NOT NULL,
+		status text COLLATE "C" NOT NULL,
+		wave integer NOT NULL,
+		reason text COLLATE "C" NOT NULL
+	);
+	CREATE INDEX rollout_history_rollout ON rollout_history(rollout_id, id);`,
 }
 
 // errNewerSchema is returned when the database was migrated by a newer

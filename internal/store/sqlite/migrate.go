@@ -132,6 +132,50 @@ var migrations = []string{
 	ALTER TABLE certificates ADD COLUMN superseded_at INTEGER NOT NULL DEFAULT 0;
 	CREATE INDEX certificates_superseded ON certificates(superseded_at) WHERE superseded_at > 0 AND revoked_at = 0;
 	CREATE INDEX events_time ON events(time);`,
+	// 6: staged firmware rollouts.
+	`CREATE TABLE rollouts (
+		id TEXT PRIMARY KEY,
+		model TEXT NOT NULL,
+		version TEXT NOT NULL,
+		waves TEXT NOT NULL,
+		max_failure REAL NOT NULL,
+		halt_on_alerts TEXT NOT NULL,
+		soak INTEGER NOT NULL,
+		status TEXT NOT NULL,
+		wave INTEGER NOT NULL,
+		wave_started_at INTEGER NOT NULL,
+		reason TEXT NOT NULL,
+		created_by TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL
+	);
+	CREATE INDEX rollouts_created ON rollouts(created_at, id);
+	CREATE TABLE rollout_devices (
+		rollout_id TEXT NOT NULL REFERENCES rollouts(id),
+		device_id TEXT NOT NULL,
+		wave INTEGER NOT NULL,
+		state TEXT NOT NULL,
+		reason TEXT NOT NULL,
+		from_version TEXT NOT NULL,
+		ordered_at INTEGER NOT NULL,
+		installed_at INTEGER NOT NULL,
+		seen_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL,
+		PRIMARY KEY (rollout_id, device_id)
+	);
+	CREATE INDEX rollout_devices_device ON rollout_devices(device_id);
+	CREATE INDEX rollout_devices_wave ON rollout_devices(rollout_id, wave, state);
+	CREATE TABLE rollout_history (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		rollout_id TEXT NOT NULL REFERENCES rollouts(id),
+		time INTEGER NOT NULL,
+		action TEXT NOT NULL,
+		actor TEXT NOT NULL,
+		status TEXT NOT NULL,
+		wave INTEGER NOT NULL,
+		reason TEXT NOT NULL
+	);
+	CREATE INDEX rollout_history_rollout ON rollout_history(rollout_id, id);`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {

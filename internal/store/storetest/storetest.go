@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
 	}
+	t.Run("updates", func(t *testing.T) { TestUpdates(t, open) })
 }
 
 var t0 = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
