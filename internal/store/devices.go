@@ -107,7 +107,9 @@ type Event struct {
 // device's status, the enrollment tokens that admit it and the events
 // recorded about it.
 type Devices interface {
-	// CreateDevice inserts a new device: ErrConflict when the ID exists.
+	// CreateDevice inserts a new device with every field as given (the
+	// lifecycle times too, so that a copy keeps the revocation epoch):
+	// ErrConflict when the ID exists, and the existing device is kept.
 	CreateDevice(ctx context.Context, d Device) error
 	// GetDevice returns one device, ErrNotFound when it is unknown.
 	GetDevice(ctx context.Context, id string) (Device, error)

@@ -41,8 +41,9 @@ func scanDevice(s scanner) (store.Device, error) {
 func (db *DB) CreateDevice(ctx context.Context, d store.Device) error {
 	tags, _ := json.Marshal(nonNil(d.Tags))
 	pol, _ := json.Marshal(d.Policy)
-	_, err := db.w.ExecContext(ctx, `INSERT INTO devices(id, model, firmware, tags, status, quarantine, policy, created_at, updated_at, last_seen) VALUES(?,?,?,?,?,?,?,?,?,?)`,
-		d.ID, d.Model, d.Firmware, string(tags), string(d.Status), string(d.Quarantine), string(pol), ts(d.CreatedAt), ts(d.UpdatedAt), ts(d.LastSeen))
+	_, err := db.w.ExecContext(ctx, `INSERT INTO devices(`+deviceCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)`,
+		d.ID, d.Model, d.Firmware, string(tags), string(d.Status), string(d.Quarantine), string(pol), ts(d.CreatedAt), ts(d.UpdatedAt), ts(d.LastSeen),
+		ts(d.RevokedAt), ts(d.ReenrolledAt))
 	if isUnique(err) {
 		return fmt.Errorf("device %s: %w", d.ID, store.ErrConflict)
 	}

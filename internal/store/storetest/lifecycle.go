@@ -13,6 +13,21 @@ import (
 	"github.com/wardproject/ward/internal/store"
 )
 
+// TestLifecycle is the conformance suite of the device lifecycle, the
+// transactions of store.Devices that change a device's status
+// (TransitionDevice, EnrollDevice, PutEnrollToken's precondition): every
+// operation from every status, the revocation epoch, the re-enrollment
+// limits, and every pair of operations run concurrently.
+func TestLifecycle(t *testing.T, open func(t *testing.T) store.Store) {
+	runAll(t, open, []subtest{
+		{"enroll-device", testEnrollDevice},
+		{"lifecycle-matrix", testLifecycleMatrix},
+		{"token-after-revocation", testTokenAfterRevocation},
+		{"reenroll-limits", testReenrollLimits},
+		{"concurrent-transitions", testConcurrentTransitions},
+	})
+}
+
 // The lifecycle tests hold the backends to the state machine written
 // down independently here (not derived from the store package's tables),
 // then attack it with every pair of concurrent transitions.
@@ -314,30 +329,6 @@ func testReenrollLimits(t *testing.T, s store.Store) {
 	}
 }
 
-func testEventRetention(t *testing.T, s store.Store) {
-	ctx := context.Background()
-	var evs []store.Event
-	for i := range 10 {
-		evs = append(evs, store.Event{DeviceID: "noisy", Time: t0.Add(time.Duration(i) * time.Minute), Kind: "k"})
-	}
-	evs = append(evs, store.Event{DeviceID: "quiet", Time: t0.Add(-48 * time.Hour), Kind: "old"},
-		store.Event{DeviceID: "quiet", Time: t0, Kind: "new"})
-	if err := s.AddEvents(ctx, evs); err != nil {
-		t.Fatal(err)
-	}
-	n, err := s.PruneEvents(ctx, t0.Add(-24*time.Hour), 4)
-	if err != nil || n != 7 {
-		t.Fatalf("PruneEvents = %d %v, want 7 (1 too old, 6 over the cap)", n, err)
-	}
-	noisy, _ := s.ListEvents(ctx, "noisy", 100)
-	if len(noisy) != 4 || !noisy[0].Time.Equal(t0.Add(9*time.Minute)) {
-		t.Errorf("noisy device kept %d events (newest %v), want its newest 4", len(noisy), noisy)
-	}
-	if quiet, _ := s.ListEvents(ctx, "quiet", 100); len(quiet) != 1 || quiet[0].Kind != "new" {
-		t.Errorf("quiet device kept %+v, want only its recent event", quiet)
-	}
-}
-
 // testConcurrentTransitions runs every pair of operations at once on one
 // device, many times, from active and from quarantined, and checks the
 // invariants that containment rests on. A backend that reads the status
@@ -416,5 +407,49 @@ func checkPair(t *testing.T, s store.Store, id string, start store.DeviceStatus,
 	}
 	if a == "enroll" && b == "enroll" && errA == nil && errB == nil {
 		fail("one token enrolled twice")
+	}
+}
+
+func testEnrollDevice(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	s.CreateDevice(ctx, store.Device{ID: "d", Model: "m", Status: store.StatusPending, CreatedAt: t0, UpdatedAt: t0})
+	h := []byte("0123456789abcdef0123456789abcdef")
+	s.PutEnrollToken(ctx, store.EnrollToken{DeviceID: "d", Hash: h, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)})
+	ev := store.Event{DeviceID: "d", Time: t0, Kind: "enrolled"}
+	// A wrong token writes nothing.
+	if _, err := s.EnrollDevice(ctx, store.Enrollment{DeviceID: "d", TokenHash: []byte("wrong"), Now: t0, Cert: testCert("d", "aa01", t0), Event: ev}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("wrong token: %v", err)
+	}
+	if _, err := s.GetCertificate(ctx, "aa01"); !errors.Is(err, store.ErrNotFound) {
+		t.Error("certificate recorded although the token was refused")
+	}
+	out, err := s.EnrollDevice(ctx, store.Enrollment{DeviceID: "d", TokenHash: h, Now: t0.Add(time.Minute), Cert: testCert("d", "aa02", t0), Event: ev})
+	if err != nil || out.Device.Status != store.StatusActive {
+		t.Fatalf("enroll: %+v %v", out, err)
+	}
+	if tok, _ := s.GetEnrollToken(ctx, "d"); tok.UsedAt.IsZero() {
+		t.Error("token not used")
+	}
+	if evs, _ := s.ListEvents(ctx, "d", 10); len(evs) != 1 || evs[0].Kind != "enrolled" {
+		t.Errorf("events %+v", evs)
+	}
+	// A re-enrollment whose new serial is a duplicate rolls everything back.
+	if _, err := s.EnrollDevice(ctx, store.Enrollment{DeviceID: "d", Current: "aa02", Now: t0.Add(2 * time.Minute), Cert: testCert("d", "aa02", t0), Event: ev}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("duplicate serial: %v", err)
+	}
+	if c, _ := s.GetCertificate(ctx, "aa02"); !c.SupersededAt.IsZero() {
+		t.Errorf("certificate superseded by a failed re-enrollment")
+	}
+	if got, _ := s.GetDevice(ctx, "d"); !got.ReenrolledAt.IsZero() {
+		t.Errorf("re-enrollment time set by a failed re-enrollment")
+	}
+	if evs, _ := s.ListEvents(ctx, "d", 10); len(evs) != 1 {
+		t.Errorf("event written by a failed enrollment: %d events", len(evs))
+	}
+	if _, err := s.EnrollDevice(ctx, store.Enrollment{DeviceID: "ghost", Current: "aa02", Now: t0, Cert: testCert("ghost", "aa03", t0), Event: ev}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown device: %v", err)
+	}
+	if _, err := s.GetCertificate(ctx, "aa03"); !errors.Is(err, store.ErrNotFound) {
+		t.Error("certificate of an unknown device recorded")
 	}
 }

@@ -1,0 +1,224 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/wardproject/ward/internal/store"
+)
+
+// TestDetection is the conformance suite of store.Detection.
+func TestDetection(t *testing.T, open func(t *testing.T) store.Store) {
+	runAll(t, open, []subtest{
+		{"alerts", testAlerts},
+		{"alert-records", testAlertRecords},
+		{"alert-limits", testAlertLimits},
+		{"metric-windows", testMetricWindows},
+		{"metric-window-keys", testMetricWindowKeys},
+		{"blobs", testBlobs},
+	})
+}
+
+func testAlerts(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := store.AlertRecord{ID: "a1", DeviceID: "d", Rule: "r", State: "open", Severity: "high", RaisedAt: t0, UpdatedAt: t0, JSON: []byte(`{}`)}
+	b := store.AlertRecord{ID: "a2", DeviceID: "e", Rule: "r", State: "cleared", Severity: "low", RaisedAt: t0.Add(time.Second), UpdatedAt: t0, JSON: []byte(`{}`)}
+	for _, r := range []store.AlertRecord{a, b} {
+		if err := s.PutAlert(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.State, a.UpdatedAt = "acknowledged", t0.Add(time.Minute)
+	s.PutAlert(ctx, a)
+	got, err := s.GetAlert(ctx, "a1")
+	if err != nil || got.State != "acknowledged" || !got.UpdatedAt.Equal(t0.Add(time.Minute)) {
+		t.Errorf("GetAlert = %+v, %v", got, err)
+	}
+	for _, tt := range []struct {
+		f    store.AlertFilter
+		want []string
+	}{
+		{store.AlertFilter{}, []string{"a2", "a1"}},
+		{store.AlertFilter{States: []string{"open", "acknowledged"}}, []string{"a1"}},
+		{store.AlertFilter{DeviceID: "e"}, []string{"a2"}},
+		{store.AlertFilter{Rule: "nope"}, nil},
+	} {
+		rs, err := s.ListAlerts(ctx, tt.f)
+		var ids []string
+		for _, r := range rs {
+			ids = append(ids, r.ID)
+		}
+		if err != nil || !cmp.Equal(ids, tt.want) {
+			t.Errorf("ListAlerts(%+v) = %v, %v; want %v", tt.f, ids, err, tt.want)
+		}
+	}
+}
+
+func testMetricWindows(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var ws []store.MetricWindow
+	for i := range 5 {
+		ws = append(ws, store.MetricWindow{DeviceID: "d", Window: time.Minute, Start: t0.Add(time.Duration(i) * time.Minute), JSON: []byte(`{"i":1}`)})
+	}
+	if err := s.AddMetricWindows(ctx, ws); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListMetricWindows(ctx, "d", time.Minute, t0.Add(2*time.Minute))
+	if err != nil || len(got) != 3 || !got[0].Start.Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("ListMetricWindows = %d, %v", len(got), err)
+	}
+	n, err := s.DeleteMetricWindowsBefore(ctx, time.Minute, t0.Add(3*time.Minute))
+	if err != nil || n != 3 {
+		t.Errorf("DeleteMetricWindowsBefore = %d, %v", n, err)
+	}
+}
+
+func testBlobs(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, err := s.GetBlob(ctx, "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing blob: %v", err)
+	}
+	bin := []byte{0, 0xff, 0xfe, '\n', 0}
+	for _, put := range []struct {
+		name string
+		data []byte
+	}{{"x", []byte("one")}, {"x", []byte("two")}, {"profile/acme-th1", bin}, {"empty", []byte{}}} {
+		if err := s.PutBlob(ctx, put.name, put.data); err != nil {
+			t.Fatalf("PutBlob(%s): %v", put.name, err)
+		}
+	}
+	for name, want := range map[string][]byte{"x": []byte("two"), "profile/acme-th1": bin, "empty": {}} {
+		if b, err := s.GetBlob(ctx, name); err != nil || !cmp.Equal(b, want, cmpopts.EquateEmpty()) {
+			t.Errorf("GetBlob(%s) = %q, %v; want %q", name, b, err, want)
+		}
+	}
+}
+
+// testAlertRecords: every field round-trips; an unknown ID is
+// ErrNotFound; an update keeps the alert's device, rule and raise time;
+// alerts raised at one time are ordered by ID; filters combine.
+func testAlertRecords(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, err := s.GetAlert(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetAlert of an unknown ID: %v, want ErrNotFound", err)
+	}
+	if as, err := s.ListAlerts(ctx, store.AlertFilter{}); err != nil || len(as) != 0 {
+		t.Fatalf("ListAlerts on an empty store = %v, %v", as, err)
+	}
+	a := store.AlertRecord{ID: "b", DeviceID: "d1", Rule: "mirai-scan", State: "open", Severity: "critical",
+		RaisedAt: t0, UpdatedAt: t0, JSON: []byte(`{"id":"b","evidence":["x"]}`)}
+	if err := s.PutAlert(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetAlert(ctx, "b"); err != nil || !cmp.Equal(a, got) {
+		t.Errorf("GetAlert = %+v, %v; want %+v", got, err, a)
+	}
+	upd := store.AlertRecord{ID: "b", DeviceID: "other", Rule: "other", State: "resolved", Severity: "low",
+		RaisedAt: t0.Add(time.Hour), UpdatedAt: t0.Add(2 * time.Hour), JSON: []byte(`{"id":"b","state":"resolved"}`)}
+	if err := s.PutAlert(ctx, upd); err != nil {
+		t.Fatal(err)
+	}
+	want := store.AlertRecord{ID: "b", DeviceID: "d1", Rule: "mirai-scan", State: "resolved", Severity: "low",
+		RaisedAt: t0, UpdatedAt: t0.Add(2 * time.Hour), JSON: upd.JSON}
+	if got, err := s.GetAlert(ctx, "b"); err != nil || !cmp.Equal(want, got) {
+		t.Errorf("after update GetAlert = %+v, %v; want %+v", got, err, want)
+	}
+	for _, r := range []store.AlertRecord{
+		{ID: "c", DeviceID: "d1", Rule: "rate", State: "open", Severity: "high", RaisedAt: t0, UpdatedAt: t0, JSON: []byte(`{}`)},
+		{ID: "a", DeviceID: "d2", Rule: "mirai-scan", State: "acknowledged", Severity: "high", RaisedAt: t0, UpdatedAt: t0, JSON: []byte(`{}`)},
+	} {
+		if err := s.PutAlert(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		f    store.AlertFilter
+		want []string
+	}{
+		{store.AlertFilter{}, []string{"a", "b", "c"}},
+		{store.AlertFilter{DeviceID: "d1", Rule: "mirai-scan"}, []string{"b"}},
+		{store.AlertFilter{States: []string{"open", "acknowledged"}}, []string{"a", "c"}},
+		{store.AlertFilter{DeviceID: "d2", States: []string{"open"}}, nil},
+		{store.AlertFilter{Limit: 2}, []string{"a", "b"}},
+	} {
+		rs, err := s.ListAlerts(ctx, tt.f)
+		var ids []string
+		for _, r := range rs {
+			ids = append(ids, r.ID)
+		}
+		if err != nil || !cmp.Equal(ids, tt.want) {
+			t.Errorf("ListAlerts(%+v) = %v, %v; want %v", tt.f, ids, err, tt.want)
+		}
+	}
+}
+
+// testAlertLimits: with no limit ListAlerts returns the newest 1000.
+func testAlertLimits(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const n = 1001
+	for i := range n {
+		r := store.AlertRecord{ID: fmt.Sprintf("a%04d", i), DeviceID: "d", Rule: "r", State: "open", Severity: "low",
+			RaisedAt: t0.Add(time.Duration(i) * time.Second), UpdatedAt: t0, JSON: []byte(`{}`)}
+		if err := s.PutAlert(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, limit := range []int{0, -1} {
+		rs, err := s.ListAlerts(ctx, store.AlertFilter{Limit: limit})
+		if err != nil || len(rs) != 1000 || rs[0].ID != "a1000" || rs[999].ID != "a0001" {
+			t.Errorf("ListAlerts with limit %d: %d alerts, %v; want the newest 1000", limit, len(rs), err)
+		}
+	}
+	if rs, err := s.ListAlerts(ctx, store.AlertFilter{Limit: 5000}); err != nil || len(rs) != n {
+		t.Errorf("ListAlerts with limit 5000: %d alerts, %v; want %d", len(rs), err, n)
+	}
+}
+
+// testMetricWindowKeys: a window is keyed by device, size and start: a
+// second write replaces it; other devices and sizes are apart, the since
+// bound is inclusive, and retention deletes one size only.
+func testMetricWindowKeys(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if err := s.AddMetricWindows(ctx, nil); err != nil {
+		t.Fatalf("AddMetricWindows(nil): %v", err)
+	}
+	w := func(dev string, size time.Duration, start time.Duration, v string) store.MetricWindow {
+		return store.MetricWindow{DeviceID: dev, Window: size, Start: t0.Add(start), JSON: []byte(v)}
+	}
+	if err := s.AddMetricWindows(ctx, []store.MetricWindow{
+		w("d", time.Minute, 0, `{"v":1}`), w("d", time.Minute, time.Minute, `{"v":2}`),
+		w("d", time.Hour, 0, `{"v":"hour"}`), w("e", time.Minute, 0, `{"v":"e"}`),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddMetricWindows(ctx, []store.MetricWindow{w("d", time.Minute, 0, `{"v":"again"}`)}); err != nil {
+		t.Fatalf("a window stored twice: %v", err)
+	}
+	got, err := s.ListMetricWindows(ctx, "d", time.Minute, t0)
+	want := []store.MetricWindow{w("d", time.Minute, 0, `{"v":"again"}`), w("d", time.Minute, time.Minute, `{"v":2}`)}
+	if diff := cmp.Diff(want, got); err != nil || diff != "" {
+		t.Errorf("ListMetricWindows (-want +got), %v:\n%s", err, diff)
+	}
+	if got, err := s.ListMetricWindows(ctx, "d", time.Minute, t0.Add(time.Nanosecond)); err != nil || len(got) != 1 {
+		t.Errorf("ListMetricWindows since just after the first = %d windows, %v; want 1", len(got), err)
+	}
+	if got, err := s.ListMetricWindows(ctx, "ghost", time.Minute, t0); err != nil || len(got) != 0 {
+		t.Errorf("ListMetricWindows of an unknown device = %v, %v", got, err)
+	}
+	n, err := s.DeleteMetricWindowsBefore(ctx, time.Minute, t0.Add(time.Minute))
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteMetricWindowsBefore = %d, %v; want 2 (d and e at t0, one-minute windows)", n, err)
+	}
+	if got, _ := s.ListMetricWindows(ctx, "d", time.Hour, t0); len(got) != 1 {
+		t.Errorf("retention of one-minute windows deleted an hour window: %d left", len(got))
+	}
+	if got, _ := s.ListMetricWindows(ctx, "d", time.Minute, t0); len(got) != 1 || !got[0].Start.Equal(t0.Add(time.Minute)) {
+		t.Errorf("after retention: %+v, want the window at t0+1m only", got)
+	}
+}
