@@ -144,11 +144,7 @@ func testListCertificates(t *testing.T, s store.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out []string
-		for _, c := range cs {
-			out = append(out, c.Serial)
-		}
-		return out
+		return keysOf(cs, func(c store.Certificate) string { return c.Serial })
 	}
 	if got, want := serials(""), []string{"0a03", "0a02", "0a01", "0a04"}; !cmp.Equal(got, want) {
 		t.Errorf("ListCertificates(all) = %v, want %v (newest issued first)", got, want)

@@ -201,10 +201,7 @@ func testFindingRuns(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	got, err := s.ListFindings(ctx, false)
-	var keys []string
-	for _, r := range got {
-		keys = append(keys, r.Check+"/"+r.Key)
-	}
+	keys := keysOf(got, func(r store.FindingRecord) string { return r.Check + "/" + r.Key })
 	if want := []string{"a-check/k2", "a-check/k9", "z-check/k1"}; err != nil || !cmp.Equal(keys, want) {
 		t.Fatalf("ListFindings = %v, %v; want %v", keys, err, want)
 	}

@@ -50,10 +50,7 @@ func testAlerts(t *testing.T, s store.Store) {
 		{store.AlertFilter{Rule: "nope"}, nil},
 	} {
 		rs, err := s.ListAlerts(ctx, tt.f)
-		var ids []string
-		for _, r := range rs {
-			ids = append(ids, r.ID)
-		}
+		ids := keysOf(rs, func(r store.AlertRecord) string { return r.ID })
 		if err != nil || !cmp.Equal(ids, tt.want) {
 			t.Errorf("ListAlerts(%+v) = %v, %v; want %v", tt.f, ids, err, tt.want)
 		}
@@ -148,10 +145,7 @@ func testAlertRecords(t *testing.T, s store.Store) {
 		{store.AlertFilter{Limit: 2}, []string{"a", "b"}},
 	} {
 		rs, err := s.ListAlerts(ctx, tt.f)
-		var ids []string
-		for _, r := range rs {
-			ids = append(ids, r.ID)
-		}
+		ids := keysOf(rs, func(r store.AlertRecord) string { return r.ID })
 		if err != nil || !cmp.Equal(ids, tt.want) {
 			t.Errorf("ListAlerts(%+v) = %v, %v; want %v", tt.f, ids, err, tt.want)
 		}

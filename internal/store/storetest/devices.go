@@ -277,10 +277,7 @@ func testListDevices(t *testing.T, s store.Store) {
 		}
 	}
 	ds, err := s.ListDevices(ctx)
-	var ids []string
-	for _, d := range ds {
-		ids = append(ids, d.ID)
-	}
+	ids := keysOf(ds, func(d store.Device) string { return d.ID })
 	if want := []string{"B", "a", "a-10", "a-2", "b"}; err != nil || !cmp.Equal(ids, want) {
 		t.Errorf("ListDevices = %v, %v; want %v", ids, err, want)
 	}

@@ -57,3 +57,13 @@ func runAll(t *testing.T, open func(t *testing.T) store.Store, tests []subtest) 
 }
 
 var t0 = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+
+// keysOf maps records to their keys, in order, so that a list's content
+// and order compare in one cmp.Equal.
+func keysOf[T any](xs []T, key func(T) string) []string {
+	var out []string
+	for _, x := range xs {
+		out = append(out, key(x))
+	}
+	return out
+}
