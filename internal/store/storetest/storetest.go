@@ -1,9 +1,10 @@
 // Package storetest holds the conformance suites every store.Store backend
 // must pass: one per contract of package store (TestDevices,
 // TestCertificates, TestAPITokens, TestDetection, TestCompliance,
-// TestAuditLog), the lifecycle suite that attacks the device state machine
-// with concurrent transitions (TestLifecycle), and RunAuditAttacks, which
-// tampers with the audit log behind the store's back.
+// TestAuditLog, TestUpdates), the lifecycle suite that attacks the device
+// state machine with concurrent transitions (TestLifecycle), and
+// RunAuditAttacks, which tampers with the audit log behind the store's
+// back.
 //
 // A backend's test calls Run with a function that opens a fresh, empty
 // store; Run runs every suite, each subtest on its own store. Each suite
@@ -36,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"compliance", TestCompliance},
 		{"audit-log", TestAuditLog},
 		{"lifecycle", TestLifecycle},
+		{"updates", TestUpdates},
 	}
 	for _, s := range suites {
 		t.Run(s.name, func(t *testing.T) { s.run(t, open) })
@@ -53,7 +55,6 @@ func runAll(t *testing.T, open func(t *testing.T) store.Store, tests []subtest) 
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
 	}
-	t.Run("updates", func(t *testing.T) { TestUpdates(t, open) })
 }
 
 var t0 = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)

@@ -16,10 +16,7 @@ import (
 // TestUpdates is the conformance suite of the Updates contract: rollouts,
 // their devices, conditional per-device changes and their races.
 func TestUpdates(t *testing.T, open func(t *testing.T) store.Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s store.Store)
-	}{
+	runAll(t, open, []subtest{
 		{"create-get-list", testRolloutCreate},
 		{"transitions", testRolloutTransitions},
 		{"device-states", testRolloutDeviceStates},
@@ -28,10 +25,7 @@ func TestUpdates(t *testing.T, open func(t *testing.T) store.Store) {
 		{"concurrent-reports", testRolloutConcurrentReports},
 		{"concurrent-abort-order", testRolloutConcurrentAbortOrder},
 		{"concurrent-advance", testRolloutConcurrentAdvance},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
-	}
+	})
 }
 
 // newRollout stores a running rollout in wave 0 with n devices spread
