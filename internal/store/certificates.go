@@ -48,7 +48,7 @@ type Certificates interface {
 	// serials.
 	RevokeSuperseded(ctx context.Context, before, now time.Time) ([]string, error)
 	// ListRevoked returns every revoked certificate (the CRL's entries),
-	// in the order they were revoked.
+	// in the order they were revoked (then by serial).
 	ListRevoked(ctx context.Context) ([]Certificate, error)
 	// EachValidDeviceCertificate calls fn for every device certificate
 	// that is neither revoked nor expired at now, with only Serial,

@@ -91,7 +91,7 @@ type Compliance interface {
 	// PutSuppression stores a suppression, replacing one with the same ID.
 	PutSuppression(ctx context.Context, s Suppression) error
 	// ListSuppressions returns every suppression, expired ones included,
-	// oldest first.
+	// oldest first (then by ID).
 	ListSuppressions(ctx context.Context) ([]Suppression, error)
 	// AddTrendPoint records the open findings' counts by severity at a
 	// time, replacing a point recorded at the same time.

@@ -39,9 +39,8 @@
 //
 // # Adding a contract
 //
-// A new capability (for example the updates contract: firmware releases
-// and rollouts) is added in five steps, each in its own file so that
-// backends can be read side by side:
+// A new capability is added in five steps, as Updates was, each in its own
+// file so that the backends can be read side by side:
 //
 //  1. Record types and the interface, with a doc comment on each method
 //     that states its errors (ErrNotFound, ErrConflict), ordering and
@@ -57,8 +56,8 @@
 //     in both backends. Never edit a released migration.
 //  5. A conformance suite storetest.Test<Capability>(t, open) that asserts
 //     every method's documented behaviour (bad input, not found,
-//     conflicts, ordering, limits), called from storetest.Run, which both
-//     backends' tests run.
+//     conflicts, ordering, limits), in storetest/<capability>.go, and one
+//     line in storetest.Run's table, which both backends' tests run.
 package store
 
 import "errors"

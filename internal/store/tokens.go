@@ -38,7 +38,8 @@ type APITokens interface {
 	// GetAPIToken returns a token by ID (revoked ones too), ErrNotFound
 	// when it is unknown.
 	GetAPIToken(ctx context.Context, id string) (APIToken, error)
-	// ListAPITokens returns every token, revoked ones too, oldest first;
+	// ListAPITokens returns every token, revoked ones too, oldest first
+	// (then by ID);
 	// hashes are included: callers must not expose them.
 	ListAPITokens(ctx context.Context) ([]APIToken, error)
 	// RevokeAPIToken revokes a token at at: ErrNotFound when it is

@@ -102,7 +102,7 @@ func (db *DB) RevokeCertificate(ctx context.Context, serial, reason string, at t
 
 // ListRevoked returns every revoked certificate.
 func (db *DB) ListRevoked(ctx context.Context) ([]store.Certificate, error) {
-	return db.listCerts(ctx, `SELECT `+certCols+` FROM certificates WHERE revoked_at > 0 ORDER BY revoked_at`)
+	return db.listCerts(ctx, `SELECT `+certCols+` FROM certificates WHERE revoked_at > 0 ORDER BY revoked_at, serial`)
 }
 
 const tokenCols = `id, name, role, hash, created_at, expires_at, revoked_at`

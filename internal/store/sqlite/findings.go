@@ -193,7 +193,7 @@ func (db *DB) PutSuppression(ctx context.Context, s store.Suppression) error {
 
 // ListSuppressions returns every suppression.
 func (db *DB) ListSuppressions(ctx context.Context) ([]store.Suppression, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT id, check_id, resource, reason, created_by, created_at, expires_at FROM suppressions ORDER BY created_at`)
+	rows, err := db.r.QueryContext(ctx, `SELECT id, check_id, resource, reason, created_by, created_at, expires_at FROM suppressions ORDER BY created_at, id`)
 	if err != nil {
 		return nil, err
 	}

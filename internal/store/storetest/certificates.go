@@ -165,13 +165,14 @@ func testListCertificates(t *testing.T, s store.Store) {
 }
 
 // testListRevoked: only revoked certificates, in the order they were
-// revoked, each with its first revocation's time and reason.
+// revoked (then by serial), each with its first revocation's time and
+// reason.
 func testListRevoked(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	if rs, err := s.ListRevoked(ctx); err != nil || len(rs) != 0 {
 		t.Fatalf("ListRevoked on an empty store = %v, %v", rs, err)
 	}
-	for _, serial := range []string{"01", "02", "03"} {
+	for _, serial := range []string{"01", "02", "03", "05", "04"} {
 		if err := s.PutCertificate(ctx, store.Certificate{Serial: serial, DeviceID: "d", Kind: "device", DER: []byte{1}, IssuedAt: t0}); err != nil {
 			t.Fatal(err)
 		}
@@ -179,14 +180,15 @@ func testListRevoked(t *testing.T, s store.Store) {
 	for _, r := range []struct {
 		serial, reason string
 		at             time.Duration
-	}{{"03", "keyCompromise", time.Minute}, {"01", "cessationOfOperation", 2 * time.Minute}, {"03", "superseded", 3 * time.Minute}} {
+	}{{"03", "keyCompromise", time.Minute}, {"01", "cessationOfOperation", 2 * time.Minute}, {"03", "superseded", 3 * time.Minute},
+		{"05", "keyCompromise", 4 * time.Minute}, {"04", "keyCompromise", 4 * time.Minute}} {
 		if err := s.RevokeCertificate(ctx, r.serial, r.reason, t0.Add(r.at)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	rs, err := s.ListRevoked(ctx)
-	if err != nil || len(rs) != 2 {
-		t.Fatalf("ListRevoked = %+v, %v; want 2", rs, err)
+	if got, want := keysOf(rs, func(c store.Certificate) string { return c.Serial }), []string{"03", "01", "04", "05"}; err != nil || !cmp.Equal(got, want) {
+		t.Fatalf("ListRevoked = %v, %v; want %v (by revocation time, then serial)", got, err, want)
 	}
 	if rs[0].Serial != "03" || rs[0].RevokeReason != "keyCompromise" || !rs[0].RevokedAt.Equal(t0.Add(time.Minute)) ||
 		rs[1].Serial != "01" || rs[1].RevokeReason != "cessationOfOperation" || !rs[1].RevokedAt.Equal(t0.Add(2*time.Minute)) {

@@ -230,7 +230,7 @@ func testFindingRuns(t *testing.T, s store.Store) {
 }
 
 // testSuppressions: every field round-trips, one ID is replaced, the list
-// is oldest first with expired suppressions kept.
+// is oldest first (then by ID) with expired suppressions kept.
 func testSuppressions(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	if ss, err := s.ListSuppressions(ctx); err != nil || len(ss) != 0 {
@@ -238,7 +238,8 @@ func testSuppressions(t *testing.T, s store.Store) {
 	}
 	s1 := store.Suppression{ID: "s1", Check: "weak-tls", Resource: "device:d", Reason: "accepted risk", CreatedBy: "token:a1", CreatedAt: t0.Add(time.Hour), ExpiresAt: t0.Add(24 * time.Hour)}
 	s2 := store.Suppression{ID: "s2", Check: "default-creds", Reason: "lab fleet", CreatedBy: "token:a1", CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)} // expired below
-	for _, x := range []store.Suppression{s1, s2} {
+	s9 := store.Suppression{ID: "s9", Check: "open-port", Reason: "vendor port", CreatedBy: "token:a1", CreatedAt: t0.Add(time.Hour), ExpiresAt: t0.Add(time.Hour)}
+	for _, x := range []store.Suppression{s1, s2, s9} {
 		if err := s.PutSuppression(ctx, x); err != nil {
 			t.Fatal(err)
 		}
@@ -248,7 +249,7 @@ func testSuppressions(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	ss, err := s.ListSuppressions(ctx)
-	if diff := cmp.Diff([]store.Suppression{s2, s1}, ss); err != nil || diff != "" {
+	if diff := cmp.Diff([]store.Suppression{s2, s1, s9}, ss); err != nil || diff != "" {
 		t.Errorf("ListSuppressions (-want +got), %v:\n%s", err, diff)
 	}
 }
