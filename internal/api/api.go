@@ -86,6 +86,11 @@ type Options struct {
 	Compliance  Compliance
 	// AuditVerifier enables GET /api/v1/audit-log/verify (nil: not mounted).
 	AuditVerifier AuditVerifier
+	// TUF serves the firmware repository under /tuf/ to devices holding a
+	// Ward certificate, checked by Devices, and to any API token (nil: not
+	// mounted; Devices is then required).
+	TUF     http.Handler
+	Devices DeviceChecker
 	// MQTTPort reports the gateway's port for /api/v1/info (nil: 0).
 	MQTTPort func() int
 	// Ready reports whether every listener is up, for /healthz.
@@ -135,8 +140,10 @@ type Server struct {
 	panics   prometheus.Counter
 	requests *prometheus.CounterVec
 	limited  *prometheus.CounterVec
-	bySource *ratelimit.Limiter // /crl, /healthz per source
-	authFail *ratelimit.Limiter // failed token authentications per source
+	// tufRefused counts device certificates /tuf/ refused, by reason.
+	tufRefused *prometheus.CounterVec
+	bySource   *ratelimit.Limiter // /crl, /healthz per source
+	authFail   *ratelimit.Limiter // failed token authentications per source
 	// verifying runs one audit-log verification at a time: concurrent
 	// requests share its result, so viewers cannot make the server walk
 	// the whole chain many times at once.
@@ -153,6 +160,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.TUF != nil && opts.Devices == nil {
+		return nil, errors.New("api: Options.Devices is required with Options.TUF")
 	}
 	if opts.Ready == nil {
 		opts.Ready = func() bool { return true }
@@ -188,6 +198,8 @@ func New(opts Options) (*Server, error) {
 			[]string{"route", "code"}),
 		limited: f.NewCounterVec(prometheus.CounterOpts{Name: "ward_api_rate_limited_total",
 			Help: "API requests refused with 429, by route and the limit hit (public or auth_failure)."}, []string{"route", "limit"}),
+		tufRefused: f.NewCounterVec(prometheus.CounterOpts{Name: "ward_api_tuf_refused_total",
+			Help: "Device certificates refused by /tuf/ (403), by reason."}, []string{"reason"}),
 		bySource: pub, authFail: authFail,
 	}
 	s.routes()
@@ -291,6 +303,7 @@ func (s *Server) routes() {
 	auth("POST /api/v1/tokens/rotate-admin", store.RoleAdmin, s.rotateAdmin)
 	s.detectRoutes()
 	s.complianceRoutes()
+	s.tufRoute()
 	s.mux.handle("/", "", s.wrap("other", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &Error{Status: http.StatusNotFound, Public: "no such route: " + r.Method + " " + r.URL.Path})
 	}))

@@ -21,9 +21,11 @@ import (
 	"github.com/wardproject/ward/internal/auditlog"
 	"github.com/wardproject/ward/internal/compliance"
 	"github.com/wardproject/ward/internal/detect"
+	"github.com/wardproject/ward/internal/fleet"
 	"github.com/wardproject/ward/internal/secret"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/sqlite"
+	"github.com/wardproject/ward/internal/update"
 	"github.com/wardproject/ward/internal/vuln"
 	"github.com/wardproject/ward/internal/wardtest"
 )
@@ -124,6 +126,11 @@ func newFullEnv(t *testing.T) *fullEnv {
 			t.Fatal(err)
 		}
 		o.AuditVerifier = anchor
+		tuf, err := update.NewHandler(update.HandlerOptions{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.TUF, o.Devices = tuf, o.Registry.(*fleet.Registry)
 	})
 	return &fullEnv{env: e, db: db}
 }
@@ -164,6 +171,7 @@ func docOps(t *testing.T, doc map[string]any) map[string]docOp {
 var undocumented = map[string]string{
 	"/":                 "the catch-all that answers 404",
 	"/.well-known/est/": "EST enrollment (RFC 7030), package est",
+	"/tuf/":             "the TUF firmware repository (docs/updates.md), package update",
 }
 
 var paramRe = regexp.MustCompile(`\{([^}]+)\}`)

@@ -419,6 +419,91 @@ func (r *Registry) Reenroll(ctx context.Context, current *x509.Certificate, csrD
 	return r.issue(ctx, id, csr, store.Enrollment{Current: serial}, "reenrolled")
 }
 
+// ErrCertificateRefused is returned by CheckCertificate for a client
+// certificate whose chain verified but that Ward does not accept, or no
+// longer accepts, for its device (errors.As a *CertificateRefusedError
+// for the reason).
+var ErrCertificateRefused = errors.New("device certificate refused")
+
+// CertificateRefusedError says why CheckCertificate refused a certificate.
+// Reason is one of a few fixed words (a metric label).
+type CertificateRefusedError struct {
+	DeviceID, Serial, Reason string
+}
+
+func (e *CertificateRefusedError) Error() string {
+	if e.DeviceID == "" {
+		return fmt.Sprintf("device certificate %s refused: %s", e.Serial, e.Reason)
+	}
+	return fmt.Sprintf("device %s certificate %s refused: %s", e.DeviceID, e.Serial, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrCertificateRefused) true.
+func (e *CertificateRefusedError) Unwrap() error { return ErrCertificateRefused }
+
+// Reasons of a CertificateRefusedError.
+const (
+	RefusedNoIdentity   = "no-device-identity"  // the certificate names no device
+	RefusedUnknown      = "unknown-certificate" // Ward recorded no such serial for that device
+	RefusedRevoked      = "revoked"             // the certificate is revoked
+	RefusedSuperseded   = "superseded"          // re-enrolled, and the grace period is over
+	RefusedExpired      = "expired"             // past its NotAfter
+	RefusedDeviceStatus = "device-status"       // the device is pending, revoked, retired or quarantined (refuse)
+)
+
+// CheckCertificate decides whether a client certificate that crypto/tls
+// verified against Ward's issuing CA may use the device services served
+// over HTTPS (the /tuf/ firmware repository), and returns its device. It
+// applies the checks of EST re-enrollment and of the gateway's admission,
+// from the store (so every node of a cluster agrees): the certificate
+// names a device (pki.CA.DeviceID); Ward recorded its serial for that
+// device; it is neither revoked nor expired, nor superseded by a
+// re-enrollment for longer than Options.SupersededGrace; and the device is
+// active, or quarantined in restrict mode, which the gateway admits too so
+// that the device stays reachable for remediation (a firmware fix is
+// remediation). A device quarantined in refuse mode, pending, revoked or
+// retired is refused. A refusal is a *CertificateRefusedError; any other
+// error is the store's.
+func (r *Registry) CheckCertificate(ctx context.Context, c *x509.Certificate) (store.Device, error) {
+	serial := pki.SerialHex(c.SerialNumber)
+	id, err := r.opts.CA.DeviceID(c)
+	if err != nil {
+		return store.Device{}, &CertificateRefusedError{Serial: serial, Reason: RefusedNoIdentity}
+	}
+	refused := func(reason string) (store.Device, error) {
+		return store.Device{}, &CertificateRefusedError{DeviceID: id, Serial: serial, Reason: reason}
+	}
+	rec, err := r.opts.Store.GetCertificate(ctx, serial)
+	if errors.Is(err, store.ErrNotFound) {
+		return refused(RefusedUnknown)
+	}
+	if err != nil {
+		return store.Device{}, fmt.Errorf("check certificate %s: %w", serial, err)
+	}
+	now := r.now()
+	switch {
+	case rec.DeviceID != id || rec.Kind != "device":
+		return refused(RefusedUnknown)
+	case rec.Revoked():
+		return refused(RefusedRevoked)
+	case !now.Before(rec.NotAfter) || !now.Before(c.NotAfter):
+		return refused(RefusedExpired)
+	case !rec.SupersededAt.IsZero() && !now.Before(rec.SupersededAt.Add(r.opts.SupersededGrace)):
+		return refused(RefusedSuperseded)
+	}
+	d, err := r.opts.Store.GetDevice(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return refused(RefusedUnknown)
+	}
+	if err != nil {
+		return store.Device{}, fmt.Errorf("check certificate %s: %w", serial, err)
+	}
+	if d.Status != store.StatusActive && (d.Status != store.StatusQuarantined || d.Quarantine != store.QuarantineRestrict) {
+		return refused(RefusedDeviceStatus)
+	}
+	return d, nil
+}
+
 func (r *Registry) checkReenroll(d store.Device) error {
 	switch d.Status {
 	case store.StatusQuarantined:

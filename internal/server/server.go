@@ -47,6 +47,7 @@ import (
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/postgres"
 	"github.com/wardproject/ward/internal/store/sqlite"
+	"github.com/wardproject/ward/internal/update"
 )
 
 // Options configure a Server. Config is required.
@@ -228,12 +229,16 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	tufH, err := update.NewHandler(update.HandlerOptions{Dir: filepath.Join(cfg.DataDir, update.SiteRepoDir), Logger: s.log})
+	if err != nil {
+		return nil, err
+	}
 	apiH, err := api.New(api.Options{
 		Registry: s.reg, Store: s.db, CA: s.ca, EST: estH,
 		Alerts: s.alerts, Mitigator: s.resp, Detection: s.engine, DetectStore: anchoredStore{s.db, s.anchor}, Addresses: s.gw, Compliance: s.comp,
-		AuditVerifier: s.anchor,
-		Metrics:       promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}),
-		Ready:         s.isReady.Load, Logger: s.log, Registerer: s.registry, Now: opts.Now,
+		AuditVerifier: s.anchor, TUF: tufH, Devices: s.reg,
+		Metrics: promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}),
+		Ready:   s.isReady.Load, Logger: s.log, Registerer: s.registry, Now: opts.Now,
 		Limits: api.Limits{PublicRate: cfg.API.PublicRate, PublicBurst: cfg.API.PublicBurst,
 			AuthFailuresPerMinute: cfg.API.AuthFailuresPerMinute},
 		AdminTokenTTL: cfg.API.AdminTokenTTL,

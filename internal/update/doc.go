@@ -45,8 +45,14 @@
 // and any operation needing a key the Keyring lacks fails with a
 // *MissingKeyError naming the role and the command to run where the key is.
 //
-// What this package leaves to others: serving the layout over HTTPS, the
-// device agent, publishing from the CLI and rollouts (see docs/updates.md).
+// # Serving
+//
+// NewHandler serves the layout read-only (ward serve mounts it at /tuf/
+// behind its device-certificate or token check): only names of the
+// layout, by the escaped request path, through os.Root, with HTTP Range.
+//
+// What this package leaves to others: authorising who fetches, the device
+// agent, publishing from the CLI and rollouts (see docs/updates.md).
 // Writers in several processes take turns on an flock(2) of
 // .ward-update.lock in the directory and reload its state first.
 package update

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -46,23 +45,16 @@ func newFixture(t *testing.T, now func() time.Time) *fixture {
 	return f
 }
 
+// newServer serves dir with the repository's own handler (NewHandler), so
+// every client test goes through what ward serve mounts at /tuf/.
 func newServer(t *testing.T, dir string) *httptest.Server {
-	srv := httptest.NewServer(serveDir(dir))
+	h, err := NewHandler(HandlerOptions{Dir: dir, Prefix: "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv
-}
-
-// serveDir serves the repository as the layout promises: the request's
-// escaped path is the file name, so models%2Facme.json is one file.
-func serveDir(dir string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := strings.TrimPrefix(r.URL.EscapedPath(), "/")
-		if strings.Contains(p, "..") {
-			http.NotFound(w, r)
-			return
-		}
-		http.ServeFile(w, r, filepath.Join(dir, filepath.FromSlash(p)))
-	})
 }
 
 func (f *fixture) dir() string { return filepath.Join(f.dataDir, SiteRepoDir) }
