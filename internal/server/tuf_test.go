@@ -3,15 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -171,7 +165,8 @@ func TestTUFAuthorisation(t *testing.T) {
 	issuer, key := wardtest.IssuerKey(t, filepath.Join(dir, "ca"))
 	unrecorded := wardtest.DeviceCert(t, issuer, key, "sensor-1", "sensor-1", nil)
 	noIdentity := wardtest.DeviceCert(t, issuer, key, "x", "", nil)
-	hostile := selfSignedClient(t)
+	other := wardtest.NewCorporatePKI(t, t.TempDir()) // a CA Ward never heard of
+	hostile := wardtest.DeviceCert(t, other.Issuing, other.IssuingKey, "sensor-1", "sensor-1", nil, other.Issuing)
 	plain := w.httpClient(t, pki.ClientConfig(w.srv.CA().RootPool(), nil))
 
 	tests := []struct {
@@ -190,7 +185,7 @@ func TestTUFAuthorisation(t *testing.T) {
 		{"device in refuse quarantine", quarantined, "", http.StatusForbidden},
 		{"certificate with Ward's issuer key, never recorded", w.httpClient(t, w.forced(&unrecorded)), "", http.StatusForbidden},
 		{"certificate naming no device", w.httpClient(t, w.forced(&noIdentity)), "", http.StatusForbidden},
-		{"self-signed certificate", w.httpClient(t, w.forced(&hostile)), "", 0},
+		{"certificate from a foreign CA", w.httpClient(t, w.forced(&hostile)), "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -323,20 +318,4 @@ func (c *testClock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-}
-
-func selfSignedClient(t *testing.T) tls.Certificate {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "sensor-1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
 }
