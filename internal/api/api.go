@@ -95,6 +95,10 @@ type Options struct {
 	MQTTPort func() int
 	// Ready reports whether every listener is up, for /healthz.
 	Ready func() bool
+	// Problems lists what an operator must fix that does not stop the
+	// server (a TUF timestamp that could not be re-signed): /healthz then
+	// answers 200 {"status": "degraded", "problems": [...]} (nil: none).
+	Problems func() []string
 	// Limits bound the unauthenticated requests of one source.
 	Limits Limits
 	// AdminTokenTTL is the lifetime of the admin token that POST
@@ -513,6 +517,12 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if !s.opts.Ready() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
 		return
+	}
+	if s.opts.Problems != nil {
+		if ps := s.opts.Problems(); len(ps) > 0 {
+			writeJSON(w, http.StatusOK, HealthResponse{Status: "degraded", Problems: ps})
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }

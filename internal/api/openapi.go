@@ -39,9 +39,11 @@ type ErrorResponse struct {
 	RequestID string `json:"request_id"`
 }
 
-// HealthResponse answers GET /healthz: "ok" (200) or "starting" (503).
+// HealthResponse answers GET /healthz: "ok" (200), "degraded" (200, with
+// the problems an operator must fix) or "starting" (503).
 type HealthResponse struct {
-	Status string `json:"status"`
+	Status   string   `json:"status"`
+	Problems []string `json:"problems,omitempty"`
 }
 
 // BaselinesResponse answers GET /api/v1/baselines: the detection window
@@ -122,7 +124,7 @@ var apiTags = []struct{ name, desc string }{
 // apiOperations is every route of the API, in registration order.
 var apiOperations = []apiOperation{
 	{pattern: "GET /healthz", id: "healthz", tag: "system", summary: "Health check",
-		desc:   "Answers 200 {\"status\": \"ok\"} once every listener is up and 503 {\"status\": \"starting\"} before.",
+		desc:   "Answers 200 {\"status\": \"ok\"} once every listener is up and 503 {\"status\": \"starting\"} before. 200 {\"status\": \"degraded\", \"problems\": [...]} says what an operator must fix that does not stop the server, such as a TUF timestamp that could not be re-signed (devices stop updating when it expires).",
 		status: 200, resp: typeOf[HealthResponse](), extra: map[int]reflect.Type{503: typeOf[HealthResponse]()}},
 	{pattern: "GET /crl", id: "getCRL", tag: "pki", summary: "Certificate revocation list",
 		desc:   "The CA's current CRL, DER by default.",

@@ -81,6 +81,7 @@ type Server struct {
 	resp     *respond.Responder
 	notify   *notify.Dispatcher
 	comp     *compliance.Service
+	resigner *update.Resigner
 	bus      bus.Bus // nil: a single node
 	lock     *dirLock
 	anchor   *auditlog.Anchor
@@ -229,6 +230,11 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.resigner, err = update.NewResigner(update.ResignerOptions{RepoDir: filepath.Join(cfg.DataDir, update.SiteRepoDir),
+		KeysDir: filepath.Join(cfg.DataDir, update.SiteKeysDir), Passphrase: []byte(cfg.PKI.KeyPassphrase),
+		Now: opts.Now, Logger: s.log, Metrics: s.registry}); err != nil {
+		return nil, err
+	}
 	tufH, err := update.NewHandler(update.HandlerOptions{Dir: filepath.Join(cfg.DataDir, update.SiteRepoDir), Logger: s.log})
 	if err != nil {
 		return nil, err
@@ -238,7 +244,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		Alerts: s.alerts, Mitigator: s.resp, Detection: s.engine, DetectStore: anchoredStore{s.db, s.anchor}, Addresses: s.gw, Compliance: s.comp,
 		AuditVerifier: s.anchor, TUF: tufH, Devices: s.reg,
 		Metrics: promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}),
-		Ready:   s.isReady.Load, Logger: s.log, Registerer: s.registry, Now: opts.Now,
+		Ready:   s.isReady.Load, Problems: s.problems, Logger: s.log, Registerer: s.registry, Now: opts.Now,
 		Limits: api.Limits{PublicRate: cfg.API.PublicRate, PublicBurst: cfg.API.PublicBurst,
 			AuthFailuresPerMinute: cfg.API.AuthFailuresPerMinute},
 		AdminTokenTTL: cfg.API.AdminTokenTTL,
@@ -333,6 +339,17 @@ func (s *Server) checkAdminToken(ctx context.Context, path string) error {
 	return nil
 }
 
+// problems lists what /healthz reports as degraded.
+func (s *Server) problems() []string {
+	if p := s.resigner.Problem(); p != "" {
+		return []string{p}
+	}
+	return nil
+}
+
+// Resigner returns the TUF timestamp re-sign timer (tests drive Check).
+func (s *Server) Resigner() *update.Resigner { return s.resigner }
+
 // Ready is closed once both listeners accept connections.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
@@ -363,6 +380,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.resp.Run(gctx) })
 	g.Go(func() error { return s.reg.Run(gctx) })
 	g.Go(func() error { return s.anchor.Run(gctx) })
+	g.Go(func() error { return s.resigner.Run(gctx) })
 	if s.notify != nil {
 		g.Go(func() error { return s.notify.Run(gctx) })
 	}

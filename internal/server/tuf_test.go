@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -318,4 +319,69 @@ func (c *testClock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+}
+
+// TestTUFResignTimerInServe: ward serve's timer re-signs the timestamp once
+// half its lifetime has passed (on the server's injected clock), and a
+// failure to re-sign (the timestamp key gone) makes /healthz say
+// "degraded" with the reason until it is fixed.
+func TestTUFResignTimerInServe(t *testing.T) {
+	clk := &testClock{t: time.Now()}
+	w := startWith(t, t.TempDir(), Options{Now: clk.Now})
+	w.publish(t)
+	ctx := context.Background()
+	health := func() api.HealthResponse {
+		var h api.HealthResponse
+		if err := w.api.Get(ctx, "/healthz", &h); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	tsVersion := func() int64 {
+		var ts struct {
+			Signed struct {
+				Version int64 `json:"version"`
+			} `json:"signed"`
+		}
+		b, err := os.ReadFile(filepath.Join(w.dir, update.SiteRepoDir, "timestamp.json"))
+		if err == nil {
+			err = json.Unmarshal(b, &ts)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts.Signed.Version
+	}
+	v := tsVersion()
+	clk.Add(13 * time.Hour)
+	if did, err := w.srv.Resigner().Check(ctx); !did || err != nil {
+		t.Fatalf("re-sign after 13h: %v, %v", did, err)
+	}
+	if got := tsVersion(); got != v+1 {
+		t.Fatalf("timestamp version %d, want %d", got, v+1)
+	}
+	keys, _ := filepath.Glob(filepath.Join(w.dir, update.SiteKeysDir, "timestamp-*.key"))
+	for _, k := range keys {
+		if err := os.Rename(k, k+".off"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Add(13 * time.Hour)
+	if _, err := w.srv.Resigner().Check(ctx); err == nil {
+		t.Fatal("re-sign without the timestamp key succeeded")
+	}
+	if h := health(); h.Status != "degraded" || len(h.Problems) != 1 || !strings.Contains(h.Problems[0], "timestamp") {
+		t.Fatalf("/healthz = %+v, want degraded with the re-sign failure", h)
+	}
+	for _, k := range keys {
+		if err := os.Rename(k+".off", k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.srv.Resigner().Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h := health(); h.Status != "ok" {
+		t.Fatalf("/healthz after the fix = %+v", h)
+	}
 }
