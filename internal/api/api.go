@@ -91,6 +91,8 @@ type Options struct {
 	// mounted; Devices is then required).
 	TUF     http.Handler
 	Devices DeviceChecker
+	// Rollouts enables the /api/v1/rollouts routes (nil: not mounted).
+	Rollouts Rollouts
 	// MQTTPort reports the gateway's port for /api/v1/info (nil: 0).
 	MQTTPort func() int
 	// Ready reports whether every listener is up, for /healthz.
@@ -308,6 +310,7 @@ func (s *Server) routes() {
 	s.detectRoutes()
 	s.complianceRoutes()
 	s.tufRoute()
+	s.rolloutRoutes()
 	s.mux.handle("/", "", s.wrap("other", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &Error{Status: http.StatusNotFound, Public: "no such route: " + r.Method + " " + r.URL.Path})
 	}))

@@ -20,6 +20,7 @@ import (
 	"github.com/wardproject/ward/internal/compliance"
 	"github.com/wardproject/ward/internal/detect"
 	"github.com/wardproject/ward/internal/fleet"
+	"github.com/wardproject/ward/internal/rollout"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/vuln"
 )
@@ -102,10 +103,11 @@ type apiOperation struct {
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
 
 var (
-	pDeviceID = apiParam{name: "id", desc: "Device ID."}
-	pModel    = apiParam{name: "model", desc: "Device model name."}
-	pAlertID  = apiParam{name: "id", desc: "Alert ID."}
-	pSource   = apiParam{name: "source", desc: "Name of the document (its file name), recorded with the import; default \"upload\", at most 256 characters kept."}
+	pDeviceID  = apiParam{name: "id", desc: "Device ID."}
+	pModel     = apiParam{name: "model", desc: "Device model name."}
+	pAlertID   = apiParam{name: "id", desc: "Alert ID."}
+	pRolloutID = apiParam{name: "id", desc: "Rollout ID (ro-...)."}
+	pSource    = apiParam{name: "source", desc: "Name of the document (its file name), recorded with the import; default \"upload\", at most 256 characters kept."}
 )
 
 // apiTags lists the operation tags in document order.
@@ -119,6 +121,7 @@ var apiTags = []struct{ name, desc string }{
 	{"alerts", "Security alerts and their lifecycle."},
 	{"detection", "Detection profiles, baselines and device metrics."},
 	{"compliance", "SBOMs, vulnerability feeds, fleet audit and reports."},
+	{"rollouts", "Staged firmware rollouts: waves, gates, per-device progress."},
 }
 
 // apiOperations is every route of the API, in registration order.
@@ -290,6 +293,33 @@ var apiOperations = []apiOperation{
 			{typ: "application/sarif+json", desc: "SARIF 2.1.0 log of the findings (format=sarif).", schema: &jsonSchema{Type: "object"}},
 			{typ: "text/csv", desc: "Findings as CSV (format=csv).", schema: &jsonSchema{Type: "string"}},
 		}},
+	{pattern: "POST /api/v1/rollouts", id: "createRollout", tag: "rollouts", summary: "Create a rollout",
+		desc: "Starts a staged rollout of a release of the TUF repository to the model's active devices (devices already at or above the version are skipped). waves are cumulative percentages ending at 100; max_failure is the share of a wave, in percent, that may fail before the rollout halts; halt_on_alerts is low, medium, high, critical or none; soak is a Go duration (default 10m). 422 when the release is not in the repository or the model has no active device. Every transition is written to the audit trail.",
+		body: typeOf[rollout.Spec](), status: 201, resp: typeOf[rollout.View]()},
+	{pattern: "GET /api/v1/rollouts", id: "listRollouts", tag: "rollouts", summary: "List rollouts",
+		desc:   "The newest rollouts first, with their devices counted per state.",
+		query:  []apiParam{{name: "limit", typ: "integer", desc: "How many rollouts, 1-1000.", def: 100}},
+		status: 200, resp: typeOf[[]rollout.View]()},
+	{pattern: "GET /api/v1/rollouts/{id}", id: "getRollout", tag: "rollouts", summary: "Show a rollout",
+		desc: "A rollout with its per-wave counts, its history and one page of its devices (ordered by device ID; next is the after of the following page).",
+		path: []apiParam{pRolloutID},
+		query: []apiParam{{name: "state", desc: "Only devices in these states.", list: true,
+			enum: []string{"pending", "downloading", "installing", "installed", "failed", "skipped", "aborted"}},
+			{name: "after", desc: "Device ID after which the page starts (the previous page's next)."},
+			{name: "limit", typ: "integer", desc: "Devices per page, 1-1000.", def: 100}},
+		status: 200, resp: typeOf[rollout.Detail]()},
+	{pattern: "POST /api/v1/rollouts/{id}/pause", id: "pauseRollout", tag: "rollouts", summary: "Pause a rollout",
+		desc: "No more orders and no wave advances; device reports are still recorded. 409 unless the rollout is running.",
+		path: []apiParam{pRolloutID}, status: 200, resp: typeOf[rollout.View]()},
+	{pattern: "POST /api/v1/rollouts/{id}/resume", id: "resumeRollout", tag: "rollouts", summary: "Resume a rollout",
+		desc: "Runs a paused or halted rollout again and checks its gates at once (a gate that still fails halts it again: use next to go on). 409 otherwise.",
+		path: []apiParam{pRolloutID}, status: 200, resp: typeOf[rollout.View]()},
+	{pattern: "POST /api/v1/rollouts/{id}/abort", id: "abortRollout", tag: "rollouts", summary: "Abort a rollout",
+		desc: "Ends the rollout: pending devices become aborted and get no orders. 409 when it is already aborted or completed.",
+		path: []apiParam{pRolloutID}, status: 200, resp: typeOf[rollout.View]()},
+	{pattern: "POST /api/v1/rollouts/{id}/next", id: "nextRolloutWave", tag: "rollouts", summary: "Start the next wave",
+		desc: "Starts the next wave now, whatever the gates say, and runs the rollout. 409 in the last wave or when it is aborted or completed.",
+		path: []apiParam{pRolloutID}, status: 200, resp: typeOf[rollout.View]()},
 }
 
 func binarySchema() *jsonSchema {

@@ -22,6 +22,7 @@ import (
 	"github.com/wardproject/ward/internal/compliance"
 	"github.com/wardproject/ward/internal/detect"
 	"github.com/wardproject/ward/internal/fleet"
+	"github.com/wardproject/ward/internal/rollout"
 	"github.com/wardproject/ward/internal/secret"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/sqlite"
@@ -99,6 +100,59 @@ func (c fakeCompliance) Report(ctx context.Context, w io.Writer, standard, forma
 	return ct, nil
 }
 
+// fakeRollouts answers canned rollouts.
+type fakeRollouts struct{ now time.Time }
+
+func (f fakeRollouts) view(id string) rollout.View {
+	return rollout.View{ID: id, Model: "acme-th1", Version: "1.5.0", Waves: []float64{1, 10, 50, 100}, MaxFailure: 2, HaltOnAlerts: "high",
+		Soak: "10m0s", Status: "running", Wave: 1, WaveStartedAt: f.now, CreatedBy: "token:x", CreatedAt: f.now, UpdatedAt: f.now,
+		Devices: map[string]int{"pending": 1, "installed": 1}}
+}
+func (f fakeRollouts) get(id string) (store.Rollout, error) {
+	if id != "ro-1" {
+		return store.Rollout{}, fmt.Errorf("rollout %s: %w", id, store.ErrNotFound)
+	}
+	return store.Rollout{ID: id}, nil
+}
+func (f fakeRollouts) Create(ctx context.Context, spec rollout.Spec, actor string) (store.Rollout, error) {
+	if spec.Model == "" {
+		return store.Rollout{}, fmt.Errorf("%w: model is required", rollout.ErrBadSpec)
+	}
+	return store.Rollout{ID: "ro-1"}, nil
+}
+func (f fakeRollouts) Get(ctx context.Context, id string) (rollout.View, error) {
+	_, err := f.get(id)
+	return f.view(id), err
+}
+func (f fakeRollouts) List(ctx context.Context, limit int) ([]rollout.View, error) {
+	return []rollout.View{f.view("ro-1")}, nil
+}
+func (f fakeRollouts) Detail(ctx context.Context, id string, q rollout.DeviceQuery) (rollout.Detail, error) {
+	if _, err := f.get(id); err != nil {
+		return rollout.Detail{}, err
+	}
+	return rollout.Detail{View: f.view(id),
+		WaveCounts: []rollout.WaveView{{Wave: 1, Percent: 1, Total: 2, States: map[string]int{"pending": 1, "installed": 1}, LastInstalledAt: f.now}},
+		History:    []rollout.HistoryView{{Time: f.now, Action: "create", Actor: "token:x", Status: "running", Wave: 1}},
+		DeviceList: []rollout.DeviceView{{Device: "sensor-17", Wave: 1, State: "failed", Reason: "hash mismatch", FromVersion: "1.4.2", OrderedAt: f.now, UpdatedAt: f.now}},
+		Next:       "sensor-17"}, nil
+}
+func (f fakeRollouts) Pause(ctx context.Context, id, actor string) (store.Rollout, error) {
+	return f.get(id)
+}
+func (f fakeRollouts) Resume(ctx context.Context, id, actor string) (store.Rollout, error) {
+	return f.get(id)
+}
+func (f fakeRollouts) Abort(ctx context.Context, id, actor string) (store.Rollout, error) {
+	return f.get(id)
+}
+func (f fakeRollouts) Next(ctx context.Context, id, actor string) (store.Rollout, error) {
+	if _, err := f.get(id); err != nil {
+		return store.Rollout{}, err
+	}
+	return store.Rollout{}, fmt.Errorf("rollout %s: %w", id, rollout.ErrLastWave)
+}
+
 type fullEnv struct {
 	*env
 	db *sqlite.DB
@@ -131,6 +185,7 @@ func newFullEnv(t *testing.T) *fullEnv {
 			t.Fatal(err)
 		}
 		o.TUF, o.Devices = tuf, o.Registry.(*fleet.Registry)
+		o.Rollouts = fakeRollouts{now: time.Now().UTC()}
 	})
 	return &fullEnv{env: e, db: db}
 }
@@ -558,6 +613,18 @@ func TestOpenAPISchemasMatchResponses(t *testing.T) {
 	if rep.Entries == 0 || rep.KeyID == "" {
 		t.Errorf("audit-log/verify answered %+v", rep)
 	}
+	call("POST", "/api/v1/rollouts", op, `{"model":"acme-th1","version":"1.5.0","waves":[1,10,50,100],"max_failure":2,"halt_on_alerts":"high","soak":"10m"}`, 201)
+	call("POST", "/api/v1/rollouts", op, `{"version":"1.5.0","waves":[100]}`, 400)
+	call("POST", "/api/v1/rollouts", viewer, `{"model":"acme-th1","version":"1.5.0","waves":[100]}`, 403)
+	call("GET", "/api/v1/rollouts?limit=5", viewer, "", 200)
+	call("GET", "/api/v1/rollouts/ro-1?state=failed,pending&after=a&limit=10", viewer, "", 200)
+	call("GET", "/api/v1/rollouts/ro-1?state=sleeping", viewer, "", 400)
+	call("GET", "/api/v1/rollouts/ro-9", viewer, "", 404)
+	for _, a := range []string{"pause", "resume", "abort"} {
+		call("POST", "/api/v1/rollouts/ro-1/"+a, op, "", 200)
+	}
+	call("POST", "/api/v1/rollouts/ro-1/next", op, "", 409)
+	call("POST", "/api/v1/rollouts/ro-1/pause", viewer, "", 403)
 	call("GET", "/api/v1/openapi.json", viewer, "", 200)
 }
 

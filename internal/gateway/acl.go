@@ -78,8 +78,10 @@ func NewQuarantineACL(deviceID string) ACL {
 }
 
 // CanPublish reports whether the device may publish to the concrete topic.
+// Its own OrderTopic is Ward's alone: no grant lets a device publish an
+// update order, even to itself.
 func (a ACL) CanPublish(topic string) bool {
-	if a.device == "" || !ValidTopic(topic) || topic[0] == '$' || CrossesDevices(a.device, topic) {
+	if a.device == "" || !ValidTopic(topic) || topic[0] == '$' || CrossesDevices(a.device, topic) || topic == OrderTopic(a.device) {
 		return false
 	}
 	return anyCovers(a.publish, topic) // a valid topic is a valid filter: no second validation

@@ -6,6 +6,7 @@ import (
 
 	"github.com/wardproject/ward/internal/gateway"
 	"github.com/wardproject/ward/internal/store"
+	"github.com/wardproject/ward/internal/update"
 )
 
 func TestMatch(t *testing.T) {
@@ -98,6 +99,10 @@ func TestACL(t *testing.T) {
 		{"pub-other-device-despite-grants", true, "devices/b/x", false},
 		{"pub-wildcard", true, "devices/a/+", false},
 		{"pub-sys-despite-hash", true, "$SYS/x", false},
+		{"pub-own-update-order-despite-own-tree", true, "devices/a/update/cmd", false}, // only Ward gives orders
+		{"pub-own-update-status", true, "devices/a/update/status", true},
+		{"pub-other-update-order", true, "devices/b/update/cmd", false},
+		{"sub-own-update-order", false, "devices/a/update/cmd", true},
 		{"sub-own", false, "devices/a/#", true},
 		{"sub-grant", false, "broadcast/x/all", true},
 		{"sub-grant-plus", false, "broadcast/+/all", true},
@@ -122,6 +127,10 @@ func TestACL(t *testing.T) {
 	}
 	if bad := gateway.NewACL("a/b"); bad.CanPublish("devices/a/b/x") {
 		t.Error("ACL for an invalid device ID allows")
+	}
+	// The gateway's order topic is the update protocol's.
+	if got, want := gateway.OrderTopic("sensor-1"), update.OrderTopic("sensor-1"); got != want {
+		t.Errorf("gateway.OrderTopic = %q, update.OrderTopic = %q", got, want)
 	}
 }
 

@@ -34,6 +34,7 @@ func (h *hook) Provides(b byte) bool {
 		mqtt.OnDisconnect,
 		mqtt.OnPublish,
 		mqtt.OnSubscribe,
+		mqtt.OnSubscribed,
 		mqtt.OnPacketSent,
 		mqtt.OnWill,
 		mqtt.OnPacketRead,
@@ -129,8 +130,9 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 // the rate limits.
 func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
-		// Ward's own publishes (alert notifications) go only to its namespace.
-		if strings.HasPrefix(pk.TopicName, ServerTopicPrefix) {
+		// Ward's own publishes go only to its namespace (alert
+		// notifications) and to devices' order topics (PublishOrder).
+		if strings.HasPrefix(pk.TopicName, ServerTopicPrefix) || isOrderTopic(pk.TopicName) {
 			return pk, nil
 		}
 		return pk, packets.ErrRejectPacket
@@ -156,6 +158,24 @@ func (h *hook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 		}
 	}
 	return pk
+}
+
+// OnSubscribed reports each granted subscription, once the broker holds
+// it (a message published from then on reaches the device): package
+// rollout re-sends an update order when a device subscribes to its order
+// topic.
+func (h *hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
+	v, ok := h.g.clients.Load(cl)
+	if !ok {
+		return
+	}
+	s := v.(*session)
+	now := h.g.now()
+	for i, f := range pk.Filters {
+		if i < len(codes) && codes[i] < 0x80 {
+			h.g.observe(Observation{Kind: ObsSubscribed, Device: s.dev.id, ClientID: s.clientID, Topic: f.Filter, Time: now})
+		}
+	}
 }
 
 // OnPacketSent counts PUBLISH packets delivered to devices.

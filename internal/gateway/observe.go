@@ -6,6 +6,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/wardproject/ward/internal/pki"
 )
 
 // ObservationKind says what an Observation records.
@@ -21,6 +23,7 @@ const (
 	ObsDenied                                       // ACL denial (Action = publish, subscribe or will)
 	ObsLimit                                        // a limit was hit (Action = which)
 	ObsClientIDCollision                            // a client ID already connected was reused
+	ObsSubscribed                                   // the broker granted a subscription (Topic = the filter)
 )
 
 // Observation is one piece of device behaviour seen by the gateway, for
@@ -94,6 +97,39 @@ func (g *Gateway) Publish(topic string, payload []byte, retain bool, qos byte) e
 		return ErrNotRunning
 	}
 	return srv.Publish(topic, payload, retain, qos)
+}
+
+// OrderTopic is the one topic of a device's tree on which only Ward
+// publishes: its firmware update orders (update.OrderTopic; the update
+// package's tests hold the two to one name). The device may subscribe to
+// it, never publish on it.
+func OrderTopic(deviceID string) string {
+	return DevicePrefix + "/" + deviceID + "/update/cmd"
+}
+
+// PublishOrder publishes a firmware update order to one device, on its
+// OrderTopic at QoS 1 (not retained): the one topic outside
+// ServerTopicPrefix that Ward itself publishes on. Package rollout sends
+// its orders with it.
+func (g *Gateway) PublishOrder(deviceID string, payload []byte) error {
+	if err := pki.CheckDeviceID(deviceID); err != nil {
+		return fmt.Errorf("publish update order: %w", err)
+	}
+	srv := g.srv.Load()
+	if srv == nil {
+		return ErrNotRunning
+	}
+	return srv.Publish(OrderTopic(deviceID), payload, false, 1)
+}
+
+// isOrderTopic reports whether topic is some device's OrderTopic.
+func isOrderTopic(topic string) bool {
+	rest, ok := strings.CutPrefix(topic, DevicePrefix+"/")
+	if !ok {
+		return false
+	}
+	id, tail, ok := strings.Cut(rest, "/")
+	return ok && tail == "update/cmd" && pki.CheckDeviceID(id) == nil
 }
 
 // DeviceAddresses returns, per connected device, the IP addresses its live

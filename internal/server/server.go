@@ -43,6 +43,7 @@ import (
 	"github.com/wardproject/ward/internal/notify"
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/respond"
+	"github.com/wardproject/ward/internal/rollout"
 	"github.com/wardproject/ward/internal/secret"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/postgres"
@@ -61,6 +62,16 @@ type Options struct {
 	// ManualWindows stops the detection engine's own timer: the caller
 	// closes windows with Detect().CloseWindow (tests with an injected clock).
 	ManualWindows bool
+	// ManualRollouts stops the rollout engine's own timer: the caller
+	// checks the gates with Rollouts().Evaluate after moving its clock.
+	ManualRollouts bool
+	// rolloutProcessed (tests) is called after the rollout engine has
+	// handled each observation or alert.
+	rolloutProcessed func()
+	// rolloutNow (tests) is the rollout engine's clock (nil: Now), so a
+	// test can move rollouts through their soak times without moving the
+	// clock that certificates are checked with.
+	rolloutNow func() time.Time
 	// admissionApplied (tests) is called after each admission change from
 	// another cluster node has been applied.
 	admissionApplied func(admissionMsg)
@@ -79,6 +90,7 @@ type Server struct {
 	alerts   *alert.Manager
 	engine   *detect.Engine
 	resp     *respond.Responder
+	rollouts *rollout.Engine
 	notify   *notify.Dispatcher
 	comp     *compliance.Service
 	resigner *update.Resigner
@@ -165,6 +177,9 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	collector := detect.NewCollector()
+	// The gateway's observers: detection, and the rollout engine (added
+	// below, before Run starts the gateway).
+	obs := &observers{collector}
 	if s.alerts, err = alert.NewManager(ctx, alert.Options{Store: s.db, Logger: s.log, Metrics: s.registry, Now: opts.Now}); err != nil {
 		return nil, err
 	}
@@ -173,7 +188,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	if s.gw, err = gateway.New(gateway.Options{
-		Addr: cfg.MQTTAddr, TLS: s.ca.MQTTConfig(crt, key, nil), Revoked: s.ca, Identities: s.ca, Devices: s.db, Events: s.rec, Observer: collector,
+		Addr: cfg.MQTTAddr, TLS: s.ca.MQTTConfig(crt, key, nil), Revoked: s.ca, Identities: s.ca, Devices: s.db, Events: s.rec, Observer: obs,
 		Limits: gateway.Limits{
 			MaxMessageBytes: cfg.Gateway.MaxMessageBytes, MessagesPerSecond: cfg.Gateway.MessagesPerSecond,
 			BytesPerSecond: cfg.Gateway.BytesPerSecond, ConnectsPerMinute: cfg.Gateway.ConnectsPerMinute,
@@ -212,6 +227,21 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	s.alerts.Subscribe(s.resp)
+	interval := time.Duration(0)
+	if opts.ManualRollouts {
+		interval = -1
+	}
+	rolloutNow := opts.Now
+	if opts.rolloutNow != nil {
+		rolloutNow = opts.rolloutNow
+	}
+	if s.rollouts, err = rollout.New(rollout.Options{Store: s.db, Releases: rollout.TUFReleases{Dir: filepath.Join(cfg.DataDir, update.SiteRepoDir)},
+		Gateway: s.gw, Audit: s.anchor, Interval: interval, Logger: s.log, Metrics: s.registry, Now: rolloutNow,
+		Processed: opts.rolloutProcessed}); err != nil {
+		return nil, err
+	}
+	*obs = append(*obs, s.rollouts)
+	s.alerts.Subscribe(s.rollouts)
 	if s.notify, err = s.newDispatcher(); err != nil {
 		return nil, err
 	}
@@ -242,7 +272,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	apiH, err := api.New(api.Options{
 		Registry: s.reg, Store: s.db, CA: s.ca, EST: estH,
 		Alerts: s.alerts, Mitigator: s.resp, Detection: s.engine, DetectStore: anchoredStore{s.db, s.anchor}, Addresses: s.gw, Compliance: s.comp,
-		AuditVerifier: s.anchor, TUF: tufH, Devices: s.reg,
+		AuditVerifier: s.anchor, TUF: tufH, Devices: s.reg, Rollouts: s.rollouts,
 		Metrics: promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}),
 		Ready:   s.isReady.Load, Problems: s.problems, Logger: s.log, Registerer: s.registry, Now: opts.Now,
 		Limits: api.Limits{PublicRate: cfg.API.PublicRate, PublicBurst: cfg.API.PublicBurst,
@@ -362,6 +392,9 @@ func (s *Server) MQTTAddr() net.Addr { return s.gw.Addr() }
 // Detect returns the detection engine (tests close windows by hand).
 func (s *Server) Detect() *detect.Engine { return s.engine }
 
+// Rollouts returns the rollout engine (tests check its gates by hand).
+func (s *Server) Rollouts() *rollout.Engine { return s.rollouts }
+
 // Alerts returns the alert manager.
 func (s *Server) Alerts() *alert.Manager { return s.alerts }
 
@@ -378,6 +411,7 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { recDone <- s.rec.Run(recCtx) }()
 	g.Go(func() error { return s.gw.Run(gctx) })
 	g.Go(func() error { return s.resp.Run(gctx) })
+	g.Go(func() error { return s.rollouts.Run(gctx) })
 	g.Go(func() error { return s.reg.Run(gctx) })
 	g.Go(func() error { return s.anchor.Run(gctx) })
 	g.Go(func() error { return s.resigner.Run(gctx) })
@@ -448,6 +482,16 @@ func (s *Server) close() {
 		s.db.Close()
 	}
 	s.lock.release()
+}
+
+// observers hands each gateway observation to every observer in turn.
+// It is complete before the gateway runs and never changes after.
+type observers []gateway.Observer
+
+func (os *observers) Observe(o gateway.Observation) {
+	for _, x := range *os {
+		x.Observe(o)
+	}
 }
 
 // anchoredStore is the store with its audit appends going through the

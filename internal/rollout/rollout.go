@@ -1,0 +1,365 @@
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/wardproject/ward/internal/alert"
+	"github.com/wardproject/ward/internal/gateway"
+	"github.com/wardproject/ward/internal/secret"
+	"github.com/wardproject/ward/internal/store"
+	"github.com/wardproject/ward/internal/update"
+)
+
+// Store is what the engine keeps its state in: the Updates contract and
+// the device registry's records. store.Store implements it.
+type Store interface {
+	store.Updates
+	ListDevices(ctx context.Context) ([]store.Device, error)
+	UpdateDevice(ctx context.Context, id string, fn func(*store.Device) error) (store.Device, error)
+}
+
+// Releases finds a firmware release. TUFReleases reads Ward's repository.
+type Releases interface {
+	Release(ctx context.Context, model, version string) (update.Custom, error)
+}
+
+// Gateway sends orders and says whether a device is connected.
+// *gateway.Gateway implements it.
+type Gateway interface {
+	PublishOrder(deviceID string, payload []byte) error
+	Connected(id string) int
+}
+
+// Audit is the hash-chained audit trail. *auditlog.Anchor implements it.
+type Audit interface {
+	AppendAudit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error)
+}
+
+// Options configure an Engine. Store, Releases, Gateway and Audit are
+// required.
+type Options struct {
+	Store    Store
+	Releases Releases
+	Gateway  Gateway
+	Audit    Audit
+	// Interval is how often Run checks the gates (0: 5s; < 0: never by
+	// itself, the caller calls Evaluate: tests with an injected clock).
+	Interval time.Duration
+	// QueueSize bounds the observations and alerts waiting for Run
+	// (0: 65536); past it they are dropped and counted.
+	QueueSize int
+	Logger    *slog.Logger
+	Metrics   prometheus.Registerer
+	Now       func() time.Time
+	// Processed (tests) is called after Run has handled each queued
+	// observation or alert.
+	Processed func()
+}
+
+// Engine runs the rollouts. Its methods are safe for concurrent use.
+type Engine struct {
+	opts  Options
+	log   *slog.Logger
+	queue chan event
+
+	mu sync.Mutex // serialises every change of a rollout or its devices
+
+	mOrders      prometheus.Counter
+	mReports     *prometheus.CounterVec
+	mTransitions *prometheus.CounterVec
+	mDropped     prometheus.Counter
+}
+
+// event is one queued input of Run.
+type event struct {
+	obs   gateway.Observation
+	alert *alert.Notification
+}
+
+// Actor of automatic transitions in the audit trail.
+const autoActor = "auto:rollout"
+
+// Errors callers branch on.
+var (
+	// ErrNoRelease: the TUF repository has no such firmware.
+	ErrNoRelease = errors.New("no such firmware release")
+	// ErrNoDevices: no active device of the model.
+	ErrNoDevices = errors.New("no active device of this model")
+	// ErrLastWave: next was asked in the last wave.
+	ErrLastWave = errors.New("the rollout is in its last wave")
+)
+
+// New returns an Engine; call Run to process reports and check the gates.
+func New(opts Options) (*Engine, error) {
+	if opts.Store == nil || opts.Releases == nil || opts.Gateway == nil || opts.Audit == nil {
+		return nil, errors.New("rollout: Options.Store, Options.Releases, Options.Gateway and Options.Audit are required")
+	}
+	if opts.Interval == 0 {
+		opts.Interval = 5 * time.Second
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 1 << 16
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	f := promauto.With(opts.Metrics)
+	return &Engine{opts: opts, log: opts.Logger.With("component", "rollout"), queue: make(chan event, opts.QueueSize),
+		mOrders: f.NewCounter(prometheus.CounterOpts{Name: "ward_rollout_orders_total", Help: "Firmware update orders published to devices."}),
+		mReports: f.NewCounterVec(prometheus.CounterOpts{Name: "ward_rollout_reports_total",
+			Help: "Update status reports from devices, by result (applied, ignored, invalid)."}, []string{"result"}),
+		mTransitions: f.NewCounterVec(prometheus.CounterOpts{Name: "ward_rollout_transitions_total", Help: "Rollout transitions, by action."}, []string{"action"}),
+		mDropped: f.NewCounter(prometheus.CounterOpts{Name: "ward_rollout_dropped_total",
+			Help: "Observations and alerts dropped because the rollout engine's queue was full."}),
+	}, nil
+}
+
+// Observe implements gateway.Observer. It keeps only what rollouts need
+// (connections, subscriptions, reports on a device's own status topic),
+// copies the payload and never blocks.
+func (e *Engine) Observe(o gateway.Observation) {
+	switch o.Kind {
+	case gateway.ObsConnected, gateway.ObsSubscribed:
+	case gateway.ObsPublished:
+		if o.Device == "" || o.Topic != update.StatusTopic(o.Device) {
+			return
+		}
+		o.Payload = append([]byte(nil), o.Payload...)
+	default:
+		return
+	}
+	if o.Device == "" {
+		return
+	}
+	e.enqueue(event{obs: o})
+}
+
+// AlertChanged implements alert.Subscriber; it never blocks.
+func (e *Engine) AlertChanged(n alert.Notification) {
+	if n.Change != alert.Raised && n.Change != alert.Updated {
+		return
+	}
+	e.enqueue(event{alert: &n})
+}
+
+func (e *Engine) enqueue(ev event) {
+	select {
+	case e.queue <- ev:
+	default:
+		e.mDropped.Inc()
+	}
+}
+
+// Run handles queued reports, connections and alerts, and checks the
+// gates every Interval, until ctx is done.
+func (e *Engine) Run(ctx context.Context) error {
+	var tick <-chan time.Time
+	if e.opts.Interval > 0 {
+		t := time.NewTicker(e.opts.Interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	if err := e.Evaluate(ctx); err != nil && ctx.Err() == nil {
+		e.log.Error("check rollouts", "err", err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick:
+			if err := e.Evaluate(ctx); err != nil && ctx.Err() == nil {
+				e.log.Error("check rollouts", "err", err)
+			}
+		case ev := <-e.queue:
+			var err error
+			if ev.alert != nil {
+				err = e.handleAlert(ctx, *ev.alert)
+			} else {
+				err = e.handleObservation(ctx, ev.obs)
+			}
+			if err != nil && ctx.Err() == nil {
+				e.log.Error("rollout event", "device_id", ev.obs.Device, "err", err)
+			}
+			if e.opts.Processed != nil {
+				e.opts.Processed()
+			}
+		}
+	}
+}
+
+// newRolloutID returns "ro-" and 12 random hex digits.
+func newRolloutID() (string, error) {
+	id, err := secret.NewID(6)
+	if err != nil {
+		return "", err
+	}
+	return "ro-" + id, nil
+}
+
+// Create checks spec, takes the population, records the rollout and
+// starts its first wave.
+func (e *Engine) Create(ctx context.Context, spec Spec, actor string) (store.Rollout, error) {
+	soak, err := spec.check()
+	if err != nil {
+		return store.Rollout{}, err
+	}
+	rel, err := e.opts.Releases.Release(ctx, spec.Model, spec.Version)
+	if err != nil {
+		return store.Rollout{}, err
+	}
+	id, err := newRolloutID()
+	if err != nil {
+		return store.Rollout{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	all, err := e.opts.Store.ListDevices(ctx)
+	if err != nil {
+		return store.Rollout{}, fmt.Errorf("create rollout: %w", err)
+	}
+	now := e.opts.Now().UTC()
+	var devs []store.RolloutDevice
+	var todo []string
+	for _, d := range all {
+		if d.Model != spec.Model || d.Status != store.StatusActive {
+			continue
+		}
+		rd := store.RolloutDevice{DeviceID: d.ID, State: store.DevicePending, FromVersion: d.Firmware, UpdatedAt: now}
+		if why := skipReason(d.Firmware, rel); why != "" {
+			rd.State, rd.Reason = store.DeviceSkipped, why
+		} else {
+			todo = append(todo, d.ID)
+		}
+		devs = append(devs, rd)
+	}
+	if len(devs) == 0 {
+		return store.Rollout{}, fmt.Errorf("create rollout of %s %s: %w (register and enroll devices of model %s first)", spec.Model, spec.Version, ErrNoDevices, spec.Model)
+	}
+	waves := assignWaves(id, todo, spec.Waves)
+	for i := range devs {
+		devs[i].Wave = waves[devs[i].DeviceID] // skipped: wave 0
+	}
+	r := store.Rollout{ID: id, Model: spec.Model, Version: spec.Version, Waves: spec.Waves, MaxFailure: spec.MaxFailure,
+		HaltOnAlerts: spec.HaltOnAlerts, Soak: soak, Status: store.RolloutRunning, WaveStartedAt: now,
+		CreatedBy: actor, CreatedAt: now, UpdatedAt: now}
+	if err := e.opts.Store.CreateRollout(ctx, r, devs); err != nil {
+		return store.Rollout{}, err
+	}
+	e.audit(ctx, actor, "create", r, map[string]string{"model": r.Model, "version": r.Version, "waves": FormatWaves(r.Waves),
+		"max_failure": strconv.FormatFloat(r.MaxFailure, 'f', -1, 64) + "%", "halt_on_alerts": orNone(r.HaltOnAlerts),
+		"soak": r.Soak.String(), "devices": strconv.Itoa(len(devs)), "to_update": strconv.Itoa(len(todo))})
+	e.log.Info("rollout created", "rollout", id, "model", r.Model, "version", r.Version, "devices", len(devs), "to_update", len(todo))
+	e.audit(ctx, autoActor, "wave", r, map[string]string{"wave": "1"})
+	if err := e.sendOrders(ctx, r, false); err != nil {
+		return r, err
+	}
+	if err := e.evaluate(ctx, r.ID); err != nil {
+		return r, err
+	}
+	return e.opts.Store.GetRollout(ctx, r.ID)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// skipReason says why a device running firmware needs nothing of rel, or
+// cannot take it ("": it needs it).
+func skipReason(firmware string, rel update.Custom) string {
+	if c, err := update.CompareVersions(firmware, rel.Version); err == nil && c >= 0 {
+		return "already current: runs " + firmware
+	}
+	if rel.MinVersion != "" {
+		if c, err := update.CompareVersions(firmware, rel.MinVersion); err == nil && c < 0 {
+			return fmt.Sprintf("runs %s, below the release's min_version %s: install %s or later first", firmware, rel.MinVersion, rel.MinVersion)
+		}
+	}
+	return ""
+}
+
+// audit appends one transition to the audit trail; a failure is logged
+// (the transition itself is in the store and its history).
+func (e *Engine) audit(ctx context.Context, actor, action string, r store.Rollout, detail map[string]string) {
+	if detail == nil {
+		detail = map[string]string{}
+	}
+	detail["status"] = string(r.Status)
+	if _, ok := detail["wave"]; !ok {
+		detail["wave"] = strconv.Itoa(r.Wave + 1)
+	}
+	e.mTransitions.WithLabelValues(action).Inc()
+	if _, err := e.opts.Audit.AppendAudit(context.WithoutCancel(ctx), store.AuditEntry{Time: e.opts.Now().UTC(), Actor: actor,
+		Action: "rollout." + action, Target: r.ID, Detail: detail}); err != nil {
+		e.log.Error("audit rollout transition", "rollout", r.ID, "action", action, "err", err)
+	}
+}
+
+// sendOrders orders the pending devices of waves 0..r.Wave (only those
+// never ordered when unorderedOnly) while the rollout runs.
+func (e *Engine) sendOrders(ctx context.Context, r store.Rollout, unorderedOnly bool) error {
+	waves := make([]int, r.Wave+1)
+	for i := range waves {
+		waves[i] = i
+	}
+	f := store.RolloutDeviceFilter{RolloutID: r.ID, Waves: waves, States: []store.RolloutDeviceState{store.DevicePending}, Limit: 1000}
+	for {
+		page, err := e.opts.Store.ListRolloutDevices(ctx, f)
+		if err != nil {
+			return fmt.Errorf("rollout %s: list devices to order: %w", r.ID, err)
+		}
+		for _, d := range page {
+			if unorderedOnly && !d.OrderedAt.IsZero() {
+				continue
+			}
+			if err := e.order(ctx, r, d.DeviceID); err != nil {
+				if errors.Is(err, store.ErrConflict) {
+					return nil // paused, halted or aborted meanwhile
+				}
+				return err
+			}
+		}
+		if len(page) < f.Limit {
+			return nil
+		}
+		f.After = page[len(page)-1].Cursor()
+	}
+}
+
+// order records and publishes one order, only while the device is
+// pending and the rollout running.
+func (e *Engine) order(ctx context.Context, r store.Rollout, deviceID string) error {
+	now := e.opts.Now().UTC()
+	if _, err := e.opts.Store.UpdateRolloutDevice(ctx, store.RolloutDeviceUpdate{RolloutID: r.ID, DeviceID: deviceID,
+		From: []store.RolloutDeviceState{store.DevicePending}, RolloutStatuses: []store.RolloutStatus{store.RolloutRunning},
+		OrderedAt: now, Now: now}); err != nil {
+		return err
+	}
+	b, err := json.Marshal(update.Order{Rollout: r.ID, Model: r.Model, Version: r.Version})
+	if err != nil {
+		return err
+	}
+	if err := e.opts.Gateway.PublishOrder(deviceID, b); err != nil {
+		// Recorded as ordered: the device gets it again when it
+		// subscribes to its order topic.
+		e.log.Warn("publish update order", "rollout", r.ID, "device_id", deviceID, "err", err)
+		return nil
+	}
+	e.mOrders.Inc()
+	return nil
+}
