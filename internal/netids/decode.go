@@ -21,6 +21,11 @@ type Packet struct {
 	// Payload is the transport payload length from the IP and transport
 	// headers (the bytes sent, also when the capture cut them).
 	Payload int
+	// Data is the TCP payload as captured (none when the capture cut it):
+	// it aliases the frame and is valid only while the sensor processes
+	// the packet. The sensor reads the first bytes a client sends on a
+	// connection to recognise a command-and-control protocol (TermIRC).
+	Data []byte
 	// Broadcast: the frame went to a link-layer broadcast or multicast
 	// address.
 	Broadcast bool
@@ -169,6 +174,7 @@ func (d *decoder) decode(f *Frame, p *Packet) bool {
 			} else {
 				p.Payload = len(d.tcp.Payload)
 			}
+			p.Data = d.tcp.Payload
 		case layers.LayerTypeUDP:
 			p.Proto = afterimage.ProtoUDP
 			p.SrcPort, p.DstPort = uint16(d.udp.SrcPort), uint16(d.udp.DstPort)

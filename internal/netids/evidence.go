@@ -1,6 +1,7 @@
 package netids
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"net/netip"
@@ -56,13 +57,22 @@ const (
 	// between addresses, or a second host calling the same name. Decays
 	// with a half-life of 1 h.
 	TermDNS
+	// TermIRC: the client registered on an IRC server (NICK and USER
+	// commands, RFC 2812 §3.1) on this connection: 1 for as long as the
+	// connection lives. IRC is the command channel of the
+	// Tsunami/Kaiten family of IoT bots (Muhstik and many Mirai and
+	// Gafgyt variants) and no IoT device's business. The client's other
+	// TCP connections to the same port, any server, inherit it with a
+	// half-life of 1 h: a bot rotating between command-and-control servers
+	// on one port (the attempts that failed or were reset included).
+	TermIRC
 	// NumTerms is the number of terms.
 	NumTerms
 )
 
 const numTerms = NumTerms
 
-var termNames = [numTerms]string{"failed-handshakes", "fan-out", "new-connection-burst", "rule", "novelty", "learned", "drift", "dns"}
+var termNames = [numTerms]string{"failed-handshakes", "fan-out", "new-connection-burst", "rule", "novelty", "learned", "drift", "dns", "irc"}
 
 func (t Term) String() string { return termNames[t] }
 
@@ -73,9 +83,9 @@ type Evidence [numTerms]float64
 // threshold. Zero values mean the documented defaults; docs/detection.md
 // has the sensitivity of each.
 type EvidenceOptions struct {
-	// Weights of the terms (TermFailed…TermDNS). Defaults: failed 0.9,
-	// fan-out 0.9, burst 0.8, rule 0.95, novelty 0.3, learned 0.6, dns 0.9, drift
-	// 0.4. A weight at or below the threshold means the term alone never makes
+	// Weights of the terms (TermFailed…TermIRC). Defaults: failed 0.9,
+	// fan-out 0.9, burst 0.8, rule 0.95, novelty 0.3, learned 0.6, drift
+	// 0.4, dns 0.9, irc 0.9. A weight at or below the threshold means the term alone never makes
 	// an incident: novelty (info) and, with drift, learned (medium) need
 	// company.
 	Weights [numTerms]float64
@@ -86,7 +96,7 @@ type EvidenceOptions struct {
 	Off [numTerms]bool
 }
 
-var defaultWeights = [numTerms]float64{0.9, 0.9, 0.8, 0.95, 0.3, 0.6, 0.4, 0.9}
+var defaultWeights = [numTerms]float64{0.9, 0.9, 0.8, 0.95, 0.3, 0.6, 0.4, 0.9, 0.9}
 
 // DefaultEvidence returns the evidence options with every default filled
 // in (to derive variants from).
@@ -137,6 +147,7 @@ const (
 	hlRule    = 600
 	hlLearned = 30
 	hlDNS     = 3600
+	hlIRC     = 3600
 )
 
 // Connection marks (conntrack.Conn.Mark.V) the sensor keeps.
@@ -151,7 +162,11 @@ const (
 	markFailedCounted = 1 << iota // the connection's first failure reached the client's fan-out
 	markNovel                     // the service was new when the connection was created
 	markNoveltyKnown              // markNovel has been decided
+	markIRCNick                   // the client sent an IRC NICK command on the connection
+	markIRCUser                   // … and a USER command
 )
+
+const markIRC = markIRCNick | markIRCUser
 
 // client is what the sensor keeps per client host.
 type client struct {
@@ -161,6 +176,8 @@ type client struct {
 	services            map[service]struct{} // learnt while learning
 	learntWhileLearning bool
 	overflowedProfile   bool
+	ircPort             uint16  // the port of its last IRC registration
+	ircAt               float64 // when (0: never)
 }
 
 type service struct {
@@ -328,7 +345,59 @@ func (s *Sensor) evidence(p *Packet, ev conntrack.Event, raw, drift float64, exe
 		e[TermNovelty] = 1
 	}
 	e[TermDNS] = s.dns.inherit(c.Server, &e, &s.eo, t)
+	e[TermIRC] = s.irc(p, c, cl, t)
 	return e, c
+}
+
+// irc returns TermIRC of connection c at packet p, after looking for an
+// IRC registration in what the client sends.
+func (s *Sensor) irc(p *Packet, c *conntrack.Conn, cl *client, t float64) float64 {
+	if c.Proto != afterimage.ProtoTCP {
+		return 0
+	}
+	m := &c.Mark
+	if p.Up && len(p.Data) > 0 && m.N&markIRC != markIRC {
+		m.N |= ircCommands(p.Data)
+		if m.N&markIRC == markIRC {
+			cl.ircPort, cl.ircAt = c.Port, t
+		}
+	}
+	switch {
+	case m.N&markIRC == markIRC:
+		return 1
+	case cl.ircAt > 0 && c.Port == cl.ircPort:
+		return math.Exp2(-max(0, t-cl.ircAt) / hlIRC)
+	}
+	return 0
+}
+
+// ircCommands returns markIRCNick and markIRCUser for the IRC
+// registration commands among the lines of the first 512 bytes of data
+// (an IRC message's maximum length): "NICK nick" and
+// "USER user mode unused :realname" (four parameters).
+func ircCommands(data []byte) uint32 {
+	data = data[:min(len(data), 512)]
+	var found uint32
+	for len(data) > 0 {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if len(line) < 6 || line[4] != ' ' {
+			continue
+		}
+		params := bytes.Fields(line[5:])
+		switch {
+		case bytes.EqualFold(line[:4], []byte("NICK")) && len(params) >= 1:
+			found |= markIRCNick
+		case bytes.EqualFold(line[:4], []byte("USER")) && len(params) >= 4:
+			found |= markIRCUser
+		}
+	}
+	return found
 }
 
 // learnedTerm maps a learned score, as a ratio to the calibration's 99.9th
@@ -355,11 +424,11 @@ func matches(r rulePattern, c *conntrack.Conn) bool {
 }
 
 // Severity of a connection's evidence: high when a behavioural term
-// (failed handshakes, fan-out, burst, rule) carries weight, medium when
+// (failed handshakes, fan-out, burst, rule, DNS inheritance, IRC) carries weight, medium when
 // only the learned detector or drift does, info for novelty alone.
 func (o *EvidenceOptions) Severity(e *Evidence) Severity {
 	const on = 0.2
-	for _, t := range []Term{TermFailed, TermFanOut, TermBurst, TermRule, TermDNS} {
+	for _, t := range []Term{TermFailed, TermFanOut, TermBurst, TermRule, TermDNS, TermIRC} {
 		if !o.Off[t] && o.Weights[t]*e[t] >= on {
 			return SeverityHigh
 		}

@@ -1,0 +1,127 @@
+package netids
+
+import (
+	"bytes"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+func TestIRCCommands(t *testing.T) {
+	tests := []struct {
+		name string
+		data string
+		want uint32
+	}{
+		{"registration in one segment", "NICK A5|1|5358668|black-pe\nUSER muhstik localhost localhost :muhstik-11052018\n", markIRC},
+		{"CRLF and lower case", "nick bot\r\nuser a b c :d e\r\n", markIRC},
+		{"NICK alone", "NICK [ARM4T|PCVREB]\n", markIRCNick},
+		{"FTP USER has one parameter", "USER anonymous\r\n", 0},
+		{"HTTP header", "GET / HTTP/1.1\r\nUser-Agent: NICK bot\r\nHost: x\r\n\r\n", 0},
+		{"no space after the command", "NICKNAME x\nUSERS a b c d\n", 0},
+		{"binary", "\x10\x1e\x00\x04MQTT\x04\x02\x00<\x00\x04NICK", 0},
+		{"beyond 512 bytes", string(bytes.Repeat([]byte{'x'}, 600)) + "\nNICK a\nUSER a b c d\n", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ircCommands([]byte(tt.data)); got != tt.want {
+				t.Errorf("ircCommands = %b, want %b", got, tt.want)
+			}
+		})
+	}
+}
+
+// ircFrames builds Ethernet frames with gopacket for TestIRCTerm.
+type ircFrames struct {
+	t   *testing.T
+	s   *Sensor
+	n   uint64
+	buf gopacket.SerializeBuffer
+}
+
+// tcp sends one TCP segment at second at and returns the evidence of its
+// connection.
+func (f *ircFrames) tcp(at float64, src, dst string, sp, dp uint16, flags string, data string) Evidence {
+	f.t.Helper()
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(sp), DstPort: layers.TCPPort(dp), Window: 1024, Seq: 1}
+	for _, c := range flags {
+		switch c {
+		case 'S':
+			tcp.SYN = true
+		case 'A':
+			tcp.ACK = true
+		case 'P':
+			tcp.PSH = true
+		case 'R':
+			tcp.RST = true
+		}
+	}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.ParseIP(src).To4(), DstIP: net.ParseIP(dst).To4()}
+	_ = tcp.SetNetworkLayerForChecksum(ip)
+	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{0, 0xaa, 0, 0, 0, ip.SrcIP[3]}, DstMAC: net.HardwareAddr{0, 0xaa, 0, 0, 0, ip.DstIP[3]}, EthernetType: layers.EthernetTypeIPv4}
+	if err := gopacket.SerializeLayers(f.buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, eth, ip, tcp, gopacket.Payload(data)); err != nil {
+		f.t.Fatal(err)
+	}
+	f.n++
+	b := bytes.Clone(f.buf.Bytes())
+	r, err := f.s.Process(f.t.Context(), &Frame{Number: f.n, Data: b, LinkType: layers.LinkTypeEthernet,
+		Info: gopacket.CaptureInfo{Timestamp: evT0.Add(time.Duration(at * float64(time.Second))), CaptureLength: len(b), Length: len(b)}})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return r.Evidence
+}
+
+// TestIRCTerm performs the Muhstik bot's command-and-control (IoT-23 3-1)
+// on synthetic frames: it registers on an IRC server on port 2407, then
+// rotates to other servers on the same port, one of which never answers.
+// Its registration connection and the later attempts carry TermIRC, at a
+// high severity; a benign device's HTTPS and an IRC server talking to a
+// client do not.
+func TestIRCTerm(t *testing.T) {
+	s, err := New(Options{Learn: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &ircFrames{t: t, s: s, buf: gopacket.NewSerializeBuffer()}
+	const bot, cc1, cc2, dead = "192.168.2.5", "111.230.241.23", "54.39.23.28", "185.47.129.56"
+	// a benign device's HTTPS with "NICK"-like text going down to it
+	f.tcp(0, "192.168.2.9", "52.1.2.3", 40000, 443, "S", "")
+	f.tcp(0.1, "52.1.2.3", "192.168.2.9", 443, 40000, "SA", "")
+	f.tcp(0.2, "192.168.2.9", "52.1.2.3", 40000, 443, "AP", "GET / HTTP/1.1\r\nUser-Agent: x\r\n\r\n")
+	if e := f.tcp(0.3, "52.1.2.3", "192.168.2.9", 443, 40000, "AP", "NICK a\nUSER a b c :d\n"); e[TermIRC] != 0 {
+		t.Errorf("a server's text to its client counted as the client's IRC registration: %v", e)
+	}
+	// the bot: handshake, registration split over two segments
+	f.tcp(1, bot, cc1, 45623, 2407, "S", "")
+	f.tcp(1.2, cc1, bot, 2407, 45623, "SA", "")
+	if e := f.tcp(1.3, bot, cc1, 45623, 2407, "AP", "NICK A5|1|5358668|black-pe\n"); e[TermIRC] != 0 {
+		t.Errorf("NICK alone: %v", e)
+	}
+	e := f.tcp(1.4, bot, cc1, 45623, 2407, "AP", "USER muhstik localhost localhost :muhstik-11052018\n")
+	if e[TermIRC] != 1 {
+		t.Fatalf("after NICK and USER: TermIRC %v, want 1", e[TermIRC])
+	}
+	o := DefaultEvidence()
+	if o.Fuse(&e) <= o.Threshold || o.Severity(&e) != SeverityHigh {
+		t.Errorf("registration: fused %.2f, severity %v; want above %.2f and high", o.Fuse(&e), o.Severity(&e), o.Threshold)
+	}
+	// 25 minutes later the C&C channel is still the C&C channel
+	if e := f.tcp(1500, cc1, bot, 2407, 45623, "AP", "PING :x4.tipu\r\n"); e[TermIRC] != 1 {
+		t.Errorf("the registered connection later: TermIRC %v, want 1", e[TermIRC])
+	}
+	// rotation 30 min after the registration: a new server on the same port, a dead one too
+	if e := f.tcp(1800, bot, cc2, 51638, 2407, "S", ""); e[TermIRC] < 0.7 || o.Fuse(&e) <= o.Threshold {
+		t.Errorf("another C&C server on the same port: %v (fused %.2f), want TermIRC ≥ 0.7 and above the threshold", e, o.Fuse(&e))
+	}
+	if e := f.tcp(1801, bot, dead, 53935, 2407, "S", ""); e[TermIRC] < 0.7 {
+		t.Errorf("an unanswered attempt on the same port: %v", e)
+	}
+	// the bot's other services are not C&C
+	if e := f.tcp(1802, bot, "192.168.2.1", 51000, 53, "S", ""); e[TermIRC] != 0 {
+		t.Errorf("another port of the bot: %v", e)
+	}
+}
