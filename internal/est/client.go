@@ -16,6 +16,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/smallstep/pkcs7"
@@ -86,10 +88,12 @@ func (c *Client) Reenroll(ctx context.Context, current tls.Certificate, csrDER [
 	return firstCert(body)
 }
 
-// ServerError is a refusal answered by the EST server.
+// ServerError is a refusal answered by the EST server. RetryAfter is the
+// server's Retry-After (in seconds) on a 429 or 503, 0 when absent.
 type ServerError struct {
-	Status  int
-	Message string
+	Status     int
+	Message    string
+	RetryAfter time.Duration
 }
 
 func (e *ServerError) Error() string {
@@ -122,7 +126,11 @@ func (c *Client) do(ctx context.Context, cert *tls.Certificate, method, path str
 		return nil, fmt.Errorf("EST %s: %w", path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, &ServerError{Status: resp.StatusCode, Message: string(bytes.TrimSpace(data))}
+		se := &ServerError{Status: resp.StatusCode, Message: string(bytes.TrimSpace(data))}
+		if n, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && n > 0 {
+			se.RetryAfter = time.Duration(min(n, 86400)) * time.Second
+		}
+		return nil, se
 	}
 	der, err := base64.StdEncoding.DecodeString(string(bytes.Map(func(r rune) rune {
 		if r == '\r' || r == '\n' || r == ' ' {
