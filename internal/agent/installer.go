@@ -158,11 +158,13 @@ func (in *Installer) Install(ctx context.Context, o update.Order, report Reporte
 	in.current = &o
 	installed := in.state.Version
 	in.mu.Unlock()
-	defer func() { in.mu.Lock(); in.current = nil; in.mu.Unlock() }()
+	idle := func() { in.mu.Lock(); in.current = nil; in.mu.Unlock() }
+	defer idle()
 
 	log := in.log.With("rollout", o.Rollout, "version", o.Version)
 	fail := func(err error) error {
 		log.Warn("firmware update failed", "err", err)
+		idle() // a new order for this version is a new attempt
 		status(update.StateFailed, err.Error())
 		return err
 	}
@@ -179,6 +181,7 @@ func (in *Installer) Install(ctx context.Context, o update.Order, report Reporte
 	case c < 0:
 		return fail(fmt.Errorf("%w: %s is older than the installed %s (rollback)", ErrRefused, o.Version, installed))
 	case c == 0:
+		idle()
 		status(update.StateInstalled, "already installed")
 		return nil
 	}
@@ -208,7 +211,7 @@ func (in *Installer) Install(ctx context.Context, o update.Order, report Reporte
 		return fail(fmt.Errorf("installed, but recording the new version failed: %w", err))
 	}
 	in.mu.Lock()
-	in.state = st
+	in.state, in.current = st, nil
 	in.mu.Unlock()
 	log.Info("firmware installed")
 	status(update.StateInstalled, "")
