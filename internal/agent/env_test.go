@@ -134,6 +134,10 @@ func (e *env) serveTUF(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "a device certificate is required", http.StatusUnauthorized)
 		return
 	}
+	if _, err := e.reg.CheckCertificate(r.Context(), r.TLS.PeerCertificates[0]); err != nil {
+		http.Error(w, err.Error(), http.StatusForbidden) // as ward serve: revoked, retired...
+		return
+	}
 	p := strings.TrimPrefix(r.URL.EscapedPath(), "/tuf/")
 	e.mu.Lock()
 	e.hits[p]++

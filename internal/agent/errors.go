@@ -27,7 +27,7 @@ func Explain(err error) string {
 	var alert tls.AlertError
 	msg := err.Error()
 	switch {
-	case errors.As(err, &hdr):
+	case errors.As(err, &hdr), strings.Contains(msg, "server gave HTTP response to HTTPS client"):
 		return "the server does not speak TLS on this port (wrong port? Ward serves EST and TUF on 8443 and MQTT on 8883): " + msg
 	case errors.As(err, &unknown):
 		return "the server's certificate is not signed by Ward's CA in ca.pem (wrong server, or a machine in the middle): " + msg

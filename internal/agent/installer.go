@@ -228,6 +228,10 @@ func (in *Installer) resolve(ctx context.Context, o update.Order) (*metadata.Tar
 			break
 		}
 		if attempt >= in.opts.Retry.Attempts || !transient(err) {
+			var he *metadata.ErrDownloadHTTP
+			if errors.As(err, &he) && (he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden) {
+				return nil, fmt.Errorf("TUF metadata refresh: %s: %w", refusedCert, err)
+			}
 			return nil, fmt.Errorf("TUF metadata refresh: %w", err)
 		}
 		if err := in.opts.Sleep(ctx, in.opts.Retry.backoff(attempt)); err != nil {
@@ -409,6 +413,9 @@ func truncateReason(s string) string {
 	return s + "…"
 }
 
+// refusedCert explains a 401/403 from /tuf/.
+const refusedCert = "the server refused this device's certificate (revoked, superseded, expired, or the device is retired or quarantined)"
+
 // LoadTrustedRoot returns the root.json the device trusts first: file
 // when it exists; otherwise, once, the server's 1.root.json fetched over
 // the CA-verified mutual-TLS channel (trust on first use, logged as a
@@ -435,6 +442,9 @@ func LoadTrustedRoot(ctx context.Context, file, server string, hc *http.Client, 
 		return nil, fmt.Errorf("fetch the first TUF root from %s: %s", u, Explain(err))
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return nil, fmt.Errorf("fetch the first TUF root from %s: %s: %s", u, resp.Status, refusedCert)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("fetch the first TUF root from %s: %s (ship %s with the device, or check that the server runs the update repository)", u, resp.Status, file)
 	}
