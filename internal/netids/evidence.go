@@ -66,13 +66,22 @@ const (
 	// half-life of 1 h: a bot rotating between command-and-control servers
 	// on one port (the attempts that failed or were reset included).
 	TermIRC
+	// TermFlood: connection attempts (new sockets: a client's SYN, its
+	// first UDP datagram on a port, an echo request) on this one
+	// connection, decayed with a half-life of 10 s, far above the busiest
+	// connection of the client while the sensor learnt: with n the
+	// decayed count and L = max(20, 4 × that peak), (n − L)/L, clipped (1
+	// at twice the limit). An HTTP GET flood (a new socket, one request,
+	// close, over and over, to one service) is one answered, proven
+	// connection that no failure or novelty term sees.
+	TermFlood
 	// NumTerms is the number of terms.
 	NumTerms
 )
 
 const numTerms = NumTerms
 
-var termNames = [numTerms]string{"failed-handshakes", "fan-out", "new-connection-burst", "rule", "novelty", "learned", "drift", "dns", "irc"}
+var termNames = [numTerms]string{"failed-handshakes", "fan-out", "new-connection-burst", "rule", "novelty", "learned", "drift", "dns", "irc", "flood"}
 
 func (t Term) String() string { return termNames[t] }
 
@@ -85,7 +94,7 @@ type Evidence [numTerms]float64
 type EvidenceOptions struct {
 	// Weights of the terms (TermFailed…TermIRC). Defaults: failed 0.9,
 	// fan-out 0.9, burst 0.8, rule 0.95, novelty 0.3, learned 0.6, drift
-	// 0.4, dns 0.9, irc 0.9. A weight at or below the threshold means the term alone never makes
+	// 0.4, dns 0.9, irc 0.9, flood 0.8. A weight at or below the threshold means the term alone never makes
 	// an incident: novelty (info) and, with drift, learned (medium) need
 	// company.
 	Weights [numTerms]float64
@@ -96,7 +105,7 @@ type EvidenceOptions struct {
 	Off [numTerms]bool
 }
 
-var defaultWeights = [numTerms]float64{0.9, 0.9, 0.8, 0.95, 0.3, 0.6, 0.4, 0.9, 0.9}
+var defaultWeights = [numTerms]float64{0.9, 0.9, 0.8, 0.95, 0.3, 0.6, 0.4, 0.9, 0.9, 0.8}
 
 // DefaultEvidence returns the evidence options with every default filled
 // in (to derive variants from).
@@ -148,13 +157,19 @@ const (
 	hlLearned = 30
 	hlDNS     = 3600
 	hlIRC     = 3600
+	hlFlood   = 10
 )
+
+// floodFloor is the smallest limit of TermFlood, in decayed attempts (20
+// attempts at a half-life of 10 s: about 1.4 new sockets a second kept up).
+const floodFloor = 20
 
 // Connection marks (conntrack.Conn.Mark.V) the sensor keeps.
 const (
-	markLearned = iota // decayed maximum of the learned term
-	markDrift          // decayed maximum of the drift term
-	markRule           // rule term, at Mark.T
+	markLearned  = iota // decayed maximum of the learned term
+	markDrift           // decayed maximum of the drift term
+	markRule            // rule term, at Mark.T
+	markAttempts        // decayed attempts (TermFlood), at Mark.T
 )
 
 // Mark.N bits.
@@ -178,6 +193,7 @@ type client struct {
 	overflowedProfile   bool
 	ircPort             uint16  // the port of its last IRC registration
 	ircAt               float64 // when (0: never)
+	peakAttempts        float64 // the largest decayed attempts of one of its connections while learning
 }
 
 type service struct {
@@ -314,7 +330,14 @@ func (s *Sensor) evidence(p *Packet, ev conntrack.Event, raw, drift float64, exe
 		m.V[markLearned] *= f
 		m.V[markDrift] *= f
 		m.V[markRule] *= math.Exp2(-d / hlRule)
+		m.V[markAttempts] *= math.Exp2(-d / hlFlood)
 		m.T = t
+	}
+	if ev.Opened && c.Proto != afterimage.ProtoARP {
+		m.V[markAttempts]++
+		if !executing {
+			cl.peakAttempts = max(cl.peakAttempts, m.V[markAttempts])
+		}
 	}
 	if ev.Up {
 		m.V[markLearned] = max(m.V[markLearned], lt)
@@ -346,6 +369,7 @@ func (s *Sensor) evidence(p *Packet, ev conntrack.Event, raw, drift float64, exe
 	}
 	e[TermDNS] = s.dns.inherit(c.Server, &e, &s.eo, t)
 	e[TermIRC] = s.irc(p, c, cl, t)
+	e[TermFlood] = floodTerm(m.V[markAttempts], cl.peakAttempts)
 	return e, c
 }
 
@@ -400,6 +424,14 @@ func ircCommands(data []byte) uint32 {
 	return found
 }
 
+// floodTerm maps a connection's decayed attempts n to TermFlood given its
+// client's learnt peak: 0 up to the limit max(floodFloor, 4·peak), 1 at
+// twice it.
+func floodTerm(n, peak float64) float64 {
+	limit := max(floodFloor, 4*peak)
+	return clip01((n - limit) / limit)
+}
+
 // learnedTerm maps a learned score, as a ratio to the calibration's 99.9th
 // percentile, to [0, 1]: up to 0.1 below it (so that the term still ranks
 // packets), then 0.1 + 0.9·(ratio − 1)/2, reaching 1 at three times it.
@@ -424,11 +456,11 @@ func matches(r rulePattern, c *conntrack.Conn) bool {
 }
 
 // Severity of a connection's evidence: high when a behavioural term
-// (failed handshakes, fan-out, burst, rule, DNS inheritance, IRC) carries weight, medium when
+// (failed handshakes, fan-out, burst, rule, DNS inheritance, IRC, flood) carries weight, medium when
 // only the learned detector or drift does, info for novelty alone.
 func (o *EvidenceOptions) Severity(e *Evidence) Severity {
 	const on = 0.2
-	for _, t := range []Term{TermFailed, TermFanOut, TermBurst, TermRule, TermDNS, TermIRC} {
+	for _, t := range []Term{TermFailed, TermFanOut, TermBurst, TermRule, TermDNS, TermIRC, TermFlood} {
 		if !o.Off[t] && o.Weights[t]*e[t] >= on {
 			return SeverityHigh
 		}

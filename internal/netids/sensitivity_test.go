@@ -13,7 +13,8 @@ import (
 
 // TestSensitivity prints the sensitivity table of docs/detection.md: each
 // evidence weight and the incident threshold ×0.5 and ×2, per host and per
-// connection on every labelled capture and the Campos week. It runs only
+// connection on every labelled capture, and false incidents on the benign
+// captures (the four Campos weeks, Somfy, MQTTset's benign sensors). It runs only
 // with WARD_NETIDS_SENSITIVITY=1 (minutes of CPU); it asserts nothing.
 func TestSensitivity(t *testing.T) {
 	if os.Getenv("WARD_NETIDS_SENSITIVITY") != "1" {
@@ -30,6 +31,10 @@ func TestSensitivity(t *testing.T) {
 		{"muhstik", "iot23-hue-then-muhstik-3-1/hue-4-1_then_3-1-c2.pcap", "iot23-hue-then-muhstik-3-1/labels.csv", 10832},
 	}
 	campos, _ := filepath.Glob(filepath.Join(root, "benign-devices-campos2021", "*.pcap"))
+	others := []capture{
+		{"somfy", "benign-somfy-honeypot-7-1/2019-07-03-15-15-47-first_start_somfy_gateway.pcap", "", 2000},
+		{"mqttset benign", "mqttset-attacks/benign-5mb.merged.pcap", "", 10000},
+	}
 	type variant struct {
 		name string
 		ev   netids.EvidenceOptions
@@ -49,21 +54,28 @@ func TestSensitivity(t *testing.T) {
 		vs = append(vs, variant{fmt.Sprintf("threshold ×%g", f), e})
 	}
 	var b strings.Builder
-	b.WriteString("| variant | detected (of 3) | false incidents (labelled) | false incidents (Campos, 34 host-days) | connection AUC gafgyt / ircbot / muhstik |\n|---|---|---|---|---|\n")
+	b.WriteString("| variant | detected (of 3) | false incidents (labelled) | false incidents (Campos, 34 host-days) | false incidents (Somfy, MQTTset benign) | connection AUC gafgyt / ircbot / muhstik | gafgyt own-host AUC |\n|---|---|---|---|---|---|---|\n")
 	for _, v := range vs {
-		det, fi, cfi := 0, 0, 0
+		det, fi, cfi, ofi := 0, 0, 0, 0
+		own := 0.0
 		var aucs []string
 		for _, c := range caps {
 			run := evalWith(t, filepath.Join(root, c.file), filepath.Join(root, c.labels), c.learn, v.ev)
 			det += run.Report.Hosts.Detected
 			fi += run.Report.Hosts.FalseIncidents
 			aucs = append(aucs, fmt.Sprintf("%.4f", run.Report.Conns.AUC))
+			if c.name == "gafgyt" {
+				own = run.Report.OwnHostAUC
+			}
+		}
+		for _, c := range others {
+			ofi += evalWith(t, filepath.Join(root, c.file), "", c.learn, v.ev).Report.Hosts.FalseIncidents
 		}
 		for _, f := range campos {
 			run := evalWith(t, f, "", 5000, v.ev)
 			cfi += run.Report.Hosts.FalseIncidents
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %s |\n", v.name, det, fi, cfi, strings.Join(aucs, " / "))
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s | %.4f |\n", v.name, det, fi, cfi, ofi, strings.Join(aucs, " / "), own)
 	}
 	fmt.Print(b.String())
 }

@@ -3,11 +3,14 @@ package netids
 import (
 	"bytes"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/wardproject/ward/internal/netids/kitnet"
 )
 
 func TestIRCCommands(t *testing.T) {
@@ -34,8 +37,8 @@ func TestIRCCommands(t *testing.T) {
 	}
 }
 
-// ircFrames builds Ethernet frames with gopacket for TestIRCTerm.
-type ircFrames struct {
+// frameSender builds Ethernet frames with gopacket and runs them through a sensor (TestIRCTerm, TestFloodTerm).
+type frameSender struct {
 	t   *testing.T
 	s   *Sensor
 	n   uint64
@@ -44,7 +47,7 @@ type ircFrames struct {
 
 // tcp sends one TCP segment at second at and returns the evidence of its
 // connection.
-func (f *ircFrames) tcp(at float64, src, dst string, sp, dp uint16, flags string, data string) Evidence {
+func (f *frameSender) tcp(at float64, src, dst string, sp, dp uint16, flags string, data string) Evidence {
 	f.t.Helper()
 	tcp := &layers.TCP{SrcPort: layers.TCPPort(sp), DstPort: layers.TCPPort(dp), Window: 1024, Seq: 1}
 	for _, c := range flags {
@@ -86,7 +89,7 @@ func TestIRCTerm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &ircFrames{t: t, s: s, buf: gopacket.NewSerializeBuffer()}
+	f := &frameSender{t: t, s: s, buf: gopacket.NewSerializeBuffer()}
 	const bot, cc1, cc2, dead = "192.168.2.5", "111.230.241.23", "54.39.23.28", "185.47.129.56"
 	// a benign device's HTTPS with "NICK"-like text going down to it
 	f.tcp(0, "192.168.2.9", "52.1.2.3", 40000, 443, "S", "")
@@ -123,5 +126,68 @@ func TestIRCTerm(t *testing.T) {
 	// the bot's other services are not C&C
 	if e := f.tcp(1802, bot, "192.168.2.1", 51000, 53, "S", ""); e[TermIRC] != 0 {
 		t.Errorf("another port of the bot: %v", e)
+	}
+}
+
+// TestFloodTerm performs the Gafgyt HTTP GET flood of netns-gafgyt-sim on
+// synthetic frames: a door sensor that opened an MQTT connection every
+// 4 s while the sensor learnt then opens 120 sockets a second to one web
+// server (SYN, SYN-ACK, GET, response), an answered, proven connection.
+// TermFlood reaches 1 within a second and makes a high incident; the
+// device's own MQTT rhythm and a burst of 15 requests at once do not.
+func TestFloodTerm(t *testing.T) {
+	const learn = 1200
+	s, err := New(Options{Learn: learn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &frameSender{t: t, s: s, buf: gopacket.NewSerializeBuffer()}
+	const dev, broker, web, phone = "10.88.0.15", "10.88.0.1", "10.88.1.50", "10.88.0.60"
+	port := uint16(33000)
+	// sock runs one short connection (4 packets) from src to dst:dp at
+	// time at and returns the evidence of its last packet.
+	sock := func(at float64, src, dst string, dp uint16, req string) Evidence {
+		port++
+		f.tcp(at, src, dst, port, dp, "S", "")
+		f.tcp(at+0.001, dst, src, dp, port, "SA", "")
+		f.tcp(at+0.002, src, dst, port, dp, "AP", req)
+		return f.tcp(at+0.003, dst, src, dp, port, "AP", "ok")
+	}
+	at := 0.0
+	for f.n < learn+40 { // learning, then 10 sockets scored
+		sock(at, dev, broker, 1883, "\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c")
+		at += 4
+	}
+	if s.det.Phase() != kitnet.PhaseExecuting || s.clients[netip.MustParseAddr(dev)].peakAttempts == 0 {
+		t.Fatalf("the device's profile was not learnt")
+	}
+	if e := sock(at, dev, broker, 1883, "\x10"); e[TermFlood] != 0 {
+		t.Errorf("the device's own MQTT rhythm: flood %v", e[TermFlood])
+	}
+	// a phone loading a page: 15 requests at once to one server
+	var e Evidence
+	for i := 0; i < 15; i++ {
+		e = sock(at+1+float64(i)*0.01, phone, web, 80, "GET / HTTP/1.1\r\n\r\n")
+	}
+	if e[TermFlood] != 0 {
+		t.Errorf("15 requests at once: flood %v", e[TermFlood])
+	}
+	// the flood: 120 sockets/s to the web server
+	o := DefaultEvidence()
+	start := at + 60
+	for i := 0; i < 120; i++ {
+		e = sock(start+float64(i)/120, dev, web, 80, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+	}
+	if e[TermFlood] != 1 || o.Fuse(&e) <= o.Threshold || o.Severity(&e) != SeverityHigh {
+		t.Errorf("HTTP GET flood after 1 s: %v, fused %.2f, severity %v; want flood 1, a high incident", e, o.Fuse(&e), o.Severity(&e))
+	}
+	// (The learned detector, trained on this toy traffic, also raises the
+	// new web server; only the flood makes the incident high.)
+	high := false
+	for _, in := range s.Incidents() {
+		high = high || in.Host == netip.MustParseAddr(dev) && in.Severity == SeverityHigh
+	}
+	if !high {
+		t.Errorf("incidents %+v: want a high one of the flooding device", s.Incidents())
 	}
 }
