@@ -14,6 +14,8 @@
 #   KITSUNE_PACKETS     packets the peer processes (default 20000: it runs at a
 #                       few hundred to a few thousand packets/s)
 #   WARD_BIN            use this ward binary instead of building ./cmd/ward
+#   WARD_MQTTSET_DIR    the MQTTset attack captures (default: beside the
+#                       repository, ../shared/data/iot-captures/mqttset-attacks)
 #   PYTHON              python3 with numpy, scipy and scapy (Debian:
 #                       apt-get install python3-numpy python3-scipy python3-scapy)
 set -euo pipefail
@@ -43,6 +45,14 @@ ward_pkts=$(sed -n 's/.*"packets":\([0-9]*\).*/\1/p' "$tmp/ward.json")
 printf 'ward:    %d packets, %.0f packets/s' "$ward_pkts" "$ward_pps"
 if [[ -f "$tmp/rss" ]]; then printf ', max RSS %d MB' "$(( $(cat "$tmp/rss") / 1024 ))"; fi
 echo
+
+echo "== MQTTset attacks, each after the benign MQTT capture (per host and per connection; bench/netids/mqttset)"
+mqttset="${WARD_MQTTSET_DIR:-$root/../shared/data/iot-captures/mqttset-attacks}"
+if [[ -d "$mqttset" ]]; then
+	go run ./bench/netids/mqttset -data "$mqttset"
+else
+	echo "skipped: $mqttset not found (set WARD_MQTTSET_DIR)"
+fi
 
 echo "== Kitsune-py (peer), first $kpackets packets"
 if [[ -z "${KITSUNE_PY:-}" || ! -f "${KITSUNE_PY}/Kitsune.py" ]]; then
