@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -22,7 +24,7 @@ import (
 func newSimulateCmd() *cobra.Command {
 	var devices int
 	var duration time.Duration
-	var attacks, mqttAddr string
+	var attacks, mqttAddr, rollouts string
 	var seed uint64
 	cmd := &cobra.Command{
 		Use:   "simulate --devices N --duration D [--attack SCENARIO=COUNT,...]",
@@ -42,12 +44,24 @@ sim-benign-N) start their attack after a third of the run:
 
 At the end it prints, per scenario, the devices detected and the time to detect,
 and the benign devices that raised alerts. Use a short detection window on the
-server for a quick demo: ward serve --detect-window 10s.`,
+server for a quick demo: ward serve --detect-window 10s.
+
+--rollout good,failing,mirai (or all) runs staged-rollout scenarios instead, on a
+Ward server started in-process in a temporary directory (its clock moved a
+detection window at a time, no waiting): --devices acme-th1 devices enroll over
+EST, connect over MQTT with mutual TLS and answer update orders; releases 1.5.0
+(good: every device installs it), 1.6.0 (failing: 5 % of the devices fail) and
+1.7.0 (mirai: updated devices start a Mirai-like behaviour) are rolled out with
+waves 1%,10%,50%,100%, max-failure 2%, halt-on-alerts high, a soak of one window.
+It prints how each rollout ended and the time it took.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out, err := output(cmd)
 			if err != nil {
 				return err
+			}
+			if rollouts != "" {
+				return simulateRollouts(cmd, out, rollouts, devices, seed)
 			}
 			atk, err := sim.ParseAttacks(attacks)
 			if err != nil {
@@ -111,6 +125,7 @@ server for a quick demo: ward serve --detect-window 10s.`,
 	cmd.Flags().StringVar(&attacks, "attack", "", "attacks: SCENARIO=COUNT[,...] with scenarios acl-bruteforce, topic-scan, flood, exfil, flapping, mirai")
 	cmd.Flags().StringVar(&mqttAddr, "mqtt-addr", "", "gateway host:port (default: the server's host and its MQTT port)")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "seed of the simulated traffic")
+	cmd.Flags().StringVar(&rollouts, "rollout", "", "run rollout scenarios (good, failing, mirai, comma-separated, or all) on an in-process server instead")
 	addClientFlags(cmd, true)
 	return cmd
 }
@@ -129,4 +144,47 @@ func loadRoots(path string) (*x509.CertPool, error) {
 	}
 	pool, _, err := pki.ReadRoots(path)
 	return pool, err
+}
+
+// simulateRollouts runs the rollout scenarios on an in-process server.
+func simulateRollouts(cmd *cobra.Command, out, names string, devices int, seed uint64) error {
+	scenarios := sim.RolloutScenarios
+	if names != "all" {
+		scenarios = nil
+		for n := range strings.SplitSeq(names, ",") {
+			if !slices.Contains(sim.RolloutScenarios, n) {
+				return fmt.Errorf("--rollout %q: use %s or all", n, strings.Join(sim.RolloutScenarios, ", "))
+			}
+			scenarios = append(scenarios, n)
+		}
+	}
+	if devices < 1 || devices > 10000 {
+		return fmt.Errorf("--devices must be 1..10000 for rollouts")
+	}
+	dir, err := os.MkdirTemp("", "ward-simulate-rollout-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ctx := cmd.Context()
+	st, err := sim.StartStepped(ctx, dir, time.Minute)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	o, err := st.PrepareRollouts(ctx, devices)
+	if err != nil {
+		return err
+	}
+	o.Seed = seed
+	fmt.Fprintf(os.Stderr, "enrolling %d devices over EST and connecting them to an in-process server (%s)...\n", devices, dir)
+	rep, err := sim.RunRollout(ctx, o, scenarios)
+	if err != nil {
+		return err
+	}
+	if out == "json" {
+		return printJSON(cmd.OutOrStdout(), rep)
+	}
+	rep.Print(cmd.OutOrStdout())
+	return nil
 }

@@ -82,8 +82,9 @@ type Engine struct {
 
 // event is one queued input of Run.
 type event struct {
-	obs   gateway.Observation
-	alert *alert.Notification
+	obs     gateway.Observation
+	alert   *alert.Notification
+	barrier chan struct{} // Sync: closed when Run reaches it
 }
 
 // Actor of automatic transitions in the audit trail.
@@ -163,6 +164,24 @@ func (e *Engine) enqueue(ev event) {
 	}
 }
 
+// Sync returns once Run has handled every observation and alert queued
+// before the call (a simulation checks the gates only after the alerts of
+// the window it closed), or when ctx is done.
+func (e *Engine) Sync(ctx context.Context) error {
+	b := make(chan struct{})
+	select {
+	case e.queue <- event{barrier: b}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-b:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Run handles queued reports, connections and alerts, and checks the
 // gates every Interval, until ctx is done.
 func (e *Engine) Run(ctx context.Context) error {
@@ -184,6 +203,10 @@ func (e *Engine) Run(ctx context.Context) error {
 				e.log.Error("check rollouts", "err", err)
 			}
 		case ev := <-e.queue:
+			if ev.barrier != nil {
+				close(ev.barrier)
+				continue
+			}
 			var err error
 			if ev.alert != nil {
 				err = e.handleAlert(ctx, *ev.alert)

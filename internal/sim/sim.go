@@ -102,7 +102,10 @@ type Options struct {
 	Server   string // https base URL, for EST
 	MQTTAddr string // host:port of the gateway
 	Roots    *x509.CertPool
-	Devices  int            // benign devices
+	Devices  int // benign devices
+	// Model, when set, is every device's model (empty: acme-th1,
+	// acme-cam2 and acme-meter3 in turn).
+	Model    string
 	Attacks  map[string]int // scenario -> attacked devices
 	Duration time.Duration
 	Window   time.Duration // the server's detection window
@@ -211,7 +214,11 @@ func (s *simulation) setup(ctx context.Context) error {
 	seed := s.o.Seed
 	mk := func(id, scenario string, i int) *device {
 		seed++
-		return &device{id: id, scenario: scenario, model: models[i%len(models)].name, rng: rand.New(rand.NewPCG(seed, 0x5eed))}
+		model := models[i%len(models)].name
+		if s.o.Model != "" {
+			model = s.o.Model
+		}
+		return &device{id: id, scenario: scenario, model: model, rng: rand.New(rand.NewPCG(seed, 0x5eed))}
 	}
 	for i := range s.o.Devices {
 		specs = append(specs, mk(fmt.Sprintf("sim-benign-%d", i), "", i))

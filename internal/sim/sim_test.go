@@ -132,3 +132,42 @@ func TestBaselineAloneDetects(t *testing.T) {
 		t.Errorf("benign devices flagged by the baseline: %v", rep.Benign.Alerts)
 	}
 }
+
+// TestRolloutScenarios: on 60 simulated devices answering orders over
+// MQTT, a good release reaches 100 %, a release on which 5 % fail halts
+// at the first wave with a failure (any failure in a wave crosses 2 %),
+// and a release whose updated devices turn Mirai-like halts on the alert
+// gate.
+func TestRolloutScenarios(t *testing.T) {
+	st := start(t)
+	ctx := context.Background()
+	o, err := st.PrepareRollouts(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Seed = 1
+	rep, err := sim.RunRollout(ctx, o, sim.RolloutScenarios)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	rep.Print(&b)
+	t.Log("\n" + b.String())
+	got := map[string]sim.RolloutResult{}
+	for _, r := range rep.Results {
+		got[r.Scenario] = r
+	}
+	if g := got[sim.RolloutGood]; g.Status != "completed" || g.Devices["installed"] != 60 {
+		t.Errorf("good release: %s, %v; want completed with 60 installed", g.Status, g.Devices)
+	}
+	f := got[sim.RolloutFailing]
+	if f.Status != "halted" || !strings.Contains(f.Reason, "over the max-failure") || f.Devices["failed"] == 0 {
+		t.Errorf("failing release: %s %q %v; want halted on failures", f.Status, f.Reason, f.Devices)
+	}
+	if f.Devices["installed"]+f.Devices["failed"] >= 60 {
+		t.Errorf("failing release reached every device (%v): it should stop at the first wave with a failure", f.Devices)
+	}
+	if m := got[sim.RolloutMirai]; m.Status != "halted" || !strings.Contains(m.Reason, "alert") || m.Wave != 1 {
+		t.Errorf("mirai release: %s in wave %d %q; want halted on the alert gate in wave 1", m.Status, m.Wave, m.Reason)
+	}
+}

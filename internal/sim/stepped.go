@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +13,9 @@ import (
 
 	"github.com/wardproject/ward/internal/client"
 	"github.com/wardproject/ward/internal/config"
+	"github.com/wardproject/ward/internal/rollout"
 	"github.com/wardproject/ward/internal/server"
+	"github.com/wardproject/ward/internal/update"
 )
 
 // Stepped is a real Ward server run in-process on an injected clock, with
@@ -22,6 +25,7 @@ type Stepped struct {
 	API    *client.Client
 	Base   string // https URL
 	Window time.Duration
+	Dir    string // the data directory
 
 	mu     sync.Mutex // guards now
 	now    time.Time
@@ -32,14 +36,17 @@ type Stepped struct {
 // StartStepped starts a server with its data in dir on random loopback ports.
 func StartStepped(ctx context.Context, dir string, window time.Duration) (*Stepped, error) {
 	env := append(os.Environ(), "WARD_DATA_DIR="+dir, "WARD_HTTPS_ADDR=127.0.0.1:0", "WARD_MQTT_ADDR=127.0.0.1:0",
-		"WARD_DETECT_WINDOW="+window.String())
+		"WARD_DETECT_WINDOW="+window.String(),
+		// The whole simulated fleet enrolls from one address: lift the
+		// per-source EST budget (an abuse limit, tested in package est).
+		"WARD_EST_SOURCE_RATE=100000", "WARD_EST_SOURCE_BURST=100000")
 	cfg, err := config.Load(nil, env)
 	if err != nil {
 		return nil, err
 	}
-	st := &Stepped{Window: window, now: time.Now().Truncate(60 * window), done: make(chan error, 1)}
+	st := &Stepped{Window: window, Dir: dir, now: time.Now().Truncate(60 * window), done: make(chan error, 1)}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	srv, err := server.New(rctx, server.Options{Config: cfg, Now: st.Now, ManualWindows: true})
+	srv, err := server.New(rctx, server.Options{Config: cfg, Now: st.Now, ManualWindows: true, ManualRollouts: true})
 	if err != nil {
 		cancel()
 		return nil, err
@@ -94,4 +101,54 @@ func (s *Stepped) Options() Options {
 func (s *Stepped) Close() error {
 	s.cancel()
 	return <-s.done
+}
+
+// PublishFirmware publishes a small firmware file of model at version in
+// the server's TUF repository (<dir>/tuf, created with every key on first
+// use), as ward firmware publish does on a site.
+func (s *Stepped) PublishFirmware(ctx context.Context, model, version string) error {
+	repo, err := update.InitSite(ctx, s.Dir, nil, nil, update.Options{Now: s.Now})
+	if errors.Is(err, update.ErrExists) {
+		kr, kerr := update.LoadKeyring(filepath.Join(s.Dir, update.SiteKeysDir), nil)
+		if kerr != nil {
+			return kerr
+		}
+		repo, err = update.Open(update.Options{Dir: filepath.Join(s.Dir, update.SiteRepoDir), Keys: kr, Now: s.Now})
+	}
+	if err != nil {
+		return err
+	}
+	_, err = repo.AddTarget(ctx, update.Target{Custom: update.Custom{Model: model, Version: version}, File: "firmware.bin"},
+		bytes.NewReader([]byte("simulated firmware "+model+" "+version)))
+	return err
+}
+
+// EvaluateRollouts checks the server's rollout gates once the engine has
+// handled every report and alert so far (RolloutOptions.Evaluate).
+func (s *Stepped) EvaluateRollouts(ctx context.Context) error {
+	if err := s.Server.Rollouts().Sync(ctx); err != nil {
+		return err
+	}
+	return s.Server.Rollouts().Evaluate(ctx)
+}
+
+// RolloutVersions are the releases of the rollout scenarios, published
+// by PrepareRollouts; the fleet runs 1.0.0.
+var RolloutVersions = map[string]string{RolloutGood: "1.5.0", RolloutFailing: "1.6.0", RolloutMirai: "1.7.0"}
+
+// PrepareRollouts publishes the scenarios' releases of acme-th1 and
+// returns rollout options for devices devices on this server: waves
+// 1%,10%,50%,100%, max-failure 2%, halt on high alerts, a soak of one
+// window.
+func (s *Stepped) PrepareRollouts(ctx context.Context, devices int) (RolloutOptions, error) {
+	const model = "acme-th1"
+	for _, sc := range RolloutScenarios {
+		if err := s.PublishFirmware(ctx, model, RolloutVersions[sc]); err != nil {
+			return RolloutOptions{}, fmt.Errorf("publish %s %s: %w", model, RolloutVersions[sc], err)
+		}
+	}
+	o := RolloutOptions{Options: s.Options(), Versions: RolloutVersions, Evaluate: s.EvaluateRollouts,
+		Spec: rollout.Spec{Model: model, Waves: []float64{1, 10, 50, 100}, MaxFailure: 2, HaltOnAlerts: "high", Soak: s.Window.String()}}
+	o.Devices = devices
+	return o, nil
 }
