@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -135,7 +136,8 @@ func (e *Engine) Observe(o gateway.Observation) {
 	switch o.Kind {
 	case gateway.ObsConnected, gateway.ObsSubscribed:
 	case gateway.ObsPublished:
-		if o.Device == "" || o.Topic != update.StatusTopic(o.Device) {
+		// Every device publish passes here: a cheap suffix test first.
+		if o.Device == "" || !strings.HasSuffix(o.Topic, "/update/status") || o.Topic != update.StatusTopic(o.Device) {
 			return
 		}
 		o.Payload = append([]byte(nil), o.Payload...)
