@@ -22,6 +22,7 @@ type wardCLI struct {
 	t   *testing.T
 	env []string // --server, --token, --ca
 	srv *server.Server
+	dir string // the server's data directory
 }
 
 func (c wardCLI) run(args ...string) (string, error) {
@@ -65,7 +66,7 @@ func startForCLI(t *testing.T) wardCLI {
 	t.Cleanup(func() { cancel(); <-done })
 	<-srv.Ready()
 	tok, _ := os.ReadFile(filepath.Join(dir, server.AdminTokenFile))
-	return wardCLI{t: t, srv: srv, env: []string{"--server", "https://" + srv.HTTPSAddr().String(), "--token", strings.TrimSpace(string(tok)),
+	return wardCLI{t: t, srv: srv, dir: dir, env: []string{"--server", "https://" + srv.HTTPSAddr().String(), "--token", strings.TrimSpace(string(tok)),
 		"--ca", filepath.Join(dir, server.CAFile)}}
 }
 

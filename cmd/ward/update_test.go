@@ -155,7 +155,7 @@ func TestUpdateDocsNameRealCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmdRe := regexp.MustCompile("ward update[^`\n#]*")
+	cmdRe := regexp.MustCompile("ward (?:update|firmware)[^`\n#]*")
 	found := 0
 	for _, m := range cmdRe.FindAllString(string(doc), -1) {
 		fields := strings.Fields(m)

@@ -93,6 +93,8 @@ type Options struct {
 	Devices DeviceChecker
 	// Rollouts enables the /api/v1/rollouts routes (nil: not mounted).
 	Rollouts Rollouts
+	// Firmware enables /api/v1/firmware (nil: not mounted).
+	Firmware Firmware
 	// MQTTPort reports the gateway's port for /api/v1/info (nil: 0).
 	MQTTPort func() int
 	// Ready reports whether every listener is up, for /healthz.
@@ -309,6 +311,7 @@ func (s *Server) routes() {
 	auth("POST /api/v1/tokens/rotate-admin", store.RoleAdmin, s.rotateAdmin)
 	s.detectRoutes()
 	s.complianceRoutes()
+	s.firmwareRoutes()
 	s.tufRoute()
 	s.rolloutRoutes()
 	s.mux.handle("/", "", s.wrap("other", func(w http.ResponseWriter, r *http.Request) {

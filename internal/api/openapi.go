@@ -22,6 +22,7 @@ import (
 	"github.com/wardproject/ward/internal/fleet"
 	"github.com/wardproject/ward/internal/rollout"
 	"github.com/wardproject/ward/internal/store"
+	"github.com/wardproject/ward/internal/update"
 	"github.com/wardproject/ward/internal/vuln"
 )
 
@@ -121,6 +122,7 @@ var apiTags = []struct{ name, desc string }{
 	{"alerts", "Security alerts and their lifecycle."},
 	{"detection", "Detection profiles, baselines and device metrics."},
 	{"compliance", "SBOMs, vulnerability feeds, fleet audit and reports."},
+	{"firmware", "Firmware published in the TUF repository (docs/updates.md)."},
 	{"rollouts", "Staged firmware rollouts: waves, gates, per-device progress."},
 }
 
@@ -283,6 +285,21 @@ var apiOperations = []apiOperation{
 	{pattern: "PUT /api/v1/models/{model}", id: "setModel", tag: "models", summary: "Set a model's metadata",
 		desc: "Stores a model's security-support period, latest firmware and release dates for the audit. The name in the path wins over one in the body.",
 		path: []apiParam{pModel}, body: typeOf[audit.Model](), status: 200, resp: typeOf[audit.Model]()},
+	{pattern: "GET /api/v1/firmware", id: "listFirmware", tag: "firmware", summary: "List published firmware",
+		desc:   "Every firmware version published in the server's TUF repository (<data-dir>/tuf), by model, newest version first. Empty before ward update init.",
+		query:  []apiParam{{name: "model", desc: "Only this model's firmware."}},
+		status: 200, resp: typeOf[[]update.Firmware]()},
+	{pattern: "GET /api/v1/firmware/{model}/{version}", id: "showFirmware", tag: "firmware", summary: "Show a published firmware version",
+		path:   []apiParam{pModel, {name: "version", desc: "Firmware version."}},
+		status: 200, resp: typeOf[update.Firmware]()},
+	{pattern: "POST /api/v1/firmware", id: "publishFirmware", tag: "firmware", summary: "Publish a firmware version",
+		desc: "Streams the body (the firmware file, at most 2 GiB) to a temporary file, then stores it content-addressed and signs it into the model's delegated role models/<model> with the keys in <data-dir>/tuf-keys, and re-signs snapshot and timestamp. Works only when the server holds the model's key (or, for a model's first firmware, the targets key, which creates the delegation): otherwise 409 with the key that is missing; publish with ward firmware publish where the key is. A published version never changes: the same file again is a no-op (201), other bytes or fields 409. The version and min_version must be orderable (numeric dot-separated, optional -prerelease and +build). Import the release's SBOM with POST /api/v1/sboms.",
+		query: []apiParam{{name: "model", desc: "Device model (required)."}, {name: "version", desc: "Firmware version (required)."},
+			{name: "file", desc: "File name in the target path <model>/<version>/<file> (required)."},
+			{name: "min_version", desc: "Anti-rollback: devices must already run at least this version."},
+			{name: "notes", desc: "Release notes, at most 4 KiB of UTF-8."}},
+		rawBody: []apiMedia{{typ: "application/octet-stream", desc: "The firmware file.", schema: binarySchema()}},
+		status:  201, resp: typeOf[update.Firmware]()},
 	{pattern: "GET /api/v1/report", id: "report", tag: "compliance", summary: "Compliance report",
 		desc: "The fleet's compliance report against one standard, in the format asked for.",
 		query: []apiParam{{name: "standard", desc: "Standard to score against.", enum: []string{audit.StandardETSI, audit.StandardNIST, audit.StandardCRA}, def: audit.StandardETSI},

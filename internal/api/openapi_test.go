@@ -186,6 +186,7 @@ func newFullEnv(t *testing.T) *fullEnv {
 		}
 		o.TUF, o.Devices = tuf, o.Registry.(*fleet.Registry)
 		o.Rollouts = fakeRollouts{now: time.Now().UTC()}
+		o.Firmware = update.Site{DataDir: t.TempDir()}
 	})
 	return &fullEnv{env: e, db: db}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 )
 
@@ -18,6 +19,10 @@ type Custom struct {
 	Version    string `json:"version"`
 	MinVersion string `json:"min_version,omitempty"` // anti-rollback: the device must run at least this
 	Notes      string `json:"notes,omitempty"`
+	// Published is when Ward published the firmware (set by Publish;
+	// zero for targets added otherwise). The audit dates the model's
+	// latest firmware with it.
+	Published time.Time `json:"published,omitzero"`
 }
 
 // Check validates the fields.

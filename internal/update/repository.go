@@ -231,24 +231,18 @@ func (r *Repository) addTarget(ctx context.Context, t Target, path string, conte
 		return nil, ErrNotInitialized
 	}
 	role := ModelRole(t.Model)
-	if r.delegation(role) == nil {
+	newDelegation := r.delegation(role) == nil
+	if newDelegation {
 		if err := r.canSign(metadata.TARGETS); err != nil {
 			return nil, fmt.Errorf("add target %s: model %s has no delegation yet: %w", path, t.Model, err)
 		}
-		k, err := r.opts.Keys.Generate(role)
-		if err != nil {
-			return nil, err
-		}
-		if err := r.delegate(t.Model, []*metadata.Key{k}, 1); err != nil {
-			return nil, err
-		}
-	}
-	if err := r.canSign(role); err != nil {
+	} else if err := r.canSign(role); err != nil {
 		return nil, fmt.Errorf("add target %s: %w", path, err)
 	}
 
 	// Hash, then store while hashing again: a file that changes between
 	// the two reads is refused instead of published under wrong hashes.
+	// Nothing is written before the first read completes.
 	sum, err := hashAll(ctx, content)
 	if err != nil {
 		return nil, fmt.Errorf("add target %s: read content: %w", path, err)
@@ -264,8 +258,30 @@ func (r *Repository) addTarget(ctx context.Context, t Target, path string, conte
 	if err := r.opts.Storage.Put(ctx, names, io.TeeReader(content, again)); err != nil {
 		return nil, err
 	}
+	// Until the model's metadata names the target, a failure removes the
+	// stored bytes again (when the storage can), so that nothing
+	// half-published stays behind.
+	stored := true
+	defer func() {
+		if stored {
+			if rm, ok := r.opts.Storage.(interface{ Remove(names []string) error }); ok {
+				if err := rm.Remove(names); err != nil {
+					r.log.Warn("remove the target of a failed publish", "target", path, "err", err)
+				}
+			}
+		}
+	}()
 	if again.sum() != sum.sum() {
 		return nil, fmt.Errorf("add target %s: the content changed while it was stored; publish it again", path)
+	}
+	if newDelegation {
+		k, err := r.opts.Keys.Generate(role)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.delegate(t.Model, []*metadata.Key{k}, 1); err != nil {
+			return nil, err
+		}
 	}
 
 	custom, err := json.Marshal(t.Custom)
@@ -287,6 +303,7 @@ func (r *Repository) addTarget(ctx context.Context, t Target, path string, conte
 	if err := r.writeDelegated(role, d); err != nil {
 		return nil, err
 	}
+	stored = false // the metadata names it now: the next resign serves it
 	r.log.Info("firmware target added", "target", path, "role", role, "length", tf.Length)
 	if err := r.maybeResignOnline(); err != nil {
 		return nil, err

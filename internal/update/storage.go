@@ -72,6 +72,22 @@ func (s DirStorage) Put(ctx context.Context, names []string, r io.Reader) error 
 	return nil
 }
 
+// Remove deletes the named objects (a failed publish's); absent ones are
+// not an error.
+func (s DirStorage) Remove(names []string) error {
+	var errs []error
+	for _, n := range names {
+		p, err := s.path(n)
+		if err == nil {
+			err = os.Remove(p)
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // path maps a name to a file under Dir, refusing one that would leave it.
 func (s DirStorage) path(name string) (string, error) {
 	clean := filepath.ToSlash(filepath.Clean(name))
