@@ -92,6 +92,10 @@ type Options struct {
 	Metrics prometheus.Registerer
 	Now     func() time.Time
 
+	// Firmware, when set, is the TUF repository the audit takes each
+	// model's latest firmware from (nil: only ward model set).
+	Firmware FirmwareSource
+
 	// AuditTrail, when set, decides whether the audit trail is intact
 	// (truncation included); nil: the chain of the latest 100,000 entries.
 	AuditTrail AuditTrail
@@ -381,14 +385,7 @@ func (s *Service) Snapshot(ctx context.Context) (*audit.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	models := map[string]*audit.Model{}
-	for name, b := range infos {
-		var m audit.Model
-		if json.Unmarshal(b, &m) == nil {
-			m.Name = name
-			models[name] = &m
-		}
-	}
+	models, _ := s.modelsWithFirmware(ctx, infos)
 	for _, d := range snap.Devices {
 		if models[d.Model] == nil {
 			models[d.Model] = &audit.Model{Name: d.Model}
@@ -678,12 +675,14 @@ func (s *Service) Report(ctx context.Context, w io.Writer, standard, format stri
 		return "", err
 	}
 	perModel := map[string]int{}
+	firmware := map[string][]string{} // model -> its devices' firmware
 	perDevice := map[string][]vuln.Finding{}
 	info := map[string]report.DeviceInfo{}
 	m := &matcher{s: s, cache: map[string]*vuln.Result{}}
 	for _, d := range devs {
 		r.Fleet.ByStatus[string(d.Status)]++
 		perModel[d.Model]++
+		firmware[d.Model] = append(firmware[d.Model], d.Firmware)
 		res, _, err := m.match(ctx, d.Model, d.Firmware)
 		if err != nil {
 			return "", err
@@ -698,11 +697,13 @@ func (s *Service) Report(ctx context.Context, w io.Writer, standard, format stri
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	models, source := s.modelsWithFirmware(ctx, infos)
 	for _, n := range names {
 		ms := report.ModelSummary{Name: n, Devices: perModel[n]}
-		var mi audit.Model
-		if b, ok := infos[n]; ok && json.Unmarshal(b, &mi) == nil {
-			ms.LatestFirmware, ms.SupportEnds = mi.LatestFirmware, mi.SupportEnds
+		if mi := models[n]; mi != nil {
+			ms.LatestFirmware, ms.LatestFirmwareReleased, ms.SupportEnds = mi.LatestFirmware, mi.LatestFirmwareReleased, mi.SupportEnds
+			ms.LatestFirmwareSource = source[n]
+			ms.PatchLevel = patchLevel(mi.LatestFirmware, firmware[n])
 		}
 		r.Fleet.Models = append(r.Fleet.Models, ms)
 	}

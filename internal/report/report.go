@@ -66,6 +66,22 @@ type ModelSummary struct {
 	Devices        int       `json:"devices"`
 	LatestFirmware string    `json:"latest_firmware,omitempty"`
 	SupportEnds    time.Time `json:"support_ends,omitzero"`
+	// LatestFirmwareReleased is when the latest firmware was published.
+	LatestFirmwareReleased time.Time `json:"latest_firmware_released,omitzero"`
+	// LatestFirmwareSource says where the latest firmware comes from:
+	// "repository" (the newest version published in Ward's TUF
+	// repository) or "manual" (ward model set --latest-firmware).
+	LatestFirmwareSource string `json:"latest_firmware_source,omitempty"`
+	// PatchLevel counts the model's devices against the latest firmware;
+	// nil when no latest firmware is known.
+	PatchLevel *PatchLevel `json:"patch_level,omitempty"`
+}
+
+// PatchLevel is how many of a model's devices run its latest firmware.
+type PatchLevel struct {
+	OnLatest int `json:"on_latest"` // the latest release
+	Behind   int `json:"behind"`    // an older version
+	Other    int `json:"other"`     // a newer version, or one that cannot be ordered
 }
 
 // TrendPoint is the number of open findings by severity at one time.

@@ -248,7 +248,8 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if s.notify != nil {
 		s.alerts.Subscribe(alert.SubscriberFunc(s.notify.Notify))
 	}
-	if s.comp, err = compliance.New(ctx, compliance.Options{Store: s.db, CA: s.ca, Facts: s.engine, Every: cfg.Audit.Interval, AuditTrail: s.anchor,
+	site := update.Site{DataDir: cfg.DataDir, Passphrase: []byte(cfg.PKI.KeyPassphrase), Now: opts.Now, Logger: s.log}
+	if s.comp, err = compliance.New(ctx, compliance.Options{Store: s.db, CA: s.ca, Facts: s.engine, Every: cfg.Audit.Interval, AuditTrail: s.anchor, Firmware: site,
 		Server: audit.ServerFacts{MinTLSVersion: tls.VersionTLS12, AuditLogEnabled: true, EventLogEnabled: true,
 			CAKeyEncrypted: len(cfg.PKI.KeyPassphrase) > 0, MaxMessageBytes: cfg.Gateway.MaxMessageBytes,
 			ConnectsPerMin: cfg.Gateway.ConnectsPerMinute, TokenTTL: cfg.Enroll.TokenTTL, DeviceCertMaxAge: cfg.PKI.DeviceCertValidity},
@@ -272,7 +273,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	apiH, err := api.New(api.Options{
 		Registry: s.reg, Store: s.db, CA: s.ca, EST: estH,
 		Alerts: s.alerts, Mitigator: s.resp, Detection: s.engine, DetectStore: anchoredStore{s.db, s.anchor}, Addresses: s.gw, Compliance: s.comp,
-		AuditVerifier: s.anchor, TUF: tufH, Devices: s.reg, Rollouts: s.rollouts,
+		AuditVerifier: s.anchor, TUF: tufH, Devices: s.reg, Rollouts: s.rollouts, Firmware: site,
 		Metrics: promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}),
 		Ready:   s.isReady.Load, Problems: s.problems, Logger: s.log, Registerer: s.registry, Now: opts.Now,
 		Limits: api.Limits{PublicRate: cfg.API.PublicRate, PublicBurst: cfg.API.PublicBurst,

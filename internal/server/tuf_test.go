@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
 	"github.com/wardproject/ward/internal/api"
+	"github.com/wardproject/ward/internal/client"
 	"github.com/wardproject/ward/internal/est"
 	"github.com/wardproject/ward/internal/fleet"
 	"github.com/wardproject/ward/internal/pki"
@@ -383,5 +385,70 @@ func TestTUFResignTimerInServe(t *testing.T) {
 	}
 	if h := health(); h.Status != "ok" {
 		t.Fatalf("/healthz after the fix = %+v", h)
+	}
+}
+
+// TestFirmwareAPIPublish publishes over POST /api/v1/firmware on a server
+// that holds the keys, lists it, and is refused (409, naming the key) once
+// the server no longer holds the model's key; a bad version is 400. A
+// device then downloads what the API published through /tuf/.
+func TestFirmwareAPIPublish(t *testing.T) {
+	w := start(t, t.TempDir())
+	root, _ := w.publish(t)
+	ctx := context.Background()
+	body := bytes.Repeat([]byte("firmware 1.6.0\n"), 10000)
+	var fw update.Firmware
+	if err := w.api.DoRaw(ctx, http.MethodPost, "/api/v1/firmware?model=acme-th1&version=1.6.0&file=fw.bin&min_version=1.5.0&notes=fix", "application/octet-stream", body, &fw); err != nil {
+		t.Fatal(err)
+	}
+	if fw.Version != "1.6.0" || fw.MinVersion != "1.5.0" || fw.Length != int64(len(body)) || fw.Published.IsZero() {
+		t.Fatalf("published %+v", fw)
+	}
+	var fws []update.Firmware
+	if err := w.api.Get(ctx, "/api/v1/firmware?model=acme-th1", &fws); err != nil || len(fws) != 2 || fws[0].Version != "1.6.0" {
+		t.Fatalf("list: %+v, %v", fws, err)
+	}
+	var cerr *client.Error
+	if err := w.api.DoRaw(ctx, http.MethodPost, "/api/v1/firmware?model=acme-th1&version=1.6a&file=fw.bin", "application/octet-stream", body, nil); !errors.As(err, &cerr) || cerr.Status != http.StatusBadRequest {
+		t.Fatalf("bad version: %v, want 400", err)
+	}
+	// Without the model's and the targets keys, the server cannot sign.
+	for _, glob := range []string{"models-acme-th1-*.key", "targets-*.key"} {
+		keys, _ := filepath.Glob(filepath.Join(w.dir, update.SiteKeysDir, glob))
+		for _, k := range keys {
+			if err := os.Rename(k, k+".offline"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, model := range []string{"acme-th1", "acme-th2"} {
+		err := w.api.DoRaw(ctx, http.MethodPost, "/api/v1/firmware?model="+model+"&version=1.7.0&file=fw.bin", "application/octet-stream", body, nil)
+		if !errors.As(err, &cerr) || cerr.Status != http.StatusConflict || !strings.Contains(err.Error(), "keys") {
+			t.Fatalf("publish %s without its key: %v, want 409 naming the key", model, err)
+		}
+	}
+	// A device fetches 1.6.0 through /tuf/ with go-tuf.
+	cert := w.enroll(t, "sensor-1")
+	cfg, err := config.New(w.baseURL()+"/tuf/", root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.LocalMetadataDir, cfg.LocalTargetsDir = t.TempDir(), t.TempDir()
+	f := fetcher.NewDefaultFetcher()
+	f.SetHTTPClient(w.deviceClient(t, &cert))
+	cfg.Fetcher = f
+	u, err := updater.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	tf, err := u.GetTargetInfo("acme-th1/1.6.0/fw.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, data, err := u.DownloadTarget(tf, "", ""); err != nil || !bytes.Equal(data, body) {
+		t.Fatalf("download of the API-published firmware: %v", err)
 	}
 }
