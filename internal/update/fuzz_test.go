@@ -3,6 +3,7 @@ package update
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -59,6 +60,31 @@ func FuzzParseVersionedName(f *testing.F) {
 		}
 		if CheckRole(role) != nil {
 			t.Fatalf("%q parsed to invalid role %q", name, role)
+		}
+	})
+}
+
+func FuzzReleaseCheck(f *testing.F) {
+	f.Add("acme-th1", "1.5.0", "1.4.0", "fw.bin")
+	f.Add("acme-th1", "../x", "", "fw.bin")
+	f.Add("acme-th1", "1.5.0-rc.1+b7", "v1.4", "a+b.bin")
+	f.Add("a", "1.5a", "latest", "..")
+	f.Fuzz(func(t *testing.T, model, version, minVersion, file string) {
+		rel := Release{Model: model, Version: version, MinVersion: minVersion, File: file}
+		if rel.Check() != nil {
+			return
+		}
+		p, err := TargetPath(model, version, file)
+		if err != nil || strings.Count(p, "/") != 2 || strings.Contains(p, "..") && strings.Contains("/"+p+"/", "/../") {
+			t.Fatalf("Check accepted %+v with target path %q (%v)", rel, p, err)
+		}
+		if _, err := CompareVersions(version, version); err != nil {
+			t.Fatalf("Check accepted an unorderable version %q", version)
+		}
+		if minVersion != "" {
+			if c, err := CompareVersions(minVersion, version); err != nil || c > 0 {
+				t.Fatalf("Check accepted min-version %q for %q", minVersion, version)
+			}
 		}
 	})
 }
