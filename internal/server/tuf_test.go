@@ -55,6 +55,28 @@ func (w *ward) publish(t *testing.T) ([]byte, string) {
 	return root, "/tuf/targets/acme-th1/1.5.0/" + tf.Hashes["sha256"].String() + ".fw.bin"
 }
 
+// tufUpdater is go-tuf's updater trusting root, fetching
+// https://…/tuf/ over mutual TLS with cert, as a device does.
+func (w *ward) tufUpdater(t *testing.T, root []byte, cert *tls.Certificate) *updater.Updater {
+	t.Helper()
+	cfg, err := config.New(w.baseURL()+"/tuf/", root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.LocalMetadataDir, cfg.LocalTargetsDir = t.TempDir(), t.TempDir()
+	// Not NewFetcherWithHTTPClient: its fetcher has no retry options, and
+	// backoff's defaults then retry every 404 (the end of the root walk)
+	// for 15 minutes.
+	f := fetcher.NewDefaultFetcher()
+	f.SetHTTPClient(w.deviceClient(t, cert))
+	cfg.Fetcher = f
+	u, err := updater.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
 func (w *ward) baseURL() string { return "https://localhost:" + port(w.srv.HTTPSAddr()) }
 
 // httpClient is an HTTPS client trusting Ward's CA, presenting cert when
@@ -105,21 +127,7 @@ func TestTUFClientThroughServe(t *testing.T) {
 	w := start(t, t.TempDir())
 	root, _ := w.publish(t)
 	cert := w.enroll(t, "sensor-1")
-	cfg, err := config.New(w.baseURL()+"/tuf/", root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.LocalMetadataDir, cfg.LocalTargetsDir = t.TempDir(), t.TempDir()
-	// Not NewFetcherWithHTTPClient: its fetcher has no retry options, and
-	// backoff's defaults then retry every 404 (the end of the root walk)
-	// for 15 minutes.
-	f := fetcher.NewDefaultFetcher()
-	f.SetHTTPClient(w.deviceClient(t, &cert))
-	cfg.Fetcher = f
-	u, err := updater.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := w.tufUpdater(t, root, &cert)
 	if err := u.Refresh(); err != nil {
 		t.Fatalf("go-tuf refresh through ward serve: %v", err)
 	}
@@ -429,18 +437,7 @@ func TestFirmwareAPIPublish(t *testing.T) {
 	}
 	// A device fetches 1.6.0 through /tuf/ with go-tuf.
 	cert := w.enroll(t, "sensor-1")
-	cfg, err := config.New(w.baseURL()+"/tuf/", root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.LocalMetadataDir, cfg.LocalTargetsDir = t.TempDir(), t.TempDir()
-	f := fetcher.NewDefaultFetcher()
-	f.SetHTTPClient(w.deviceClient(t, &cert))
-	cfg.Fetcher = f
-	u, err := updater.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := w.tufUpdater(t, root, &cert)
 	if err := u.Refresh(); err != nil {
 		t.Fatal(err)
 	}
