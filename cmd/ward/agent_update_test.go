@@ -37,7 +37,13 @@ func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); retur
 // an operator's ward rollout create. The agent downloads, verifies and
 // installs the firmware and the rollout sees the device installed. Then
 // a rollout of another model's firmware ordered to it is refused.
-func TestAgentInstallsRollout(t *testing.T) {
+func TestAgentInstallsRollout(t *testing.T) { runAgentRollout(t, true) }
+
+// TestAgentOfflineThenOnline: the rollout is created while the device is
+// offline (its agent not started); the order reaches it when it connects.
+func TestAgentOfflineThenOnline(t *testing.T) { runAgentRollout(t, false) }
+
+func runAgentRollout(t *testing.T, onlineFirst bool) {
 	w := startForCLI(t)
 	dataDir := filepath.Dir(w.env[5]) // --ca <data-dir>/ca.pem
 	ctx := context.Background()
@@ -68,6 +74,17 @@ func TestAgentInstallsRollout(t *testing.T) {
 	script := filepath.Join(t.TempDir(), "flash.sh")
 	os.WriteFile(script, []byte(fmt.Sprintf("#!/bin/sh\ncp \"$WARD_FIRMWARE_FILE\" %q\n", installed)), 0o755)
 
+	var ro struct {
+		ID string `json:"id"`
+	}
+	createRollout := func() {
+		if err := json.Unmarshal([]byte(w.must("rollout", "create", "--model", "acme-th1", "--version", "1.5.0", "--waves", "100%", "--output", "json")), &ro); err != nil || ro.ID == "" {
+			t.Fatalf("rollout create: %v", err)
+		}
+	}
+	if !onlineFirst {
+		createRollout()
+	}
 	actx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	var logs lockedBuffer
@@ -89,13 +106,9 @@ func TestAgentInstallsRollout(t *testing.T) {
 			t.Logf("agent log:\n%s", logs.String())
 		}
 	}()
-	waitFor(t, "the agent's subscription", func() bool { return strings.Contains(logs.String(), "connected") })
-
-	var ro struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal([]byte(w.must("rollout", "create", "--model", "acme-th1", "--version", "1.5.0", "--waves", "100%", "--output", "json")), &ro); err != nil || ro.ID == "" {
-		t.Fatalf("rollout create: %v", err)
+	if onlineFirst {
+		waitFor(t, "the agent's subscription", func() bool { return strings.Contains(logs.String(), "connected") })
+		createRollout()
 	}
 	deviceState := func() (string, string) {
 		var d struct {

@@ -25,6 +25,9 @@ type Retry struct {
 	Attempts int           // requests per download, in all (default 6)
 	Base     time.Duration // first backoff (default 1s), doubled each retry
 	Max      time.Duration // longest backoff, and longest Retry-After honoured (default 2m)
+	// Idle is how long a download may go without receiving a byte before
+	// it counts as cut (default 1m).
+	Idle time.Duration
 }
 
 func (r Retry) withDefaults() Retry {
@@ -36,6 +39,9 @@ func (r Retry) withDefaults() Retry {
 	}
 	if r.Max <= 0 {
 		r.Max = 2 * time.Minute
+	}
+	if r.Idle <= 0 {
+		r.Idle = time.Minute
 	}
 	return r
 }
@@ -170,7 +176,13 @@ func (d *downloader) attempt(ctx context.Context, url string, tf *metadata.Targe
 	if have == tf.Length {
 		return d.verify(hs, part)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	// A server that stops sending (a stall, a slow-loris peer) cuts the
+	// download after Retry.Idle without a byte; the retry resumes it.
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	idle := time.AfterFunc(d.retry.Idle, func() { cancel(errStalled) })
+	defer idle.Stop()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, url, nil)
 	if err != nil {
 		return &permanentError{err}
 	}
@@ -226,7 +238,8 @@ func (d *downloader) attempt(ctx context.Context, url string, tf *metadata.Targe
 		return &permanentError{err}
 	}
 	// Read one byte more than signed, to see a server that sends too much.
-	n, err := io.Copy(io.MultiWriter(f, hs), io.LimitReader(resp.Body, want+1))
+	body := &idleReader{r: resp.Body, t: idle, d: d.retry.Idle}
+	n, err := io.Copy(io.MultiWriter(f, hs), io.LimitReader(body, want+1))
 	d.received += n
 	if n > want {
 		os.Remove(part)
@@ -236,12 +249,32 @@ func (d *downloader) attempt(ctx context.Context, url string, tf *metadata.Targe
 		if err == nil {
 			err = io.ErrUnexpectedEOF
 		}
+		if cause := context.Cause(rctx); errors.Is(cause, errStalled) {
+			err = cause
+		}
 		return fmt.Errorf("download %s cut after %d of %d bytes: %w", url, have+n, tf.Length, err)
 	}
 	if err := f.Sync(); err != nil {
 		return &permanentError{err}
 	}
 	return d.verify(hs, part)
+}
+
+var errStalled = errors.New("no data received within the idle timeout")
+
+// idleReader pushes the idle deadline back on every read that returns data.
+type idleReader struct {
+	r io.Reader
+	t *time.Timer
+	d time.Duration
+}
+
+func (i *idleReader) Read(p []byte) (int, error) {
+	n, err := i.r.Read(p)
+	if n > 0 {
+		i.t.Reset(i.d)
+	}
+	return n, err
 }
 
 // verify compares the streamed hashes to the signed ones; a mismatch

@@ -479,7 +479,9 @@ type metaFetcher struct {
 
 // DownloadFile implements fetcher.Fetcher.
 func (f *metaFetcher) DownloadFile(u string, maxLength int64, _ time.Duration) ([]byte, error) {
-	req, err := http.NewRequestWithContext(f.ctx, http.MethodGet, u, nil)
+	ctx, cancel := context.WithTimeout(f.ctx, 2*time.Minute) // metadata is small: a stall ends here
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}

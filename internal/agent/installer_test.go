@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -441,5 +442,40 @@ func TestLoadTrustedRoot(t *testing.T) {
 	}
 	if errors.Is(err, ErrRefused) {
 		t.Fatal("unexpected")
+	}
+}
+
+// TestDownloadStallResumes: a server that stops sending mid-file is cut
+// after the idle timeout and the download resumes where it stopped.
+func TestDownloadStallResumes(t *testing.T) {
+	e := newEnv(t)
+	tf := e.publish("acme-th1", "1.5.0", "", fw150)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	var served atomic.Bool
+	e.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasSuffix(r.URL.Path, ".fw.bin") || served.Swap(true) {
+			return false
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(fw150)))
+		w.Write(fw150[:1000])
+		w.(http.Flusher).Flush()
+		select { // stall until the client gives up (its context) or the test ends
+		case <-r.Context().Done():
+		case <-release:
+		}
+		return true
+	})
+	var sl sleeps
+	in := e.installer("acme-th1", "1.4.2", &sl, func(o *InstallerOptions) { o.Retry.Idle = 300 * time.Millisecond })
+	var st statuses
+	if err := in.Install(context.Background(), order("acme-th1", "1.5.0"), st.report); err != nil {
+		t.Fatalf("%v (states %s)", err, st.states())
+	}
+	if got, _ := os.ReadFile(e.installedPath()); !bytes.Equal(got, fw150) {
+		t.Fatal("installed bytes differ")
+	}
+	if _, served := e.hitsOf(storedName(tf, "sha256")); served != int64(len(fw150)) {
+		t.Fatalf("served %d bytes, want %d (resumed, not restarted)", served, len(fw150))
 	}
 }
