@@ -103,6 +103,10 @@ type EvidenceOptions struct {
 	Threshold float64
 	// Off disables a term (ablations).
 	Off [numTerms]bool
+	// FloodFloor and FloodPeakFactor set TermFlood's limit,
+	// max(FloodFloor, FloodPeakFactor × the client's learnt peak), in
+	// decayed attempts. Defaults 20 and 4.
+	FloodFloor, FloodPeakFactor float64
 }
 
 var defaultWeights = [numTerms]float64{0.9, 0.9, 0.8, 0.95, 0.3, 0.6, 0.4, 0.9, 0.9, 0.8}
@@ -124,6 +128,12 @@ func (o *EvidenceOptions) defaults() {
 	}
 	if o.Threshold <= 0 || o.Threshold >= 1 {
 		o.Threshold = 0.5
+	}
+	if o.FloodFloor <= 0 {
+		o.FloodFloor = floodFloor
+	}
+	if o.FloodPeakFactor <= 0 {
+		o.FloodPeakFactor = floodPeakFactor
 	}
 }
 
@@ -161,8 +171,13 @@ const (
 )
 
 // floodFloor is the smallest limit of TermFlood, in decayed attempts (20
-// attempts at a half-life of 10 s: about 1.4 new sockets a second kept up).
-const floodFloor = 20
+// attempts at a half-life of 10 s: about 1.4 new sockets a second kept
+// up); floodPeakFactor how far above the client's learnt peak the limit
+// is.
+const (
+	floodFloor      = 20
+	floodPeakFactor = 4
+)
 
 // Connection marks (conntrack.Conn.Mark.V) the sensor keeps.
 const (
@@ -369,7 +384,7 @@ func (s *Sensor) evidence(p *Packet, ev conntrack.Event, raw, drift float64, exe
 	}
 	e[TermDNS] = s.dns.inherit(c.Server, &e, &s.eo, t)
 	e[TermIRC] = s.irc(p, c, cl, t)
-	e[TermFlood] = floodTerm(m.V[markAttempts], cl.peakAttempts)
+	e[TermFlood] = floodTerm(m.V[markAttempts], max(s.eo.FloodFloor, s.eo.FloodPeakFactor*cl.peakAttempts))
 	return e, c
 }
 
@@ -425,10 +440,9 @@ func ircCommands(data []byte) uint32 {
 }
 
 // floodTerm maps a connection's decayed attempts n to TermFlood given its
-// client's learnt peak: 0 up to the limit max(floodFloor, 4·peak), 1 at
-// twice it.
-func floodTerm(n, peak float64) float64 {
-	limit := max(floodFloor, 4*peak)
+// limit (EvidenceOptions.FloodFloor, FloodPeakFactor): 0 up to the limit,
+// 1 at twice it.
+func floodTerm(n, limit float64) float64 {
 	return clip01((n - limit) / limit)
 }
 

@@ -12,7 +12,8 @@ import (
 )
 
 // TestSensitivity prints the sensitivity table of docs/detection.md: each
-// evidence weight and the incident threshold ×0.5 and ×2, per host and per
+// evidence weight, the incident threshold and TermFlood's limits ×0.5 and
+// ×2, per host and per
 // connection on every labelled capture, and false incidents on the benign
 // captures (the four Campos weeks, Somfy, MQTTset's benign sensors). It runs only
 // with WARD_NETIDS_SENSITIVITY=1 (minutes of CPU); it asserts nothing.
@@ -52,6 +53,14 @@ func TestSensitivity(t *testing.T) {
 		e := def
 		e.Threshold = min(0.99, def.Threshold*f)
 		vs = append(vs, variant{fmt.Sprintf("threshold ×%g", f), e})
+	}
+	for _, f := range []float64{0.5, 2} {
+		e := def
+		e.FloodFloor = def.FloodFloor * f
+		vs = append(vs, variant{fmt.Sprintf("flood floor ×%g", f), e})
+		e = def
+		e.FloodPeakFactor = def.FloodPeakFactor * f
+		vs = append(vs, variant{fmt.Sprintf("flood peak factor ×%g", f), e})
 	}
 	var b strings.Builder
 	b.WriteString("| variant | detected (of 3) | false incidents (labelled) | false incidents (Campos, 34 host-days) | false incidents (Somfy, MQTTset benign) | connection AUC gafgyt / ircbot / muhstik | gafgyt own-host AUC |\n|---|---|---|---|---|---|---|\n")
