@@ -54,6 +54,14 @@ else
 	echo "skipped: $mqttset not found (set WARD_MQTTSET_DIR)"
 fi
 
+echo "== memory after an hour-long replay (netns-gafgyt-sim played 4 times; bench/netids/replay)"
+gafgyt="$root/../shared/data/iot-captures/netns-gafgyt-sim/netns-gafgyt-sim.pcap"
+if [[ -f "$gafgyt" ]]; then
+	go run ./bench/netids/replay -passes 4 -learn 35434 "$gafgyt"
+else
+	echo "skipped: $gafgyt not found"
+fi
+
 echo "== Kitsune-py (peer), first $kpackets packets"
 if [[ -z "${KITSUNE_PY:-}" || ! -f "${KITSUNE_PY}/Kitsune.py" ]]; then
 	echo "peer skipped: set KITSUNE_PY to a checkout of github.com/ymirsky/Kitsune-py to compare"
