@@ -39,6 +39,11 @@ type Packet struct {
 	// never a reply or a retransmission); Up, it went from the client of
 	// its connection to the server.
 	Opens, Up bool
+	// Policy is set by a policy inspector (internal/netids/mud) before the
+	// sensor's evidence: whether this packet, from a device with a MUD
+	// profile, is inside the profile. The sensor's novelty term uses it
+	// in place of the learnt profile where there is one.
+	Policy PolicyVerdict
 	// DNS holds the address records of a DNS response (at most 16), so
 	// policies written with DNS names can match the addresses.
 	DNS []DNSAnswer
@@ -49,6 +54,17 @@ type DNSAnswer struct {
 	Name string
 	Addr netip.Addr
 }
+
+// PolicyVerdict is a policy inspector's verdict on a packet from a device
+// with a profile.
+type PolicyVerdict int8
+
+// Policy verdicts.
+const (
+	PolicyNone    PolicyVerdict = iota // no profile, or traffic every device needs (DHCP, DNS)
+	PolicyAllowed                      // inside the sender's profile
+	PolicyOutside                      // outside it
+)
 
 // TCPFlags are the TCP header flags the rules look at.
 type TCPFlags uint8

@@ -38,7 +38,9 @@ const (
 	// half-life of 10 min.
 	TermRule
 	// TermNovelty: a service (server, port, protocol) this client did not
-	// use while the sensor learnt, or a client not seen then.
+	// use while the sensor learnt, or a client not seen then; for a device
+	// with a MUD profile (internal/netids/mud), a connection outside the
+	// profile, learnt or not, and never one inside it.
 	TermNovelty
 	// TermLearned: the learned detector's score of the client's packets on
 	// this connection, as ratio r to the 99.9th percentile of its
@@ -192,6 +194,8 @@ const (
 	markFailedCounted = 1 << iota // the connection's first failure reached the client's fan-out
 	markNovel                     // the service was new when the connection was created
 	markNoveltyKnown              // markNovel has been decided
+	markMUDAllowed                // the client's MUD profile allows the connection
+	markMUDOutside                // the client's MUD profile does not
 	markIRCNick                   // the client sent an IRC NICK command on the connection
 	markIRCUser                   // … and a USER command
 )
@@ -324,6 +328,13 @@ func (s *Sensor) evidence(p *Packet, ev conntrack.Event, raw, drift float64, exe
 	m := &c.Mark
 	if m.N&markNoveltyKnown == 0 {
 		m.N |= markNoveltyKnown
+		switch {
+		case !ev.Up:
+		case p.Policy == PolicyAllowed:
+			m.N |= markMUDAllowed
+		case p.Policy == PolicyOutside:
+			m.N |= markMUDOutside
+		}
 		svc := service{c.Server, c.Port, c.Proto}
 		if !executing {
 			if cl.services == nil {
@@ -378,9 +389,17 @@ func (s *Sensor) evidence(p *Packet, ev conntrack.Event, raw, drift float64, exe
 		e[TermFanOut] = 1 - math.Exp(-cl.fanOut/10)
 		e[TermBurst] = clip01((cl.burst - 30) / 70)
 	}
-	// Novelty needs a profile: none when the model was loaded.
-	if executing && s.opts.Model == nil && (m.N&markNovel != 0 || !cl.learntWhileLearning) && c.Proto != afterimage.ProtoARP {
-		e[TermNovelty] = 1
+	// Novelty needs a profile: the device's MUD profile where it has one
+	// (the policy inspector's verdict on the connection's first packet),
+	// else the services learnt (none when the model was loaded).
+	if executing && c.Proto != afterimage.ProtoARP {
+		switch {
+		case m.N&markMUDOutside != 0:
+			e[TermNovelty] = 1
+		case m.N&markMUDAllowed != 0:
+		case s.opts.Model == nil && (m.N&markNovel != 0 || !cl.learntWhileLearning):
+			e[TermNovelty] = 1
+		}
 	}
 	e[TermDNS] = s.dns.inherit(c.Server, &e, &s.eo, t)
 	e[TermIRC] = s.irc(p, c, cl, t)

@@ -95,8 +95,10 @@ func (pl *Policy) Inspect(p *netids.Packet, emit func(netids.Alert)) {
 	if model, ok := pl.opts.Lookup(p.SrcMAC, p.SrcIP); ok {
 		if prof := pl.opts.Profiles[model]; prof != nil {
 			if pl.allowed(prof, prof.FromDevice, p, p.DstIP, p.SrcPort, p.DstPort, model) {
+				p.Policy = netids.PolicyAllowed
 				pl.remember(rev, t)
 			} else {
+				p.Policy = netids.PolicyOutside
 				pl.violation(p, t, model, true, emit)
 			}
 		}
