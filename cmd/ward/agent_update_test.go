@@ -8,27 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wardproject/ward/internal/agent"
 	"github.com/wardproject/ward/internal/update"
+	"github.com/wardproject/ward/internal/wardtest"
 )
-
-// lockedBuffer is an io.Writer safe for the agent's log and the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // TestAgentInstallsRollout is the update path end to end, every part
 // real: ward serve (EST, /tuf/ over mutual TLS, the MQTT gateway, the
@@ -87,7 +73,7 @@ func runAgentRollout(t *testing.T, onlineFirst bool) {
 	}
 	actx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	var logs lockedBuffer
+	var logs wardtest.SyncBuffer
 	go func() {
 		cmd := newRootCmd()
 		cmd.SetOut(&logs)

@@ -63,19 +63,19 @@ func (o *Orders) Handle(ctx context.Context, payload []byte) {
 		var partial struct{ Rollout, Version string }
 		if json.Unmarshal(payload, &partial) == nil {
 			o.report(ctx, update.Status{Rollout: partial.Rollout, Version: partial.Version, State: update.StateFailed,
-				Reason: truncateReason("malformed order: " + err.Error()), At: time.Now().UTC()})
+				Reason: truncateReason("malformed order: " + err.Error()), At: o.in.opts.Now().UTC()})
 		}
 		return
 	}
 	if o.in.InProgress(ord) {
-		o.report(ctx, update.Status{Rollout: ord.Rollout, Version: ord.Version, State: update.StateDownloading, Reason: "already in progress", At: time.Now().UTC()})
+		o.report(ctx, update.Status{Rollout: ord.Rollout, Version: ord.Version, State: update.StateDownloading, Reason: "already in progress", At: o.in.opts.Now().UTC()})
 		return
 	}
 	select {
 	case o.queue <- ord:
 	default:
 		o.report(ctx, update.Status{Rollout: ord.Rollout, Version: ord.Version, State: update.StateFailed,
-			Reason: fmt.Sprintf("busy: %d orders already wait; send it again later", maxQueuedOrders), At: time.Now().UTC()})
+			Reason: fmt.Sprintf("busy: %d orders already wait; send it again later", maxQueuedOrders), At: o.in.opts.Now().UTC()})
 	}
 }
 

@@ -64,3 +64,20 @@ func FuzzParseState(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDownloadHeaders: the two server headers the downloader parses
+// (Content-Range on a resume, Retry-After on a 429) never panic, and what
+// they yield stays in range.
+func FuzzDownloadHeaders(f *testing.F) {
+	for _, s := range []string{"bytes 100-199/200", "bytes */200", "bytes -1-5/9", "7", "Wed, 21 Oct 2026 07:28:00 GMT", "-3", "99999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if n, ok := contentRangeStart(v); ok && n < 0 {
+			t.Fatalf("Content-Range %q: start %d", v, n)
+		}
+		if d := retryAfter(v); d < 0 || d > 24*time.Hour {
+			t.Fatalf("Retry-After %q: %s", v, d)
+		}
+	})
+}

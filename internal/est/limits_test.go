@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/wardproject/ward/internal/fleet"
 	"github.com/wardproject/ward/internal/pki"
+	"github.com/wardproject/ward/internal/wardtest"
 )
 
 // TestWrongTokenFloodGets429 is the flood of issue 9: one client sends
@@ -189,7 +189,7 @@ func encodeBody(der []byte) string { return base64.StdEncoding.EncodeToString(de
 // within its own budget) writes a bounded number of log lines; the metric
 // counts every refusal.
 func TestRefusalLogBounded(t *testing.T) {
-	var buf syncBuffer
+	var buf wardtest.SyncBuffer
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	h, err := New(Options{Enroller: &countingEnroller{}, Chain: func() []*x509.Certificate { return nil },
 		Logger: slog.New(slog.NewTextHandler(&buf, nil)), Metrics: prometheus.NewPedanticRegistry(), Now: func() time.Time { return now }})
@@ -207,21 +207,4 @@ func TestRefusalLogBounded(t *testing.T) {
 	if got := testutil.ToFloat64(h.requests.WithLabelValues("simpleenroll", "Unauthorized")); got != 500 {
 		t.Errorf("ward_est_requests_total{Unauthorized} = %v, want 500", got)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
