@@ -69,7 +69,21 @@
 // observations on the device's own devices/<id>/update/status: the
 // identity is the gateway's (the device's verified certificate), so a
 // device cannot report for another, and a report naming a rollout the
-// device is not in, or another version, changes nothing.
+// device is not in, or another version, or sent before its wave started
+// (no order was sent to it), changes nothing.
+//
+// # Scale
+//
+// The engine handles its inputs on one goroutine, in order, through a
+// bounded queue (ward_rollout_dropped_total counts what a full queue
+// drops: a dropped report is recovered by the device's next one, a dropped
+// subscription by its next connection). Create reads the whole device
+// registry once; each gate check reads the rollout's per-wave counts (one
+// grouped query) and its installed devices (for the bricked gate). Both
+// are fine for the fleets Ward runs today; for millions of devices the
+// population should be read by model and the bricked gate should read
+// only the devices whose soak ends, which the store's filter does not
+// express yet.
 //
 // # Time and ownership
 //
