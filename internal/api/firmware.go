@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"time"
 
@@ -18,7 +17,9 @@ import (
 // update.Site implements it.
 type Firmware interface {
 	ListFirmware(ctx context.Context) ([]update.Firmware, error)
-	Publish(ctx context.Context, rel update.Release, content io.ReadSeeker) (update.Firmware, error)
+	// PublishStream spools the upload to disk beside the repository
+	// (never whole in memory), bounded by maxBytes, and publishes it.
+	PublishStream(ctx context.Context, rel update.Release, r io.Reader, maxBytes int64) (update.Firmware, error)
 }
 
 // MaxFirmwareBytes bounds a firmware file published over the API.
@@ -67,8 +68,9 @@ func (s *Server) showFirmware(w http.ResponseWriter, r *http.Request) error {
 	return &Error{Status: http.StatusNotFound, Public: fmt.Sprintf("no firmware %s %s is published", model, version)}
 }
 
-// publishFirmware streams the body to a temporary file (never whole in
-// memory), then publishes it with the server's keys.
+// publishFirmware streams the body to a temporary file beside the
+// repository (never whole in memory), then publishes it with the server's
+// keys.
 func (s *Server) publishFirmware(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	rel := update.Release{Model: q.Get("model"), Version: q.Get("version"), MinVersion: q.Get("min_version"), Notes: q.Get("notes"), File: q.Get("file")}
@@ -76,33 +78,15 @@ func (s *Server) publishFirmware(w http.ResponseWriter, r *http.Request) error {
 		return &Error{Status: http.StatusBadRequest, Public: err.Error(), Err: err}
 	}
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(firmwareUploadTime))
-	tmp, err := os.CreateTemp("", "ward-firmware-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	n, err := io.Copy(tmp, http.MaxBytesReader(w, r.Body, MaxFirmwareBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return &Error{Status: http.StatusRequestEntityTooLarge, Public: "firmware over 2 GiB"}
-		}
-		return &Error{Status: http.StatusBadRequest, Public: "reading the firmware failed: " + err.Error(), Err: err}
-	}
-	if n == 0 {
-		return &Error{Status: http.StatusBadRequest, Public: "empty firmware file"}
-	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	fw, err := s.opts.Firmware.Publish(r.Context(), rel, tmp)
+	fw, err := s.opts.Firmware.PublishStream(r.Context(), rel, r.Body, MaxFirmwareBytes)
 	var mk *update.MissingKeyError
 	switch {
 	case errors.As(err, &mk):
 		return &Error{Status: http.StatusConflict, Public: "this server cannot sign " + rel.Model + "'s firmware: " + err.Error() +
 			" (publish with ward firmware publish where the key is)", Err: err}
-	case errors.Is(err, update.ErrBadRelease):
+	case errors.Is(err, update.ErrTooLarge):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Public: "firmware over 2 GiB", Err: err}
+	case errors.Is(err, update.ErrBadRelease), errors.Is(err, update.ErrUpload):
 		return &Error{Status: http.StatusBadRequest, Public: err.Error(), Err: err}
 	case errors.Is(err, update.ErrPublished), errors.Is(err, update.ErrNotInitialized):
 		return &Error{Status: http.StatusConflict, Public: err.Error(), Err: err}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -224,6 +225,52 @@ func (s Site) ListFirmware(ctx context.Context) ([]Firmware, error) {
 	}
 	return r.Firmware(), nil
 }
+
+// PublishStream publishes a firmware that arrives as a stream (an API
+// upload): it is spooled to a temporary dot file in the repository
+// directory (on disk, never in memory or a tmpfs, and never served), then
+// published with Publish and removed. maxBytes bounds it (0: no bound);
+// a longer stream is ErrTooLarge.
+func (s Site) PublishStream(ctx context.Context, rel Release, r io.Reader, maxBytes int64) (Firmware, error) {
+	if err := rel.Check(); err != nil {
+		return Firmware{}, err
+	}
+	dir := filepath.Join(s.DataDir, SiteRepoDir)
+	if _, err := os.Stat(filepath.Join(dir, rootFile)); err != nil {
+		return Firmware{}, ErrNotInitialized
+	}
+	tmp, err := os.CreateTemp(dir, ".upload-*")
+	if err != nil {
+		return Firmware{}, fmt.Errorf("spool the firmware upload: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if maxBytes > 0 {
+		r = io.LimitReader(r, maxBytes+1)
+	}
+	n, err := io.Copy(tmp, ctxReader{ctx, r})
+	if err != nil {
+		return Firmware{}, fmt.Errorf("%w: %w", ErrUpload, err)
+	}
+	if maxBytes > 0 && n > maxBytes {
+		return Firmware{}, fmt.Errorf("%w: over %d bytes", ErrTooLarge, maxBytes)
+	}
+	if n == 0 {
+		return Firmware{}, fmt.Errorf("%w: the firmware file is empty", ErrBadRelease)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return Firmware{}, err
+	}
+	return s.Publish(ctx, rel, tmp)
+}
+
+// Errors of PublishStream.
+var (
+	// ErrTooLarge: a firmware stream longer than PublishStream's bound.
+	ErrTooLarge = errors.New("firmware too large")
+	// ErrUpload: the stream broke before its end (the client went away).
+	ErrUpload = errors.New("receiving the firmware failed")
+)
 
 // Publish publishes rel with the keys in <data-dir>/tuf-keys (see
 // Repository.Publish): it needs the model's key, or the targets key for a

@@ -232,3 +232,52 @@ func TestPublishNeedsTheModelKey(t *testing.T) {
 		t.Fatalf("publishing its own model: %v", err)
 	}
 }
+
+// errAfter fails its stream after n bytes, as a client that goes away.
+type errAfter struct{ n int }
+
+func (e *errAfter) Read(p []byte) (int, error) {
+	if e.n <= 0 {
+		return 0, io.ErrUnexpectedEOF
+	}
+	k := min(len(p), e.n)
+	e.n -= k
+	return k, nil
+}
+
+// TestPublishStream: an upload is spooled beside the repository and
+// published; one over the bound, an empty one and a broken one are
+// refused and leave nothing (no spool file either).
+func TestPublishStream(t *testing.T) {
+	f := newFixture(t, nil)
+	site := Site{DataDir: f.dataDir}
+	ctx := context.Background()
+	rel := Release{Model: "acme-th1", Version: "2.0.0", File: "fw.bin"}
+	before := tree(t, f.dir())
+	for name, tt := range map[string]struct {
+		r    io.Reader
+		want error
+	}{
+		"over the bound": {bytes.NewReader(make([]byte, 1001)), ErrTooLarge},
+		"empty":          {bytes.NewReader(nil), ErrBadRelease},
+		"broken":         {&errAfter{n: 500}, ErrUpload},
+	} {
+		if _, err := site.PublishStream(ctx, rel, tt.r, 1000); !errors.Is(err, tt.want) {
+			t.Errorf("%s: %v, want %v", name, err, tt.want)
+		}
+	}
+	if d := cmp.Diff(before, tree(t, f.dir())); d != "" {
+		t.Fatalf("refused uploads left (-before +after):\n%s", d)
+	}
+	fw, err := site.PublishStream(ctx, rel, bytes.NewReader(make([]byte, 1000)), 1000)
+	if err != nil || fw.Length != 1000 {
+		t.Fatalf("PublishStream = %+v, %v", fw, err)
+	}
+	spool, _ := filepath.Glob(filepath.Join(f.dir(), ".upload-*"))
+	if len(spool) != 0 {
+		t.Fatalf("spool files left: %v", spool)
+	}
+	if _, err := (Site{DataDir: t.TempDir()}).PublishStream(ctx, rel, bytes.NewReader([]byte("x")), 0); !errors.Is(err, ErrNotInitialized) {
+		t.Fatalf("no repository: %v", err)
+	}
+}
