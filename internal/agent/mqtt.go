@@ -156,6 +156,7 @@ func (c *Conn) connect(ctx context.Context) error {
 		SetTLSConfig(c.opts.Identity.ClientTLS(c.opts.Roots)).SetCleanSession(false).
 		SetAutoReconnect(true).SetMaxReconnectInterval(5 * time.Minute).SetOrderMatters(false).
 		SetConnectTimeout(30 * time.Second)
+	subscribed := make(chan struct{}, 1)
 	po.SetOnConnectHandler(func(cl paho.Client) {
 		for topic, h := range c.opts.Subscriptions {
 			h := h
@@ -165,6 +166,10 @@ func (c *Conn) connect(ctx context.Context) error {
 			}
 		}
 		c.log.Info("connected", "addr", c.opts.Addr)
+		select {
+		case subscribed <- struct{}{}:
+		default:
+		}
 	})
 	po.SetConnectionLostHandler(func(_ paho.Client, err error) {
 		c.log.Warn("connection lost; reconnecting", "err", Explain(err))
@@ -190,6 +195,13 @@ func (c *Conn) connect(ctx context.Context) error {
 	c.mu.Lock()
 	c.c = cl
 	c.mu.Unlock()
+	select { // the subscriptions are made before Dial or Reconnect returns
+	case <-subscribed:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(45 * time.Second):
+		c.log.Warn("connected, but the subscriptions are not confirmed yet")
+	}
 	return nil
 }
 
