@@ -32,7 +32,8 @@
 // A report only moves a device forward (the store's conditional updates),
 // so a late "downloading" never overwrites "installed" and an aborted
 // device stays aborted. On installed, the device's firmware field in the
-// registry becomes the version, so the audit sees it patched.
+// registry becomes the version, so the audit sees it patched, and a
+// firmware-updated device event records the change.
 //
 // # Gates
 //

@@ -262,11 +262,17 @@ func (e *Engine) report(ctx context.Context, o gateway.Observation) error {
 	}
 	e.mReports.WithLabelValues("applied").Inc()
 	if u.State == store.DeviceInstalled {
+		var from string
 		if _, err := e.opts.Store.UpdateDevice(ctx, o.Device, func(d *store.Device) error {
+			from = d.Firmware
 			d.Firmware, d.UpdatedAt = r.Version, now
 			return nil
 		}); err != nil {
 			return fmt.Errorf("record firmware %s of device %s: %w", r.Version, o.Device, err)
+		}
+		if err := e.opts.Store.AddEvents(ctx, []store.Event{{DeviceID: o.Device, Time: now, Kind: EventFirmwareUpdated,
+			Detail: map[string]string{"rollout": r.ID, "from": from, "to": r.Version}}}); err != nil {
+			e.log.Error("record device event", "device_id", o.Device, "kind", EventFirmwareUpdated, "err", err)
 		}
 	}
 	if u.State == store.DeviceFailed || u.State == store.DeviceInstalled {

@@ -27,7 +27,12 @@ type Store interface {
 	store.Updates
 	ListDevices(ctx context.Context) ([]store.Device, error)
 	UpdateDevice(ctx context.Context, id string, fn func(*store.Device) error) (store.Device, error)
+	AddEvents(ctx context.Context, evs []store.Event) error
 }
+
+// EventFirmwareUpdated is the device event recorded when a rollout's
+// device reports installed (detail: rollout, from, to).
+const EventFirmwareUpdated = "firmware-updated"
 
 // Releases finds a firmware release. TUFReleases reads Ward's repository.
 type Releases interface {

@@ -375,6 +375,13 @@ func TestRolloutGoodRelease(t *testing.T) {
 		if fv.Device.Firmware != "1.5.0" {
 			t.Errorf("%s firmware %s after the rollout, want 1.5.0", x.id, fv.Device.Firmware)
 		}
+		found := false
+		for _, ev := range fv.Events {
+			found = found || (ev.Kind == rollout.EventFirmwareUpdated && ev.Detail["from"] == "1.4.2" && ev.Detail["to"] == "1.5.0" && ev.Detail["rollout"] == v.ID)
+		}
+		if !found {
+			t.Errorf("%s has no firmware-updated event: %+v", x.id, fv.Events)
+		}
 	}
 	want := []string{"create", "wave", "wave", "wave", "complete"}
 	if diff := slices.Compare(want, r.auditActions(t, v.ID)); diff != 0 {
