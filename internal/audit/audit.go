@@ -104,6 +104,7 @@ func Run(s *Snapshot, opts Options) []Finding {
 	a.checkCertificates()
 	a.checkDevices()
 	a.checkModels()
+	a.checkUpdates()
 	a.checkTokens()
 	a.checkFeeds()
 	out := a.out

@@ -62,6 +62,12 @@ const (
 	CheckSBOMCoverage          = "sbom-coverage-gap"
 	CheckVulnFeedStale         = "vuln-feed-stale"
 	CheckVulnFeedMissing       = "vuln-feed-missing"
+
+	CheckModelNoSignedUpdates    = "model-no-signed-updates"
+	CheckModelUpdatesUnconfirmed = "model-updates-unconfirmed"
+	CheckUpdateFailed            = "device-update-failed"
+	CheckUpdateMetadataExpiring  = "update-metadata-expiring"
+	CheckReleaseNotesMissing     = "release-notes-missing"
 )
 
 // Check describes one audit check.
@@ -288,6 +294,26 @@ var catalog = []Check{
 		Description: "The model's metadata declares no end of security support (or the model has no metadata). ETSI EN 303 645, the UK PSTI Act and the CRA require the support period to be published.",
 		Remediation: "Obtain the support period from the manufacturer and record it (ward model set --support-ends YYYY-MM-DD).",
 		Standards:   std(e("5.3-13"), c("Article 13(8)", "Annex II (7)"))},
+	{ID: CheckModelNoSignedUpdates, Title: "Model without signed firmware updates", Severity: Medium, Scope: ScopeDevice,
+		Description: "Devices of a model are in use but Ward's TUF repository holds no signed firmware release for the model (or Ward has no update repository). Nothing can deliver these devices an update whose authenticity and integrity they verify against keys they trust.",
+		Remediation: "Initialise the update repository (ward update init, or the offline key ceremony in docs/updates.md) and publish the model's firmware (ward firmware publish --model M --version V FILE); run ward agent or an equivalent TUF client on the devices.",
+		Standards:   std(e("5.3-1", "5.3-2", "5.3-7", "5.3-9", "5.3-10"), n(nSW), c(p1c, p1f, "Annex I Part II (7)"))},
+	{ID: CheckModelUpdatesUnconfirmed, Title: "No device of a model has reported an update", Severity: Low, Scope: ScopeDevice,
+		Description: "A model has signed firmware releases, but none of its devices has ever reported an update through Ward's update protocol (devices/<id>/update/status): there is no evidence that the devices take updates automatically, nor that applying one is simple (a rollout) rather than a visit to each device.",
+		Remediation: "Run ward agent (or a TUF client that speaks Ward's update protocol) on the devices and roll the latest release out with ward rollout create; a device that cannot be updated remotely needs a documented replacement plan.",
+		Standards:   std(e("5.3-2", "5.3-3", "5.3-4"), n(nSW), c("Annex I Part II (7)"))},
+	{ID: CheckUpdateFailed, Title: "Firmware update failed on devices", Severity: Medium, Scope: ScopeDevice,
+		Description: "The latest update reported by these devices failed (download, verification, a refused rollback or another model's firmware, or the install command): they still run the old firmware and its vulnerabilities.",
+		Remediation: "Read the reasons (ward rollout show ID), fix the cause (storage, network, install command, a bad release), and retry with a new rollout; investigate verification failures as possible tampering.",
+		Standards:   std(e("5.3-8"), n(nSW), c(p1c, "Annex I Part II (2)"))},
+	{ID: CheckUpdateMetadataExpiring, Title: "Update metadata expiring or expired", Severity: Medium, Scope: ScopeFleet,
+		Description: "A top-level role's metadata in Ward's TUF repository has expired or expires soon (timestamp within 6 hours, snapshot 2 days, targets 14 days, root 30 days). Devices refuse expired metadata, so every update stops (a freeze attack looks the same), and an expiring root or targets needs the offline keys.",
+		Remediation: "Check that ward serve re-signs timestamp and snapshot (its log, ward_update_resign_failures_total, /healthz) or run ward update resign; re-sign targets and root with the offline keys (ward update sign --dir DIR) before they expire.",
+		Standards:   std(e("5.3-7", "5.3-10"), n(nSW), c(p1c, "Annex I Part II (7)"))},
+	{ID: CheckReleaseNotesMissing, Title: "Latest firmware release has no release notes", Severity: Low, Scope: ScopeDevice,
+		Description: "The latest signed release of a model carries no release notes in its metadata: operators and users are not told which vulnerabilities it fixes or why it is needed.",
+		Remediation: "Publish releases with --notes (what is fixed, CVE ids, whether installing disrupts the device) and import the release's SBOM (--sbom) so the audit can show what it fixes.",
+		Standards:   std(e("5.3-11"), c("Annex I Part II (4)", "Annex I Part II (8)"))},
 	{ID: CheckSBOMMissing, Title: "No SBOM for a model's firmware", Severity: Medium, Scope: ScopeDevice,
 		Description: "No software bill of materials has been imported for a model and firmware version running in the fleet, so its exposure to known vulnerabilities is unknown.",
 		Remediation: "Obtain the SBOM (CycloneDX or SPDX JSON) from the manufacturer or generate it from the image, and import it (ward sbom import --model M --firmware V FILE).",

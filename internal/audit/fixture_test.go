@@ -73,6 +73,11 @@ func cleanFleet(t testing.TB) *Snapshot {
 		s.DeviceReports[id] = DeviceReport{ListeningTCP: []int{22}, At: fixtureNow.Add(-time.Hour)}
 		s.Vulnerabilities[id] = DeviceVulns{SBOM: true}
 	}
+	s.Updates = &UpdateFacts{Repository: true,
+		Expires: map[string]time.Time{"root": dt(2027, 1, 1), "targets": dt(2026, 5, 1), "snapshot": fixtureNow.Add(5 * day), "timestamp": fixtureNow.Add(20 * time.Hour)},
+		Releases: map[string][]Release{"acme-th1": {{Version: "2.0.0", Published: dt(2025, 9, 1), Notes: true}, {Version: "2.0.1", Published: dt(2025, 12, 1), Notes: true}}},
+		Reports:  map[string]UpdateReport{"d-good-1": {Rollout: "r1", Version: "2.0.1", State: "installed", At: dt(2025, 12, 2)}},
+	}
 	s.Certificates = append(s.Certificates, store.Certificate{Serial: "5e01", Subject: "CN=mqtt.example.net", Kind: "server", NotBefore: dt(2026, 1, 1), NotAfter: dt(2026, 9, 1), IssuedAt: dt(2026, 1, 1), DER: certs["server"], Fingerprint: fp(certs["server"])})
 	return s
 }
@@ -182,5 +187,17 @@ func fixtureFleet(t testing.TB) *Snapshot {
 	s.Certificates = append(s.Certificates, store.Certificate{Serial: "5e02", Subject: "CN=est.example.net", Kind: "server", NotBefore: dt(2025, 3, 20), NotAfter: dt(2026, 3, 20), IssuedAt: dt(2025, 3, 20), DER: certs["server"], Fingerprint: fp(certs["server"])})
 	s.Certificates = append(s.Certificates, store.Certificate{Serial: "5e03", Subject: "CN=api.example.net", Kind: "server", NotBefore: dt(2026, 1, 1), NotAfter: dt(2026, 12, 31), IssuedAt: dt(2026, 1, 1), DER: certs["rsa1024"], Fingerprint: fp(certs["rsa1024"])})
 	s.Feeds = []vuln.Feed{{Name: "osv/Alpine", ImportedAt: dt(2026, 2, 28), Records: 94}, {Name: "kev", ImportedAt: dt(2026, 1, 15), Records: 1400, Version: "2026.01.15"}}
+	// Updates: the timestamp expired (re-signing stopped), root needs its
+	// ceremony within 30 days; cam-x has no signed release; plug-9's
+	// latest has no notes and none of its devices ever reported; two
+	// acme-th1 devices failed to install 2.0.1 (a third installed it,
+	// then failed a later attempt that was retried: its latest report
+	// counts, and it succeeded).
+	s.Updates.Expires["timestamp"] = fixtureNow.Add(-3 * time.Hour)
+	s.Updates.Expires["root"] = fixtureNow.Add(10 * day)
+	s.Updates.Releases["plug-9"] = []Release{{Version: "3.0", Notes: true}, {Version: "3.1", MinVersion: "3.0"}}
+	s.Updates.Reports["d-old"] = UpdateReport{Rollout: "r1", Version: "2.0.1", State: "failed", Reason: "install command exited with status 3", At: dt(2025, 12, 2)}
+	s.Updates.Reports["d-stale"] = UpdateReport{Rollout: "r1", Version: "2.0.1", State: "failed", Reason: "sha256 mismatch: the download was tampered with", At: dt(2025, 12, 2)}
+	s.Updates.Reports["d-revoked"] = UpdateReport{Rollout: "r1", Version: "2.0.1", State: "failed", Reason: "not counted: the device is revoked", At: dt(2025, 12, 2)}
 	return s
 }

@@ -43,6 +43,10 @@ type Snapshot struct {
 	Vulnerabilities map[string]DeviceVulns
 	// Feeds are the vulnerability feeds with their import times.
 	Feeds []vuln.Feed
+	// Updates are the TUF repository's releases and expiries and the
+	// devices' update reports (nil: not gathered; the update checks do
+	// not run).
+	Updates *UpdateFacts
 	// Server describes Ward's own configuration.
 	Server ServerFacts
 	// Window is how far back Connections look (default 24h).
