@@ -74,7 +74,7 @@ func cleanFleet(t testing.TB) *Snapshot {
 		s.Vulnerabilities[id] = DeviceVulns{SBOM: true}
 	}
 	s.Updates = &UpdateFacts{Repository: true,
-		Expires: map[string]time.Time{"root": dt(2027, 1, 1), "targets": dt(2026, 5, 1), "snapshot": fixtureNow.Add(5 * day), "timestamp": fixtureNow.Add(20 * time.Hour)},
+		Expires:  map[string]time.Time{"root": dt(2027, 1, 1), "targets": dt(2026, 5, 1), "snapshot": fixtureNow.Add(5 * day), "timestamp": fixtureNow.Add(20 * time.Hour)},
 		Releases: map[string][]Release{"acme-th1": {{Version: "2.0.0", Published: dt(2025, 9, 1), Notes: true}, {Version: "2.0.1", Published: dt(2025, 12, 1), Notes: true}}},
 		Reports:  map[string]UpdateReport{"d-good-1": {Rollout: "r1", Version: "2.0.1", State: "installed", At: dt(2025, 12, 2)}},
 	}
