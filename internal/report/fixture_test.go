@@ -43,6 +43,8 @@ func fixtureReport(t testing.TB, standard string) Report {
 		finding(audit.CheckSBOMMissing, "", `no SBOM imported for model "plug-9" firmware "3.0" (<script>alert(1)</script>)`, d(2026, 1, 1), "firmware:plug-9@3.0", "device:plug-07"),
 		finding(audit.CheckDeviceNotSeen, "", "last seen 2026-01-05 (55 days ago; threshold 30 days)", d(2026, 2, 4), "device:th-09"),
 		finding(audit.CheckVulnFeedStale, "", "feed kev was last imported on 2026-01-15 (45 days ago; threshold 7 days)", d(2026, 1, 22), "feed:kev"),
+		finding(audit.CheckModelNoSignedUpdates, "", `Ward's update repository holds no signed firmware for model "cam-x" (2 devices in use): Ward cannot deliver a verified update to them`, d(2026, 2, 1),
+			"model:cam-x", "device:cam-01", "device:cam-02"),
 		finding(audit.CheckEnrollTokenExpired, "", "enrollment token for device th-12 created 2026-01-10 expired unused on 2026-02-09", d(2026, 2, 9), "enroll-token:th-12/deadbeef", "device:th-12"),
 	}
 	resolved := finding(audit.CheckTLSVersion, "", "the minimum TLS version is TLS 1.1", d(2026, 1, 10), "server")
