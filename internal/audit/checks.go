@@ -280,7 +280,7 @@ var catalog = []Check{
 		Standards:   std(e("5.2-2", "5.3-8"), n(nSW, nCSA), c(p1a, "Annex I Part II (2)", "Article 14(1)", "Article 14(2)(a)"))},
 	{ID: CheckFirmwareOutdated, Title: "Firmware behind the model's latest release", Severity: Medium, Scope: ScopeDevice,
 		Description: "Devices run a firmware version released longer before the model's latest firmware than the threshold (default 180 days), or, when the version's release date is unknown, the latest firmware has been available that long and they have not taken it.",
-		Remediation: "Roll the latest firmware out to these devices (ward update rollout) and check why they did not update.",
+		Remediation: "Roll the latest firmware out to these devices (ward rollout create --model M --version V) and check why they did not update.",
 		Standards:   std(e("5.3-8", "5.3-4"), n(nSW), c(p1c, "Annex I Part II (7)", "Annex I Part II (8)"))},
 	{ID: CheckModelSupportEnded, Title: "Model past its support period", Severity: High, Scope: ScopeDevice,
 		Description: "The model's declared security-support period has ended: its devices no longer receive security updates.",

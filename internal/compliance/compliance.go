@@ -60,6 +60,8 @@ type Store interface {
 	ListSuppressions(ctx context.Context) ([]store.Suppression, error)
 	AddTrendPoint(ctx context.Context, at time.Time, counts map[string]int) error
 	ListTrend(ctx context.Context, since time.Time) ([]store.TrendPoint, error)
+	GetRollout(ctx context.Context, id string) (store.Rollout, error)
+	ListRolloutDevices(ctx context.Context, f store.RolloutDeviceFilter) ([]store.RolloutDevice, error)
 }
 
 // CA is what the audit inspects of the certificate authority.
@@ -401,6 +403,9 @@ func (s *Service) Snapshot(ctx context.Context) (*audit.Snapshot, error) {
 		snap.Models = append(snap.Models, *m)
 	}
 	sort.Slice(snap.Models, func(i, j int) bool { return snap.Models[i].Name < snap.Models[j].Name })
+	if snap.Updates, err = s.updateFacts(ctx); err != nil {
+		return nil, err
+	}
 	// Connections from the event log of the window.
 	evs, err := s.opts.Store.ListEvents(ctx, "", 500_000)
 	if err != nil {

@@ -3,17 +3,23 @@ package compliance
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/wardproject/ward/internal/audit"
 	"github.com/wardproject/ward/internal/report"
+	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/update"
 )
 
-// FirmwareSource lists the firmware published in Ward's TUF repository.
-// update.Site implements it.
+// FirmwareSource lists the firmware published in Ward's TUF repository
+// and when the repository's metadata expires. update.Site implements it.
 type FirmwareSource interface {
 	ListFirmware(ctx context.Context) ([]update.Firmware, error)
+	// Expires returns each top-level role's expiry; nil before the
+	// repository exists.
+	Expires(ctx context.Context) (map[string]time.Time, error)
 }
 
 // Where a model's latest firmware comes from (report.ModelSummary).
@@ -70,6 +76,63 @@ func (s *Service) modelsWithFirmware(ctx context.Context, infos map[string][]byt
 		source[name] = LatestFromRepository
 	}
 	return models, source
+}
+
+// reportStates are the rollout states a device reaches by reporting
+// (pending, skipped and aborted are Ward's doing, not the device's).
+var reportStates = []store.RolloutDeviceState{store.DeviceDownloading, store.DeviceInstalling, store.DeviceInstalled, store.DeviceFailed}
+
+// updateFacts gathers the facts of the update checks: the repository's
+// expiries and signed releases, and each device's latest update report
+// from the rollouts. It returns nil (the update checks do not run) when
+// the service has no repository to look at or cannot read it: an audit
+// must not report "no signed updates" because a file was unreadable.
+func (s *Service) updateFacts(ctx context.Context) (*audit.UpdateFacts, error) {
+	if s.opts.Firmware == nil {
+		return nil, nil
+	}
+	expires, err := s.opts.Firmware.Expires(ctx)
+	if err != nil {
+		s.log.Warn("read the update repository's expiries for the audit", "err", err)
+		return nil, nil
+	}
+	fws, err := s.opts.Firmware.ListFirmware(ctx)
+	if err != nil {
+		s.log.Warn("read the firmware repository for the audit", "err", err)
+		return nil, nil
+	}
+	u := &audit.UpdateFacts{Repository: expires != nil, Expires: expires, Releases: map[string][]audit.Release{}, Reports: map[string]audit.UpdateReport{}}
+	update.SortFirmware(fws) // newest first, versions that cannot be ordered last
+	for _, fw := range slices.Backward(fws) {
+		u.Releases[fw.Model] = append(u.Releases[fw.Model], audit.Release{Version: fw.Version, Published: fw.Published, MinVersion: fw.MinVersion, Notes: fw.Notes != ""})
+	}
+	versions := map[string]string{} // rollout ID -> version
+	f := store.RolloutDeviceFilter{States: reportStates, Limit: 1000}
+	for {
+		page, err := s.opts.Store.ListRolloutDevices(ctx, f)
+		if err != nil {
+			return nil, fmt.Errorf("list the devices' update reports: %w", err)
+		}
+		for _, d := range page {
+			if r, ok := u.Reports[d.DeviceID]; ok && !d.UpdatedAt.After(r.At) {
+				continue
+			}
+			version, ok := versions[d.RolloutID]
+			if !ok {
+				r, err := s.opts.Store.GetRollout(ctx, d.RolloutID)
+				if err != nil {
+					return nil, fmt.Errorf("read rollout %s for the audit: %w", d.RolloutID, err)
+				}
+				version = r.Version
+				versions[d.RolloutID] = version
+			}
+			u.Reports[d.DeviceID] = audit.UpdateReport{Rollout: d.RolloutID, Version: version, State: string(d.State), Reason: d.Reason, At: d.UpdatedAt}
+		}
+		if len(page) < f.Limit {
+			return u, nil
+		}
+		f.After = page[len(page)-1].Cursor()
+	}
 }
 
 // patchLevel counts firmware versions against the latest: the same

@@ -272,6 +272,44 @@ var (
 	ErrUpload = errors.New("receiving the firmware failed")
 )
 
+// Expires returns when each top-level role's current metadata expires
+// ("root", "targets", "snapshot", "timestamp"): root and targets as
+// verified when the repository is opened, snapshot and timestamp as
+// written by the last re-signing. It returns nil before ward update init,
+// and only root and targets while the online roles are not signed yet (a
+// root made offline, waiting for ward update init on the server).
+func (s Site) Expires(ctx context.Context) (map[string]time.Time, error) {
+	dir := filepath.Join(s.DataDir, SiteRepoDir)
+	r, err := Open(Options{Dir: dir, Keys: &Keyring{}, Offline: true, Now: s.Now, Logger: s.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return r.expires(dir)
+}
+
+// expires reads the expiries of the repository in dir (see Site.Expires).
+func (r *Repository) expires(dir string) (map[string]time.Time, error) {
+	r.mu.Lock()
+	root, targets := r.root, r.targets
+	r.mu.Unlock()
+	if root == nil {
+		return nil, nil
+	}
+	out := map[string]time.Time{metadata.ROOT: root.Signed.Expires}
+	if targets != nil {
+		out[metadata.TARGETS] = targets.Signed.Expires
+	}
+	ts, snap, err := onlineExpiries(dir)
+	switch {
+	case errors.Is(err, errNoRepository):
+		return out, nil
+	case err != nil:
+		return nil, err
+	}
+	out[metadata.TIMESTAMP], out[metadata.SNAPSHOT] = ts, snap
+	return out, nil
+}
+
 // Publish publishes rel with the keys in <data-dir>/tuf-keys (see
 // Repository.Publish): it needs the model's key, or the targets key for a
 // model's first firmware; otherwise the error is a *MissingKeyError.

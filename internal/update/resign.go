@@ -168,12 +168,19 @@ var errNoRepository = errors.New("no TUF repository")
 // expiries reads when the current timestamp and the snapshot it names
 // expire. Signatures are not checked: this only decides when to re-sign.
 func (r *Resigner) expiries() (ts, snap time.Time, err error) {
+	return onlineExpiries(r.opts.RepoDir)
+}
+
+// onlineExpiries reads when the timestamp in dir and the snapshot it
+// names expire, without checking signatures; errNoRepository when dir has
+// no root.json or no timestamp.json yet.
+func onlineExpiries(dir string) (ts, snap time.Time, err error) {
 	for _, f := range []string{rootFile, timestampFile} {
-		if _, err := os.Stat(filepath.Join(r.opts.RepoDir, f)); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(dir, f)); errors.Is(err, os.ErrNotExist) {
 			return ts, snap, errNoRepository
 		}
 	}
-	b, err := os.ReadFile(filepath.Join(r.opts.RepoDir, timestampFile))
+	b, err := os.ReadFile(filepath.Join(dir, timestampFile))
 	if err != nil {
 		return ts, snap, err
 	}
@@ -186,7 +193,7 @@ func (r *Resigner) expiries() (ts, snap time.Time, err error) {
 	if m == nil {
 		return ts, snap, fmt.Errorf("%s names no snapshot", timestampFile)
 	}
-	sb, err := os.ReadFile(filepath.Join(r.opts.RepoDir, versionedName(metadata.SNAPSHOT, m.Version)))
+	sb, err := os.ReadFile(filepath.Join(dir, versionedName(metadata.SNAPSHOT, m.Version)))
 	if err != nil {
 		return ts, snap, fmt.Errorf("read the snapshot the timestamp names: %w", err)
 	}
