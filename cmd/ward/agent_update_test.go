@@ -48,14 +48,6 @@ func runAgentRollout(t *testing.T, onlineFirst bool) {
 	dir := t.TempDir()
 	dev := wardCLI{t: t, env: []string{w.env[0], w.env[1], w.env[4], w.env[5]}}
 	dev.must("enroll", "--id", "th-1", "--token", res.Token, "--dir", dir)
-	// The device ships with the repository's root.
-	root, err := os.ReadFile(filepath.Join(dataDir, update.SiteRepoDir, "root.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, agent.TUFRootFile), root, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	installed := filepath.Join(dir, "flashed.bin")
 	script := filepath.Join(t.TempDir(), "flash.sh")
 	os.WriteFile(script, []byte(fmt.Sprintf("#!/bin/sh\ncp \"$WARD_FIRMWARE_FILE\" %q\n", installed)), 0o755)
@@ -71,27 +63,7 @@ func runAgentRollout(t *testing.T, onlineFirst bool) {
 	if !onlineFirst {
 		createRollout()
 	}
-	actx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	var logs wardtest.SyncBuffer
-	go func() {
-		cmd := newRootCmd()
-		cmd.SetOut(&logs)
-		cmd.SetErr(&logs)
-		cmd.SetArgs([]string{"agent", "--dir", dir, "--mqtt-addr", w.srv.MQTTAddr().String(),
-			"--server", strings.TrimPrefix(w.env[1], "https://"), "--model", "acme-th1", "--firmware-version", "1.4.2",
-			"--install-cmd", script, "--interval", "1h", "--no-renew"})
-		done <- cmd.ExecuteContext(actx)
-	}()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("ward agent: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("agent log:\n%s", logs.String())
-		}
-	}()
+	logs := startAgent(t, w, dir, "acme-th1", "1.4.2", script) // the device ships with the repository's root
 	if onlineFirst {
 		waitFor(t, "the agent's subscription", func() bool { return strings.Contains(logs.String(), "connected") })
 		createRollout()
@@ -133,4 +105,41 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		<-tick.C
 	}
+}
+
+// startAgent runs ward agent for the device enrolled in dir (with the
+// repository's root shipped in it) against w's server until the test
+// ends, installing with script; it returns the agent's log, printed when
+// the test fails.
+func startAgent(t *testing.T, w wardCLI, dir, model, version, script string) *wardtest.SyncBuffer {
+	t.Helper()
+	root, err := os.ReadFile(filepath.Join(w.dir, update.SiteRepoDir, "root.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, agent.TUFRootFile), root, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	logs := new(wardtest.SyncBuffer)
+	go func() {
+		cmd := newRootCmd()
+		cmd.SetOut(logs)
+		cmd.SetErr(logs)
+		cmd.SetArgs([]string{"agent", "--dir", dir, "--mqtt-addr", w.srv.MQTTAddr().String(),
+			"--server", strings.TrimPrefix(w.env[1], "https://"), "--model", model, "--firmware-version", version,
+			"--install-cmd", script, "--interval", "1h", "--no-renew"})
+		done <- cmd.ExecuteContext(ctx)
+	}()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("ward agent: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("agent log:\n%s", logs.String())
+		}
+	})
+	return logs
 }
