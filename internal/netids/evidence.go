@@ -187,6 +187,10 @@ const (
 	markDrift           // decayed maximum of the drift term
 	markRule            // rule term, at Mark.T
 	markAttempts        // decayed attempts (TermFlood), at Mark.T
+	markBeatLast        // time of the last attempt (periodicity, context only)
+	markBeatGap         // mean interval between attempts (EWMA)
+	markBeatDev         // mean absolute deviation of the intervals (EWMA)
+	markBeatN           // attempts counted
 )
 
 // Mark.N bits.
@@ -360,6 +364,7 @@ func (s *Sensor) evidence(p *Packet, ev conntrack.Event, raw, drift float64, exe
 		m.T = t
 	}
 	if ev.Opened && c.Proto != afterimage.ProtoARP {
+		beatObserve(m, t)
 		m.V[markAttempts]++
 		if !executing {
 			cl.peakAttempts = max(cl.peakAttempts, m.V[markAttempts])
@@ -456,6 +461,36 @@ func ircCommands(data []byte) uint32 {
 		}
 	}
 	return found
+}
+
+// beatObserve records an attempt at t in the connection's periodicity:
+// exponentially weighted (α = 0.2) mean and mean absolute deviation of the
+// intervals between attempts.
+func beatObserve(m *conntrack.Mark, t float64) {
+	const alpha = 0.2
+	if n := m.V[markBeatN]; n > 0 {
+		gap := max(0, t-m.V[markBeatLast])
+		if n == 1 {
+			m.V[markBeatGap] = gap
+		} else {
+			m.V[markBeatDev] += alpha * (math.Abs(gap-m.V[markBeatGap]) - m.V[markBeatDev])
+			m.V[markBeatGap] += alpha * (gap - m.V[markBeatGap])
+		}
+	}
+	m.V[markBeatN]++
+	m.V[markBeatLast] = t
+}
+
+// beat returns a connection's periodicity, context for an operator and
+// never evidence (benign NTP, SSDP and MQTT keep-alives are more regular
+// than bots): the mean interval between its attempts and its regularity,
+// 1 − mean absolute deviation / mean interval, clipped to [0, 1]. ok is
+// false before 5 attempts.
+func beat(m *conntrack.Mark) (period, regularity float64, ok bool) {
+	if m.V[markBeatN] < 5 || m.V[markBeatGap] <= 0 {
+		return 0, 0, false
+	}
+	return m.V[markBeatGap], clip01(1 - m.V[markBeatDev]/m.V[markBeatGap]), true
 }
 
 // floodTerm maps a connection's decayed attempts n to TermFlood given its

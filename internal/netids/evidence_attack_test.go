@@ -2,14 +2,17 @@ package netids
 
 import (
 	"bytes"
+	"math"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/wardproject/ward/internal/netids/conntrack"
 	"github.com/wardproject/ward/internal/netids/kitnet"
 )
 
@@ -189,5 +192,77 @@ func TestFloodTerm(t *testing.T) {
 	}
 	if !high {
 		t.Errorf("incidents %+v: want a high one of the flooding device", s.Incidents())
+	}
+}
+
+func TestBeat(t *testing.T) {
+	tests := []struct {
+		name        string
+		at          []float64
+		ok          bool
+		period, reg float64 // wanted, ±0.05 relative
+	}{
+		{"too few attempts", []float64{0, 60, 120, 180}, false, 0, 0},
+		{"a clock", []float64{0, 60, 120, 180, 240, 300}, true, 60, 1},
+		{"jittered ±10 s", []float64{0, 50, 120, 170, 240, 290, 360}, true, 60, 0.8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m conntrack.Mark
+			for _, at := range tt.at {
+				beatObserve(&m, at)
+			}
+			p, r, ok := beat(&m)
+			if ok != tt.ok || ok && (math.Abs(p-tt.period) > 0.05*tt.period+3 || math.Abs(r-tt.reg) > 0.1) {
+				t.Errorf("beat = %.2f s, regularity %.2f, %v; want %v s, %v, %v", p, r, ok, tt.period, tt.reg, tt.ok)
+			}
+		})
+	}
+}
+
+// TestBeatIsContext performs a bot calling a dead C&C every 60 s (a SYN
+// from a new port each time, never answered) beside a benign device's
+// NTP-like query every 64 s to its server, on gopacket-built frames. The
+// bot's incident flow carries the period as context; the benign, more
+// regular device raises nothing: periodicity is never evidence.
+func TestBeatIsContext(t *testing.T) {
+	s, err := New(Options{Learn: 400})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &frameSender{t: t, s: s, buf: gopacket.NewSerializeBuffer()}
+	const bot, dead, dev, srv = "192.168.1.66", "203.0.113.9", "192.168.1.10", "192.168.1.1"
+	port := uint16(40000)
+	at := 0.0
+	for f.n < 400 { // learning: both hosts poll the server every 64 s
+		port++
+		f.tcp(at, dev, srv, port, 80, "S", "")
+		f.tcp(at+0.01, srv, dev, 80, port, "SA", "")
+		f.tcp(at+0.5, bot, srv, port, 80, "S", "")
+		f.tcp(at+0.51, srv, bot, 80, port, "SA", "")
+		at += 64
+	}
+	for i := 0; i < 12; i++ {
+		port++
+		f.tcp(at+float64(i)*64, dev, srv, port, 80, "S", "")
+		f.tcp(at+float64(i)*64+0.01, srv, dev, 80, port, "SA", "")
+		f.tcp(at+float64(i)*60+1, bot, dead, port, 6667, "S", "")
+	}
+	var botFlow *IncidentFlow
+	for _, in := range s.Incidents() {
+		if in.Host == netip.MustParseAddr(dev) {
+			t.Errorf("the periodic benign device has an incident: %+v", in)
+		}
+		for i, fl := range in.Flows {
+			if fl.Flow.Dst == netip.MustParseAddr(dead) {
+				botFlow = &in.Flows[i]
+			}
+		}
+	}
+	if botFlow == nil || math.Abs(botFlow.Period-60) > 3 || botFlow.Regularity < 0.9 {
+		t.Fatalf("the bot's incident flow %+v: want period ≈ 60 s, regularity ≥ 0.9", botFlow)
+	}
+	if strings.Contains(botFlow.Evidence, "period") {
+		t.Errorf("periodicity became evidence: %q", botFlow.Evidence)
 	}
 }

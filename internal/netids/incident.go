@@ -40,6 +40,13 @@ type IncidentFlow struct {
 	Name     string        `json:"name,omitempty"` // the DNS name the server was resolved from
 	Score    float64       `json:"score"`
 	Evidence string        `json:"evidence"`
+	// Period and Regularity are context, never evidence: the mean
+	// interval in seconds between the connection's attempts and 1 − their
+	// mean deviation over it (1: like a clock), once it had at least 5
+	// attempts, as of its last packet above the threshold this hour. A bot beaconing to its
+	// C&C is periodic; so are NTP, SSDP and MQTT keep-alives.
+	Period     float64 `json:"period_s,omitempty"`
+	Regularity float64 `json:"regularity,omitempty"`
 }
 
 type incidentKey struct {
@@ -80,16 +87,23 @@ func (s *Sensor) incident(p *Packet, c *conntrack.Conn, e *Evidence, v float64, 
 		s.sum.Incidents[string(sev)]++
 	}
 	listed := false
-	for _, f := range in.Flows {
-		if f.Conn == c.Key {
+	for i := range in.Flows {
+		if f := &in.Flows[i]; f.Conn == c.Key {
 			listed = true
+			if period, reg, ok := beat(&c.Mark); ok {
+				f.Period, f.Regularity = period, reg
+			}
 			break
 		}
 	}
 	if !listed {
 		if len(in.Flows) < maxIncidentFlows {
-			in.Flows = append(in.Flows, IncidentFlow{Conn: c.Key, Score: v, Evidence: s.eo.Explain(e), Name: s.dns.name(c.Server),
-				Flow: Flow{Proto: protoName(c.Proto), Src: c.Client, Dst: c.Server, DstPort: c.Port}})
+			f := IncidentFlow{Conn: c.Key, Score: v, Evidence: s.eo.Explain(e), Name: s.dns.name(c.Server),
+				Flow: Flow{Proto: protoName(c.Proto), Src: c.Client, Dst: c.Server, DstPort: c.Port}}
+			if period, reg, ok := beat(&c.Mark); ok {
+				f.Period, f.Regularity = period, reg
+			}
+			in.Flows = append(in.Flows, f)
 		} else {
 			in.More++
 		}

@@ -165,7 +165,7 @@ type Conn struct {
 
 // Mark is per-connection state kept for the tracker's caller.
 type Mark struct {
-	V [4]float64
+	V [8]float64
 	T float64
 	N uint32
 }
