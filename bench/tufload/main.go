@@ -191,9 +191,9 @@ func run(o options) error {
 		}
 		fmt.Println("failed:", f)
 	}
-	fmt.Printf("%s: %d clients x %d bytes in %.2fs: %.1f MB/s aggregate; per download p50 %s p99 %s; server CPU %.0f%%, RSS %.0f MiB before, %.0f MiB peak; %d failed\n",
+	fmt.Printf("%s: %d clients x %d bytes in %.2fs: %.1f MB/s aggregate; per download p50 %s p99 %s; CPU: server %.0f%%, load client %.0f%%, other %.0f%%; server RSS %.0f MiB before, %.0f MiB peak; %d failed\n",
 		o.label, len(devs), o.length, wall.Seconds(), rate, hist.Quantile(0.5).Round(time.Millisecond), hist.Quantile(0.99).Round(time.Millisecond),
-		server, float64(rssBefore)/(1<<20), float64(peak)/(1<<20), len(failed))
+		server, self, other, float64(rssBefore)/(1<<20), float64(peak)/(1<<20), len(failed))
 	fmt.Printf("RESULT label=%s mode=download rate=%.1f p50_us=%d p99_us=%d broker_cpu=%.0f client_cpu=%.0f other_cpu=%.0f rss_before_mib=%.0f rss_peak_mib=%.0f lost=%d\n",
 		o.label, rate, hist.Quantile(0.5).Microseconds(), hist.Quantile(0.99).Microseconds(), server, self, other,
 		float64(rssBefore)/(1<<20), float64(peak)/(1<<20), len(failed))
