@@ -132,7 +132,7 @@ function median(arr, l, k,   i, j, t, x) {
 END {
 	printf "%-8s %10s %10s %16s %12s %10s\n", "server", "MB/s", "CPU %", "MB/CPU-second", "peak RSS", "p99 s"
 	for (l in n) { k = n[l]; r[l] = median(rate, l, k); c[l] = median(cpu, l, k)
-		printf "%-8s %10.1f %10.0f %16.0f %9.0f MiB %10.2f\n", l, r[l], c[l], c[l] > 0 ? r[l] / c[l] * 100 : 0, median(rss, l, k), median(p99, l, k) / 1e6 }
+		printf "%-8s %10.1f %10.0f %16.0f %9.0f MiB %10.2f\n", l, r[l], c[l], (c[l] > 0 ? r[l] / c[l] * 100 : 0), median(rss, l, k), median(p99, l, k) / 1e6 }
 	if (r["nginx"] > 0) printf "ratio Ward/nginx throughput: %.2fx (goal >= 0.8x)\n", r["ward"] / r["nginx"]
 	if (c["ward"] > 0 && c["nginx"] > 0) printf "ratio Ward/nginx MB per server CPU-second: %.2fx\n", (r["ward"] / c["ward"]) / (r["nginx"] / c["nginx"])
 }'
