@@ -166,10 +166,14 @@ func (s *rolloutSim) onOrder(d *device, payload []byte) {
 			return
 		}
 		report(update.StateInstalling, "")
-		report(update.StateInstalled, "")
 		if sc == RolloutMirai {
+			// Infected before it reports installed: once the server
+			// sees the wave installed, the next window's reports carry
+			// the behaviour (marking it after the report raced the
+			// window under load, and the gate fired a wave late).
 			s.infected.Store(d.id, struct{}{})
 		}
+		report(update.StateInstalled, "")
 	}()
 }
 
