@@ -392,6 +392,7 @@ func (s *Service) Snapshot(ctx context.Context) (*audit.Snapshot, error) {
 		if models[d.Model] == nil {
 			models[d.Model] = &audit.Model{Name: d.Model}
 		}
+		sameRelease(models[d.Model], d.Firmware)
 	}
 	for _, p := range mps {
 		if models[p.Model] == nil {

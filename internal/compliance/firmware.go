@@ -135,6 +135,26 @@ func (s *Service) updateFacts(ctx context.Context) (*audit.UpdateFacts, error) {
 	}
 }
 
+// sameRelease files a device's firmware version under the release date
+// of the published version it equals in another spelling (1.5 and 1.5.0,
+// v1.5.0, 1.5.0+b7: update.CompareVersions), so that firmware-outdated,
+// which looks versions up by their string, does not count a device on
+// the latest release as behind it.
+func sameRelease(m *audit.Model, firmware string) {
+	if m.Releases == nil {
+		return
+	}
+	if _, ok := m.Releases[firmware]; ok {
+		return
+	}
+	for v, at := range m.Releases {
+		if c, err := update.CompareVersions(firmware, v); err == nil && c == 0 {
+			m.Releases[firmware] = at
+			return
+		}
+	}
+}
+
 // patchLevel counts firmware versions against the latest: the same
 // release (update.CompareVersions), an older one, or anything else (newer,
 // or a version that cannot be ordered).

@@ -70,8 +70,10 @@ func TestLatestFirmwareFromRepository(t *testing.T) {
 		got[m.Name] = m
 	}
 	th1 := got["acme-th1"]
-	if th1.LatestFirmware != "1.5.0" || !th1.LatestFirmwareReleased.Equal(now.Add(-100*24*time.Hour)) || len(th1.Releases) != 2 {
-		t.Errorf("acme-th1 = %+v, want 1.5.0 from the repository, published 100 days ago, with 2 releases", th1)
+	// th-2's "1.5" is the published 1.5.0: filed under its date too.
+	if th1.LatestFirmware != "1.5.0" || !th1.LatestFirmwareReleased.Equal(now.Add(-100*24*time.Hour)) || len(th1.Releases) != 3 ||
+		!th1.Releases["1.5"].Equal(th1.Releases["1.5.0"]) || th1.Releases["1.4.0"].IsZero() {
+		t.Errorf("acme-th1 = %+v, want 1.5.0 from the repository, published 100 days ago, with 2 releases and 1.5 filed as 1.5.0", th1)
 	}
 	if gw := got["acme-gw1"]; gw.LatestFirmware != "3.3.0" {
 		t.Errorf("acme-gw1 = %+v, want the manual 3.3.0", gw)
@@ -128,5 +130,53 @@ func TestPatchLevel(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+// TestSameReleaseSpelledShorterIsNotOutdated: a device reporting 1.5 runs
+// the published 1.5.0, the latest: not outdated, however long ago 1.5.0
+// came out; a device on 1.4 (the published 1.4.0) is behind by the
+// releases' dates.
+func TestSameReleaseSpelledShorterIsNotOutdated(t *testing.T) {
+	ctx := context.Background()
+	db := wardtest.SQLite(t)
+	ca, err := pki.Open(ctx, pki.Options{Dir: t.TempDir(), Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	clk := now.Add(-400 * 24 * time.Hour)
+	dataDir := t.TempDir()
+	repo, err := update.InitSite(ctx, dataDir, nil, nil, update.Options{Now: func() time.Time { return clk }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"1.4.0", "1.5.0"} {
+		if _, err := repo.Publish(ctx, update.Release{Model: "acme-th1", Version: v, File: "fw.bin", Notes: "n"}, strings.NewReader("fw "+v)); err != nil {
+			t.Fatal(err)
+		}
+		clk = clk.Add(200 * 24 * time.Hour) // 1.5.0 published 200 days ago, 200 after 1.4.0
+	}
+	s, err := New(ctx, Options{Store: db, CA: ca, Firmware: update.Site{DataDir: dataDir}, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, fw := range map[string]string{"th-new": "1.5", "th-old": "1.4"} {
+		if err := db.CreateDevice(ctx, store.Device{ID: id, Model: "acme-th1", Firmware: fw, Status: store.StatusActive, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs, err := s.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outdated []string
+	for _, f := range fs {
+		if f.Check == audit.CheckFirmwareOutdated {
+			outdated = append(outdated, f.Evidence)
+		}
+	}
+	if len(outdated) != 1 || !strings.Contains(outdated[0], "firmware 1.4 (released") || !strings.Contains(outdated[0], "200 days older than the latest 1.5.0") {
+		t.Errorf("firmware-outdated: %q; want only the device on 1.4, 200 days behind 1.5.0", outdated)
 	}
 }
