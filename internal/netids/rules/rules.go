@@ -1,5 +1,6 @@
 // Package rules holds the network sensor's signature rules, which run beside
-// the learned detector: port scans, host scans, telnet/SSH brute force, SYN
+// the learned detector: port scans, host scans, telnet/SSH brute force, MQTT
+// credential brute force (refused logins read from the broker's CONNACKs), SYN
 // floods, traffic to or from known-bad addresses (a reloadable blocklist)
 // and slow retries to a server that never answers. An *Engine is a
 // netids.Inspector and a netids.OutcomeInspector.
@@ -37,6 +38,13 @@ type Options struct {
 	BruteAttempts int
 	// BrutePorts are the login ports watched. Default 22, 23, 2323.
 	BrutePorts []uint16
+	// MQTTPorts are the plaintext MQTT ports whose CONNACKs are read for
+	// refused logins. Default 1883.
+	MQTTPorts []uint16
+	// MQTTRefusals: logins one broker refused to one client (CONNACK
+	// "bad user name or password" or "not authorised", MQTT 3.1.1 and 5)
+	// within a window before the MQTT brute-force rule fires. Default 5.
+	MQTTRefusals int
 	// SYNFloodRate: SYNs (without ACK) to one host per second, averaged
 	// over the window. Default 200.
 	SYNFloodRate float64
@@ -66,6 +74,18 @@ type Engine struct {
 	floods map[netip.Addr]*floodState
 	bl     map[blKey]float64 // last blocklist alert per pair
 	dead   map[conntrack.Key]struct{}
+	mqtt   map[uint16]bool
+	logins map[loginKey]*loginState // refused MQTT logins per client and broker
+}
+
+// loginKey is a client and the broker that refuses it.
+type loginKey struct{ client, broker netip.Addr }
+
+// loginState counts a client's refused logins in the current window.
+type loginState struct {
+	start float64
+	n     int
+	fired bool
 }
 
 type blKey struct{ a, b netip.Addr }
@@ -116,6 +136,12 @@ func New(opts Options) *Engine {
 	if len(opts.BrutePorts) == 0 {
 		opts.BrutePorts = []uint16{22, 23, 2323}
 	}
+	if len(opts.MQTTPorts) == 0 {
+		opts.MQTTPorts = []uint16{1883}
+	}
+	if opts.MQTTRefusals <= 0 {
+		opts.MQTTRefusals = 5
+	}
 	if opts.SYNFloodRate <= 0 {
 		opts.SYNFloodRate = 200
 	}
@@ -129,9 +155,13 @@ func New(opts Options) *Engine {
 		opts.UnansweredSpan = time.Minute
 	}
 	e := &Engine{opts: opts, window: opts.Window.Seconds(), brute: map[uint16]bool{},
-		scans: map[netip.Addr]*srcState{}, floods: map[netip.Addr]*floodState{}, bl: map[blKey]float64{}, dead: map[conntrack.Key]struct{}{}}
+		scans: map[netip.Addr]*srcState{}, floods: map[netip.Addr]*floodState{}, bl: map[blKey]float64{}, dead: map[conntrack.Key]struct{}{},
+		mqtt: map[uint16]bool{}, logins: map[loginKey]*loginState{}}
 	for _, p := range opts.BrutePorts {
 		e.brute[p] = true
+	}
+	for _, p := range opts.MQTTPorts {
+		e.mqtt[p] = true
 	}
 	return e
 }
@@ -156,6 +186,64 @@ func (e *Engine) Inspect(p *netids.Packet, emit func(netids.Alert)) {
 	// never are, so a resolver answering its clients does not scan them.
 	if p.Opens && (p.Proto == afterimage.ProtoTCP || p.Proto == afterimage.ProtoUDP) {
 		e.probe(p, t, p.Proto == afterimage.ProtoTCP, emit)
+	}
+	if p.Proto == afterimage.ProtoTCP && e.mqtt[p.SrcPort] && len(p.Data) >= 4 && RefusedLogin(p.Data) {
+		e.refusedLogin(p, t, emit)
+	}
+}
+
+// RefusedLogin reports whether an MQTT broker's TCP segment begins with a
+// CONNACK that refuses the client's credentials: return code 4 (bad user
+// name or password) or 5 (not authorised) in MQTT 3.1.1, reason code 0x86,
+// 0x87 or 0x8C (bad authentication method) in MQTT 5. Anything else,
+// including a truncated or malformed packet, is not one.
+func RefusedLogin(b []byte) bool {
+	if len(b) < 4 || b[0] != 0x20 { // CONNACK, flags 0
+		return false
+	}
+	// The remaining length: a variable byte integer of at most 4 bytes.
+	i, n := 1, 0
+	for shift := 0; ; shift += 7 {
+		if i >= len(b) || shift > 21 {
+			return false
+		}
+		n |= int(b[i]&0x7f) << shift
+		i++
+		if b[i-1]&0x80 == 0 {
+			break
+		}
+	}
+	if n < 2 || i+1 >= len(b) || b[i]&^1 != 0 { // acknowledge flags: only session present
+		return false
+	}
+	switch b[i+1] {
+	case 4, 5, 0x86, 0x87, 0x8c:
+		return true
+	}
+	return false
+}
+
+// refusedLogin counts a broker's refusal of a client's login (p goes from
+// the broker to the client) and fires the brute-force rule on the
+// client's flow to the broker once per window.
+func (e *Engine) refusedLogin(p *netids.Packet, t float64, emit func(netids.Alert)) {
+	k := loginKey{client: p.DstIP, broker: p.SrcIP}
+	st := e.logins[k]
+	if st == nil || t-st.start >= e.window {
+		if st == nil && len(e.logins) >= e.opts.MaxSources {
+			clear(e.logins) // at worst a client's count starts again
+		}
+		st = &loginState{start: t}
+		e.logins[k] = st
+	}
+	st.n++
+	if st.n >= e.opts.MQTTRefusals && !st.fired {
+		st.fired = true
+		emit(netids.Alert{Time: p.Time, Rule: netids.RuleBrute, Severity: netids.SeverityHigh, Packet: p.Number,
+			Flow:  netids.Flow{Proto: "tcp", Src: p.DstIP, Dst: p.SrcIP, DstPort: p.SrcPort},
+			Count: st.n,
+			Message: fmt.Sprintf("the MQTT broker %s:%d refused %d logins from %s within %s (bad user name or password, or not authorised): credential brute force",
+				p.SrcIP, p.SrcPort, st.n, p.DstIP, e.opts.Window)})
 	}
 }
 
