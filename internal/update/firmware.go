@@ -239,7 +239,12 @@ func (s Site) PublishStream(ctx context.Context, rel Release, r io.Reader, maxBy
 	if _, err := os.Stat(filepath.Join(dir, rootFile)); err != nil {
 		return Firmware{}, ErrNotInitialized
 	}
-	tmp, err := os.CreateTemp(dir, ".upload-*")
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	removeStaleUploads(dir, now(), s.Logger)
+	tmp, err := os.CreateTemp(dir, uploadPrefix+"*")
 	if err != nil {
 		return Firmware{}, fmt.Errorf("spool the firmware upload: %w", err)
 	}
@@ -262,6 +267,32 @@ func (s Site) PublishStream(ctx context.Context, rel Release, r io.Reader, maxBy
 		return Firmware{}, err
 	}
 	return s.Publish(ctx, rel, tmp)
+}
+
+// uploadPrefix names PublishStream's spool files; staleUpload is the age
+// past which one can only be a crash's leftover (an upload in progress is
+// younger: its file is written as the bytes arrive).
+const (
+	uploadPrefix = ".upload-"
+	staleUpload  = 24 * time.Hour
+)
+
+// removeStaleUploads deletes the spool files of uploads that a crash left
+// behind in dir: nothing serves them (dot files), but they hold disk.
+func removeStaleUploads(dir string, now time.Time, log *slog.Logger) {
+	names, err := filepath.Glob(filepath.Join(dir, uploadPrefix+"*"))
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		fi, err := os.Lstat(n)
+		if err != nil || !fi.Mode().IsRegular() || now.Sub(fi.ModTime()) <= staleUpload {
+			continue
+		}
+		if err := os.Remove(n); err == nil && log != nil {
+			log.Info("removed a firmware upload left by a crash", "file", filepath.Base(n), "bytes", fi.Size(), "modified", fi.ModTime())
+		}
+	}
 }
 
 // Errors of PublishStream.

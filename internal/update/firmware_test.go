@@ -277,6 +277,27 @@ func TestPublishStream(t *testing.T) {
 	if len(spool) != 0 {
 		t.Fatalf("spool files left: %v", spool)
 	}
+	// A crash's leftover spool (two days old) goes at the next upload; a
+	// younger one (an upload in progress in another process) stays.
+	old, young := filepath.Join(f.dir(), ".upload-crashed"), filepath.Join(f.dir(), ".upload-inflight")
+	for _, n := range []string{old, young} {
+		if err := os.WriteFile(n, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chtimes(old, time.Now().Add(-48*time.Hour), time.Now().Add(-48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := site.PublishStream(ctx, Release{Model: "acme-th1", Version: "2.0.1", File: "fw.bin"}, bytes.NewReader(make([]byte, 10)), 1000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the crashed upload's spool is still there: %v", err)
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Errorf("an upload in progress lost its spool: %v", err)
+	}
+	os.Remove(young)
 	if _, err := (Site{DataDir: t.TempDir()}).PublishStream(ctx, rel, bytes.NewReader([]byte("x")), 0); !errors.Is(err, ErrNotInitialized) {
 		t.Fatalf("no repository: %v", err)
 	}
