@@ -5,8 +5,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -26,5 +28,37 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newConfigCmd(), newDeviceCmd(), newTokenCmd(), newCACmd(), newCertCmd(), newEnrollCmd(), newIDSCmd(), newAlertCmd(), newProfileCmd(), newAuditCmd(), newSimulateCmd(), newSBOMCmd(), newAdvisoriesCmd(), newKEVCmd(), newVulnCmd(), newReportCmd(), newModelCmd(), newAgentCmd(), newUpdateCmd(), newRolloutCmd(), newFirmwareCmd())
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command group below root (ward
+// device, ward rollout…) fail on a subcommand it does not have, with
+// cobra's suggestions, instead of printing its help and exiting 0: a
+// script that calls "ward device lsit" must see the mistake. A group
+// called bare still prints its help.
+func refuseUnknownSubcommands(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		refuseUnknownSubcommands(c)
+		if !c.HasSubCommands() || c.Run != nil || c.RunE != nil {
+			continue
+		}
+		c.Args = cobra.ArbitraryArgs
+		// A mistyped subcommand's flags must not hide the mistake behind
+		// "unknown flag".
+		c.FParseErrWhitelist.UnknownFlags = true
+		if c.SuggestionsMinimumDistance <= 0 {
+			c.SuggestionsMinimumDistance = 2 // cobra's default, set only on its own path
+		}
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "; did you mean " + strings.Join(s, " or ") + "?"
+			}
+			return errors.New(msg + " (run '" + cmd.CommandPath() + " --help' for the list)")
+		}
+	}
 }

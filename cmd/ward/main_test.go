@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -26,5 +29,47 @@ func TestCommandTree(t *testing.T) {
 	walk(root)
 	if n < 15 {
 		t.Errorf("only %d commands found", n)
+	}
+}
+
+// TestUnknownSubcommandFails: a mistyped subcommand of a group exits
+// non-zero with a suggestion (it used to print the group's help and exit
+// 0, so a script never noticed); the bare group still prints its help.
+func TestUnknownSubcommandFails(t *testing.T) {
+	run := func(args ...string) (string, error) {
+		cmd := newRootCmd()
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		cmd.SetArgs(args)
+		err := cmd.Execute()
+		return out.String(), err
+	}
+	for _, tc := range []struct {
+		args         []string
+		bad, suggest string
+	}{
+		{[]string{"device", "lsit"}, "lsit", "list"},
+		{[]string{"rollout", "craete", "--model", "m"}, "craete", "create"},
+		{[]string{"firmware", "publsh"}, "publsh", "publish"},
+		{[]string{"update", "keys", "rotat"}, "rotat", "rotate"},
+		{[]string{"device", "frobnicate"}, "frobnicate", ""},
+	} {
+		name := "ward " + strings.Join(tc.args, " ")
+		out, err := run(tc.args...)
+		if err == nil {
+			t.Errorf("%s: exit 0 (output %q), want an error", name, out)
+			continue
+		}
+		if !strings.Contains(err.Error(), fmt.Sprintf("unknown command %q", tc.bad)) {
+			t.Errorf("%s: %v", name, err)
+		}
+		if tc.suggest != "" && !strings.Contains(err.Error(), "did you mean "+tc.suggest) {
+			t.Errorf("%s: %v, want the suggestion %q", name, err, tc.suggest)
+		}
+	}
+	out, err := run("device")
+	if err != nil || !strings.Contains(out, "Available Commands") {
+		t.Errorf("bare ward device: %v, %q; want its help and no error", err, out)
 	}
 }
