@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wardproject/ward/internal/buildinfo"
+	"github.com/wardproject/ward/internal/client"
 )
 
 // TestCommandTree builds every command (flag clashes panic here) and checks
@@ -71,5 +75,39 @@ func TestUnknownSubcommandFails(t *testing.T) {
 	out, err := run("device")
 	if err != nil || !strings.Contains(out, "Available Commands") {
 		t.Errorf("bare ward device: %v, %q; want its help and no error", err, out)
+	}
+}
+
+// TestVersion: ward version prints the binary's build information, as
+// text and as JSON, and the server's /api/v1/info carries the same.
+func TestVersion(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"version"}, "ward " + buildinfo.Version + " ("},
+		{[]string{"version", "-o", "json"}, `"version": "` + buildinfo.Version + `"`},
+	} {
+		cmd := newRootCmd()
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetArgs(tc.args)
+		if err := cmd.Execute(); err != nil || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("ward %s: %v, %q; want %q", strings.Join(tc.args, " "), err, out.String(), tc.want)
+		}
+	}
+	w := startForCLI(t)
+	c, err := client.New(client.Options{Server: w.env[1], Token: w.env[3], CAFile: w.env[5]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		Build buildinfo.Info `json:"build"`
+	}
+	if err := c.Get(context.Background(), "/api/v1/info", &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Build != buildinfo.Read() {
+		t.Errorf("/api/v1/info build = %+v, want this binary's %+v", info.Build, buildinfo.Read())
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/wardproject/ward/internal/buildinfo"
 	"github.com/wardproject/ward/internal/fleet"
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/ratelimit"
@@ -553,7 +554,7 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
-	in := Info{Version: Version, DetectWindow: "1m0s"}
+	in := Info{Version: Version, DetectWindow: "1m0s", Build: buildinfo.Read()}
 	if s.opts.MQTTPort != nil {
 		in.MQTTPort = s.opts.MQTTPort()
 	}
@@ -564,7 +565,8 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// Version is Ward's version, reported by /api/v1/info.
-var Version = "0.1.0-dev"
+// Version is Ward's version, reported by /api/v1/info (package buildinfo
+// holds it; this name stays for callers).
+var Version = buildinfo.Version
 
 func parseCRL(der []byte) (*x509.RevocationList, error) { return x509.ParseRevocationList(der) }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wardproject/ward/internal/alert"
 	"github.com/wardproject/ward/internal/auditlog"
+	"github.com/wardproject/ward/internal/buildinfo"
 	"github.com/wardproject/ward/internal/detect"
 	"github.com/wardproject/ward/internal/store"
 )
@@ -327,6 +328,9 @@ type Info struct {
 	MQTTPort     int    `json:"mqtt_port"`
 	DetectWindow string `json:"detect_window"`
 	Version      string `json:"version"`
+	// Build is the server binary's version, source revision and Go
+	// toolchain.
+	Build buildinfo.Info `json:"build"`
 }
 
 func (s *Server) networkDevices(w http.ResponseWriter, r *http.Request) error {

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/wardproject/ward/internal/buildinfo"
 	"github.com/wardproject/ward/internal/pki"
 )
 
@@ -91,6 +92,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 
 func (c *Client) send(req *http.Request, method, path string, out any) error {
 	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", buildinfo.UserAgent())
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
@@ -143,6 +145,7 @@ func (c *Client) DoRaw(ctx context.Context, method, path, contentType string, bo
 		return err
 	}
 	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("User-Agent", buildinfo.UserAgent())
 	return c.send(req, method, path, out)
 }
 
