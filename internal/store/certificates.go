@@ -26,6 +26,13 @@ type Certificate struct {
 // Revoked reports whether the certificate has been revoked.
 func (c Certificate) Revoked() bool { return !c.RevokedAt.IsZero() }
 
+// ModelExpiry is the soonest expiry of a model's valid device
+// certificates (Certificates.SoonestExpiryByModel).
+type ModelExpiry struct {
+	Model    string
+	NotAfter time.Time
+}
+
 // Certificates is the contract for the certificates Ward's CA issued:
 // their record, their revocation, the set the gateway admits and the CRL
 // number. (An enrollment records its certificate through
@@ -40,6 +47,16 @@ type Certificates interface {
 	// ListCertificates returns a device's certificates, or every
 	// certificate when deviceID is empty, newest issued first.
 	ListCertificates(ctx context.Context, deviceID string) ([]Certificate, error)
+	// ListDeviceCertificates returns the certificates of the given
+	// devices (at most MaxDeviceQueryIDs of them: ErrInvalid beyond),
+	// newest issued first: one page of a device list, without reading
+	// the whole fleet's.
+	ListDeviceCertificates(ctx context.Context, deviceIDs []string) ([]Certificate, error)
+	// SoonestExpiryByModel returns, for each device model, the soonest
+	// NotAfter of the device certificates valid at now (not revoked, not
+	// superseded, not expired), ordered by model: one row per model
+	// whatever the fleet's size.
+	SoonestExpiryByModel(ctx context.Context, now time.Time) ([]ModelExpiry, error)
 	// RevokeCertificate marks a certificate revoked: ErrNotFound for an
 	// unknown serial; revoking again keeps the first time and reason.
 	RevokeCertificate(ctx context.Context, serial, reason string, at time.Time) error

@@ -77,6 +77,40 @@ func (db *DB) ListCertificates(ctx context.Context, deviceID string) ([]store.Ce
 	return out, nil
 }
 
+// ListDeviceCertificates returns the certificates of the given devices,
+// newest issued first.
+func (db *DB) ListDeviceCertificates(ctx context.Context, deviceIDs []string) ([]store.Certificate, error) {
+	if len(deviceIDs) > store.MaxDeviceQueryIDs {
+		return nil, fmt.Errorf("certificates of %d devices, more than %d: %w", len(deviceIDs), store.MaxDeviceQueryIDs, store.ErrInvalid)
+	}
+	if len(deviceIDs) == 0 {
+		return nil, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+certCols+` FROM certificates WHERE device_id = ANY($1) ORDER BY issued_at DESC, serial`, deviceIDs)
+	out, err := collect(rows, err, scanCert)
+	if err != nil {
+		return nil, fmt.Errorf("list certificates of %d devices: %w", len(deviceIDs), err)
+	}
+	return out, nil
+}
+
+// SoonestExpiryByModel returns each model's soonest valid device
+// certificate expiry.
+func (db *DB) SoonestExpiryByModel(ctx context.Context, now time.Time) ([]store.ModelExpiry, error) {
+	rows, err := db.pool.Query(ctx, numbered(lifecycle.SoonestExpiryQuery), ts(now))
+	out, err := collect(rows, err, func(s scanner) (store.ModelExpiry, error) {
+		var e store.ModelExpiry
+		var n int64
+		err := s.Scan(&e.Model, &n)
+		e.NotAfter = tm(n)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("soonest certificate expiry by model: %w", err)
+	}
+	return out, nil
+}
+
 // RevokeCertificate marks a certificate revoked (idempotent: the first
 // revocation time and reason are kept). ErrNotFound for an unknown serial.
 func (db *DB) RevokeCertificate(ctx context.Context, serial, reason string, at time.Time) error {

@@ -12,7 +12,7 @@ import (
 	"github.com/wardproject/ward/internal/store/lifecycle"
 )
 
-const deviceCols = `id, model, firmware, tags, status, quarantine, policy, created_at, updated_at, last_seen, revoked_at, reenrolled_at`
+const deviceCols = lifecycle.DeviceCols
 
 func scanDevice(s scanner) (store.Device, error) {
 	var d store.Device
@@ -38,20 +38,23 @@ func scanDevice(s scanner) (store.Device, error) {
 	return d, nil
 }
 
-// CreateDevice inserts a new device; ErrConflict if the ID exists.
+// CreateDevice inserts a new device and its tag rows; ErrConflict if the
+// ID exists.
 func (db *DB) CreateDevice(ctx context.Context, d store.Device) error {
 	tags, _ := json.Marshal(nonNil(d.Tags))
 	pol, _ := json.Marshal(d.Policy)
-	_, err := db.pool.Exec(ctx, `INSERT INTO devices(`+deviceCols+`) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
-		d.ID, d.Model, d.Firmware, string(tags), string(d.Status), string(d.Quarantine), string(pol), ts(d.CreatedAt), ts(d.UpdatedAt), ts(d.LastSeen),
-		ts(d.RevokedAt), ts(d.ReenrolledAt))
-	if isUnique(err) {
-		return fmt.Errorf("device %s: %w", d.ID, store.ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("insert device %s: %w", d.ID, err)
-	}
-	return nil
+	return db.inTx(ctx, func(tx *pgTx) error {
+		_, err := tx.tx.Exec(ctx, `INSERT INTO devices(`+deviceCols+`) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
+			d.ID, d.Model, d.Firmware, string(tags), string(d.Status), string(d.Quarantine), string(pol), ts(d.CreatedAt), ts(d.UpdatedAt), ts(d.LastSeen),
+			ts(d.RevokedAt), ts(d.ReenrolledAt))
+		if isUnique(err) {
+			return fmt.Errorf("device %s: %w", d.ID, store.ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("insert device %s: %w", d.ID, err)
+		}
+		return lifecycle.SetTags(ctx, tx, d.ID, d.Tags)
+	})
 }
 
 // GetDevice returns one device or ErrNotFound.
@@ -74,6 +77,21 @@ func (db *DB) ListDevices(ctx context.Context) ([]store.Device, error) {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
 	return out, nil
+}
+
+// QueryDevices returns one page of the matching devices, ordered by ID.
+func (db *DB) QueryDevices(ctx context.Context, q store.DeviceQuery) ([]store.Device, string, error) {
+	if err := q.Check(); err != nil {
+		return nil, "", err
+	}
+	sql, args := lifecycle.DevicesQuery(q)
+	rows, err := db.pool.Query(ctx, numbered(sql), args...)
+	out, err := collect(rows, err, scanDevice)
+	if err != nil {
+		return nil, "", fmt.Errorf("query devices: %w", err)
+	}
+	out, next := lifecycle.Page(out, q.Limit)
+	return out, next, nil
 }
 
 // UpdateDevice reads, modifies with fn and writes a device in one
@@ -99,6 +117,9 @@ func (db *DB) UpdateDevice(ctx context.Context, id string, fn func(*store.Device
 		if _, err := tx.Exec(ctx, `UPDATE devices SET model=$1, firmware=$2, tags=$3, policy=$4, updated_at=$5 WHERE id=$6`,
 			d.Model, d.Firmware, string(tags), string(pol), ts(d.UpdatedAt), id); err != nil {
 			return fmt.Errorf("update device %s: %w", id, err)
+		}
+		if err := lifecycle.SetTags(ctx, &pgTx{tx: tx}, id, d.Tags); err != nil {
+			return err
 		}
 		if d, err = scanDevice(tx.QueryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = $1`, id)); err != nil {
 			return fmt.Errorf("update device %s: %w", id, err)

@@ -185,6 +185,18 @@ var migrations = []string{
 		reason text COLLATE "C" NOT NULL
 	);
 	CREATE INDEX rollout_history_rollout ON rollout_history(rollout_id, id);`,
+	// 7: the device listing at fleet scale (store.DeviceQuery): an index
+	// per exact filter with the ID for keyset paging, and one row per tag
+	// so that a tag filter reads only its devices.
+	`CREATE INDEX devices_status ON devices(status, id);
+	CREATE INDEX devices_model ON devices(model, id);
+	CREATE TABLE device_tags (
+		device_id text COLLATE "C" NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+		tag text COLLATE "C" NOT NULL,
+		PRIMARY KEY (tag, device_id)
+	);
+	CREATE INDEX device_tags_device ON device_tags(device_id);
+	INSERT INTO device_tags(device_id, tag) SELECT DISTINCT d.id, t.tag FROM devices d, jsonb_array_elements_text(d.tags) AS t(tag);`,
 }
 
 // errNewerSchema is returned when the database was migrated by a newer

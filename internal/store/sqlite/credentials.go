@@ -68,6 +68,40 @@ func (db *DB) ListCertificates(ctx context.Context, deviceID string) ([]store.Ce
 	return db.listCerts(ctx, q, args...)
 }
 
+// ListDeviceCertificates returns the certificates of the given devices,
+// newest issued first.
+func (db *DB) ListDeviceCertificates(ctx context.Context, deviceIDs []string) ([]store.Certificate, error) {
+	if len(deviceIDs) > store.MaxDeviceQueryIDs {
+		return nil, fmt.Errorf("certificates of %d devices, more than %d: %w", len(deviceIDs), store.MaxDeviceQueryIDs, store.ErrInvalid)
+	}
+	if len(deviceIDs) == 0 {
+		return nil, nil
+	}
+	ph, args := lifecycle.Placeholders(deviceIDs)
+	return db.listCerts(ctx, `SELECT `+certCols+` FROM certificates WHERE device_id IN (`+ph+`) ORDER BY issued_at DESC, serial`, args...)
+}
+
+// SoonestExpiryByModel returns each model's soonest valid device
+// certificate expiry.
+func (db *DB) SoonestExpiryByModel(ctx context.Context, now time.Time) ([]store.ModelExpiry, error) {
+	rows, err := db.r.QueryContext(ctx, lifecycle.SoonestExpiryQuery, ts(now))
+	if err != nil {
+		return nil, fmt.Errorf("soonest certificate expiry by model: %w", err)
+	}
+	defer rows.Close()
+	var out []store.ModelExpiry
+	for rows.Next() {
+		var e store.ModelExpiry
+		var n int64
+		if err := rows.Scan(&e.Model, &n); err != nil {
+			return nil, fmt.Errorf("soonest certificate expiry by model: %w", err)
+		}
+		e.NotAfter = tm(n)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
 func (db *DB) listCerts(ctx context.Context, q string, args ...any) ([]store.Certificate, error) {
 	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {

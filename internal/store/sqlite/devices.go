@@ -12,7 +12,7 @@ import (
 	"github.com/wardproject/ward/internal/store/lifecycle"
 )
 
-const deviceCols = `id, model, firmware, tags, status, quarantine, policy, created_at, updated_at, last_seen, revoked_at, reenrolled_at`
+const deviceCols = lifecycle.DeviceCols
 
 func scanDevice(s scanner) (store.Device, error) {
 	var d store.Device
@@ -37,20 +37,23 @@ func scanDevice(s scanner) (store.Device, error) {
 	return d, nil
 }
 
-// CreateDevice inserts a new device; ErrConflict if the ID exists.
+// CreateDevice inserts a new device and its tag rows; ErrConflict if the
+// ID exists.
 func (db *DB) CreateDevice(ctx context.Context, d store.Device) error {
 	tags, _ := json.Marshal(nonNil(d.Tags))
 	pol, _ := json.Marshal(d.Policy)
-	_, err := db.w.ExecContext(ctx, `INSERT INTO devices(`+deviceCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)`,
-		d.ID, d.Model, d.Firmware, string(tags), string(d.Status), string(d.Quarantine), string(pol), ts(d.CreatedAt), ts(d.UpdatedAt), ts(d.LastSeen),
-		ts(d.RevokedAt), ts(d.ReenrolledAt))
-	if isUnique(err) {
-		return fmt.Errorf("device %s: %w", d.ID, store.ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("insert device %s: %w", d.ID, err)
-	}
-	return nil
+	return db.inTx(ctx, func(tx *liteTx) error {
+		_, err := tx.tx.ExecContext(ctx, `INSERT INTO devices(`+deviceCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)`,
+			d.ID, d.Model, d.Firmware, string(tags), string(d.Status), string(d.Quarantine), string(pol), ts(d.CreatedAt), ts(d.UpdatedAt), ts(d.LastSeen),
+			ts(d.RevokedAt), ts(d.ReenrolledAt))
+		if isUnique(err) {
+			return fmt.Errorf("device %s: %w", d.ID, store.ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("insert device %s: %w", d.ID, err)
+		}
+		return lifecycle.SetTags(ctx, tx, d.ID, d.Tags)
+	})
 }
 
 // GetDevice returns one device or ErrNotFound.
@@ -80,6 +83,32 @@ func (db *DB) ListDevices(ctx context.Context) ([]store.Device, error) {
 	return out, rows.Err()
 }
 
+// QueryDevices returns one page of the matching devices, ordered by ID.
+func (db *DB) QueryDevices(ctx context.Context, q store.DeviceQuery) ([]store.Device, string, error) {
+	if err := q.Check(); err != nil {
+		return nil, "", err
+	}
+	sql, args := lifecycle.DevicesQuery(q)
+	rows, err := db.r.QueryContext(ctx, sql, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("query devices: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("query devices: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("query devices: %w", err)
+	}
+	out, next := lifecycle.Page(out, q.Limit)
+	return out, next, nil
+}
+
 // UpdateDevice reads, modifies with fn and writes a device in one transaction.
 func (db *DB) UpdateDevice(ctx context.Context, id string, fn func(*store.Device) error) (store.Device, error) {
 	tx, err := db.w.BeginTx(ctx, nil)
@@ -103,6 +132,9 @@ func (db *DB) UpdateDevice(ctx context.Context, id string, fn func(*store.Device
 	if _, err := tx.ExecContext(ctx, `UPDATE devices SET model=?, firmware=?, tags=?, policy=?, updated_at=? WHERE id=?`,
 		d.Model, d.Firmware, string(tags), string(pol), ts(d.UpdatedAt), id); err != nil {
 		return d, fmt.Errorf("update device %s: %w", id, err)
+	}
+	if err := lifecycle.SetTags(ctx, &liteTx{tx: tx}, id, d.Tags); err != nil {
+		return d, err
 	}
 	if d, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id)); err != nil {
 		return d, fmt.Errorf("update device %s: %w", id, err)

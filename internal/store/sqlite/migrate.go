@@ -176,6 +176,18 @@ var migrations = []string{
 		reason TEXT NOT NULL
 	);
 	CREATE INDEX rollout_history_rollout ON rollout_history(rollout_id, id);`,
+	// 7: the device listing at fleet scale (store.DeviceQuery): an index
+	// per exact filter with the ID for keyset paging, and one row per tag
+	// so that a tag filter reads only its devices.
+	`CREATE INDEX devices_status ON devices(status, id);
+	CREATE INDEX devices_model ON devices(model, id);
+	CREATE TABLE device_tags (
+		device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+		tag TEXT NOT NULL,
+		PRIMARY KEY (tag, device_id)
+	) WITHOUT ROWID;
+	CREATE INDEX device_tags_device ON device_tags(device_id);
+	INSERT INTO device_tags(device_id, tag) SELECT DISTINCT d.id, j.value FROM devices d, json_each(d.tags) j WHERE j.type = 'text';`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {

@@ -18,6 +18,8 @@ func TestCertificates(t *testing.T, open func(t *testing.T) store.Store) {
 	runAll(t, open, []subtest{
 		{"put-get-revoke", testCertificates},
 		{"list", testListCertificates},
+		{"list-of-devices", testListDeviceCertificates},
+		{"soonest-expiry-by-model", testSoonestExpiryByModel},
 		{"revoked-list", testListRevoked},
 		{"revoke-superseded", testRevokeSuperseded},
 		{"valid-device-certificates", testValidDeviceCertificates},

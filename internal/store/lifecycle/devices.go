@@ -1,0 +1,138 @@
+package lifecycle
+
+// The device listing's SQL (store.Devices.QueryDevices) and the
+// device_tags rows that serve its tag filter, written once for both
+// backends.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/wardproject/ward/internal/store"
+)
+
+// DeviceCols are the devices table's columns, in the order both
+// backends' device scanners read them.
+const DeviceCols = `id, model, firmware, tags, status, quarantine, policy, created_at, updated_at, last_seen, revoked_at, reenrolled_at`
+
+// SetTags replaces the device's rows in device_tags (one per distinct
+// tag) in tx: call it in the transaction that writes the device's tags
+// column, which stays the record the device is read from.
+func SetTags(ctx context.Context, tx Tx, id string, tags []string) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM device_tags WHERE device_id = ?`, id); err != nil {
+		return fmt.Errorf("device %s tags: %w", id, err)
+	}
+	seen := make(map[string]bool, len(tags))
+	for _, t := range tags {
+		if seen[t] {
+			continue
+		}
+		seen[t] = true
+		if _, err := tx.Exec(ctx, `INSERT INTO device_tags(device_id, tag) VALUES(?, ?)`, id, t); err != nil {
+			return fmt.Errorf("device %s tag %q: %w", id, t, err)
+		}
+	}
+	return nil
+}
+
+// DevicesQuery builds the SELECT of store.Devices.QueryDevices for q
+// (checked with q.Check), with ? placeholders: its rows scan with the
+// backend's device scanner, ordered by ID, at most q.Limit+1 of them (0:
+// store.MaxDeviceQueryLimit) so that the caller knows whether a next
+// page exists (see Page).
+//
+// A tag filter drives the query from device_tags' (tag, device_id) key;
+// otherwise it walks devices by ID, or by the (status, id) or (model, id)
+// index when the planner prefers it. The text search is a filter on the
+// walked rows (see store.DeviceQuery).
+func DevicesQuery(q store.DeviceQuery) (string, []any) {
+	if q.Limit <= 0 {
+		q.Limit = store.MaxDeviceQueryLimit
+	}
+	var sql strings.Builder
+	var args []any
+	key := "d.id"
+	sql.WriteString(`SELECT ` + prefixCols("d.", DeviceCols))
+	if q.Tag != "" {
+		key = "t.device_id"
+		sql.WriteString(` FROM device_tags t JOIN devices d ON d.id = t.device_id WHERE t.tag = ?`)
+		args = append(args, q.Tag)
+	} else {
+		sql.WriteString(` FROM devices d WHERE 1=1`)
+	}
+	if q.After != "" {
+		sql.WriteString(` AND ` + key + ` > ?`)
+		args = append(args, q.After)
+	}
+	if q.Status != "" {
+		sql.WriteString(` AND d.status = ?`)
+		args = append(args, string(q.Status))
+	}
+	if q.Model != "" {
+		sql.WriteString(` AND d.model = ?`)
+		args = append(args, q.Model)
+	}
+	if q.IDs != nil {
+		if len(q.IDs) == 0 {
+			sql.WriteString(` AND 1=0`)
+		} else {
+			ph, a := Placeholders(q.IDs)
+			sql.WriteString(` AND d.id IN (` + ph + `)`)
+			args = append(args, a...)
+		}
+	}
+	if q.Text != "" {
+		p := LikeContains(q.Text)
+		sql.WriteString(` AND (LOWER(d.id) LIKE ? ESCAPE '\' OR LOWER(d.model) LIKE ? ESCAPE '\'` +
+			` OR EXISTS (SELECT 1 FROM device_tags x WHERE x.device_id = d.id AND LOWER(x.tag) LIKE ? ESCAPE '\'))`)
+		args = append(args, p, p, p)
+	}
+	sql.WriteString(` ORDER BY ` + key + ` LIMIT ?`)
+	args = append(args, q.Limit+1)
+	return sql.String(), args
+}
+
+// Page cuts the rows DevicesQuery returned to the page size and returns
+// the next page's cursor: the last device's ID when there were more rows
+// than limit (0: store.MaxDeviceQueryLimit), "" otherwise.
+func Page(devs []store.Device, limit int) ([]store.Device, string) {
+	if limit <= 0 {
+		limit = store.MaxDeviceQueryLimit
+	}
+	if len(devs) <= limit {
+		return devs, ""
+	}
+	devs = slices.Clip(devs[:limit])
+	return devs, devs[limit-1].ID
+}
+
+// LikeContains is the LIKE pattern (with ESCAPE '\') that matches a text
+// containing s, lower-cased in ASCII as both databases' LOWER() does
+// without an ICU or locale collation.
+func LikeContains(s string) string {
+	var b strings.Builder
+	b.WriteByte('%')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '%' || c == '_' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case 'A' <= c && c <= 'Z':
+			b.WriteByte(c + 'a' - 'A')
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('%')
+	return b.String()
+}
+
+// SoonestExpiryQuery is the SELECT of
+// store.Certificates.SoonestExpiryByModel, with now as its one parameter:
+// rows of (model, soonest not_after in unix nanoseconds).
+const SoonestExpiryQuery = `SELECT d.model, MIN(c.not_after) FROM certificates c JOIN devices d ON d.id = c.device_id
+	WHERE c.kind = 'device' AND c.revoked_at = 0 AND c.superseded_at = 0 AND c.not_after > ?
+	GROUP BY d.model ORDER BY d.model`
