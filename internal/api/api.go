@@ -56,6 +56,9 @@ type Store interface {
 	ListCertificates(ctx context.Context, deviceID string) ([]store.Certificate, error)
 	ListEvents(ctx context.Context, deviceID string, limit int) ([]store.Event, error)
 	ListModelPolicies(ctx context.Context) ([]store.ModelPolicy, error)
+	// CountDevices and CountAlerts feed GET /api/v1/overview.
+	CountDevices(ctx context.Context) (map[store.DeviceStatus]int, error)
+	CountAlerts(ctx context.Context) (map[string]map[string]int, error)
 }
 
 // CA is what the API shows and serves of the certificate authority.
@@ -291,6 +294,7 @@ func (s *Server) routes() {
 	auth("GET /api/v1/whoami", store.RoleViewer, s.whoami)
 	auth("GET /api/v1/info", store.RoleViewer, s.info)
 	auth("GET /api/v1/openapi.json", store.RoleViewer, s.serveOpenAPI)
+	auth("GET /api/v1/overview", store.RoleViewer, s.overview)
 	auth("GET /api/v1/devices", store.RoleViewer, s.listDevices)
 	auth("POST /api/v1/devices", store.RoleOperator, s.addDevice)
 	auth("GET /api/v1/devices/{id}", store.RoleViewer, s.getDevice)

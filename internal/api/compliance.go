@@ -29,6 +29,8 @@ type Compliance interface {
 	Suppress(ctx context.Context, check, resource, reason string, expires time.Time, by string) (store.Suppression, error)
 	Suppressions(ctx context.Context) ([]store.Suppression, error)
 	Report(ctx context.Context, w io.Writer, standard, format string) (contentType string, err error)
+	// Summary is the compliance part of GET /api/v1/overview.
+	Summary(ctx context.Context) (compliance.Summary, error)
 }
 
 // SBOMStore lists imported SBOMs.

@@ -145,6 +145,11 @@ var apiOperations = []apiOperation{
 		desc: "The API token the request was made with (never its secret).", status: 200, resp: typeOf[store.APIToken]()},
 	{pattern: "GET /api/v1/info", id: "info", tag: "system", summary: "Server information",
 		desc: "Ward's version, the MQTT gateway's port and the detection window.", status: 200, resp: typeOf[Info]()},
+	{pattern: "GET /api/v1/overview", id: "overview", tag: "system", summary: "The fleet in numbers",
+		desc: "Counted on the server for the console's overview and ward status: devices by status and connected, alerts by state and severity, " +
+			"compliance score per standard from the latest audit run and vulnerability exposure (vulnerable devices, KEV), rollouts in progress. " +
+			"compliance and rollouts are absent when the server runs without those services.",
+		status: 200, resp: typeOf[Overview]()},
 	{pattern: "GET /api/v1/openapi.json", id: "openapi", tag: "system", summary: "This OpenAPI document",
 		desc: "This OpenAPI 3.1 document, describing the routes this server has mounted.", status: 200,
 		rawResp: []apiMedia{{typ: "application/json", desc: "OpenAPI 3.1 document.", schema: &jsonSchema{Type: "object"}}}},

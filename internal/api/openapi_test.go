@@ -84,6 +84,13 @@ func (c fakeCompliance) Findings(ctx context.Context, includeResolved bool) ([]a
 func (c fakeCompliance) Suppress(ctx context.Context, check, resource, reason string, expires time.Time, by string) (store.Suppression, error) {
 	return store.Suppression{ID: "s1", Check: check, Resource: resource, Reason: reason, CreatedBy: by, CreatedAt: c.now, ExpiresAt: expires}, nil
 }
+func (c fakeCompliance) Summary(ctx context.Context) (compliance.Summary, error) {
+	pct := 80.0
+	return compliance.Summary{LastAudit: c.now,
+		Standards: []compliance.StandardScore{{Standard: audit.StandardETSI, Name: "ETSI EN 303 645", Score: 92.3, Assessed: 13, Passed: 12, Failed: 1, DevicesPassingPct: &pct}},
+		Vulnerabilities: compliance.Exposure{Devices: 5, WithoutSBOM: 1, VulnerableDevices: 2, KEVDevices: 1,
+			Advisories: map[string]int{"critical": 1, "high": 2}, KEV: 1}}, nil
+}
 func (c fakeCompliance) Suppressions(ctx context.Context) ([]store.Suppression, error) {
 	return nil, nil
 }
@@ -533,6 +540,8 @@ func TestOpenAPISchemasMatchResponses(t *testing.T) {
 	call("GET", "/metrics", "", "", 401)
 	call("GET", "/api/v1/whoami", viewer, "", 200)
 	call("GET", "/api/v1/info", viewer, "", 200)
+	call("GET", "/api/v1/overview", viewer, "", 200)
+	call("GET", "/api/v1/overview", "", "", 401)
 	call("POST", "/api/v1/devices", op, `{"id":"sensor-17","model":"acme-th1","firmware":"1.4.2","tags":["lab"],"policy":{"publish":["lab/#"]},"token_ttl":"24h"}`, 201)
 	call("POST", "/api/v1/devices", viewer, `{"id":"sensor-18","model":"acme-th1"}`, 403)
 	call("POST", "/api/v1/devices", op, `{"id":"sensor-18","model":"acme-th1","bogus":1}`, 400)

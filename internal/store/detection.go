@@ -47,6 +47,10 @@ type Detection interface {
 	// ListAlerts returns the alerts f selects, newest raised first (then
 	// by ID), at most f.Limit (<= 0: 1000).
 	ListAlerts(ctx context.Context, f AlertFilter) ([]AlertRecord, error)
+	// CountAlerts returns how many alerts are in each state and severity,
+	// counts[state][severity], counted in the database (no limit); a
+	// state or severity with no alert is absent.
+	CountAlerts(ctx context.Context) (map[string]map[string]int, error)
 
 	// AddMetricWindows stores closed windows, replacing a window (device,
 	// size, start) stored twice.

@@ -183,6 +183,10 @@ type Devices interface {
 	// between two pages shifts nothing. ErrInvalid for a bad query (see
 	// DeviceQuery.Check); nothing matching is an empty page, not an error.
 	QueryDevices(ctx context.Context, q DeviceQuery) (devs []Device, next string, err error)
+	// CountDevices returns how many devices are in each status; a status
+	// no device is in is absent from the map. It counts in the database
+	// (one grouped query), for summaries that must not load the fleet.
+	CountDevices(ctx context.Context) (map[DeviceStatus]int, error)
 	// UpdateDevice applies fn to the current record inside a transaction
 	// and writes its descriptive fields (model, firmware, tags, policy,
 	// UpdatedAt). The status never changes here: see TransitionDevice.

@@ -165,6 +165,31 @@ func (db *DB) ListAlerts(ctx context.Context, f store.AlertFilter) ([]store.Aler
 	return out, nil
 }
 
+// CountAlerts counts the alerts in each state and severity.
+func (db *DB) CountAlerts(ctx context.Context) (map[string]map[string]int, error) {
+	rows, err := db.pool.Query(ctx, `SELECT state, severity, COUNT(*) FROM alerts GROUP BY state, severity`)
+	if err != nil {
+		return nil, fmt.Errorf("count alerts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]map[string]int{}
+	for rows.Next() {
+		var st, sev string
+		var n int64
+		if err := rows.Scan(&st, &sev, &n); err != nil {
+			return nil, fmt.Errorf("count alerts: %w", err)
+		}
+		if out[st] == nil {
+			out[st] = map[string]int{}
+		}
+		out[st][sev] = int(n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count alerts: %w", err)
+	}
+	return out, nil
+}
+
 // windowKey identifies a stored metric window.
 type windowKey struct {
 	device string

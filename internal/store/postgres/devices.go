@@ -94,6 +94,28 @@ func (db *DB) QueryDevices(ctx context.Context, q store.DeviceQuery) ([]store.De
 	return out, next, nil
 }
 
+// CountDevices counts the devices in each status.
+func (db *DB) CountDevices(ctx context.Context) (map[store.DeviceStatus]int, error) {
+	rows, err := db.pool.Query(ctx, `SELECT status, COUNT(*) FROM devices GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("count devices: %w", err)
+	}
+	defer rows.Close()
+	out := map[store.DeviceStatus]int{}
+	for rows.Next() {
+		var st string
+		var n int64
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("count devices: %w", err)
+		}
+		out[store.DeviceStatus(st)] = int(n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count devices: %w", err)
+	}
+	return out, nil
+}
+
 // UpdateDevice reads, modifies with fn and writes a device in one
 // transaction. The row is locked (SELECT ... FOR UPDATE) so that
 // concurrent updates of one device apply one after the other.

@@ -109,6 +109,25 @@ func (db *DB) QueryDevices(ctx context.Context, q store.DeviceQuery) ([]store.De
 	return out, next, nil
 }
 
+// CountDevices counts the devices in each status.
+func (db *DB) CountDevices(ctx context.Context) (map[store.DeviceStatus]int, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT status, COUNT(*) FROM devices GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("count devices: %w", err)
+	}
+	defer rows.Close()
+	out := map[store.DeviceStatus]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("count devices: %w", err)
+		}
+		out[store.DeviceStatus(st)] = n
+	}
+	return out, rows.Err()
+}
+
 // UpdateDevice reads, modifies with fn and writes a device in one transaction.
 func (db *DB) UpdateDevice(ctx context.Context, id string, fn func(*store.Device) error) (store.Device, error) {
 	tx, err := db.w.BeginTx(ctx, nil)

@@ -19,6 +19,7 @@ func TestDetection(t *testing.T, open func(t *testing.T) store.Store) {
 		{"alerts", testAlerts},
 		{"alert-records", testAlertRecords},
 		{"alert-limits", testAlertLimits},
+		{"alert-counts", testAlertCounts},
 		{"metric-windows", testMetricWindows},
 		{"metric-window-keys", testMetricWindowKeys},
 		{"blobs", testBlobs},
@@ -214,5 +215,37 @@ func testMetricWindowKeys(t *testing.T, s store.Store) {
 	}
 	if got, _ := s.ListMetricWindows(ctx, "d", time.Minute, t0); len(got) != 1 || !got[0].Start.Equal(t0.Add(time.Minute)) {
 		t.Errorf("after retention: %+v, want the window at t0+1m only", got)
+	}
+}
+
+// testAlertCounts: alerts are counted by state and severity, beyond
+// ListAlerts' default limit, and an update moves an alert between counts.
+func testAlertCounts(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	got, err := s.CountAlerts(ctx)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("CountAlerts on an empty store = %v, %v", got, err)
+	}
+	for i := range 1005 {
+		sev := "low"
+		if i%5 == 0 {
+			sev = "critical"
+		}
+		r := store.AlertRecord{ID: fmt.Sprintf("a%04d", i), DeviceID: "d", Rule: "r", State: "open", Severity: sev, RaisedAt: t0, UpdatedAt: t0, JSON: []byte(`{}`)}
+		if err := s.PutAlert(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ack := store.AlertRecord{ID: "a0000", DeviceID: "d", Rule: "r", State: "acknowledged", Severity: "critical", RaisedAt: t0, UpdatedAt: t0.Add(time.Minute), JSON: []byte(`{}`)}
+	if err := s.PutAlert(ctx, ack); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.CountAlerts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]int{"open": {"critical": 200, "low": 804}, "acknowledged": {"critical": 1}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("CountAlerts (-want +got):\n%s", diff)
 	}
 }

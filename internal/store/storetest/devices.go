@@ -28,6 +28,7 @@ func TestDevices(t *testing.T, open func(t *testing.T) store.Store) {
 		{"query-tags-follow-updates", testQueryTagsFollowUpdates},
 		{"query-invalid", testQueryInvalid},
 		{"query-concurrent", testQueryConcurrent},
+		{"count", testCountDevices},
 		{"touch", testTouchDevice},
 		{"model-policies", testModelPolicies},
 		{"enroll-tokens", testEnrollTokens},
@@ -444,5 +445,29 @@ func testEventRetention(t *testing.T, s store.Store) {
 	}
 	if n, err := s.PruneEvents(ctx, t0.Add(5*time.Minute), 0); err != nil || n != 1 {
 		t.Errorf("PruneEvents by age only = %d %v, want 1 (quiet's event at t0)", n, err)
+	}
+}
+
+// testCountDevices: an empty store counts nothing; each status is counted
+// once per device, and statuses without a device are absent.
+func testCountDevices(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	got, err := s.CountDevices(ctx)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("CountDevices on an empty store = %v, %v", got, err)
+	}
+	for i, st := range []store.DeviceStatus{store.StatusPending, store.StatusActive, store.StatusActive, store.StatusQuarantined, store.StatusActive} {
+		id := fmt.Sprintf("d-%d", i)
+		if err := s.CreateDevice(ctx, store.Device{ID: id, Model: "m", Status: st, CreatedAt: t0, UpdatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err = s.CountDevices(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[store.DeviceStatus]int{store.StatusPending: 1, store.StatusActive: 3, store.StatusQuarantined: 1}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("CountDevices (-want +got):\n%s", diff)
 	}
 }
