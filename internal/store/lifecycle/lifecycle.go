@@ -2,7 +2,8 @@
 // once for both store backends (store/sqlite and store/postgres): a
 // transition, an enrollment or re-enrollment, an enrollment token's issue,
 // the revocation of superseded certificates and the pruning of events; and
-// the staged rollouts' transitions and per-device states (rollouts.go).
+// the staged rollouts' transitions and per-device states (rollouts.go);
+// and the grouped counts that summaries read (counts.go).
 //
 // Every function runs inside the caller's transaction and puts its
 // precondition in its statements (UPDATE … WHERE status IN (…), a row

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wardproject/ward/internal/store"
+	"github.com/wardproject/ward/internal/store/lifecycle"
 )
 
 // AddEvents appends device events in one statement; IDs follow the order
@@ -167,27 +168,12 @@ func (db *DB) ListAlerts(ctx context.Context, f store.AlertFilter) ([]store.Aler
 
 // CountAlerts counts the alerts in each state and severity.
 func (db *DB) CountAlerts(ctx context.Context) (map[string]map[string]int, error) {
-	rows, err := db.pool.Query(ctx, `SELECT state, severity, COUNT(*) FROM alerts GROUP BY state, severity`)
+	rows, err := db.pool.Query(ctx, lifecycle.CountAlertsSQL)
 	if err != nil {
 		return nil, fmt.Errorf("count alerts: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]map[string]int{}
-	for rows.Next() {
-		var st, sev string
-		var n int64
-		if err := rows.Scan(&st, &sev, &n); err != nil {
-			return nil, fmt.Errorf("count alerts: %w", err)
-		}
-		if out[st] == nil {
-			out[st] = map[string]int{}
-		}
-		out[st][sev] = int(n)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count alerts: %w", err)
-	}
-	return out, nil
+	return lifecycle.ScanAlertCounts(rows)
 }
 
 // windowKey identifies a stored metric window.

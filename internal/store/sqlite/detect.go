@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wardproject/ward/internal/store"
+	"github.com/wardproject/ward/internal/store/lifecycle"
 )
 
 // AddEvents appends device events in one transaction.
@@ -178,24 +179,12 @@ func (db *DB) ListAlerts(ctx context.Context, f store.AlertFilter) ([]store.Aler
 
 // CountAlerts counts the alerts in each state and severity.
 func (db *DB) CountAlerts(ctx context.Context) (map[string]map[string]int, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT state, severity, COUNT(*) FROM alerts GROUP BY state, severity`)
+	rows, err := db.r.QueryContext(ctx, lifecycle.CountAlertsSQL)
 	if err != nil {
 		return nil, fmt.Errorf("count alerts: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]map[string]int{}
-	for rows.Next() {
-		var st, sev string
-		var n int
-		if err := rows.Scan(&st, &sev, &n); err != nil {
-			return nil, fmt.Errorf("count alerts: %w", err)
-		}
-		if out[st] == nil {
-			out[st] = map[string]int{}
-		}
-		out[st][sev] = n
-	}
-	return out, rows.Err()
+	return lifecycle.ScanAlertCounts(rows)
 }
 
 // AddMetricWindows stores closed windows (replacing a window stored twice).

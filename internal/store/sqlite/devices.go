@@ -111,21 +111,12 @@ func (db *DB) QueryDevices(ctx context.Context, q store.DeviceQuery) ([]store.De
 
 // CountDevices counts the devices in each status.
 func (db *DB) CountDevices(ctx context.Context) (map[store.DeviceStatus]int, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT status, COUNT(*) FROM devices GROUP BY status`)
+	rows, err := db.r.QueryContext(ctx, lifecycle.CountDevicesSQL)
 	if err != nil {
 		return nil, fmt.Errorf("count devices: %w", err)
 	}
 	defer rows.Close()
-	out := map[store.DeviceStatus]int{}
-	for rows.Next() {
-		var st string
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, fmt.Errorf("count devices: %w", err)
-		}
-		out[store.DeviceStatus(st)] = n
-	}
-	return out, rows.Err()
+	return lifecycle.ScanDeviceCounts(rows)
 }
 
 // UpdateDevice reads, modifies with fn and writes a device in one transaction.
