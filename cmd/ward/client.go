@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,15 +15,49 @@ import (
 
 	"github.com/wardproject/ward/internal/client"
 	"github.com/wardproject/ward/internal/config"
+	"github.com/wardproject/ward/internal/pki"
 )
 
-// apiClient builds an API client from --server/--token/--ca or WARD_*.
+// apiClient builds an API client from the flags (--server, --token, --ca,
+// --context), else WARD_SERVER/WARD_TOKEN/WARD_CA, else the current
+// context saved by ward login.
 func apiClient(cmd *cobra.Command) (*client.Client, error) {
 	cc, err := config.LoadClient(cmd.Flags(), os.Environ(), true)
 	if err != nil {
 		return nil, err
 	}
-	return client.New(client.Options{Server: cc.Server, Token: string(cc.Token), CAFile: cc.CA})
+	return newClient(cc)
+}
+
+// newClient returns the API client of loaded settings.
+func newClient(cc config.Client) (*client.Client, error) {
+	roots, _, err := clientRoots(cc)
+	if err != nil {
+		return nil, err
+	}
+	return client.New(client.Options{Server: cc.Server, Token: string(cc.Token), Roots: roots})
+}
+
+// clientRoots returns the roots the server must chain to, with their PEM:
+// the --ca/WARD_CA file, else the context's pinned CA, else the system
+// roots (nil PEM).
+func clientRoots(cc config.Client) (*x509.CertPool, []byte, error) {
+	switch {
+	case cc.CA != "":
+		return pki.ReadRoots(cc.CA)
+	case len(cc.CAPEM) > 0:
+		certs, err := pki.ParseCertificatesPEM(cc.CAPEM)
+		if err != nil {
+			return nil, nil, fmt.Errorf("context %s: its CA: %w", cc.Context, err)
+		}
+		pool := x509.NewCertPool()
+		for _, c := range certs {
+			pool.AddCert(c)
+		}
+		return pool, cc.CAPEM, nil
+	}
+	pool, err := x509.SystemCertPool()
+	return pool, nil, err
 }
 
 // apiOutput returns the API client and the --output format of a command.

@@ -129,13 +129,16 @@ func enroll(cmd *cobra.Command, cc config.Client, id, token, dir, fingerprint st
 // enrollTrust returns the roots to trust: the --ca file, or /cacerts
 // checked against the expected root fingerprint.
 func enrollTrust(ctx context.Context, cc config.Client, fingerprint string) (*x509.CertPool, []byte, error) {
-	if cc.CA != "" {
-		return pki.ReadRoots(cc.CA)
+	if cc.CA != "" || len(cc.CAPEM) > 0 {
+		return clientRoots(cc)
 	}
 	if fingerprint == "" {
 		return nil, nil, errors.New("give --ca FILE (the server's ca.pem) or --ca-fingerprint to bootstrap trust")
 	}
-	want := strings.ToUpper(strings.ReplaceAll(strings.TrimPrefix(fingerprint, "sha256:"), ":", ""))
+	want, err := fingerprintBytes(fingerprint)
+	if err != nil {
+		return nil, nil, err
+	}
 	// Explicit trust bootstrap (RFC 7030 §4.1.1): the TLS server is not yet
 	// trusted, so the answer counts only if its root matches the fingerprint
 	// the operator gave out of band.
@@ -144,12 +147,10 @@ func enrollTrust(ctx context.Context, cc config.Client, fingerprint string) (*x5
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, c := range certs {
-		if c.IsCA && strings.ReplaceAll(pki.Fingerprint(c), ":", "") == want {
-			pool := x509.NewCertPool()
-			pool.AddCert(c)
-			return pool, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}), nil
-		}
+	if c := matchFingerprint(certs, want); c != nil {
+		pool := x509.NewCertPool()
+		pool.AddCert(c)
+		return pool, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}), nil
 	}
 	return nil, nil, errors.New("no CA certificate from /cacerts matches --ca-fingerprint: refusing to trust this server")
 }

@@ -90,7 +90,7 @@ It prints how each rollout ended and the time it took.`,
 				u, _ := url.Parse(cc.Server)
 				mqttAddr = net.JoinHostPort(u.Hostname(), strconv.Itoa(info.MQTTPort))
 			}
-			roots, err := loadRoots(cc.CA)
+			roots, _, err := clientRoots(cc)
 			if err != nil {
 				return err
 			}

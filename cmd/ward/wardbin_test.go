@@ -20,7 +20,15 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// No test reads or writes the developer's own CLI contexts (ward
+	// login): the user configuration directory is a fresh one.
+	cfgDir, err := os.MkdirTemp("", "ward-config-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_CONFIG_HOME", cfgDir)
 	code := m.Run()
+	os.RemoveAll(cfgDir)
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
