@@ -13,11 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wardproject/ward/internal/alert"
 	"github.com/wardproject/ward/internal/api"
 	"github.com/wardproject/ward/internal/client"
 	"github.com/wardproject/ward/internal/config"
-	"github.com/wardproject/ward/internal/fleet"
 )
 
 // whoamiAnswer is GET /api/v1/whoami: the calling API token or user
@@ -97,7 +95,8 @@ type Status struct {
 	DevicesByStatus map[string]int `json:"devices_by_status"`
 	Connected       int            `json:"connected"`
 	// OpenAlerts counts open and acknowledged alerts per severity.
-	OpenAlerts map[string]int `json:"open_alerts"`
+	OpenAlerts         map[string]int `json:"open_alerts"`
+	RolloutsInProgress int            `json:"rollouts_in_progress"`
 }
 
 func newStatusCmd() *cobra.Command {
@@ -136,8 +135,8 @@ func newStatusCmd() *cobra.Command {
 			if st.Revision != "" {
 				v += " (" + st.Revision + ")"
 			}
-			fmt.Fprintf(w, "Version:      %s\nDevices:      %d (%s), %d connected\nOpen alerts:  %s\n",
-				v, st.Devices, counts(st.DevicesByStatus), st.Connected, counts(st.OpenAlerts))
+			fmt.Fprintf(w, "Version:      %s\nDevices:      %d (%s), %d connected\nOpen alerts:  %s\nRollouts:     %d in progress\n",
+				v, st.Devices, counts(st.DevicesByStatus), st.Connected, counts(st.OpenAlerts), st.RolloutsInProgress)
 			return nil
 		},
 	}
@@ -162,8 +161,7 @@ func counts(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-// fetchStatus asks /healthz, /api/v1/info and, for the counts, the device
-// and alert listings.
+// fetchStatus asks /healthz, /api/v1/info and /api/v1/overview.
 func fetchStatus(ctx context.Context, c *client.Client, server string) (Status, error) {
 	st := Status{Server: server, DevicesByStatus: map[string]int{}, OpenAlerts: map[string]int{}}
 	var h api.HealthResponse
@@ -183,23 +181,23 @@ func fetchStatus(ctx context.Context, c *client.Client, server string) (Status, 
 	if st.Version == "" {
 		st.Version = info.Version
 	}
-	var devs []fleet.View
-	if err := c.Get(ctx, "/api/v1/devices", &devs); err != nil {
-		return st, fmt.Errorf("count devices: %w", err)
+	var ov api.Overview
+	if err := c.Get(ctx, "/api/v1/overview", &ov); err != nil {
+		return st, fmt.Errorf("fleet counts: %w", err)
 	}
-	st.Devices = len(devs)
-	for _, d := range devs {
-		st.DevicesByStatus[string(d.Status)]++
-		if d.Connected > 0 {
-			st.Connected++
+	st.Devices, st.Connected = ov.Devices.Total, ov.Devices.Connected
+	for k, n := range ov.Devices.ByStatus {
+		if n > 0 {
+			st.DevicesByStatus[string(k)] = n
 		}
 	}
-	var as []alert.Alert
-	if err := c.Get(ctx, "/api/v1/alerts?state=active&limit=10000", &as); err != nil {
-		return st, fmt.Errorf("count open alerts: %w", err)
+	for k, n := range ov.Alerts.ActiveBySeverity {
+		if n > 0 {
+			st.OpenAlerts[k] = n
+		}
 	}
-	for _, a := range as {
-		st.OpenAlerts[string(a.Severity)]++
+	if ov.Rollouts != nil {
+		st.RolloutsInProgress = ov.Rollouts.InProgress
 	}
 	return st, nil
 }
