@@ -15,7 +15,9 @@ import (
 
 func main() {
 	if err := newRootCmd().Execute(); err != nil {
-		fmt.Fprintf(os.Stderr, "ward: %v\n", err)
+		if !errors.As(err, new(errLogged)) {
+			fmt.Fprintf(os.Stderr, "ward: %v\n", err)
+		}
 		os.Exit(1)
 	}
 }

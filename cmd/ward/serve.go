@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -27,39 +28,70 @@ Every setting can come from the YAML file (--config), a WARD_* variable or a fla
 flags win over the environment, which wins over the file. The CA key passphrase
 comes only from WARD_CA_PASSPHRASE or pki.key_passphrase_file.
 
-First start writes <data-dir>/admin.token (mode 0600) and <data-dir>/ca.pem.`,
+First start writes <data-dir>/admin.token (mode 0600) and <data-dir>/ca.pem and
+prints their paths and the CA fingerprint on stdout; the token itself is never
+printed. With --log-format json every line on stderr is JSON and those lines
+are log records instead ("first start: admin API token written" with its
+"path", "CA certificate" with "path" and "fingerprint_sha256"): read the token
+from that file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cmd.Flags(), os.Environ())
 			if err != nil {
+				if config.RequestedLogFormat(cmd.Flags(), os.Environ()) == "json" {
+					return logged(slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil)), err)
+				}
 				return err
 			}
-			log := newLogger(cfg)
+			log := newLogger(cfg, cmd.ErrOrStderr())
+			out := cmd.OutOrStdout()
+			if cfg.LogFormat == "json" {
+				// Every line on stderr is JSON: libraries that write
+				// with the standard log package go through the handler,
+				// and the first-start summary is only logged.
+				slog.SetDefault(log)
+				out = nil
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			srv, err := server.New(ctx, server.Options{Config: cfg, Logger: log, Out: cmd.OutOrStdout()})
+			srv, err := server.New(ctx, server.Options{Config: cfg, Logger: log, Out: out})
 			if err != nil {
-				return err
+				return logged(log, err)
 			}
 			go func() {
 				<-ctx.Done()
 				stop() // a second signal now kills the process
 			}()
-			return srv.Run(ctx)
+			if err := srv.Run(ctx); err != nil {
+				return logged(log, err)
+			}
+			return nil
 		},
 	}
 	config.RegisterFlags(cmd.Flags())
 	return cmd
 }
 
-func newLogger(cfg *config.Config) *slog.Logger {
+// errLogged is an error already written to the log: main exits 1 without
+// printing it again (in text, which would break a JSON log).
+type errLogged struct{ error }
+
+func (e errLogged) Unwrap() error { return e.error }
+
+// logged logs err at Error and returns it marked as reported.
+func logged(log *slog.Logger, err error) error {
+	log.Error("ward serve stopped", "err", err)
+	return errLogged{err}
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
 	o := &slog.HandlerOptions{Level: lvl}
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, o))
+		return slog.New(slog.NewJSONHandler(w, o))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, o))
+	return slog.New(slog.NewTextHandler(w, o))
 }
 
 func newConfigCmd() *cobra.Command {

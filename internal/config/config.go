@@ -610,3 +610,21 @@ func redactDSN(dsn string) string {
 	}
 	return "[REDACTED]"
 }
+
+// RequestedLogFormat is the log format asked for by --log-format or
+// WARD_LOG_FORMAT, read without loading the rest: ward serve reports a
+// configuration it cannot load in that format. A format given only in the
+// file is not seen (the file may be the broken part).
+func RequestedLogFormat(fs *pflag.FlagSet, environ []string) string {
+	if fs != nil {
+		if f := fs.Lookup("log-format"); f != nil && f.Changed {
+			return f.Value.String()
+		}
+	}
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, envName("log.format")+"="); ok {
+			return v
+		}
+	}
+	return "text"
+}

@@ -55,8 +55,9 @@ import (
 type Options struct {
 	Config *config.Config
 	Logger *slog.Logger
-	// Out receives the first-start summary (paths of admin.token and
-	// ca.pem, CA fingerprint); nil: discarded.
+	// Out receives the first-start summary for a person (paths of
+	// admin.token and ca.pem, CA fingerprint), which is also logged; nil:
+	// only logged (ward serve --log-format json).
 	Out io.Writer
 	Now func() time.Time
 	// ManualWindows stops the detection engine's own timer: the caller
@@ -330,12 +331,18 @@ func (s *Server) firstStart(ctx context.Context) error {
 	}
 	absTok, _ := filepath.Abs(tokPath)
 	absCA, _ := filepath.Abs(caPath)
+	fp := pki.Fingerprint(s.ca.Root())
+	// The token itself is never printed or logged: the operator reads it
+	// from the 0600 file these lines name.
 	if created {
+		s.log.Info("first start: admin API token written", "path", absTok, "mode", "0600")
 		fmt.Fprintf(s.opts.Out, "ward: first start: admin API token written to %s (mode 0600)\n", absTok)
 	} else {
+		s.log.Info("admin API token", "path", absTok)
 		fmt.Fprintf(s.opts.Out, "ward: admin API token: %s\n", absTok)
 	}
-	fmt.Fprintf(s.opts.Out, "ward: CA certificate: %s\nward: CA fingerprint (SHA-256): %s\n", absCA, pki.Fingerprint(s.ca.Root()))
+	s.log.Info("CA certificate", "path", absCA, "fingerprint_sha256", fp)
+	fmt.Fprintf(s.opts.Out, "ward: CA certificate: %s\nward: CA fingerprint (SHA-256): %s\n", absCA, fp)
 	return nil
 }
 
