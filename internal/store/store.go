@@ -13,6 +13,9 @@
 //   - Certificates (certificates.go): issued certificates, their
 //     revocation and the CRL number.
 //   - APITokens (tokens.go): operator bearer tokens for the API.
+//   - Users (users.go): people's accounts (argon2id password hashes,
+//     sign-in failure counts and lockouts) and their sessions, stored
+//     hashed so that every node of a cluster shares them.
 //   - Detection (detection.go): alerts, metric windows and named blobs
 //     (detection profiles, learned models).
 //   - Compliance (compliance.go): SBOMs, advisories, model information,
@@ -75,6 +78,7 @@ type Store interface {
 	Devices
 	Certificates
 	APITokens
+	Users
 	Detection
 	Compliance
 	AuditLog

@@ -8,15 +8,24 @@ import (
 // Role is an operator role for the API.
 type Role string
 
-// Operator roles, from most to least privileged.
+// Operator roles. Admin, operator and viewer are ordered, from most to
+// least privileged; provisioning stands outside that order: it may only
+// register devices and issue their enrollment tokens (for factory lines),
+// and the API grants it route by route.
 const (
-	RoleAdmin    Role = "admin"    // everything, including tokens
-	RoleOperator Role = "operator" // manage devices, not tokens
-	RoleViewer   Role = "viewer"   // read only
+	RoleAdmin        Role = "admin"        // everything, including tokens and users
+	RoleOperator     Role = "operator"     // manage devices, not tokens or users
+	RoleViewer       Role = "viewer"       // read only
+	RoleProvisioning Role = "provisioning" // register devices and issue enrollment tokens, nothing else
 )
 
+// Roles lists every role, for messages and documentation.
+var Roles = []Role{RoleAdmin, RoleOperator, RoleViewer, RoleProvisioning}
+
 // Valid reports whether r is a known role.
-func (r Role) Valid() bool { return r == RoleAdmin || r == RoleOperator || r == RoleViewer }
+func (r Role) Valid() bool {
+	return r == RoleAdmin || r == RoleOperator || r == RoleViewer || r == RoleProvisioning
+}
 
 // APIToken is an operator bearer token. The secret is stored as a hash and
 // looked up by its public ID prefix.

@@ -197,6 +197,31 @@ var migrations = []string{
 	);
 	CREATE INDEX device_tags_device ON device_tags(device_id);
 	INSERT INTO device_tags(device_id, tag) SELECT DISTINCT d.id, t.tag FROM devices d, jsonb_array_elements_text(d.tags) AS t(tag);`,
+	// 8: user accounts and their sessions.
+	`CREATE TABLE users (
+		name text COLLATE "C" PRIMARY KEY,
+		role text COLLATE "C" NOT NULL,
+		password_hash text COLLATE "C" NOT NULL,
+		created_at bigint NOT NULL,
+		disabled_at bigint NOT NULL DEFAULT 0,
+		failed_logins integer NOT NULL DEFAULT 0,
+		locked_until bigint NOT NULL DEFAULT 0,
+		password_changed_at bigint NOT NULL DEFAULT 0
+	);
+	CREATE TABLE sessions (
+		id text COLLATE "C" PRIMARY KEY,
+		hash bytea NOT NULL,
+		user_name text COLLATE "C" NOT NULL REFERENCES users(name),
+		client text COLLATE "C" NOT NULL,
+		csrf_token text COLLATE "C" NOT NULL,
+		created_at bigint NOT NULL,
+		last_seen_at bigint NOT NULL,
+		expires_at bigint NOT NULL,
+		idle_timeout bigint NOT NULL,
+		revoked_at bigint NOT NULL DEFAULT 0
+	);
+	CREATE INDEX sessions_user ON sessions(user_name) WHERE revoked_at = 0;
+	CREATE INDEX sessions_expires ON sessions(expires_at);`,
 }
 
 // errNewerSchema is returned when the database was migrated by a newer

@@ -188,6 +188,31 @@ var migrations = []string{
 	) WITHOUT ROWID;
 	CREATE INDEX device_tags_device ON device_tags(device_id);
 	INSERT INTO device_tags(device_id, tag) SELECT DISTINCT d.id, j.value FROM devices d, json_each(d.tags) j WHERE j.type = 'text';`,
+	// 8: user accounts and their sessions.
+	`CREATE TABLE users (
+		name TEXT PRIMARY KEY,
+		role TEXT NOT NULL,
+		password_hash TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		disabled_at INTEGER NOT NULL DEFAULT 0,
+		failed_logins INTEGER NOT NULL DEFAULT 0,
+		locked_until INTEGER NOT NULL DEFAULT 0,
+		password_changed_at INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE TABLE sessions (
+		id TEXT PRIMARY KEY,
+		hash BLOB NOT NULL,
+		user_name TEXT NOT NULL REFERENCES users(name),
+		client TEXT NOT NULL,
+		csrf_token TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		last_seen_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL,
+		idle_timeout INTEGER NOT NULL,
+		revoked_at INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX sessions_user ON sessions(user_name) WHERE revoked_at = 0;
+	CREATE INDEX sessions_expires ON sessions(expires_at);`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {

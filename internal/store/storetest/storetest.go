@@ -1,6 +1,6 @@
 // Package storetest holds the conformance suites every store.Store backend
 // must pass: one per contract of package store (TestDevices,
-// TestCertificates, TestAPITokens, TestDetection, TestCompliance,
+// TestCertificates, TestAPITokens, TestUsers, TestDetection, TestCompliance,
 // TestAuditLog, TestUpdates), the lifecycle suite that attacks the device
 // state machine with concurrent transitions (TestLifecycle), and
 // RunAuditAttacks, which tampers with the audit log behind the store's
@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"devices", TestDevices},
 		{"certificates", TestCertificates},
 		{"api-tokens", TestAPITokens},
+		{"users", TestUsers},
 		{"detection", TestDetection},
 		{"compliance", TestCompliance},
 		{"audit-log", TestAuditLog},
