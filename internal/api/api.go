@@ -31,8 +31,10 @@ import (
 
 	"github.com/wardproject/ward/internal/buildinfo"
 	"github.com/wardproject/ward/internal/fleet"
+	"github.com/wardproject/ward/internal/password"
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/ratelimit"
+	"github.com/wardproject/ward/internal/secret"
 	"github.com/wardproject/ward/internal/store"
 )
 
@@ -50,9 +52,11 @@ type Registry interface {
 	SetModelPolicy(ctx context.Context, p store.ModelPolicy) error
 }
 
-// Store is the read access the API needs besides the registry.
+// Store is the read access the API needs besides the registry, and the
+// accounts and sessions it keeps.
 type Store interface {
 	TokenStore
+	UserStore
 	ListCertificates(ctx context.Context, deviceID string) ([]store.Certificate, error)
 	ListEvents(ctx context.Context, deviceID string, limit int) ([]store.Event, error)
 	ListModelPolicies(ctx context.Context) ([]store.ModelPolicy, error)
@@ -109,6 +113,11 @@ type Options struct {
 	Problems func() []string
 	// Limits bound the unauthenticated requests of one source.
 	Limits Limits
+	// Sessions configure sign-in, lockout and session expiry.
+	Sessions Sessions
+	// Passwords hashes and verifies users' passwords (nil: a Hasher with
+	// password.DefaultParams, two hashes at once).
+	Passwords *password.Hasher
 	// AdminTokenTTL is the lifetime of the admin token that POST
 	// /api/v1/tokens/rotate-admin issues (0: DefaultTokenTTL).
 	AdminTokenTTL time.Duration
@@ -155,7 +164,12 @@ type Server struct {
 	// tufRefused counts device certificates /tuf/ refused, by reason.
 	tufRefused *prometheus.CounterVec
 	bySource   *ratelimit.Limiter // /crl, /healthz per source
-	authFail   *ratelimit.Limiter // failed token authentications per source
+	authFail   *ratelimit.Limiter // failed token authentications and sign-ins per source
+	// logins counts sign-ins by result.
+	logins *prometheus.CounterVec
+	hasher *password.Hasher
+	// handler is the mux behind cross-origin protection.
+	handler http.Handler
 	// verifying runs one audit-log verification at a time: concurrent
 	// requests share its result, so viewers cannot make the server walk
 	// the whole chain many times at once.
@@ -194,6 +208,28 @@ func New(opts Options) (*Server, error) {
 	if opts.Limits.AuthFailuresPerMinute == 0 {
 		opts.Limits.AuthFailuresPerMinute = DefaultAuthFailuresPerMinute
 	}
+	if opts.Sessions.IdleTimeout == 0 {
+		opts.Sessions.IdleTimeout = DefaultSessionIdleTimeout
+	}
+	if opts.Sessions.Lifetime == 0 {
+		opts.Sessions.Lifetime = DefaultSessionLifetime
+	}
+	if opts.Sessions.MaxFailures == 0 {
+		opts.Sessions.MaxFailures = DefaultLoginMaxFailures
+	}
+	if opts.Sessions.Lockout == 0 {
+		opts.Sessions.Lockout = DefaultLoginLockout
+	}
+	if opts.Sessions.IdleTimeout < 0 || opts.Sessions.Lifetime < 0 || opts.Sessions.MaxFailures < 0 || opts.Sessions.Lockout < 0 {
+		return nil, fmt.Errorf("api: Options.Sessions %+v: negative values", opts.Sessions)
+	}
+	if opts.Passwords == nil {
+		h, err := password.NewHasher(password.DefaultParams, 0)
+		if err != nil {
+			return nil, fmt.Errorf("api: %w", err)
+		}
+		opts.Passwords = h
+	}
 	pub, err := ratelimit.New(ratelimit.Options{Rate: opts.Limits.PublicRate, Burst: opts.Limits.PublicBurst, Now: opts.Now})
 	if err != nil {
 		return nil, fmt.Errorf("api public limit: %w", err)
@@ -212,9 +248,19 @@ func New(opts Options) (*Server, error) {
 			Help: "API requests refused with 429, by route and the limit hit (public or auth_failure)."}, []string{"route", "limit"}),
 		tufRefused: f.NewCounterVec(prometheus.CounterOpts{Name: "ward_api_tuf_refused_total",
 			Help: "Device certificates refused by /tuf/ (403), by reason."}, []string{"reason"}),
-		bySource: pub, authFail: authFail,
+		logins: f.NewCounterVec(prometheus.CounterOpts{Name: "ward_api_logins_total",
+			Help: "Sign-ins (POST /api/v1/session) by result: ok, bad_credentials (unknown user or wrong password), locked, disabled."}, []string{"result"}),
+		bySource: pub, authFail: authFail, hasher: opts.Passwords,
+	}
+	for _, r := range []string{"ok", "bad_credentials", "locked", "disabled"} {
+		s.logins.WithLabelValues(r)
 	}
 	s.routes()
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(s.wrap("cross-origin", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, &Error{Status: http.StatusForbidden, Public: "cross-origin request refused: unsafe requests must come from this server's own pages or from a non-browser client"})
+	}))
+	s.handler = cop.Handler(s.mux)
 	return s, nil
 }
 
@@ -226,18 +272,19 @@ type routeMux struct {
 	routes []registeredRoute
 }
 
-// registeredRoute is a pattern registered on the mux and its least role
-// ("" for public routes).
+// registeredRoute is a pattern registered on the mux, its least role
+// ("" for public routes) and whether the provisioning role may call it.
 type registeredRoute struct {
-	pattern string
-	role    store.Role
+	pattern      string
+	role         store.Role
+	provisioning bool
 }
 
 // handle registers and records a pattern whose handler needs role ("":
 // public).
 func (m *routeMux) handle(pattern string, role store.Role, h http.Handler) {
 	m.ServeMux.Handle(pattern, h)
-	m.routes = append(m.routes, registeredRoute{pattern: pattern, role: role})
+	m.routes = append(m.routes, registeredRoute{pattern: pattern, role: role, provisioning: provisioningRoutes[pattern]})
 }
 
 // public registers a route anyone may call, within its source's budget.
@@ -261,18 +308,20 @@ func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, route, limit st
 		Public: "too many requests from this address; retry after " + after + " seconds"})
 }
 
-// auth registers a route that needs a bearer token of at least role min.
+// auth registers a route that needs an API token or a session of at
+// least role min (or of the provisioning role, for the routes in
+// provisioningRoutes).
 func (s *Server) auth(pattern string, min store.Role, h handler) {
-	s.mux.handle(pattern, min, s.wrap(pattern, s.authenticated(pattern, min, h)))
+	perm := permission{min: min, provisioning: provisioningRoutes[pattern]}
+	s.mux.handle(pattern, min, s.wrap(pattern, s.authenticated(pattern, perm, h)))
 }
-
-type principal struct{ token store.APIToken }
 
 type ctxKey int
 
 const (
 	keyPrincipal ctxKey = iota
 	keyRequestID
+	keySession
 )
 
 // handler is an API handler that returns an error to render.
@@ -291,6 +340,7 @@ func (s *Server) routes() {
 			return nil
 		})
 	}
+	s.sessionRoutes()
 	auth("GET /api/v1/whoami", store.RoleViewer, s.whoami)
 	auth("GET /api/v1/info", store.RoleViewer, s.info)
 	auth("GET /api/v1/openapi.json", store.RoleViewer, s.serveOpenAPI)
@@ -314,6 +364,7 @@ func (s *Server) routes() {
 	auth("POST /api/v1/tokens", store.RoleAdmin, s.createToken)
 	auth("DELETE /api/v1/tokens/{id}", store.RoleAdmin, s.revokeToken)
 	auth("POST /api/v1/tokens/rotate-admin", store.RoleAdmin, s.rotateAdmin)
+	s.userRoutes()
 	s.detectRoutes()
 	s.complianceRoutes()
 	s.firmwareRoutes()
@@ -326,13 +377,17 @@ func (s *Server) routes() {
 
 // ServeHTTP implements http.Handler. Every response, whatever the route
 // (API, EST, /crl, /healthz, /metrics, a 404), carries the security
-// headers; API responses are never cached (they may carry tokens).
+// headers; API responses are never cached (they may carry tokens). A
+// cross-site unsafe request (a browser's Sec-Fetch-Site, or an Origin
+// that is not this host) is refused with 403 before any route sees it
+// (http.CrossOriginProtection): a page elsewhere cannot make a signed-in
+// operator's browser act, whatever its cookies.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	SecurityHeaders(w.Header())
 	if strings.HasPrefix(r.URL.Path, "/api/") {
 		w.Header().Set("Cache-Control", "no-store")
 	}
-	s.mux.ServeHTTP(w, r)
+	s.handler.ServeHTTP(w, r)
 }
 
 // SecurityHeaders sets the headers every HTTPS response of Ward carries:
@@ -400,27 +455,25 @@ func (s *Server) wrap(route string, h http.HandlerFunc) http.Handler {
 	})
 }
 
-func rank(r store.Role) int {
-	switch r {
-	case store.RoleAdmin:
-		return 3
-	case store.RoleOperator:
-		return 2
-	case store.RoleViewer:
-		return 1
-	}
-	return 0
-}
-
-// authenticated checks the bearer token. A source that has failed
-// authentication too often gets 429 before its token is even looked at,
-// so that guessing tokens (or flooding the store with lookups) stops.
-func (s *Server) authenticated(route string, min store.Role, h handler) http.HandlerFunc {
+// authenticated checks the request's credential: an API token or a CLI
+// session's token in Authorization: Bearer, or the console's session
+// cookie. A source that has failed authentication too often gets 429
+// before its credential is even looked at, so that guessing tokens (or
+// flooding the store with lookups) stops. A cookie is sent by the browser
+// on its own, so an unsafe request authenticated by one must also carry
+// the session's CSRF token in X-CSRF-Token.
+func (s *Server) authenticated(route string, perm permission, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok {
+		raw, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		var cookie string
+		if !bearer {
+			if c, err := r.Cookie(SessionCookie); err == nil {
+				cookie = c.Value
+			}
+		}
+		if !bearer && cookie == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ward"`)
-			s.writeError(w, r, &Error{Status: http.StatusUnauthorized, Public: "missing bearer token: set WARD_TOKEN or --token"})
+			s.writeError(w, r, &Error{Status: http.StatusUnauthorized, Public: "missing bearer token: set WARD_TOKEN or --token, or sign in (ward login)"})
 			return
 		}
 		src := ratelimit.SourceKey(r.RemoteAddr)
@@ -428,27 +481,78 @@ func (s *Server) authenticated(route string, min store.Role, h handler) http.Han
 			s.tooMany(w, r, route, "auth_failure", wait)
 			return
 		}
-		tok, err := Authenticate(r.Context(), s.opts.Store, strings.TrimSpace(raw), s.now())
+		p, sess, err := s.identify(r.Context(), strings.TrimSpace(raw), cookie)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ward", error="invalid_token"`)
 			if errors.Is(err, ErrUnauthenticated) {
 				s.authFail.Allow(src)
-				s.log.Warn("API authentication failed", "remote_addr", r.RemoteAddr, "request_id", requestID(r))
-				s.writeError(w, r, &Error{Status: http.StatusUnauthorized, Public: "invalid, revoked or expired API token"})
+				s.log.Warn("API authentication failed", "remote_addr", r.RemoteAddr, "request_id", requestID(r), "credential", credentialKind(bearer, raw))
+				s.writeError(w, r, &Error{Status: http.StatusUnauthorized, Public: unauthenticatedMessage(bearer, raw)})
 			} else {
 				s.writeError(w, r, &Error{Status: http.StatusInternalServerError, Public: "internal error", Err: err})
 			}
 			return
 		}
-		if rank(tok.Role) < rank(min) {
-			s.writeError(w, r, &Error{Status: http.StatusForbidden, Public: fmt.Sprintf("role %s may not do this (needs %s)", tok.Role, min)})
+		if cookie != "" && !safeMethod(r.Method) && !secret.EqualText(r.Header.Get(CSRFHeader), sess.CSRFToken) {
+			s.log.Warn("request without the session's CSRF token refused", "remote_addr", r.RemoteAddr, "request_id", requestID(r), "actor", p.Actor())
+			s.writeError(w, r, &Error{Status: http.StatusForbidden, Public: "missing or wrong CSRF token: send the session's csrf_token in " + CSRFHeader})
 			return
 		}
-		r = r.WithContext(context.WithValue(r.Context(), keyPrincipal, principal{tok}))
+		if !perm.allows(p.Role) {
+			s.writeError(w, r, &Error{Status: http.StatusForbidden, Public: fmt.Sprintf("role %s may not do this (needs %s)", p.Role, perm)})
+			return
+		}
+		ctx := context.WithValue(r.Context(), keyPrincipal, p)
+		if sess.ID != "" {
+			ctx = context.WithValue(ctx, keySession, sess)
+		}
+		r = r.WithContext(ctx)
 		if err := h(w, r); err != nil {
 			s.writeError(w, r, err)
 		}
 	}
+}
+
+// identify authenticates a bearer credential (an API token or a session
+// token) or, without one, a session cookie. It returns the session too
+// when the credential is one.
+func (s *Server) identify(ctx context.Context, bearer, cookie string) (Principal, store.Session, error) {
+	if cookie != "" {
+		return s.authenticateSession(ctx, cookie)
+	}
+	if strings.HasPrefix(bearer, sessionPrefix) {
+		return s.authenticateSession(ctx, bearer)
+	}
+	tok, err := Authenticate(ctx, s.opts.Store, bearer, s.now())
+	if err != nil {
+		return Principal{}, store.Session{}, err
+	}
+	return Principal{Kind: PrincipalToken, ID: tok.ID, Name: tok.Name, Role: tok.Role}, store.Session{}, nil
+}
+
+// credentialKind names the kind of credential for the log (never the
+// credential).
+func credentialKind(bearer bool, raw string) string {
+	switch {
+	case !bearer:
+		return "cookie"
+	case strings.HasPrefix(strings.TrimSpace(raw), sessionPrefix):
+		return "session"
+	}
+	return "token"
+}
+
+// unauthenticatedMessage says what was refused, for the caller.
+func unauthenticatedMessage(bearer bool, raw string) string {
+	if credentialKind(bearer, raw) == "token" {
+		return "invalid, revoked or expired API token"
+	}
+	return "invalid, expired or signed-out session: sign in again"
+}
+
+// safeMethod reports whether a method only reads (RFC 9110 section 9.2.1).
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
 func requestID(r *http.Request) string {
@@ -551,9 +655,31 @@ func (s *Server) crl(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// Whoami answers GET /api/v1/whoami: the calling principal. For an API
+// token it keeps the token's fields (id, name, role, created_at,
+// expires_at); for a user, the session's expiry.
+type Whoami struct {
+	Kind      string     `json:"kind"`
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Role      store.Role `json:"role"`
+	CreatedAt time.Time  `json:"created_at,omitzero"`
+	ExpiresAt time.Time  `json:"expires_at,omitzero"`
+}
+
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request) error {
-	p := r.Context().Value(keyPrincipal).(principal)
-	writeJSON(w, http.StatusOK, p.token)
+	p := principalOf(r)
+	out := Whoami{Kind: p.Kind, ID: p.ID, Name: p.Name, Role: p.Role}
+	if sess, ok := r.Context().Value(keySession).(store.Session); ok {
+		out.CreatedAt, out.ExpiresAt = sess.CreatedAt, sess.ExpiresAt
+	} else if p.Kind == PrincipalToken {
+		t, err := s.opts.Store.GetAPIToken(r.Context(), p.ID)
+		if err != nil {
+			return err
+		}
+		out.CreatedAt, out.ExpiresAt = t.CreatedAt, t.ExpiresAt
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

@@ -60,7 +60,7 @@ func newEnvWith(t *testing.T, more func(db *sqlite.DB, o *Options)) (*env, *sqli
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{srv: httptest.NewServer(s), api: s, reg: preg, tokens: map[store.Role]string{}}
+	e := &env{srv: httptest.NewTLSServer(s), api: s, reg: preg, tokens: map[store.Role]string{}}
 	t.Cleanup(e.srv.Close)
 	for _, r := range []store.Role{store.RoleAdmin, store.RoleOperator, store.RoleViewer} {
 		tok, _, err := CreateToken(ctx, db, string(r), r, 0, time.Now())
@@ -82,7 +82,7 @@ func (e *env) do(t *testing.T, method, path, token, body string) (int, []byte) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

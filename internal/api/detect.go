@@ -113,13 +113,6 @@ func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func actor(r *http.Request) string {
-	if p, ok := r.Context().Value(keyPrincipal).(principal); ok {
-		return "token:" + p.token.ID
-	}
-	return "unknown"
-}
-
 // audit records an operator action in the audit trail (if configured).
 func (s *Server) audit(r *http.Request, action, target string, detail map[string]string) {
 	if s.opts.DetectStore == nil {

@@ -360,14 +360,13 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 		ttl = d
 	}
 	if !req.Role.Valid() {
-		return &Error{Status: http.StatusBadRequest, Public: "role must be admin, operator or viewer"}
+		return &Error{Status: http.StatusBadRequest, Public: "role must be admin, operator, viewer or provisioning"}
 	}
 	tok, t, err := CreateToken(r.Context(), s.opts.Store, req.Name, req.Role, ttl, s.now())
 	if err != nil {
 		return &Error{Status: http.StatusBadRequest, Public: err.Error(), Err: err}
 	}
-	p := r.Context().Value(keyPrincipal).(principal)
-	s.log.Info("api token created", "token_id", t.ID, "role", t.Role, "by", p.token.ID)
+	s.log.Info("api token created", "token_id", t.ID, "role", t.Role, "by", actor(r))
 	s.audit(r, "token.create", t.ID, map[string]string{"role": string(t.Role)})
 	writeJSON(w, http.StatusCreated, CreateTokenResponse{APIToken: t, Token: tok.Reveal()})
 	return nil

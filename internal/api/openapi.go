@@ -108,6 +108,7 @@ var (
 	pModel     = apiParam{name: "model", desc: "Device model name."}
 	pAlertID   = apiParam{name: "id", desc: "Alert ID."}
 	pRolloutID = apiParam{name: "id", desc: "Rollout ID (ro-...)."}
+	pUserName  = apiParam{name: "name", desc: "User name."}
 	pSource    = apiParam{name: "source", desc: "Name of the document (its file name), recorded with the import; default \"upload\", at most 256 characters kept."}
 )
 
@@ -118,7 +119,9 @@ var apiTags = []struct{ name, desc string }{
 	{"models", "Per-model policy and metadata."},
 	{"events", "Device events."},
 	{"pki", "Ward's certificate authority, issued certificates and the CRL."},
+	{"sessions", "Signing in and out: the console's cookie and the CLI's session token."},
 	{"tokens", "Operator API tokens."},
+	{"users", "User accounts (admin)."},
 	{"alerts", "Security alerts and their lifecycle."},
 	{"detection", "Detection profiles, baselines and device metrics."},
 	{"compliance", "SBOMs, vulnerability feeds, fleet audit and reports."},
@@ -141,8 +144,15 @@ var apiOperations = []apiOperation{
 	{pattern: "GET /metrics", id: "metrics", tag: "system", summary: "Prometheus metrics",
 		desc:   "Every Ward metric in the Prometheus text exposition format (the protobuf format when the Accept header asks for it). Mounted when the server is built with metrics.",
 		status: 200, rawResp: []apiMedia{{typ: "text/plain", desc: "Prometheus text exposition format 0.0.4.", schema: &jsonSchema{Type: "string"}}}},
-	{pattern: "GET /api/v1/whoami", id: "whoami", tag: "tokens", summary: "The calling token",
-		desc: "The API token the request was made with (never its secret).", status: 200, resp: typeOf[store.APIToken]()},
+	{pattern: "POST /api/v1/session", id: "signIn", tag: "sessions", summary: "Sign in",
+		desc: "Signs a user in with a user name (folded to lower case) and password. client \"browser\" (default) sets the session cookie ward_session (HttpOnly, Secure, SameSite=Strict, Path=/, Max-Age the session's lifetime); client \"cli\" sets no cookie and returns the session's bearer token in token, shown once. An unknown user, a wrong password and a disabled account get the same 401. Each attempt counts against the account before the password is checked: after api.login_max_failures in a row the account is locked for api.login_lockout and answers 423 with Retry-After, without checking the password. Failures count against the source's authentication-failure budget (429 past it). A session ends after api.session_idle_timeout without use, api.session_lifetime after sign-in, on sign-out, and when the user's password changes or the user is disabled.",
+		body: typeOf[LoginRequest](), status: 201, resp: typeOf[SessionResponse](), extra: map[int]reflect.Type{423: typeOf[ErrorResponse]()}},
+	{pattern: "GET /api/v1/session", id: "getSession", tag: "sessions", summary: "The current session",
+		desc: "The signed-in user, role, CSRF token and expiry of the session the request was made with (the console reads it to start). 401 for a request made with an API token.", status: 200, resp: typeOf[SessionResponse]()},
+	{pattern: "DELETE /api/v1/session", id: "signOut", tag: "sessions", summary: "Sign out",
+		desc: "Revokes the session the request was made with, on every node, and expires the cookie. A cookie session must send its CSRF token in X-CSRF-Token, as on every unsafe request.", status: 204, successDesc: "Signed out."},
+	{pattern: "GET /api/v1/whoami", id: "whoami", tag: "tokens", summary: "The caller",
+		desc: "Who made the request: kind token (the API token's ID, name, role and dates, never its secret) or user (the user's name and role, and the session's dates).", status: 200, resp: typeOf[Whoami]()},
 	{pattern: "GET /api/v1/info", id: "info", tag: "system", summary: "Server information",
 		desc: "Ward's version, the MQTT gateway's port and the detection window.", status: 200, resp: typeOf[Info]()},
 	{pattern: "GET /api/v1/overview", id: "overview", tag: "system", summary: "The fleet in numbers",
@@ -209,6 +219,18 @@ var apiOperations = []apiOperation{
 	{pattern: "POST /api/v1/tokens/rotate-admin", id: "rotateAdminToken", tag: "tokens", summary: "Rotate the calling admin token",
 		desc:   "Issues a new admin token with the calling token's name and the server's admin token lifetime (api.admin_token_ttl), then revokes the calling token. The new token's text is in token and is shown once; ward token rotate-admin --write FILE stores it 0600.",
 		status: 201, resp: typeOf[RotateAdminResponse]()},
+	{pattern: "GET /api/v1/users", id: "listUsers", tag: "users", summary: "List users",
+		desc: "Every user account, disabled ones included (never a password hash).", status: 200, resp: typeOf[[]User]()},
+	{pattern: "POST /api/v1/users", id: "createUser", tag: "users", summary: "Create a user",
+		desc: "Creates a user account. name: 1 to 64 characters of a-z, 0-9, '.', '_', '-' (upper case is folded). role: admin, operator, viewer or provisioning. password: at least 12 characters, at most 1024 bytes, not the user name; stored as an argon2id hash.",
+		body: typeOf[CreateUserRequest](), status: 201, resp: typeOf[User]()},
+	{pattern: "POST /api/v1/users/{name}/password", id: "setUserPassword", tag: "users", summary: "Set a user's password",
+		desc: "Admins set any user's password; other users only their own. Users changing their own password (admins too) give current_password. The policy is the one of createUser. Every other session of the user is revoked (the caller's own is kept), and any lockout ends.",
+		path: []apiParam{pUserName}, body: typeOf[PasswordRequest](), status: 204, successDesc: "Changed."},
+	{pattern: "POST /api/v1/users/{name}/disable", id: "disableUser", tag: "users", summary: "Disable a user",
+		desc: "The user can no longer sign in, and every session of the user is revoked at once. Admins cannot disable themselves.", path: []apiParam{pUserName}, status: 200, resp: typeOf[User]()},
+	{pattern: "POST /api/v1/users/{name}/enable", id: "enableUser", tag: "users", summary: "Enable a user",
+		desc: "Lets a disabled user sign in again (no session comes back) and ends any lockout.", path: []apiParam{pUserName}, status: 200, resp: typeOf[User]()},
 	{pattern: "GET /api/v1/alerts", id: "listAlerts", tag: "alerts", summary: "List alerts",
 		query: []apiParam{{name: "device", desc: "Only this device's alerts."}, {name: "rule", desc: "Only this rule's alerts."},
 			{name: "state", desc: "Only alerts in these states (active: open or acknowledged).", enum: []string{"open", "acknowledged", "cleared", "active"}, list: true},
@@ -412,7 +434,7 @@ func (g *schemaGen) fail(format string, args ...any) *jsonSchema {
 var enums = map[reflect.Type][]string{
 	reflect.TypeFor[store.DeviceStatus]():   {string(store.StatusPending), string(store.StatusActive), string(store.StatusQuarantined), string(store.StatusRevoked), string(store.StatusRetired)},
 	reflect.TypeFor[store.QuarantineMode](): {string(store.QuarantineRefuse), string(store.QuarantineRestrict)},
-	reflect.TypeFor[store.Role]():           {string(store.RoleAdmin), string(store.RoleOperator), string(store.RoleViewer)},
+	reflect.TypeFor[store.Role]():           {string(store.RoleAdmin), string(store.RoleOperator), string(store.RoleViewer), string(store.RoleProvisioning)},
 	reflect.TypeFor[alert.Severity]():       {string(alert.Low), string(alert.Medium), string(alert.High), string(alert.Critical)},
 	reflect.TypeFor[alert.State]():          {string(alert.Open), string(alert.Acknowledged), string(alert.Cleared)},
 }
@@ -729,15 +751,17 @@ type (
 		Description string `json:"description"`
 	}
 	openAPIOperation struct {
-		OperationID string                     `json:"operationId"`
-		Tags        []string                   `json:"tags"`
-		Summary     string                     `json:"summary"`
-		Description string                     `json:"description"`
-		Role        store.Role                 `json:"x-ward-role,omitempty"`
-		Security    *[]map[string][]string     `json:"security,omitempty"`
-		Parameters  []openAPIParameter         `json:"parameters,omitempty"`
-		RequestBody *openAPIRequestBody        `json:"requestBody,omitempty"`
-		Responses   map[string]openAPIResponse `json:"responses"`
+		OperationID string     `json:"operationId"`
+		Tags        []string   `json:"tags"`
+		Summary     string     `json:"summary"`
+		Description string     `json:"description"`
+		Role        store.Role `json:"x-ward-role,omitempty"`
+		// Provisioning: the provisioning role may call the operation too.
+		Provisioning bool                       `json:"x-ward-provisioning,omitempty"`
+		Security     *[]map[string][]string     `json:"security,omitempty"`
+		Parameters   []openAPIParameter         `json:"parameters,omitempty"`
+		RequestBody  *openAPIRequestBody        `json:"requestBody,omitempty"`
+		Responses    map[string]openAPIResponse `json:"responses"`
 	}
 	openAPIParameter struct {
 		Name        string      `json:"name"`
@@ -780,8 +804,10 @@ type (
 )
 
 const openAPIDescription = "Ward's operator HTTPS API. Every route needs `Authorization: Bearer <token>` " +
-	"(a token from admin.token or `ward token create`) except the public ones; each operation's least role " +
-	"(viewer < operator < admin) is in its x-ward-role extension. Errors are JSON objects " +
+	"(a token from admin.token or `ward token create`, or a CLI session's token) or the console's session cookie " +
+	"(with X-CSRF-Token on every unsafe request) except the public ones; each operation's least role " +
+	"(viewer < operator < admin) is in its x-ward-role extension. The provisioning role stands outside that order: " +
+	"it may call only the operations marked x-ward-provisioning. Cross-site unsafe requests from browsers are refused (403). Errors are JSON objects " +
 	"{\"status\", \"message\", \"request_id\"}; every answer carries the request ID in X-Request-Id. " +
 	"JSON request bodies are decoded strictly: unknown fields are refused, at most 1 MiB. " +
 	"EST enrollment (RFC 7030) under /.well-known/est/ is not described here. " +
@@ -794,13 +820,14 @@ func (s *Server) openAPI() (*openAPIDoc, error) {
 		byPattern[apiOperations[i].pattern] = &apiOperations[i]
 	}
 	type mounted struct {
-		op   *apiOperation
-		role store.Role
+		op           *apiOperation
+		role         store.Role
+		provisioning bool
 	}
 	var ops []mounted
 	for _, r := range s.mux.routes {
 		if op := byPattern[r.pattern]; op != nil {
-			ops = append(ops, mounted{op, r.role})
+			ops = append(ops, mounted{op, r.role, r.provisioning})
 		}
 	}
 	g := &schemaGen{components: map[string]*jsonSchema{}, names: map[string]reflect.Type{}, respTypes: map[reflect.Type]bool{}}
@@ -849,9 +876,9 @@ func (s *Server) openAPI() (*openAPIDoc, error) {
 			Schemas: g.components,
 			Responses: map[string]openAPIResponse{
 				"Error": {Description: "Error: the message says what went wrong; the request ID finds it in the server's log.", Content: jsonBody(errSchema)},
-				"Unauthorized": {Description: "Missing, invalid, revoked or expired API token.", Content: jsonBody(errSchema),
+				"Unauthorized": {Description: "Missing, invalid, revoked or expired API token or session.", Content: jsonBody(errSchema),
 					Headers: map[string]openAPIHeader{"WWW-Authenticate": {Description: "Bearer challenge (RFC 6750).", Schema: &jsonSchema{Type: "string"}}}},
-				"Forbidden": {Description: "The token's role is below the operation's x-ward-role.", Content: jsonBody(errSchema)},
+				"Forbidden": {Description: "The caller's role may not call the operation (below its x-ward-role, or provisioning where it is not x-ward-provisioning), a cookie session's unsafe request lacks its X-CSRF-Token, or a browser's request is cross-site.", Content: jsonBody(errSchema)},
 				"TooManyRequests": {Description: "The source address is over its budget: of requests, on a public route, or of failed token authentications, on any other (see docs/api.md, Abuse limits).",
 					Content: jsonBody(errSchema),
 					Headers: map[string]openAPIHeader{"Retry-After": {Description: "Seconds until the source may try again.", Schema: &jsonSchema{Type: "integer"}}}},
@@ -877,8 +904,11 @@ func (s *Server) openAPI() (*openAPIDoc, error) {
 			o.Description = desc + " Public: no token needed."
 			o.Security = &[]map[string][]string{}
 		} else {
-			o.Role = m.role
+			o.Role, o.Provisioning = m.role, m.provisioning
 			o.Description = desc + " Least role: " + string(m.role) + "."
+			if m.provisioning {
+				o.Description += " The provisioning role may call it too."
+			}
 			o.Responses["401"] = openAPIResponse{Ref: "#/components/responses/Unauthorized"}
 			o.Responses["403"] = openAPIResponse{Ref: "#/components/responses/Forbidden"}
 		}

@@ -167,7 +167,9 @@ type fullEnv struct {
 
 // newFullEnv is newEnv with every optional service, so that every route
 // of the API is mounted.
-func newFullEnv(t *testing.T) *fullEnv {
+// newFullEnv is newEnv with every optional service mounted; each extra
+// then changes the Options.
+func newFullEnv(t *testing.T, extra ...func(o *Options)) *fullEnv {
 	t.Helper()
 	e, db := newEnvWith(t, func(db *sqlite.DB, o *Options) {
 		alerts, err := alert.NewManager(context.Background(), alert.Options{Store: db})
@@ -194,6 +196,9 @@ func newFullEnv(t *testing.T) *fullEnv {
 		o.TUF, o.Devices = tuf, o.Registry.(*fleet.Registry)
 		o.Rollouts = fakeRollouts{now: time.Now().UTC()}
 		o.Firmware = update.Site{DataDir: t.TempDir()}
+		for _, f := range extra {
+			f(o)
+		}
 	})
 	return &fullEnv{env: e, db: db}
 }
@@ -301,6 +306,9 @@ func matchMux(t *testing.T, e *env) map[string]store.Role {
 		role, _ := o.op["x-ward-role"].(string)
 		if role != string(r.role) {
 			t.Errorf("%s: x-ward-role %q, registered with role %q", r.pattern, role, r.role)
+		}
+		if prov, _ := o.op["x-ward-provisioning"].(bool); prov != r.provisioning {
+			t.Errorf("%s: x-ward-provisioning %v, registered with provisioning %v", r.pattern, prov, r.provisioning)
 		}
 		sec, hasSec := o.op["security"].([]any)
 		if public := r.role == ""; public != (hasSec && len(sec) == 0) {
@@ -437,7 +445,11 @@ func TestOpenAPIRolesEnforced(t *testing.T) {
 			t.Errorf("%s without a token: %d %s, want 401", key, code, body)
 		}
 		code, body := e.do(t, o.method, path, roleless, "")
-		if want := "(needs " + role + ")"; code != http.StatusForbidden || !strings.Contains(string(body), want) {
+		want := "(needs " + role + ")"
+		if prov, _ := o.op["x-ward-provisioning"].(bool); prov {
+			want = "(needs " + role + ", or provisioning)"
+		}
+		if code != http.StatusForbidden || !strings.Contains(string(body), want) {
 			t.Errorf("%s with a role-less token: %d %s, want 403 %s", key, code, body, want)
 		}
 	}
@@ -485,7 +497,7 @@ func TestOpenAPISchemasMatchResponses(t *testing.T) {
 				}
 			}
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := e.srv.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -59,47 +59,65 @@ func CreateToken(ctx context.Context, ts TokenStore, name string, role store.Rol
 		return "", store.APIToken{}, err
 	}
 	if !role.Valid() {
-		return "", store.APIToken{}, fmt.Errorf("unknown role %q: use admin, operator or viewer", role)
+		return "", store.APIToken{}, fmt.Errorf("unknown role %q: use admin, operator, viewer or provisioning", role)
 	}
 	if len(name) > 128 {
 		return "", store.APIToken{}, errors.New("token name longer than 128 characters")
 	}
-	id, err := secret.NewID(8)
+	id, text, err := newSecretToken(tokenPrefix)
 	if err != nil {
 		return "", store.APIToken{}, err
 	}
-	s, err := secret.New()
-	if err != nil {
-		return "", store.APIToken{}, err
-	}
-	t := store.APIToken{ID: id, Name: name, Role: role, Hash: secret.Hash(s.Reveal()), CreatedAt: now.UTC(), ExpiresAt: now.Add(ttl).UTC()}
+	_, sec, _ := cutToken(tokenPrefix, text.Reveal())
+	t := store.APIToken{ID: id, Name: name, Role: role, Hash: secret.Hash(sec), CreatedAt: now.UTC(), ExpiresAt: now.Add(ttl).UTC()}
 	if err := ts.PutAPIToken(ctx, t); err != nil {
 		return "", store.APIToken{}, fmt.Errorf("store API token: %w", err)
 	}
-	return secret.Value(tokenPrefix + id + "_" + s.Reveal()), t, nil
+	return text, t, nil
 }
 
 // TokenID returns the ID part of a token's text ("ward_<id>_<secret>").
 func TokenID(presented string) (string, bool) {
-	rest, ok := strings.CutPrefix(presented, tokenPrefix)
+	id, _, ok := cutToken(tokenPrefix, presented)
+	return id, ok
+}
+
+// newSecretToken makes the text of a bearer secret looked up by a public
+// ID: prefix, 16 hex characters of ID, "_", 32 random bytes base64url. API
+// tokens and session tokens share the scheme; only the SHA-256 of the
+// secret part is stored.
+func newSecretToken(prefix string) (id string, text secret.Value, err error) {
+	if id, err = secret.NewID(8); err != nil {
+		return "", "", err
+	}
+	sec, err := secret.New()
+	if err != nil {
+		return "", "", err
+	}
+	return id, secret.Value(prefix + id + "_" + sec.Reveal()), nil
+}
+
+// cutToken splits a token's text ("<prefix><id>_<secret>") into its ID
+// and secret parts.
+func cutToken(prefix, presented string) (id, sec string, ok bool) {
+	rest, ok := strings.CutPrefix(presented, prefix)
 	if !ok {
-		return "", false
+		return "", "", false
 	}
-	id, sec, ok := strings.Cut(rest, "_")
+	id, sec, ok = strings.Cut(rest, "_")
 	if !ok || len(id) != 16 || sec == "" {
-		return "", false
+		return "", "", false
 	}
-	return id, true
+	return id, sec, true
 }
 
 // Authenticate checks a presented bearer token: the ID part selects the
 // record, the secret part is compared against its hash in constant time.
 func Authenticate(ctx context.Context, ts TokenStore, presented string, now time.Time) (store.APIToken, error) {
-	id, ok := TokenID(presented)
+	id, sec, ok := cutToken(tokenPrefix, presented)
 	if !ok {
 		return store.APIToken{}, ErrUnauthenticated
 	}
-	sec := presented[len(tokenPrefix)+len(id)+1:]
 	t, err := ts.GetAPIToken(ctx, id)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -127,21 +145,24 @@ type RotateAdminResponse struct {
 // If the revocation fails the new token is revoked too and the old one
 // stays in use: the caller is never left with two or with none.
 func (s *Server) rotateAdmin(w http.ResponseWriter, r *http.Request) error {
-	p := r.Context().Value(keyPrincipal).(principal)
+	p := principalOf(r)
+	if p.Kind != PrincipalToken {
+		return &Error{Status: http.StatusBadRequest, Public: "rotate-admin replaces the calling API token; this request is signed in as " + p.Actor() + ", not made with a token"}
+	}
 	ctx := context.WithoutCancel(r.Context())
 	now := s.now()
-	tok, t, err := CreateToken(ctx, s.opts.Store, p.token.Name, store.RoleAdmin, s.opts.AdminTokenTTL, now)
+	tok, t, err := CreateToken(ctx, s.opts.Store, p.Name, store.RoleAdmin, s.opts.AdminTokenTTL, now)
 	if err != nil {
 		return err
 	}
-	if err := s.opts.Store.RevokeAPIToken(ctx, p.token.ID, now.UTC()); err != nil {
+	if err := s.opts.Store.RevokeAPIToken(ctx, p.ID, now.UTC()); err != nil {
 		if rerr := s.opts.Store.RevokeAPIToken(ctx, t.ID, now.UTC()); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
-		return fmt.Errorf("revoke the old admin token %s: %w", p.token.ID, err)
+		return fmt.Errorf("revoke the old admin token %s: %w", p.ID, err)
 	}
-	s.log.Info("admin token rotated", "token_id", t.ID, "revoked", p.token.ID, "expires_at", t.ExpiresAt)
-	s.audit(r, "token.rotate-admin", t.ID, map[string]string{"revoked": p.token.ID})
-	writeJSON(w, http.StatusCreated, RotateAdminResponse{CreateTokenResponse: CreateTokenResponse{APIToken: t, Token: tok.Reveal()}, RevokedID: p.token.ID})
+	s.log.Info("admin token rotated", "token_id", t.ID, "revoked", p.ID, "expires_at", t.ExpiresAt)
+	s.audit(r, "token.rotate-admin", t.ID, map[string]string{"revoked": p.ID})
+	writeJSON(w, http.StatusCreated, RotateAdminResponse{CreateTokenResponse: CreateTokenResponse{APIToken: t, Token: tok.Reveal()}, RevokedID: p.ID})
 	return nil
 }

@@ -31,7 +31,7 @@ func (s *Server) tufRoute() {
 		return
 	}
 	const route = "/tuf/"
-	byToken := s.authenticated(route, store.RoleViewer, func(w http.ResponseWriter, r *http.Request) error {
+	byToken := s.authenticated(route, permission{min: store.RoleViewer}, func(w http.ResponseWriter, r *http.Request) error {
 		s.opts.TUF.ServeHTTP(w, r)
 		return nil
 	})

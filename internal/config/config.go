@@ -97,6 +97,15 @@ type API struct {
 	// per minute; past it every request from the source gets 429.
 	AuthFailuresPerMinute int
 	AdminTokenTTL         time.Duration // api.admin_token_ttl: lifetime of the first and rotated admin token
+	// SessionIdleTimeout (api.session_idle_timeout) ends a user's session
+	// not used for that long; SessionLifetime (api.session_lifetime) ends
+	// it that long after sign-in.
+	SessionIdleTimeout time.Duration
+	SessionLifetime    time.Duration
+	// LoginMaxFailures (api.login_max_failures) sign-in attempts in a row
+	// lock the account for LoginLockout (api.login_lockout).
+	LoginMaxFailures int
+	LoginLockout     time.Duration
 }
 
 // Gateway is the MQTT gateway section: global per-device limits.
@@ -219,6 +228,10 @@ var settings = []setting{
 	{key: "api.public_burst", kind: kInt, def: "100", usage: "/crl and /healthz requests a source address may make at once", ptr: func(c *Config) any { return &c.API.PublicBurst }},
 	{key: "api.auth_failures_per_minute", kind: kInt, def: "30", usage: "failed API token authentications per source address, at once and per minute, before 429", ptr: func(c *Config) any { return &c.API.AuthFailuresPerMinute }},
 	{key: "api.admin_token_ttl", kind: kDuration, def: "2160h", usage: "lifetime of the admin token in admin.token (first start and ward token rotate-admin), 1m to 8760h", ptr: func(c *Config) any { return &c.API.AdminTokenTTL }},
+	{key: "api.session_idle_timeout", kind: kDuration, def: "30m", usage: "a user's session ends after this long without a request (1m to the session lifetime)", ptr: func(c *Config) any { return &c.API.SessionIdleTimeout }},
+	{key: "api.session_lifetime", kind: kDuration, def: "12h", usage: "a user's session ends this long after sign-in, however used (5m to 720h)", ptr: func(c *Config) any { return &c.API.SessionLifetime }},
+	{key: "api.login_max_failures", kind: kInt, def: "5", usage: "failed sign-ins in a row that lock a user account (1 to 100)", ptr: func(c *Config) any { return &c.API.LoginMaxFailures }},
+	{key: "api.login_lockout", kind: kDuration, def: "15m", usage: "how long a locked account refuses sign-ins, even with the right password (1m to 24h)", ptr: func(c *Config) any { return &c.API.LoginLockout }},
 	{key: "enroll.token_ttl", kind: kDuration, def: "24h", usage: "default lifetime of one-time enrollment tokens (1m to 2160h)", ptr: func(c *Config) any { return &c.Enroll.TokenTTL }},
 	{key: "enroll.reenroll_interval", kind: kDuration, def: "1h", usage: "shortest time between two re-enrollments (EST simplereenroll) of one device", ptr: func(c *Config) any { return &c.Enroll.ReenrollInterval }},
 	{key: "enroll.max_device_certs", kind: kInt, def: "3", usage: "most valid certificates one device holds; issuing another revokes the oldest", ptr: func(c *Config) any { return &c.Enroll.MaxDeviceCerts }},
@@ -525,6 +538,18 @@ func (c *Config) validate() error {
 	}
 	if c.API.AdminTokenTTL < time.Minute || c.API.AdminTokenTTL > 365*24*time.Hour {
 		return bad("api.admin_token_ttl", "must be between 1m and 8760h (one year)", "")
+	}
+	if c.API.SessionLifetime < 5*time.Minute || c.API.SessionLifetime > 720*time.Hour {
+		return bad("api.session_lifetime", "must be between 5m and 720h (30 days)", "")
+	}
+	if c.API.SessionIdleTimeout < time.Minute || c.API.SessionIdleTimeout > c.API.SessionLifetime {
+		return bad("api.session_idle_timeout", "must be at least 1m and at most api.session_lifetime", "")
+	}
+	if c.API.LoginMaxFailures < 1 || c.API.LoginMaxFailures > 100 {
+		return bad("api.login_max_failures", "must be between 1 and 100", "")
+	}
+	if c.API.LoginLockout < time.Minute || c.API.LoginLockout > 24*time.Hour {
+		return bad("api.login_lockout", "must be between 1m and 24h", "a lockout shorter than a minute does not slow guessing")
 	}
 	if c.Gateway.MaxMessageBytes < 64 || c.Gateway.MaxMessageBytes > 256<<20 {
 		return bad("gateway.max_message_bytes", "must be between 64 and 268435456", "")

@@ -58,3 +58,13 @@ func Hash(s string) []byte {
 func Equal(presented string, hash []byte) bool {
 	return subtle.ConstantTimeCompare(Hash(presented), hash) == 1
 }
+
+// EqualText compares a presented secret text with the expected text in
+// constant time (of their hashes, so the length does not show either).
+// An empty expected text matches nothing.
+func EqualText(presented, expected string) bool {
+	if expected == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare(Hash(presented), Hash(expected)) == 1
+}

@@ -37,3 +37,23 @@ func TestEqual(t *testing.T) {
 		t.Error("two secrets are equal")
 	}
 }
+
+func TestEqualText(t *testing.T) {
+	tests := []struct {
+		name, presented, expected string
+		want                      bool
+	}{
+		{"same", "csrf-abc", "csrf-abc", true},
+		{"different", "csrf-abd", "csrf-abc", false},
+		{"prefix", "csrf-ab", "csrf-abc", false},
+		{"empty-presented", "", "csrf-abc", false},
+		{"empty-expected", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := EqualText(tt.presented, tt.expected); got != tt.want {
+				t.Errorf("EqualText(%q, %q) = %v, want %v", tt.presented, tt.expected, got, tt.want)
+			}
+		})
+	}
+}

@@ -280,6 +280,8 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		Limits: api.Limits{PublicRate: cfg.API.PublicRate, PublicBurst: cfg.API.PublicBurst,
 			AuthFailuresPerMinute: cfg.API.AuthFailuresPerMinute},
 		AdminTokenTTL: cfg.API.AdminTokenTTL,
+		Sessions: api.Sessions{IdleTimeout: cfg.API.SessionIdleTimeout, Lifetime: cfg.API.SessionLifetime,
+			MaxFailures: cfg.API.LoginMaxFailures, Lockout: cfg.API.LoginLockout},
 		MQTTPort: func() int {
 			if a, ok := s.gw.Addr().(*net.TCPAddr); ok {
 				return a.Port
