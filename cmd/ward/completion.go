@@ -26,7 +26,7 @@ const completionTimeout = 2 * time.Second
 var (
 	severities      = []string{string(alert.Critical), string(alert.High), string(alert.Medium), string(alert.Low)}
 	enumCompletions = map[string][]string{
-		"role":           {string(store.RoleAdmin), string(store.RoleOperator), string(store.RoleViewer)},
+		"role":           {string(store.RoleAdmin), string(store.RoleOperator), string(store.RoleViewer), string(store.RoleProvisioning)},
 		"status":         {string(store.StatusPending), string(store.StatusActive), string(store.StatusQuarantined), string(store.StatusRevoked), string(store.StatusRetired)},
 		"severity":       {string(alert.Critical), string(alert.High), string(alert.Medium), string(alert.Low)},
 		"state":          {string(alert.Open), string(alert.Acknowledged), string(alert.Cleared), "active"},

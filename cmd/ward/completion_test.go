@@ -62,7 +62,7 @@ func TestCompletion(t *testing.T) {
 		{"alert ack", []string{"alert", "ack", a.ID[:4]}, []string{a.ID}},
 		{"alert clear", []string{"alert", "clear", ""}, []string{a.ID}},
 		{"--state", []string{"alert", "list", "--state", ""}, []string{"open", "acknowledged", "cleared", "active"}},
-		{"--role", []string{"token", "create", "--role", ""}, []string{"admin", "operator", "viewer"}},
+		{"--role", []string{"token", "create", "--role", ""}, []string{"admin", "operator", "viewer", "provisioning"}},
 		{"--mode", []string{"device", "quarantine", "cam-1", "--mode", ""}, []string{"refuse", "restrict"}},
 		{"--reason", []string{"device", "revoke", "cam-1", "--reason", "k"}, []string{"keyCompromise", "superseded", "cessationOfOperation"}},
 		{"-o", []string{"device", "list", "-o", ""}, []string{"table", "json"}},

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/wardproject/ward/internal/api"
 	"github.com/wardproject/ward/internal/client"
 	"github.com/wardproject/ward/internal/config"
 	"github.com/wardproject/ward/internal/est"
@@ -122,7 +123,7 @@ func runLogin(cmd *cobra.Command, f loginFlags) error {
 		return err
 	}
 	in := cmd.InOrStdin()
-	var who whoamiAnswer
+	var who api.Whoami
 	if f.user != "" {
 		pw, err := readSecret(cmd, in, f.passwordStdin, "Password for "+f.user+": ")
 		if err != nil {
@@ -155,7 +156,7 @@ func runLogin(cmd *cobra.Command, f loginFlags) error {
 	if err := all.Write(path); err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "logged in to %s as %s (%s); context %q saved in %s and made current\n", server, who.displayName(), who.Role, name, path)
+	fmt.Fprintf(cmd.OutOrStdout(), "logged in to %s as %s (%s); context %q saved in %s and made current\n", server, who.Kind+" "+who.Name, who.Role, name, path)
 	return nil
 }
 
@@ -188,16 +189,10 @@ func readSecret(cmd *cobra.Command, in io.Reader, fromStdin bool, prompt string)
 	return "", errors.New("nothing entered")
 }
 
-// sessionAnswer is POST /api/v1/session's answer.
-type sessionAnswer struct {
-	Token     string    `json:"token"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
 // createSession exchanges a user's password for a session token.
-func createSession(ctx context.Context, c *client.Client, user, password string) (sessionAnswer, error) {
-	var s sessionAnswer
-	err := c.Post(ctx, "/api/v1/session", map[string]string{"username": user, "password": password, "client": "cli"}, &s)
+func createSession(ctx context.Context, c *client.Client, user, password string) (api.SessionResponse, error) {
+	var s api.SessionResponse
+	err := c.Post(ctx, "/api/v1/session", api.LoginRequest{Username: user, Password: password, Client: api.ClientCLI}, &s)
 	if err == nil && s.Token == "" {
 		err = errors.New("the server answered no session token")
 	}

@@ -9,8 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wardproject/ward/internal/api"
+	"github.com/wardproject/ward/internal/client"
 	"github.com/wardproject/ward/internal/config"
 	"github.com/wardproject/ward/internal/pki"
+	"github.com/wardproject/ward/internal/store"
 )
 
 // freshCLIConfig gives the test its own empty user configuration
@@ -265,5 +268,69 @@ func TestStatus(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestLoginUserSession: ward login --user exchanges a password for a
+// session token that is stored with its expiry; a wrong password stores
+// nothing; ward logout deletes the session on the server, so the old
+// token is refused afterwards even when presented directly.
+func TestLoginUserSession(t *testing.T) {
+	w := startForCLI(t)
+	path := freshCLIConfig(t)
+	admin, err := client.New(client.Options{Server: w.env[1], Token: w.env[3], CAFile: w.env[5]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const password = "correct horse battery staple 42"
+	if err := admin.Post(context.Background(), "/api/v1/users", api.CreateUserRequest{Name: "alice", Role: store.RoleOperator, Password: password}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	out, err := runWard("wrong password\n", "login", "--server", w.env[1], "--ca", w.env[5], "--user", "alice", "--password-stdin")
+	if err == nil || !strings.Contains(err.Error(), "log in as alice") {
+		t.Fatalf("login with a wrong password: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("a refused login wrote %s (%v)", path, err)
+	}
+
+	out, err = runWard(password+"\n", "login", "--server", w.env[1], "--ca", w.env[5], "--user", "alice", "--password-stdin", "--name", "alice@lab")
+	if err != nil {
+		t.Fatalf("login --user: %v\n%s", err, out)
+	}
+	if strings.Contains(out, password) {
+		t.Errorf("login printed the password: %s", out)
+	}
+	all, err := config.ReadContexts(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, ok := all.Get("alice@lab")
+	if !ok || x.Kind != config.KindSession || x.User != "alice" || x.Token == "" || x.ExpiresAt.IsZero() || all.Current != "alice@lab" {
+		t.Fatalf("saved context: %+v (current %q)", x, all.Current)
+	}
+	if strings.Contains(out, string(x.Token)) {
+		t.Errorf("login printed the session token: %s", out)
+	}
+	var who api.Whoami
+	out, err = runWard("", "whoami", "-o", "json")
+	if err != nil || json.Unmarshal([]byte(out), &who) != nil || who.Kind != api.PrincipalUser || who.Name != "alice" || who.Role != store.RoleOperator {
+		t.Fatalf("whoami as alice: %v\n%s", err, out)
+	}
+	w.must("device", "add", "--id", "by-admin", "--model", "m")
+	if out, err := runWard("", "device", "list"); err != nil || !strings.Contains(out, "by-admin") {
+		t.Errorf("device list as alice: %v\n%s", err, out)
+	}
+
+	if out, err := runWard("", "logout"); err != nil {
+		t.Fatalf("logout: %v\n%s", err, out)
+	}
+	// Attack: the session token after logout, presented directly.
+	if out, err := runWard("", "whoami", "--server", w.env[1], "--ca", w.env[5], "--token", string(x.Token)); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("the session token after logout: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(path); bytes.Contains(b, []byte(x.Token)) {
+		t.Error("the session token is still in the configuration after logout")
 	}
 }

@@ -18,34 +18,6 @@ import (
 	"github.com/wardproject/ward/internal/config"
 )
 
-// whoamiAnswer is GET /api/v1/whoami: the calling API token or user
-// session. Kind is absent from servers that know only API tokens.
-type whoamiAnswer struct {
-	Kind      string    `json:"kind,omitempty"`
-	ID        string    `json:"id,omitempty"`
-	Name      string    `json:"name,omitempty"`
-	Username  string    `json:"username,omitempty"`
-	Role      string    `json:"role"`
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-}
-
-func (w whoamiAnswer) kind() string {
-	if w.Kind == "" {
-		return "token"
-	}
-	return w.Kind
-}
-
-// name is the user's name for a session, the token's name otherwise.
-func (w whoamiAnswer) name() string {
-	if w.Username != "" {
-		return w.Username
-	}
-	return w.Name
-}
-
-func (w whoamiAnswer) displayName() string { return w.kind() + " " + w.name() }
-
 func newWhoamiCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "whoami",
@@ -67,7 +39,7 @@ func newWhoamiCmd() *cobra.Command {
 				}
 				return printJSON(cmd.OutOrStdout(), v)
 			}
-			var w whoamiAnswer
+			var w api.Whoami
 			if err := json.Unmarshal(raw, &w); err != nil {
 				return fmt.Errorf("decode /api/v1/whoami: %w", err)
 			}
@@ -75,7 +47,7 @@ func newWhoamiCmd() *cobra.Command {
 			if !w.ExpiresAt.IsZero() {
 				expires = fmtTime(w.ExpiresAt)
 			}
-			return table(cmd.OutOrStdout(), []string{"KIND", "NAME", "ROLE", "EXPIRES"}, [][]string{{w.kind(), w.name(), w.Role, expires}})
+			return table(cmd.OutOrStdout(), []string{"KIND", "NAME", "ROLE", "EXPIRES"}, [][]string{{w.Kind, w.Name, string(w.Role), expires}})
 		},
 	}
 	addClientFlags(cmd, true)
