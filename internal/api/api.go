@@ -103,6 +103,10 @@ type Options struct {
 	Rollouts Rollouts
 	// Firmware enables /api/v1/firmware (nil: not mounted).
 	Firmware Firmware
+	// Console is the web console (package web), served at the patterns it
+	// lists with its own Content-Security-Policy (nil: not mounted; / then
+	// answers the JSON 404).
+	Console Console
 	// MQTTPort reports the gateway's port for /api/v1/info (nil: 0).
 	MQTTPort func() int
 	// Ready reports whether every listener is up, for /healthz.
@@ -370,9 +374,24 @@ func (s *Server) routes() {
 	s.firmwareRoutes()
 	s.tufRoute()
 	s.rolloutRoutes()
+	if s.opts.Console != nil {
+		// Not API routes: not recorded for the OpenAPI document.
+		h := s.wrap("console", s.opts.Console.ServeHTTP)
+		for _, p := range s.opts.Console.Patterns() {
+			s.mux.ServeMux.Handle(p, h)
+		}
+	}
 	s.mux.handle("/", "", s.wrap("other", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &Error{Status: http.StatusNotFound, Public: "no such route: " + r.Method + " " + r.URL.Path})
 	}))
+}
+
+// Console is the web console: a handler for the ServeMux patterns it
+// lists (GET of its pages and assets). *web.Console implements it. It sets
+// its own Content-Security-Policy over the API's.
+type Console interface {
+	http.Handler
+	Patterns() []string
 }
 
 // ServeHTTP implements http.Handler. Every response, whatever the route
@@ -393,8 +412,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // SecurityHeaders sets the headers every HTTPS response of Ward carries:
 // HSTS for a year, no MIME sniffing, a Content-Security-Policy that loads
 // nothing and may not be framed (the API and EST serve no pages), and no
-// Referer. A web console (issue 12) will need its own, wider policy on its
-// own routes.
+// Referer. The web console (package web) replaces the policy with its
+// own, wider one on its own routes.
 func SecurityHeaders(h http.Header) {
 	h.Set("Strict-Transport-Security", "max-age=31536000")
 	h.Set("X-Content-Type-Options", "nosniff")

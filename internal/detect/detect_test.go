@@ -366,3 +366,22 @@ func TestProfilesPersist(t *testing.T) {
 		t.Errorf("profiles after reload: %+v", got)
 	}
 }
+
+// TestBaselineBands: a ready group model publishes each metric's usual
+// range (median inside p99 inside p99.9, around what it learned); a model
+// still learning publishes none.
+func TestBaselineBands(t *testing.T) {
+	g := newGroupModel()
+	for i := range 400 {
+		g.learn(map[string]float64{MessagesSent: float64(6 + i%3)}, int64(i/20))
+	}
+	e := &Engine{models: map[string]*groupModel{"default|m": g, "default|young": newGroupModel()}}
+	bs := e.Baselines()
+	if len(bs) != 2 || bs[0].Group != "default|m" || bs[1].Bands != nil {
+		t.Fatalf("Baselines() = %+v, want the ready model with bands, then the young one without", bs)
+	}
+	b := bs[0].Bands[MessagesSent]
+	if !(b.P50 >= 5 && b.P50 <= 9 && b.P50 <= b.P99 && b.P99 <= b.P999 && b.P999 < 20) {
+		t.Errorf("messages_sent band = %+v, want 5 <= p50 <= 9, p50 <= p99 <= p99.9 < 20 (learned 6..8)", b)
+	}
+}

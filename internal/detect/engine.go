@@ -519,12 +519,25 @@ func (e *Engine) evalBaseline(ctx context.Context, p Profile, members []*Datapoi
 	}
 }
 
-// BaselineStatus describes one learned group model.
+// BaselineStatus describes one learned group model. Group is
+// "<profile>|<model>".
 type BaselineStatus struct {
 	Group      string `json:"group"`
 	Datapoints int64  `json:"datapoints"`
 	Windows    int64  `json:"windows"`
 	Ready      bool   `json:"ready"`
+	// Bands is the group's usual range of each metric it has learned, per
+	// detection window: the median, and the p99 and p99.9 that the
+	// baseline scores against (the console draws them on device charts).
+	Bands map[string]Band `json:"bands,omitempty"`
+}
+
+// Band is a metric's learned distribution in a group, in the metric's
+// unit per detection window (histogram bin edges: coarse, on a log scale).
+type Band struct {
+	P50  float64 `json:"p50"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
 }
 
 // Baselines lists the learned models.
@@ -533,7 +546,15 @@ func (e *Engine) Baselines() []BaselineStatus {
 	defer e.mu.Unlock()
 	var out []BaselineStatus
 	for k, g := range e.models {
-		out = append(out, BaselineStatus{Group: k, Datapoints: g.N, Windows: g.Windows, Ready: g.ready()})
+		bs := BaselineStatus{Group: k, Datapoints: g.N, Windows: g.Windows, Ready: g.ready()}
+		if bs.Ready {
+			bs.Bands = make(map[string]Band, len(g.Hist))
+			for m, h := range g.Hist {
+				p99, p999 := h.tails()
+				bs.Bands[m] = Band{P50: math.Expm1(h.quantile(0.5)), P99: math.Expm1(p99), P999: math.Expm1(p999)}
+			}
+		}
+		out = append(out, bs)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
 	return out

@@ -49,6 +49,7 @@ import (
 	"github.com/wardproject/ward/internal/store/postgres"
 	"github.com/wardproject/ward/internal/store/sqlite"
 	"github.com/wardproject/ward/internal/update"
+	"github.com/wardproject/ward/web"
 )
 
 // Options configure a Server. Config is required.
@@ -271,7 +272,12 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	console, err := web.New()
+	if err != nil {
+		return nil, err
+	}
 	apiH, err := api.New(api.Options{
+		Console:  console,
 		Registry: s.reg, Store: s.db, CA: s.ca, EST: estH,
 		Alerts: s.alerts, Mitigator: s.resp, Detection: s.engine, DetectStore: anchoredStore{s.db, s.anchor}, Addresses: s.gw, Compliance: s.comp,
 		AuditVerifier: s.anchor, TUF: tufH, Devices: s.reg, Rollouts: s.rollouts, Firmware: site,

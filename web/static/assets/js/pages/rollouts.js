@@ -1,0 +1,10 @@
+// Rollouts: not built yet (the page-module pattern is in router.js).
+import {h} from '../dom.js';
+
+export const title = 'Rollouts';
+export const role = 'viewer';
+
+export async function render(main) {
+  main.replaceChildren(h('h1', null, title),
+    h('p', {class: 'empty'}, 'Staged firmware rollouts and their waves: this page is being built. The same data is available from the ward CLI and /api/v1.'));
+}
