@@ -44,7 +44,7 @@ func TestConsoleMounted(t *testing.T) {
 			if tt.token != "" {
 				req.Header.Set("Authorization", "Bearer "+tt.token)
 			}
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := e.srv.Client().Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
