@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -113,23 +114,74 @@ func connState(n int) string {
 }
 
 func newDeviceListCmd() *cobra.Command {
+	var f struct {
+		search, status, model, tag, after string
+		connected, all                    bool
+		limit                             int
+	}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List devices with status, certificate, last seen and connection state",
-		Args:  cobra.NoArgs,
+		Long: `List devices, ordered by ID, filtered by --search, --status, --model, --tag
+and --connected (all must hold).
+
+Without --limit every matching device is listed (read from the server a
+thousand at a time). With --limit N one page of N is listed and, when more
+match, the command to get the next one is printed on stderr
+("next page: --after CURSOR"); --all with --limit follows every page.`,
+		Example: `  ward device list --status quarantined
+  ward device list --model acme-th1 --connected=false
+  ward device list --tag floor-2 --limit 50
+  ward device list --tag floor-2 --limit 50 --after ZC0wNDk`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, out, err := apiOutput(cmd)
 			if err != nil {
 				return err
 			}
+			q := url.Values{}
+			for _, p := range []struct{ name, v string }{{"q", f.search}, {"status", f.status}, {"model", f.model}, {"tag", f.tag}, {"after", f.after}} {
+				if p.v != "" {
+					q.Set(p.name, p.v)
+				}
+			}
+			if cmd.Flags().Changed("connected") {
+				q.Set("connected", strconv.FormatBool(f.connected))
+			}
+			switch {
+			case cmd.Flags().Changed("limit"):
+				if f.limit < 1 || f.limit > api.MaxDevicePage {
+					return fmt.Errorf("--limit %d: give a page size from 1 to %d", f.limit, api.MaxDevicePage)
+				}
+				q.Set("limit", strconv.Itoa(f.limit))
+			default:
+				q.Set("limit", strconv.Itoa(api.MaxDevicePage))
+				f.all = true
+			}
 			var vs []fleet.View
-			if err := c.Get(cmd.Context(), "/api/v1/devices", &vs); err != nil {
-				return err
+			path := "/api/v1/devices?" + q.Encode()
+			for path != "" {
+				var page []fleet.View
+				next, err := c.GetPage(cmd.Context(), path, &page)
+				if err != nil {
+					return err
+				}
+				vs = append(vs, page...)
+				path = ""
+				if next != "" && f.all {
+					path = next
+				} else if next != "" {
+					if u, err := url.Parse(next); err == nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "next page: --after %s\n", u.Query().Get("after"))
+					}
+				}
+			}
+			if vs == nil {
+				vs = []fleet.View{}
 			}
 			if out == "json" {
 				return printJSON(cmd.OutOrStdout(), vs)
 			}
-			sort.Slice(vs, func(i, j int) bool { return vs[i].ID < vs[j].ID })
 			rows := make([][]string, 0, len(vs))
 			for _, v := range vs {
 				serial, na := activeCert(v)
@@ -138,6 +190,18 @@ func newDeviceListCmd() *cobra.Command {
 			return table(cmd.OutOrStdout(), []string{"ID", "MODEL", "FIRMWARE", "STATUS", "CONNECTION", "LAST SEEN", "CERT SERIAL", "NOT AFTER"}, rows)
 		},
 	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.search, "search", "", "only devices whose ID, model or a tag contains this text (case-insensitive)")
+	fl.StringVar(&f.status, "status", "", "only devices in this state: pending, active, quarantined, revoked or retired")
+	fl.StringVar(&f.model, "model", "", "only devices of this model")
+	fl.StringVar(&f.tag, "tag", "", "only devices with this tag")
+	fl.BoolVar(&f.connected, "connected", false, "only devices connected now (--connected=false: only those not connected)")
+	fl.IntVar(&f.limit, "limit", 0, fmt.Sprintf("list one page of this many devices (1-%d) and print the next page's --after on stderr", api.MaxDevicePage))
+	fl.StringVar(&f.after, "after", "", "start after this cursor (printed as \"next page: --after CURSOR\")")
+	fl.BoolVar(&f.all, "all", false, "with --limit: follow every page to the end")
+	_ = cmd.RegisterFlagCompletionFunc("status", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"pending", "active", "quarantined", "revoked", "retired"}, cobra.ShellCompDirectiveNoFileComp
+	})
 	addClientFlags(cmd, true)
 	return cmd
 }

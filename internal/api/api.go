@@ -44,6 +44,7 @@ type Registry interface {
 	NewToken(ctx context.Context, id string, ttl time.Duration) (fleet.Enrollment, error)
 	Get(ctx context.Context, id string, events int) (fleet.View, error)
 	List(ctx context.Context) ([]fleet.View, error)
+	Query(ctx context.Context, q fleet.Query) ([]fleet.View, string, error)
 	Revoke(ctx context.Context, id, reason string) (store.Device, []string, error)
 	Retire(ctx context.Context, id, reason string) (store.Device, []string, error)
 	Quarantine(ctx context.Context, id, reason string, mode store.QuarantineMode) (store.Device, error)

@@ -3,7 +3,10 @@ package api
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -70,10 +73,103 @@ func optionalBody(w http.ResponseWriter, r *http.Request, v any) error {
 	return decode(w, r, v)
 }
 
+// Device list paging (GET /api/v1/devices).
+const (
+	// DefaultDevicePage is the page size when after is given without
+	// limit.
+	DefaultDevicePage = 100
+	// MaxDevicePage is the largest limit.
+	MaxDevicePage = store.MaxDeviceQueryLimit
+)
+
+// deviceListParams are the query parameters of GET /api/v1/devices, in
+// the order the next page's URL repeats them.
+var deviceListParams = []string{"q", "status", "model", "tag", "connected", "limit"}
+
+// parseDeviceQuery reads GET /api/v1/devices' parameters. paged is false
+// when neither limit nor after was given: the answer is then the whole
+// (filtered) list, as before paging existed.
+func parseDeviceQuery(v url.Values) (q fleet.Query, paged bool, err error) {
+	bad := func(format string, a ...any) error {
+		return &Error{Status: http.StatusBadRequest, Public: fmt.Sprintf(format, a...)}
+	}
+	for _, name := range append(slices.Clone(deviceListParams), "after") {
+		if len(v[name]) > 1 {
+			return q, false, bad("%s is given %d times; give it once", name, len(v[name]))
+		}
+	}
+	q.Text, q.Model, q.Tag = v.Get("q"), v.Get("model"), v.Get("tag")
+	for _, p := range []struct{ name, val string }{{"q", q.Text}, {"model", q.Model}, {"tag", q.Tag}} {
+		if len(p.val) > store.MaxDeviceQueryText {
+			return q, false, bad("%s is longer than %d bytes", p.name, store.MaxDeviceQueryText)
+		}
+	}
+	if st := v.Get("status"); st != "" {
+		q.Status = store.DeviceStatus(st)
+		if !q.Status.Valid() {
+			return q, false, bad("status %q is not one of pending, active, quarantined, revoked, retired", st)
+		}
+	}
+	if c := v.Get("connected"); c != "" {
+		b, err := strconv.ParseBool(c)
+		if err != nil {
+			return q, false, bad("connected %q is not true or false", c)
+		}
+		q.Connected = &b
+	}
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > MaxDevicePage {
+			return q, false, bad("limit %q is not a whole number from 1 to %d", l, MaxDevicePage)
+		}
+		q.Limit, paged = n, true
+	}
+	if a, ok := v["after"]; ok {
+		id, err := decodeCursor(a[0])
+		if err != nil {
+			return q, false, &Error{Status: http.StatusBadRequest, Public: err.Error()}
+		}
+		q.After, paged = id, true
+	}
+	if paged && q.Limit == 0 {
+		q.Limit = DefaultDevicePage
+	}
+	return q, paged, nil
+}
+
+// listDevices answers GET /api/v1/devices: a JSON array of devices with
+// their certificates, filtered by q, status, model, tag and connected.
+// With limit or after it is one page, and a Link header (RFC 8288)
+// rel="next" gives the next page's URL while there is one; without
+// either it is every matching device, read page by page.
 func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) error {
-	vs, err := s.opts.Registry.List(r.Context())
+	q, paged, err := parseDeviceQuery(r.URL.Query())
 	if err != nil {
 		return err
+	}
+	var vs []fleet.View
+	if paged {
+		var next string
+		vs, next, err = s.opts.Registry.Query(r.Context(), q)
+		if err != nil {
+			return err
+		}
+		if next != "" {
+			w.Header().Set("Link", "<"+nextDevicesURL(r.URL.Query(), q.Limit, next)+`>; rel="next"`)
+		}
+	} else {
+		q.Limit = MaxDevicePage
+		for {
+			page, next, err := s.opts.Registry.Query(r.Context(), q)
+			if err != nil {
+				return err
+			}
+			vs = append(vs, page...)
+			if next == "" {
+				break
+			}
+			q.After = next
+		}
 	}
 	if vs == nil {
 		vs = []fleet.View{}
@@ -84,6 +180,20 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, vs)
 	return nil
+}
+
+// nextDevicesURL is the path and query of the page after cursor: the
+// request's filters, its limit and the new cursor.
+func nextDevicesURL(in url.Values, limit int, cursor string) string {
+	out := url.Values{}
+	for _, name := range deviceListParams {
+		if v := in.Get(name); v != "" {
+			out.Set(name, v)
+		}
+	}
+	out.Set("limit", strconv.Itoa(limit))
+	out.Set("after", encodeCursor(cursor))
+	return "/api/v1/devices?" + out.Encode()
 }
 
 func nonNilCerts(c []store.Certificate) []store.Certificate {

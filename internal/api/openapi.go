@@ -99,6 +99,7 @@ type apiOperation struct {
 	rawResp     []apiMedia   // non-JSON success bodies
 	extra       map[int]reflect.Type
 	successDesc string
+	respHeaders map[string]string // headers of the success answer: name -> description
 }
 
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
@@ -164,7 +165,20 @@ var apiOperations = []apiOperation{
 		desc: "This OpenAPI 3.1 document, describing the routes this server has mounted.", status: 200,
 		rawResp: []apiMedia{{typ: "application/json", desc: "OpenAPI 3.1 document.", schema: &jsonSchema{Type: "object"}}}},
 	{pattern: "GET /api/v1/devices", id: "listDevices", tag: "devices", summary: "List devices",
-		desc: "Every registered device with its certificates; events is always empty here (see GET /api/v1/devices/{id}).", status: 200, resp: typeOf[[]fleet.View]()},
+		desc: "The registered devices that match every filter given, ordered by ID, with their certificates; events is always empty here (see GET /api/v1/devices/{id}). " +
+			"With limit or after the answer is one page, and while more devices match, a `Link: </api/v1/devices?...&after=CURSOR>; rel=\"next\"` header gives the next page's URL (keyset paging: a device added or removed meanwhile shifts nothing). " +
+			"Without either it is every matching device. A bad value is a 400 that names the parameter.",
+		query: []apiParam{
+			{name: "q", desc: "Case-insensitive (ASCII) substring of the ID, the model or a tag; at most 256 bytes."},
+			{name: "status", desc: "Only devices in this lifecycle state.", enum: []string{"pending", "active", "quarantined", "revoked", "retired"}},
+			{name: "model", desc: "Only devices of this model (exact)."},
+			{name: "tag", desc: "Only devices carrying this tag (exact)."},
+			{name: "connected", typ: "boolean", desc: "Only devices with (true) or without (false) a live MQTT session on this server."},
+			{name: "limit", typ: "integer", desc: "Page size, 1-1000; default 100 when after is given, and every device when neither is."},
+			{name: "after", desc: "Cursor: the after value of the previous answer's Link rel=\"next\" URL (opaque)."},
+		},
+		respHeaders: map[string]string{"Link": `The next page's URL, rel="next" (RFC 8288); absent on the last page and when the list is not paged.`},
+		status:      200, resp: typeOf[[]fleet.View]()},
 	{pattern: "POST /api/v1/devices", id: "addDevice", tag: "devices", summary: "Register a device",
 		desc: "Registers a device and answers its one-time enrollment token, shown once. id and model are required; token_ttl is a Go duration of at most 2160h (default: the server's enrollment token lifetime).",
 		body: typeOf[AddDeviceRequest](), status: 201, resp: typeOf[EnrollmentResponse]()},
@@ -846,6 +860,12 @@ func (s *Server) openAPI() (*openAPIDoc, error) {
 			desc = http.StatusText(op.status)
 		}
 		ok := openAPIResponse{Description: desc}
+		for name, d := range op.respHeaders {
+			if ok.Headers == nil {
+				ok.Headers = map[string]openAPIHeader{}
+			}
+			ok.Headers[name] = openAPIHeader{Description: d, Schema: &jsonSchema{Type: "string"}}
+		}
 		switch {
 		case op.resp != nil:
 			ok.Content = jsonBody(g.schema(op.resp, modeResponse))

@@ -13,6 +13,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/wardproject/ward/internal/buildinfo"
@@ -87,10 +89,54 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	return c.send(req, method, path, out)
+	_, err = c.send(req, method, path, out)
+	return err
 }
 
-func (c *Client) send(req *http.Request, method, path string, out any) error {
+// GetPage fetches one page of a paged list into out and returns the path
+// and query of the next page, from the answer's Link rel="next" header
+// ("" on the last page).
+func (c *Client) GetPage(ctx context.Context, path string, out any) (next string, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return "", err
+	}
+	h, err := c.send(req, http.MethodGet, path, out)
+	if err != nil {
+		return "", err
+	}
+	return NextLink(h.Values("Link")), nil
+}
+
+// NextLink returns the target of the rel="next" link among Link header
+// values (RFC 8288), "" when there is none. It reads the simple form
+// servers write, `<target>; rel="next"`, possibly among other
+// comma-separated links; a target must be a path ("/..."), so that a
+// server cannot send the client's token to another host.
+func NextLink(values []string) string {
+	for _, v := range values {
+		for link := range strings.SplitSeq(v, ",") {
+			target, params, ok := strings.Cut(strings.TrimSpace(link), ";")
+			target = strings.TrimSpace(target)
+			if !ok || len(target) < 3 || target[0] != '<' || target[len(target)-1] != '>' {
+				continue
+			}
+			target = target[1 : len(target)-1]
+			if !strings.HasPrefix(target, "/") || strings.HasPrefix(target, "//") {
+				continue
+			}
+			for p := range strings.SplitSeq(params, ";") {
+				k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
+				if strings.EqualFold(strings.TrimSpace(k), "rel") && slices.Contains(strings.Fields(strings.ToLower(strings.Trim(strings.TrimSpace(val), `"`))), "next") {
+					return target
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func (c *Client) send(req *http.Request, method, path string, out any) (http.Header, error) {
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", buildinfo.UserAgent())
 	if c.token != "" {
@@ -100,32 +146,32 @@ func (c *Client) send(req *http.Request, method, path string, out any) error {
 	if err != nil {
 		var uerr *url.Error
 		if errors.As(err, &uerr) {
-			return fmt.Errorf("%s %s: %w (is the server running, and does --ca/WARD_CA name its ca.pem?)", method, path, uerr.Err)
+			return nil, fmt.Errorf("%s %s: %w (is the server running, and does --ca/WARD_CA name its ca.pem?)", method, path, uerr.Err)
 		}
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
 	if resp.StatusCode >= 300 {
 		e := &Error{Status: resp.StatusCode}
 		if json.Unmarshal(data, e) != nil || e.Message == "" {
 			e.Message = string(bytes.TrimSpace(data))
 		}
-		return e
+		return nil, e
 	}
 	if p, ok := out.(*[]byte); ok {
 		*p = data
-		return nil
+		return resp.Header, nil
 	}
 	if out != nil && len(data) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+			return nil, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 		}
 	}
-	return nil
+	return resp.Header, nil
 }
 
 // Get fetches path into out.
@@ -146,7 +192,8 @@ func (c *Client) DoRaw(ctx context.Context, method, path, contentType string, bo
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("User-Agent", buildinfo.UserAgent())
-	return c.send(req, method, path, out)
+	_, err = c.send(req, method, path, out)
+	return err
 }
 
 // Raw fetches path and returns the body as is (reports).

@@ -53,6 +53,7 @@ type Store interface {
 	CreateDevice(ctx context.Context, d store.Device) error
 	GetDevice(ctx context.Context, id string) (store.Device, error)
 	ListDevices(ctx context.Context) ([]store.Device, error)
+	QueryDevices(ctx context.Context, q store.DeviceQuery) ([]store.Device, string, error)
 	UpdateDevice(ctx context.Context, id string, fn func(*store.Device) error) (store.Device, error)
 	TransitionDevice(ctx context.Context, t store.Transition) (store.Outcome, error)
 	PutModelPolicy(ctx context.Context, p store.ModelPolicy) error
@@ -62,6 +63,7 @@ type Store interface {
 	EnrollDevice(ctx context.Context, e store.Enrollment) (store.Outcome, error)
 	RevokeSuperseded(ctx context.Context, before, now time.Time) ([]string, error)
 	ListCertificates(ctx context.Context, deviceID string) ([]store.Certificate, error)
+	ListDeviceCertificates(ctx context.Context, deviceIDs []string) ([]store.Certificate, error)
 	GetCertificate(ctx context.Context, serial string) (store.Certificate, error)
 	AddEvents(ctx context.Context, evs []store.Event) error
 	ListEvents(ctx context.Context, deviceID string, limit int) ([]store.Event, error)
@@ -89,6 +91,9 @@ type Gateway interface {
 	SetModelPolicy(p store.ModelPolicy)
 	CertificateRevoked()
 	Connected(id string) int
+	// ConnectedIDs returns the IDs of the devices with a live session,
+	// in order, those after after only, at most max of them.
+	ConnectedIDs(after string, max int) []string
 }
 
 // Errors callers branch on.

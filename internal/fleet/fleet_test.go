@@ -27,9 +27,10 @@ func (g *gatewaySpy) SetDevice(d store.Device) {
 	defer g.mu.Unlock()
 	g.devices[d.ID] = d.Status
 }
-func (g *gatewaySpy) SetModelPolicy(store.ModelPolicy) {}
-func (g *gatewaySpy) CertificateRevoked()              { g.mu.Lock(); g.crl++; g.mu.Unlock() }
-func (g *gatewaySpy) Connected(string) int             { return 0 }
+func (g *gatewaySpy) SetModelPolicy(store.ModelPolicy)  {}
+func (g *gatewaySpy) CertificateRevoked()               { g.mu.Lock(); g.crl++; g.mu.Unlock() }
+func (g *gatewaySpy) Connected(string) int              { return 0 }
+func (g *gatewaySpy) ConnectedIDs(string, int) []string { return nil }
 
 func newRegistry(t *testing.T) (*Registry, *sqlite.DB, *pki.CA, *gatewaySpy) {
 	t.Helper()

@@ -137,6 +137,7 @@ import (
 	"math"
 	"math/big"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -668,6 +669,26 @@ func (g *Gateway) Connected(id string) int {
 		return len(ds.sessions)
 	}
 	return 0
+}
+
+// ConnectedIDs returns the IDs of the devices with a live session on
+// this gateway, in order, those after after only, at most max of them
+// (max <= 0: none). It copies the candidate IDs under the read lock and
+// sorts them outside it.
+func (g *Gateway) ConnectedIDs(after string, max int) []string {
+	if max <= 0 {
+		return nil
+	}
+	g.mu.RLock()
+	ids := make([]string, 0, min(len(g.devices), 4*max))
+	for id, ds := range g.devices {
+		if len(ds.sessions) > 0 && id > after {
+			ids = append(ids, id)
+		}
+	}
+	g.mu.RUnlock()
+	slices.Sort(ids)
+	return slices.Clip(ids[:min(len(ids), max)])
 }
 
 // minLevel is a slog.Handler that drops records below min: mochi logs

@@ -75,6 +75,9 @@ func (c *cluster) CertificateIssued(serial string) { c.publish("cert", serial) }
 // Connected counts this node's sessions of the device.
 func (c *cluster) Connected(id string) int { return c.gw.Connected(id) }
 
+// ConnectedIDs lists the devices with a session on this node.
+func (c *cluster) ConnectedIDs(after string, max int) []string { return c.gw.ConnectedIDs(after, max) }
+
 // receive applies another node's change from the shared store.
 func (c *cluster) receive(m bus.Message) {
 	var msg admissionMsg
