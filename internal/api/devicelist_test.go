@@ -51,7 +51,7 @@ func getDevices(t *testing.T, e *env, path string) ([]string, []fleet.View, stri
 	t.Helper()
 	req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
 	req.Header.Set("Authorization", "Bearer "+e.tokens[store.RoleViewer])
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
