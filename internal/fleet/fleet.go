@@ -56,7 +56,10 @@ type Store interface {
 	QueryDevices(ctx context.Context, q store.DeviceQuery) ([]store.Device, string, error)
 	UpdateDevice(ctx context.Context, id string, fn func(*store.Device) error) (store.Device, error)
 	TransitionDevice(ctx context.Context, t store.Transition) (store.Outcome, error)
+	CreateDevices(ctx context.Context, ds []store.Device, tokens []store.EnrollToken) error
+	DeleteDevice(ctx context.Context, id string) error
 	PutModelPolicy(ctx context.Context, p store.ModelPolicy) error
+	UpdateModelPolicy(ctx context.Context, model string, fn func(*store.Policy) error) (store.ModelPolicy, error)
 	ListModelPolicies(ctx context.Context) ([]store.ModelPolicy, error)
 	PutEnrollToken(ctx context.Context, t store.EnrollToken) error
 	GetEnrollToken(ctx context.Context, deviceID string) (store.EnrollToken, error)
@@ -250,28 +253,34 @@ func checkTTL(ttl time.Duration) error {
 	return nil
 }
 
-// Add registers a device in the pending state and returns its enrollment token.
-func (r *Registry) Add(ctx context.Context, nd NewDevice) (store.Device, Enrollment, error) {
+// CheckNewDevice validates a device to register: its ID, model (required),
+// firmware, tags, policy and token lifetime. The error wraps ErrBadRequest.
+func CheckNewDevice(nd NewDevice) error {
 	if err := pki.CheckDeviceID(nd.ID); err != nil {
-		return store.Device{}, Enrollment{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		return fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	if nd.Model == "" {
-		return store.Device{}, Enrollment{}, fmt.Errorf("%w: model is required", ErrBadRequest)
+		return fmt.Errorf("%w: model is required", ErrBadRequest)
 	}
-	for f, v := range map[string]string{"model": nd.Model, "firmware": nd.Firmware} {
-		if err := checkText(f, v, 128); err != nil {
-			return store.Device{}, Enrollment{}, err
+	for _, f := range []struct{ name, v string }{{"model", nd.Model}, {"firmware", nd.Firmware}} {
+		if err := checkText(f.name, f.v, 128); err != nil {
+			return err
 		}
 	}
 	for _, t := range nd.Tags {
 		if err := checkText("tag", t, 64); err != nil || t == "" {
-			return store.Device{}, Enrollment{}, fmt.Errorf("%w: tags must be 1-64 printable characters", ErrBadRequest)
+			return fmt.Errorf("%w: tags must be 1-64 printable characters", ErrBadRequest)
 		}
 	}
 	if err := CheckPolicy(nd.Policy); err != nil {
-		return store.Device{}, Enrollment{}, err
+		return err
 	}
-	if err := checkTTL(nd.TokenTTL); err != nil {
+	return checkTTL(nd.TokenTTL)
+}
+
+// Add registers a device in the pending state and returns its enrollment token.
+func (r *Registry) Add(ctx context.Context, nd NewDevice) (store.Device, Enrollment, error) {
+	if err := CheckNewDevice(nd); err != nil {
 		return store.Device{}, Enrollment{}, err
 	}
 	now := r.now().UTC()

@@ -206,9 +206,25 @@ type Devices interface {
 	EnrollDevice(ctx context.Context, e Enrollment) (Outcome, error)
 	// TouchDevice records when the gateway last saw the device.
 	TouchDevice(ctx context.Context, id string, seen time.Time) error
+	// CreateDevices registers devices and their enrollment tokens (one
+	// per device, tokens[i] for ds[i]) in one transaction: all of them
+	// or none. ErrConflict names the first ID that exists (or repeats).
+	CreateDevices(ctx context.Context, ds []Device, tokens []EnrollToken) error
+	// DeleteDevice removes a device that never enrolled, with its
+	// enrollment token and events, in one transaction whose check runs
+	// under the device's lock: a device that holds or ever held a
+	// certificate is refused with ErrEnrolled, so an enrollment and a
+	// delete of one device never both succeed. ErrNotFound for an
+	// unknown device.
+	DeleteDevice(ctx context.Context, id string) error
 
 	// PutModelPolicy inserts or replaces a model's policy.
 	PutModelPolicy(ctx context.Context, p ModelPolicy) error
+	// UpdateModelPolicy applies fn to a model's policy (the zero Policy
+	// when the model has none yet) inside a transaction and writes the
+	// result: concurrent updates of one model apply one after the other.
+	// fn's error is returned as is and nothing is written.
+	UpdateModelPolicy(ctx context.Context, model string, fn func(*Policy) error) (ModelPolicy, error)
 	// ListModelPolicies returns every model policy, ordered by model.
 	ListModelPolicies(ctx context.Context) ([]ModelPolicy, error)
 

@@ -22,6 +22,11 @@ import (
 // not hold; the error is a *StateError that names the current status.
 var ErrWrongState = errors.New("device state does not allow this")
 
+// ErrEnrolled is returned by DeleteDevice for a device that holds or
+// ever held a certificate: it has a history to keep, and is retired
+// instead.
+var ErrEnrolled = errors.New("device has enrolled")
+
 // ErrTooSoon is returned when a device re-enrolls again within its
 // re-enrollment interval.
 var ErrTooSoon = errors.New("too soon")

@@ -224,3 +224,19 @@ func (db *DB) ListEnrollTokens(ctx context.Context) ([]store.EnrollToken, error)
 	}
 	return out, rows.Err()
 }
+
+// CreateDevices registers devices and their enrollment tokens in one
+// transaction.
+func (db *DB) CreateDevices(ctx context.Context, ds []store.Device, tokens []store.EnrollToken) error {
+	return db.inTx(ctx, func(tx *liteTx) error { return lifecycle.CreateDevices(ctx, tx, ds, tokens) })
+}
+
+// DeleteDevice removes a never-enrolled device, its token and events.
+func (db *DB) DeleteDevice(ctx context.Context, id string) error {
+	return db.inTx(ctx, func(tx *liteTx) error { return lifecycle.DeleteDevice(ctx, tx, id) })
+}
+
+// UpdateModelPolicy applies fn to a model's policy in one transaction.
+func (db *DB) UpdateModelPolicy(ctx context.Context, model string, fn func(*store.Policy) error) (store.ModelPolicy, error) {
+	return inTxValue(ctx, db, func(tx *liteTx) (store.ModelPolicy, error) { return lifecycle.UpdateModelPolicy(ctx, tx, model, fn) })
+}
