@@ -57,9 +57,24 @@ func CreateDevices(ctx context.Context, tx Tx, ds []store.Device, tokens []store
 				nanos(d.CreatedAt), nanos(d.UpdatedAt), nanos(d.LastSeen), nanos(d.RevokedAt), nanos(d.ReenrolledAt))
 		}
 		row := "(?, ?, ?, " + tx.JSON() + ", ?, ?, " + tx.JSON() + ", ?, ?, ?, ?, ?)"
-		if _, err := tx.Exec(ctx, `INSERT INTO devices(id, model, firmware, tags, status, quarantine, policy, created_at, updated_at, last_seen, revoked_at, reenrolled_at)
-			VALUES `+repeat(row, len(part)), args...); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO devices(`+DeviceCols+`) VALUES `+repeat(row, len(part)), args...); err != nil {
 			return fmt.Errorf("insert %d devices: %w", len(part), err)
+		}
+		args = args[:0]
+		for _, d := range part {
+			seen := map[string]bool{}
+			for _, t := range d.Tags {
+				if !seen[t] {
+					seen[t] = true
+					args = append(args, d.ID, t)
+				}
+			}
+		}
+		for lo := 0; lo < len(args); lo += 2 * insertChunk {
+			tags := args[lo:min(lo+2*insertChunk, len(args))]
+			if _, err := tx.Exec(ctx, `INSERT INTO device_tags(device_id, tag) VALUES `+repeat("(?, ?)", len(tags)/2), tags...); err != nil {
+				return fmt.Errorf("insert the tags of %d devices: %w", len(part), err)
+			}
 		}
 		args = args[:0]
 		for _, t := range toks {
@@ -93,7 +108,8 @@ func DeleteDevice(ctx context.Context, tx Tx, id string) error {
 	if n > 0 {
 		return fmt.Errorf("device %s: %w", id, store.ErrEnrolled)
 	}
-	for _, q := range []string{`DELETE FROM enroll_tokens WHERE device_id = ?`, `DELETE FROM events WHERE device_id = ?`, `DELETE FROM devices WHERE id = ?`} {
+	for _, q := range []string{`DELETE FROM enroll_tokens WHERE device_id = ?`, `DELETE FROM events WHERE device_id = ?`,
+		`DELETE FROM device_tags WHERE device_id = ?`, `DELETE FROM devices WHERE id = ?`} {
 		if _, err := tx.Exec(ctx, q, id); err != nil {
 			return fmt.Errorf("delete device %s: %w", id, err)
 		}

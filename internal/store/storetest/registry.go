@@ -40,6 +40,9 @@ func testCreateDevices(t *testing.T, s store.Store) {
 	if diff := cmp.Diff(ds[7], got[7]); diff != "" {
 		t.Errorf("device 7 (-want +got):\n%s", diff)
 	}
+	if page, _, err := s.QueryDevices(ctx, store.DeviceQuery{Tag: "line-3", Limit: 10}); err != nil || len(page) != 10 {
+		t.Errorf("imported devices by tag: %d, %v", len(page), err)
+	}
 	tok, err := s.GetEnrollToken(ctx, ds[1199].ID)
 	if err != nil || string(tok.Hash) != string(ts[1199].Hash) || !tok.ExpiresAt.Equal(ts[1199].ExpiresAt) {
 		t.Errorf("token of the last device: %+v %v", tok, err)
