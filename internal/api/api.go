@@ -51,6 +51,10 @@ type Registry interface {
 	Release(ctx context.Context, id string) (store.Device, error)
 	SetPolicy(ctx context.Context, id string, p store.Policy) (store.Device, error)
 	SetModelPolicy(ctx context.Context, p store.ModelPolicy) error
+	PatchPolicy(ctx context.Context, id string, pp fleet.PolicyPatch, dryRun bool) (fleet.PolicyChange, error)
+	PatchModelPolicy(ctx context.Context, model string, pp fleet.PolicyPatch, dryRun bool) (fleet.PolicyChange, error)
+	Import(ctx context.Context, nds []fleet.NewDevice) ([]fleet.Imported, error)
+	Delete(ctx context.Context, id string) error
 }
 
 // Store is the read access the API needs besides the registry, and the
@@ -360,8 +364,12 @@ func (s *Server) routes() {
 	auth("POST /api/v1/devices/{id}/quarantine", store.RoleOperator, s.quarantineDevice)
 	auth("POST /api/v1/devices/{id}/release", store.RoleOperator, s.releaseDevice)
 	auth("PUT /api/v1/devices/{id}/policy", store.RoleOperator, s.setPolicy)
+	auth("PATCH /api/v1/devices/{id}/policy", store.RoleOperator, s.patchPolicy)
+	auth("DELETE /api/v1/devices/{id}", store.RoleOperator, s.deleteDevice)
+	auth("POST /api/v1/devices/import", store.RoleOperator, s.importDevices)
 	auth("GET /api/v1/models", store.RoleViewer, s.listModels)
 	auth("PUT /api/v1/models/{model}/policy", store.RoleOperator, s.setModelPolicy)
+	auth("PATCH /api/v1/models/{model}/policy", store.RoleOperator, s.patchModelPolicy)
 	auth("GET /api/v1/events", store.RoleViewer, s.listEvents)
 	auth("GET /api/v1/ca", store.RoleViewer, s.caInfo)
 	auth("GET /api/v1/certificates", store.RoleViewer, s.listCerts)
@@ -606,7 +614,7 @@ func toError(err error) *Error {
 		return &Error{Status: http.StatusNotFound, Public: err.Error(), Err: err}
 	case errors.Is(err, store.ErrConflict):
 		return &Error{Status: http.StatusConflict, Public: err.Error() + " (already exists)", Err: err}
-	case errors.Is(err, fleet.ErrQuarantined), errors.Is(err, fleet.ErrWrongState):
+	case errors.Is(err, fleet.ErrQuarantined), errors.Is(err, fleet.ErrWrongState), errors.Is(err, fleet.ErrEnrolled):
 		return &Error{Status: http.StatusConflict, Public: err.Error(), Err: err}
 	case errors.Is(err, fleet.ErrBadRequest), errors.Is(err, pki.ErrBadDeviceID):
 		return &Error{Status: http.StatusBadRequest, Public: err.Error(), Err: err}
@@ -634,7 +642,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // decode reads a JSON body strictly: bounded size, unknown fields refused.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	return decodeN(w, r, v, MaxBodyBytes)
+}
+
+// decodeN is decode with a body of at most limit bytes.
+func decodeN(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) {

@@ -95,7 +95,8 @@ var routes = []struct{ method, path string }{
 	{"GET", "/api/v1/whoami"}, {"GET", "/api/v1/devices"}, {"POST", "/api/v1/devices"},
 	{"GET", "/api/v1/devices/x"}, {"GET", "/api/v1/devices/x/events"}, {"POST", "/api/v1/devices/x/token"},
 	{"POST", "/api/v1/devices/x/revoke"}, {"POST", "/api/v1/devices/x/retire"}, {"POST", "/api/v1/devices/x/quarantine"}, {"POST", "/api/v1/devices/x/release"},
-	{"PUT", "/api/v1/devices/x/policy"}, {"GET", "/api/v1/models"}, {"PUT", "/api/v1/models/m/policy"},
+	{"PUT", "/api/v1/devices/x/policy"}, {"PATCH", "/api/v1/devices/x/policy"}, {"DELETE", "/api/v1/devices/x"}, {"POST", "/api/v1/devices/import"},
+	{"GET", "/api/v1/models"}, {"PUT", "/api/v1/models/m/policy"}, {"PATCH", "/api/v1/models/m/policy"},
 	{"GET", "/api/v1/events"}, {"GET", "/api/v1/ca"}, {"GET", "/api/v1/certificates"},
 	{"GET", "/api/v1/tokens"}, {"POST", "/api/v1/tokens"}, {"DELETE", "/api/v1/tokens/0011223344556677"},
 }

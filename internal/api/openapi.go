@@ -110,6 +110,7 @@ var (
 	pAlertID   = apiParam{name: "id", desc: "Alert ID."}
 	pRolloutID = apiParam{name: "id", desc: "Rollout ID (ro-...)."}
 	pUserName  = apiParam{name: "name", desc: "User name."}
+	pDryRun    = apiParam{name: "dry_run", typ: "boolean", desc: "Answer the result without writing it.", def: false}
 	pSource    = apiParam{name: "source", desc: "Name of the document (its file name), recorded with the import; default \"upload\", at most 256 characters kept."}
 )
 
@@ -205,13 +206,25 @@ var apiOperations = []apiOperation{
 	{pattern: "POST /api/v1/devices/{id}/release", id: "releaseDevice", tag: "devices", summary: "Release a device from quarantine",
 		path: []apiParam{pDeviceID}, status: 200, resp: typeOf[store.Device]()},
 	{pattern: "PUT /api/v1/devices/{id}/policy", id: "setDevicePolicy", tag: "devices", summary: "Set a device's policy",
-		desc: "Replaces a device's own topic grants and limits.", path: []apiParam{pDeviceID},
+		desc: "Replaces a device's own topic grants and limits, whole: a field left out is reset. PATCH changes only the fields it names.", path: []apiParam{pDeviceID},
 		body: typeOf[store.Policy](), status: 200, resp: typeOf[store.Device]()},
+	{pattern: "PATCH /api/v1/devices/{id}/policy", id: "patchDevicePolicy", tag: "devices", summary: "Change part of a device's policy",
+		desc: "Changes only what the body names, in one transaction, so that concurrent patches all apply. The policy members (publish, subscribe and the limits) are an RFC 7396 JSON merge patch (application/merge-patch+json or application/json): a member with a value replaces that field (a list is replaced whole), null resets it (no grants, the default limit), a member left out is kept. Then remove_publish and remove_subscribe take grants out and add_publish and add_subscribe add them (each once; a grant both added and removed is refused). An empty patch is refused with 400 nothing to change. With dry_run=true nothing is written and the answer is what the patch would make, with previous_policy. PUT replaces the whole policy instead.", path: []apiParam{pDeviceID},
+		query: []apiParam{pDryRun}, body: typeOf[PolicyPatchRequest](), status: 200, resp: typeOf[PolicyPatchResponse]()},
+	{pattern: "DELETE /api/v1/devices/{id}", id: "deleteDevice", tag: "devices", summary: "Delete a never-enrolled device",
+		desc: "Deletes a device registered by mistake, with its pending enrollment token and its events, and records it in the audit log. A device that holds or ever held a certificate is refused with 409 (device X has enrolled; retire it instead): it has a history to keep. The check and the delete are one transaction under the device's lock, so an enrollment racing the delete either completes first (the delete is refused) or is refused.",
+		path: []apiParam{pDeviceID}, status: 204, successDesc: "Deleted."},
+	{pattern: "POST /api/v1/devices/import", id: "importDevices", tag: "devices", summary: "Register many devices at once",
+		desc: "Registers up to 10,000 devices (fields as POST /api/v1/devices) in one transaction, each with its one-time enrollment token, shown once: all or none. Every device is checked first and a 400 lists every bad one (and an ID listed twice); an ID that exists already is a 409 naming it. Body at most 32 MiB. ward device import sends a CSV file in batches.",
+		body: typeOf[ImportDevicesRequest](), status: 201, resp: typeOf[ImportDevicesResponse]()},
 	{pattern: "GET /api/v1/models", id: "listModelPolicies", tag: "models", summary: "List model policies",
 		status: 200, resp: typeOf[[]store.ModelPolicy]()},
 	{pattern: "PUT /api/v1/models/{model}/policy", id: "setModelPolicy", tag: "models", summary: "Set a model's policy",
 		desc: "Replaces the topic grants and limits shared by every device of a model.", path: []apiParam{pModel},
 		body: typeOf[store.Policy](), status: 200, resp: typeOf[store.ModelPolicy]()},
+	{pattern: "PATCH /api/v1/models/{model}/policy", id: "patchModelPolicy", tag: "models", summary: "Change part of a model's policy",
+		desc: "Changes only what the body names, in one transaction, so that concurrent patches all apply. The policy members (publish, subscribe and the limits) are an RFC 7396 JSON merge patch (application/merge-patch+json or application/json): a member with a value replaces that field (a list is replaced whole), null resets it (no grants, the default limit), a member left out is kept. Then remove_publish and remove_subscribe take grants out and add_publish and add_subscribe add them (each once; a grant both added and removed is refused). An empty patch is refused with 400 nothing to change. With dry_run=true nothing is written and the answer is what the patch would make, with previous_policy. A model without a policy starts from the empty one. PUT replaces the whole policy instead.", path: []apiParam{pModel},
+		query: []apiParam{pDryRun}, body: typeOf[PolicyPatchRequest](), status: 200, resp: typeOf[ModelPolicyPatchResponse]()},
 	{pattern: "GET /api/v1/events", id: "listEvents", tag: "events", summary: "List events",
 		desc: "The latest device events, newest first.",
 		query: []apiParam{{name: "device", desc: "Only this device's events."},
