@@ -21,7 +21,7 @@ func newDeviceCmd() *cobra.Command {
 		newDeviceStatusCmd("retire", "Decommission the device for good: revoke its certificates, void its token, never admit it again"),
 		newDeviceStatusCmd("quarantine", "Disconnect the device and refuse it (or, with --mode restrict, confine it to quarantine/ID/#), without revoking its certificate"),
 		newDeviceStatusCmd("release", "Lift a quarantine"),
-		newDevicePolicyCmd(), newDeviceMetricsCmd())
+		newDevicePolicyCmd(), newDeviceMetricsCmd(), newDeviceDeleteCmd(), newDeviceImportCmd())
 	return cmd
 }
 
@@ -324,47 +324,6 @@ func newDeviceStatusCmd(verb, short string) *cobra.Command {
 	if verb != "release" {
 		cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the device's events; for revoke and retire also the CRL reason: keyCompromise, superseded, cessationOfOperation)")
 	}
-	addClientFlags(cmd, true)
-	return cmd
-}
-
-func newDevicePolicyCmd() *cobra.Command {
-	var pub, sub []string
-	var maxBytes, cpm int
-	var mps, bps float64
-	var model bool
-	cmd := &cobra.Command{
-		Use:   "policy ID|MODEL",
-		Short: "Set a device's (or with --model, a model's) extra topic grants and limit overrides",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, out, err := apiOutput(cmd)
-			if err != nil {
-				return err
-			}
-			p := store.Policy{Publish: pub, Subscribe: sub, MaxMessageBytes: maxBytes, MessagesPerSecond: mps, BytesPerSecond: bps, ConnectsPerMinute: cpm}
-			path := "/api/v1/devices/" + pathEscape(args[0]) + "/policy"
-			if model {
-				path = "/api/v1/models/" + pathEscape(args[0]) + "/policy"
-			}
-			var res any
-			if err := c.Do(cmd.Context(), "PUT", path, p, &res); err != nil {
-				return err
-			}
-			if out == "json" {
-				return printJSON(cmd.OutOrStdout(), res)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "policy of %s updated\n", args[0])
-			return nil
-		},
-	}
-	cmd.Flags().BoolVar(&model, "model", false, "the argument is a model: set the policy shared by its devices")
-	cmd.Flags().StringSliceVar(&pub, "allow-publish", nil, "extra topic filter to publish to ({id} = device ID)")
-	cmd.Flags().StringSliceVar(&sub, "allow-subscribe", nil, "extra topic filter to subscribe to ({id} = device ID)")
-	cmd.Flags().IntVar(&maxBytes, "max-message-bytes", 0, "largest message (0: default)")
-	cmd.Flags().Float64Var(&mps, "messages-per-second", 0, "publish rate (0: default)")
-	cmd.Flags().Float64Var(&bps, "bytes-per-second", 0, "publish byte rate (0: default)")
-	cmd.Flags().IntVar(&cpm, "connects-per-minute", 0, "connection attempts per minute (0: default)")
 	addClientFlags(cmd, true)
 	return cmd
 }

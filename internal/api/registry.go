@@ -19,16 +19,11 @@ import (
 // add_ and remove_ lists then take grants out and add them, so that two
 // clients adding grants at once both keep theirs.
 type PolicyPatchRequest struct {
-	Publish           []string `json:"publish,omitempty"`
-	Subscribe         []string `json:"subscribe,omitempty"`
-	MaxMessageBytes   int      `json:"max_message_bytes,omitempty"`
-	MessagesPerSecond float64  `json:"messages_per_second,omitempty"`
-	BytesPerSecond    float64  `json:"bytes_per_second,omitempty"`
-	ConnectsPerMinute int      `json:"connects_per_minute,omitempty"`
-	AddPublish        []string `json:"add_publish,omitempty"`
-	AddSubscribe      []string `json:"add_subscribe,omitempty"`
-	RemovePublish     []string `json:"remove_publish,omitempty"`
-	RemoveSubscribe   []string `json:"remove_subscribe,omitempty"`
+	store.Policy
+	AddPublish      []string `json:"add_publish,omitempty"`
+	AddSubscribe    []string `json:"add_subscribe,omitempty"`
+	RemovePublish   []string `json:"remove_publish,omitempty"`
+	RemoveSubscribe []string `json:"remove_subscribe,omitempty"`
 }
 
 // PolicyPatchResponse answers PATCH /api/v1/devices/{id}/policy: the
