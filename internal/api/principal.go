@@ -80,6 +80,7 @@ func (p permission) allows(role store.Role) bool {
 var provisioningRoutes = map[string]bool{
 	"POST /api/v1/devices":            true,
 	"POST /api/v1/devices/{id}/token": true,
+	"POST /api/v1/devices/import":     true,
 	"GET /api/v1/whoami":              true,
 	"GET /api/v1/info":                true,
 	"GET /api/v1/session":             true,

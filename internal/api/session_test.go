@@ -565,6 +565,9 @@ func TestProvisioningRole(t *testing.T) {
 			if code, body := e.do(t, "POST", "/api/v1/devices/"+id+"/token", cred, `{}`); code != http.StatusCreated && code != http.StatusOK {
 				t.Errorf("enrollment token: %d %s", code, body)
 			}
+			if code, body := e.do(t, "POST", "/api/v1/devices/import", cred, `{"devices":[{"id":"`+id+`-b","model":"m"}]}`); code != http.StatusCreated {
+				t.Errorf("import: %d %s", code, body)
+			}
 			for _, p := range []string{"/api/v1/whoami", "/api/v1/info"} {
 				if code, body := e.do(t, "GET", p, cred, ""); code != 200 {
 					t.Errorf("GET %s: %d %s", p, code, body)
