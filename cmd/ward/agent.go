@@ -143,7 +143,7 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 		orders = agent.NewOrders(id.ID(), installer, nil, log)
 		subs[update.OrderTopic(id.ID())] = func(ctx context.Context, b []byte) { orders.Handle(ctx, b) }
 	}
-	conn, err := agent.Dial(ctx, agent.ConnOptions{Addr: f.mqttAddr, Identity: id, Roots: roots, Subscriptions: subs, Logger: log})
+	conn, err := agent.Dial(ctx, agent.ConnOptions{Addr: f.mqttAddr, Identity: id, Roots: roots, CAFile: filepath.Join(f.dir, agent.CAFile), Subscriptions: subs, Logger: log})
 	if err != nil {
 		return nil // ctx ended while connecting
 	}

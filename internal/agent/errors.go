@@ -4,9 +4,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // ErrRefused marks an order the agent will not carry out (rollback, another
@@ -51,4 +53,50 @@ func Explain(err error) string {
 		return "the server's host name does not resolve: " + msg
 	}
 	return msg
+}
+
+// errHTTPOnMQTTPort is the gateway address answering HTTP: the operator
+// gave Ward's HTTPS port (8443) as --mqtt-addr.
+var errHTTPOnMQTTPort = errors.New("the server answered HTTP, not MQTT: this is an HTTPS port (Ward serves MQTT on 8883 and EST, TUF and the API on 8443)")
+
+// diagnose explains a failed gateway connection like Explain and says
+// whether the cause is permanent (this device's certificate is revoked,
+// expired or from another CA: retrying will not help until it is
+// re-enrolled). A refused handshake is told apart with what the device
+// knows about its own certificate: expired, or not chaining to ca.pem
+// (through the issuing CA the gateway presented, peer), else revoked by
+// the server.
+func diagnose(err error, id *Identity, roots *x509.CertPool, peer []*x509.Certificate, caFile string, now time.Time) (string, bool) {
+	msg := err.Error()
+	var unknown x509.UnknownAuthorityError
+	switch {
+	case errors.Is(err, errHTTPOnMQTTPort):
+		return msg, false
+	case errors.As(err, &unknown):
+		return "the gateway's certificate is not signed by the CA in " + caFile + " (wrong server, or a machine in the middle): " + msg, false
+	case strings.Contains(msg, "remote error: tls:"):
+		leaf := id.Leaf()
+		switch {
+		case leaf != nil && now.After(leaf.NotAfter):
+			return fmt.Sprintf("the gateway refused this device's certificate: it expired at %s (re-enroll with a new token: ward enroll): %s", leaf.NotAfter.UTC().Format(time.RFC3339), msg), true
+		case leaf != nil && !chainsTo(leaf, peer, roots, now):
+			return "the gateway refused this device's certificate: it is not from the CA in " + caFile + " (enrolled with another server? re-enroll: ward enroll): " + msg, true
+		case strings.Contains(msg, "bad certificate"), strings.Contains(msg, "revoked"):
+			return "the gateway refused this device's certificate, which is unexpired and from this CA: the server no longer admits the device, it is revoked (or retired, or quarantined; ward device show " + id.ID() + " tells; a revoked device re-enrolls with a new token: ward enroll): " + msg, true
+		}
+	}
+	return Explain(err), false
+}
+
+// chainsTo reports whether leaf chains to roots at now, through the CA
+// certificates the gateway presented (Ward's issuing CA).
+func chainsTo(leaf *x509.Certificate, peer []*x509.Certificate, roots *x509.CertPool, now time.Time) bool {
+	inter := x509.NewCertPool()
+	for _, c := range peer {
+		if c.IsCA {
+			inter.AddCert(c)
+		}
+	}
+	_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	return err == nil
 }

@@ -1,13 +1,18 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -119,7 +124,25 @@ type ConnOptions struct {
 	// Subscriptions are (re)made on every connection, with QoS 1.
 	Subscriptions map[string]func(ctx context.Context, payload []byte)
 	Logger        *slog.Logger
+	// CAFile names the file Roots came from, for the messages (default
+	// ca.pem).
+	CAFile string
+	// Retry is the backoff between connection attempts (default 1 s
+	// doubling to 5 min, with jitter).
+	Retry Retry
+	// Now is the clock that judges the device certificate's expiry
+	// (default time.Now); Sleep waits between attempts (default
+	// SleepContext).
+	Now   func() time.Time
+	Sleep Sleeper
 }
+
+// dialTimeout bounds the TCP connection and TLS handshake to the gateway;
+// connackTimeout the wait for its CONNACK after that.
+const (
+	dialTimeout    = 10 * time.Second
+	connackTimeout = 15 * time.Second
+)
 
 // Conn is the agent's MQTT connection (paho) with the device certificate.
 // It keeps a persistent session (clean session off: QoS 1 orders sent
@@ -134,6 +157,9 @@ type Conn struct {
 
 	mu sync.Mutex
 	c  paho.Client
+	// peer is the gateway's certificate chain of the last handshake: the
+	// issuing CA in it lets diagnose check the device's own certificate.
+	peer []*x509.Certificate
 }
 
 // Dial connects, retrying with backoff until it succeeds or ctx ends.
@@ -146,6 +172,21 @@ func Dial(ctx context.Context, opts ConnOptions) (*Conn, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.CAFile == "" {
+		opts.CAFile = CAFile
+	}
+	if opts.Retry.Base <= 0 {
+		opts.Retry.Base = time.Second
+	}
+	if opts.Retry.Max <= 0 {
+		opts.Retry.Max = 5 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = SleepContext
+	}
 	c := &Conn{opts: opts, log: opts.Logger.With("component", "mqtt"), base: ctx}
 	return c, c.connect(ctx)
 }
@@ -153,9 +194,10 @@ func Dial(ctx context.Context, opts ConnOptions) (*Conn, error) {
 func (c *Conn) connect(ctx context.Context) error {
 	id := c.opts.Identity.ID()
 	po := paho.NewClientOptions().AddBroker("tls://" + c.opts.Addr).SetClientID(id + ":agent").
-		SetTLSConfig(c.opts.Identity.ClientTLS(c.opts.Roots)).SetCleanSession(false).
-		SetAutoReconnect(true).SetMaxReconnectInterval(5 * time.Minute).SetOrderMatters(false).
-		SetConnectTimeout(30 * time.Second)
+		SetProtocolVersion(4). // no silent second try with MQTT 3.1 on a failure
+		SetCustomOpenConnectionFn(c.dial).SetCleanSession(false).
+		SetAutoReconnect(true).SetMaxReconnectInterval(c.opts.Retry.Max).SetOrderMatters(false).
+		SetConnectTimeout(connackTimeout)
 	subscribed := make(chan struct{}, 1)
 	po.SetOnConnectHandler(func(cl paho.Client) {
 		for topic, h := range c.opts.Subscriptions {
@@ -172,26 +214,43 @@ func (c *Conn) connect(ctx context.Context) error {
 		}
 	})
 	po.SetConnectionLostHandler(func(_ paho.Client, err error) {
-		c.log.Warn("connection lost; reconnecting", "err", Explain(err))
+		msg, _ := c.diagnose(err)
+		c.log.Warn("connection lost; reconnecting", "addr", c.opts.Addr, "err", msg)
+	})
+	var reconnecting atomic.Bool // the first connection's failures are logged by the loop below
+	po.SetConnectionNotificationHandler(func(_ paho.Client, n paho.ConnectionNotification) {
+		if f, ok := n.(paho.ConnectionNotificationFailed); ok && reconnecting.Load() {
+			msg, permanent := c.diagnose(f.Reason)
+			lvl := slog.LevelWarn
+			if permanent {
+				lvl = slog.LevelError
+			}
+			c.log.Log(c.base, lvl, "reconnect to the gateway failed; retrying with backoff", "addr", c.opts.Addr, "err", msg)
+		}
 	})
 	cl := paho.NewClient(po)
-	retry := Retry{Base: time.Second, Max: 5 * time.Minute}
 	for n := 1; ; n++ {
 		tok := cl.Connect()
-		tok.WaitTimeout(45 * time.Second)
+		tok.WaitTimeout(dialTimeout + connackTimeout + 5*time.Second)
 		err := tok.Error()
 		if err == nil && cl.IsConnected() {
 			break
 		}
 		if err == nil {
-			err = errors.New("timed out")
+			err = fmt.Errorf("no CONNACK within %v (is this Ward's MQTT port, 8883?)", dialTimeout+connackTimeout)
 		}
-		wait := retry.backoff(n)
-		c.log.Error("connect to the gateway failed; retrying", "addr", c.opts.Addr, "err", Explain(err), "retry_in", wait.Round(time.Second))
-		if err := SleepContext(ctx, wait); err != nil {
+		msg, permanent := c.diagnose(err)
+		lvl, wait := slog.LevelWarn, c.opts.Retry.backoff(n)
+		if permanent { // retrying soon will not help: at the cap, and loudly
+			lvl, wait = slog.LevelError, c.opts.Retry.backoff(64)
+		}
+		c.log.Log(ctx, lvl, "connect to the gateway failed; retrying", "addr", c.opts.Addr, "attempt", n, "err", msg,
+			"retry_in", wait.Round(time.Second), "next_attempt", c.opts.Now().Add(wait).Round(time.Second))
+		if err := c.opts.Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
+	reconnecting.Store(true)
 	c.mu.Lock()
 	c.c = cl
 	c.mu.Unlock()
@@ -203,6 +262,60 @@ func (c *Conn) connect(ctx context.Context) error {
 		c.log.Warn("connected, but the subscriptions are not confirmed yet")
 	}
 	return nil
+}
+
+// diagnose explains a connection failure and says whether it is permanent.
+func (c *Conn) diagnose(err error) (string, bool) {
+	c.mu.Lock()
+	peer := c.peer
+	c.mu.Unlock()
+	return diagnose(err, c.opts.Identity, c.opts.Roots, peer, c.opts.CAFile, c.opts.Now())
+}
+
+// dial opens the TLS connection to the gateway for paho, bounded by
+// dialTimeout, and watches its first bytes: an HTTP answer means the
+// address is an HTTPS port, which paho alone reports as a silent timeout.
+func (c *Conn) dial(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
+	d := &net.Dialer{Timeout: dialTimeout}
+	conn, err := tls.DialWithDialer(d, "tcp", u.Host, c.opts.Identity.ClientTLS(c.opts.Roots))
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.peer = conn.ConnectionState().PeerCertificates
+	c.mu.Unlock()
+	return &sniffConn{Conn: conn}, nil
+}
+
+// sniffConn fails the first read that starts with an HTTP status line.
+// It takes whatever the first read of the connection returns (a CONNACK
+// is only 4 bytes, so it cannot wait for more) and hands it out to the
+// reads that follow.
+type sniffConn struct {
+	net.Conn
+	seen    bool
+	pending []byte
+}
+
+func (s *sniffConn) Read(p []byte) (int, error) {
+	if !s.seen {
+		s.seen = true
+		buf := make([]byte, 512)
+		n, err := s.Conn.Read(buf)
+		if bytes.HasPrefix(buf[:n], []byte("HTTP/")) {
+			return 0, errHTTPOnMQTTPort
+		}
+		s.pending = buf[:n]
+		if n == 0 {
+			return 0, err
+		}
+	}
+	if len(s.pending) > 0 {
+		n := copy(p, s.pending)
+		s.pending = s.pending[n:]
+		return n, nil
+	}
+	return s.Conn.Read(p)
 }
 
 // Reconnect closes the connection and opens a new one (after a
