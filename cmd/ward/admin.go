@@ -14,7 +14,7 @@ func newTokenCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "Manage operator API tokens (admin only)"}
 	var role, name, ttl string
 	create := &cobra.Command{
-		Use:   "create --role admin|operator|viewer",
+		Use:   "create --role admin|operator|viewer|provisioning",
 		Short: "Create an API token; it is printed once and stored only as a hash",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -33,7 +33,7 @@ func newTokenCmd() *cobra.Command {
 			return nil
 		},
 	}
-	create.Flags().StringVar(&role, "role", "", "admin, operator or viewer (required)")
+	create.Flags().StringVar(&role, "role", "", "admin, operator, viewer or provisioning (register devices and issue enrollment tokens only, for factory lines) (required)")
 	create.Flags().StringVar(&name, "name", "", "a label for the token")
 	create.Flags().StringVar(&ttl, "ttl", "", "lifetime between 1m and 8760h, e.g. 720h (default: 2160h, 90 days)")
 	create.MarkFlagRequired("role")

@@ -89,7 +89,7 @@ func deleteSession(ctx context.Context, x config.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	err = c.Do(ctx, http.MethodDelete, "/api/v1/session", nil, nil)
+	err = c.DeleteSession(ctx)
 	var e *client.Error
 	if errors.As(err, &e) && e.Status == http.StatusUnauthorized {
 		return nil

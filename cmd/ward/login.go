@@ -19,7 +19,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/wardproject/ward/internal/api"
-	"github.com/wardproject/ward/internal/client"
 	"github.com/wardproject/ward/internal/config"
 	"github.com/wardproject/ward/internal/est"
 	"github.com/wardproject/ward/internal/pki"
@@ -129,7 +128,7 @@ func runLogin(cmd *cobra.Command, f loginFlags) error {
 		if err != nil {
 			return err
 		}
-		s, err := createSession(ctx, anon, f.user, pw)
+		s, err := anon.CreateSession(ctx, f.user, pw)
 		if err != nil {
 			return fmt.Errorf("log in as %s: %w", f.user, err)
 		}
@@ -163,40 +162,53 @@ func runLogin(cmd *cobra.Command, f loginFlags) error {
 // readSecret reads a token or password: one line of standard input with
 // fromStdin, else a prompt on the terminal without echo.
 func readSecret(cmd *cobra.Command, in io.Reader, fromStdin bool, prompt string) (string, error) {
+	ss, err := readSecrets(cmd, in, fromStdin, prompt)
+	if err != nil {
+		return "", err
+	}
+	return ss[0], nil
+}
+
+// readSecrets reads one secret per prompt: one line each of standard
+// input with fromStdin, else each prompt on the terminal without echo.
+func readSecrets(cmd *cobra.Command, in io.Reader, fromStdin bool, prompts ...string) ([]string, error) {
+	out := make([]string, 0, len(prompts))
 	if fromStdin {
-		line, err := bufio.NewReader(io.LimitReader(in, 64<<10)).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return "", fmt.Errorf("read standard input: %w", err)
+		r := bufio.NewReader(io.LimitReader(in, 64<<10))
+		for i := range prompts {
+			line, err := r.ReadString('\n')
+			if err != nil && !errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("read standard input: %w", err)
+			}
+			s := strings.TrimSpace(line)
+			if s == "" {
+				if i == 0 {
+					return nil, errors.New("standard input is empty")
+				}
+				return nil, fmt.Errorf("standard input has %d lines, %d needed", i, len(prompts))
+			}
+			out = append(out, s)
 		}
-		if s := strings.TrimSpace(line); s != "" {
-			return s, nil
-		}
-		return "", errors.New("standard input is empty")
+		return out, nil
 	}
 	f, ok := in.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return "", errors.New("standard input is not a terminal: pass the secret on standard input with --token-stdin or --password-stdin")
+		return nil, errors.New("standard input is not a terminal: pass the secret on standard input with --token-stdin or --password-stdin")
 	}
-	fmt.Fprint(cmd.ErrOrStderr(), prompt)
-	b, err := term.ReadPassword(int(f.Fd()))
-	fmt.Fprintln(cmd.ErrOrStderr())
-	if err != nil {
-		return "", fmt.Errorf("read from the terminal: %w", err)
+	for _, prompt := range prompts {
+		fmt.Fprint(cmd.ErrOrStderr(), prompt)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		if err != nil {
+			return nil, fmt.Errorf("read from the terminal: %w", err)
+		}
+		s := strings.TrimSpace(string(b))
+		if s == "" {
+			return nil, errors.New("nothing entered")
+		}
+		out = append(out, s)
 	}
-	if s := strings.TrimSpace(string(b)); s != "" {
-		return s, nil
-	}
-	return "", errors.New("nothing entered")
-}
-
-// createSession exchanges a user's password for a session token.
-func createSession(ctx context.Context, c *client.Client, user, password string) (api.SessionResponse, error) {
-	var s api.SessionResponse
-	err := c.Post(ctx, "/api/v1/session", api.LoginRequest{Username: user, Password: password, Client: api.ClientCLI}, &s)
-	if err == nil && s.Token == "" {
-		err = errors.New("the server answered no session token")
-	}
-	return s, err
+	return out, nil
 }
 
 // fingerprintBytes parses a SHA-256 fingerprint: 64 hex digits, with or

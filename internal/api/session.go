@@ -25,6 +25,7 @@ type UserStore interface {
 	GetSession(ctx context.Context, id string) (store.Session, error)
 	TouchSession(ctx context.Context, id string, at time.Time) error
 	RevokeSession(ctx context.Context, id string, at time.Time) error
+	PruneSessions(ctx context.Context, before time.Time) (int64, error)
 }
 
 // Sessions configure sign-in and sessions; zero fields take the defaults,
@@ -311,6 +312,35 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) error {
 	s.audit(r, "session.delete", "user:"+sess.User, map[string]string{"session": sess.ID})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// SessionRetention is how long a session is kept in the store after it
+// ended (expired or revoked), for the record; PruneSessions deletes it
+// then.
+const SessionRetention = 24 * time.Hour
+
+// PruneSessions deletes the sessions that ended more than
+// SessionRetention ago, and returns how many.
+func (s *Server) PruneSessions(ctx context.Context) (int64, error) {
+	return s.opts.Store.PruneSessions(ctx, s.now().Add(-SessionRetention))
+}
+
+// Run prunes ended sessions every hour until ctx is done.
+func (s *Server) Run(ctx context.Context) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if n, err := s.PruneSessions(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("prune ended sessions", "err", err)
+			} else if n > 0 {
+				s.log.Info("ended sessions pruned", "sessions", n)
+			}
+		}
+	}
 }
 
 // NormalizeUserName folds a user name to lower case and checks it:

@@ -778,3 +778,22 @@ func TestSignInSourceLimit(t *testing.T) {
 		t.Errorf("a refused source's attempt counted against the account: %d", u.FailedLogins)
 	}
 }
+
+// TestPruneSessions: a session is deleted a day after it ended (signed
+// out or expired), not before; a live one stays.
+func TestPruneSessions(t *testing.T) {
+	e := newSessionEnv(t)
+	e.addUser(t, "alice", store.RoleViewer, alicePW)
+	out := e.mustSignIn(t, "alice", alicePW)
+	out.act(t, "DELETE", "/api/v1/session", "")
+	e.clock.add(11 * time.Hour)
+	e.mustSignIn(t, "alice", alicePW) // ends at 23 h: kept at 25 h
+	ctx := context.Background()
+	if n, err := e.api.PruneSessions(ctx); err != nil || n != 0 {
+		t.Errorf("11 h after sign-out: pruned %d, %v; want 0", n, err)
+	}
+	e.clock.add(14 * time.Hour)
+	if n, err := e.api.PruneSessions(ctx); err != nil || n != 1 {
+		t.Errorf("25 h after sign-out: pruned %d, %v; want 1 (the signed-out one, not the one that ends at 23 h)", n, err)
+	}
+}

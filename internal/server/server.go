@@ -99,6 +99,7 @@ type Server struct {
 	bus      bus.Bus // nil: a single node
 	lock     *dirLock
 	anchor   *auditlog.Anchor
+	api      *api.Server
 	httpSrv  *http.Server
 	httpsLn  net.Listener
 	ready    chan struct{}
@@ -276,7 +277,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	apiH, err := api.New(api.Options{
+	s.api, err = api.New(api.Options{
 		Console:  console,
 		Registry: s.reg, Store: s.db, CA: s.ca, EST: estH,
 		Alerts: s.alerts, Mitigator: s.resp, Detection: s.engine, DetectStore: anchoredStore{s.db, s.anchor}, Addresses: s.gw, Compliance: s.comp,
@@ -299,7 +300,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	s.httpSrv = &http.Server{
-		Handler:           apiH,
+		Handler:           s.api,
 		TLSConfig:         s.ca.HTTPSConfig(crt, key),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -431,6 +432,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.reg.Run(gctx) })
 	g.Go(func() error { return s.anchor.Run(gctx) })
 	g.Go(func() error { return s.resigner.Run(gctx) })
+	g.Go(func() error { return s.api.Run(gctx) })
 	if s.notify != nil {
 		g.Go(func() error { return s.notify.Run(gctx) })
 	}
