@@ -1,0 +1,140 @@
+package stream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+)
+
+// Encoder writes the SSE wire format: for each event an "id:" line (when
+// it has an ID), an "event:" line, one "data:" line per line of data, and
+// a blank line; comments are lines starting with ":".
+type Encoder struct {
+	w   io.Writer
+	buf bytes.Buffer
+}
+
+// NewEncoder returns an Encoder writing to w.
+func NewEncoder(w io.Writer) *Encoder { return &Encoder{w: w} }
+
+// Event writes one event; id may be empty (control events). Newlines in
+// id or typ are replaced by spaces (they would end the field); data is
+// split on newlines into several data lines, which a parser joins back.
+func (e *Encoder) Event(id string, typ Type, data []byte) error {
+	e.buf.Reset()
+	if id != "" {
+		e.field("id", []byte(id), true)
+	}
+	e.field("event", []byte(typ), true)
+	for line := range bytes.Lines(data) {
+		e.field("data", bytes.TrimRight(line, "\r\n"), false)
+	}
+	if len(data) == 0 {
+		e.field("data", nil, false)
+	}
+	e.buf.WriteByte('\n')
+	_, err := e.w.Write(e.buf.Bytes())
+	return err
+}
+
+func (e *Encoder) field(name string, v []byte, oneLine bool) {
+	e.buf.WriteString(name)
+	e.buf.WriteString(": ")
+	if oneLine {
+		v = bytes.Map(func(r rune) rune {
+			if r == '\n' || r == '\r' || r == 0 {
+				return ' '
+			}
+			return r
+		}, v)
+	}
+	e.buf.Write(bytes.ReplaceAll(v, []byte{'\r'}, nil))
+	e.buf.WriteByte('\n')
+}
+
+// Comment writes a comment line (a heartbeat), which clients ignore.
+func (e *Encoder) Comment(text string) error {
+	_, err := io.WriteString(e.w, ": "+string(bytes.ReplaceAll([]byte(text), []byte{'\n'}, []byte{' '}))+"\n\n")
+	return err
+}
+
+// Alive reports whether the client's credentials are still valid; an
+// error ends the stream.
+type Alive func(ctx context.Context) error
+
+// Serve writes sub to an HTTP response as text/event-stream until the
+// client goes away, the subscription ends (overflow: a final overflow
+// event; Disconnect or Close: the response just ends) or alive fails
+// (checked every Options.Recheck; nil: never). It lifts the server's read
+// deadline and sets a write deadline of Options.WriteTimeout per write,
+// so that the http.Server's ReadTimeout and WriteTimeout do not cut a
+// stream that is working, and a client that takes nothing is cut.
+func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, sub *Subscription, alive Alive) error {
+	defer sub.Close()
+	rc := http.NewResponseController(w)
+	if err := rc.SetReadDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	enc := NewEncoder(w)
+	write := func(f func() error) error {
+		if err := rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		if err := f(); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	w.WriteHeader(http.StatusOK)
+	if err := write(func() error { return enc.Comment("ward live stream") }); err != nil {
+		return err
+	}
+	if sub.Reset {
+		if err := write(func() error { return enc.Event("", Reset, []byte("{}")) }); err != nil {
+			return err
+		}
+	}
+	for _, e := range sub.Replay {
+		if err := write(func() error { return enc.Event(e.ID, e.Type, e.Data) }); err != nil {
+			return err
+		}
+	}
+	heartbeat := time.NewTicker(h.opts.Heartbeat)
+	defer heartbeat.Stop()
+	recheck := time.NewTicker(h.opts.Recheck)
+	defer recheck.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return nil
+		case e, ok := <-sub.C:
+			if !ok {
+				if sub.Overflowed() {
+					return write(func() error { return enc.Event("", Overflow, []byte(`{"reason":"the client did not keep up; reconnect with Last-Event-ID"}`)) })
+				}
+				return nil
+			}
+			if err := write(func() error { return enc.Event(e.ID, e.Type, e.Data) }); err != nil {
+				return err
+			}
+		case <-heartbeat.C:
+			if err := write(func() error { return enc.Comment("heartbeat") }); err != nil {
+				return err
+			}
+		case <-recheck.C:
+			if alive == nil {
+				continue
+			}
+			if err := alive(r.Context()); err != nil {
+				return err
+			}
+		}
+	}
+}
