@@ -112,6 +112,8 @@ type Options struct {
 	// lists with its own Content-Security-Policy (nil: not mounted; / then
 	// answers the JSON 404).
 	Console Console
+	// Stream enables GET /api/v1/stream, the live feed (nil: not mounted).
+	Stream Stream
 	// MQTTPort reports the gateway's port for /api/v1/info (nil: 0).
 	MQTTPort func() int
 	// Ready reports whether every listener is up, for /healthz.
@@ -383,6 +385,7 @@ func (s *Server) routes() {
 	s.firmwareRoutes()
 	s.tufRoute()
 	s.rolloutRoutes()
+	s.streamRoute()
 	if s.opts.Console != nil {
 		// Not API routes: not recorded for the OpenAPI document.
 		h := s.wrap("console", s.opts.Console.ServeHTTP)
@@ -441,6 +444,10 @@ func (w *statusWriter) WriteHeader(code int) {
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (flushes and
+// deadlines of the live stream).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {

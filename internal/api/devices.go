@@ -491,6 +491,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.audit(r, "token.revoke", id, nil)
+	s.endStreams(PrincipalToken + ":" + strings.ToLower(id))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

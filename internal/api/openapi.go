@@ -391,6 +391,17 @@ var apiOperations = []apiOperation{
 	{pattern: "POST /api/v1/rollouts/{id}/next", id: "nextRolloutWave", tag: "rollouts", summary: "Start the next wave",
 		desc: "Starts the next wave now, whatever the gates say, and runs the rollout. 409 in the last wave or when it is aborted or completed.",
 		path: []apiParam{pRolloutID}, status: 200, resp: typeOf[rollout.View]()},
+	{pattern: "GET /api/v1/stream", id: "stream", tag: "events", summary: "Live stream of alerts and device events",
+		desc: "Server-sent events (text/event-stream, for EventSource or ward alert list --follow): one event per alert change (event: alert; data: {change, time, alert}), " +
+			"device state change (event: device: registered, enrolled, quarantined, released, revoked, retired, connected, disconnected) and other device event (event: event); " +
+			"a device or event's data is the stored event {id, device_id, time, kind, detail}. Each event has an id; reconnecting with the Last-Event-ID header replays the events missed since " +
+			"(the last stream.replay of this server), or sends event: reset when they are no longer kept (reload what you show). A client that falls stream.buffer events behind gets event: overflow " +
+			"and the stream ends (reconnect with Last-Event-ID). An idle stream gets a comment line every stream.heartbeat. The stream ends when the token is revoked or expires. " +
+			"Roles admin, operator and viewer only; at most stream.max_per_principal streams per token and stream.max_clients per server (429 past them). See docs/api.md, Live stream.",
+		query: []apiParam{{name: "types", desc: "Only these event types (default: all).", enum: []string{"alert", "device", "event"}, list: true},
+			{name: "device", desc: "Only this device's events."},
+			{name: "severity", desc: "Only alerts of these severities (device events are not filtered by it).", enum: []string{"low", "medium", "high", "critical"}, list: true}},
+		status: 200, rawResp: []apiMedia{{typ: "text/event-stream", desc: "Server-sent events: id, event (alert, device, event, reset, overflow) and data (one JSON object) per event.", schema: &jsonSchema{Type: "string"}}}},
 }
 
 func binarySchema() *jsonSchema {

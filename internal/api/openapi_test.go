@@ -26,6 +26,7 @@ import (
 	"github.com/wardproject/ward/internal/secret"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/sqlite"
+	"github.com/wardproject/ward/internal/stream"
 	"github.com/wardproject/ward/internal/update"
 	"github.com/wardproject/ward/internal/vuln"
 	"github.com/wardproject/ward/internal/wardtest"
@@ -196,6 +197,12 @@ func newFullEnv(t *testing.T, extra ...func(o *Options)) *fullEnv {
 		o.TUF, o.Devices = tuf, o.Registry.(*fleet.Registry)
 		o.Rollouts = fakeRollouts{now: time.Now().UTC()}
 		o.Firmware = update.Site{DataDir: t.TempDir()}
+		hub, err := stream.New(stream.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(hub.Close)
+		o.Stream = hub
 		for _, f := range extra {
 			f(o)
 		}
@@ -647,6 +654,7 @@ func TestOpenAPISchemasMatchResponses(t *testing.T) {
 	}
 	call("POST", "/api/v1/rollouts/ro-1/next", op, "", 409)
 	call("POST", "/api/v1/rollouts/ro-1/pause", viewer, "", 403)
+	call("GET", "/api/v1/stream?types=alerts", viewer, "", 400)
 	call("GET", "/api/v1/openapi.json", viewer, "", 200)
 }
 

@@ -310,6 +310,7 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.log.Info("signed out", "user", sess.User, "session", sess.ID, "request_id", requestID(r))
 	s.audit(r, "session.delete", "user:"+sess.User, map[string]string{"session": sess.ID})
+	s.endStreams("session:" + sess.ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -163,6 +163,7 @@ func (s *Server) rotateAdmin(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.log.Info("admin token rotated", "token_id", t.ID, "revoked", p.ID, "expires_at", t.ExpiresAt)
 	s.audit(r, "token.rotate-admin", t.ID, map[string]string{"revoked": p.ID})
+	s.endStreams(p.Actor())
 	writeJSON(w, http.StatusCreated, RotateAdminResponse{CreateTokenResponse: CreateTokenResponse{APIToken: t, Token: tok.Reveal()}, RevokedID: p.ID})
 	return nil
 }

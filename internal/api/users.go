@@ -178,6 +178,7 @@ func (s *Server) disableUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.log.Info("user disabled", "user", u.Name, "by", actor(r))
 	s.audit(r, "user.disable", "user:"+u.Name, nil)
+	s.endStreams("user:" + u.Name)
 	return s.writeUser(w, r, u.Name)
 }
 

@@ -37,6 +37,7 @@ type Config struct {
 	EST     EST
 	API     API
 	Events  Events
+	Stream  Stream
 	Gateway Gateway
 	Detect  Detect
 	Audit   Audit
@@ -71,6 +72,16 @@ type Enroll struct {
 type Events struct {
 	Retention time.Duration // events.retention
 	PerDevice int           // events.max_per_device
+}
+
+// Stream is the live stream's section (GET /api/v1/stream, server-sent
+// events): buffers, replay and limits.
+type Stream struct {
+	Buffer          int           // stream.buffer: events queued per client before it is dropped with an overflow
+	Replay          int           // stream.replay: recent events kept for Last-Event-ID
+	Heartbeat       time.Duration // stream.heartbeat: comment written on an idle stream
+	MaxClients      int           // stream.max_clients: streams open at once on this node
+	MaxPerPrincipal int           // stream.max_per_principal: streams open at once per token or session
 }
 
 // EST is the enrollment front-end's abuse limits. A source is an IPv4
@@ -238,6 +249,11 @@ var settings = []setting{
 	{key: "enroll.superseded_grace", kind: kDuration, def: "10m", usage: "how long the certificate a device re-enrolled with stays valid before it is revoked", ptr: func(c *Config) any { return &c.Enroll.SupersededGrace }},
 	{key: "events.retention", kind: kDuration, def: "720h", usage: "how long device events are kept", ptr: func(c *Config) any { return &c.Events.Retention }},
 	{key: "events.max_per_device", kind: kInt, def: "2000", usage: "most events kept per device (the newest)", ptr: func(c *Config) any { return &c.Events.PerDevice }},
+	{key: "stream.buffer", kind: kInt, def: "256", usage: "live stream: events queued per client; a client that falls this far behind is dropped with an overflow event and resumes with Last-Event-ID", ptr: func(c *Config) any { return &c.Stream.Buffer }},
+	{key: "stream.replay", kind: kInt, def: "1000", usage: "live stream: recent events kept to resume a stream (Last-Event-ID)", ptr: func(c *Config) any { return &c.Stream.Replay }},
+	{key: "stream.heartbeat", kind: kDuration, def: "15s", usage: "live stream: how often an idle stream gets a comment, so that proxies keep it open", ptr: func(c *Config) any { return &c.Stream.Heartbeat }},
+	{key: "stream.max_clients", kind: kInt, def: "1000", usage: "live stream: streams open at once on this node; past it 429", ptr: func(c *Config) any { return &c.Stream.MaxClients }},
+	{key: "stream.max_per_principal", kind: kInt, def: "8", usage: "live stream: streams open at once with one API token or session; past it 429", ptr: func(c *Config) any { return &c.Stream.MaxPerPrincipal }},
 	{key: "gateway.max_message_bytes", kind: kInt, def: "262144", usage: "largest MQTT packet a device may send, in bytes", ptr: func(c *Config) any { return &c.Gateway.MaxMessageBytes }},
 	{key: "gateway.messages_per_second", kind: kFloat, def: "100", usage: "per-device publish rate; excess publishes are dropped, sustained excess disconnects", ptr: func(c *Config) any { return &c.Gateway.MessagesPerSecond }},
 	{key: "gateway.bytes_per_second", kind: kFloat, def: "1048576", usage: "per-device publish byte rate", ptr: func(c *Config) any { return &c.Gateway.BytesPerSecond }},
@@ -550,6 +566,17 @@ func (c *Config) validate() error {
 	}
 	if c.API.LoginLockout < time.Minute || c.API.LoginLockout > 24*time.Hour {
 		return bad("api.login_lockout", "must be between 1m and 24h", "a lockout shorter than a minute does not slow guessing")
+	}
+	for _, v := range []struct {
+		key string
+		n   int
+	}{{"stream.buffer", c.Stream.Buffer}, {"stream.replay", c.Stream.Replay}, {"stream.max_clients", c.Stream.MaxClients}, {"stream.max_per_principal", c.Stream.MaxPerPrincipal}} {
+		if v.n < 1 {
+			return bad(v.key, "must be at least 1", "")
+		}
+	}
+	if c.Stream.Heartbeat < 10*time.Millisecond || c.Stream.Heartbeat > 5*time.Minute {
+		return bad("stream.heartbeat", "must be between 10ms and 5m", "proxies commonly close a connection idle for 60s; 15s is the default")
 	}
 	if c.Gateway.MaxMessageBytes < 64 || c.Gateway.MaxMessageBytes > 256<<20 {
 		return bad("gateway.max_message_bytes", "must be between 64 and 268435456", "")

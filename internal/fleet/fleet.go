@@ -99,6 +99,13 @@ type Gateway interface {
 	ConnectedIDs(after string, max int) []string
 }
 
+// EventObserver is told of every device event the registry records,
+// once it is stored (the live stream: package server tees it into
+// package stream). DeviceEvent must not block.
+type EventObserver interface {
+	DeviceEvent(e store.Event)
+}
+
 // Errors callers branch on.
 var (
 	ErrBadToken    = errors.New("enrollment token is wrong, used or expired")
@@ -156,9 +163,11 @@ type Options struct {
 	// 2000). Run prunes them every hour.
 	EventRetention  time.Duration
 	EventsPerDevice int
-	Logger          *slog.Logger
-	Metrics         prometheus.Registerer
-	Now             func() time.Time
+	// Observer is told of each recorded event (nil: none).
+	Observer EventObserver
+	Logger   *slog.Logger
+	Metrics  prometheus.Registerer
+	Now      func() time.Time
 }
 
 // Registry is the device registry service.
@@ -578,6 +587,7 @@ func (r *Registry) issue(ctx context.Context, id string, csr *x509.CertificateRe
 	}
 	r.log.Info("device "+kind, "device_id", id, "serial", pki.SerialHex(crt.SerialNumber), "not_after", crt.NotAfter)
 	r.notify(out.Device)
+	r.observe(e.Event)
 	if len(out.Revoked) > 0 {
 		r.revoked(context.WithoutCancel(ctx), out.Revoked)
 	}
@@ -633,13 +643,14 @@ func (r *Registry) end(ctx context.Context, id, reason, op string, to store.Devi
 	}
 	ctx, cancel := ctxAfterCaller(ctx)
 	defer cancel()
+	ev := store.Event{DeviceID: id, Time: r.now().UTC(), Kind: string(to), Detail: map[string]string{"reason": reason}}
 	out, err := r.opts.Store.TransitionDevice(ctx, store.Transition{DeviceID: id, Op: op, From: from, To: to,
-		RevokeReason: reason, Now: r.now().UTC(),
-		Event: store.Event{DeviceID: id, Time: r.now().UTC(), Kind: string(to), Detail: map[string]string{"reason": reason}}})
+		RevokeReason: reason, Now: r.now().UTC(), Event: ev})
 	if err != nil {
 		return out.Device, nil, fmt.Errorf("%s device %s: %w", op, id, err)
 	}
 	r.notify(out.Device) // the gateway refuses the device from here on
+	r.observe(ev)
 	var crlErr error
 	if len(out.Revoked) > 0 {
 		crlErr = r.revoked(ctx, out.Revoked)
@@ -670,13 +681,14 @@ func (r *Registry) Quarantine(ctx context.Context, id, reason string, mode store
 	ctx, cancel := ctxAfterCaller(ctx)
 	defer cancel()
 	now := r.now().UTC()
+	ev := store.Event{DeviceID: id, Time: now, Kind: "quarantined", Detail: map[string]string{"reason": reason, "mode": string(mode)}}
 	out, err := r.opts.Store.TransitionDevice(ctx, store.Transition{DeviceID: id, Op: "quarantine", From: store.QuarantineFrom,
-		To: store.StatusQuarantined, Quarantine: mode, Now: now,
-		Event: store.Event{DeviceID: id, Time: now, Kind: "quarantined", Detail: map[string]string{"reason": reason, "mode": string(mode)}}})
+		To: store.StatusQuarantined, Quarantine: mode, Now: now, Event: ev})
 	if err != nil {
 		return out.Device, fmt.Errorf("quarantine device %s: %w", id, err)
 	}
 	r.notify(out.Device)
+	r.observe(ev)
 	r.log.Info("device quarantined", "device_id", id, "mode", mode)
 	return out.Device, nil
 }
@@ -685,13 +697,15 @@ func (r *Registry) Quarantine(ctx context.Context, id, reason string, mode store
 // valid certificate, pending otherwise.
 func (r *Registry) Release(ctx context.Context, id string) (store.Device, error) {
 	now := r.now().UTC()
+	ev := store.Event{DeviceID: id, Time: now, Kind: "released"}
 	out, err := r.opts.Store.TransitionDevice(ctx, store.Transition{DeviceID: id, Op: "release", From: store.ReleaseFrom,
-		To: store.StatusActive, NeedsCertificate: true, Now: now,
-		Event: store.Event{DeviceID: id, Time: now, Kind: "released"}})
+		To: store.StatusActive, NeedsCertificate: true, Now: now, Event: ev})
 	if err != nil {
 		return out.Device, fmt.Errorf("release device %s: %w", id, err)
 	}
 	r.notify(out.Device)
+	ev.Detail = map[string]string{"status": string(out.Device.Status)} // active, or pending without a valid certificate
+	r.observe(ev)
 	r.log.Info("device released", "device_id", id, "status", out.Device.Status)
 	return out.Device, nil
 }
@@ -813,9 +827,18 @@ func (r *Registry) notify(d store.Device) {
 
 // event records an operator-visible lifecycle event synchronously.
 func (r *Registry) event(ctx context.Context, id, kind string, detail map[string]string) {
-	err := r.opts.Store.AddEvents(context.WithoutCancel(ctx), []store.Event{{DeviceID: id, Time: r.now().UTC(), Kind: kind, Detail: detail}})
-	if err != nil {
+	e := store.Event{DeviceID: id, Time: r.now().UTC(), Kind: kind, Detail: detail}
+	if err := r.opts.Store.AddEvents(context.WithoutCancel(ctx), []store.Event{e}); err != nil {
 		r.log.Error("record device event", "device_id", id, "kind", kind, "err", err)
+		return
+	}
+	r.observe(e)
+}
+
+// observe tells the observer of an event the store holds.
+func (r *Registry) observe(e store.Event) {
+	if r.opts.Observer != nil {
+		r.opts.Observer.DeviceEvent(e)
 	}
 }
 

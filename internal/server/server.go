@@ -48,6 +48,7 @@ import (
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/postgres"
 	"github.com/wardproject/ward/internal/store/sqlite"
+	"github.com/wardproject/ward/internal/stream"
 	"github.com/wardproject/ward/internal/update"
 	"github.com/wardproject/ward/web"
 )
@@ -77,6 +78,9 @@ type Options struct {
 	// admissionApplied (tests) is called after each admission change from
 	// another cluster node has been applied.
 	admissionApplied func(admissionMsg)
+	// streamRecheck (tests) is how often a live stream re-checks its
+	// token (0: the stream package's default).
+	streamRecheck time.Duration
 }
 
 // Server is a running Ward.
@@ -97,6 +101,8 @@ type Server struct {
 	comp     *compliance.Service
 	resigner *update.Resigner
 	bus      bus.Bus // nil: a single node
+	node     string  // this node's name on the bus
+	hub      *stream.Hub
 	lock     *dirLock
 	anchor   *auditlog.Anchor
 	api      *api.Server
@@ -166,9 +172,26 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err := s.anchor.Checkpoint(ctx); err != nil && !errors.Is(err, auditlog.ErrTampered) {
 		return nil, fmt.Errorf("audit checkpoint: %w", err)
 	}
+	if url := string(cfg.Bus.NATSURL); url != "" {
+		if s.node, err = secret.NewID(6); err != nil {
+			return nil, err
+		}
+		// Through a *natsbus.Bus first: a failed New must leave s.bus a
+		// nil interface, not one holding a nil pointer that close calls.
+		nb, err := natsbus.New(natsbus.Options{URL: url, Namespace: cfg.Bus.Namespace, Name: "ward-" + s.node,
+			Logger: s.log, Metrics: s.registry})
+		if err != nil {
+			return nil, err
+		}
+		s.bus = nb
+	}
+	if s.hub, err = newHub(cfg, s.bus, opts.streamRecheck, s.log, s.registry); err != nil {
+		return nil, err
+	}
+	feed := streamFeed{s.hub}
 	if s.reg, err = fleet.New(fleet.Options{Store: s.db, CA: s.ca, TokenTTL: cfg.Enroll.TokenTTL,
 		ReenrollInterval: cfg.Enroll.ReenrollInterval, MaxCertificates: cfg.Enroll.MaxDeviceCerts, SupersededGrace: cfg.Enroll.SupersededGrace,
-		EventRetention: cfg.Events.Retention, EventsPerDevice: cfg.Events.PerDevice,
+		EventRetention: cfg.Events.Retention, EventsPerDevice: cfg.Events.PerDevice, Observer: feed,
 		Logger: s.log, Metrics: s.registry, Now: opts.Now}); err != nil {
 		return nil, err
 	}
@@ -186,12 +209,13 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if s.alerts, err = alert.NewManager(ctx, alert.Options{Store: s.db, Logger: s.log, Metrics: s.registry, Now: opts.Now}); err != nil {
 		return nil, err
 	}
+	s.alerts.Subscribe(feed)
 	if s.engine, err = detect.New(ctx, detect.Options{Collector: collector, Store: s.db, Alerts: s.alerts, Window: cfg.Detect.Window,
 		Retention: cfg.Detect.Retention, Logger: s.log, Metrics: s.registry, Now: opts.Now}); err != nil {
 		return nil, err
 	}
 	if s.gw, err = gateway.New(gateway.Options{
-		Addr: cfg.MQTTAddr, TLS: s.ca.MQTTConfig(crt, key, nil), Revoked: s.ca, Identities: s.ca, Devices: s.db, Events: s.rec, Observer: obs,
+		Addr: cfg.MQTTAddr, TLS: s.ca.MQTTConfig(crt, key, nil), Revoked: s.ca, Identities: s.ca, Devices: s.db, Events: teeEvents{s.rec, feed}, Observer: obs,
 		Limits: gateway.Limits{
 			MaxMessageBytes: cfg.Gateway.MaxMessageBytes, MessagesPerSecond: cfg.Gateway.MessagesPerSecond,
 			BytesPerSecond: cfg.Gateway.BytesPerSecond, ConnectsPerMinute: cfg.Gateway.ConnectsPerMinute,
@@ -203,27 +227,15 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	s.reg.SetGateway(s.gw)
-	if url := string(cfg.Bus.NATSURL); url != "" {
-		node, err := secret.NewID(6)
-		if err != nil {
-			return nil, err
-		}
-		// Through a *natsbus.Bus first: a failed New must leave s.bus a
-		// nil interface, not one holding a nil pointer that close calls.
-		nb, err := natsbus.New(natsbus.Options{URL: url, Namespace: cfg.Bus.Namespace, Name: "ward-" + node,
-			Logger: s.log, Metrics: s.registry})
-		if err != nil {
-			return nil, err
-		}
-		s.bus = nb
-		cl := &cluster{node: node, bus: s.bus, gw: s.gw, ca: s.ca, db: s.db, log: s.log.With("component", "cluster"),
+	if s.bus != nil {
+		cl := &cluster{node: s.node, bus: s.bus, gw: s.gw, ca: s.ca, db: s.db, log: s.log.With("component", "cluster"),
 			applied: opts.admissionApplied}
 		if _, err := s.bus.Subscribe(admissionSubject, cl.receive); err != nil {
 			return nil, err
 		}
 		s.ca.NotifyIssued(cl.CertificateIssued)
 		s.reg.SetGateway(cl)
-		s.log.Info("joined the cluster", "node", node)
+		s.log.Info("joined the cluster", "node", s.node)
 	}
 	if s.resp, err = respond.New(respond.Options{Registry: s.reg, LogLevel: s.gw, Alerts: s.alerts, Audit: s.anchor,
 		Logger: s.log, Metrics: s.registry, Now: opts.Now}); err != nil {
@@ -281,7 +293,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		Console:  console,
 		Registry: s.reg, Store: s.db, CA: s.ca, EST: estH,
 		Alerts: s.alerts, Mitigator: s.resp, Detection: s.engine, DetectStore: anchoredStore{s.db, s.anchor}, Addresses: s.gw, Compliance: s.comp,
-		AuditVerifier: s.anchor, TUF: tufH, Devices: s.reg, Rollouts: s.rollouts, Firmware: site,
+		AuditVerifier: s.anchor, TUF: tufH, Devices: s.reg, Rollouts: s.rollouts, Firmware: site, Stream: s.hub,
 		Metrics: promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}),
 		Ready:   s.isReady.Load, Problems: s.problems, Logger: s.log, Registerer: s.registry, Now: opts.Now,
 		Limits: api.Limits{PublicRate: cfg.API.PublicRate, PublicBurst: cfg.API.PublicBurst,
@@ -309,6 +321,9 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.With("component", "https").Handler(), slog.LevelDebug),
 	}
+	// Live streams never go idle: end them when shutdown begins, or
+	// Shutdown would wait the whole grace period for them.
+	s.httpSrv.RegisterOnShutdown(s.hub.Close)
 	if s.httpsLn, err = net.Listen("tcp", cfg.HTTPSAddr); err != nil {
 		return nil, fmt.Errorf("listen on https_addr %s: %w", cfg.HTTPSAddr, err)
 	}
@@ -431,6 +446,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.rollouts.Run(gctx) })
 	g.Go(func() error { return s.reg.Run(gctx) })
 	g.Go(func() error { return s.anchor.Run(gctx) })
+	g.Go(func() error { return s.hub.Run(gctx) })
 	g.Go(func() error { return s.resigner.Run(gctx) })
 	g.Go(func() error { return s.api.Run(gctx) })
 	if s.notify != nil {
@@ -490,6 +506,9 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 func (s *Server) close() {
+	if s.hub != nil {
+		s.hub.Close()
+	}
 	if s.bus != nil {
 		s.bus.Close()
 	}

@@ -236,6 +236,9 @@ type Request struct {
 	// Principal counts the subscription against Options.MaxPerPrincipal
 	// and names it for Disconnect.
 	Principal string
+	// Credential names the credential it was opened with (a session of
+	// the principal) for Disconnect ("": Principal).
+	Credential string
 }
 
 // Subscription is one subscriber's view of the Hub.
@@ -247,11 +250,12 @@ type Subscription struct {
 	// C delivers live events; it is closed when the subscription ends.
 	C <-chan Event
 
-	hub       *Hub
-	ch        chan Event
-	filter    Filter
-	principal string
-	stop      func() bool
+	hub        *Hub
+	ch         chan Event
+	filter     Filter
+	principal  string
+	credential string
+	stop       func() bool
 	// guarded by hub.mu
 	overflow bool
 	removed  bool
@@ -270,7 +274,7 @@ func (h *Hub) Subscribe(ctx context.Context, req Request) (*Subscription, error)
 	case h.byPrincipal[req.Principal] >= h.opts.MaxPerPrincipal:
 		return nil, fmt.Errorf("%w: %d are open with these credentials (the limit)", ErrTooMany, h.opts.MaxPerPrincipal)
 	}
-	s := &Subscription{hub: h, ch: make(chan Event, h.opts.Buffer), filter: req.Filter, principal: req.Principal}
+	s := &Subscription{hub: h, ch: make(chan Event, h.opts.Buffer), filter: req.Filter, principal: req.Principal, credential: req.Credential}
 	s.C = s.ch
 	if req.LastEventID != "" {
 		s.Replay, s.Reset = h.replayLocked(req.LastEventID, req.Filter)
@@ -338,14 +342,15 @@ func (h *Hub) removeLocked(s *Subscription) {
 	}
 }
 
-// Disconnect ends every subscription of principal (its token or session
-// was revoked) and returns how many there were.
-func (h *Hub) Disconnect(principal string) int {
+// Disconnect ends every subscription whose Principal or Credential is
+// key (a token, a session or a user was revoked) and returns how many
+// there were.
+func (h *Hub) Disconnect(key string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
 	for s := range h.subs {
-		if s.principal == principal {
+		if s.principal == key || s.credential == key {
 			h.removeLocked(s)
 			n++
 		}
