@@ -37,6 +37,9 @@ type Client struct {
 	base  string
 	token string
 	http  *http.Client
+	// stream has no overall timeout: an event stream lasts (Follow
+	// watches its heartbeats instead).
+	stream *http.Client
 }
 
 // New returns a Client.
@@ -55,7 +58,7 @@ func New(opts Options) (*Client, error) {
 		opts.Timeout = 30 * time.Second
 	}
 	tr := &http.Transport{TLSClientConfig: pki.ClientConfig(roots, nil), ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16}
-	return &Client{base: opts.Server, token: opts.Token, http: &http.Client{Transport: tr, Timeout: opts.Timeout}}, nil
+	return &Client{base: opts.Server, token: opts.Token, http: &http.Client{Transport: tr, Timeout: opts.Timeout}, stream: &http.Client{Transport: tr}}, nil
 }
 
 // Error is an error answered by the server.
@@ -156,11 +159,7 @@ func (c *Client) send(req *http.Request, method, path string, out any) (http.Hea
 		return nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
 	if resp.StatusCode >= 300 {
-		e := &Error{Status: resp.StatusCode}
-		if json.Unmarshal(data, e) != nil || e.Message == "" {
-			e.Message = string(bytes.TrimSpace(data))
-		}
-		return nil, e
+		return nil, answerError(resp.StatusCode, data)
 	}
 	if p, ok := out.(*[]byte); ok {
 		*p = data
@@ -172,6 +171,24 @@ func (c *Client) send(req *http.Request, method, path string, out any) (http.Hea
 		}
 	}
 	return resp.Header, nil
+}
+
+// answerError is the *Error of a refusal with body data.
+func answerError(status int, data []byte) *Error {
+	e := &Error{Status: status}
+	if json.Unmarshal(data, e) != nil || e.Message == "" {
+		e.Message = string(bytes.TrimSpace(data))
+	}
+	return e
+}
+
+// answerError reads a refusal's body (bounded) into an *Error.
+func (c *Client) answerError(resp *http.Response, method, path string) error {
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	return answerError(resp.StatusCode, data)
 }
 
 // Get fetches path into out.

@@ -21,18 +21,21 @@ type Encoder struct {
 func NewEncoder(w io.Writer) *Encoder { return &Encoder{w: w} }
 
 // Event writes one event; id may be empty (control events). Newlines in
-// id or typ are replaced by spaces (they would end the field); data is
-// split on newlines into several data lines, which a parser joins back.
+// id or typ are replaced by spaces (they would end the field); data loses
+// its carriage returns and is split on newlines into several data lines,
+// which a parser joins back (a final newline is a line end, not data).
 func (e *Encoder) Event(id string, typ Type, data []byte) error {
 	e.buf.Reset()
 	if id != "" {
 		e.field("id", []byte(id), true)
 	}
 	e.field("event", []byte(typ), true)
-	for line := range bytes.Lines(data) {
-		e.field("data", bytes.TrimRight(line, "\r\n"), false)
+	lines := 0
+	for line := range bytes.Lines(bytes.ReplaceAll(data, []byte{'\r'}, nil)) {
+		e.field("data", bytes.TrimSuffix(line, []byte{'\n'}), false)
+		lines++
 	}
-	if len(data) == 0 {
+	if lines == 0 { // an event needs a data line to be dispatched
 		e.field("data", nil, false)
 	}
 	e.buf.WriteByte('\n')
@@ -43,15 +46,14 @@ func (e *Encoder) Event(id string, typ Type, data []byte) error {
 func (e *Encoder) field(name string, v []byte, oneLine bool) {
 	e.buf.WriteString(name)
 	e.buf.WriteString(": ")
-	if oneLine {
-		v = bytes.Map(func(r rune) rune {
-			if r == '\n' || r == '\r' || r == 0 {
-				return ' '
-			}
-			return r
-		}, v)
+	for _, c := range v {
+		switch {
+		case oneLine && (c == '\n' || c == '\r' || c == 0):
+			e.buf.WriteByte(' ')
+		default:
+			e.buf.WriteByte(c)
+		}
 	}
-	e.buf.Write(bytes.ReplaceAll(v, []byte{'\r'}, nil))
 	e.buf.WriteByte('\n')
 }
 
