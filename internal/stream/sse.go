@@ -119,7 +119,9 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, sub *Subscription, a
 		case e, ok := <-sub.C:
 			if !ok {
 				if sub.Overflowed() {
-					return write(func() error { return enc.Event("", Overflow, []byte(`{"reason":"the client did not keep up; reconnect with Last-Event-ID"}`)) })
+					return write(func() error {
+						return enc.Event("", Overflow, []byte(`{"reason":"the client did not keep up; reconnect with Last-Event-ID"}`))
+					})
 				}
 				return nil
 			}
