@@ -23,8 +23,12 @@ func newAlertCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "alert", Short: "List, acknowledge, clear and mitigate security alerts"}
 	var state, device, rule string
 	var limit int
+	var follow bool
 	list := &cobra.Command{
-		Use: "list [--state open|acknowledged|cleared|active] [--device ID]", Short: "List alerts, newest first", Args: cobra.NoArgs,
+		Use: "list [--state open|acknowledged|cleared|active] [--device ID] [--follow]", Short: "List alerts, newest first; --follow prints each change live", Args: cobra.NoArgs,
+		Long: "List alerts, newest first. With --follow, then print each new or changed alert as it happens (from the server's live stream, GET /api/v1/stream), " +
+			"one line each in table mode (the change first) or one JSON object per line with -o json ({\"change\", \"time\", \"alert\"}), until Ctrl-C. " +
+			"A cut stream is resumed without losing changes.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, out, err := apiOutput(cmd)
 			if err != nil {
@@ -37,27 +41,26 @@ func newAlertCmd() *cobra.Command {
 				}
 			}
 			q.Set("limit", strconv.Itoa(limit))
-			var as []alert.Alert
-			if err := c.Get(cmd.Context(), "/api/v1/alerts?"+q.Encode(), &as); err != nil {
+			if !follow {
+				return printAlerts(cmd, c, out, q)
+			}
+			keep, err := alertKeep(state, rule)
+			if err != nil {
 				return err
 			}
-			if out == "json" {
-				if as == nil {
-					as = []alert.Alert{}
-				}
-				return printJSON(cmd.OutOrStdout(), as)
+			sq := url.Values{"types": {"alert"}}
+			if device != "" {
+				sq.Set("device", device)
 			}
-			rows := [][]string{}
-			for _, a := range as {
-				rows = append(rows, []string{a.ID, a.Device, a.Rule, string(a.Severity), string(a.State), fmtTime(a.RaisedAt), strconv.Itoa(a.Count), a.Description})
-			}
-			return table(cmd.OutOrStdout(), []string{"ID", "DEVICE", "RULE", "SEVERITY", "STATE", "RAISED", "COUNT", "EVIDENCE"}, rows)
+			return followStream(cmd, c, sq, func() error { return printAlerts(cmd, c, out, q) },
+				func(e client.Event) error { return printAlertChange(cmd, out, e, keep) })
 		},
 	}
 	list.Flags().StringVar(&state, "state", "", "open, acknowledged, cleared or active (open + acknowledged); comma-separated")
 	list.Flags().StringVar(&device, "device", "", "only this device's alerts")
 	list.Flags().StringVar(&rule, "rule", "", "only this rule's alerts")
 	list.Flags().IntVar(&limit, "limit", 1000, "at most this many")
+	list.Flags().BoolVarP(&follow, "follow", "f", false, "after the list, print each new or changed alert as it happens, until Ctrl-C")
 	addClientFlags(list, true)
 
 	show := &cobra.Command{
@@ -77,6 +80,45 @@ func newAlertCmd() *cobra.Command {
 	addClientFlags(show, false)
 	cmd.AddCommand(list, show, alertVerb("ack", "Acknowledge an alert"), alertVerb("clear", "Clear (close) an alert"), newMitigateCmd())
 	return cmd
+}
+
+// printAlerts prints the alerts the query selects, as a table or JSON.
+func printAlerts(cmd *cobra.Command, c *client.Client, out string, q url.Values) error {
+	var as []alert.Alert
+	if err := c.Get(cmd.Context(), "/api/v1/alerts?"+q.Encode(), &as); err != nil {
+		return err
+	}
+	if out == "json" {
+		if as == nil {
+			as = []alert.Alert{}
+		}
+		return printJSON(cmd.OutOrStdout(), as)
+	}
+	rows := [][]string{}
+	for _, a := range as {
+		rows = append(rows, []string{a.ID, a.Device, a.Rule, string(a.Severity), string(a.State), fmtTime(a.RaisedAt), strconv.Itoa(a.Count), a.Description})
+	}
+	return table(cmd.OutOrStdout(), []string{"ID", "DEVICE", "RULE", "SEVERITY", "STATE", "RAISED", "COUNT", "EVIDENCE"}, rows)
+}
+
+// alertKeep is the --state and --rule filter of alert list, for the
+// changes --follow prints (the stream filters by device only).
+func alertKeep(states, rule string) (func(alert.Alert) bool, error) {
+	want := map[alert.State]bool{}
+	for s := range strings.SplitSeq(states, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "":
+		case "active":
+			want[alert.Open], want[alert.Acknowledged] = true, true
+		case string(alert.Open), string(alert.Acknowledged), string(alert.Cleared):
+			want[alert.State(s)] = true
+		default:
+			return nil, fmt.Errorf("--state %q: use open, acknowledged, cleared or active", s)
+		}
+	}
+	return func(a alert.Alert) bool {
+		return (len(want) == 0 || want[a.State]) && (rule == "" || a.Rule == rule)
+	}, nil
 }
 
 func alertVerb(verb, short string) *cobra.Command {

@@ -21,7 +21,7 @@ func newDeviceCmd() *cobra.Command {
 		newDeviceStatusCmd("retire", "Decommission the device for good: revoke its certificates, void its token, never admit it again"),
 		newDeviceStatusCmd("quarantine", "Disconnect the device and refuse it (or, with --mode restrict, confine it to quarantine/ID/#), without revoking its certificate"),
 		newDeviceStatusCmd("release", "Lift a quarantine"),
-		newDevicePolicyCmd(), newDeviceMetricsCmd(), newDeviceDeleteCmd(), newDeviceImportCmd())
+		newDevicePolicyCmd(), newDeviceMetricsCmd(), newDeviceDeleteCmd(), newDeviceImportCmd(), newDeviceEventsCmd())
 	return cmd
 }
 

@@ -586,8 +586,8 @@ func (r *Registry) issue(ctx context.Context, id string, csr *x509.CertificateRe
 		return nil, err
 	}
 	r.log.Info("device "+kind, "device_id", id, "serial", pki.SerialHex(crt.SerialNumber), "not_after", crt.NotAfter)
-	r.notify(out.Device)
 	r.observe(e.Event)
+	r.notify(out.Device)
 	if len(out.Revoked) > 0 {
 		r.revoked(context.WithoutCancel(ctx), out.Revoked)
 	}
@@ -649,8 +649,8 @@ func (r *Registry) end(ctx context.Context, id, reason, op string, to store.Devi
 	if err != nil {
 		return out.Device, nil, fmt.Errorf("%s device %s: %w", op, id, err)
 	}
+	r.observe(ev)        // before the gateway's disconnected events
 	r.notify(out.Device) // the gateway refuses the device from here on
-	r.observe(ev)
 	var crlErr error
 	if len(out.Revoked) > 0 {
 		crlErr = r.revoked(ctx, out.Revoked)
@@ -687,8 +687,8 @@ func (r *Registry) Quarantine(ctx context.Context, id, reason string, mode store
 	if err != nil {
 		return out.Device, fmt.Errorf("quarantine device %s: %w", id, err)
 	}
+	r.observe(ev) // before the gateway's disconnected events
 	r.notify(out.Device)
-	r.observe(ev)
 	r.log.Info("device quarantined", "device_id", id, "mode", mode)
 	return out.Device, nil
 }
@@ -703,9 +703,9 @@ func (r *Registry) Release(ctx context.Context, id string) (store.Device, error)
 	if err != nil {
 		return out.Device, fmt.Errorf("release device %s: %w", id, err)
 	}
-	r.notify(out.Device)
 	ev.Detail = map[string]string{"status": string(out.Device.Status)} // active, or pending without a valid certificate
 	r.observe(ev)
+	r.notify(out.Device)
 	r.log.Info("device released", "device_id", id, "status", out.Device.Status)
 	return out.Device, nil
 }
