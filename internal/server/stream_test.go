@@ -41,8 +41,9 @@ func (w *ward) streamClient(dial func(ctx context.Context, network, addr string)
 	return &http.Client{Transport: tr}
 }
 
-// openRaw opens GET /api/v1/stream?query with token (and Last-Event-ID
-// lastID), without reading it.
+// openRaw opens GET /api/v1/stream?query with token (a bearer token, or
+// "ward_session=..." for a browser's cookie) and Last-Event-ID lastID,
+// without reading it.
 func (w *ward) openRaw(t *testing.T, hc *http.Client, token, query, lastID string) *sse {
 	t.Helper()
 	if hc == nil {
@@ -50,7 +51,10 @@ func (w *ward) openRaw(t *testing.T, hc *http.Client, token, query, lastID strin
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", w.baseURL()+"/api/v1/stream?"+query, nil)
-	if token != "" {
+	switch {
+	case strings.HasPrefix(token, api.SessionCookie+"="): // a browser's EventSource: the cookie, no header
+		req.Header.Set("Cookie", token)
+	case token != "":
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	if lastID != "" {
@@ -274,7 +278,7 @@ func TestStreamAuth(t *testing.T) {
 			t.Errorf("%s: %d, want %d", tc.name, s.resp.StatusCode, tc.want)
 		}
 	}
-	prov, _ := w.roleToken(t, "provisioning", time.Hour)
+	prov, _ := w.roleToken(t, store.RoleProvisioning, time.Hour)
 	if s := w.openStream(t, nil, prov, "", ""); s.resp.StatusCode != http.StatusForbidden {
 		t.Errorf("provisioning role: %d, want 403", s.resp.StatusCode)
 	}
@@ -309,6 +313,78 @@ func TestStreamAuth(t *testing.T) {
 	s3.until(t, "registered", isDevice("registered", "sensor-v"))
 	clk.Add(2 * time.Hour)
 	s3.ended(t, "expired token")
+}
+
+// signIn signs a user in and returns the browser's cookie
+// ("ward_session=...") or the CLI's session token.
+func (w *ward) signIn(t *testing.T, user, pass, clientKind string) string {
+	t.Helper()
+	b, _ := json.Marshal(api.LoginRequest{Username: user, Password: pass, Client: clientKind})
+	resp, err := w.streamClient(nil).Post(w.baseURL()+"/api/v1/session", "application/json", strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sr api.SessionResponse
+	if err := json.NewDecoder(resp.Body).Decode(&sr); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("sign in %s: %d %v", user, resp.StatusCode, err)
+	}
+	if clientKind == "cli" {
+		return sr.Token
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name == api.SessionCookie {
+			return c.Name + "=" + c.Value
+		}
+	}
+	t.Fatal("no session cookie")
+	return ""
+}
+
+// TestStreamSessions: a browser's session cookie opens the stream as
+// EventSource sends it (GET, cookie, no header); signing out ends it at
+// once, and so does disabling the user for a CLI session's stream; a
+// signed-out cookie is refused.
+func TestStreamSessions(t *testing.T) {
+	w := start(t, t.TempDir())
+	ctx := context.Background()
+	for _, u := range []string{"alice", "bob"} {
+		if err := w.api.Post(ctx, "/api/v1/users", api.CreateUserRequest{Name: u, Role: store.RoleViewer, Password: "a long enough password"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cookie := w.signIn(t, "alice", "a long enough password", "browser")
+	browser := w.openStream(t, nil, cookie, "", "")
+	if browser.resp.StatusCode != http.StatusOK {
+		t.Fatalf("stream with the session cookie: %d", browser.resp.StatusCode)
+	}
+	w.enroll(t, "sensor-w")
+	browser.until(t, "registered", isDevice("registered", "sensor-w"))
+	cli := w.openStream(t, nil, w.signIn(t, "bob", "a long enough password", "cli"), "", "")
+	// Sign-out (with the cookie and its CSRF token, as the console does).
+	req, _ := http.NewRequest("GET", w.baseURL()+"/api/v1/session", nil)
+	req.Header.Set("Cookie", cookie)
+	resp, err := w.streamClient(nil).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sr api.SessionResponse
+	json.NewDecoder(resp.Body).Decode(&sr)
+	resp.Body.Close()
+	req, _ = http.NewRequest("DELETE", w.baseURL()+"/api/v1/session", nil)
+	req.Header.Set("Cookie", cookie)
+	req.Header.Set(api.CSRFHeader, sr.CSRFToken)
+	if resp, err = w.streamClient(nil).Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("sign out: %v %v", resp.StatusCode, err)
+	}
+	browser.ended(t, "signed-out session")
+	if s := w.openStream(t, nil, cookie, "", ""); s.resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("signed-out cookie: %d, want 401", s.resp.StatusCode)
+	}
+	if err := w.api.Post(ctx, "/api/v1/users/bob/disable", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	cli.ended(t, "disabled user")
 }
 
 // TestStreamSlowConsumer: a client that never reads does not delay the
