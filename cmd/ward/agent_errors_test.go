@@ -5,16 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/wardproject/ward/internal/config"
-	"github.com/wardproject/ward/internal/server"
 	"github.com/wardproject/ward/internal/wardtest"
 )
 
@@ -130,9 +126,7 @@ func TestAgentWrongPortSays(t *testing.T) {
 func TestAgentReconnectsAfterRestart(t *testing.T) {
 	data := t.TempDir()
 	srv, stop := startServeAt(t, data, "127.0.0.1:0", "127.0.0.1:0")
-	tok, _ := os.ReadFile(filepath.Join(data, server.AdminTokenFile))
-	w := wardCLI{t: t, srv: srv, dir: data, env: []string{"--server", "https://" + srv.HTTPSAddr().String(), "--token", strings.TrimSpace(string(tok)),
-		"--ca", filepath.Join(data, server.CAFile)}}
+	w := cliFor(t, srv, data)
 	dir := enrolledDevice(t, w, "cam-s")
 	a := startAgentLog(t, dir, srv.MQTTAddr().String())
 	a.waitLog(t, "msg=connected", 20*time.Second)
@@ -147,27 +141,4 @@ func TestAgentReconnectsAfterRestart(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling the log: no event to wait on
 	}
-}
-
-// startServeAt runs ward serve's server on a data directory and addresses
-// until stop (or the test's end) and returns it once ready.
-func startServeAt(t *testing.T, data, httpsAddr, mqttAddr string) (*server.Server, func()) {
-	t.Helper()
-	cfg, err := config.Load(nil, append(os.Environ(), "WARD_DATA_DIR="+data, "WARD_HTTPS_ADDR="+httpsAddr, "WARD_MQTT_ADDR="+mqttAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, server.Options{Config: cfg, ManualWindows: true})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop)
-	<-srv.Ready()
-	return srv, stop
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/wardproject/ward/internal/audit"
@@ -51,7 +52,22 @@ func (c wardCLI) must(args ...string) string {
 func startForCLI(t *testing.T) wardCLI {
 	t.Helper()
 	dir := t.TempDir()
-	cfg, err := config.Load(nil, append(os.Environ(), "WARD_DATA_DIR="+dir, "WARD_HTTPS_ADDR=127.0.0.1:0", "WARD_MQTT_ADDR=127.0.0.1:0"))
+	srv, _ := startServeAt(t, dir, "127.0.0.1:0", "127.0.0.1:0")
+	return cliFor(t, srv, dir)
+}
+
+// cliFor is the CLI of a running server with its admin token.
+func cliFor(t *testing.T, srv *server.Server, dir string) wardCLI {
+	tok, _ := os.ReadFile(filepath.Join(dir, server.AdminTokenFile))
+	return wardCLI{t: t, srv: srv, dir: dir, env: []string{"--server", "https://" + srv.HTTPSAddr().String(), "--token", strings.TrimSpace(string(tok)),
+		"--ca", filepath.Join(dir, server.CAFile)}}
+}
+
+// startServeAt runs ward serve's server on a data directory and addresses
+// until stop (or the test's end) and returns it once ready.
+func startServeAt(t *testing.T, data, httpsAddr, mqttAddr string) (*server.Server, func()) {
+	t.Helper()
+	cfg, err := config.Load(nil, append(os.Environ(), "WARD_DATA_DIR="+data, "WARD_HTTPS_ADDR="+httpsAddr, "WARD_MQTT_ADDR="+mqttAddr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,11 +79,11 @@ func startForCLI(t *testing.T) wardCLI {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
 	<-srv.Ready()
-	tok, _ := os.ReadFile(filepath.Join(dir, server.AdminTokenFile))
-	return wardCLI{t: t, srv: srv, dir: dir, env: []string{"--server", "https://" + srv.HTTPSAddr().String(), "--token", strings.TrimSpace(string(tok)),
-		"--ca", filepath.Join(dir, server.CAFile)}}
+	return srv, stop
 }
 
 // TestComplianceCLI drives the audit and vulnerability interfaces the way
