@@ -85,14 +85,25 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, sub *Subscription, a
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	enc := NewEncoder(w)
+	deadline := func(t time.Time) error {
+		if err := rc.SetWriteDeadline(t); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		return nil
+	}
+	// Each write has WriteTimeout; between writes there is no deadline (an
+	// HTTP/2 stream is reset when its deadline passes, even while idle).
 	write := func(f func() error) error {
-		if err := rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		if err := deadline(time.Now().Add(h.opts.WriteTimeout)); err != nil {
 			return err
 		}
 		if err := f(); err != nil {
 			return err
 		}
-		return rc.Flush()
+		if err := rc.Flush(); err != nil {
+			return err
+		}
+		return deadline(time.Time{})
 	}
 	w.WriteHeader(http.StatusOK)
 	if err := write(func() error { return enc.Comment("ward live stream") }); err != nil {
