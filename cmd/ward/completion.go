@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -90,14 +92,14 @@ func takesID(c *cobra.Command) bool {
 
 // completeIDs completes the first argument from list; later arguments
 // and failures complete nothing (no file names either).
-func completeIDs(list func(ctx context.Context, cmd *cobra.Command) ([]string, error)) cobra.CompletionFunc {
+func completeIDs(list func(ctx context.Context, cmd *cobra.Command, prefix string) ([]string, error)) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		ctx, cancel := context.WithTimeout(cmd.Context(), completionTimeout)
 		defer cancel()
-		ids, err := list(ctx, cmd)
+		ids, err := list(ctx, cmd, toComplete)
 		if err != nil {
 			cobra.CompDebugln("ward: completion: "+err.Error(), false)
 			return nil, cobra.ShellCompDirectiveNoFileComp
@@ -118,7 +120,10 @@ func completionClient(cmd *cobra.Command) (*client.Client, error) {
 	return newClient(cc)
 }
 
-func listDeviceIDs(ctx context.Context, cmd *cobra.Command) ([]string, error) {
+// maxCompletions bounds the candidates fetched for one completion.
+const maxCompletions = 500
+
+func listDeviceIDs(ctx context.Context, cmd *cobra.Command, prefix string) ([]string, error) {
 	c, err := completionClient(cmd)
 	if err != nil {
 		return nil, err
@@ -126,7 +131,11 @@ func listDeviceIDs(ctx context.Context, cmd *cobra.Command) ([]string, error) {
 	var devs []struct {
 		ID string `json:"id"`
 	}
-	if err := c.Get(ctx, "/api/v1/devices", &devs); err != nil {
+	q := url.Values{"limit": {strconv.Itoa(maxCompletions)}}
+	if prefix != "" {
+		q.Set("q", prefix) // searched in IDs, models and tags: the prefix test below keeps IDs
+	}
+	if err := c.Get(ctx, "/api/v1/devices?"+q.Encode(), &devs); err != nil {
 		return nil, err
 	}
 	ids := make([]string, len(devs))
@@ -136,7 +145,7 @@ func listDeviceIDs(ctx context.Context, cmd *cobra.Command) ([]string, error) {
 	return ids, nil
 }
 
-func listAlertIDs(ctx context.Context, cmd *cobra.Command) ([]string, error) {
+func listAlertIDs(ctx context.Context, cmd *cobra.Command, _ string) ([]string, error) {
 	c, err := completionClient(cmd)
 	if err != nil {
 		return nil, err
@@ -144,7 +153,7 @@ func listAlertIDs(ctx context.Context, cmd *cobra.Command) ([]string, error) {
 	var as []struct {
 		ID string `json:"id"`
 	}
-	if err := c.Get(ctx, "/api/v1/alerts?limit=1000", &as); err != nil {
+	if err := c.Get(ctx, "/api/v1/alerts?limit="+strconv.Itoa(maxCompletions), &as); err != nil {
 		return nil, err
 	}
 	ids := make([]string, len(as))
