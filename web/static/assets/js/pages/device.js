@@ -143,7 +143,7 @@ export async function render(main, ctx) {
 
   await load();
   const refresh = debounce(() => load().catch((e) => { if (e.status !== 401) toast(e.message, true); }), 1000);
-  const mineOnly = (d) => { if (d && (d.device === id || d.device_id === id || d.id === id)) refresh(); };
+  const mineOnly = (d) => { if (d && (d.device_id === id || (d.alert && d.alert.device === id))) refresh(); };
   ctx.on('device', mineOnly);
   ctx.on('event', mineOnly);
   ctx.on('alert', mineOnly);
