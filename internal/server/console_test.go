@@ -380,4 +380,3 @@ func (c *console) downloaded(t *testing.T) string {
 		return ""
 	}
 }
-
