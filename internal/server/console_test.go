@@ -146,7 +146,27 @@ func (c *console) run(t *testing.T, what string, actions ...chromedp.Action[chro
 	ctx, cancel := context.WithTimeout(c.ctx, wait)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
+		c.failure(t, what)
 		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// failure saves the page as it is when a step fails, with its text.
+func (c *console) failure(t *testing.T, what string) {
+	ctx, cancel := context.WithTimeout(c.ctx, wait)
+	defer cancel()
+	if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+		name := filepath.Join(c.shots, "failed-"+strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+				return r
+			}
+			return '-'
+		}, what)+".png")
+		os.WriteFile(name, png, 0o644)
+		t.Logf("page at the failure: %s", name)
+	}
+	if text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`)); err == nil {
+		t.Logf("page text at the failure:\n%.2000s", text)
 	}
 }
 
@@ -234,7 +254,16 @@ rules:
 `), nil); err != nil {
 		t.Fatal(err)
 	}
+	// A few registered devices that never enrolled, for a fleet to look at.
+	for _, d := range []api.AddDeviceRequest{{ID: "gw-lab-01", Model: "acme-gw1", Firmware: "3.2.0", Tags: []string{"lab"}},
+		{ID: "th-hall-02", Model: "acme-th1", Firmware: "1.4.2", Tags: []string{"hall", "floor-2"}},
+		{ID: "th-hall-03", Model: "acme-th1", Firmware: "1.4.0", Tags: []string{"hall"}}} {
+		if err := w.api.Post(ctx, "/api/v1/devices", d, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	c := startBrowser(t, w, shots)
+	outer := t
 	// Each step needs the ones before it: stop at the first failure.
 	failed := false
 	step := func(name string, f func(t *testing.T)) {
@@ -280,7 +309,7 @@ rules:
 		if dev, err = w.connect(&cert, "sensor-live", nil); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { dev.Disconnect(0) })
+		outer.Cleanup(func() { dev.Disconnect(0) }) // used by the later steps
 		c.waitFor(t, "sensor-live connected in the table", `(() => { const r = document.querySelector('tr[data-device="sensor-live"]'); return !!r && r.textContent.includes("connected") && !r.textContent.includes("offline"); })()`)
 		c.check(t, "devices")
 	})
@@ -305,7 +334,9 @@ rules:
 	})
 
 	step("quarantine-from-device-page", func(t *testing.T) {
-		c.run(t, "open the device", chromedp.Click(chromedp.CSS(`a[href="/devices/sensor-live"]`)), chromedp.WaitVisible(chromedp.CSS("#act-quarantine")))
+		// The device's link in the alert row, followed by the router.
+		eval[bool](t, c, `(() => { document.querySelector('tr[data-alert-id] a[href="/devices/sensor-live"]').click(); return true; })()`)
+		c.run(t, "open the device", chromedp.WaitVisible(chromedp.CSS("#act-quarantine")))
 		c.waitFor(t, "the charts", `!document.querySelector("#charts .loading")`)
 		c.check(t, "device")
 		c.run(t, "quarantine", chromedp.Click(chromedp.CSS("#act-quarantine")), chromedp.WaitVisible(chromedp.CSS("#confirm")))
@@ -343,8 +374,8 @@ rules:
 
 	step("overview", func(t *testing.T) {
 		c.run(t, "open overview", chromedp.Click(chromedp.CSS(`#nav a[href="/"]`)), chromedp.WaitVisible(chromedp.CSS("#ov-devices")))
-		if got := eval[string](t, c, `document.getElementById("ov-devices").firstChild.textContent`); got != "1" {
-			t.Errorf("overview device count %q, want 1", got)
+		if got := eval[string](t, c, `document.getElementById("ov-devices").firstChild.textContent`); got != "4" {
+			t.Errorf("overview device count %q, want 4", got)
 		}
 		c.check(t, "overview")
 	})

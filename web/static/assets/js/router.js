@@ -62,6 +62,7 @@ function match(pathname) {
 export async function render() {
   const mine = ++seq;
   leave();
+  document.getElementById('toast').hidden = true;
   const main = document.getElementById('main');
   const found = match(location.pathname);
   if (!found) {

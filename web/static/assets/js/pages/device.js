@@ -113,8 +113,9 @@ export async function render(main, ctx) {
       const holder = h('div', {class: 'chart', role: 'img', 'aria-label': `Chart of ${m.replaceAll('_', ' ')} per minute over the last 24 hours`});
       const fig = h('figure', {class: 'chart'}, h('h3', null, m.replaceAll('_', ' ')), holder, notes.map((n) => h('p', {class: 'legend-note'}, n)));
       box.append(fig);
-      const width = Math.max(320, box.clientWidth - 8);
-      charts.push(new window.uPlot({width, height: 180, series, bands, scales: {x: {time: true}}, axes: [{}, {size: 60}],
+      const width = Math.max(320, holder.clientWidth);
+      const now = Date.now() / 1000;
+      charts.push(new window.uPlot({width, height: 180, series, bands, scales: {x: {time: true, range: [now - 86400, now]}}, axes: [{}, {size: 60}],
         legend: {show: true}, cursor: {drag: {x: false, y: false}}}, data, holder));
     }
     if (!metrics.length) box.append(h('p', {class: 'empty'}, 'No activity to chart yet.'));
@@ -136,9 +137,9 @@ export async function render(main, ctx) {
     const vs = [...ex.vulnerabilities].sort((a, b) => (b.kev - a.kev) || (sevRank(b.severity) - sevRank(a.severity)));
     box.replaceChildren(h('h2', {id: 'firmware-h'}, 'Firmware and vulnerabilities'),
       h('p', null, `Firmware ${dev.firmware || 'unknown'} of model ${dev.model}. `, ex.sbom ? 'An SBOM is on file.' : 'No SBOM on file: vulnerabilities cannot be matched.'),
-      vs.length ? table('Known vulnerabilities, known-exploited first', ['Advisory', 'Severity', 'KEV', 'Package', 'Installed', 'Fixed in'], vs, (v) => [
+      ...[vs.length ? table('Known vulnerabilities, known-exploited first', ['Advisory', 'Severity', 'KEV', 'Package', 'Installed', 'Fixed in'], vs, (v) => [
         h('span', {class: 'mono'}, v.id), badge('sev', v.severity), v.kev ? h('strong', null, `Yes ${v.kev_cve || ''}`) : 'No',
-        v.package, v.installed, v.fixed || '—']) : (ex.sbom ? h('p', {class: 'empty'}, 'No known vulnerability.') : null));
+        v.package, v.installed, v.fixed || '—']) : ex.sbom ? h('p', {class: 'empty'}, 'No known vulnerability.') : null].filter(Boolean));
   }
 
   await load();

@@ -114,7 +114,7 @@ async function exportCSV(filter, btn) {
     a.click();
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 10000);
-    toast(`Exported ${rows.length - 1} devices.`);
+    toast(`Exported ${rows.length - 1} device${rows.length === 2 ? "" : "s"}.`);
   } catch (e) {
     if (e.status !== 401) toast(`Export failed: ${e.message}`, true);
   } finally {
