@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -131,8 +132,9 @@ func startBrowser(t *testing.T, w *ward, shots string) *console {
 
 func (c *console) problem(s string) {
 	// A 401 is how the console learns nobody is signed in (GET
-	// /api/v1/session before sign-in): expected, not a fault.
-	if strings.Contains(s, "401") && strings.Contains(s, "/api/v1/session") {
+	// /api/v1/session before sign-in, any request after sign-out):
+	// expected, not a fault.
+	if strings.Contains(s, "status of 401") && strings.Contains(s, "/api/v1/") {
 		return
 	}
 	c.mu.Lock()
@@ -300,6 +302,48 @@ rules:
 		}
 	})
 
+	step("client-side-checks", func(t *testing.T) {
+		// The console's own parsers, run in the page: where ?next= may
+		// send the user after sign-in, which Link header is followed,
+		// how a CSV cell is written.
+		type check struct{ Fn, In, Want string }
+		checks := []check{
+			{"safeNext", "/devices?status=active", "/devices?status=active"},
+			{"safeNext", "//evil.example/x", "/"},
+			{"safeNext", "/\\evil.example", "/"},
+			{"safeNext", "https://evil.example/", "/"},
+			{"safeNext", "javascript:alert(1)", "/"},
+			{"safeNext", "/api/v1/tokens", "/"},
+			{"safeNext", "/login", "/"},
+			{"safeNext", "", "/"},
+			{"nextLink", `</api/v1/devices?limit=50&after=d-9>; rel="next"`, "/api/v1/devices?limit=50&after=d-9"},
+			{"nextLink", `<https://evil.example/api/v1/devices>; rel="next"`, "null"},
+			{"nextLink", `</login>; rel="next"`, "null"},
+			{"nextLink", `</api/v1/devices?after=x>; rel="prev"`, "null"},
+			{"csvCell", "=HYPERLINK(\"http://x\")", "\"'=HYPERLINK(\"\"http://x\"\")\""},
+			{"csvCell", "+1", "'+1"},
+			{"csvCell", "-2+3", "'-2+3"},
+			{"csvCell", "@SUM(A1)", "'@SUM(A1)"},
+			{"csvCell", "a,b", `"a,b"`},
+			{"csvCell", "sensor-1", "sensor-1"},
+		}
+		got := eval[[]string](t, c, fmt.Sprintf(`(async () => {
+			const api = await import("/assets/js/api.js");
+			const dev = await import("/assets/js/pages/devices.js");
+			const fns = {safeNext: api.safeNext, csvCell: dev.csvCell,
+				nextLink: (v) => String(api.nextLink(new Headers({Link: v})))};
+			return %s.map(c => fns[c.Fn](c.In));
+		})()`, mustJSON(t, checks)))
+		if len(got) != len(checks) {
+			t.Fatalf("%d results for %d checks", len(got), len(checks))
+		}
+		for i, ch := range checks {
+			if got[i] != ch.Want {
+				t.Errorf("%s(%q) = %q, want %q", ch.Fn, ch.In, got[i], ch.Want)
+			}
+		}
+	})
+
 	var cert tls.Certificate
 	var dev *mqttClient
 	step("device-appears-live", func(t *testing.T) {
@@ -382,8 +426,17 @@ rules:
 
 	step("viewer-cannot-act", func(t *testing.T) {
 		c.run(t, "sign out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#username")))
-		c.run(t, "sign in as viewer", chromedp.SendKeys(chromedp.CSS("#username"), "vic"), chromedp.SendKeys(chromedp.CSS("#password"), password+"\r"))
+		// The old session is dead on the server, not just forgotten.
+		if st := eval[int](t, c, `fetch("/api/v1/overview").then(r => r.status)`); st != 401 {
+			t.Errorf("after sign-out the cookie still reads the API: %d", st)
+		}
+		// A hostile ?next= (an open redirect) lands on the overview.
+		c.run(t, "sign in as viewer", chromedp.Navigate(c.base+"/login?next=%2F%2Fevil.example%2F"), chromedp.WaitVisible(chromedp.CSS("#username")),
+			chromedp.SendKeys(chromedp.CSS("#username"), "vic"), chromedp.SendKeys(chromedp.CSS("#password"), password+"\r"))
 		c.waitFor(t, "overview", `!!document.getElementById("ov-devices")`)
+		if got := eval[string](t, c, `location.href`); got != c.base+"/" {
+			t.Errorf("sign-in with next=//evil.example went to %s, want %s/", got, c.base)
+		}
 		c.run(t, "open the device", chromedp.Navigate(c.base+"/devices/sensor-live"), chromedp.WaitVisible(chromedp.CSS("#dev-status")))
 		if n := eval[int](t, c, `document.querySelectorAll("#act-quarantine, #act-release, #act-revoke").length`); n != 0 {
 			t.Errorf("a viewer sees %d device actions", n)
@@ -394,6 +447,15 @@ rules:
 			t.Errorf("viewer's release from the page: %d, want 403", status)
 		}
 	})
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // downloaded waits for the next completed download and returns it.
