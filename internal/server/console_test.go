@@ -417,7 +417,13 @@ rules:
 	})
 
 	step("overview", func(t *testing.T) {
+		if err := w.api.Post(ctx, "/api/v1/audit/run", nil, nil); err != nil {
+			t.Fatalf("audit run: %v", err)
+		}
 		c.run(t, "open overview", chromedp.Click(chromedp.CSS(`#nav a[href="/"]`)), chromedp.WaitVisible(chromedp.CSS("#ov-devices")))
+		if n := eval[int](t, c, `document.querySelectorAll('section[aria-label="Compliance"] li').length`); n != 3 {
+			t.Errorf("compliance card lists %d standards after an audit run, want 3", n)
+		}
 		if got := eval[string](t, c, `document.getElementById("ov-devices").firstChild.textContent`); got != "4" {
 			t.Errorf("overview device count %q, want 4", got)
 		}
