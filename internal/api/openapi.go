@@ -168,6 +168,7 @@ var apiOperations = []apiOperation{
 	{pattern: "GET /api/v1/devices", id: "listDevices", tag: "devices", summary: "List devices",
 		desc: "The registered devices that match every filter given, ordered by ID, with their certificates; events is always empty here (see GET /api/v1/devices/{id}). " +
 			"With limit or after the answer is one page, and while more devices match, a `Link: </api/v1/devices?...&after=CURSOR>; rel=\"next\"` header gives the next page's URL (keyset paging: a device added or removed meanwhile shifts nothing). " +
+			"A search (q) reads at most 10,000 devices per request, so its page may hold fewer devices than limit, even none, and still link to the next page. " +
 			"Without either it is every matching device. A bad value is a 400 that names the parameter.",
 		query: []apiParam{
 			{name: "q", desc: "Case-insensitive (ASCII) substring of the ID, the model or a tag; at most 256 bytes."},

@@ -17,16 +17,24 @@ type Query struct {
 	Connected *bool
 }
 
+// maxRounds bounds the store reads of one connected-filtered page: past
+// it the page is answered as it is, possibly short, with the cursor of
+// the last device examined, so that one request costs the same at any
+// fleet size.
+const maxRounds = 8
+
 // Query returns one page of devices matching q, ordered by ID, with their
 // connection state and certificates (those of the page's devices only),
 // and the next page's cursor ("" on the last page).
 //
-// Connected=true pages through the gateway's connected IDs
-// (Gateway.ConnectedIDs, store.MaxDeviceQueryIDs at a time) and asks the
-// store for those that match the other filters; Connected=false pages
-// through the store and drops the connected devices. Either way every
-// read is bounded; a page is complete when it holds q.Limit devices or
-// the candidates are exhausted.
+// Connected is served from whichever side is narrower. Connected=true
+// with no other filter pages through the gateway's connected IDs
+// (Gateway.ConnectedIDs, store.MaxDeviceQueryIDs at a time) and reads
+// those devices from the store; otherwise (Connected=false, or another
+// filter given) it pages through the store's index-served filters and
+// keeps the devices whose connection state matches. Either way one call
+// makes at most maxRounds store reads: a page may then hold fewer than
+// q.Limit devices, with a cursor to continue from.
 func (r *Registry) Query(ctx context.Context, q Query) ([]View, string, error) {
 	if err := q.Check(); err != nil {
 		return nil, "", fmt.Errorf("%w: %w", ErrBadRequest, err)
@@ -43,10 +51,11 @@ func (r *Registry) Query(ctx context.Context, q Query) ([]View, string, error) {
 	switch {
 	case q.Connected == nil:
 		devs, next, err = r.opts.Store.QueryDevices(ctx, q.DeviceQuery)
-	case *q.Connected:
+	case *q.Connected && q.Text == "" && q.Status == "" && q.Model == "" && q.Tag == "":
 		devs, next, err = r.queryConnected(ctx, q.DeviceQuery, limit)
 	default:
-		devs, next, err = r.queryDisconnected(ctx, q.DeviceQuery, limit)
+		want := *q.Connected
+		devs, next, err = r.queryKeeping(ctx, q.DeviceQuery, limit, func(d store.Device) bool { return (r.connected(d.ID) > 0) == want })
 	}
 	if err != nil {
 		return nil, "", err
@@ -55,16 +64,24 @@ func (r *Registry) Query(ctx context.Context, q Query) ([]View, string, error) {
 	return vs, next, err
 }
 
+// connected counts the device's live sessions on this node's gateway.
+func (r *Registry) connected(id string) int {
+	if r.opts.Gateway == nil {
+		return 0
+	}
+	return r.opts.Gateway.Connected(id)
+}
+
 // queryConnected pages through the gateway's connected IDs after q.After
-// and keeps those the store matches, until the page holds more than
-// limit devices or the IDs run out.
+// and keeps those the store has (and q.IDs allows), until the page holds
+// more than limit devices, the IDs run out or maxRounds reads were made.
 func (r *Registry) queryConnected(ctx context.Context, q store.DeviceQuery, limit int) ([]store.Device, string, error) {
 	if r.opts.Gateway == nil {
 		return nil, "", nil
 	}
 	var out []store.Device
 	after := q.After
-	for {
+	for range maxRounds {
 		ids := r.opts.Gateway.ConnectedIDs(after, store.MaxDeviceQueryIDs)
 		if len(ids) == 0 {
 			return out, "", nil
@@ -84,21 +101,25 @@ func (r *Registry) queryConnected(ctx context.Context, q store.DeviceQuery, limi
 			return out[:limit], out[limit-1].ID, nil
 		}
 	}
+	return out, after, nil
 }
 
-// queryDisconnected pages through the store from q.After and drops the
-// devices with a live session, until the page holds more than limit
-// devices or the store has no more.
-func (r *Registry) queryDisconnected(ctx context.Context, q store.DeviceQuery, limit int) ([]store.Device, string, error) {
+// queryKeeping pages through the store from q.After and keeps the
+// devices keep accepts, until the page holds more than limit devices, the
+// store has no more or maxRounds reads were made.
+func (r *Registry) queryKeeping(ctx context.Context, q store.DeviceQuery, limit int, keep func(store.Device) bool) ([]store.Device, string, error) {
 	var out []store.Device
 	q.Limit = min(limit+1, store.MaxDeviceQueryLimit)
-	for {
+	if q.Scan > 0 {
+		q.Scan = max(q.Scan, q.Limit)
+	}
+	for range maxRounds {
 		page, next, err := r.opts.Store.QueryDevices(ctx, q)
 		if err != nil {
 			return nil, "", err
 		}
 		for _, d := range page {
-			if r.opts.Gateway == nil || r.opts.Gateway.Connected(d.ID) == 0 {
+			if keep(d) {
 				out = append(out, d)
 			}
 		}
@@ -108,11 +129,9 @@ func (r *Registry) queryDisconnected(ctx context.Context, q store.DeviceQuery, l
 		if next == "" {
 			return out, "", nil
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, "", err
-		}
 		q.After = next
 	}
+	return out, q.After, nil
 }
 
 // views adds the connection state and the certificates of devs, read for
@@ -135,10 +154,7 @@ func (r *Registry) views(ctx context.Context, devs []store.Device) ([]View, erro
 		byDev[c.DeviceID] = append(byDev[c.DeviceID], c)
 	}
 	for i, d := range devs {
-		out[i] = View{Device: d, Certificates: byDev[d.ID]}
-		if r.opts.Gateway != nil {
-			out[i].Connected = r.opts.Gateway.Connected(d.ID)
-		}
+		out[i] = View{Device: d, Certificates: byDev[d.ID], Connected: r.connected(d.ID)}
 	}
 	return out, nil
 }

@@ -85,6 +85,9 @@ const (
 	MaxDeviceQueryIDs = 1000
 	// MaxDeviceQueryText bounds every text field of a DeviceQuery.
 	MaxDeviceQueryText = 256
+	// DefaultDeviceScan is how many devices a text search reads per
+	// call by default (DeviceQuery.Scan).
+	DefaultDeviceScan = 10000
 )
 
 // DeviceQuery selects a page of devices (Devices.QueryDevices). Every
@@ -96,10 +99,13 @@ const (
 // is read from the device_tags table's (tag, device_id) key, so a rare
 // tag costs as little as a common one. Text is a case-insensitive
 // (ASCII) substring match on the ID, the model and each tag: no B-tree
-// serves a substring, so it is evaluated on the rows of the ID (or
-// filter) index walk, which stops as soon as the page is full; a search
-// that matches nothing reads every row the other filters allow (measured
-// in docs/benchmarks.md: within the 200 ms budget at 100,000 devices).
+// serves a substring, so it is evaluated on the rows of that index walk,
+// which stops as soon as the page is full. So that a search matching
+// few devices costs the same at 100,000 devices as at 10 million, one
+// call reads at most Scan devices (those the other filters select): when
+// that window ends before the page is full, the page holds the matches
+// found so far, possibly none, and the next cursor is the window's last
+// device. A caller that wants a full page follows the cursor.
 type DeviceQuery struct {
 	// Text is searched, case-insensitively, in the ID, model and tags.
 	Text string
@@ -114,6 +120,10 @@ type DeviceQuery struct {
 	After string
 	// Limit is the page size, 1..MaxDeviceQueryLimit (0: the maximum).
 	Limit int
+	// Scan bounds the devices a Text search reads per call (0:
+	// DefaultDeviceScan); it must be at least Limit. Without Text it is
+	// not used: every other filter is served by an index.
+	Scan int
 }
 
 // Check reports a query QueryDevices refuses, wrapping ErrInvalid and
@@ -132,6 +142,9 @@ func (q DeviceQuery) Check() error {
 	}
 	if q.Limit < 0 || q.Limit > MaxDeviceQueryLimit {
 		return fmt.Errorf("device query: limit %d is outside 1..%d: %w", q.Limit, MaxDeviceQueryLimit, ErrInvalid)
+	}
+	if q.Scan < 0 || (q.Scan > 0 && q.Scan < max(q.Limit, 1)) {
+		return fmt.Errorf("device query: scan %d is below the limit %d: %w", q.Scan, q.Limit, ErrInvalid)
 	}
 	return nil
 }
@@ -177,8 +190,8 @@ type Devices interface {
 	ListDevices(ctx context.Context) ([]Device, error)
 	// QueryDevices returns one page of the devices that match every
 	// filter of q, ordered by ID, and the cursor of the next page ("" on
-	// the last page): the ID of the page's last device, to pass back as
-	// q.After. Paging is by key (ID > After), never by offset, so a deep
+	// the last page): the ID of the page's last device (or, for a text
+	// search, of the last device it read), to pass back as q.After. Paging is by key (ID > After), never by offset, so a deep
 	// page costs what the first does and a device added or removed
 	// between two pages shifts nothing. ErrInvalid for a bad query (see
 	// DeviceQuery.Check); nothing matching is an empty page, not an error.

@@ -41,52 +41,35 @@ func SetTags(ctx context.Context, tx Tx, id string, tags []string) error {
 // (checked with q.Check), with ? placeholders: its rows scan with the
 // backend's device scanner, ordered by ID, at most q.Limit+1 of them (0:
 // store.MaxDeviceQueryLimit) so that the caller knows whether a next
-// page exists (see Page).
+// page exists (see Page). upTo, when not empty, ends the walk at that ID
+// (the end of a text search's window, from ScanWindowQuery).
 //
 // A tag filter drives the query from device_tags' (tag, device_id) key;
 // otherwise it walks devices by ID, or by the (status, id) or (model, id)
 // index when the planner prefers it. The text search is a filter on the
 // walked rows (see store.DeviceQuery).
-func DevicesQuery(q store.DeviceQuery) (string, []any) {
+func DevicesQuery(q store.DeviceQuery, upTo string) (string, []any) {
 	if q.Limit <= 0 {
 		q.Limit = store.MaxDeviceQueryLimit
 	}
+	from, key, where, args := indexed(q)
 	var sql strings.Builder
-	var args []any
-	key := "d.id"
-	sql.WriteString(`SELECT ` + prefixCols("d.", DeviceCols))
-	if q.Tag != "" {
-		key = "t.device_id"
-		sql.WriteString(` FROM device_tags t JOIN devices d ON d.id = t.device_id WHERE t.tag = ?`)
-		args = append(args, q.Tag)
-	} else {
-		sql.WriteString(` FROM devices d WHERE 1=1`)
-	}
-	if q.After != "" {
-		sql.WriteString(` AND ` + key + ` > ?`)
-		args = append(args, q.After)
-	}
-	if q.Status != "" {
-		sql.WriteString(` AND d.status = ?`)
-		args = append(args, string(q.Status))
-	}
-	if q.Model != "" {
-		sql.WriteString(` AND d.model = ?`)
-		args = append(args, q.Model)
-	}
-	if q.IDs != nil {
-		if len(q.IDs) == 0 {
-			sql.WriteString(` AND 1=0`)
-		} else {
-			ph, a := Placeholders(q.IDs)
-			sql.WriteString(` AND d.id IN (` + ph + `)`)
-			args = append(args, a...)
-		}
+	sql.WriteString(`SELECT ` + prefixCols("d.", DeviceCols) + from + where)
+	if upTo != "" {
+		sql.WriteString(` AND ` + key + ` <= ?`)
+		args = append(args, upTo)
 	}
 	if q.Text != "" {
 		p := LikeContains(q.Text)
-		sql.WriteString(` AND (LOWER(d.id) LIKE ? ESCAPE '\' OR LOWER(d.model) LIKE ? ESCAPE '\'` +
-			` OR EXISTS (SELECT 1 FROM device_tags x WHERE x.device_id = d.id AND LOWER(x.tag) LIKE ? ESCAPE '\'))`)
+		sql.WriteString(` AND (LOWER(d.id) LIKE ? ESCAPE '\' OR LOWER(d.model) LIKE ? ESCAPE '\' OR `)
+		if tagsTextSafe(q.Text) {
+			// The tags column's JSON text holds each tag as written:
+			// matching it costs a string compare per row, where the
+			// device_tags lookup below costs an index search.
+			sql.WriteString(`LOWER(CAST(d.tags AS TEXT)) LIKE ? ESCAPE '\')`)
+		} else {
+			sql.WriteString(`EXISTS (SELECT 1 FROM device_tags x WHERE x.device_id = d.id AND LOWER(x.tag) LIKE ? ESCAPE '\'))`)
+		}
 		args = append(args, p, p, p)
 	}
 	sql.WriteString(` ORDER BY ` + key + ` LIMIT ?`)
@@ -94,15 +77,69 @@ func DevicesQuery(q store.DeviceQuery) (string, []any) {
 	return sql.String(), args
 }
 
+// ScanWindowQuery builds the query that bounds a text search (q.Text set):
+// one row of the number of devices the other filters select after
+// q.After, at most q.Scan (0: store.DefaultDeviceScan), and the last of
+// their IDs ("" when none), read from the indexes alone. When the number
+// is q.Scan, pass the ID to DevicesQuery and Page as the window's end.
+func ScanWindowQuery(q store.DeviceQuery) (string, []any) {
+	if q.Scan <= 0 {
+		q.Scan = store.DefaultDeviceScan
+	}
+	from, key, where, args := indexed(q)
+	return `SELECT COUNT(*), COALESCE(MAX(w.k), '') FROM (SELECT ` + key + ` AS k` + from + where +
+		` ORDER BY ` + key + ` LIMIT ?) w`, append(args, q.Scan)
+}
+
+// indexed renders the FROM and WHERE clauses of q's index-served filters
+// (all but Text), and the key the walk is ordered by.
+func indexed(q store.DeviceQuery) (from, key, where string, args []any) {
+	var w strings.Builder
+	key = "d.id"
+	if q.Tag != "" {
+		key = "t.device_id"
+		from = ` FROM device_tags t JOIN devices d ON d.id = t.device_id`
+		w.WriteString(` WHERE t.tag = ?`)
+		args = append(args, q.Tag)
+	} else {
+		from = ` FROM devices d`
+		w.WriteString(` WHERE 1=1`)
+	}
+	if q.After != "" {
+		w.WriteString(` AND ` + key + ` > ?`)
+		args = append(args, q.After)
+	}
+	if q.Status != "" {
+		w.WriteString(` AND d.status = ?`)
+		args = append(args, string(q.Status))
+	}
+	if q.Model != "" {
+		w.WriteString(` AND d.model = ?`)
+		args = append(args, q.Model)
+	}
+	if q.IDs != nil {
+		if len(q.IDs) == 0 {
+			w.WriteString(` AND 1=0`)
+		} else {
+			ph, a := Placeholders(q.IDs)
+			w.WriteString(` AND d.id IN (` + ph + `)`)
+			args = append(args, a...)
+		}
+	}
+	return from, key, w.String(), args
+}
+
 // Page cuts the rows DevicesQuery returned to the page size and returns
 // the next page's cursor: the last device's ID when there were more rows
-// than limit (0: store.MaxDeviceQueryLimit), "" otherwise.
-func Page(devs []store.Device, limit int) ([]store.Device, string) {
+// than limit (0: store.MaxDeviceQueryLimit); otherwise windowEnd, the end
+// of a text search's window that was read whole ("" when there was no
+// window or the filters ran out of devices before it ended).
+func Page(devs []store.Device, limit int, windowEnd string) ([]store.Device, string) {
 	if limit <= 0 {
 		limit = store.MaxDeviceQueryLimit
 	}
 	if len(devs) <= limit {
-		return devs, ""
+		return devs, windowEnd
 	}
 	devs = slices.Clip(devs[:limit])
 	return devs, devs[limit-1].ID
@@ -128,6 +165,21 @@ func LikeContains(s string) string {
 	}
 	b.WriteByte('%')
 	return b.String()
+}
+
+// tagsTextSafe reports whether a search text matches a tag exactly when
+// it matches the JSON text of the tags column (["a","b"] in SQLite,
+// ["a", "b"] in PostgreSQL): printable ASCII that JSON writes as is
+// (Go's encoder escapes <, > and &) and that is none of the array's own
+// characters (quotes, brackets, comma, space, backslash).
+func tagsTextSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"\[],<>&`, c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // SoonestExpiryQuery is the SELECT of

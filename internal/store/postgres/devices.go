@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -84,14 +85,36 @@ func (db *DB) QueryDevices(ctx context.Context, q store.DeviceQuery) ([]store.De
 	if err := q.Check(); err != nil {
 		return nil, "", err
 	}
-	sql, args := lifecycle.DevicesQuery(q)
+	upTo, err := db.scanWindow(ctx, q)
+	if err != nil {
+		return nil, "", err
+	}
+	sql, args := lifecycle.DevicesQuery(q, upTo)
 	rows, err := db.pool.Query(ctx, numbered(sql), args...)
 	out, err := collect(rows, err, scanDevice)
 	if err != nil {
 		return nil, "", fmt.Errorf("query devices: %w", err)
 	}
-	out, next := lifecycle.Page(out, q.Limit)
+	out, next := lifecycle.Page(out, q.Limit, upTo)
 	return out, next, nil
+}
+
+// scanWindow returns the end of a text search's window when the window
+// is full (see lifecycle.ScanWindowQuery), "" otherwise.
+func (db *DB) scanWindow(ctx context.Context, q store.DeviceQuery) (string, error) {
+	if q.Text == "" {
+		return "", nil
+	}
+	ws, wargs := lifecycle.ScanWindowQuery(q)
+	var n int
+	var last string
+	if err := db.pool.QueryRow(ctx, numbered(ws), wargs...).Scan(&n, &last); err != nil {
+		return "", fmt.Errorf("query devices: search window: %w", err)
+	}
+	if n < cmp.Or(q.Scan, store.DefaultDeviceScan) {
+		return "", nil
+	}
+	return last, nil
 }
 
 // CountDevices counts the devices in each status.

@@ -40,10 +40,11 @@ func TestDeviceQueryPlans(t *testing.T) {
 		{"tag", store.DeviceQuery{Tag: "lab", After: "d-1", Limit: 50}, "device_tags_pkey"},
 		{"ids", store.DeviceQuery{IDs: []string{"a", "b"}, Limit: 50}, "devices_pkey"},
 		{"text", store.DeviceQuery{Text: "cam", Limit: 50}, "devices_pkey"},
+		{"text-beyond-json", store.DeviceQuery{Text: "a,b", Limit: 50}, "devices_pkey"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q, args := lifecycle.DevicesQuery(tt.q)
+			q, args := lifecycle.DevicesQuery(tt.q, "")
 			rows, err := conn.Query(ctx, `EXPLAIN `+numbered(q), args...)
 			plan, err := collect(rows, err, func(s scanner) (string, error) {
 				var line string

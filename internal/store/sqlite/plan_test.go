@@ -31,11 +31,12 @@ func TestDeviceQueryPlans(t *testing.T) {
 		{"model", store.DeviceQuery{Model: "cam", After: "d-1", Limit: 50}, []string{"devices_model (model=? AND id>?)"}},
 		{"tag", store.DeviceQuery{Tag: "lab", After: "d-1", Limit: 50}, []string{"SEARCH t USING PRIMARY KEY (tag=? AND device_id>?)"}},
 		{"ids", store.DeviceQuery{IDs: []string{"a", "b"}, Limit: 50}, []string{"sqlite_autoindex_devices_1 (id=?)"}},
-		{"text", store.DeviceQuery{Text: "cam", Limit: 50}, []string{"sqlite_autoindex_devices_1", "device_tags_device (device_id=?)"}},
+		{"text", store.DeviceQuery{Text: "cam", Limit: 50}, []string{"sqlite_autoindex_devices_1"}},
+		{"text-beyond-json", store.DeviceQuery{Text: "a,b", Limit: 50}, []string{"sqlite_autoindex_devices_1", "device_tags_device (device_id=?)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q, args := lifecycle.DevicesQuery(tt.q)
+			q, args := lifecycle.DevicesQuery(tt.q, "")
 			plan := explain(t, db, q, args)
 			for _, w := range tt.want {
 				if !strings.Contains(plan, w) {

@@ -79,7 +79,10 @@ func queryAll(t *testing.T, s store.Store, q store.DeviceQuery) []string {
 		if next == "" {
 			return out
 		}
-		if len(ds) == 0 || next != ds[len(ds)-1].ID || next <= q.After {
+		// A text search's cursor may be its window's end, past the
+		// page's last device (the page then holds fewer devices, or none).
+		windowed := q.Text != ""
+		if next <= q.After || (!windowed && next != ds[len(ds)-1].ID) || (len(ds) > 0 && next < ds[len(ds)-1].ID) {
 			t.Fatalf("query %+v: cursor %q after a page of %d", q, next, len(ds))
 		}
 		q.After = next
@@ -170,6 +173,11 @@ func testQueryPaging(t *testing.T, s store.Store) {
 		{"model-pages", store.DeviceQuery{Model: "cam", Limit: 4}, cams},
 		{"tag-pages", store.DeviceQuery{Tag: "lab", Limit: 3}, labs},
 		{"text-pages", store.DeviceQuery{Text: "d-1", Limit: 4}, all[10:20]},
+		{"text-windows-shorter-than-matches", store.DeviceQuery{Text: "d-1", Limit: 4, Scan: 4}, all[10:20]},
+		{"text-windows-rare-match", store.DeviceQuery{Text: "d-29", Limit: 1, Scan: 3}, all[29:]},
+		{"text-windows-no-match", store.DeviceQuery{Text: "zzz", Limit: 2, Scan: 7}, nil},
+		{"text-windows-with-tag", store.DeviceQuery{Text: "d-2", Tag: "lab", Limit: 2, Scan: 2}, []string{"d-21", "d-24", "d-27"}},
+		{"text-windows-with-status", store.DeviceQuery{Text: "d-1", Status: store.StatusActive, Limit: 1, Scan: 2}, []string{"d-13", "d-17"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,6 +214,61 @@ func testQueryPaging(t *testing.T, s store.Store) {
 			t.Errorf("next page: %v, %v (want d-05, d-05a)", got, err)
 		}
 	})
+}
+
+func testQueryTextAnyTag(t *testing.T, s store.Store) {
+	// The search finds a tag whatever characters it holds, and never
+	// matches the way tags are stored (JSON quotes, commas, spaces).
+	ctx := context.Background()
+	tagged := map[string][]string{
+		"a": {"x<y", "Büro 2"}, "b": {`q"uote`, `back\slash`}, "c": {"one", "two"}, "d": {"a,b", "[x]", "&amp"},
+	}
+	for _, id := range []string{"a", "b", "c", "d"} {
+		if err := s.CreateDevice(ctx, store.Device{ID: id, Model: "m", Firmware: "1", Tags: tagged[id], Status: store.StatusPending, CreatedAt: t0, UpdatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		text string
+		want []string
+	}{
+		{"<y", []string{"a"}}, {"büro 2", []string{"a"}}, {"BüRO", []string{"a"}}, {"ro 2", []string{"a"}}, {`q"u`, []string{"b"}}, {`k\s`, []string{"b"}},
+		{"ONE", []string{"c"}}, {`","`, nil}, {`", "`, nil}, {"e,t", nil}, {" ", []string{"a"}}, {"a,b", []string{"d"}}, {"[x]", []string{"d"}},
+		{"&amp", []string{"d"}}, {"[", []string{"d"}}, {`"`, []string{"b"}}, {`\`, []string{"b"}},
+	}
+	for _, tt := range tests {
+		ds, _, err := s.QueryDevices(ctx, store.DeviceQuery{Text: tt.text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := keysOf(ds, func(d store.Device) string { return d.ID }); !cmp.Equal(got, tt.want) {
+			t.Errorf("search %q: %v, want %v", tt.text, got, tt.want)
+		}
+	}
+}
+
+func testQuerySearchWindow(t *testing.T, s store.Store) {
+	// One call of a search reads at most Scan devices: a window without
+	// a match answers no device and the window's end as the cursor.
+	queryFleet(t, s)
+	ctx := context.Background()
+	ds, next, err := s.QueryDevices(ctx, store.DeviceQuery{Text: "zzz", Limit: 2, Scan: 10})
+	if err != nil || len(ds) != 0 || next != "d-09" {
+		t.Fatalf("first window: %d devices, next %q, %v (want none, d-09)", len(ds), next, err)
+	}
+	ds, next, err = s.QueryDevices(ctx, store.DeviceQuery{Text: "zzz", Limit: 2, Scan: 10, After: "d-19"})
+	if err != nil || len(ds) != 0 || next != "d-29" {
+		t.Fatalf("last full window: %d devices, next %q, %v (want none, d-29)", len(ds), next, err)
+	}
+	ds, next, err = s.QueryDevices(ctx, store.DeviceQuery{Text: "zzz", Limit: 2, Scan: 10, After: "d-25"})
+	if err != nil || len(ds) != 0 || next != "" {
+		t.Fatalf("short last window: %d devices, next %q, %v (want none, no cursor)", len(ds), next, err)
+	}
+	// A page that fills inside its window ends at its last device.
+	ds, next, err = s.QueryDevices(ctx, store.DeviceQuery{Text: "d-0", Limit: 2, Scan: 10})
+	if err != nil || len(ds) != 2 || next != "d-01" {
+		t.Fatalf("full page: %d devices, next %q, %v (want 2, d-01)", len(ds), next, err)
+	}
 }
 
 func testQueryEmpty(t *testing.T, s store.Store) {
@@ -259,6 +322,8 @@ func testQueryInvalid(t *testing.T, s store.Store) {
 		{"long-text", store.DeviceQuery{Text: long}},
 		{"long-after", store.DeviceQuery{After: long}},
 		{"too-many-ids", store.DeviceQuery{IDs: make([]string, store.MaxDeviceQueryIDs+1)}},
+		{"scan-below-limit", store.DeviceQuery{Text: "x", Limit: 10, Scan: 9}},
+		{"negative-scan", store.DeviceQuery{Scan: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

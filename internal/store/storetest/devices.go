@@ -25,6 +25,8 @@ func TestDevices(t *testing.T, open func(t *testing.T) store.Store) {
 		{"query-filters", testQueryFilters},
 		{"query-paging", testQueryPaging},
 		{"query-empty", testQueryEmpty},
+		{"query-search-window", testQuerySearchWindow},
+		{"query-text-any-tag", testQueryTextAnyTag},
 		{"query-tags-follow-updates", testQueryTagsFollowUpdates},
 		{"query-invalid", testQueryInvalid},
 		{"query-concurrent", testQueryConcurrent},
