@@ -519,11 +519,21 @@ func (s *Server) authenticated(route string, perm permission, h handler) http.Ha
 		p, sess, err := s.identify(r.Context(), strings.TrimSpace(raw), cookie)
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ward", error="invalid_token"`)
-			if errors.Is(err, ErrUnauthenticated) {
+			switch {
+			case errors.Is(err, errSessionEnded):
+				// A genuine session that ended (its secret matched): not a
+				// guess, so it spends no failure budget (a console left open
+				// past its session would otherwise lock its own address out
+				// of signing in again); the browser is told to drop it.
+				if cookie != "" {
+					http.SetCookie(w, s.sessionCookie("", -1))
+				}
+				s.writeError(w, r, &Error{Status: http.StatusUnauthorized, Public: "session ended (signed out, expired or idle, or the account changed): sign in again"})
+			case errors.Is(err, ErrUnauthenticated):
 				s.authFail.Allow(src)
 				s.log.Warn("API authentication failed", "remote_addr", r.RemoteAddr, "request_id", requestID(r), "credential", credentialKind(bearer, raw))
 				s.writeError(w, r, &Error{Status: http.StatusUnauthorized, Public: unauthenticatedMessage(bearer, raw)})
-			} else {
+			default:
 				s.writeError(w, r, &Error{Status: http.StatusInternalServerError, Public: "internal error", Err: err})
 			}
 			return

@@ -797,3 +797,36 @@ func TestPruneSessions(t *testing.T) {
 		t.Errorf("25 h after sign-out: pruned %d, %v; want 1 (the signed-out one, not the one that ends at 23 h)", n, err)
 	}
 }
+
+// TestEndedSessionSpendsNoFailureBudget: a console left open past its
+// session keeps sending the ended cookie; those requests are refused
+// (401, the cookie expired) but are not guesses, so the address can
+// still sign in; a forged session secret does spend the budget.
+func TestEndedSessionSpendsNoFailureBudget(t *testing.T) {
+	e := newSessionEnv(t, func(o *Options) { o.Limits.AuthFailuresPerMinute = 3 })
+	e.addUser(t, "alice", store.RoleViewer, alicePW)
+	b := e.mustSignIn(t, "alice", alicePW)
+	e.clock.add(31 * time.Minute)
+	stale := b.c.Jar.Cookies(&url.URL{Scheme: "https", Host: strings.TrimPrefix(e.srv.URL, "https://")})
+	replay := e.browser(t)
+	for range 10 {
+		replay.c.Jar.SetCookies(&url.URL{Scheme: "https", Host: strings.TrimPrefix(e.srv.URL, "https://")}, stale)
+		r := replay.send(t, "GET", "/api/v1/overview", "", nil)
+		if r.code != http.StatusUnauthorized || !strings.Contains(string(r.body), "session ended") {
+			t.Fatalf("ended session: %d %s", r.code, r.body)
+		}
+		if c := (&http.Response{Header: r.h}).Cookies(); len(c) != 1 || c[0].MaxAge >= 0 {
+			t.Errorf("the ended cookie is not expired: %v", r.h.Values("Set-Cookie"))
+		}
+	}
+	if r, _ := e.browser(t).signIn(t, "alice", alicePW, ""); r.code != http.StatusCreated {
+		t.Fatalf("sign in after 10 requests with the ended cookie: %d %s", r.code, r.body)
+	}
+	forged := strings.SplitN(stale[0].Value, "_", 3)
+	for range 3 {
+		e.do(t, "GET", "/api/v1/whoami", forged[0]+"_"+forged[1]+"_forgedsecret", "")
+	}
+	if code, _ := e.do(t, "GET", "/api/v1/whoami", forged[0]+"_"+forged[1]+"_forgedsecret", ""); code != http.StatusTooManyRequests {
+		t.Errorf("forged session secrets past the budget: %d, want 429", code)
+	}
+}
