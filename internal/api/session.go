@@ -18,6 +18,7 @@ type UserStore interface {
 	GetUser(ctx context.Context, name string) (store.User, error)
 	ListUsers(ctx context.Context) ([]store.User, error)
 	SetUserPassword(ctx context.Context, name, hash string, at time.Time, keepSession string) error
+	RehashPassword(ctx context.Context, name, oldHash, newHash string) error
 	SetUserDisabled(ctx context.Context, name string, at time.Time) error
 	AttemptLogin(ctx context.Context, name string, now time.Time, maxFailures int, lockout time.Duration) (store.User, bool, error)
 	LoginSucceeded(ctx context.Context, name string) error
@@ -179,6 +180,7 @@ func (s *Server) signInErr(w http.ResponseWriter, r *http.Request) error {
 	if err := s.opts.Store.LoginSucceeded(ctx, name); err != nil {
 		return err
 	}
+	s.rehash(ctx, u, req.Password)
 	sess, text, err := s.newSession(ctx, u, req.Client)
 	if err != nil {
 		return err
@@ -196,6 +198,24 @@ func (s *Server) signInErr(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusCreated, resp)
 	return nil
+}
+
+// rehash replaces a hash made with other argon2id parameters than the
+// current ones, now that the password is known to be right. A failure is
+// logged: the old hash still verifies.
+func (s *Server) rehash(ctx context.Context, u store.User, pw string) {
+	if !s.hasher.NeedsRehash(u.PasswordHash) {
+		return
+	}
+	h, err := s.hasher.Hash(ctx, pw)
+	if err == nil {
+		err = s.opts.Store.RehashPassword(ctx, u.Name, u.PasswordHash, h)
+	}
+	if err != nil {
+		s.log.Error("rehash a password with the current parameters", "user", u.Name, "err", err)
+		return
+	}
+	s.log.Info("password rehashed with the current argon2id parameters", "user", u.Name)
 }
 
 // newSession stores a new session of u and returns it with its token.

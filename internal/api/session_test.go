@@ -830,3 +830,33 @@ func TestEndedSessionSpendsNoFailureBudget(t *testing.T) {
 		t.Errorf("forged session secrets past the budget: %d, want 429", code)
 	}
 }
+
+// TestRehashOnSignIn: a hash made with older argon2id parameters still
+// signs in, and is then replaced by one with the current parameters,
+// without signing out the user's other sessions or moving the password's
+// change time.
+func TestRehashOnSignIn(t *testing.T) {
+	e := newSessionEnv(t)
+	old, err := password.NewHasher(password.Params{Memory: 512, Time: 2, Threads: 1}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	h, err := old.Hash(ctx, alicePW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := e.clock.now().Add(-time.Hour).UTC()
+	if err := e.db.CreateUser(ctx, store.User{Name: "alice", Role: store.RoleViewer, PasswordHash: h, CreatedAt: changed, PasswordChangedAt: changed}); err != nil {
+		t.Fatal(err)
+	}
+	first := e.mustSignIn(t, "alice", alicePW)
+	u, _ := e.db.GetUser(ctx, "alice")
+	if !strings.HasPrefix(u.PasswordHash, "$argon2id$v=19$m=1024,t=1,p=1$") || !u.PasswordChangedAt.Equal(changed) {
+		t.Errorf("after sign-in: hash %q changed at %v; want the current parameters, change time %v kept", u.PasswordHash, u.PasswordChangedAt, changed)
+	}
+	e.mustSignIn(t, "alice", alicePW)
+	if r := first.send(t, "GET", "/api/v1/whoami", "", nil); r.code != 200 {
+		t.Errorf("the rehash signed out a session: %d", r.code)
+	}
+}

@@ -59,6 +59,11 @@ type Users interface {
 	// any lockout and revokes, in the same transaction, every live session
 	// of the user except keepSession ("": all). ErrNotFound when unknown.
 	SetUserPassword(ctx context.Context, name, hash string, at time.Time, keepSession string) error
+	// RehashPassword replaces a user's password hash with the same
+	// password hashed with new parameters, only if the stored hash is
+	// still oldHash (a concurrent password change wins); nothing else
+	// changes, no session is revoked. ErrNotFound when unknown.
+	RehashPassword(ctx context.Context, name, oldHash, newHash string) error
 	// SetUserDisabled disables a user at at, revoking every live session
 	// of the user in the same transaction, or enables it when at is zero
 	// (ending any lockout). Disabling again keeps the first time.

@@ -90,6 +90,18 @@ func SetUserPassword(ctx context.Context, tx Tx, name, hash string, at time.Time
 	return revokeSessions(ctx, tx, name, keep, at)
 }
 
+// RehashPassword swaps a hash for a rehash of the same password.
+func RehashPassword(ctx context.Context, tx Tx, name, oldHash, newHash string) error {
+	n, err := tx.Exec(ctx, `UPDATE users SET password_hash = ? WHERE name = ? AND password_hash = ?`, newHash, name, oldHash)
+	if err != nil {
+		return fmt.Errorf("rehash the password of user %s: %w", name, err)
+	}
+	if n == 0 {
+		return userExists(ctx, tx, name)
+	}
+	return nil
+}
+
 // SetUserDisabled disables (revoking every session) or, at zero, enables a user.
 func SetUserDisabled(ctx context.Context, tx Tx, name string, at time.Time) error {
 	q := `UPDATE users SET disabled_at = ? WHERE name = ? AND disabled_at = 0`

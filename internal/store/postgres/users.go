@@ -41,6 +41,11 @@ func (db *DB) SetUserPassword(ctx context.Context, name, hash string, at time.Ti
 	return db.inTx(ctx, func(tx *pgTx) error { return lifecycle.SetUserPassword(ctx, tx, name, hash, at, keepSession) })
 }
 
+// RehashPassword swaps a hash for a rehash of the same password.
+func (db *DB) RehashPassword(ctx context.Context, name, oldHash, newHash string) error {
+	return db.inTx(ctx, func(tx *pgTx) error { return lifecycle.RehashPassword(ctx, tx, name, oldHash, newHash) })
+}
+
 // SetUserDisabled disables (revoking its sessions) or enables a user.
 func (db *DB) SetUserDisabled(ctx context.Context, name string, at time.Time) error {
 	return db.inTx(ctx, func(tx *pgTx) error { return lifecycle.SetUserDisabled(ctx, tx, name, at) })

@@ -19,6 +19,7 @@ func TestUsers(t *testing.T, open func(t *testing.T) store.Store) {
 		{"create-get-list", testUserCRUD},
 		{"password-change-revokes-other-sessions", testUserPassword},
 		{"disable-revokes-sessions", testUserDisable},
+		{"rehash-only-if-unchanged", testUserRehash},
 		{"lockout", testUserLockout},
 		{"concurrent-attempts-counted-once-each", testUserLockoutRace},
 		{"sessions", testSessions},
@@ -129,6 +130,34 @@ func testUserPassword(t *testing.T, s store.Store) {
 	}
 	if !revokedAt(t, s, "s2").Equal(at.Add(time.Minute)) || !revokedAt(t, s, "s1").Equal(at) {
 		t.Errorf("keep \"\" must revoke every live session and keep earlier revocation times: s1 %v s2 %v", revokedAt(t, s, "s1"), revokedAt(t, s, "s2"))
+	}
+}
+
+// testUserRehash: a rehash replaces the hash only while it is the one
+// read, changes nothing else and revokes no session.
+func testUserRehash(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustCreateUser(t, s, alice)
+	mustSession(t, s, "s1", "alice")
+	if err := s.RehashPassword(ctx, "alice", alice.PasswordHash, "rehashed"); err != nil {
+		t.Fatal(err)
+	}
+	want := alice
+	want.PasswordHash = "rehashed"
+	if got, _ := s.GetUser(ctx, "alice"); !cmp.Equal(want, got) {
+		t.Errorf("after RehashPassword (-want +got):\n%s", cmp.Diff(want, got))
+	}
+	if !revokedAt(t, s, "s1").IsZero() {
+		t.Error("RehashPassword revoked a session")
+	}
+	if err := s.RehashPassword(ctx, "alice", alice.PasswordHash, "stale"); err != nil {
+		t.Errorf("a rehash that lost to a change: %v, want nil (no-op)", err)
+	}
+	if got, _ := s.GetUser(ctx, "alice"); got.PasswordHash != "rehashed" {
+		t.Errorf("a stale rehash overwrote the hash: %q", got.PasswordHash)
+	}
+	if err := s.RehashPassword(ctx, "nobody", "a", "b"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("RehashPassword of an unknown user: %v, want ErrNotFound", err)
 	}
 }
 
