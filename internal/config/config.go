@@ -575,8 +575,8 @@ func (c *Config) validate() error {
 			return bad(v.key, "must be at least 1", "")
 		}
 	}
-	if c.Stream.Heartbeat < 10*time.Millisecond || c.Stream.Heartbeat > 5*time.Minute {
-		return bad("stream.heartbeat", "must be between 10ms and 5m", "proxies commonly close a connection idle for 60s; 15s is the default")
+	if c.Stream.Heartbeat < 10*time.Millisecond || c.Stream.Heartbeat > 30*time.Second {
+		return bad("stream.heartbeat", "must be between 10ms and 30s", "proxies commonly close a connection idle for 60s, and ward --follow takes 60s of silence as a cut; 15s is the default")
 	}
 	if c.Gateway.MaxMessageBytes < 64 || c.Gateway.MaxMessageBytes > 256<<20 {
 		return bad("gateway.max_message_bytes", "must be between 64 and 268435456", "")

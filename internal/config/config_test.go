@@ -120,6 +120,9 @@ func TestErrors(t *testing.T) {
 		{"window-too-short", "", nil, []string{"--detect-window", "10ms"}, "detect.window", "flag"},
 		{"not-yaml", "data_dir: [unclosed\n", nil, nil, "config", ".yaml"},
 		{"bad-bool-env", "", []string{"WARD_GATEWAY_ALLOW_CN_IDENTITY=maybe"}, nil, "gateway.allow_cn_identity", "env"},
+		{"stream-buffer-zero", "", []string{"WARD_STREAM_BUFFER=0"}, nil, "stream.buffer", "env"},
+		{"stream-heartbeat-beyond-the-cli-idle", "stream:\n  heartbeat: 2m\n", nil, nil, "stream.heartbeat", ":2"},
+		{"stream-limit-negative", "", nil, []string{"--stream-max-per-principal", "-1"}, "stream.max_per_principal", "flag"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
