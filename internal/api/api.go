@@ -171,6 +171,7 @@ type Server struct {
 	mux      *routeMux
 	panics   prometheus.Counter
 	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
 	limited  *prometheus.CounterVec
 	// tufRefused counts device certificates /tuf/ refused, by reason.
 	tufRefused *prometheus.CounterVec
@@ -255,6 +256,9 @@ func New(opts Options) (*Server, error) {
 		panics: f.NewCounter(prometheus.CounterOpts{Name: "ward_api_panics_total", Help: "Handler panics turned into 500 responses."}),
 		requests: f.NewCounterVec(prometheus.CounterOpts{Name: "ward_api_requests_total", Help: "API requests by route and status class."},
 			[]string{"route", "code"}),
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{Name: "ward_api_request_duration_seconds",
+			Help:    "API request latency, from the handler's start to its return, by route (the registered pattern, never the raw path) and status class.",
+			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10}}, []string{"route", "code"}),
 		limited: f.NewCounterVec(prometheus.CounterOpts{Name: "ward_api_rate_limited_total",
 			Help: "API requests refused with 429, by route and the limit hit (public or auth_failure)."}, []string{"route", "limit"}),
 		tufRefused: f.NewCounterVec(prometheus.CounterOpts{Name: "ward_api_tuf_refused_total",
@@ -465,6 +469,7 @@ func newRequestID() string {
 // wrap adds request ID, panic recovery and metrics around a handler.
 func (s *Server) wrap(route string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		began := time.Now() // wall time for a latency metric, not logic
 		rid := newRequestID()
 		w.Header().Set("X-Request-Id", rid)
 		r = r.WithContext(context.WithValue(r.Context(), keyRequestID, rid))
@@ -484,7 +489,9 @@ func (s *Server) wrap(route string, h http.HandlerFunc) http.Handler {
 			if code == 0 {
 				code = http.StatusOK
 			}
-			s.requests.WithLabelValues(route, strconv.Itoa(code/100)+"xx").Inc()
+			class := strconv.Itoa(code/100) + "xx"
+			s.requests.WithLabelValues(route, class).Inc()
+			s.duration.WithLabelValues(route, class).Observe(time.Since(began).Seconds())
 		}()
 		h(sw, r)
 	})

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/wardproject/ward/internal/fleet"
 	"github.com/wardproject/ward/internal/store"
@@ -210,4 +213,25 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestRequestDurationByRoute: ward_api_request_duration_seconds labels a
+// request with its route pattern, never the raw path: requests for many
+// device IDs make one series.
+func TestRequestDurationByRoute(t *testing.T) {
+	e := newEnv(t)
+	for _, id := range []string{"a", "b", "c", "d"} {
+		e.do(t, "GET", "/api/v1/devices/"+id, e.tokens[store.RoleViewer], "")
+	}
+	e.do(t, "GET", "/api/v1/devices?limit=1", e.tokens[store.RoleViewer], "")
+	if n := testutil.CollectAndCount(e.api.duration); n != 2 {
+		t.Errorf("%d series, want 2 (one per route and status class)", n)
+	}
+	var h dto.Metric
+	if err := e.api.duration.WithLabelValues("GET /api/v1/devices/{id}", "4xx").(prometheus.Histogram).Write(&h); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.GetHistogram().GetSampleCount(); got != 4 {
+		t.Errorf("GET /api/v1/devices/{id} 4xx: %d observations, want 4", got)
+	}
 }

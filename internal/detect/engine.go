@@ -80,6 +80,9 @@ type Engine struct {
 	mDatapoints prometheus.Counter
 	mRaised     *prometheus.CounterVec
 	mEvalSecs   prometheus.Histogram
+	// lastEnd is the end of the last window evaluated, in Unix
+	// nanoseconds (the engine's start until then): ward_detect_lag_seconds.
+	lastEnd atomic.Int64
 }
 
 type ruleState struct {
@@ -120,6 +123,10 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		mRaised:     f.NewCounterVec(prometheus.CounterOpts{Name: "ward_detect_alerts_raised_total", Help: "Alerts raised or updated by detection."}, []string{"source"}),
 		mEvalSecs:   f.NewHistogram(prometheus.HistogramOpts{Name: "ward_detect_window_seconds", Help: "Time to close and evaluate one window.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 8)}),
 	}
+	e.lastEnd.Store(opts.Now().UnixNano())
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "ward_detect_lag_seconds",
+		Help: "How far the detection windows' evaluation is behind real time: the time since the last evaluated window ended, less one base window (0 while windows close on time; k windows behind: about k times the window)."},
+		e.lag)
 	ps := DefaultProfiles()
 	if b, err := opts.Store.GetBlob(ctx, ProfilesBlob); err == nil {
 		if ps, err = ParseProfiles(b); err != nil {
@@ -213,12 +220,23 @@ type deviceInfo struct {
 	tags  []string
 }
 
+// lag is ward_detect_lag_seconds at this instant.
+func (e *Engine) lag() float64 {
+	behind := e.opts.Now().Sub(time.Unix(0, e.lastEnd.Load())) - e.opts.Window
+	return max(behind, 0).Seconds()
+}
+
 // CloseWindow closes the base window ending at end, and the longer windows
 // that end there too, and evaluates them. Tests call it with an injected
 // clock; Run calls it on the wall clock.
 func (e *Engine) CloseWindow(ctx context.Context, end time.Time) error {
 	began := time.Now()
-	defer func() { e.mEvalSecs.Observe(time.Since(began).Seconds()) }()
+	defer func() {
+		e.mEvalSecs.Observe(time.Since(began).Seconds())
+		if n := end.UnixNano(); n > e.lastEnd.Load() {
+			e.lastEnd.Store(n)
+		}
+	}()
 	w := e.opts.Window
 	dps := e.opts.Collector.Swap(end.Add(-w), end, 2*60*w)
 	devs, err := e.opts.Store.ListDevices(ctx)
