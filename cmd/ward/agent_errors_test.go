@@ -90,8 +90,8 @@ func TestAgentRevokedSays(t *testing.T) {
 	}
 }
 
-// TestAgentWrongPortSays: --mqtt-addr naming Ward's HTTPS port, or a port
-// nothing listens on, is logged as such with the next attempt's time,
+// TestAgentWrongPortSays: --mqtt-addr naming Ward's HTTPS port, a port
+// nothing listens on or a host name that does not resolve is logged as such with the next attempt's time,
 // within seconds rather than after a silent timeout.
 func TestAgentWrongPortSays(t *testing.T) {
 	w := startForCLI(t)
@@ -105,6 +105,7 @@ func TestAgentWrongPortSays(t *testing.T) {
 	for _, tc := range []struct{ name, addr, want string }{
 		{"HTTPS port", w.srv.HTTPSAddr().String(), "this is an HTTPS port"},
 		{"nothing listens", closed, "nothing listens at this address"},
+		{"DNS failure", "no-such-host.invalid:8883", "host name does not resolve"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := startAgentLog(t, dir, tc.addr)
