@@ -46,7 +46,7 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 
 // pages are the console's paths (ServeMux patterns) that answer the shell
 // page; the router in assets/js/router.js knows the same list.
-var pages = []string{"/{$}", "/login", "/devices", "/devices/{id}", "/alerts", "/audit", "/vulnerabilities", "/sensor", "/rollouts", "/admin"}
+var pages = []string{"/{$}", "/login", "/devices", "/devices/{id}", "/alerts", "/audit", "/vulnerabilities", "/sensor", "/rollouts", "/rollouts/{id}", "/admin"}
 
 //go:embed static
 var static embed.FS

@@ -26,6 +26,7 @@ const routes = [
   {path: /^\/vulnerabilities$/, page: 'vulnerabilities', nav: '/vulnerabilities'},
   {path: /^\/sensor$/, page: 'sensor', nav: '/sensor'},
   {path: /^\/rollouts$/, page: 'rollouts', nav: '/rollouts'},
+  {path: /^\/rollouts\/([^/]+)$/, page: 'rollout', nav: '/rollouts', params: ['id']},
   {path: /^\/admin$/, page: 'admin', nav: '/admin'},
 ];
 
@@ -146,8 +147,8 @@ export function start() {
   window.addEventListener('popstate', render);
   window.addEventListener('ward:signed-out', () => { toLogin(); });
   document.getElementById('logout').addEventListener('click', async () => {
+    live.stop(); // before the session ends: the server cuts the stream of an ended session
     await api.logout().catch(() => null);
-    live.stop();
     navigate('/login', {replace: true});
   });
   return render();
