@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -332,5 +333,18 @@ func TestLoginUserSession(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path); bytes.Contains(b, []byte(x.Token)) {
 		t.Error("the session token is still in the configuration after logout")
+	}
+}
+
+// TestRefusedTokenHint: a 401 tells the reader to log in again; other
+// errors are left as they are.
+func TestRefusedTokenHint(t *testing.T) {
+	refused := fmt.Errorf("list devices: %w", &client.Error{Status: 401, Message: "invalid or expired token"})
+	if got := withHint(refused).Error(); !strings.Contains(got, "run ward login again") || !strings.Contains(got, "invalid or expired token") {
+		t.Errorf("401: %s", got)
+	}
+	other := &client.Error{Status: 404, Message: "no such device"}
+	if got := withHint(other); got != error(other) {
+		t.Errorf("404 changed: %v", got)
 	}
 }

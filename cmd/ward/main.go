@@ -7,19 +7,32 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/wardproject/ward/internal/client"
 )
 
 func main() {
 	if err := newRootCmd().Execute(); err != nil {
 		if !errors.As(err, new(errLogged)) {
-			fmt.Fprintf(os.Stderr, "ward: %v\n", err)
+			fmt.Fprintf(os.Stderr, "ward: %v\n", withHint(err))
 		}
 		os.Exit(1)
 	}
+}
+
+// withHint adds what to do next to an error the reader can act on: a
+// refused token or expired session means logging in again.
+func withHint(err error) error {
+	var e *client.Error
+	if errors.As(err, &e) && e.Status == http.StatusUnauthorized {
+		return fmt.Errorf("%w (the server refused the token or session: run ward login again, or check --token/WARD_TOKEN; ward whoami shows who you are)", err)
+	}
+	return err
 }
 
 func newRootCmd() *cobra.Command {
