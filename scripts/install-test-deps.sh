@@ -4,6 +4,7 @@
 # benchmarks, Chromium for the HTML report's headless browser test, nftables
 # to load the generated MUD firewall rules, and iproute2 and util-linux
 # (ip, unshare) for the live-capture test in a private network namespace;
+# tmux, a real terminal for the password prompts of ward user add;
 # and tuf-js (npm, pinned in scripts/tuf-js/package-lock.json) for the TUF
 # interop test, which needs Node >= 20.17 (Debian's nodejs 18 is too old, so
 # Node is not installed here).
@@ -18,6 +19,7 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "install-test-deps: installing ${need[*]}" >&2
 	export DEBIAN_FRONTEND=noninteractive
