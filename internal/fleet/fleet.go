@@ -67,6 +67,8 @@ type Store interface {
 	RevokeSuperseded(ctx context.Context, before, now time.Time) ([]string, error)
 	ListCertificates(ctx context.Context, deviceID string) ([]store.Certificate, error)
 	ListDeviceCertificates(ctx context.Context, deviceIDs []string) ([]store.Certificate, error)
+	SoonestExpiryByModel(ctx context.Context, now time.Time) ([]store.ModelExpiry, error)
+	CountDevices(ctx context.Context) (map[store.DeviceStatus]int, error)
 	GetCertificate(ctx context.Context, serial string) (store.Certificate, error)
 	AddEvents(ctx context.Context, evs []store.Event) error
 	ListEvents(ctx context.Context, deviceID string, limit int) ([]store.Event, error)
@@ -213,7 +215,13 @@ func New(opts Options) (*Registry, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Registry{opts: opts, log: opts.Logger.With("component", "fleet"), now: opts.Now,
+	log := opts.Logger.With("component", "fleet")
+	if opts.Metrics != nil {
+		if err := opts.Metrics.Register(newFleetCollector(opts.Store, opts.Now, log)); err != nil {
+			return nil, fmt.Errorf("fleet: register metrics: %w", err)
+		}
+	}
+	return &Registry{opts: opts, log: log, now: opts.Now,
 		refused: promauto.With(opts.Metrics).NewCounterVec(prometheus.CounterOpts{
 			Name: "ward_fleet_enroll_refused_total",
 			Help: "Enrollments and re-enrollments refused, by reason (unknown-device refusals are counted, never stored).",
