@@ -453,6 +453,8 @@ rules:
 			t.Errorf("viewer's release from the page: %d, want 403", status)
 		}
 	})
+	// The compliance, vulnerability, network, rollout and admin pages.
+	consolePages(t, c, w, step, password)
 }
 
 func mustJSON(t *testing.T, v any) string {
