@@ -245,7 +245,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	w := startManual(t, "")
 	ctx := context.Background()
 	const password = "correct horse battery staple"
-	for _, u := range []api.CreateUserRequest{{Name: "opal", Role: store.RoleOperator, Password: password}, {Name: "vic", Role: store.RoleViewer, Password: password}} {
+	for _, u := range []api.CreateUserRequest{{Name: "opal", Role: store.RoleOperator, Password: password}, {Name: "vic", Role: store.RoleViewer, Password: password},
+		{Name: "pat", Role: store.RoleProvisioning, Password: password}} {
 		if err := w.api.Post(ctx, "/api/v1/users", u, nil); err != nil {
 			t.Fatalf("add user %s: %v", u.Name, err)
 		}
@@ -455,6 +456,15 @@ rules:
 	})
 	// The compliance, vulnerability, network, rollout and admin pages.
 	consolePages(t, c, w, step, password)
+
+	step("provisioning-has-no-page", func(t *testing.T) {
+		c.run(t, "sign out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#username")),
+			chromedp.SendKeys(chromedp.CSS("#username"), "pat"), chromedp.SendKeys(chromedp.CSS("#password"), password+"\r"))
+		c.waitFor(t, "the refusal", `document.querySelector("#main .error")?.textContent.includes("provisioning")`)
+		if got := eval[string](t, c, `document.getElementById("live").textContent`); got != "Offline" {
+			t.Errorf("a provisioning user's live indicator says %q: the stream was opened", got)
+		}
+	})
 }
 
 func mustJSON(t *testing.T, v any) string {

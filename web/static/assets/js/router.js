@@ -2,7 +2,7 @@
 // exports:
 //
 //   export const title = 'Devices';          // document title
-//   export const role = 'viewer';            // least role (admin pages: 'admin')
+//   export const role = 'viewer';            // least role (default viewer; admin pages: 'admin')
 //   export async function render(main, ctx)  // fill main; return a cleanup function (optional)
 //
 // ctx is {params, query, on, navigate}: params from the path pattern,
@@ -89,7 +89,9 @@ export async function render() {
   }
   if (mine !== seq) return;
   document.title = `${mod.title} · Ward`;
-  if (mod.role && !api.can(mod.role)) {
+  // Pages need the viewer role unless they say otherwise: the
+  // provisioning role (factory lines) has no page.
+  if (!route.public && !api.can(mod.role || 'viewer')) {
     main.replaceChildren(h('h1', null, mod.title), h('p', {class: 'error', role: 'alert'}, `Your role (${api.current().role}) may not see this page.`));
     return;
   }
@@ -115,7 +117,7 @@ function shell(route) {
   if (s) {
     document.getElementById('who').textContent = `${s.user} (${s.role})`;
     for (const li of document.querySelectorAll('#nav [data-role]')) li.hidden = !api.can(li.dataset.role);
-    live.start();
+    if (api.can('viewer')) live.start();
   }
   for (const a of document.querySelectorAll('#nav a')) {
     if (a.getAttribute('href') === route.nav) a.setAttribute('aria-current', 'page');
