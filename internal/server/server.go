@@ -46,6 +46,7 @@ import (
 	"github.com/wardproject/ward/internal/rollout"
 	"github.com/wardproject/ward/internal/secret"
 	"github.com/wardproject/ward/internal/store"
+	"github.com/wardproject/ward/internal/store/metered"
 	"github.com/wardproject/ward/internal/store/postgres"
 	"github.com/wardproject/ward/internal/store/sqlite"
 	"github.com/wardproject/ward/internal/stream"
@@ -149,7 +150,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if s.lock, err = lockDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	if s.db, err = openStore(ctx, cfg); err != nil {
+	if s.db, err = openStore(ctx, cfg, s.registry); err != nil {
 		return nil, err
 	}
 	if s.ca, err = pki.Open(ctx, pki.Options{
@@ -544,17 +545,20 @@ func (s anchoredStore) AppendAudit(ctx context.Context, e store.AuditEntry) (sto
 
 // openStore opens the configured store: PostgreSQL when a DSN is
 // configured, else the embedded SQLite file in the data directory.
-func openStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+//
+// Every call is timed (ward_store_operation_duration_seconds) by the
+// metered decorator.
+func openStore(ctx context.Context, cfg *config.Config, reg prometheus.Registerer) (store.Store, error) {
 	if dsn := string(cfg.Store.PostgresDSN); dsn != "" {
 		db, err := postgres.Open(ctx, dsn, postgres.Options{Schema: cfg.Store.PostgresSchema})
 		if err != nil {
 			return nil, err
 		}
-		return db, nil
+		return metered.New(db, "postgres", reg), nil
 	}
 	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, StoreFile))
 	if err != nil {
 		return nil, err // not a typed nil in the interface
 	}
-	return db, nil
+	return metered.New(db, "sqlite", reg), nil
 }
