@@ -526,16 +526,25 @@ func TestSignInDefaultParams(t *testing.T) {
 	if r, _ := b.signIn(t, "alice", alicePW, ""); r.code != http.StatusCreated {
 		t.Fatalf("sign in: %d %s", r.code, r.body)
 	}
-	start := time.Now()
-	b.signIn(t, "alice", "wrong password here", "")
-	known := time.Since(start)
-	start = time.Now()
-	b.signIn(t, "nobody", "wrong password here", "")
-	unknown := time.Since(start)
-	// Loose bound: without the dummy hash an unknown user answers in
-	// well under a tenth of a 64 MiB hash.
+	// The fastest of three answers of each kind, alternated: a load spike
+	// on a shared machine slows one answer, not the fastest of three.
+	// Without the dummy hash an unknown user answers in well under a
+	// tenth of a 64 MiB hash.
+	var known, unknown time.Duration
+	for i := range 3 {
+		start := time.Now()
+		b.signIn(t, "alice", "wrong password here", "")
+		if d := time.Since(start); i == 0 || d < known {
+			known = d
+		}
+		start = time.Now()
+		b.signIn(t, "nobody", "wrong password here", "")
+		if d := time.Since(start); i == 0 || d < unknown {
+			unknown = d
+		}
+	}
 	if unknown < known/4 {
-		t.Errorf("unknown user answered in %v, a known one in %v: the hash is skipped", unknown, known)
+		t.Errorf("unknown user answered in %v at best, a known one in %v: the hash is skipped", unknown, known)
 	}
 }
 
