@@ -15,6 +15,7 @@ import (
 	"github.com/wardproject/ward/internal/alert"
 	"github.com/wardproject/ward/internal/client"
 	"github.com/wardproject/ward/internal/config"
+	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/store"
 )
 
@@ -33,18 +34,20 @@ var (
 		"severity":       {string(alert.Critical), string(alert.High), string(alert.Medium), string(alert.Low)},
 		"state":          {string(alert.Open), string(alert.Acknowledged), string(alert.Cleared), "active"},
 		"mode":           {"refuse", "restrict"},
-		"reason":         {"keyCompromise", "superseded", "cessationOfOperation"},
+		"reason":         pki.RevocationReasons,
 		"output":         {"table", "json"},
 		"format":         {"html", "json", "sarif", "csv"},
 		"window":         {"1m", "5m", "1h"},
-		"halt-on-alerts": severities,
+		"halt-on-alerts": append(slices.Clone(severities), "none"),
 		"action":         {"quarantine", "quarantine-restrict", "revoke", "log-level", "notify"},
 	}
 	enumOverrides = map[string][]string{
-		"ward rollout show --state":      {"pending", "downloading", "installing", "installed", "failed", "skipped", "aborted"},
-		"ward update keys rotate --role": {"root", "targets", "snapshot", "timestamp", "models/"},
-		"ward audit suppress --reason":   nil, // free text: why the risk is accepted
-		"ward serve --log-format":        {"text", "json"},
+		"ward rollout show --state":       {"pending", "downloading", "installing", "installed", "failed", "skipped", "aborted"},
+		"ward update keys rotate --role":  {"root", "targets", "snapshot", "timestamp", "models/"},
+		"ward audit suppress --reason":    nil, // free text: why the risk is accepted
+		"ward device quarantine --reason": nil, // free text: why
+		"ward report --output":            nil, // a file (an alias of --out)
+		"ward serve --log-format":         {"text", "json"},
 	}
 )
 

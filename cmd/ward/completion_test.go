@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/wardproject/ward/internal/alert"
+	"github.com/wardproject/ward/internal/pki"
 )
 
 // complete runs cobra's hidden __complete command in-process and returns
@@ -64,7 +65,7 @@ func TestCompletion(t *testing.T) {
 		{"--state", []string{"alert", "list", "--state", ""}, []string{"open", "acknowledged", "cleared", "active"}},
 		{"--role", []string{"token", "create", "--role", ""}, []string{"admin", "operator", "viewer", "provisioning"}},
 		{"--mode", []string{"device", "quarantine", "cam-1", "--mode", ""}, []string{"refuse", "restrict"}},
-		{"--reason", []string{"device", "revoke", "cam-1", "--reason", "k"}, []string{"keyCompromise", "superseded", "cessationOfOperation"}},
+		{"--reason", []string{"device", "revoke", "cam-1", "--reason", "k"}, pki.RevocationReasons},
 		{"-o", []string{"device", "list", "-o", ""}, []string{"table", "json"}},
 		{"rollout --state", []string{"rollout", "show", "r1", "--state", ""}, []string{"pending", "downloading", "installing", "installed", "failed", "skipped", "aborted"}},
 	}

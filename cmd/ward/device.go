@@ -11,6 +11,7 @@ import (
 
 	"github.com/wardproject/ward/internal/api"
 	"github.com/wardproject/ward/internal/fleet"
+	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/store"
 )
 
@@ -322,7 +323,11 @@ func newDeviceStatusCmd(verb, short string) *cobra.Command {
 		cmd.Flags().StringVar(&mode, "mode", "refuse", "refuse: disconnect and refuse the device; restrict: disconnect, then admit it to quarantine/ID/# only")
 	}
 	if verb != "release" {
-		cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the device's events; for revoke and retire also the CRL reason: keyCompromise, superseded, cessationOfOperation)")
+		if verb == "quarantine" {
+			cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the device's events)")
+		} else {
+			cmd.Flags().StringVar(&reason, "reason", "", "the CRL reason, RFC 5280, any case: "+strings.Join(pki.RevocationReasons, ", ")+" (default: unspecified; retire: cessationOfOperation)")
+		}
 	}
 	addClientFlags(cmd, true)
 	return cmd

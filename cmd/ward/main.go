@@ -43,6 +43,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newConfigCmd(), newDeviceCmd(), newTokenCmd(), newCACmd(), newCertCmd(), newEnrollCmd(), newIDSCmd(), newAlertCmd(), newProfileCmd(), newAuditCmd(), newSimulateCmd(), newSBOMCmd(), newAdvisoriesCmd(), newKEVCmd(), newVulnCmd(), newReportCmd(), newModelCmd(), newAgentCmd(), newUpdateCmd(), newRolloutCmd(), newFirmwareCmd(), newVersionCmd(), newLoginCmd(), newLogoutCmd(), newContextCmd(), newStatusCmd(), newWhoamiCmd(), newUserCmd())
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return checkEnums(cmd) }
 	refuseUnknownSubcommands(root)
 	addCompletions(root)
 	return root

@@ -649,6 +649,9 @@ func (r *Registry) end(ctx context.Context, id, reason, op string, to store.Devi
 	if err := checkText("reason", reason, 200); err != nil {
 		return store.Device{}, nil, err
 	}
+	// An RFC 5280 name in any case is stored in its own spelling, the
+	// one the CRL's reason code is read from.
+	reason, _ = pki.CanonicalReason(reason)
 	ctx, cancel := ctxAfterCaller(ctx)
 	defer cancel()
 	ev := store.Event{DeviceID: id, Time: r.now().UTC(), Kind: string(to), Detail: map[string]string{"reason": reason}}

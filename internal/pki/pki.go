@@ -626,14 +626,38 @@ func (ca *CA) CRLPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: ca.CRL()})
 }
 
-// reasonCode maps Ward's revocation reasons to RFC 5280 CRLReason codes.
+// RevocationReasons are the RFC 5280 CRLReason names that apply to a
+// device certificate, in code order (cACompromise and aACompromise are
+// for CAs; certificateHold and removeFromCRL undo nothing in Ward, whose
+// revocations are final).
+var RevocationReasons = []string{"unspecified", "keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation", "privilegeWithdrawn"}
+
+// reasonCodes are the RFC 5280 codes of RevocationReasons.
+var reasonCodes = map[string]int{"unspecified": 0, "keyCompromise": 1, "affiliationChanged": 3, "superseded": 4, "cessationOfOperation": 5, "privilegeWithdrawn": 9}
+
+// CanonicalReason returns the RFC 5280 spelling of a revocation reason
+// given in any case ("keycompromise" is keyCompromise), and whether it is
+// one of RevocationReasons.
+func CanonicalReason(s string) (string, bool) {
+	for _, r := range RevocationReasons {
+		if strings.EqualFold(r, s) {
+			return r, true
+		}
+	}
+	return s, false
+}
+
+// reasonCode maps a revocation reason to its RFC 5280 CRLReason code: an
+// RFC 5280 name in any case, or one of Ward's older words; anything else
+// (free text) is unspecified.
 func reasonCode(reason string) int {
-	switch reason {
-	case "keyCompromise", "key-compromise", "compromised":
+	if r, ok := CanonicalReason(reason); ok {
+		return reasonCodes[r]
+	}
+	switch strings.ToLower(reason) {
+	case "key-compromise", "compromised":
 		return 1
-	case "superseded":
-		return 4
-	case "cessationOfOperation", "retired", "decommissioned":
+	case "retired", "decommissioned":
 		return 5
 	}
 	return 0 // unspecified
