@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -63,7 +64,64 @@ func newAuditCmd() *cobra.Command {
 	suppress.Flags().DurationVar(&expires, "expires", 30*24*time.Hour, "how long the suppression lasts (at most a year)")
 	suppress.MarkFlagRequired("reason")
 	addClientFlags(suppress, false)
+	suppress.AddCommand(newSuppressListCmd(), newSuppressDeleteCmd())
 	cmd.AddCommand(run, findings, suppress, newAuditLogCmd())
+	return cmd
+}
+
+func newSuppressListCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "list", Short: "List the suppressions, expired ones included", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, out, err := apiOutput(cmd)
+			if err != nil {
+				return err
+			}
+			var ss []store.Suppression
+			if err := c.Get(cmd.Context(), "/api/v1/audit/suppressions", &ss); err != nil {
+				return err
+			}
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), ss)
+			}
+			rows := [][]string{}
+			for _, s := range ss {
+				res := s.Resource
+				if res == "" {
+					res = "(all)"
+				}
+				exp := fmtTime(s.ExpiresAt)
+				if !s.ExpiresAt.After(time.Now()) {
+					exp += " (expired)"
+				}
+				rows = append(rows, []string{s.ID, s.Check, res, exp, s.CreatedBy, s.Reason})
+			}
+			return table(cmd.OutOrStdout(), []string{"ID", "CHECK", "RESOURCE", "EXPIRES", "BY", "REASON"}, rows)
+		},
+	}
+	addClientFlags(cmd, true)
+	return cmd
+}
+
+func newSuppressDeleteCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "delete ID", Short: "Delete a suppression (its findings show again from the next audit run)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, out, err := apiOutput(cmd)
+			if err != nil {
+				return err
+			}
+			if err := c.Do(cmd.Context(), "DELETE", "/api/v1/audit/suppressions/"+pathEscape(args[0]), nil, nil); err != nil {
+				return err
+			}
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"id": args[0], "deleted": true})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "suppression %s deleted\n", args[0])
+			return nil
+		},
+	}
+	addClientFlags(cmd, true)
 	return cmd
 }
 
@@ -381,6 +439,96 @@ func newModelCmd() *cobra.Command {
 	set.Flags().StringVar(&latest, "latest-firmware", "", "latest firmware version released for the model")
 	set.Flags().StringVar(&released, "released", "", "release date of the latest firmware (YYYY-MM-DD)")
 	addClientFlags(set, false)
-	cmd.AddCommand(set)
+	cmd.AddCommand(set, newModelListCmd(), newModelShowCmd())
+	return cmd
+}
+
+func newModelListCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "list", Short: "List the models that have a shared policy", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, out, err := apiOutput(cmd)
+			if err != nil {
+				return err
+			}
+			var ps []store.ModelPolicy
+			if err := c.Get(cmd.Context(), "/api/v1/models", &ps); err != nil {
+				return err
+			}
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), ps)
+			}
+			rows := [][]string{}
+			for _, p := range ps {
+				l := policyLines(p.Policy)
+				rows = append(rows, []string{p.Model, l[0][1], l[1][1], l[2][1], l[3][1], l[4][1], l[5][1]})
+			}
+			return table(cmd.OutOrStdout(), []string{"MODEL", "PUBLISH", "SUBSCRIBE", "MAX BYTES", "MSG/S", "BYTES/S", "CONNECTS/MIN"}, rows)
+		},
+	}
+	addClientFlags(cmd, true)
+	return cmd
+}
+
+func newModelShowCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "show MODEL", Short: "Show a model: policy, support period, firmware versions in the fleet, device count, open findings", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, out, err := apiOutput(cmd)
+			if err != nil {
+				return err
+			}
+			var v api.ModelView
+			if err := c.Get(cmd.Context(), "/api/v1/models/"+pathEscape(args[0]), &v); err != nil {
+				return err
+			}
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), v)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "Model:            %s\nDevices:          %d", v.Model, v.Devices)
+			statuses := make([]string, 0, len(v.ByStatus))
+			for _, st := range []store.DeviceStatus{store.StatusActive, store.StatusPending, store.StatusQuarantined, store.StatusRevoked, store.StatusRetired} {
+				if n := v.ByStatus[st]; n > 0 {
+					statuses = append(statuses, fmt.Sprintf("%d %s", n, st))
+				}
+			}
+			if len(statuses) > 0 {
+				fmt.Fprintf(w, " (%s)", strings.Join(statuses, ", "))
+			}
+			fmt.Fprintln(w)
+			if m := v.Info; m != nil {
+				if !m.SupportEnds.IsZero() {
+					fmt.Fprintf(w, "Support ends:     %s\n", m.SupportEnds.Format("2006-01-02"))
+				}
+				if m.LatestFirmware != "" {
+					fmt.Fprintf(w, "Latest firmware:  %s (released %s)\n", m.LatestFirmware, m.LatestFirmwareReleased.Format("2006-01-02"))
+				}
+			}
+			fmt.Fprintln(w, "Policy:")
+			printPolicy(w, "  ", v.Policy)
+			fmt.Fprintln(w, "Firmware in the fleet:")
+			versions := make([]string, 0, len(v.Firmware))
+			for fw := range v.Firmware {
+				versions = append(versions, fw)
+			}
+			sort.Strings(versions)
+			rows := [][]string{}
+			for _, fw := range versions {
+				rows = append(rows, []string{"  " + orDash(fw), strconv.Itoa(v.Firmware[fw])})
+			}
+			table(w, []string{"  VERSION", "DEVICES"}, rows)
+			fmt.Fprintf(w, "Open findings: %d\n", len(v.Findings))
+			rows = [][]string{}
+			for _, f := range v.Findings {
+				rows = append(rows, []string{"  " + string(f.Severity), f.Check, f.Title})
+			}
+			if len(rows) > 0 {
+				return table(w, []string{"  SEVERITY", "CHECK", "FINDING"}, rows)
+			}
+			return nil
+		},
+	}
+	addClientFlags(cmd, true)
 	return cmd
 }

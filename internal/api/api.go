@@ -374,6 +374,7 @@ func (s *Server) routes() {
 	auth("DELETE /api/v1/devices/{id}", store.RoleOperator, s.deleteDevice)
 	auth("POST /api/v1/devices/import", store.RoleOperator, s.importDevices)
 	auth("GET /api/v1/models", store.RoleViewer, s.listModels)
+	auth("GET /api/v1/models/{model}", store.RoleViewer, s.getModel)
 	auth("PUT /api/v1/models/{model}/policy", store.RoleOperator, s.setModelPolicy)
 	auth("PATCH /api/v1/models/{model}/policy", store.RoleOperator, s.patchModelPolicy)
 	auth("GET /api/v1/events", store.RoleViewer, s.listEvents)

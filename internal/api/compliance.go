@@ -28,6 +28,7 @@ type Compliance interface {
 	Findings(ctx context.Context, includeResolved bool) ([]audit.Finding, error)
 	Suppress(ctx context.Context, check, resource, reason string, expires time.Time, by string) (store.Suppression, error)
 	Suppressions(ctx context.Context) ([]store.Suppression, error)
+	Unsuppress(ctx context.Context, id string) error
 	Report(ctx context.Context, w io.Writer, standard, format string) (contentType string, err error)
 	// Summary is the compliance part of GET /api/v1/overview.
 	Summary(ctx context.Context) (compliance.Summary, error)
@@ -56,6 +57,7 @@ func (s *Server) complianceRoutes() {
 	auth("GET /api/v1/audit/findings", store.RoleViewer, s.auditFindings)
 	auth("GET /api/v1/audit/suppressions", store.RoleViewer, s.listSuppressions)
 	auth("POST /api/v1/audit/suppressions", store.RoleOperator, s.suppress)
+	auth("DELETE /api/v1/audit/suppressions/{id}", store.RoleOperator, s.unsuppress)
 	auth("PUT /api/v1/models/{model}", store.RoleOperator, s.setModel)
 	auth("GET /api/v1/report", store.RoleViewer, s.report)
 }
@@ -213,6 +215,16 @@ func (s *Server) suppress(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.audit(r, "audit.suppress", req.Check, map[string]string{"resource": req.Resource, "reason": req.Reason, "expires": req.ExpiresAt.Format(time.RFC3339)})
 	writeJSON(w, http.StatusCreated, sup)
+	return nil
+}
+
+func (s *Server) unsuppress(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := s.opts.Compliance.Unsuppress(r.Context(), id); err != nil {
+		return err
+	}
+	s.audit(r, "audit.unsuppress", id, nil)
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

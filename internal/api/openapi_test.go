@@ -92,6 +92,12 @@ func (c fakeCompliance) Summary(ctx context.Context) (compliance.Summary, error)
 		Vulnerabilities: compliance.Exposure{Devices: 5, WithoutSBOM: 1, VulnerableDevices: 2, KEVDevices: 1,
 			Advisories: map[string]int{"critical": 1, "high": 2}, KEV: 1}}, nil
 }
+func (c fakeCompliance) Unsuppress(ctx context.Context, id string) error {
+	if id != "s1" {
+		return fmt.Errorf("suppression %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
 func (c fakeCompliance) Suppressions(ctx context.Context) ([]store.Suppression, error) {
 	return nil, nil
 }

@@ -19,6 +19,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ import (
 	"github.com/wardproject/ward/internal/report"
 	"github.com/wardproject/ward/internal/secret"
 	"github.com/wardproject/ward/internal/store"
+	"github.com/wardproject/ward/internal/suggest"
 	"github.com/wardproject/ward/internal/vuln"
 )
 
@@ -58,6 +60,7 @@ type Store interface {
 	ListFindings(ctx context.Context, includeResolved bool) ([]store.FindingRecord, error)
 	PutSuppression(ctx context.Context, s store.Suppression) error
 	ListSuppressions(ctx context.Context) ([]store.Suppression, error)
+	DeleteSuppression(ctx context.Context, id string) error
 	AddTrendPoint(ctx context.Context, at time.Time, counts map[string]int) error
 	ListTrend(ctx context.Context, since time.Time) ([]store.TrendPoint, error)
 	GetRollout(ctx context.Context, id string) (store.Rollout, error)
@@ -618,6 +621,13 @@ func (s *Service) Suppress(ctx context.Context, check, resource, reason string, 
 	if check == "" || strings.TrimSpace(reason) == "" || len(reason) > 500 {
 		return store.Suppression{}, fmt.Errorf("%w: a suppression needs a check and a reason (at most 500 characters)", ErrBadDocument)
 	}
+	var known []string
+	for _, c := range audit.Checks() {
+		known = append(known, c.ID)
+	}
+	if !slices.Contains(known, check) {
+		return store.Suppression{}, fmt.Errorf("%w: %s", ErrBadDocument, suggest.Unknown("check", check, known))
+	}
 	if !expires.After(now) || expires.After(now.Add(366*24*time.Hour)) {
 		return store.Suppression{}, fmt.Errorf("%w: a suppression must expire within a year from now", ErrBadDocument)
 	}
@@ -627,6 +637,12 @@ func (s *Service) Suppress(ctx context.Context, check, resource, reason string, 
 	}
 	sup := store.Suppression{ID: "sup-" + id, Check: check, Resource: resource, Reason: reason, CreatedBy: by, CreatedAt: now, ExpiresAt: expires.UTC()}
 	return sup, s.opts.Store.PutSuppression(ctx, sup)
+}
+
+// Unsuppress deletes a suppression by ID (store.ErrNotFound when there is
+// none): the findings it hid show again from the next audit run.
+func (s *Service) Unsuppress(ctx context.Context, id string) error {
+	return s.opts.Store.DeleteSuppression(ctx, id)
 }
 
 // Suppressions lists the suppressions.

@@ -93,6 +93,9 @@ type Compliance interface {
 	// ListSuppressions returns every suppression, expired ones included,
 	// oldest first (then by ID).
 	ListSuppressions(ctx context.Context) ([]Suppression, error)
+	// DeleteSuppression removes a suppression by ID, ErrNotFound when
+	// there is none.
+	DeleteSuppression(ctx context.Context, id string) error
 	// AddTrendPoint records the open findings' counts by severity at a
 	// time, replacing a point recorded at the same time.
 	AddTrendPoint(ctx context.Context, at time.Time, counts map[string]int) error

@@ -234,6 +234,18 @@ func (db *DB) PutSuppression(ctx context.Context, s store.Suppression) error {
 	return nil
 }
 
+// DeleteSuppression removes a suppression by ID.
+func (db *DB) DeleteSuppression(ctx context.Context, id string) error {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM suppressions WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("delete suppression %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("suppression %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
 // ListSuppressions returns every suppression, oldest first.
 func (db *DB) ListSuppressions(ctx context.Context) ([]store.Suppression, error) {
 	rows, err := db.pool.Query(ctx, `SELECT id, check_id, resource, reason, created_by, created_at, expires_at FROM suppressions ORDER BY created_at, id`)

@@ -191,6 +191,18 @@ func (db *DB) PutSuppression(ctx context.Context, s store.Suppression) error {
 	return err
 }
 
+// DeleteSuppression removes a suppression by ID.
+func (db *DB) DeleteSuppression(ctx context.Context, id string) error {
+	res, err := db.w.ExecContext(ctx, `DELETE FROM suppressions WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("delete suppression %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("suppression %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
 // ListSuppressions returns every suppression.
 func (db *DB) ListSuppressions(ctx context.Context) ([]store.Suppression, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT id, check_id, resource, reason, created_by, created_at, expires_at FROM suppressions ORDER BY created_at, id`)

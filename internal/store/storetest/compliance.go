@@ -230,7 +230,8 @@ func testFindingRuns(t *testing.T, s store.Store) {
 }
 
 // testSuppressions: every field round-trips, one ID is replaced, the list
-// is oldest first (then by ID) with expired suppressions kept.
+// is oldest first (then by ID) with expired suppressions kept, and one
+// is deleted by ID.
 func testSuppressions(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	if ss, err := s.ListSuppressions(ctx); err != nil || len(ss) != 0 {
@@ -251,6 +252,15 @@ func testSuppressions(t *testing.T, s store.Store) {
 	ss, err := s.ListSuppressions(ctx)
 	if diff := cmp.Diff([]store.Suppression{s2, s1, s9}, ss); err != nil || diff != "" {
 		t.Errorf("ListSuppressions (-want +got), %v:\n%s", err, diff)
+	}
+	if err := s.DeleteSuppression(ctx, "s1"); err != nil {
+		t.Fatalf("DeleteSuppression: %v", err)
+	}
+	if err := s.DeleteSuppression(ctx, "s1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteSuppression twice: %v, want ErrNotFound", err)
+	}
+	if after, err := s.ListSuppressions(ctx); err != nil || !cmp.Equal(after, []store.Suppression{s2, s9}) {
+		t.Errorf("after DeleteSuppression: %+v, %v", after, err)
 	}
 }
 
