@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strconv"
@@ -66,7 +68,7 @@ func newAlertCmd() *cobra.Command {
 	show := &cobra.Command{
 		Use: "show ID", Short: "Show one alert with its evidence", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := apiClient(cmd)
+			c, out, err := apiOutput(cmd)
 			if err != nil {
 				return err
 			}
@@ -74,12 +76,47 @@ func newAlertCmd() *cobra.Command {
 			if err := c.Get(cmd.Context(), "/api/v1/alerts/"+pathEscape(args[0]), &a); err != nil {
 				return err
 			}
-			return printJSON(cmd.OutOrStdout(), a)
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), a)
+			}
+			return printAlert(cmd.OutOrStdout(), a)
 		},
 	}
-	addClientFlags(show, false)
+	addClientFlags(show, true)
 	cmd.AddCommand(list, show, alertVerb("ack", "Acknowledge an alert"), alertVerb("clear", "Clear (close) an alert"), newMitigateCmd())
 	return cmd
+}
+
+// printAlert prints one alert for a reader: its fields, then its evidence
+// as indented JSON (its shape depends on the rule).
+func printAlert(w io.Writer, a alert.Alert) error {
+	rows := [][]string{{"ID:", a.ID}, {"Device:", a.Device}, {"Rule:", a.Rule + " (" + a.Source + ")"}, {"Severity:", string(a.Severity)},
+		{"State:", string(a.State)}, {"Title:", a.Title}, {"Raised:", fmtTime(a.RaisedAt)}, {"Updated:", fmtTime(a.UpdatedAt)}, {"Count:", strconv.Itoa(a.Count)}}
+	if a.Description != "" {
+		rows = append(rows, []string{"Description:", a.Description})
+	}
+	if len(a.MITRE) > 0 {
+		rows = append(rows, []string{"MITRE ATT&CK:", strings.Join(a.MITRE, ", ")})
+	}
+	if !a.AcknowledgedAt.IsZero() {
+		rows = append(rows, []string{"Acknowledged:", fmtTime(a.AcknowledgedAt) + " by " + a.AcknowledgedBy})
+	}
+	if !a.ClearedAt.IsZero() {
+		rows = append(rows, []string{"Cleared:", fmtTime(a.ClearedAt) + " by " + a.ClearedBy})
+	}
+	if len(a.Mitigations) > 0 {
+		rows = append(rows, []string{"Mitigations:", strings.Join(a.Mitigations, ", ")})
+	}
+	if err := table(w, nil, rows); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "Evidence:")
+	ev, err := json.MarshalIndent(a.Evidence, "  ", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "  %s\n", ev)
+	return nil
 }
 
 // printAlerts prints the alerts the query selects, as a table or JSON.

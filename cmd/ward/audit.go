@@ -3,12 +3,14 @@ package main
 import (
 	"archive/zip"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -353,7 +355,7 @@ func newVulnCmd() *cobra.Command {
 	feeds := &cobra.Command{
 		Use: "feeds", Short: "List the imported feeds and when they were imported", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := apiClient(cmd)
+			c, out, err := apiOutput(cmd)
 			if err != nil {
 				return err
 			}
@@ -361,21 +363,44 @@ func newVulnCmd() *cobra.Command {
 			if err := c.Get(cmd.Context(), "/api/v1/feeds", &fs); err != nil {
 				return err
 			}
-			return printJSON(cmd.OutOrStdout(), fs)
+			if out == "json" {
+				return printJSON(cmd.OutOrStdout(), fs)
+			}
+			rows := [][]string{}
+			for _, f := range fs {
+				rows = append(rows, []string{f.Name, fmtTime(f.ImportedAt), strconv.Itoa(f.Records), f.Version})
+			}
+			return table(cmd.OutOrStdout(), []string{"FEED", "IMPORTED", "RECORDS", "VERSION"}, rows)
 		},
 	}
-	addClientFlags(feeds, false)
+	addClientFlags(feeds, true)
 	cmd.AddCommand(list, feeds)
 	return cmd
 }
 
+// reportFormats are the formats of ward report (--format).
+var reportFormats = []string{"html", "json", "sarif", "csv"}
+
 func newReportCmd() *cobra.Command {
-	var standard, format, outFile string
+	var standard, format, outFile, alias string
 	cmd := &cobra.Command{
-		Use:   "report --standard etsi-en-303-645|nist-ir-8259a|cra --format html|json|sarif|csv -o FILE",
+		Use:   "report --standard etsi-en-303-645|nist-ir-8259a|cra --format html|json|sarif|csv --out FILE",
 		Short: "Write a compliance report: score per provision with evidence, exposure, top risks, trends",
-		Args:  cobra.NoArgs,
+		Long: `Writes a compliance report in --format (html, json, sarif or csv) to --out FILE,
+or to standard output. -o FILE is an older spelling of --out; since -o is the
+output format on every other command, a format name given to -o (-o json) is
+refused with a pointer to --format rather than written to a file named json.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("output") {
+				if cmd.Flags().Changed("out") {
+					return errors.New("give the file once: --out FILE (-o FILE is its older spelling)")
+				}
+				if looksLikeFormat(alias) {
+					return fmt.Errorf("-o %s looks like a format, not a file: use --format %s (and --out FILE to write a file)", alias, strings.ToLower(alias))
+				}
+				outFile = alias
+			}
 			c, err := apiClient(cmd)
 			if err != nil {
 				return err
@@ -398,9 +423,17 @@ func newReportCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&standard, "standard", "etsi-en-303-645", "etsi-en-303-645, nist-ir-8259a or cra")
 	cmd.Flags().StringVar(&format, "format", "html", "html, json, sarif or csv")
-	cmd.Flags().StringVarP(&outFile, "output", "o", "", "file to write (default stdout)")
+	cmd.Flags().StringVar(&outFile, "out", "", "file to write (default: standard output)")
+	cmd.Flags().StringVarP(&alias, "output", "o", "", "older spelling of --out FILE (a format name is refused: use --format)")
 	addClientFlags(cmd, false)
 	return cmd
+}
+
+// looksLikeFormat reports whether a value given to report's -o is an
+// output or report format name rather than a file.
+func looksLikeFormat(v string) bool {
+	v = strings.ToLower(strings.TrimPrefix(v, "."))
+	return slices.Contains(reportFormats, v) || slices.Contains([]string{"table", "yaml", "text", "pdf", "markdown", "md", "xml"}, v)
 }
 
 func newModelCmd() *cobra.Command {

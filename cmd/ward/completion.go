@@ -36,7 +36,7 @@ var (
 		"mode":           {"refuse", "restrict"},
 		"reason":         pki.RevocationReasons,
 		"output":         {"table", "json"},
-		"format":         {"html", "json", "sarif", "csv"},
+		"format":         reportFormats,
 		"window":         {"1m", "5m", "1h"},
 		"halt-on-alerts": append(slices.Clone(severities), "none"),
 		"action":         {"quarantine", "quarantine-restrict", "revoke", "log-level", "notify"},
@@ -48,6 +48,10 @@ var (
 		"ward device quarantine --reason": nil, // free text: why
 		"ward report --output":            nil, // a file (an alias of --out)
 		"ward serve --log-format":         {"text", "json"},
+		"ward profile show --output":      {"yaml", "json"},
+		"ward ids analyze --output":       {"text", "json"},
+		"ward ids eval --output":          {"text", "json"},
+		"ward ids sniff --output":         {"text", "json"},
 	}
 )
 
