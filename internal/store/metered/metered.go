@@ -126,6 +126,12 @@ func (s *Store) DeleteDevice(ctx context.Context, a1 string) error {
 	return s.next.DeleteDevice(ctx, a1)
 }
 
+// DeleteSuppression times Store.DeleteSuppression.
+func (s *Store) DeleteSuppression(ctx context.Context, a1 string) error {
+	defer s.observe("DeleteSuppression", time.Now())
+	return s.next.DeleteSuppression(ctx, a1)
+}
+
 // DeleteMetricWindowsBefore times Store.DeleteMetricWindowsBefore.
 func (s *Store) DeleteMetricWindowsBefore(ctx context.Context, a1 time.Duration, a2 time.Time) (int64, error) {
 	defer s.observe("DeleteMetricWindowsBefore", time.Now())
