@@ -5,6 +5,7 @@ package lifecycle
 // backends.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -89,6 +90,25 @@ func ScanWindowQuery(q store.DeviceQuery) (string, []any) {
 	from, key, where, args := indexed(q)
 	return `SELECT COUNT(*), COALESCE(MAX(w.k), '') FROM (SELECT ` + key + ` AS k` + from + where +
 		` ORDER BY ` + key + ` LIMIT ?) w`, append(args, q.Scan)
+}
+
+// WindowEnd runs ScanWindowQuery through queryRow (a backend's single-row
+// query, ? placeholders) and returns the end of q's search window when
+// the window is full, "" when q has no text or the window is not full.
+func WindowEnd(q store.DeviceQuery, queryRow func(sql string, args ...any) interface{ Scan(dest ...any) error }) (string, error) {
+	if q.Text == "" {
+		return "", nil
+	}
+	ws, wargs := ScanWindowQuery(q)
+	var n int
+	var last string
+	if err := queryRow(ws, wargs...).Scan(&n, &last); err != nil {
+		return "", fmt.Errorf("query devices: search window: %w", err)
+	}
+	if n < cmp.Or(q.Scan, store.DefaultDeviceScan) {
+		return "", nil
+	}
+	return last, nil
 }
 
 // indexed renders the FROM and WHERE clauses of q's index-served filters

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -100,21 +99,11 @@ func (db *DB) QueryDevices(ctx context.Context, q store.DeviceQuery) ([]store.De
 }
 
 // scanWindow returns the end of a text search's window when the window
-// is full (see lifecycle.ScanWindowQuery), "" otherwise.
+// is full (see lifecycle.WindowEnd), "" otherwise.
 func (db *DB) scanWindow(ctx context.Context, q store.DeviceQuery) (string, error) {
-	if q.Text == "" {
-		return "", nil
-	}
-	ws, wargs := lifecycle.ScanWindowQuery(q)
-	var n int
-	var last string
-	if err := db.pool.QueryRow(ctx, numbered(ws), wargs...).Scan(&n, &last); err != nil {
-		return "", fmt.Errorf("query devices: search window: %w", err)
-	}
-	if n < cmp.Or(q.Scan, store.DefaultDeviceScan) {
-		return "", nil
-	}
-	return last, nil
+	return lifecycle.WindowEnd(q, func(sql string, args ...any) interface{ Scan(dest ...any) error } {
+		return db.pool.QueryRow(ctx, numbered(sql), args...)
+	})
 }
 
 // CountDevices counts the devices in each status.
