@@ -138,7 +138,7 @@ func runLogin(cmd *cobra.Command, f loginFlags) error {
 		if err != nil {
 			return err
 		}
-		x.Token = config.Secret(tok)
+		x.Token = config.Secret(strings.TrimSpace(tok))
 	}
 	c, err := newClient(config.Client{Server: server, CAPEM: caPEM, Token: x.Token, Context: name})
 	if err != nil {
@@ -171,6 +171,8 @@ func readSecret(cmd *cobra.Command, in io.Reader, fromStdin bool, prompt string)
 
 // readSecrets reads one secret per prompt: one line each of standard
 // input with fromStdin, else each prompt on the terminal without echo.
+// A secret is kept as typed, only its line ending removed: a password may
+// begin or end with spaces, and the browser's sign-in sends it that way.
 func readSecrets(cmd *cobra.Command, in io.Reader, fromStdin bool, prompts ...string) ([]string, error) {
 	out := make([]string, 0, len(prompts))
 	if fromStdin {
@@ -180,7 +182,7 @@ func readSecrets(cmd *cobra.Command, in io.Reader, fromStdin bool, prompts ...st
 			if err != nil && !errors.Is(err, io.EOF) {
 				return nil, fmt.Errorf("read standard input: %w", err)
 			}
-			s := strings.TrimSpace(line)
+			s := strings.TrimRight(line, "\r\n")
 			if s == "" {
 				if i == 0 {
 					return nil, errors.New("standard input is empty")
@@ -202,7 +204,7 @@ func readSecrets(cmd *cobra.Command, in io.Reader, fromStdin bool, prompts ...st
 		if err != nil {
 			return nil, fmt.Errorf("read from the terminal: %w", err)
 		}
-		s := strings.TrimSpace(string(b))
+		s := string(b)
 		if s == "" {
 			return nil, errors.New("nothing entered")
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardproject/ward/internal/client"
 	"github.com/wardproject/ward/internal/wardtest"
 )
 
@@ -95,6 +96,24 @@ func TestUserCLI(t *testing.T) {
 	}
 	if out, err := runWard("", append([]string{"device", "list"}, prov...)...); !refused(out, err, "403") {
 		t.Errorf("provisioning token lists devices: %v\n%s", err, out)
+	}
+
+	// A password is kept as typed: set from the CLI with spaces around it,
+	// it signs in as the browser sends it (every character), and the
+	// trimmed form is wrong.
+	const spaced = "  carol's spaced password  "
+	if out, err := run(spaced+"\r\n", "user", "add", "carol", "--role", "viewer", "--password-stdin"); err != nil {
+		t.Fatalf("add carol: %v\n%s", err, out)
+	}
+	anon, err := client.New(client.Options{Server: server, CAFile: ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.CreateSession(t.Context(), "carol", spaced); err != nil {
+		t.Errorf("sign in with the password as typed: %v", err)
+	}
+	if _, err := anon.CreateSession(t.Context(), "carol", strings.TrimSpace(spaced)); err == nil {
+		t.Error("the trimmed password signs in: the CLI stored another password than the one typed")
 	}
 }
 
