@@ -143,6 +143,15 @@ func consolePages(t *testing.T, c *console, w *ward, step func(string, func(*tes
 		if rep := c.downloaded(t); !strings.Contains(rep, `"scorecard"`) || !strings.Contains(rep, "TICKET-42") && !strings.Contains(rep, `"suppressed"`) {
 			t.Errorf("JSON report download:\n%.500s", rep)
 		}
+
+		// Lift it again from the page, behind the confirmation.
+		c.run(t, "lift the suppression", chromedp.Click(chromedp.CSS("button[data-lift]")), chromedp.WaitVisible(chromedp.CSS("#confirm")),
+			chromedp.Click(chromedp.CSS("#confirm-ok")))
+		c.waitFor(t, "the suppression gone from the page", `!document.querySelector("tr[data-suppression]")`)
+		var left []store.Suppression
+		if err := w.api.Get(ctx, "/api/v1/audit/suppressions", &left); err != nil || len(left) != 0 {
+			t.Errorf("suppressions after lifting it from the console: %+v, %v; want none", left, err)
+		}
 	})
 
 	step("vulnerabilities-kev-first", func(t *testing.T) {

@@ -188,6 +188,9 @@ func eval[T any](t *testing.T, c *console, expr string) T {
 // serious or critical violations, and on any console error so far.
 func (c *console) check(t *testing.T, name string) {
 	t.Helper()
+	// From the top: a full-page capture of a scrolled page draws the
+	// sticky navigation bar across the middle of it.
+	eval[bool](t, c, `(window.scrollTo(0, 0), true)`)
 	ctx, cancel := context.WithTimeout(c.ctx, wait)
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	cancel()

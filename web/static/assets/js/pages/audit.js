@@ -4,11 +4,12 @@
 // findings from GET /api/v1/audit/findings: open ones with a Suppress
 // action (operator: a reason and an expiry, POST
 // /api/v1/audit/suppressions), suppressed ones apart with the
-// suppressions that hide them. Run an audit (operator, POST
+// suppressions that hide them, each of which an operator may lift (DELETE
+// /api/v1/audit/suppressions/{id}, after a confirmation). Run an audit (operator, POST
 // /api/v1/audit/run) and download the report: plain same-origin links,
 // authenticated by the session cookie, never a token in the URL.
 import * as api from '../api.js';
-import {h, append, badge, table, when, errorBox, toast} from '../dom.js';
+import {h, append, badge, table, when, errorBox, toast, confirmDialog} from '../dom.js';
 import {field, select, formDialog, dateInput} from '../forms.js';
 
 export const title = 'Compliance';
@@ -125,9 +126,27 @@ export async function render(main, ctx) {
       list.length ? table('Suppressed findings: not counted against the score until the suppression expires', ['Severity', 'Finding', 'Resources'], list, (f) => [
         badge('sev', f.severity), h('div', null, h('strong', null, f.title), h('div', {class: 'muted mono'}, f.check)), resources(f.resources || [])],
       {rowProps: (f) => ({dataset: {suppressedFinding: f.id || f.check}})}) : h('p', {class: 'empty'}, 'No suppressed finding for this standard.'),
-      sups.length ? table('Active suppressions', ['Check', 'Resource', 'Reason', 'By', 'Since', 'Expires'], sups, (s) => [
-        h('span', {class: 'mono'}, s.check), s.resource ? h('span', {class: 'mono'}, s.resource) : 'every resource', s.reason, s.created_by, when(s.created_at), when(s.expires_at)],
+      sups.length ? table('Active suppressions', ['Check', 'Resource', 'Reason', 'By', 'Since', 'Expires', ...(api.can('operator') ? ['Action'] : [])], sups, (s) => [
+        h('span', {class: 'mono'}, s.check), s.resource ? h('span', {class: 'mono'}, s.resource) : 'every resource', s.reason, s.created_by, when(s.created_at), when(s.expires_at),
+        ...(api.can('operator') ? [h('button', {type: 'button', class: 'secondary', dataset: {lift: s.id}, 'aria-label': `Lift the suppression of ${s.check}`,
+          onclick: () => lift(s)}, 'Lift…')] : [])],
       {rowProps: (s) => ({dataset: {suppression: s.id}})}) : null];
+  }
+
+  // lift deletes a suppression (operator, DELETE
+  // /api/v1/audit/suppressions/{id}) after a confirmation: its findings
+  // count against the score again from the next audit.
+  async function lift(s) {
+    const scope = s.resource ? `on ${s.resource}` : 'on every resource';
+    if (!(await confirmDialog(`Lift the suppression of ${s.check}?`,
+      `Its findings ${scope} count against the score again; the change is written to the audit trail.`, 'Lift'))) return;
+    try {
+      await api.request('DELETE', `/api/v1/audit/suppressions/${encodeURIComponent(s.id)}`);
+      toast(`Suppression of ${s.check} lifted.`);
+      await load();
+    } catch (e) {
+      if (e.status !== 401) toast(`Lift failed: ${e.message}`, true);
+    }
   }
 
   async function suppress(f) {
