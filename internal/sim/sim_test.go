@@ -189,5 +189,24 @@ func TestRolloutScenarios(t *testing.T) {
 	}
 	if m := got[sim.RolloutMirai]; m.Status != "halted" || !strings.Contains(m.Reason, "alert") || m.Wave != 1 {
 		t.Errorf("mirai release: %s in wave %d %q; want halted on the alert gate in wave 1", m.Status, m.Wave, m.Reason)
+		// What the gate saw, so that a failure explains itself: the
+		// updated devices with their waves and times, and the alerts.
+		var md rollout.Detail
+		if err := o.API.Get(ctx, "/api/v1/rollouts/"+m.Rollout+"?limit=1000", &md); err == nil {
+			for _, x := range md.DeviceList {
+				if !x.OrderedAt.IsZero() {
+					t.Logf("mirai device %s wave %d state %s ordered %s installed %s", x.Device, x.Wave, x.State, x.OrderedAt.Format(time.RFC3339Nano), x.InstalledAt.Format(time.RFC3339Nano))
+				}
+			}
+			for _, h := range md.History {
+				t.Logf("mirai history %+v", h)
+			}
+		}
+		var as []map[string]any
+		if err := o.API.Get(ctx, "/api/v1/alerts?state=open,acknowledged,cleared", &as); err == nil {
+			for _, a := range as {
+				t.Logf("alert %v %v %v raised %v updated %v count %v", a["id"], a["device"], a["rule"], a["raised_at"], a["updated_at"], a["count"])
+			}
+		}
 	}
 }
