@@ -437,7 +437,7 @@ func looksLikeFormat(v string) bool {
 }
 
 func newModelCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "model", Short: "Declare model metadata: support period and latest firmware"}
+	cmd := &cobra.Command{Use: "model", Short: "List and show device models; declare their support period and latest firmware"}
 	var supportEnds, latest, released string
 	set := &cobra.Command{
 		Use: "set MODEL [--support-ends 2030-12-31] [--latest-firmware V --released 2026-06-01]", Short: "Set a model's support period and latest firmware", Args: cobra.ExactArgs(1),

@@ -68,10 +68,8 @@ or to standard output with a warning. They are never logged.`,
 			if batch < 1 || batch > fleet.MaxImport {
 				return fmt.Errorf("--batch must be 1 to %d", fleet.MaxImport)
 			}
-			c, out, err := apiOutput(cmd)
-			if err != nil {
-				return err
-			}
+			// The file first: a bad file is reported before any server is
+			// needed.
 			f, err := os.Open(args[0])
 			if err != nil {
 				return err
@@ -80,6 +78,10 @@ or to standard output with a warning. They are never logged.`,
 			f.Close()
 			if err != nil {
 				return fmt.Errorf("%s: %w; nothing was imported", args[0], err)
+			}
+			c, out, err := apiOutput(cmd)
+			if err != nil {
+				return err
 			}
 			var w io.Writer = cmd.OutOrStdout()
 			var tf *os.File
