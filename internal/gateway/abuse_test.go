@@ -15,7 +15,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/wardproject/ward/internal/mochi/packets"
 
 	"github.com/wardproject/ward/internal/gateway"
 	"github.com/wardproject/ward/internal/pki"

@@ -9,7 +9,7 @@ import (
 	"net"
 	"testing"
 
-	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/wardproject/ward/internal/mochi/packets"
 )
 
 // chunkConn is a net.Conn whose reads return in, at most chunk bytes at

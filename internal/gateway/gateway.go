@@ -1,5 +1,6 @@
 // Package gateway authenticates devices on Ward's MQTT broker and enforces
-// per-device policy. It is a set of mochi-mqtt hooks; it does not fork the broker.
+// per-device policy. It is a set of hooks on the MQTT broker, Ward's fork of
+// mochi-mqtt in internal/mochi (see its README for why and what changed).
 //
 // A device is identified only by its verified client certificate (the
 // urn:ward:device:<id> URI SAN; the CN only behind an explicit setting, see
@@ -142,8 +143,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	mqtt "github.com/wardproject/ward/internal/mochi"
 
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/store"

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
+	mqtt "github.com/wardproject/ward/internal/mochi"
+	"github.com/wardproject/ward/internal/mochi/packets"
 
 	"github.com/wardproject/ward/internal/pki"
 )

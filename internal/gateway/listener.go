@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/wardproject/ward/internal/mochi/listeners"
 )
 
 // listener implements mochi's listeners.Listener: it accepts TCP, admits

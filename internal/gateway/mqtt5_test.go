@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/wardproject/ward/internal/mochi/packets"
 
 	"github.com/wardproject/ward/internal/gateway"
 	"github.com/wardproject/ward/internal/store"

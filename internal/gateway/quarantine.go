@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
+	mqtt "github.com/wardproject/ward/internal/mochi"
+	"github.com/wardproject/ward/internal/mochi/packets"
 
 	"github.com/wardproject/ward/internal/store"
 )

@@ -5,7 +5,7 @@ import (
 	"math/big"
 	"slices"
 
-	mqtt "github.com/mochi-mqtt/server/v2"
+	mqtt "github.com/wardproject/ward/internal/mochi"
 )
 
 // ReasonSessionQuota refuses a CONNECT that would take a device over

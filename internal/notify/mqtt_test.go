@@ -9,10 +9,10 @@ import (
 	"testing"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
-	"github.com/mochi-mqtt/server/v2/packets"
+	mqtt "github.com/wardproject/ward/internal/mochi"
+	"github.com/wardproject/ward/internal/mochi/hooks/auth"
+	"github.com/wardproject/ward/internal/mochi/listeners"
+	"github.com/wardproject/ward/internal/mochi/packets"
 
 	"github.com/google/go-cmp/cmp"
 
