@@ -3915,3 +3915,45 @@ func TestMinimum(t *testing.T) {
 	require.EqualValues(t, -1, minimum(-1, 20))
 	require.EqualValues(t, -2, minimum(-1, -2))
 }
+
+// TestServerSweepsDoNotCopyClients holds Ward's patch to the expiry loops:
+// with many idle clients (none disconnected, no inflights) a sweep
+// allocates nothing, where copying the client map allocated in proportion
+// to the clients twice a second; and the sweeps still act on the clients
+// that need it.
+func TestServerSweepsDoNotCopyClients(t *testing.T) {
+	s := New(nil)
+	n := time.Now().Unix()
+	for i := range 2000 {
+		cl := newClient(nil, &ops{options: s.Options, info: s.Info, hooks: s.hooks, log: s.Log})
+		cl.ID = "idle-" + strconv.Itoa(i)
+		s.Clients.Add(cl)
+	}
+	allocs := testing.AllocsPerRun(10, func() {
+		s.clearExpiredClients(n)
+		s.clearExpiredInflights(n)
+	})
+	require.Zero(t, allocs, "an idle sweep allocated")
+
+	gone, _, _ := newTestClient()
+	gone.ID = "gone"
+	gone.ops.info = s.Info
+	gone.State.disconnected = n - 10
+	gone.State.cancelOpen()
+	s.Clients.Add(gone)
+	held, _, _ := newTestClient()
+	held.ID = "held"
+	held.ops.info = s.Info
+	held.State.Inflight.Set(packets.Packet{PacketID: 1, Created: n - 10})
+	s.Clients.Add(held)
+	s.Options.Capabilities.MaximumSessionExpiryInterval = 5
+	s.Options.Capabilities.MaximumMessageExpiryInterval = 5
+
+	s.clearExpiredClients(n)
+	s.clearExpiredInflights(n)
+	_, ok := s.Clients.Get("gone")
+	require.False(t, ok, "an expired offline client is still held")
+	require.Equal(t, 2001, s.Clients.Len())
+	require.Zero(t, held.State.Inflight.Len(), "an expired inflight is still held")
+	require.Len(t, s.Clients.Select(func(c *Client) bool { return c.ID == "held" }), 1)
+}
