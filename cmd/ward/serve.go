@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wardproject/ward/internal/config"
+	"github.com/wardproject/ward/internal/memlimit"
+	"github.com/wardproject/ward/internal/profiler"
 	"github.com/wardproject/ward/internal/server"
 )
 
@@ -30,7 +32,15 @@ comes only from WARD_CA_PASSPHRASE or pki.key_passphrase_file.
 
 First start writes <data-dir>/admin.token (mode 0600) and <data-dir>/ca.pem and
 prints their paths and the CA fingerprint on stdout; the token itself is never
-printed. With --log-format json every line on stderr is JSON and those lines
+printed.
+
+Memory: unless GOMEMLIMIT is set, the Go runtime's soft memory limit is 90% of
+the memory this process may use (its cgroup limit, else the machine's MemTotal),
+logged at start. --pprof-addr 127.0.0.1:6060 serves Go's runtime profiles
+(/debug/pprof/heap, goroutine, profile) without authentication, on a loopback
+address only; it is off by default.
+
+With --log-format json every line on stderr is JSON and those lines
 are log records instead ("first start: admin API token written" with its
 "path", "CA certificate" with "path" and "fingerprint_sha256"): read the token
 from that file.`,
@@ -51,6 +61,26 @@ from that file.`,
 				// and the first-start summary is only logged.
 				slog.SetDefault(log)
 				out = nil
+			}
+			if d, err := memlimit.Apply(memlimit.Options{}); err != nil {
+				log.Warn("no Go memory limit set: the memory available could not be read; set GOMEMLIMIT", "err", err)
+			} else if d.Limit > 0 {
+				log.Info("Go memory limit set from the machine (GOMEMLIMIT overrides)", "limit_mib", d.Limit>>20, "available_mib", d.Available>>20, "from", d.Source)
+			} else {
+				log.Info("Go memory limit left to the environment", "from", d.Source)
+			}
+			if cfg.PprofAddr != "" {
+				ps, err := profiler.Listen(cfg.PprofAddr)
+				if err != nil {
+					return logged(log, err)
+				}
+				defer ps.Close()
+				go func() {
+					if err := ps.Serve(); err != nil {
+						log.Error("pprof listener stopped", "err", err)
+					}
+				}()
+				log.Info("pprof listener on loopback (no authentication)", "addr", ps.Addr().String())
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,13 +19,15 @@ import (
 // first start and a shutdown: every line on stderr is a JSON record, the
 // first-start summary is among them with the admin token's file (the
 // token itself appears nowhere), and stdout stays empty. A configuration
-// error is reported as JSON too.
+// error is reported as JSON too. It also runs the opt-in pprof listener
+// (--pprof-addr): the heap profile is served on loopback while the server
+// runs, and a non-loopback address stops the start with the setting named.
 func TestServeJSONLog(t *testing.T) {
 	bin := wardBinary(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "serve", "--log-format", "json", "--data-dir", dir, "--https-addr", "127.0.0.1:0", "--mqtt-addr", "127.0.0.1:0")
+	cmd := exec.CommandContext(ctx, bin, "serve", "--log-format", "json", "--data-dir", dir, "--https-addr", "127.0.0.1:0", "--mqtt-addr", "127.0.0.1:0", "--pprof-addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "WARD_SERVER=", "WARD_TOKEN=", "WARD_CA=")
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
@@ -44,7 +48,7 @@ func TestServeJSONLog(t *testing.T) {
 		}
 	}()
 	var all []string
-	var tokenPath string
+	var tokenPath, pprofAddr string
 	ready := false
 	for tokenPath == "" || !ready { // signal only once started: an interrupted start exits 1
 
@@ -58,6 +62,20 @@ func TestServeJSONLog(t *testing.T) {
 			tokenPath, _ = rec["path"].(string)
 		}
 		ready = ready || rec["msg"] == "ward ready"
+		if rec["msg"] == "pprof listener on loopback (no authentication)" {
+			pprofAddr, _ = rec["addr"].(string)
+		}
+	}
+	if pprofAddr == "" {
+		t.Errorf("no pprof listener record:\n%s", strings.Join(all, "\n"))
+	} else if resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/heap?debug=1"); err != nil {
+		t.Errorf("pprof heap: %v", err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("heap profile:")) {
+			t.Errorf("pprof heap: %d %.200s", resp.StatusCode, body)
+		}
 	}
 	if want, _ := filepath.Abs(filepath.Join(dir, "admin.token")); tokenPath != want {
 		t.Errorf("first-start record names %q, want %q", tokenPath, want)
@@ -99,6 +117,16 @@ func TestServeJSONLog(t *testing.T) {
 	checkJSONLines(t, badLines, "")
 	if !strings.Contains(errb.String(), "shutdown") {
 		t.Errorf("the error record does not name the setting: %s", errb.String())
+	}
+
+	// The pprof listener never binds a public address.
+	for _, addr := range []string{"0.0.0.0:0", ":0"} {
+		pub := exec.CommandContext(ctx, bin, "serve", "--data-dir", t.TempDir(), "--pprof-addr", addr)
+		pub.Env = cmd.Env
+		out, err := pub.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "pprof_addr") || !strings.Contains(string(out), "loopback") {
+			t.Errorf("ward serve --pprof-addr %s: %v\n%s", addr, err, out)
+		}
 	}
 }
 

@@ -20,6 +20,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
+
+	"github.com/wardproject/ward/internal/profiler"
 )
 
 // Config is Ward's validated server configuration.
@@ -31,6 +33,9 @@ type Config struct {
 	LogLevel      string        // log.level
 	LogFormat     string        // log.format
 	ShutdownGrace time.Duration // shutdown_grace
+	// PprofAddr (pprof_addr, --pprof-addr) is the opt-in loopback
+	// listener for Go's runtime profiles; "" (the default) is off.
+	PprofAddr string
 
 	PKI     PKI
 	Enroll  Enroll
@@ -227,6 +232,7 @@ var settings = []setting{
 	{key: "hostname", kind: kStrings, usage: "extra DNS names or IPs for the server certificate (repeat or comma-separate)", ptr: func(c *Config) any { return &c.Hostnames }},
 	{key: "log.level", def: "info", usage: "log level: debug, info, warn, error", ptr: func(c *Config) any { return &c.LogLevel }},
 	{key: "log.format", def: "text", usage: "log format: text or json", ptr: func(c *Config) any { return &c.LogFormat }},
+	{key: "pprof_addr", usage: "opt-in listener for Go's runtime profiles (/debug/pprof/heap, goroutine, profile) on a loopback address such as 127.0.0.1:6060; no authentication, so any other address is refused; off when empty", ptr: func(c *Config) any { return &c.PprofAddr }},
 	{key: "shutdown_grace", kind: kDuration, def: "10s", usage: "how long in-flight requests may finish on shutdown", ptr: func(c *Config) any { return &c.ShutdownGrace }},
 	{key: "pki.ca_cert", usage: "operator-supplied issuing CA certificate (PEM, chain to the root may follow)", ptr: func(c *Config) any { return &c.PKI.CACert }, flag: "ca-cert"},
 	{key: "pki.ca_key", usage: "operator-supplied issuing CA private key (PEM, mode 0600)", ptr: func(c *Config) any { return &c.PKI.CAKey }, flag: "ca-key"},
@@ -514,6 +520,11 @@ func (c *Config) validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return bad("log.level", "unknown level "+strconv.Quote(c.LogLevel), "use debug, info, warn or error")
+	}
+	if c.PprofAddr != "" {
+		if err := profiler.CheckAddr(c.PprofAddr); err != nil {
+			return &Error{Key: "pprof_addr", Source: c.sources["pprof_addr"], Err: err, Hint: "use 127.0.0.1:PORT or [::1]:PORT, and an SSH tunnel to reach it from elsewhere"}
+		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return bad("log.format", "unknown format "+strconv.Quote(c.LogFormat), "use text or json")

@@ -123,6 +123,9 @@ func TestErrors(t *testing.T) {
 		{"stream-buffer-zero", "", []string{"WARD_STREAM_BUFFER=0"}, nil, "stream.buffer", "env"},
 		{"stream-heartbeat-beyond-the-cli-idle", "stream:\n  heartbeat: 2m\n", nil, nil, "stream.heartbeat", ":2"},
 		{"stream-limit-negative", "", nil, []string{"--stream-max-per-principal", "-1"}, "stream.max_per_principal", "flag"},
+		{"pprof-all-interfaces", "", nil, []string{"--pprof-addr", "0.0.0.0:6060"}, "pprof_addr", "flag"},
+		{"pprof-no-host", "", []string{"WARD_PPROF_ADDR=:6060"}, nil, "pprof_addr", "env"},
+		{"pprof-public-file", "pprof_addr: 192.0.2.7:6060\n", nil, nil, "pprof_addr", ":1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,5 +181,27 @@ func TestClient(t *testing.T) {
 	}
 	if _, err := LoadClient(fs2, []string{"WARD_SERVER=https://x:1"}, true); err == nil {
 		t.Error("missing token accepted")
+	}
+}
+
+// TestPprofAddr: off by default; a loopback address from any source.
+func TestPprofAddr(t *testing.T) {
+	c, err := Load(flags(t), nil)
+	if err != nil || c.PprofAddr != "" {
+		t.Fatalf("default pprof_addr %q, %v; want off", c.PprofAddr, err)
+	}
+	for _, tt := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{nil, []string{"--pprof-addr", "127.0.0.1:6060"}, "127.0.0.1:6060"},
+		{[]string{"WARD_PPROF_ADDR=[::1]:6060"}, nil, "[::1]:6060"},
+		{[]string{"WARD_CONFIG=" + writeFile(t, "pprof_addr: localhost:6060\n")}, nil, "localhost:6060"},
+	} {
+		c, err := Load(flags(t, tt.args...), tt.env)
+		if err != nil || c.PprofAddr != tt.want {
+			t.Errorf("%v %v: pprof_addr %q, %v; want %q", tt.env, tt.args, c.PprofAddr, err, tt.want)
+		}
 	}
 }
