@@ -67,4 +67,41 @@ type Detection interface {
 	// replaces.
 	GetBlob(ctx context.Context, name string) ([]byte, error)
 	PutBlob(ctx context.Context, name string, data []byte) error
+
+	// PutPartialBatch stores one gateway node's batch of partial
+	// datapoints. Storing a batch whose (Node, WindowEnd, Seq) is already
+	// stored keeps the first and returns nil: a redelivered batch is not
+	// counted twice, and a later batch cannot overwrite an earlier one.
+	PutPartialBatch(ctx context.Context, b PartialBatch) error
+	// CountPartialBatches returns, for every node and window end at or
+	// before through, how many of its batches are stored and how many it
+	// shipped, ordered by window end then node.
+	CountPartialBatches(ctx context.Context, through time.Time) ([]PartialCount, error)
+	// ListPartialBatches returns every stored batch with a window end at
+	// or before through, ordered by window end, node and seq.
+	ListPartialBatches(ctx context.Context, through time.Time) ([]PartialBatch, error)
+	// DeletePartialBatches deletes the batches with the keys (Node,
+	// WindowEnd, Seq) of bs; Batches and Data are ignored, and unknown
+	// keys are not an error. It returns how many it deleted.
+	DeletePartialBatches(ctx context.Context, bs []PartialBatch) (int64, error)
+}
+
+// PartialBatch is one gateway node's batch of partial datapoints of one
+// base window, as the detector workers store it until the detect leader
+// evaluates the window. The detect package owns Data's encoding.
+type PartialBatch struct {
+	Node      string
+	WindowEnd time.Time
+	Seq       int // 0-based number of the batch in the node's window
+	Batches   int // how many batches the node shipped for the window
+	Data      []byte
+}
+
+// PartialCount is how many of one node's batches of one window are
+// stored, and how many it shipped.
+type PartialCount struct {
+	Node      string
+	WindowEnd time.Time
+	Stored    int
+	Batches   int
 }

@@ -16,8 +16,9 @@
 //   - Users (users.go): people's accounts (argon2id password hashes,
 //     sign-in failure counts and lockouts) and their sessions, stored
 //     hashed so that every node of a cluster shares them.
-//   - Detection (detection.go): alerts, metric windows and named blobs
-//     (detection profiles, learned models).
+//   - Detection (detection.go): alerts, metric windows, named blobs
+//     (detection profiles, learned models) and the gateway nodes' partial
+//     datapoints waiting for the detect leader.
 //   - Compliance (compliance.go): SBOMs, advisories, model information,
 //     audit findings, suppressions and the findings trend.
 //   - AuditLog (audit.go): the hash-chained log of operator and automatic

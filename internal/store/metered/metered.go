@@ -533,3 +533,27 @@ func (s *Store) UpdateRolloutDevice(ctx context.Context, a1 store.RolloutDeviceU
 	defer s.observe("UpdateRolloutDevice", time.Now())
 	return s.next.UpdateRolloutDevice(ctx, a1)
 }
+
+// PutPartialBatch times Store.PutPartialBatch.
+func (s *Store) PutPartialBatch(ctx context.Context, a1 store.PartialBatch) error {
+	defer s.observe("PutPartialBatch", time.Now())
+	return s.next.PutPartialBatch(ctx, a1)
+}
+
+// CountPartialBatches times Store.CountPartialBatches.
+func (s *Store) CountPartialBatches(ctx context.Context, a1 time.Time) ([]store.PartialCount, error) {
+	defer s.observe("CountPartialBatches", time.Now())
+	return s.next.CountPartialBatches(ctx, a1)
+}
+
+// ListPartialBatches times Store.ListPartialBatches.
+func (s *Store) ListPartialBatches(ctx context.Context, a1 time.Time) ([]store.PartialBatch, error) {
+	defer s.observe("ListPartialBatches", time.Now())
+	return s.next.ListPartialBatches(ctx, a1)
+}
+
+// DeletePartialBatches times Store.DeletePartialBatches.
+func (s *Store) DeletePartialBatches(ctx context.Context, a1 []store.PartialBatch) (int64, error) {
+	defer s.observe("DeletePartialBatches", time.Now())
+	return s.next.DeletePartialBatches(ctx, a1)
+}

@@ -241,3 +241,64 @@ func (db *DB) DeleteMetricWindowsBefore(ctx context.Context, window time.Duratio
 	}
 	return tag.RowsAffected(), nil
 }
+
+// PutPartialBatch stores a batch; a stored key keeps its first batch.
+func (db *DB) PutPartialBatch(ctx context.Context, b store.PartialBatch) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO detect_partials(window_end, node, seq, batches, data) VALUES($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING`,
+		ts(b.WindowEnd), b.Node, b.Seq, b.Batches, b.Data)
+	if err != nil {
+		return fmt.Errorf("store partial batch %d of node %s, window %s: %w", b.Seq, b.Node, b.WindowEnd.UTC().Format(time.RFC3339), err)
+	}
+	return nil
+}
+
+// CountPartialBatches counts the stored batches per node and window.
+func (db *DB) CountPartialBatches(ctx context.Context, through time.Time) ([]store.PartialCount, error) {
+	rows, err := db.pool.Query(ctx, `SELECT window_end, node, COUNT(*), MAX(batches) FROM detect_partials WHERE window_end<=$1 GROUP BY window_end, node ORDER BY window_end, node`, ts(through))
+	out, err := collect(rows, err, func(s scanner) (store.PartialCount, error) {
+		var c store.PartialCount
+		var end int64
+		err := s.Scan(&end, &c.Node, &c.Stored, &c.Batches)
+		c.WindowEnd = tm(end)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("count partial batches: %w", err)
+	}
+	return out, nil
+}
+
+// ListPartialBatches returns the batches of the windows ending by through.
+func (db *DB) ListPartialBatches(ctx context.Context, through time.Time) ([]store.PartialBatch, error) {
+	rows, err := db.pool.Query(ctx, `SELECT window_end, node, seq, batches, data FROM detect_partials WHERE window_end<=$1 ORDER BY window_end, node, seq`, ts(through))
+	out, err := collect(rows, err, func(s scanner) (store.PartialBatch, error) {
+		var b store.PartialBatch
+		var end int64
+		err := s.Scan(&end, &b.Node, &b.Seq, &b.Batches, &b.Data)
+		b.WindowEnd = tm(end)
+		return b, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list partial batches: %w", err)
+	}
+	return out, nil
+}
+
+// DeletePartialBatches deletes batches by key, in one statement.
+func (db *DB) DeletePartialBatches(ctx context.Context, bs []store.PartialBatch) (int64, error) {
+	if len(bs) == 0 {
+		return 0, nil
+	}
+	ends := make([]int64, len(bs))
+	nodes := make([]string, len(bs))
+	seqs := make([]int64, len(bs))
+	for i, b := range bs {
+		ends[i], nodes[i], seqs[i] = ts(b.WindowEnd), b.Node, int64(b.Seq)
+	}
+	tag, err := db.pool.Exec(ctx, `DELETE FROM detect_partials p USING unnest($1::bigint[], $2::text[], $3::bigint[]) AS k(e, n, s)
+		WHERE p.window_end=k.e AND p.node=k.n AND p.seq=k.s`, ends, nodes, seqs)
+	if err != nil {
+		return 0, fmt.Errorf("delete partial batches: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -222,6 +222,17 @@ var migrations = []string{
 	);
 	CREATE INDEX sessions_user ON sessions(user_name) WHERE revoked_at = 0;
 	CREATE INDEX sessions_expires ON sessions(expires_at);`,
+	// 9: the gateway nodes' partial datapoints of each detection window,
+	// stored by the detector workers until the detect leader merges and
+	// evaluates the window (then deletes them).
+	`CREATE TABLE detect_partials (
+		window_end bigint NOT NULL,
+		node text COLLATE "C" NOT NULL,
+		seq integer NOT NULL,
+		batches integer NOT NULL,
+		data bytea NOT NULL,
+		PRIMARY KEY (window_end, node, seq)
+	);`,
 }
 
 // errNewerSchema is returned when the database was migrated by a newer

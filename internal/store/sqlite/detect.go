@@ -239,3 +239,71 @@ func (db *DB) DeleteMetricWindowsBefore(ctx context.Context, window time.Duratio
 	}
 	return res.RowsAffected()
 }
+
+// PutPartialBatch stores a batch; a stored key keeps its first batch.
+func (db *DB) PutPartialBatch(ctx context.Context, b store.PartialBatch) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO detect_partials(window_end, node, seq, batches, data) VALUES(?,?,?,?,?) ON CONFLICT DO NOTHING`,
+		ts(b.WindowEnd), b.Node, b.Seq, b.Batches, b.Data)
+	if err != nil {
+		return fmt.Errorf("store partial batch %d of node %s, window %s: %w", b.Seq, b.Node, b.WindowEnd.UTC().Format(time.RFC3339), err)
+	}
+	return nil
+}
+
+// CountPartialBatches counts the stored batches per node and window.
+func (db *DB) CountPartialBatches(ctx context.Context, through time.Time) ([]store.PartialCount, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT window_end, node, COUNT(*), MAX(batches) FROM detect_partials WHERE window_end<=? GROUP BY window_end, node ORDER BY window_end, node`, ts(through))
+	if err != nil {
+		return nil, fmt.Errorf("count partial batches: %w", err)
+	}
+	defer rows.Close()
+	var out []store.PartialCount
+	for rows.Next() {
+		var c store.PartialCount
+		var end int64
+		if err := rows.Scan(&end, &c.Node, &c.Stored, &c.Batches); err != nil {
+			return nil, fmt.Errorf("count partial batches: %w", err)
+		}
+		c.WindowEnd = tm(end)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// ListPartialBatches returns the batches of the windows ending by through.
+func (db *DB) ListPartialBatches(ctx context.Context, through time.Time) ([]store.PartialBatch, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT window_end, node, seq, batches, data FROM detect_partials WHERE window_end<=? ORDER BY window_end, node, seq`, ts(through))
+	if err != nil {
+		return nil, fmt.Errorf("list partial batches: %w", err)
+	}
+	defer rows.Close()
+	var out []store.PartialBatch
+	for rows.Next() {
+		var b store.PartialBatch
+		var end int64
+		if err := rows.Scan(&end, &b.Node, &b.Seq, &b.Batches, &b.Data); err != nil {
+			return nil, fmt.Errorf("list partial batches: %w", err)
+		}
+		b.WindowEnd = tm(end)
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// DeletePartialBatches deletes batches by key, in one transaction.
+func (db *DB) DeletePartialBatches(ctx context.Context, bs []store.PartialBatch) (int64, error) {
+	if len(bs) == 0 {
+		return 0, nil
+	}
+	return inTxValue(ctx, db, func(tx *liteTx) (int64, error) {
+		var n int64
+		for _, b := range bs {
+			k, err := tx.Exec(ctx, `DELETE FROM detect_partials WHERE window_end=? AND node=? AND seq=?`, ts(b.WindowEnd), b.Node, b.Seq)
+			if err != nil {
+				return n, fmt.Errorf("delete partial batches: %w", err)
+			}
+			n += k
+		}
+		return n, nil
+	})
+}

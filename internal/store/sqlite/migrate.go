@@ -213,6 +213,17 @@ var migrations = []string{
 	);
 	CREATE INDEX sessions_user ON sessions(user_name) WHERE revoked_at = 0;
 	CREATE INDEX sessions_expires ON sessions(expires_at);`,
+	// 9: the gateway nodes' partial datapoints of each detection window,
+	// stored by the detector workers until the detect leader merges and
+	// evaluates the window (then deletes them).
+	`CREATE TABLE detect_partials (
+		window_end INTEGER NOT NULL,
+		node TEXT NOT NULL,
+		seq INTEGER NOT NULL,
+		batches INTEGER NOT NULL,
+		data BLOB NOT NULL,
+		PRIMARY KEY (window_end, node, seq)
+	) WITHOUT ROWID;`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {

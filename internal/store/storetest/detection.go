@@ -23,6 +23,8 @@ func TestDetection(t *testing.T, open func(t *testing.T) store.Store) {
 		{"metric-windows", testMetricWindows},
 		{"metric-window-keys", testMetricWindowKeys},
 		{"blobs", testBlobs},
+		{"partial-batches", testPartialBatches},
+		{"partial-batches-concurrent", testPartialBatchesConcurrent},
 	})
 }
 
@@ -247,5 +249,85 @@ func testAlertCounts(t *testing.T, s store.Store) {
 	want := map[string]map[string]int{"open": {"critical": 200, "low": 804}, "acknowledged": {"critical": 1}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("CountAlerts (-want +got):\n%s", diff)
+	}
+}
+
+func testPartialBatches(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	w1, w2 := t0, t0.Add(time.Minute)
+	in := []store.PartialBatch{
+		{Node: "b", WindowEnd: w1, Seq: 0, Batches: 1, Data: []byte{0, 1, 0xff}},
+		{Node: "a", WindowEnd: w1, Seq: 1, Batches: 3, Data: []byte("a1")},
+		{Node: "a", WindowEnd: w1, Seq: 0, Batches: 3, Data: []byte("a0")},
+		{Node: "a", WindowEnd: w2, Seq: 0, Batches: 1, Data: []byte("next")},
+	}
+	for _, b := range in {
+		if err := s.PutPartialBatch(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A redelivered batch, and a hostile one reusing a stored key, change nothing.
+	if err := s.PutPartialBatch(ctx, store.PartialBatch{Node: "a", WindowEnd: w1, Seq: 0, Batches: 3, Data: []byte("a0")}); err != nil {
+		t.Errorf("PutPartialBatch twice = %v, want nil", err)
+	}
+	if err := s.PutPartialBatch(ctx, store.PartialBatch{Node: "a", WindowEnd: w1, Seq: 1, Batches: 9, Data: []byte("forged")}); err != nil {
+		t.Errorf("PutPartialBatch over a stored key = %v, want nil", err)
+	}
+	counts, err := s.CountPartialBatches(ctx, w1)
+	want := []store.PartialCount{{Node: "a", WindowEnd: w1, Stored: 2, Batches: 3}, {Node: "b", WindowEnd: w1, Stored: 1, Batches: 1}}
+	if diff := cmp.Diff(want, counts, cmpopts.EquateApproxTime(0)); err != nil || diff != "" {
+		t.Errorf("CountPartialBatches(w1) = %v (-want +got):\n%s", err, diff)
+	}
+	got, err := s.ListPartialBatches(ctx, w1)
+	wantList := []store.PartialBatch{in[2], in[1], in[0]}
+	if diff := cmp.Diff(wantList, got, cmpopts.EquateApproxTime(0)); err != nil || diff != "" {
+		t.Errorf("ListPartialBatches(w1) = %v (-want +got):\n%s", err, diff)
+	}
+	if got, _ := s.ListPartialBatches(ctx, w2); len(got) != 4 {
+		t.Errorf("ListPartialBatches(w2) = %d batches, want 4", len(got))
+	}
+	if got, _ := s.ListPartialBatches(ctx, w1.Add(-time.Nanosecond)); len(got) != 0 {
+		t.Errorf("ListPartialBatches before the first window = %d batches, want 0", len(got))
+	}
+	// Delete by key: what was read, and an unknown key.
+	n, err := s.DeletePartialBatches(ctx, append(wantList, store.PartialBatch{Node: "zz", WindowEnd: w1}))
+	if err != nil || n != 3 {
+		t.Errorf("DeletePartialBatches = %d, %v; want 3", n, err)
+	}
+	got, _ = s.ListPartialBatches(ctx, w2)
+	if len(got) != 1 || got[0].Node != "a" || !got[0].WindowEnd.Equal(w2) || string(got[0].Data) != "next" {
+		t.Errorf("after delete: %+v, want only the w2 batch", got)
+	}
+	if n, err := s.DeletePartialBatches(ctx, nil); n != 0 || err != nil {
+		t.Errorf("DeletePartialBatches(nil) = %d, %v", n, err)
+	}
+}
+
+// testPartialBatchesConcurrent stores the same batches from several
+// goroutines at once (redelivery to two detector workers): each is stored
+// once.
+func testPartialBatchesConcurrent(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const workers, batches = 4, 20
+	errs := make(chan error, workers)
+	for range workers {
+		go func() {
+			var err error
+			for i := range batches {
+				if e := s.PutPartialBatch(ctx, store.PartialBatch{Node: "n", WindowEnd: t0, Seq: i, Batches: batches, Data: []byte{byte(i)}}); e != nil && err == nil {
+					err = e
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	counts, err := s.CountPartialBatches(ctx, t0)
+	if err != nil || len(counts) != 1 || counts[0].Stored != batches {
+		t.Errorf("CountPartialBatches = %+v, %v; want %d stored once each", counts, err, batches)
 	}
 }
