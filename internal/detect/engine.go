@@ -59,6 +59,19 @@ type Options struct {
 	Logger    *slog.Logger
 	Metrics   prometheus.Registerer
 	Now       func() time.Time
+
+	// Partials, in a cluster, is where the detector workers store the
+	// gateway nodes' window batches; the detect leader evaluates from it
+	// (EvaluatePartials, Lead) and every other node reads the leader's
+	// state from Store (Follow). Nil: a single node.
+	Partials PartialStore
+	// Grace is how long after a window's end the detect leader waits for
+	// the batches of every gateway node before it evaluates the window
+	// without the missing ones (which are then evaluated, late, with the
+	// window in which they arrive); default 15 s. The wait ends earlier
+	// once every node that shipped in the last windows has all its
+	// batches in.
+	Grace time.Duration
 }
 
 // Engine closes windows and evaluates profiles.
@@ -75,11 +88,21 @@ type Engine struct {
 	models    map[string]*groupModel
 	windows   int64
 	facts     map[string]DeviceFacts // latest device-side facts per device
+	// factsDirty: facts changed since they were last stored (cluster).
+	factsDirty bool
+	// recent is when each gateway node last shipped a batch the leader
+	// evaluated: the nodes a window waits for (cluster.go).
+	recent map[string]time.Time
 
 	mWindows    prometheus.Counter
 	mDatapoints prometheus.Counter
 	mRaised     *prometheus.CounterVec
 	mEvalSecs   prometheus.Histogram
+	mLate       prometheus.Counter
+	// prompt wakes the detect leader when a batch was stored (Prompt).
+	prompt chan struct{}
+	// leading is set while this node is the detect leader.
+	leading atomic.Bool
 	// lastEnd is the end of the last window evaluated, in Unix
 	// nanoseconds (the engine's start until then): ward_detect_lag_seconds.
 	lastEnd atomic.Int64
@@ -94,6 +117,9 @@ type ruleState struct {
 const (
 	ProfilesBlob = "detect/profiles"
 	BaselineBlob = "detect/baseline"
+	// FactsBlob holds the latest device facts in a cluster, written by the
+	// detect leader for the nodes that answer the API and run the audit.
+	FactsBlob = "detect/facts"
 )
 
 // New returns an Engine with the stored profiles (or the defaults) and the
@@ -114,10 +140,14 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Grace <= 0 {
+		opts.Grace = 15 * time.Second
+	}
 	f := promauto.With(opts.Metrics)
 	e := &Engine{opts: opts, log: opts.Logger.With("component", "detect"),
 		tiers: map[int]map[string]*Datapoint{}, states: map[string]*ruleState{}, reservoir: map[string]*ring{}, models: map[string]*groupModel{},
-		facts:       map[string]DeviceFacts{},
+		facts: map[string]DeviceFacts{}, recent: map[string]time.Time{}, prompt: make(chan struct{}, 1),
+		mLate:       f.NewCounter(prometheus.CounterOpts{Name: "ward_detect_late_partials_total", Help: "Partial datapoints of gateway nodes that reached the detect leader after their window was evaluated, and were evaluated with a later window."}),
 		mWindows:    f.NewCounter(prometheus.CounterOpts{Name: "ward_detect_windows_total", Help: "Detection windows closed."}),
 		mDatapoints: f.NewCounter(prometheus.CounterOpts{Name: "ward_detect_datapoints_total", Help: "Device datapoints evaluated."}),
 		mRaised:     f.NewCounterVec(prometheus.CounterOpts{Name: "ward_detect_alerts_raised_total", Help: "Alerts raised or updated by detection."}, []string{"source"}),
@@ -204,14 +234,32 @@ func (e *Engine) Run(ctx context.Context) error {
 
 func (e *Engine) saveBaseline(ctx context.Context) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.saveStateLocked(ctx)
+}
+
+// saveStateLocked stores the learned baseline and, in a cluster, the
+// device facts when they changed, for the other nodes' API and audit.
+// e.mu is held.
+func (e *Engine) saveStateLocked(ctx context.Context) {
 	b, err := json.Marshal(e.models)
-	e.mu.Unlock()
 	if err == nil {
 		err = e.opts.Store.PutBlob(ctx, BaselineBlob, b)
 	}
 	if err != nil {
 		e.log.Error("save baseline", "err", err)
 	}
+	if e.opts.Partials == nil || !e.factsDirty {
+		return
+	}
+	if b, err = json.Marshal(e.facts); err == nil {
+		err = e.opts.Store.PutBlob(ctx, FactsBlob, b)
+	}
+	if err != nil {
+		e.log.Error("save device facts", "err", err)
+		return
+	}
+	e.factsDirty = false
 }
 
 // deviceInfo is what profiles target.
@@ -238,7 +286,16 @@ func (e *Engine) CloseWindow(ctx context.Context, end time.Time) error {
 		}
 	}()
 	w := e.opts.Window
-	dps := e.opts.Collector.Swap(end.Add(-w), end, 2*60*w)
+	return e.evaluateWindow(ctx, end, e.opts.Collector.Swap(end.Add(-w), end, 2*60*w))
+}
+
+// evaluateWindow evaluates the base window ending at end, whose datapoints
+// (one per device, merged from every node in a cluster) are dps, and the
+// longer windows that end there too. A single node feeds it from its own
+// collector (CloseWindow); the detect leader of a cluster from the gateway
+// nodes' partials (EvaluatePartials).
+func (e *Engine) evaluateWindow(ctx context.Context, end time.Time, dps []Datapoint) error {
+	w := e.opts.Window
 	devs, err := e.opts.Store.ListDevices(ctx)
 	if err != nil {
 		return fmt.Errorf("list devices: %w", err)
@@ -255,6 +312,7 @@ func (e *Engine) CloseWindow(ctx context.Context, end time.Time) error {
 		if dp.Values[DeviceReports] > 0 {
 			e.facts[dp.Device] = DeviceFacts{ListeningTCP: dp.Sets[ListeningTCPPorts], ListeningUDP: dp.Sets[ListeningUDPPorts],
 				DestinationIPs: dp.Sets[DestinationIPs], At: dp.End}
+			e.factsDirty = true
 		}
 	}
 	e.mDatapoints.Add(float64(len(dps)))
@@ -302,13 +360,7 @@ func (e *Engine) CloseWindow(ctx context.Context, end time.Time) error {
 				e.log.Error("expire metric windows", "err", err)
 			}
 		}
-		b, err := json.Marshal(e.models)
-		if err == nil {
-			err = e.opts.Store.PutBlob(ctx, BaselineBlob, b)
-		}
-		if err != nil {
-			e.log.Error("save baseline", "err", err)
-		}
+		e.saveStateLocked(ctx)
 	}
 	return nil
 }
