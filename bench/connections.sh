@@ -1,40 +1,58 @@
 #!/usr/bin/env bash
-# bench/connections.sh: what an idle mutual-TLS MQTT connection costs the
+# bench/connections.sh: what an idle mutual-TLS MQTT session costs the
 # server, Ward beside Mosquitto 2 on this machine, loopback only.
-# docs/benchmarks.md ("Idle connections: memory per connection") quotes it.
+# docs/benchmarks.md ("Idle MQTT connections: memory per connection") quotes it.
 #
-#   bench/connections.sh                       # 0, 2,000, 5,000, 10,000 connections
+#   bench/connections.sh                       # 0, 10,000 and 100,000 sessions, 5 minutes idle each
 #   SIZES="0 1000 20000" bench/connections.sh  # other sizes (0 is the baseline; keep it first)
+#   IDLE=30 CPU_WINDOW=10s bench/connections.sh  # a smoke run: 30 s idle, CPU over 10 s
 #   DEVICES_N=500 bench/connections.sh         # device certificates to enroll (default 200)
 #   SUBSCRIBE=false bench/connections.sh       # connections without a subscription
-#   KEEP=1 bench/connections.sh                # keep the temporary directory
+#   SOURCES=8 bench/connections.sh             # client source addresses 127.0.0.1..127.0.0.8 (default 8)
+#   KEEP=1 bench/connections.sh                # keep the temporary directory (heap profiles, logs)
 #
 # Steps: build ward and the load clients; start `ward serve` on free ports in
 # a temporary data directory and enroll DEVICES_N devices with estload (their
 # certificates are mqttload's devices); write a Mosquitto configuration as
 # bench/run.sh does (Ward's CA and server certificate, require_certificate,
-# use_identity_as_username). Then for each size N and each broker: start the
-# broker afresh (Ward with bench/run.sh's raised per-device limits, so that
-# N/DEVICES_N connections per device are not refused by the connect rate
-# limit), open N idle connections with `mqttload -mode idle` (TLS handshake,
-# CONNECT with keep-alive 300 s and a clean session, client ID
-# <device>:idle-<k>, SUBSCRIBE devices/<device>/cmd), read the broker's VmRSS
-# once a second for SETTLE seconds after the last connection is up and keep
-# the last sample, read Ward's go_goroutines from /metrics, close the load
-# client and stop the broker. Everything started here is stopped on exit.
+# use_identity_as_username, max_connections -1). Then for each size N and
+# each broker: start the broker afresh (Ward with bench/run.sh's raised
+# per-device limits, so that N/DEVICES_N connections per device are not
+# refused, and --pprof-addr on a free loopback port), open N idle
+# connections with `mqttload -mode idle` (TLS handshake, CONNECT with
+# keep-alive 300 s and a clean session, client ID <device>:idle-<k>,
+# SUBSCRIBE devices/<device>/cmd; a PINGREQ every 2 minutes, as a device
+# with that keep-alive would) from SOURCES source addresses, and report the
+# connect rate while ramping (sessions/s). Then read the broker's VmRSS once
+# a second for IDLE seconds (default 300: the figure is memory after five
+# minutes idle, not right after connecting) and keep the last sample, and
+# its CPU time over CPU_WINDOW (default 60s) from /proc/PID/stat. For Ward,
+# also read go_goroutines and the Go heap and stack in use from /metrics and
+# fetch /debug/pprof/heap: its top entries (go tool pprof -top
+# -sample_index=inuse_space) are printed per session. Close the load client
+# and stop the broker. Everything started here is stopped on exit.
+#
+# Each process needs one descriptor per connection: the script raises the
+# soft open-file limit to the hard limit and skips a size that does not fit
+# under it (with the limit named; raising the hard limit needs
+# CAP_SYS_RESOURCE: e.g. `prlimit --nofile=1100000` as root, or
+# LimitNOFILE= in a unit).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SIZES=${SIZES:-0 2000 5000 10000}
+SIZES=${SIZES:-0 10000 100000}
 DEVICES_N=${DEVICES_N:-200}
 SUBSCRIBE=${SUBSCRIBE:-true}
-SETTLE=${SETTLE:-5}
+IDLE=${IDLE:-${SETTLE:-300}}
+CPU_WINDOW=${CPU_WINDOW:-60s}
+SOURCES=${SOURCES:-8}
 CONCURRENCY=${CONCURRENCY:-16}
 TMP=$(mktemp -d /tmp/ward-conns.XXXXXX)
 WARD_PID= MOSQ_PID= LOAD_PID=
 
 # Client and server run here: each holds one descriptor per connection.
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+ulimit -n "$(ulimit -Hn)"
+FD_LIMIT=$(ulimit -n)
 
 cleanup() {
 	for p in $LOAD_PID $WARD_PID $MOSQ_PID; do
@@ -49,11 +67,11 @@ NAME=connections.sh
 source "$ROOT/bench/lib.sh"
 need_tools
 
-HTTPS_PORT=$(free_port) MQTT_PORT=$(free_port) MOSQ_PORT=$(free_port)
+HTTPS_PORT=$(free_port) MQTT_PORT=$(free_port) MOSQ_PORT=$(free_port) PPROF_PORT=$(free_port)
 DATA=$TMP/data DEVICES=$TMP/devices
 
 print_machine
-echo "open files: $(ulimit -n); ephemeral ports: $(cat /proc/sys/net/ipv4/ip_local_port_range | tr '\t' -)"
+echo "open files per process: $FD_LIMIT; ephemeral ports: $(cat /proc/sys/net/ipv4/ip_local_port_range | tr '\t' -) per source address, $SOURCES source addresses"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 build_tools
@@ -74,12 +92,15 @@ ward_metric() {
 
 RESULTS=$TMP/results
 : >"$RESULTS"
-# idle BROKER PID ADDR N: hold N idle connections to the broker, record its RSS.
+# idle BROKER PID ADDR N: hold N idle connections to the broker, record its
+# RSS after IDLE seconds and its CPU over CPU_WINDOW; for Ward also its Go
+# runtime figures and heap profile.
 idle() {
-	local broker=$1 pid=$2 addr=$3 n=$4 out=$TMP/idle-$1-$4.out extra=
+	local broker=$1 pid=$2 addr=$3 n=$4 out=$TMP/idle-$1-$4.out extra= settle=$IDLE
+	((n > 0 || IDLE < 30)) || settle=30 # the baseline: an idle process settles sooner
 	"$TMP/mqttload" -mode idle -label "$broker" -addr "$addr" -broker-pid "$pid" -ca "$DATA/ca.pem" -certs "$DEVICES" \
-		-devices "$DEVICES_N" -connections "$n" -concurrency "$CONCURRENCY" -subscribe="$SUBSCRIBE" -settle "$SETTLE" \
-		-duration 0 >"$out" 2>&1 &
+		-devices "$DEVICES_N" -connections "$n" -concurrency "$CONCURRENCY" -subscribe="$SUBSCRIBE" -settle "$settle" \
+		-sources "$SOURCES" -cpu-window "$CPU_WINDOW" -duration 0 >"$out" 2>&1 &
 	LOAD_PID=$!
 	until grep -q '^READY' "$out"; do
 		if ! kill -0 "$LOAD_PID" 2>/dev/null; then
@@ -90,18 +111,33 @@ idle() {
 		sleep 0.5
 	done
 	if [[ $broker == ward ]]; then
-		extra=" goroutines=$(ward_metric go_goroutines) heap_inuse_kb=$(($(ward_metric go_memstats_heap_inuse_bytes) / 1024))"
+		extra=" goroutines=$(ward_metric go_goroutines) heap_inuse_kb=$(($(ward_metric go_memstats_heap_inuse_bytes) / 1024)) stack_inuse_kb=$(($(ward_metric go_memstats_stack_inuse_bytes) / 1024))"
+		curl -sf "http://127.0.0.1:$PPROF_PORT/debug/pprof/heap" -o "$TMP/heap-$n.pb.gz"
+		if ((n > 0)); then
+			echo "-- Ward's heap profile after $IDLE s idle, top entries per session (inuse_space / $n; sampled)"
+			go tool pprof -top -sample_index=inuse_space -unit=B "$TMP/ward" "$TMP/heap-$n.pb.gz" 2>/dev/null |
+				awk -v n="$n" '/^ *flat/ { hdr = 1; printf "%10s %10s  %s\n", "B/session", "cum B/s", "function"; next }
+					hdr && NF >= 6 && k++ < 20 { f = $1; c = $4; gsub(/B$/, "", f); gsub(/B$/, "", c)
+						fn = $6; for (i = 7; i <= NF; i++) fn = fn " " $i
+						printf "%10.0f %10.0f  %s\n", f / n, c / n, fn }
+					/^Showing nodes/ { print }'
+		fi
 	fi
 	kill -TERM "$LOAD_PID"
 	wait "$LOAD_PID" || { cat "$out"; echo "connections.sh: mqttload reported an error" >&2; exit 1; }
 	LOAD_PID=
-	grep -v -e '^RESULT' -e '^READY' "$out"
+	grep -v -e '^RESULT' -e '^READY' -e 'RSS samples' "$out"
 	echo "$(grep '^RESULT' "$out")$extra" >>"$RESULTS"
 }
 
 for n in $SIZES; do
-	echo "== $n idle connections (subscribe=$SUBSCRIBE), $DEVICES_N device certificates, $CONCURRENCY connecting at a time"
-	start_ward "${RAISED[@]}"
+	if ((n + 200 > FD_LIMIT)); then
+		echo "== skipped $n idle connections: a process may open only $FD_LIMIT files here (hard limit; see the header)"
+		continue
+	fi
+	echo "== $n idle connections (subscribe=$SUBSCRIBE), $DEVICES_N device certificates, $CONCURRENCY connecting at a time, $IDLE s idle"
+	echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+	start_ward "${RAISED[@]}" --pprof-addr "127.0.0.1:$PPROF_PORT"
 	sleep 1
 	idle ward "$WARD_PID" "127.0.0.1:$MQTT_PORT" "$n"
 	stop_ward
@@ -113,23 +149,26 @@ done
 
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "== summary (RSS: the broker's VmRSS, last of $SETTLE samples 1 s apart with all connections up; per connection: (RSS - RSS at 0) / N)"
+echo "== summary (RSS: the broker's VmRSS after $IDLE s idle with all sessions up; per session: (RSS - RSS at 0) / N; CPU over $CPU_WINDOW idle)"
 awk '
 { delete v; for (i = 2; i <= NF; i++) { split($i, a, "="); v[a[1]] = a[2] }
   b = v["label"]; n = v["conns"] + 0; rss[b, n] = v["rss_kb"]; gor[b, n] = v["goroutines"]; heap[b, n] = v["heap_inuse_kb"]
+  stk[b, n] = v["stack_inuse_kb"]; cpu[b, n] = v["cpu_pct"]; rate[b, n] = v["conn_rate"]
   if (!(n in seen)) { seen[n] = 1; ns[++k] = n } }
+function per(x, b, n) { return (n > 0 && x[b, n] != "" && x[b, 0] != "") ? sprintf("%.1f", (x[b, n] - x[b, 0]) / n) : "-" }
 END {
-	printf "%-10s %7s %10s %12s %11s %15s\n", "broker", "N", "RSS MiB", "KiB per conn", "goroutines", "Go heap in use"
+	printf "%-10s %7s %9s %12s %12s %12s %13s %10s %12s\n", "broker", "N", "RSS MiB", "KiB/session", "heap KiB/s", "stack KiB/s", "goroutines/s", "idle CPU %", "connects/s"
 	for (i = 1; i <= k; i++) for (j = 1; j <= 2; j++) {
 		b = (j == 1) ? "ward" : "mosquitto"; n = ns[i]
 		if (!((b, n) in rss)) continue
-		per = (n > 0 && ((b, 0) in rss)) ? sprintf("%.1f", (rss[b, n] - rss[b, 0]) / n) : "-"
-		printf "%-10s %7d %10.1f %12s %11s %15s\n", b, n, rss[b, n] / 1024, per, gor[b, n] == "" ? "-" : gor[b, n], heap[b, n] == "" ? "-" : sprintf("%.1f MiB", heap[b, n] / 1024)
+		g = (n > 0 && gor[b, n] != "" && gor[b, 0] != "") ? sprintf("%.2f", (gor[b, n] - gor[b, 0]) / n) : "-"
+		printf "%-10s %7d %9.1f %12s %12s %12s %13s %10s %12s\n", b, n, rss[b, n] / 1024, per(rss, b, n), per(heap, b, n), per(stk, b, n), g,
+			cpu[b, n] == "" ? "-" : cpu[b, n], n > 0 ? rate[b, n] : "-"
 	}
 	print ""
 	for (i = 1; i <= k; i++) { n = ns[i]
-		if (n == 0 || !((("ward", 0) in rss) && (("mosquitto", 0) in rss))) continue
+		if (n == 0 || !((("ward", 0) in rss) && (("mosquitto", 0) in rss) && (("ward", n) in rss) && (("mosquitto", n) in rss))) continue
 		w = rss["ward", n] - rss["ward", 0]; m = rss["mosquitto", n] - rss["mosquitto", 0]
-		if (m > 0) printf "ratio Ward/Mosquitto, memory per idle connection at N=%d: %.1fx\n", n, w / m
+		if (m > 0) printf "ratio Ward/Mosquitto, memory per idle session at N=%d: %.2fx\n", n, w / m
 	}
 }' "$RESULTS"

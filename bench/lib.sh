@@ -89,6 +89,8 @@ log_type error
 log_type warning
 # Stay root (the default drops to user mosquitto, which cannot read the 0600 key here).
 user root
+# No cap on connections (the default, said so): bench/connections.sh holds many.
+max_connections -1
 listener $MOSQ_PORT 127.0.0.1
 cafile $M/cafile.pem
 certfile $M/server-chain.pem

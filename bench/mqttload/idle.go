@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -28,7 +27,8 @@ const idlePing = 2 * time.Minute
 // runIdle is -mode idle: open -connections connections with bounded
 // concurrency (TLS handshake, CONNECT, SUBSCRIBE devices/<id>/cmd unless
 // -subscribe=false), hold them, and with -broker-pid report the broker's
-// resident memory once they are all up. It then holds them for -duration
+// resident memory once they are all up (-settle samples, the last kept;
+// with -cpu-window its CPU use over that window after them). It then holds them for -duration
 // (0: until SIGINT or SIGTERM) and closes them.
 func runIdle(o options, devs []device) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -56,7 +56,11 @@ func runIdle(o options, devs []device) error {
 					return
 				}
 				d := devs[k%len(devs)]
-				c, err := idleDial(ctx, o, d, fmt.Sprintf("%s:idle-%d", d.ID, k))
+				var local net.Addr
+				if o.sources > 1 {
+					local = &net.TCPAddr{IP: net.IPv4(127, 0, byte((k%o.sources+1)>>8), byte(k%o.sources+1))}
+				}
+				c, err := idleDial(ctx, o, d, local, fmt.Sprintf("%s:idle-%d", d.ID, k))
 				if err != nil {
 					mu.Lock()
 					if first == nil {
@@ -76,7 +80,13 @@ func runIdle(o options, devs []device) error {
 				readers.Add(1)
 				go func() { // discard what arrives (PINGRESP); notice a close
 					defer readers.Done()
-					_, err := io.Copy(io.Discard, c)
+					// A small buffer: at 100,000 connections io.Copy's
+					// 8 KiB each would be most of the client's memory.
+					var b [64]byte
+					var err error
+					for err == nil {
+						_, err = c.Read(b[:])
+					}
 					if !closing.Load() && !errors.Is(err, net.ErrClosed) {
 						dropped.Add(1)
 					}
@@ -126,8 +136,34 @@ func runIdle(o options, devs []device) error {
 		}
 		fmt.Printf("%s idle: broker RSS samples 1 s apart (MiB): %s\n", o.label, strings.Join(samples, " "))
 	}
-	fmt.Printf("RESULT label=%s mode=idle conns=%d devices=%d rss_kb=%d dropped=%d setup_s=%.1f\n",
-		o.label, o.connections, len(devs), rss>>10, dropped.Load(), setup.Seconds())
+	cpuPct := "-"
+	if o.brokerPID > 0 && o.cpuWindow > 0 {
+		// Idle CPU: the broker's user+system time over the window, as a
+		// percentage of one core.
+		c0, err := procstat.CPUTime(o.brokerPID)
+		t0 := time.Now()
+		if err == nil {
+			select {
+			case <-time.After(o.cpuWindow):
+			case <-ctx.Done():
+			}
+			var c1 time.Duration
+			if c1, err = procstat.CPUTime(o.brokerPID); err == nil {
+				cpuPct = fmt.Sprintf("%.2f", 100*float64(c1-c0)/float64(time.Since(t0)))
+			}
+		}
+		if err != nil {
+			closeAll()
+			return err
+		}
+		fmt.Printf("%s idle: broker CPU over %s: %s%% of a core\n", o.label, o.cpuWindow, cpuPct)
+	}
+	rate := 0.0
+	if setup > 0 {
+		rate = float64(o.connections) / setup.Seconds()
+	}
+	fmt.Printf("RESULT label=%s mode=idle conns=%d devices=%d rss_kb=%d dropped=%d setup_s=%.1f conn_rate=%.0f cpu_pct=%s\n",
+		o.label, o.connections, len(devs), rss>>10, dropped.Load(), setup.Seconds(), rate, cpuPct)
 	fmt.Println("READY") // the script waits for this line before reading other figures
 	hold := ctx.Done()
 	if o.duration > 0 {
@@ -167,13 +203,13 @@ func runIdle(o options, devs []device) error {
 
 // idleDial opens one idle connection, retrying a refused or reset dial a few
 // times (a listener's backlog may overflow while thousands connect).
-func idleDial(ctx context.Context, o options, d device, clientID string) (*tls.Conn, error) {
+func idleDial(ctx context.Context, o options, d device, local net.Addr, clientID string) (*tls.Conn, error) {
 	var err error
 	for try := range 4 {
 		if try > 0 {
 			time.Sleep(time.Duration(try) * 250 * time.Millisecond)
 		}
-		c, r, derr := mqttwire.Dial(ctx, o.addr, d.TLS, clientID)
+		c, r, derr := mqttwire.DialFrom(ctx, local, o.addr, d.TLS, clientID)
 		if derr == nil && o.subscribe {
 			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 			derr = mqttwire.SubscribeOne(c, r, "devices/"+d.ID+"/cmd")

@@ -69,6 +69,8 @@ type options struct {
 	connections int
 	subscribe   bool
 	settle      int
+	sources     int
+	cpuWindow   time.Duration
 }
 
 func main() {
@@ -90,6 +92,8 @@ func main() {
 	flag.IntVar(&o.connections, "connections", 1000, "idle: connections to open and hold (0: only sample the broker's RSS)")
 	flag.BoolVar(&o.subscribe, "subscribe", true, "idle: each connection subscribes to devices/<id>/cmd")
 	flag.IntVar(&o.settle, "settle", 5, "idle: broker RSS samples one second apart once all connections are up; the last is reported")
+	flag.IntVar(&o.sources, "sources", 1, "idle: spread connections over this many source addresses 127.0.0.1, 127.0.0.2, ... (each has only the ephemeral port range's ports to one broker port)")
+	flag.DurationVar(&o.cpuWindow, "cpu-window", 0, "idle: after the RSS samples, measure the broker's CPU use over this window (needs -broker-pid; 0: not measured)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "mqttload:", err)

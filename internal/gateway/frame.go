@@ -69,6 +69,36 @@ type frameConn struct {
 	rd, cpl  int
 	complete int   // packets completed so far
 	err      error // read error to return once buf is drained
+
+	// peek is the byte WaitRead read; peeked says it is not yet returned.
+	peek   [1]byte
+	peeked bool
+}
+
+// WaitRead implements mochi's ReadWaiter: it waits for the next byte
+// without a buffer of the caller's, so that mochi holds no read buffer
+// while the session is idle (Go's TLS connection keeps its own). The byte
+// is returned by the next Read. A read error is returned here and again by
+// Read.
+func (f *frameConn) WaitRead() error {
+	if f.cpl > f.rd || len(f.buf) > 0 || f.peeked {
+		return nil // Read has bytes to return or a packet to finish
+	}
+	if f.err != nil {
+		return f.err
+	}
+	for {
+		n, err := f.Conn.Read(f.peek[:])
+		if n == 1 {
+			f.peeked = true
+			f.err = err
+			return nil
+		}
+		if err != nil {
+			f.err = err
+			return err
+		}
+	}
 }
 
 // Read implements net.Conn.
@@ -85,12 +115,22 @@ func (f *frameConn) Read(p []byte) (int, error) {
 			}
 			return n, nil
 		}
-		if f.err != nil {
+		if f.err != nil && !f.peeked {
 			return 0, f.err
 		}
 		if len(f.buf) == 0 {
-			// Nothing pending: read into p and return its whole packets.
-			n, err := f.Conn.Read(p)
+			// Nothing pending: read into p (after the byte WaitRead
+			// read) and return its whole packets.
+			off := 0
+			if f.peeked {
+				p[0], f.peeked, off = f.peek[0], false, 1
+			}
+			var n int
+			var err error
+			if off < len(p) && f.err == nil {
+				n, err = f.Conn.Read(p[off:])
+			}
+			n += off
 			if n > 0 {
 				c, need, ferr := f.scan(p[:n])
 				if ferr != nil {

@@ -91,12 +91,30 @@ func wholePackets(b []byte) int {
 }
 
 // readAll reads f with reads of size bufSize until an error, checking that
-// no read releases a byte of a packet that has not fully arrived.
-func readAll(t testing.TB, f *frameConn, bufSize int) ([]byte, error) {
+// no read releases a byte of a packet that has not fully arrived. With
+// wait it calls WaitRead before each read, as mochi's reader does when its
+// buffer is empty, and checks that nothing is buffered after a wait that
+// found nothing pending ended in an error.
+func readAll(t testing.TB, f *frameConn, bufSize int, wait ...bool) ([]byte, error) {
 	cc := f.Conn.(*chunkConn)
 	var out []byte
 	p := make([]byte, bufSize)
 	for range 1 << 20 {
+		if len(wait) > 0 && wait[0] {
+			idle := f.cpl == f.rd && len(f.buf) == 0 && !f.peeked
+			if err := f.WaitRead(); err != nil {
+				if !idle {
+					t.Fatalf("WaitRead: %v with bytes pending", err)
+				}
+				if n, rerr := f.Read(p); n != 0 || !errors.Is(rerr, err) {
+					t.Fatalf("after WaitRead's %v, Read = %d, %v", err, n, rerr)
+				}
+				return out, err
+			}
+			if idle && f.buf != nil {
+				t.Fatalf("WaitRead on an idle connection left a %d-byte buffer", cap(f.buf))
+			}
+		}
 		n, err := f.Read(p)
 		out = append(out, p[:n]...)
 		if len(out) > wholePackets(cc.in[:cc.off]) {
@@ -125,16 +143,21 @@ func TestFrameConnReleasesWholePackets(t *testing.T) {
 		{"odd-chunks", 7, 100},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := &frameConn{Conn: newChunkConn(stream, tt.chunk), maxPacket: 1 << 20}
-			got, err := readAll(t, f, tt.bufSize)
-			if !errors.Is(err, io.EOF) {
-				t.Fatalf("err = %v, want EOF", err)
-			}
-			if !bytes.Equal(got, stream) {
-				t.Fatalf("got %d bytes, want %d (same content)", len(got), len(stream))
-			}
-		})
+		for _, wait := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/wait=%v", tt.name, wait), func(t *testing.T) {
+				f := &frameConn{Conn: newChunkConn(stream, tt.chunk), maxPacket: 1 << 20}
+				got, err := readAll(t, f, tt.bufSize, wait)
+				if !errors.Is(err, io.EOF) {
+					t.Fatalf("err = %v, want EOF", err)
+				}
+				if !bytes.Equal(got, stream) {
+					t.Fatalf("got %d bytes, want %d (same content)", len(got), len(stream))
+				}
+				if f.buf != nil {
+					t.Fatalf("a %d-byte buffer is held after the last packet", cap(f.buf))
+				}
+			})
+		}
 	}
 }
 
@@ -220,7 +243,7 @@ func FuzzFrameConn(f *testing.F) {
 	f.Add(encode(f, connectPacket(""), packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingreq}}), uint16(3), uint16(1))
 	f.Fuzz(func(t *testing.T, in []byte, chunk, bufSize uint16) {
 		fc := &frameConn{Conn: newChunkConn(in, int(chunk%512)+1), maxPacket: 4096}
-		got, err := readAll(t, fc, int(bufSize%4096)+1)
+		got, err := readAll(t, fc, int(bufSize%4096)+1, chunk%2 == 1)
 		if !bytes.HasPrefix(in, got) {
 			t.Fatalf("released bytes are not a prefix of the input")
 		}

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -928,4 +929,51 @@ func TestLookupBeforeRefusing(t *testing.T) {
 	if n := dir.callsOf("dev-c"); n != 1 {
 		t.Errorf("dev-c read %d times, want 1", n)
 	}
+}
+
+// TestIdleSessionHoldsNoReadBuffer: a session waiting for its next packet
+// holds no read buffer in the broker (mochi's reader gives it back and
+// waits through frameConn.WaitRead), and takes one again when data comes:
+// a 200 KiB publish after the idle spell arrives whole, byte for byte,
+// and the session is back to holding nothing afterwards.
+func TestIdleSessionHoldsNoReadBuffer(t *testing.T) {
+	e := newEnv(t, activeDevices("dev-a", "dev-b"), nil, gateway.Limits{})
+	ca, cb := issue(t, e.ca, "dev-a"), issue(t, e.ca, "dev-b")
+	a := e.mustConnect(&ca, "dev-a")
+	b := e.mustConnect(&cb, "dev-b")
+	if code := a.subscribe(t, "devices/dev-a/#"); code != 1 {
+		t.Fatalf("SUBACK %#x", code)
+	}
+	idle := func(clientID string) {
+		t.Helper()
+		deadline := time.Now().Add(wait)
+		for {
+			held, ok := e.gw.ReadBufferHeld(clientID)
+			if !ok {
+				t.Fatalf("no live session %s", clientID)
+			}
+			if !held {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("session %s still holds a read buffer after %s idle", clientID, wait)
+			}
+			time.Sleep(time.Millisecond) // poll: the read loop parks on its own
+		}
+	}
+	idle("dev-a")
+	idle("dev-b")
+
+	payload := make([]byte, 200<<10)
+	for i := range payload {
+		payload[i] = byte(i*7 + i>>9)
+	}
+	a.publish(t, "devices/dev-a/blob", payload)
+	if m := a.next(t); m.Topic() != "devices/dev-a/blob" || !bytes.Equal(m.Payload(), payload) {
+		t.Fatalf("got %s with %d bytes; want the 200 KiB payload intact", m.Topic(), len(m.Payload()))
+	}
+	idle("dev-a")
+	// b, idle all along, still works.
+	b.publish(t, "devices/dev-b/status", []byte("ok"))
+	idle("dev-b")
 }

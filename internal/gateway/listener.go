@@ -128,14 +128,27 @@ func (l *listener) untrack(c net.Conn) {
 	l.mu.Unlock()
 }
 
-// handle waits for the first byte, runs the handshake, then mochi's
-// connection handling.
+// handle waits for the first byte and runs the handshake, then starts the
+// session on a goroutine of its own and returns: the handshake (key
+// exchange, certificate parsing and verification) grows this goroutine's
+// stack to 16 KiB or more, which an idle session's read loop would
+// otherwise keep for the life of the connection.
 func (l *listener) handle(raw net.Conn, pc *pendingConn, establish listeners.EstablishFn) {
 	defer l.wg.Done()
-	defer l.untrack(raw)
-	defer raw.Close()
-	defer l.hs.release(pc)
+	tc := l.handshake(raw, pc)
+	if tc == nil {
+		l.hs.release(pc)
+		_ = raw.Close()
+		l.untrack(raw)
+		return
+	}
+	l.wg.Add(1)
+	go l.session(raw, pc, tc, establish)
+}
 
+// handshake waits HelloTimeout for the first byte and runs the TLS
+// handshake within HandshakeTimeout; nil when either fails.
+func (l *listener) handshake(raw net.Conn, pc *pendingConn) *tls.Conn {
 	start := time.Now() // I/O deadlines: wall clock
 	_ = raw.SetReadDeadline(start.Add(HelloTimeout))
 	var first [1]byte
@@ -143,7 +156,7 @@ func (l *listener) handle(raw net.Conn, pc *pendingConn, establish listeners.Est
 		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 			l.g.m.dropped.WithLabelValues(DropHelloTimeout).Inc()
 		}
-		return
+		return nil
 	}
 	l.hs.talked(pc)
 	deadline := start.Add(HandshakeTimeout)
@@ -154,15 +167,25 @@ func (l *listener) handle(raw net.Conn, pc *pendingConn, establish listeners.Est
 	cancel()
 	if err != nil {
 		l.g.handshakeFailed(raw, err)
-		return
+		return nil
 	}
-	// The deadline stays set until mochi has read CONNECT and applied the
-	// client's keepalive; the slot is released when CONNECT has arrived.
+	return tc
+}
+
+// session runs mochi's connection handling on a handshaken connection.
+// The deadline stays set until mochi has read CONNECT and applied the
+// client's keepalive; the handshake slot is released when CONNECT has
+// arrived.
+func (l *listener) session(raw net.Conn, pc *pendingConn, tc *tls.Conn, establish listeners.EstablishFn) {
+	defer l.wg.Done()
+	defer l.untrack(raw)
+	defer raw.Close()
+	defer l.hs.release(pc)
 	fc := &frameConn{Conn: tc, tls: tc, maxPacket: l.g.opts.Limits.MaxPacketBytes,
 		onFirst:  func() { l.hs.release(pc) },
 		onRefuse: func(reason string) { l.g.m.dropped.WithLabelValues(reason).Inc() },
 	}
-	err = establish(l.id, fc)
+	err := establish(l.id, fc)
 	l.g.connClosed(fc, err)
 }
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -3918,22 +3919,29 @@ func TestMinimum(t *testing.T) {
 
 // TestServerSweepsDoNotCopyClients holds Ward's patch to the expiry loops:
 // with many idle clients (none disconnected, no inflights) a sweep
-// allocates nothing, where copying the client map allocated in proportion
-// to the clients twice a second; and the sweeps still act on the clients
-// that need it.
+// allocates next to nothing, where copying the client map allocated about
+// 50 bytes per client twice a second; and the sweeps still act on the
+// clients that need it.
 func TestServerSweepsDoNotCopyClients(t *testing.T) {
 	s := New(nil)
 	n := time.Now().Unix()
-	for i := range 2000 {
+	const clients = 5000
+	for i := range clients {
 		cl := newClient(nil, &ops{options: s.Options, info: s.Info, hooks: s.hooks, log: s.Log})
 		cl.ID = "idle-" + strconv.Itoa(i)
 		s.Clients.Add(cl)
 	}
-	allocs := testing.AllocsPerRun(10, func() {
+	// Bytes, not allocations (a map copy grows in a few large steps);
+	// other tests' goroutines may allocate a little meanwhile.
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 10 {
 		s.clearExpiredClients(n)
 		s.clearExpiredInflights(n)
-	})
-	require.Zero(t, allocs, "an idle sweep allocated")
+	}
+	runtime.ReadMemStats(&after)
+	perSweep := (after.TotalAlloc - before.TotalAlloc) / 10
+	require.Less(t, perSweep, uint64(64<<10), "an idle sweep over %d clients allocated %d bytes", clients, perSweep)
 
 	gone, _, _ := newTestClient()
 	gone.ID = "gone"
@@ -3953,7 +3961,7 @@ func TestServerSweepsDoNotCopyClients(t *testing.T) {
 	s.clearExpiredInflights(n)
 	_, ok := s.Clients.Get("gone")
 	require.False(t, ok, "an expired offline client is still held")
-	require.Equal(t, 2001, s.Clients.Len())
+	require.Equal(t, clients+1, s.Clients.Len())
 	require.Zero(t, held.State.Inflight.Len(), "an expired inflight is still held")
 	require.Len(t, s.Clients.Select(func(c *Client) bool { return c.ID == "held" }), 1)
 }

@@ -149,7 +149,14 @@ func Expect(r *bufio.Reader, want byte) ([]byte, error) {
 // waits for a successful CONNACK. The reader holds whatever the broker
 // sent after the CONNACK.
 func Dial(ctx context.Context, addr string, cfg *tls.Config, clientID string) (*tls.Conn, *bufio.Reader, error) {
-	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second}, Config: cfg}
+	return DialFrom(ctx, nil, addr, cfg, clientID)
+}
+
+// DialFrom is Dial from the local address local (nil: the system's
+// choice). Load clients spread over 127.0.0.x sources with it: one source
+// address has only the ephemeral port range's ports to one broker port.
+func DialFrom(ctx context.Context, local net.Addr, addr string, cfg *tls.Config, clientID string) (*tls.Conn, *bufio.Reader, error) {
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second, LocalAddr: local}, Config: cfg}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dial %s as %s: %w", addr, clientID, err)

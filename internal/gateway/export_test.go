@@ -1,0 +1,15 @@
+package gateway
+
+// ReadBufferHeld reports whether the live session clientID's broker-side
+// reader holds a read buffer; ok is false when there is no such session.
+func (g *Gateway) ReadBufferHeld(clientID string) (held, ok bool) {
+	srv := g.srv.Load()
+	if srv == nil {
+		return false, false
+	}
+	cl, ok := srv.Clients.Get(clientID)
+	if !ok || cl.Closed() {
+		return false, false
+	}
+	return cl.ReadBufferHeld(), true
+}
