@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/wardproject/ward/internal/bus"
@@ -18,8 +20,10 @@ import (
 const admissionSubject = "admission"
 
 // admissionMsg names what changed; receivers re-read it from the shared
-// store (the store is the source of truth; a lost message is repaired by
-// the next change or a restart).
+// store (the store is the source of truth). Fan-out is at most once: a
+// message published while a node was cut off from NATS never reaches it,
+// so on every reconnection the node re-reads all admission state from the
+// store (cluster.resync).
 type admissionMsg struct {
 	Node string `json:"node"`
 	Kind string `json:"kind"` // device, model, crl, cert (ID: the serial)
@@ -38,6 +42,68 @@ type cluster struct {
 	// applied, when set (tests), is called after each message from another
 	// node has been handled.
 	applied func(admissionMsg)
+	// resynced, when set (tests), is called after each resync.
+	resynced func()
+	// reconnected receives a value when the bus has reconnected (see
+	// natsbus.Options.Reconnected); run then resyncs.
+	reconnected chan struct{}
+
+	// mu serialises applying changes: a resync (store snapshot, then
+	// apply) and a received change never interleave, so a change read
+	// after the snapshot is applied after it and is never overwritten by
+	// the older snapshot.
+	mu sync.Mutex
+}
+
+// run resyncs after each bus reconnection until ctx ends.
+func (c *cluster) run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.reconnected:
+			c.log.Info("bus reconnected: re-reading revocations, devices and model policies from the store")
+			for err := c.resync(ctx); err != nil && ctx.Err() == nil; err = c.resync(ctx) {
+				c.log.Error("re-read admission state after a bus reconnection; retrying", "err", err)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(2 * time.Second):
+				}
+			}
+		}
+	}
+}
+
+// resync re-reads every admission change this node may have missed from
+// the store: revocations (and disconnects what they revoke), devices and
+// model policies. Certificates issued elsewhere need nothing: the gateway
+// reads an unknown serial from the store at the handshake.
+func (c *cluster) resync(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.resynced != nil {
+		defer c.resynced()
+	}
+	if err := c.ca.ReloadRevocations(ctx); err != nil {
+		return fmt.Errorf("reload revocations: %w", err)
+	}
+	c.gw.CertificateRevoked()
+	ps, err := c.db.ListModelPolicies(ctx)
+	if err != nil {
+		return fmt.Errorf("reload model policies: %w", err)
+	}
+	for _, p := range ps {
+		c.gw.SetModelPolicy(p)
+	}
+	ds, err := c.db.ListDevices(ctx)
+	if err != nil {
+		return fmt.Errorf("reload devices: %w", err)
+	}
+	for _, d := range ds {
+		c.gw.SetDevice(d)
+	}
+	return nil
 }
 
 func (c *cluster) publish(kind, id string) {
@@ -84,6 +150,8 @@ func (c *cluster) receive(m bus.Message) {
 	if err := json.Unmarshal(m.Data, &msg); err != nil || msg.Node == c.node {
 		return
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.applied != nil {
 		defer c.applied(msg)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,17 +91,7 @@ func startCluster(t *testing.T) (a, b *ward, applied chan admissionMsg) {
 
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a = start(t, dirA)
-	// Node B uses the same CA (an operator would import it with --ca-cert/--ca-key).
-	os.MkdirAll(filepath.Join(dirB, "ca"), 0o700)
-	for _, f := range []string{"root.pem", "root.key", "issuer.pem", "issuer.key"} {
-		data, err := os.ReadFile(filepath.Join(dirA, "ca", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dirB, "ca", f), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	shareCA(t, dirA, dirB)
 	applied = make(chan admissionMsg, 64)
 	b = startWith(t, dirB, Options{admissionApplied: func(m admissionMsg) {
 		select {
@@ -136,4 +127,75 @@ func TestClusterCertificateAdmittedAtOnce(t *testing.T) {
 		t.Fatalf("node B refused a certificate it was told of: %v", err)
 	}
 	dev.Disconnect(0)
+}
+
+// shareCA copies node from's CA into the data directory to, as an
+// operator would import it with --ca-cert/--ca-key, so that the nodes of
+// a cluster share one CA.
+func shareCA(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(to, "ca"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"root.pem", "root.key", "issuer.pem", "issuer.key"} {
+		data, err := os.ReadFile(filepath.Join(from, "ca", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, "ca", f), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestClusterResyncAfterReconnect: node B is cut off from NATS (its
+// connection alone, through a proxy) while a device connected to it is
+// revoked through node A: the revocation's message never reaches B
+// (fan-out is at most once). When B's connection comes back, B re-reads
+// the revocations from the store and disconnects the device.
+func TestClusterResyncAfterReconnect(t *testing.T) {
+	wardtest.PostgresStore(t)
+	nats := wardtest.StartNATS(t)
+	t.Setenv("WARD_BUS_NATS_URL", nats.URL())
+	t.Setenv("WARD_BUS_NAMESPACE", "resync")
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a := start(t, dirA)
+	shareCA(t, dirA, dirB)
+	proxy := wardtest.NewProxy(t, strings.TrimPrefix(nats.URL(), "nats://"))
+	t.Setenv("WARD_BUS_NATS_URL", "nats://"+proxy.Addr())
+	resynced := make(chan struct{}, 4)
+	bnode := startWith(t, dirB, Options{admissionResynced: func() { resynced <- struct{}{} }})
+
+	cert := a.enroll(t, "sensor-r")
+	dev, err := bnode.connect(&cert, "sensor-r", a.srv.CA().RootPool())
+	if err != nil {
+		t.Fatalf("node B refused a device enrolled through node A: %v", err)
+	}
+	defer dev.Disconnect(0)
+	dev.subscribe(t, "devices/sensor-r/#")
+
+	proxy.Cut()
+	var rr api.RevokeResponse
+	if err := a.api.Post(context.Background(), "/api/v1/devices/sensor-r/revoke", api.ReasonRequest{Reason: "keyCompromise"}, &rr); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-dev.lost:
+		t.Fatal("node B disconnected the device while cut off from the bus: the test does not test the resync")
+	default:
+	}
+	proxy.Restore()
+	select {
+	case <-resynced:
+	case <-time.After(wait):
+		t.Fatal("node B did not re-read the admission state after reconnecting")
+	}
+	select {
+	case <-dev.lost:
+	case <-time.After(wait):
+		t.Fatal("node B kept the device revoked while it was cut off from the bus connected after reconnecting")
+	}
+	if _, err := bnode.connect(&cert, "sensor-r", a.srv.CA().RootPool()); err == nil {
+		t.Error("node B accepted the revoked device after reconnecting")
+	}
 }

@@ -79,6 +79,9 @@ type Options struct {
 	// admissionApplied (tests) is called after each admission change from
 	// another cluster node has been applied.
 	admissionApplied func(admissionMsg)
+	// admissionResynced (tests) is called after each re-read of the
+	// admission state that follows a bus reconnection.
+	admissionResynced func()
 	// streamRecheck (tests) is how often a live stream re-checks its
 	// token (0: the stream package's default).
 	streamRecheck time.Duration
@@ -101,8 +104,9 @@ type Server struct {
 	notify   *notify.Dispatcher
 	comp     *compliance.Service
 	resigner *update.Resigner
-	bus      bus.Bus // nil: a single node
-	node     string  // this node's name on the bus
+	bus      bus.Bus  // nil: a single node
+	cluster  *cluster // nil: a single node
+	node     string   // this node's name on the bus
 	hub      *stream.Hub
 	lock     *dirLock
 	anchor   *auditlog.Anchor
@@ -173,6 +177,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err := s.anchor.Checkpoint(ctx); err != nil && !errors.Is(err, auditlog.ErrTampered) {
 		return nil, fmt.Errorf("audit checkpoint: %w", err)
 	}
+	reconnected := make(chan struct{}, 1)
 	if url := string(cfg.Bus.NATSURL); url != "" {
 		if s.node, err = secret.NewID(6); err != nil {
 			return nil, err
@@ -180,6 +185,12 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		// Through a *natsbus.Bus first: a failed New must leave s.bus a
 		// nil interface, not one holding a nil pointer that close calls.
 		nb, err := natsbus.New(natsbus.Options{URL: url, Namespace: cfg.Bus.Namespace, Name: "ward-" + s.node,
+			Reconnected: func() {
+				select {
+				case reconnected <- struct{}{}:
+				default:
+				}
+			},
 			Logger: s.log, Metrics: s.registry})
 		if err != nil {
 			return nil, err
@@ -230,7 +241,8 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	s.reg.SetGateway(s.gw)
 	if s.bus != nil {
 		cl := &cluster{node: s.node, bus: s.bus, gw: s.gw, ca: s.ca, db: s.db, log: s.log.With("component", "cluster"),
-			applied: opts.admissionApplied}
+			applied: opts.admissionApplied, resynced: opts.admissionResynced, reconnected: reconnected}
+		s.cluster = cl
 		if _, err := s.bus.Subscribe(admissionSubject, cl.receive); err != nil {
 			return nil, err
 		}
@@ -452,6 +464,9 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.api.Run(gctx) })
 	if s.notify != nil {
 		g.Go(func() error { return s.notify.Run(gctx) })
+	}
+	if s.cluster != nil {
+		g.Go(func() error { return s.cluster.run(gctx) })
 	}
 	if !s.opts.ManualWindows {
 		g.Go(func() error { return s.engine.Run(gctx) })

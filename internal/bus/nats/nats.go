@@ -50,7 +50,9 @@
 //
 // The connection reconnects forever (Options.ReconnectWait apart);
 // subscriptions and pull consumers resume by themselves, and reconnects
-// are logged and counted in ward_bus_reconnects_total. While disconnected,
+// are logged and counted in ward_bus_reconnects_total, and Options.Reconnected
+// is called so that the user can re-read what it may have missed on topics
+// meanwhile (fan-out is at most once). While disconnected,
 // Publish buffers up to nats.go's reconnect buffer (8 MiB) and then
 // fails, and Enqueue fails when its context (or a 5 s default) expires.
 // TLS uses the *tls.Config built by package pki (Options.TLS);
@@ -128,6 +130,13 @@ type Options struct {
 	// ConnectTimeout bounds the first connection and JetStream API calls;
 	// 0 means 5 s.
 	ConnectTimeout time.Duration
+
+	// Reconnected, when set, is called after each reconnection, on the
+	// connection's callback goroutine (it must not block). Fan-out is at
+	// most once: what was published on topics while this node was
+	// disconnected never reaches it, so a subscriber that keeps state
+	// from topic messages re-reads that state from its source of truth.
+	Reconnected func()
 
 	// Logger receives connection and dead-letter logs; nil discards.
 	Logger *slog.Logger
@@ -242,6 +251,9 @@ func New(opts Options) (*Bus, error) {
 		natsgo.ReconnectHandler(func(nc *natsgo.Conn) {
 			b.m.Reconnects.Inc()
 			b.log.Info("nats reconnected", "server", nc.ConnectedUrlRedacted())
+			if opts.Reconnected != nil {
+				opts.Reconnected()
+			}
 		}),
 		natsgo.ErrorHandler(func(_ *natsgo.Conn, _ *natsgo.Subscription, err error) {
 			b.log.Warn("nats asynchronous error", "err", err)
