@@ -27,6 +27,9 @@
 //     device, each device's progress and each rollout's history. (The
 //     firmware releases themselves live in the TUF repository, package
 //     update, not in the database.)
+//   - Presence (presence.go): the cluster's directory of live device
+//     sessions, reported in batches by each gateway node with its
+//     heartbeat, so that any node answers "is this device connected".
 //
 // The issue that cut the contracts named "devices and tokens" as one. The
 // two kinds of token are split here: an enrollment token belongs to a
@@ -84,6 +87,7 @@ type Store interface {
 	Compliance
 	AuditLog
 	Updates
+	Presence
 
 	// Close releases the backend's connections and files.
 	Close() error

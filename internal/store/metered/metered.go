@@ -557,3 +557,45 @@ func (s *Store) DeletePartialBatches(ctx context.Context, a1 []store.PartialBatc
 	defer s.observe("DeletePartialBatches", time.Now())
 	return s.next.DeletePartialBatches(ctx, a1)
 }
+
+// ReportPresence times Store.ReportPresence.
+func (s *Store) ReportPresence(ctx context.Context, a1 string, a2 time.Time, a3 []store.DevicePresence) error {
+	defer s.observe("ReportPresence", time.Now())
+	return s.next.ReportPresence(ctx, a1, a2, a3)
+}
+
+// ConnectedCounts times Store.ConnectedCounts.
+func (s *Store) ConnectedCounts(ctx context.Context, a1 []string, a2 time.Time) (map[string]int, error) {
+	defer s.observe("ConnectedCounts", time.Now())
+	return s.next.ConnectedCounts(ctx, a1, a2)
+}
+
+// ConnectedDevices times Store.ConnectedDevices.
+func (s *Store) ConnectedDevices(ctx context.Context, a1 string, a2 int, a3 time.Time) ([]string, error) {
+	defer s.observe("ConnectedDevices", time.Now())
+	return s.next.ConnectedDevices(ctx, a1, a2, a3)
+}
+
+// CountConnected times Store.CountConnected.
+func (s *Store) CountConnected(ctx context.Context, a1 time.Time) (int, error) {
+	defer s.observe("CountConnected", time.Now())
+	return s.next.CountConnected(ctx, a1)
+}
+
+// ListPresence times Store.ListPresence.
+func (s *Store) ListPresence(ctx context.Context, a1 string, a2 time.Time) ([]store.DevicePresence, error) {
+	defer s.observe("ListPresence", time.Now())
+	return s.next.ListPresence(ctx, a1, a2)
+}
+
+// ForgetNodes times Store.ForgetNodes.
+func (s *Store) ForgetNodes(ctx context.Context, a1 time.Time) (int, error) {
+	defer s.observe("ForgetNodes", time.Now())
+	return s.next.ForgetNodes(ctx, a1)
+}
+
+// RemoveNode times Store.RemoveNode.
+func (s *Store) RemoveNode(ctx context.Context, a1 string) error {
+	defer s.observe("RemoveNode", time.Now())
+	return s.next.RemoveNode(ctx, a1)
+}

@@ -233,6 +233,21 @@ var migrations = []string{
 		data bytea NOT NULL,
 		PRIMARY KEY (window_end, node, seq)
 	);`,
+	// 10: the cluster's session directory (store.Presence): each gateway
+	// node's heartbeat, and its live sessions of each device.
+	`CREATE TABLE cluster_nodes (
+		name text COLLATE "C" PRIMARY KEY,
+		seen_at bigint NOT NULL
+	);
+	CREATE INDEX cluster_nodes_seen ON cluster_nodes(seen_at);
+	CREATE TABLE device_presence (
+		device_id text COLLATE "C" NOT NULL,
+		node text COLLATE "C" NOT NULL REFERENCES cluster_nodes(name) ON DELETE CASCADE,
+		sessions integer NOT NULL,
+		since bigint NOT NULL,
+		PRIMARY KEY (device_id, node)
+	);
+	CREATE INDEX device_presence_node ON device_presence(node);`,
 }
 
 // errNewerSchema is returned when the database was migrated by a newer

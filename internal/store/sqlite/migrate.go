@@ -224,6 +224,21 @@ var migrations = []string{
 		data BLOB NOT NULL,
 		PRIMARY KEY (window_end, node, seq)
 	) WITHOUT ROWID;`,
+	// 10: the cluster's session directory (store.Presence): each gateway
+	// node's heartbeat, and its live sessions of each device.
+	`CREATE TABLE cluster_nodes (
+		name TEXT PRIMARY KEY,
+		seen_at INTEGER NOT NULL
+	);
+	CREATE INDEX cluster_nodes_seen ON cluster_nodes(seen_at);
+	CREATE TABLE device_presence (
+		device_id TEXT NOT NULL,
+		node TEXT NOT NULL REFERENCES cluster_nodes(name) ON DELETE CASCADE,
+		sessions INTEGER NOT NULL,
+		since INTEGER NOT NULL,
+		PRIMARY KEY (device_id, node)
+	) WITHOUT ROWID;
+	CREATE INDEX device_presence_node ON device_presence(node);`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {

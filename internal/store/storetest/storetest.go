@@ -1,7 +1,7 @@
 // Package storetest holds the conformance suites every store.Store backend
 // must pass: one per contract of package store (TestDevices,
 // TestCertificates, TestAPITokens, TestUsers, TestDetection, TestCompliance,
-// TestAuditLog, TestUpdates), the lifecycle suite that attacks the device
+// TestAuditLog, TestUpdates, TestPresence), the lifecycle suite that attacks the device
 // state machine with concurrent transitions (TestLifecycle), and
 // RunAuditAttacks, which tampers with the audit log behind the store's
 // back.
@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"audit-log", TestAuditLog},
 		{"lifecycle", TestLifecycle},
 		{"updates", TestUpdates},
+		{"presence", TestPresence},
 	}
 	for _, s := range suites {
 		t.Run(s.name, func(t *testing.T) { s.run(t, open) })
