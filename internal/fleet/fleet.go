@@ -165,6 +165,10 @@ type Options struct {
 	// 2000). Run prunes them every hour.
 	EventRetention  time.Duration
 	EventsPerDevice int
+	// Sessions, when set, answers which devices are connected (the
+	// cluster's session directory) instead of Gateway, whose answer is
+	// this node's sessions only.
+	Sessions SessionDirectory
 	// Observer is told of each recorded event (nil: none).
 	Observer EventObserver
 	Logger   *slog.Logger
@@ -874,9 +878,11 @@ func (r *Registry) Get(ctx context.Context, id string, events int) (View, error)
 	if v.Events, err = r.opts.Store.ListEvents(ctx, id, events); err != nil {
 		return v, err
 	}
-	if r.opts.Gateway != nil {
-		v.Connected = r.opts.Gateway.Connected(id)
+	counts, err := r.connectedCounts(ctx, []string{id})
+	if err != nil {
+		return v, err
 	}
+	v.Connected = counts[id]
 	return v, nil
 }
 
@@ -896,12 +902,17 @@ func (r *Registry) List(ctx context.Context) ([]View, error) {
 			byDev[c.DeviceID] = append(byDev[c.DeviceID], c)
 		}
 	}
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		ids[i] = d.ID
+	}
+	counts, err := r.connectedCounts(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]View, len(ds))
 	for i, d := range ds {
-		out[i] = View{Device: d, Certificates: byDev[d.ID]}
-		if r.opts.Gateway != nil {
-			out[i].Connected = r.opts.Gateway.Connected(d.ID)
-		}
+		out[i] = View{Device: d, Certificates: byDev[d.ID], Connected: counts[d.ID]}
 	}
 	return out, nil
 }

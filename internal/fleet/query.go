@@ -3,9 +3,22 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/wardproject/ward/internal/store"
 )
+
+// SessionDirectory is the cluster-wide answer to "which devices are
+// connected", read from the store (package presence implements it).
+type SessionDirectory interface {
+	// ConnectedCounts returns the live sessions of each of ids that has
+	// any (at most store.MaxDeviceQueryIDs ids).
+	ConnectedCounts(ctx context.Context, ids []string) (map[string]int, error)
+	// ConnectedIDs returns, in order, the IDs after after of connected
+	// devices, at most max (1..store.MaxDeviceQueryIDs).
+	ConnectedIDs(ctx context.Context, after string, max int) ([]string, error)
+}
 
 // Query selects a page of the device list (Registry.Query): the store's
 // filters and cursor, and the gateway's live connection state, which the
@@ -13,7 +26,8 @@ import (
 type Query struct {
 	store.DeviceQuery
 	// Connected, when set, keeps only the devices with (true) or without
-	// (false) a live session on this node's gateway.
+	// (false) a live session (on any node of a cluster when the registry
+	// has a SessionDirectory, else on this node's gateway).
 	Connected *bool
 }
 
@@ -28,8 +42,9 @@ const maxRounds = 8
 // and the next page's cursor ("" on the last page).
 //
 // Connected is served from whichever side is narrower. Connected=true
-// with no other filter pages through the gateway's connected IDs
-// (Gateway.ConnectedIDs, store.MaxDeviceQueryIDs at a time) and reads
+// with no other filter pages through the connected IDs (the session
+// directory's keyset query, or Gateway.ConnectedIDs on a single node;
+// store.MaxDeviceQueryIDs at a time) and reads
 // those devices from the store; otherwise (Connected=false, or another
 // filter given) it pages through the store's index-served filters and
 // keeps the devices whose connection state matches. Either way one call
@@ -55,7 +70,19 @@ func (r *Registry) Query(ctx context.Context, q Query) ([]View, string, error) {
 		devs, next, err = r.queryConnected(ctx, q.DeviceQuery, limit)
 	default:
 		want := *q.Connected
-		devs, next, err = r.queryKeeping(ctx, q.DeviceQuery, limit, func(d store.Device) bool { return (r.connected(d.ID) > 0) == want })
+		devs, next, err = r.queryKeeping(ctx, q.DeviceQuery, limit, func(ctx context.Context, page []store.Device) ([]store.Device, error) {
+			counts, err := r.connectedCounts(ctx, deviceIDs(page))
+			if err != nil {
+				return nil, err
+			}
+			kept := page[:0:0]
+			for _, d := range page {
+				if (counts[d.ID] > 0) == want {
+					kept = append(kept, d)
+				}
+			}
+			return kept, nil
+		})
 	}
 	if err != nil {
 		return nil, "", err
@@ -64,25 +91,66 @@ func (r *Registry) Query(ctx context.Context, q Query) ([]View, string, error) {
 	return vs, next, err
 }
 
-// connected counts the device's live sessions on this node's gateway.
-func (r *Registry) connected(id string) int {
-	if r.opts.Gateway == nil {
-		return 0
+// connectedCounts returns the live sessions of each of ids that has
+// any: from the session directory when there is one, else from this
+// node's gateway.
+func (r *Registry) connectedCounts(ctx context.Context, ids []string) (map[string]int, error) {
+	out := make(map[string]int)
+	if r.opts.Sessions != nil {
+		for chunk := range slices.Chunk(ids, store.MaxDeviceQueryIDs) {
+			counts, err := r.opts.Sessions.ConnectedCounts(ctx, chunk)
+			if err != nil {
+				return nil, fmt.Errorf("read connected sessions: %w", err)
+			}
+			maps.Copy(out, counts)
+		}
+		return out, nil
 	}
-	return r.opts.Gateway.Connected(id)
+	if r.opts.Gateway == nil {
+		return out, nil
+	}
+	for _, id := range ids {
+		if n := r.opts.Gateway.Connected(id); n > 0 {
+			out[id] = n
+		}
+	}
+	return out, nil
+}
+
+// connectedIDs returns a page of connected devices' IDs after after.
+func (r *Registry) connectedIDs(ctx context.Context, after string, max int) ([]string, error) {
+	if r.opts.Sessions != nil {
+		ids, err := r.opts.Sessions.ConnectedIDs(ctx, after, max)
+		if err != nil {
+			return nil, fmt.Errorf("read connected devices: %w", err)
+		}
+		return ids, nil
+	}
+	if r.opts.Gateway == nil {
+		return nil, nil
+	}
+	return r.opts.Gateway.ConnectedIDs(after, max), nil
+}
+
+func deviceIDs(devs []store.Device) []string {
+	ids := make([]string, len(devs))
+	for i, d := range devs {
+		ids[i] = d.ID
+	}
+	return ids
 }
 
 // queryConnected pages through the gateway's connected IDs after q.After
 // and keeps those the store has (and q.IDs allows), until the page holds
 // more than limit devices, the IDs run out or maxRounds reads were made.
 func (r *Registry) queryConnected(ctx context.Context, q store.DeviceQuery, limit int) ([]store.Device, string, error) {
-	if r.opts.Gateway == nil {
-		return nil, "", nil
-	}
 	var out []store.Device
 	after := q.After
 	for range maxRounds {
-		ids := r.opts.Gateway.ConnectedIDs(after, store.MaxDeviceQueryIDs)
+		ids, err := r.connectedIDs(ctx, after, store.MaxDeviceQueryIDs)
+		if err != nil {
+			return nil, "", err
+		}
 		if len(ids) == 0 {
 			return out, "", nil
 		}
@@ -107,7 +175,7 @@ func (r *Registry) queryConnected(ctx context.Context, q store.DeviceQuery, limi
 // queryKeeping pages through the store from q.After and keeps the
 // devices keep accepts, until the page holds more than limit devices, the
 // store has no more or maxRounds reads were made.
-func (r *Registry) queryKeeping(ctx context.Context, q store.DeviceQuery, limit int, keep func(store.Device) bool) ([]store.Device, string, error) {
+func (r *Registry) queryKeeping(ctx context.Context, q store.DeviceQuery, limit int, keep func(context.Context, []store.Device) ([]store.Device, error)) ([]store.Device, string, error) {
 	var out []store.Device
 	q.Limit = min(limit+1, store.MaxDeviceQueryLimit)
 	if q.Scan > 0 {
@@ -118,11 +186,11 @@ func (r *Registry) queryKeeping(ctx context.Context, q store.DeviceQuery, limit 
 		if err != nil {
 			return nil, "", err
 		}
-		for _, d := range page {
-			if keep(d) {
-				out = append(out, d)
-			}
+		kept, err := keep(ctx, page)
+		if err != nil {
+			return nil, "", err
 		}
+		out = append(out, kept...)
 		if len(out) > limit {
 			return out[:limit], out[limit-1].ID, nil
 		}
@@ -141,10 +209,7 @@ func (r *Registry) views(ctx context.Context, devs []store.Device) ([]View, erro
 	if len(devs) == 0 {
 		return out, nil
 	}
-	ids := make([]string, len(devs))
-	for i, d := range devs {
-		ids[i] = d.ID
-	}
+	ids := deviceIDs(devs)
 	certs, err := r.opts.Store.ListDeviceCertificates(ctx, ids)
 	if err != nil {
 		return nil, err
@@ -153,8 +218,12 @@ func (r *Registry) views(ctx context.Context, devs []store.Device) ([]View, erro
 	for _, c := range certs {
 		byDev[c.DeviceID] = append(byDev[c.DeviceID], c)
 	}
+	counts, err := r.connectedCounts(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	for i, d := range devs {
-		out[i] = View{Device: d, Certificates: byDev[d.ID], Connected: r.connected(d.ID)}
+		out[i] = View{Device: d, Certificates: byDev[d.ID], Connected: counts[d.ID]}
 	}
 	return out, nil
 }
