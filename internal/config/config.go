@@ -141,6 +141,13 @@ type Gateway struct {
 	// /64 (gateway.handshakes_per_address, gateway.handshakes_per_prefix).
 	HandshakesPerAddress int
 	HandshakesPerPrefix  int
+	// SubscriberQueueBytes (gateway.subscriber_queue_bytes) caps the
+	// messages queued for one live session before they are written;
+	// DeliveryWait and DeliveryWaitQoS0 (gateway.delivery_wait,
+	// gateway.delivery_wait_qos0) bound how long a publish waits for room.
+	SubscriberQueueBytes int
+	DeliveryWait         time.Duration
+	DeliveryWaitQoS0     time.Duration
 }
 
 // Store is the storage section: the embedded SQLite file in DataDir by
@@ -268,6 +275,9 @@ var settings = []setting{
 	{key: "gateway.sessions_per_device", kind: kInt, def: "4", usage: "broker sessions one device may hold, live or persisted; past it a new connection is refused and offline sessions are purged oldest first", ptr: func(c *Config) any { return &c.Gateway.SessionsPerDevice }},
 	{key: "gateway.handshakes_per_address", kind: kInt, def: "8", usage: "connections from one source address that may be in the TLS handshake or waiting to send CONNECT", ptr: func(c *Config) any { return &c.Gateway.HandshakesPerAddress }},
 	{key: "gateway.handshakes_per_prefix", kind: kInt, def: "64", usage: "the same per /24 (IPv4) or /64 (IPv6) source prefix", ptr: func(c *Config) any { return &c.Gateway.HandshakesPerPrefix }},
+	{key: "gateway.subscriber_queue_bytes", kind: kInt, def: "1048576", usage: "bytes of messages queued for one live session before publishers wait for it (allocated only while messages wait)", ptr: func(c *Config) any { return &c.Gateway.SubscriberQueueBytes }},
+	{key: "gateway.delivery_wait", kind: kDuration, def: "5s", usage: "how long a publish waits for a subscriber's full queue (the publisher's socket is not read meanwhile); then a subscriber that takes no QoS 1/2 message is disconnected (0x97) and its persistent session keeps the message", ptr: func(c *Config) any { return &c.Gateway.DeliveryWait }},
+	{key: "gateway.delivery_wait_qos0", kind: kDuration, def: "500ms", usage: "the same wait for QoS 0; then the message is dropped for that subscriber and counted (ward_gateway_delivery_dropped_total, device event limit=delivery-dropped)", ptr: func(c *Config) any { return &c.Gateway.DeliveryWaitQoS0 }},
 	{key: "detect.window", kind: kDuration, def: "1m", usage: "shortest detection window; the 5m and 1h windows are 5x and 60x it", ptr: func(c *Config) any { return &c.Detect.Window }, flag: "detect-window"},
 	{key: "store.postgres_dsn", usage: "PostgreSQL DSN instead of the embedded SQLite store (file or env only: it may hold a password)", ptr: func(c *Config) any { return &c.Store.PostgresDSN }, noFlag: true},
 	{key: "store.postgres_schema", def: "ward", usage: "PostgreSQL schema for Ward's tables", ptr: func(c *Config) any { return &c.Store.PostgresSchema }},
@@ -595,9 +605,17 @@ func (c *Config) validate() error {
 	for _, v := range []struct {
 		key string
 		n   int
-	}{{"gateway.sessions_per_device", c.Gateway.SessionsPerDevice}, {"gateway.handshakes_per_address", c.Gateway.HandshakesPerAddress}, {"gateway.handshakes_per_prefix", c.Gateway.HandshakesPerPrefix}} {
+	}{{"gateway.sessions_per_device", c.Gateway.SessionsPerDevice}, {"gateway.handshakes_per_address", c.Gateway.HandshakesPerAddress}, {"gateway.handshakes_per_prefix", c.Gateway.HandshakesPerPrefix}, {"gateway.subscriber_queue_bytes", c.Gateway.SubscriberQueueBytes}} {
 		if v.n < 1 {
 			return bad(v.key, "must be at least 1", "")
+		}
+	}
+	for _, v := range []struct {
+		key string
+		d   time.Duration
+	}{{"gateway.delivery_wait", c.Gateway.DeliveryWait}, {"gateway.delivery_wait_qos0", c.Gateway.DeliveryWaitQoS0}} {
+		if v.d < time.Millisecond || v.d > time.Minute {
+			return bad(v.key, "must be between 1ms and 1m", "a publisher waits this long for a slow subscriber")
 		}
 	}
 	if c.Bus.NATSURL != "" && c.Store.PostgresDSN == "" {

@@ -44,6 +44,35 @@ const (
 	LimitConnectRate           = "connect-rate"
 	LimitSustainedRateExceeded = "sustained-rate"
 	LimitSessions              = "sessions" // Limits.SessionsPerDevice
+	// LimitDeliveryDropped: messages to one of the device's sessions were
+	// dropped (detail also has qos and reason, a DropReason*), counted in
+	// ward_gateway_delivery_dropped_total{qos,reason}.
+	LimitDeliveryDropped = "delivery-dropped"
+	// LimitSlowSubscriber: a session of the device took no QoS 1/2 message
+	// within Limits.DeliveryWait and was disconnected (its persistent
+	// session keeps the messages).
+	LimitSlowSubscriber = "slow-subscriber"
+)
+
+// Why a message to a subscriber was dropped (label "reason" of
+// ward_gateway_delivery_dropped_total, detail "reason" of a
+// delivery-dropped limit event).
+const (
+	// DropReasonQueueFull: QoS 0, the session's queue stayed full for
+	// Limits.DeliveryWaitQoS0.
+	DropReasonQueueFull = "queue-full"
+	// DropReasonDisconnected: QoS 0, queued but the connection ended first.
+	DropReasonDisconnected = "disconnected"
+	// DropReasonInflightFull: QoS 1/2 to a session that is offline and
+	// already holds the broker's maximum of in-flight messages.
+	DropReasonInflightFull = "inflight-full"
+	// DropReasonOfflineQueue: QoS 1/2 to an offline session that already
+	// queues OfflineQueue messages.
+	DropReasonOfflineQueue = "offline-queue-full"
+	// DropReasonTooLarge: larger than the Maximum Packet Size the client set.
+	DropReasonTooLarge = "too-large"
+	// DropReasonPacketIDs: the session has no free packet identifier.
+	DropReasonPacketIDs = "packet-ids"
 )
 
 // emit records an event for ds (nil: not attributable to a known device),

@@ -220,6 +220,20 @@ type Limits struct {
 	// HandshakesPerPrefix is the same cap per /24 (IPv4) or /64 (IPv6)
 	// prefix (default 64).
 	HandshakesPerPrefix int
+	// SubscriberQueueBytes caps the encoded messages queued for one live
+	// session before they are written (default 1 MiB). Nothing is allocated
+	// while the queue is empty.
+	SubscriberQueueBytes int
+	// DeliveryWait bounds how long a publish waits for a subscriber's full
+	// queue or in-flight window (default 5 s): the publisher's socket is not
+	// read meanwhile. A subscriber that still takes no QoS 1/2 message is
+	// disconnected (MQTT 5: DISCONNECT 0x97 Quota exceeded) and its
+	// persistent session keeps the message.
+	DeliveryWait time.Duration
+	// DeliveryWaitQoS0 is the same bound for QoS 0 (default 500 ms); the
+	// message is then dropped for that subscriber and counted in
+	// ward_gateway_delivery_dropped_total.
+	DeliveryWaitQoS0 time.Duration
 }
 
 func (l *Limits) setDefaults() {
@@ -267,6 +281,15 @@ func (l *Limits) setDefaults() {
 	}
 	if l.HandshakesPerPrefix <= 0 {
 		l.HandshakesPerPrefix = 64
+	}
+	if l.SubscriberQueueBytes <= 0 {
+		l.SubscriberQueueBytes = 1 << 20
+	}
+	if l.DeliveryWait <= 0 {
+		l.DeliveryWait = 5 * time.Second
+	}
+	if l.DeliveryWaitQoS0 <= 0 {
+		l.DeliveryWaitQoS0 = 500 * time.Millisecond
 	}
 }
 
@@ -441,6 +464,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 		Logger:                 slog.New(minLevel{h: g.opts.Logger.With("component", "mqtt").Handler(), min: slog.LevelError}),
 		InlineClient:           true,         // only for Publish (ward/ topics); see hook.OnPublish
 		SysTopicResendInterval: 24 * 60 * 60, // devices cannot read $SYS; avoid ReadMemStats every second
+		DeliveryWait:           g.opts.Limits.DeliveryWait,
+		DeliveryWaitQoS0:       g.opts.Limits.DeliveryWaitQoS0,
 	})
 	if err := srv.AddHook(&hook{}, g); err != nil {
 		_ = ln.Close()
@@ -483,21 +508,27 @@ func (g *Gateway) Run(ctx context.Context) error {
 func (g *Gateway) capabilities() *mqtt.Capabilities {
 	c := mqtt.NewDefaultServerCapabilities()
 	c.MaximumPacketSize = uint32(g.opts.Limits.MaxPacketBytes)
-	// A live client's outbound queue (pointers; mochi allocates it up front
-	// and drops QoS 0 past it); an offline session queues nothing here.
-	c.MaximumClientWritesPending = 512
+	// A live client's outbound queue, in encoded bytes, allocated on demand;
+	// past it publishers wait (DeliveryWait), then a QoS 0 message is
+	// dropped and counted, a QoS 1/2 subscriber disconnected. An offline
+	// session queues nothing here (see OfflineQueue).
+	c.MaximumClientPendingBytes = g.opts.Limits.SubscriberQueueBytes
 	// Persisted sessions are kept 1 h after their last disconnect (the
 	// client's own interval when shorter): a device offline longer starts
 	// afresh (session present = false) and subscribes again.
 	c.MaximumSessionExpiryInterval = 3600
 	c.MaximumMessageExpiryInterval = 24 * 3600
 	c.ReceiveMaximum = 128
-	// QoS 1/2 messages held per session, unacknowledged or queued (mochi
-	// drops deliveries past it): 128 covers the MaxRetainedPerDevice
+	// QoS 1/2 messages held per session, unacknowledged or queued (past it
+	// a publish waits DeliveryWait, then the live subscriber is
+	// disconnected; an offline session's deliveries past it are dropped and
+	// counted): 128 covers the MaxRetainedPerDevice
 	// retained messages a subscription receives at once, and keeps a live
 	// subscriber's window open at 12,800 msgs/s for a 10 ms round trip. An
-	// offline session queues at most OfflineQueue (see OnACLCheck).
+	// offline session queues at most OfflineQueue; later deliveries to it
+	// are dropped and counted (offline-queue-full).
 	c.MaximumInflight = 128
+	c.MaximumOfflineInflight = OfflineQueue
 	c.TopicAliasMaximum = 0 // inbound aliases would bypass the ACL check on the topic name
 	c.SharedSubAvailable = 0
 	return c

@@ -38,6 +38,7 @@ func (h *hook) Provides(b byte) bool {
 		mqtt.OnPacketSent,
 		mqtt.OnWill,
 		mqtt.OnPacketRead,
+		mqtt.OnPublishDropped,
 	}, []byte{b})
 }
 
@@ -71,8 +72,7 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
 }
 
 // OnACLCheck decides publishes (write) and subscriptions and deliveries
-// (read); a delivery to an offline session that already queues
-// OfflineQueue messages is refused (not queued). The device comes from the client ID, which OnConnect bound to the
+// (read). The device comes from the client ID, which OnConnect bound to the
 // certificate identity, so offline persistent sessions are checked too.
 //
 // A denied publish from an MQTT 3.1.1 client is allowed through here and
@@ -89,11 +89,6 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return false
 	}
 	if !write {
-		// A delivery to an offline persisted session is queued; the
-		// queue is capped (mochi only caps it at MaximumInflight).
-		if cl.Closed() && cl.State.Inflight.Len() >= OfflineQueue {
-			return false
-		}
 		return p.acl.CanSubscribe(topic)
 	}
 	if p.acl.CanPublish(topic) {
@@ -104,6 +99,28 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	}
 	h.g.aclDenied(ds, cl.ID, topic, "publish")
 	return false
+}
+
+// OnPublishDropped counts a message the broker dropped for a subscriber
+// and records it on the subscriber's device (a rate-limited limit event).
+func (h *hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet, why error) {
+	if cl == nil || cl.Net.Inline {
+		return
+	}
+	reason := DropReasonQueueFull
+	switch {
+	case errors.Is(why, mqtt.ErrDeliveryDisconnected):
+		reason = DropReasonDisconnected
+	case errors.Is(why, mqtt.ErrDeliveryInflightFull):
+		reason = DropReasonInflightFull
+	case errors.Is(why, mqtt.ErrDeliveryOfflineFull):
+		reason = DropReasonOfflineQueue
+	case errors.Is(why, mqtt.ErrDeliveryPacketIDs):
+		reason = DropReasonPacketIDs
+	case errors.Is(why, packets.ErrPacketTooLarge):
+		reason = DropReasonTooLarge
+	}
+	h.g.deliveryDropped(h.g.device(deviceIDOfClient(cl.ID)), cl, pk.FixedHeader.Qos, reason)
 }
 
 // OnSessionEstablished records the connected event.
@@ -122,6 +139,10 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 // OnDisconnect ends the session.
 func (h *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 	if v, ok := h.g.clients.Load(cl); ok {
+		if errors.Is(cl.StopCause(), mqtt.ErrSlowSubscriber) {
+			s := v.(*session)
+			h.g.limitHit(s, h.g.now(), LimitSlowSubscriber)
+		}
 		h.g.endSession(v.(*session), err)
 	}
 }
@@ -490,6 +511,29 @@ func (g *Gateway) publish(s *session, pk packets.Packet) (packets.Packet, error)
 	}
 	g.observe(Observation{Kind: ObsPublished, Device: ds.id, ClientID: s.clientID, Topic: pk.TopicName, Bytes: size, Payload: pk.Payload, Time: now})
 	return pk, nil
+}
+
+// deliveryDropped counts a message dropped for a session of ds (nil: an
+// unknown device) and records a limit event, at most one per RateWindow.
+func (g *Gateway) deliveryDropped(ds *deviceState, cl *mqtt.Client, qos byte, reason string) {
+	g.m.delivDropped.WithLabelValues(qosLabel(qos), reason).Inc()
+	if ds == nil {
+		return
+	}
+	now := g.now()
+	if ds.lim.shouldRecord(now, LimitDeliveryDropped, g.opts.Limits.RateWindow) {
+		g.emit(ds, ds.id, EventLimit, map[string]string{"limit": LimitDeliveryDropped, "client_id": cl.ID, "qos": qosLabel(qos), "reason": reason})
+	}
+}
+
+func qosLabel(q byte) string {
+	switch q {
+	case 0:
+		return "0"
+	case 1:
+		return "1"
+	}
+	return "2"
 }
 
 // limitHit counts a limit hit and records at most one event per limit and

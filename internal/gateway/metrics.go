@@ -18,6 +18,7 @@ type metrics struct {
 	dropped       *prometheus.CounterVec // reason: Drop* (before admission)
 	purged        prometheus.Counter     // broker sessions purged
 	eventsDropped prometheus.Counter
+	delivDropped  *prometheus.CounterVec // qos, reason: DropReason*
 
 	// Hot-path children, resolved once.
 	msgsIn, msgsOut, bytesIn, bytesOut prometheus.Counter
@@ -62,6 +63,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "ward_gateway_sessions_purged_total",
 			Help: "Broker sessions (live or persisted, with their subscriptions and queued messages) deleted because their device was revoked, quarantined, retired or removed, or to keep it within SessionsPerDevice.",
 		}),
+		delivDropped: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "ward_gateway_delivery_dropped_total",
+			Help: "Messages to a subscriber dropped instead of delivered, by QoS and reason (queue-full, disconnected, inflight-full, offline-queue-full, too-large, packet-ids); the device's limit event (delivery-dropped) names the subscriber.",
+		}, []string{"qos", "reason"}),
 		eventsDropped: f.NewCounter(prometheus.CounterOpts{
 			Name: "ward_gateway_events_dropped_total",
 			Help: "Device events not recorded because of the per-device event rate limit.",
@@ -73,6 +78,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	for _, r := range []string{DropPerAddress, DropPerPrefix, DropEvicted, DropHelloTimeout, DropConnectTooBig, DropNotConnect, DropMalformed, DropPacketTooLarge} {
 		m.dropped.WithLabelValues(r)
+	}
+	for _, q := range []string{"0", "1", "2"} {
+		for _, r := range []string{DropReasonQueueFull, DropReasonDisconnected, DropReasonInflightFull, DropReasonOfflineQueue, DropReasonTooLarge, DropReasonPacketIDs} {
+			m.delivDropped.WithLabelValues(q, r)
+		}
 	}
 	m.msgsIn, m.msgsOut = m.messages.WithLabelValues("in"), m.messages.WithLabelValues("out")
 	m.bytesIn, m.bytesOut = m.bytes.WithLabelValues("in"), m.bytes.WithLabelValues("out")

@@ -12,7 +12,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,11 +38,11 @@ func newTestClient() (cl *Client, r net.Conn, w net.Conn) {
 		log:   logger,
 		options: &Options{
 			Capabilities: &Capabilities{
-				ReceiveMaximum:             10,
-				MaximumInflight:            5,
-				TopicAliasMaximum:          10000,
-				MaximumClientWritesPending: 3,
-				maximumPacketID:            10,
+				ReceiveMaximum:            10,
+				MaximumInflight:           5,
+				TopicAliasMaximum:         10000,
+				MaximumClientPendingBytes: 64,
+				maximumPacketID:           10,
 			},
 		},
 	})
@@ -52,8 +54,6 @@ func newTestClient() (cl *Client, r net.Conn, w net.Conn) {
 	cl.State.Inflight.receiveQuota = 10
 	cl.Properties.Props.TopicAliasMaximum = 0
 	cl.Properties.Props.RequestResponseInfo = 0x1
-
-	go cl.WriteLoop()
 
 	return
 }
@@ -758,84 +758,78 @@ func TestClientWritePacket(t *testing.T) {
 	}
 }
 
-func TestClientWritePacketBuffer(t *testing.T) {
-	r, w := net.Pipe()
-
-	cl := newClient(w, &ops{
-		info:  new(system.Info),
-		hooks: new(Hooks),
-		log:   logger,
-		options: &Options{
-			Capabilities: &Capabilities{
-				ReceiveMaximum:             10,
-				TopicAliasMaximum:          10000,
-				MaximumClientWritesPending: 3,
-				maximumPacketID:            10,
-			},
-		},
-	})
-
-	cl.ID = "mochi"
-	cl.State.Inflight.maximumSendQuota = 5
-	cl.State.Inflight.sendQuota = 5
-	cl.State.Inflight.maximumReceiveQuota = 10
-	cl.State.Inflight.receiveQuota = 10
-	cl.Properties.Props.TopicAliasMaximum = 0
-	cl.Properties.Props.RequestResponseInfo = 0x1
-
-	cl.ops.options.ClientNetWriteBufferSize = 10
+// TestClientQueueCoalescesAndReleases: packets queued while the writer is
+// blocked are written together in one write; once the queue is empty the
+// writer goroutine exits and the queue holds no array.
+func TestClientQueueCoalescesAndReleases(t *testing.T) {
+	cl, r, w := newTestClient()
+	cw := &countingConn{Conn: w}
+	cl.Net.Conn = cw
+	cl.ops.options.Capabilities.MaximumClientPendingBytes = 1 << 20
 	defer cl.Stop(errClientStop)
 
-	small := packets.TPacketData[packets.Publish].Get(packets.TPublishNoPayload).Packet
-	large := packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
+	pk := *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
+	cl.Properties.ProtocolVersion = pk.ProtocolVersion
+	enc, b, err := cl.encodePacket(pk)
+	require.NoError(t, err)
 
-	cl.State.outbound <- small
-
-	tt := []struct {
-		pks  []*packets.Packet
-		size int
-	}{
-		{
-			pks:  []*packets.Packet{small, small},
-			size: 18,
-		},
-		{
-			pks:  []*packets.Packet{large},
-			size: 20,
-		},
-		{
-			pks:  []*packets.Packet{small},
-			size: 0,
-		},
+	// net.Pipe is synchronous: a write blocks until read, so whatever the
+	// scheduling, at most the first packet goes alone and the rest queue
+	// behind it and go out as one write.
+	for i := 0; i < 5; i++ {
+		require.NoError(t, cl.enqueue(&enc, b, time.Now().Add(time.Minute), false))
 	}
+	buf := make([]byte, 10*len(b))
+	_, err = io.ReadFull(r, buf[:5*len(b)])
+	require.NoError(t, err)
+	require.Equal(t, bytes.Repeat(b, 5), buf[:5*len(b)])
+	require.LessOrEqual(t, cw.writes.Load(), int64(2))
 
-	go func() {
-		for i, tx := range tt {
-			for _, pk := range tx.pks {
-				cl.Properties.ProtocolVersion = pk.ProtocolVersion
-				err := cl.WritePacket(*pk)
-				require.NoError(t, err, "index: %d", i)
-				if i == len(tt)-1 {
-					cl.Net.Conn.Close()
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-		}
-	}()
+	require.Eventually(t, func() bool {
+		cl.State.out.mu.Lock()
+		defer cl.State.out.mu.Unlock()
+		return !cl.State.out.writing && cl.State.out.pending == nil && cl.State.out.bytes == 0
+	}, 5*time.Second, time.Millisecond, "the writer exits and releases the queue once it is empty")
+}
 
-	var n int
-	var err error
-	for i, tx := range tt {
-		buf := make([]byte, 100)
-		if i == len(tt)-1 {
-			buf, err = io.ReadAll(r)
-			n = len(buf)
-		} else {
-			n, err = io.ReadAtLeast(r, buf, 1)
-		}
-		require.NoError(t, err, "index: %d", i)
-		require.Equal(t, tx.size, n, "index: %d", i)
-	}
+// countingConn counts Write calls.
+type countingConn struct {
+	net.Conn
+	writes atomic.Int64
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+// TestClientQueueBackPressure: over the byte cap an enqueue waits for the
+// writer to make room, and gives up with ErrDeliveryQueueFull at its
+// deadline; a QoS 0 enqueue after a timed-out one does not wait again
+// until the queue progresses.
+func TestClientQueueBackPressure(t *testing.T) {
+	cl, r, _ := newTestClient()
+	defer cl.Stop(errClientStop)
+	pk := *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
+	cl.Properties.ProtocolVersion = pk.ProtocolVersion
+	enc, b, err := cl.encodePacket(pk)
+	require.NoError(t, err)
+	cl.ops.options.Capabilities.MaximumClientPendingBytes = 2 * len(b)
+
+	require.NoError(t, cl.enqueue(&enc, b, time.Now(), true)) // writer blocks in Write (nobody reads)
+	require.NoError(t, cl.enqueue(&enc, b, time.Now(), true))
+	require.ErrorIs(t, cl.enqueue(&enc, b, time.Now().Add(20*time.Millisecond), true), ErrDeliveryQueueFull)
+	start := time.Now()
+	require.ErrorIs(t, cl.enqueue(&enc, b, time.Now().Add(time.Hour), true), ErrDeliveryQueueFull, "stalled: no second wait")
+	require.Less(t, time.Since(start), time.Minute)
+
+	// A waiting enqueue succeeds as soon as the reader makes room.
+	done := make(chan error, 1)
+	go func() { done <- cl.enqueue(&enc, b, time.Now().Add(time.Hour), false) }()
+	buf := make([]byte, 3*len(b))
+	_, err = io.ReadAtLeast(r, buf, len(b))
+	require.NoError(t, err)
+	require.NoError(t, <-done)
 }
 
 func TestWriteClientOversizePacket(t *testing.T) {
@@ -935,3 +929,40 @@ var (
 		packets.TPacketData[packets.Auth].Get(packets.TAuth),
 	}
 )
+
+// TestClientsGetByListenerNoDeadlock holds upstream issue #488 (fix from PR
+// #489): GetByListener took the read lock twice, so a writer (a client
+// connecting or disconnecting) arriving between the two deadlocked the
+// broker, e.g. when the server closed right after mass disconnects.
+func TestClientsGetByListenerNoDeadlock(t *testing.T) {
+	cls := NewClients()
+	for i := 0; i < 100; i++ {
+		cls.Add(&Client{ID: strconv.Itoa(i), Net: ClientConnection{Listener: "t1"}})
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20000; i++ {
+				_ = cls.GetByListener("t1")
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20000; i++ {
+				id := "w" + strconv.Itoa(i%50)
+				cls.Add(&Client{ID: id, Net: ClientConnection{Listener: "t1"}})
+				cls.Delete(id)
+			}
+		}()
+		wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("GetByListener deadlocked against Add/Delete")
+	}
+}

@@ -98,7 +98,7 @@ type Hook interface {
 	OnUnsubscribed(cl *Client, pk packets.Packet)
 	OnPublish(cl *Client, pk packets.Packet) (packets.Packet, error)
 	OnPublished(cl *Client, pk packets.Packet)
-	OnPublishDropped(cl *Client, pk packets.Packet)
+	OnPublishDropped(cl *Client, pk packets.Packet, reason error) // Ward fork: reason is one of the ErrDelivery* errors or an encoding error
 	OnRetainMessage(cl *Client, pk packets.Packet, r int64)
 	OnRetainPublished(cl *Client, pk packets.Packet)
 	OnQosPublish(cl *Client, pk packets.Packet, sent int64, resends int)
@@ -431,11 +431,11 @@ func (h *Hooks) OnPublished(cl *Client, pk packets.Packet) {
 }
 
 // OnPublishDropped is called when a message to a client was dropped instead of delivered
-// such as when a client is too slow to respond.
-func (h *Hooks) OnPublishDropped(cl *Client, pk packets.Packet) {
+// such as when a client is too slow to respond; reason says why (ErrDeliveryQueueFull, ...).
+func (h *Hooks) OnPublishDropped(cl *Client, pk packets.Packet, reason error) {
 	for _, hook := range h.GetAll() {
 		if hook.Provides(OnPublishDropped) {
-			hook.OnPublishDropped(cl, pk)
+			hook.OnPublishDropped(cl, pk, reason)
 		}
 	}
 }
@@ -803,7 +803,7 @@ func (h *HookBase) OnPublish(cl *Client, pk packets.Packet) (packets.Packet, err
 func (h *HookBase) OnPublished(cl *Client, pk packets.Packet) {}
 
 // OnPublishDropped is called when a message to a client is dropped instead of being delivered.
-func (h *HookBase) OnPublishDropped(cl *Client, pk packets.Packet) {}
+func (h *HookBase) OnPublishDropped(cl *Client, pk packets.Packet, reason error) {}
 
 // OnRetainMessage is called then a published message is retained.
 func (h *HookBase) OnRetainMessage(cl *Client, pk packets.Packet, r int64) {}

@@ -47,12 +47,13 @@ var (
 type Capabilities struct {
 	MaximumClients               int64           `yaml:"maximum_clients" json:"maximum_clients"`                                 // maximum number of connected clients
 	MaximumMessageExpiryInterval int64           `yaml:"maximum_message_expiry_interval" json:"maximum_message_expiry_interval"` // maximum message expiry if message expiry is 0 or over
-	MaximumClientWritesPending   int32           `yaml:"maximum_client_writes_pending" json:"maximum_client_writes_pending"`     // maximum number of pending message writes for a client
+	MaximumClientPendingBytes    int             `yaml:"maximum_client_pending_bytes" json:"maximum_client_pending_bytes"`       // bytes a client's outbound queue holds before publishers wait (Ward fork)
 	MaximumSessionExpiryInterval uint32          `yaml:"maximum_session_expiry_interval" json:"maximum_session_expiry_interval"` // maximum number of seconds to keep disconnected sessions
 	MaximumPacketSize            uint32          `yaml:"maximum_packet_size" json:"maximum_packet_size"`                         // maximum packet size, no limit if 0
 	maximumPacketID              uint32          // unexported, used for testing only
 	ReceiveMaximum               uint16          `yaml:"receive_maximum" json:"receive_maximum"`                   // maximum number of concurrent qos messages per client
 	MaximumInflight              uint16          `yaml:"maximum_inflight" json:"maximum_inflight"`                 // maximum number of qos > 0 messages can be stored, 0(=8192)-65535
+	MaximumOfflineInflight       uint16          `yaml:"maximum_offline_inflight" json:"maximum_offline_inflight"` // Ward fork: qos > 0 messages a disconnected session queues (0: MaximumInflight); past it deliveries are dropped (ErrDeliveryOfflineFull)
 	TopicAliasMaximum            uint16          `yaml:"topic_alias_maximum" json:"topic_alias_maximum"`           // maximum topic alias value
 	SharedSubAvailable           byte            `yaml:"shared_sub_available" json:"shared_sub_available"`         // support of shared subscriptions
 	MinimumProtocolVersion       byte            `yaml:"minimum_protocol_version" json:"minimum_protocol_version"` // minimum supported mqtt version
@@ -68,7 +69,7 @@ func NewDefaultServerCapabilities() *Capabilities {
 	return &Capabilities{
 		MaximumClients:               math.MaxInt64,  // maximum number of connected clients
 		MaximumMessageExpiryInterval: 60 * 60 * 24,   // maximum message expiry if message expiry is 0 or over
-		MaximumClientWritesPending:   1024 * 8,       // maximum number of pending message writes for a client
+		MaximumClientPendingBytes:    1 << 20,        // a client's outbound queue holds 1 MiB before publishers wait
 		MaximumSessionExpiryInterval: math.MaxUint32, // maximum number of seconds to keep disconnected sessions
 		MaximumPacketSize:            0,              // no maximum packet size
 		maximumPacketID:              math.MaxUint16,
@@ -103,11 +104,20 @@ type Options struct {
 
 	// Capabilities defines the server features and behaviour. If you only wish to modify
 	// several of these values, set them explicitly - e.g.
-	// 	server.Options.Capabilities.MaximumClientWritesPending = 16 * 1024
+	// 	server.Options.Capabilities.MaximumClientPendingBytes = 4 << 20
 	Capabilities *Capabilities `yaml:"capabilities" json:"capabilities"`
 
-	// ClientNetWriteBufferSize specifies the size of the client *bufio.Writer write buffer.
-	ClientNetWriteBufferSize int `yaml:"client_net_write_buffer_size" json:"client_net_write_buffer_size"`
+	// DeliveryWait bounds how long a publish waits for room in a
+	// subscriber's outbound queue or in-flight window before a QoS 1/2
+	// delivery disconnects that subscriber as too slow (MQTT 5: DISCONNECT
+	// 0x97 Quota exceeded); the message stays in the subscriber's session.
+	// It bounds one publish's total wait across its subscribers. Default 5 s.
+	DeliveryWait time.Duration `yaml:"delivery_wait" json:"delivery_wait"`
+
+	// DeliveryWaitQoS0 is the same bound for QoS 0 deliveries, after which
+	// the message is dropped for that subscriber (OnPublishDropped with
+	// ErrDeliveryQueueFull). Default 500 ms.
+	DeliveryWaitQoS0 time.Duration `yaml:"delivery_wait_qos0" json:"delivery_wait_qos0"`
 
 	// ClientNetReadBufferSize specifies the size of the client *bufio.Reader read buffer.
 	ClientNetReadBufferSize int `yaml:"client_net_read_buffer_size" json:"client_net_read_buffer_size"`
@@ -221,8 +231,16 @@ func (o *Options) ensureDefaults() {
 		o.SysTopicResendInterval = defaultSysTopicInterval
 	}
 
-	if o.ClientNetWriteBufferSize == 0 {
-		o.ClientNetWriteBufferSize = 1024 * 2
+	if o.Capabilities.MaximumClientPendingBytes <= 0 {
+		o.Capabilities.MaximumClientPendingBytes = 1 << 20
+	}
+
+	if o.DeliveryWait <= 0 {
+		o.DeliveryWait = 5 * time.Second
+	}
+
+	if o.DeliveryWaitQoS0 <= 0 {
+		o.DeliveryWaitQoS0 = 500 * time.Millisecond
 	}
 
 	if o.ClientNetReadBufferSize == 0 {
@@ -399,7 +417,6 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	defer s.Listeners.ClientsWg.Done()
 	s.Listeners.ClientsWg.Add(1)
 
-	go cl.WriteLoop()
 	defer cl.Stop(nil)
 
 	pk, err := s.readConnectionPacket(cl)
@@ -711,10 +728,12 @@ func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
 	if cl.State.Inflight.Len() > 0 && atomic.LoadInt32(&cl.State.Inflight.sendQuota) > 0 {
 		next, ok := cl.State.Inflight.NextImmediate()
 		if ok {
+			// Ward fork: the message stays in flight until the client
+			// acknowledges it (upstream deleted it once written, so it was
+			// lost if the client never acknowledged it).
+			next.Expiry = 0
+			cl.State.Inflight.Set(next)
 			_ = cl.WritePacket(next)
-			if ok := cl.State.Inflight.Delete(next.PacketID); ok {
-				atomic.AddInt64(&s.Info.Inflight, -1)
-			}
 			cl.State.Inflight.DecreaseSendQuota()
 		}
 	}
@@ -941,6 +960,15 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 		s.hooks.OnQosPublish(cl, ack, ack.Created, 0)
 	}
 
+	// Ward fork: the PUBACK (PUBREC) is sent after the fan-out, once every
+	// subscriber's session holds the message (or the drop was counted), so
+	// an acknowledged message is owned by the subscribers' sessions, and a
+	// publisher that outpaces its subscribers waits for its
+	// acknowledgements (its in-flight window closes) instead of the broker
+	// queueing without bound. Upstream acknowledged before the fan-out.
+	s.publishToSubscribers(pk)
+	s.hooks.OnPublished(cl, pk)
+
 	err = cl.WritePacket(ack)
 	if err != nil {
 		return err
@@ -953,9 +981,6 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 		cl.State.Inflight.IncreaseReceiveQuota()
 		s.hooks.OnQosComplete(cl, ack)
 	}
-
-	s.publishToSubscribers(pk)
-	s.hooks.OnPublished(cl, pk)
 
 	return nil
 }
@@ -1003,9 +1028,10 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 		inlineSubscription.Handler(s.inlineClient, inlineSubscription.Subscription, pk)
 	}
 
+	d := s.newDelivery(true)
 	for id, subs := range subscribers.Subscriptions {
 		if cl, ok := s.Clients.Get(id); ok {
-			_, err := s.publishToClient(cl, subs, pk)
+			_, err := s.deliver(cl, subs, pk, d)
 			if err != nil {
 				s.Log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
 			}
@@ -1013,15 +1039,27 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 	}
 }
 
+// publishToClient delivers pk to one subscriber (retained messages on
+// subscribe, tests). It does not wait for room in the subscriber's
+// in-flight window: it may run on the subscriber's own goroutine, which
+// reads the acknowledgements.
 func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packets.Packet) (packets.Packet, error) {
+	return s.deliver(cl, sub, pk, s.newDelivery(false))
+}
+
+// deliver delivers pk to one subscriber: a QoS 1/2 message is stored in its
+// session (in-flight) first, then the encoded packet is queued for the
+// client's writer. See delivery for the back-pressure and when a message is
+// dropped.
+func (s *Server) deliver(cl *Client, sub packets.Subscription, pk packets.Packet, d *delivery) (packets.Packet, error) {
 	if sub.NoLocal && pk.Origin == cl.ID {
 		return pk, nil // [MQTT-3.8.3-3]
 	}
 
-	out := pk.Copy(false)
 	if !s.hooks.OnACLCheck(cl, pk.TopicName, false) {
-		return out, packets.ErrNotAuthorized
+		return pk, packets.ErrNotAuthorized
 	}
+	out := pk.Copy(false)
 	if !sub.FwdRetainedFlag && ((cl.Properties.ProtocolVersion == 5 && !sub.RetainAsPublished) || cl.Properties.ProtocolVersion < 5) { // ![MQTT-3.3.1-13] [v3 MQTT-3.3.1-9]
 		out.FixedHeader.Retain = false // [MQTT-3.3.1-12]
 	}
@@ -1054,11 +1092,26 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 	}
 
 	if out.FixedHeader.Qos > 0 {
-		if cl.State.Inflight.Len() >= int(s.Options.Capabilities.MaximumInflight) {
-			// add hook?
+		if maxOffline := int(s.Options.Capabilities.MaximumOfflineInflight); maxOffline > 0 && cl.Closed() && cl.State.Inflight.Len() >= maxOffline {
 			atomic.AddInt64(&s.Info.InflightDropped, 1)
-			s.Log.Warn("client store quota reached", "client", cl.ID, "listener", cl.Net.Listener)
+			s.dropped(cl, out, ErrDeliveryOfflineFull)
 			return out, packets.ErrQuotaExceeded
+		}
+		if maxInflight := int(s.Options.Capabilities.MaximumInflight); cl.State.Inflight.Len() >= maxInflight {
+			live := cl.Net.Conn != nil && !cl.Closed()
+			switch {
+			case live && d.waitInflight && cl.waitInflight(maxInflight, d.deadline):
+				// the subscriber acknowledged in time
+			case live && d.waitInflight:
+				// Too slow: disconnect it; its session keeps this
+				// message (one past the cap) for when it resumes.
+				s.disconnectSlow(cl)
+			default:
+				atomic.AddInt64(&s.Info.InflightDropped, 1)
+				s.Log.Warn("client store quota reached", "client", cl.ID, "listener", cl.Net.Listener)
+				s.dropped(cl, out, ErrDeliveryInflightFull)
+				return out, packets.ErrQuotaExceeded
+			}
 		}
 
 		i, err := cl.NextPacketID() // [MQTT-4.3.2-1] [MQTT-4.3.3-1]
@@ -1066,6 +1119,7 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 			s.hooks.OnPacketIDExhausted(cl, pk)
 			atomic.AddInt64(&s.Info.InflightDropped, 1)
 			s.Log.Warn("packet ids exhausted", "error", err, "client", cl.ID, "listener", cl.Net.Listener)
+			s.dropped(cl, out, ErrDeliveryPacketIDs)
 			return out, packets.ErrQuotaExceeded
 		}
 
@@ -1089,20 +1143,70 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		return out, packets.CodeDisconnect
 	}
 
-	select {
-	case cl.State.outbound <- &out:
-		atomic.AddInt32(&cl.State.outboundQty, 1)
-	default:
-		atomic.AddInt64(&s.Info.MessagesDropped, 1)
-		cl.ops.hooks.OnPublishDropped(cl, pk)
-		if out.FixedHeader.Qos > 0 {
-			cl.State.Inflight.Delete(out.PacketID) // packet was dropped due to irregular circumstances, so rollback inflight.
+	enc, b, err := d.encode(cl, out)
+	if err != nil {
+		// The client cannot receive it (over its Maximum Packet Size):
+		// [MQTT-3.1.2-25] discard it, counted.
+		if out.FixedHeader.Qos > 0 && cl.State.Inflight.Delete(out.PacketID) {
+			atomic.AddInt64(&s.Info.Inflight, -1)
 			cl.State.Inflight.IncreaseSendQuota()
 		}
+		s.dropped(cl, out, err)
+		return out, err
+	}
+
+	deadline, stalledSkip := d.deadline, false
+	if out.FixedHeader.Qos == 0 {
+		deadline, stalledSkip = d.deadlineQoS0, true
+	}
+	switch err := cl.enqueue(enc, b, deadline, stalledSkip); {
+	case err == nil:
+	case errors.Is(err, ErrConnectionClosed):
+		return out, packets.CodeDisconnect // QoS 1/2: kept in the session
+	case out.FixedHeader.Qos == 0:
+		s.dropped(cl, out, err)
 		return out, packets.ErrPendingClientWritesExceeded
+	default:
+		// QoS 1/2: the message is in the session; the subscriber is too
+		// slow to keep its connection.
+		s.disconnectSlow(cl)
 	}
 
 	return out, nil
+}
+
+// dropped counts a delivery that will not happen and reports it to the
+// OnPublishDropped hook with why.
+func (s *Server) dropped(cl *Client, pk packets.Packet, why error) {
+	atomic.AddInt64(&s.Info.MessagesDropped, 1)
+	s.hooks.OnPublishDropped(cl, pk, why)
+}
+
+// ErrSlowSubscriber is the DISCONNECT code (0x97 Quota exceeded) sent to a
+// subscriber whose outbound queue or in-flight window stayed full for
+// Options.DeliveryWait: the subscriber, not the server, exceeded a limit
+// (0x89 Server busy would tell it to retry the same way later).
+var ErrSlowSubscriber = packets.Code{Code: packets.ErrQuotaExceeded.Code, Reason: "quota exceeded: subscriber did not keep up with its messages"}
+
+// slowDisconnectWrite bounds the DISCONNECT write to a slow subscriber
+// (its socket may accept nothing).
+const slowDisconnectWrite = 250 * time.Millisecond
+
+// disconnectSlow disconnects a subscriber that did not keep up. Its
+// session, with the QoS 1/2 messages it holds, remains for a persistent
+// session to resume.
+func (s *Server) disconnectSlow(cl *Client) {
+	if cl.Closed() {
+		return
+	}
+	s.Log.Warn("disconnecting slow subscriber", "client", cl.ID, "listener", cl.Net.Listener, "pending_bytes", cl.pendingBytes(), "inflight", cl.State.Inflight.Len())
+	if cl.Net.Conn != nil {
+		_ = cl.Net.Conn.SetWriteDeadline(time.Now().Add(slowDisconnectWrite))
+	}
+	if cl.Properties.ProtocolVersion == 5 {
+		_ = s.DisconnectClient(cl, ErrSlowSubscriber)
+	}
+	cl.Stop(ErrSlowSubscriber)
 }
 
 func (s *Server) publishRetainedToClient(cl *Client, sub packets.Subscription, existed bool) {
@@ -1159,6 +1263,7 @@ func (s *Server) processPuback(cl *Client, pk packets.Packet) error {
 		cl.State.Inflight.IncreaseSendQuota()
 		atomic.AddInt64(&s.Info.Inflight, -1)
 		s.hooks.OnQosComplete(cl, pk)
+		cl.signalRoom()
 	}
 
 	return nil
@@ -1224,6 +1329,7 @@ func (s *Server) processPubcomp(cl *Client, pk packets.Packet) error {
 	if ok := cl.State.Inflight.Delete(pk.PacketID); ok {
 		atomic.AddInt64(&s.Info.Inflight, -1)
 		s.hooks.OnQosComplete(cl, pk)
+		cl.signalRoom()
 	}
 
 	return nil
@@ -1499,6 +1605,14 @@ func (s *Server) Close() error {
 // closeListenerClients closes all clients on the specified listener.
 func (s *Server) closeListenerClients(listener string) {
 	clients := s.Clients.GetByListener(listener)
+	// Ward fork: clients that read nothing cannot hold up shutdown: every
+	// DISCONNECT write is bounded, all by the same instant.
+	deadline := time.Now().Add(slowDisconnectWrite)
+	for _, cl := range clients {
+		if cl.Net.Conn != nil {
+			_ = cl.Net.Conn.SetWriteDeadline(deadline)
+		}
+	}
 	for _, cl := range clients {
 		_ = s.DisconnectClient(cl, packets.ErrServerShuttingDown)
 	}

@@ -707,6 +707,13 @@ func TestEstablishConnectionInheritExistingTrueTakeover(t *testing.T) {
 	cl1.State.Subscriptions.Add("d/e/f", packets.Subscription{Filter: "d/e/f", Qos: 0})
 	time.Sleep(time.Millisecond * 50)
 
+	// Capture first Client pointer (Ward fork: before the second connection
+	// can take it over; upstream raced with it)
+	clp1, ok := s.Clients.Get("zen")
+	require.True(t, ok)
+	require.Empty(t, clp1.Properties.Username)
+	require.NotEmpty(t, clp1.State.Subscriptions.GetAll())
+
 	// Make the second connection
 	r2, w2 := net.Pipe()
 	o2 := make(chan error)
@@ -727,12 +734,6 @@ func TestEstablishConnectionInheritExistingTrueTakeover(t *testing.T) {
 		require.NoError(t, err)
 		recv2 <- buf
 	}()
-
-	// Capture first Client pointer
-	clp1, ok := s.Clients.Get("zen")
-	require.True(t, ok)
-	require.Empty(t, clp1.Properties.Username)
-	require.NotEmpty(t, clp1.State.Subscriptions.GetAll())
 
 	err1 := <-o1
 	require.Error(t, err1)
@@ -1494,7 +1495,12 @@ func TestServerProcessPacketAndNextImmediate(t *testing.T) {
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
 	require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).RawBytes, buf)
-	require.Equal(t, int64(0), atomic.LoadInt64(&s.Info.Inflight))
+	// Ward fork: the message stays in flight until acknowledged (upstream
+	// deleted it once written).
+	require.Equal(t, int64(1), atomic.LoadInt64(&s.Info.Inflight))
+	held, ok := cl.State.Inflight.Get(next.PacketID)
+	require.True(t, ok)
+	require.Equal(t, int64(0), held.Expiry, "no longer marked as waiting for quota")
 	require.Equal(t, int32(4), cl.State.Inflight.sendQuota)
 }
 
@@ -1850,7 +1856,7 @@ func TestPublishToSubscribersSelfNoLocal(t *testing.T) {
 		pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
 		pkx.Origin = cl.ID
 		s.publishToSubscribers(pkx)
-		time.Sleep(time.Millisecond)
+		waitWritten(s)
 		_ = w.Close()
 	}()
 
@@ -1902,7 +1908,7 @@ func TestPublishToSubscribers(t *testing.T) {
 
 	go func() {
 		s.publishToSubscribers(*packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet)
-		time.Sleep(time.Millisecond)
+		waitWritten(s)
 		_ = w1.Close()
 		_ = w2.Close()
 		_ = w3.Close()
@@ -1945,7 +1951,7 @@ func TestPublishToSubscribersMessageExpiryDelta(t *testing.T) {
 		pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
 		pkx.Created = time.Now().Unix() - 30
 		s.publishToSubscribers(pkx)
-		time.Sleep(time.Millisecond)
+		waitWritten(s)
 		_ = w1.Close()
 	}()
 
@@ -1969,7 +1975,7 @@ func TestPublishToSubscribersIdentifiers(t *testing.T) {
 
 	go func() {
 		s.publishToSubscribers(*packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet)
-		time.Sleep(time.Millisecond)
+		waitWritten(s)
 		_ = w.Close()
 	}()
 
@@ -1994,7 +2000,7 @@ func TestPublishToSubscribersPkIgnore(t *testing.T) {
 		pk := *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet
 		pk.Ignore = true
 		s.publishToSubscribers(pk)
-		time.Sleep(time.Millisecond)
+		waitWritten(s)
 		_ = w.Close()
 	}()
 
@@ -2023,7 +2029,7 @@ func TestPublishToClientServerDowngradeQos(t *testing.T) {
 		pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet
 		pkx.FixedHeader.Qos = 2
 		_, _ = s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", Qos: 2}, pkx)
-		time.Sleep(time.Microsecond * 100)
+		waitWritten(s, cl)
 		_ = w.Close()
 	}()
 
@@ -2052,7 +2058,7 @@ func TestPublishToClientSubscriptionDowngradeQos(t *testing.T) {
 		pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet
 		pkx.FixedHeader.Qos = 2
 		_, _ = s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", Qos: 1}, pkx)
-		time.Sleep(time.Microsecond * 100)
+		waitWritten(s, cl)
 		_ = w.Close()
 	}()
 
@@ -2066,46 +2072,67 @@ func TestPublishToClientSubscriptionDowngradeQos(t *testing.T) {
 	require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).RawBytes, <-receiverBuf)
 }
 
+// TestPublishToClientExceedClientWritesPending (Ward fork: was a drop of
+// both QoS 0 and QoS 1): with the client's outbound queue full and no room
+// within the wait, a QoS 0 delivery is dropped and reported, a QoS 1
+// delivery stays in the session's in-flight messages and the client is
+// disconnected as too slow.
 func TestPublishToClientExceedClientWritesPending(t *testing.T) {
-	var sendQuota uint16 = 5
 	s := newServer()
+	s.Options.DeliveryWait = 10 * time.Millisecond
+	s.Options.DeliveryWaitQoS0 = 10 * time.Millisecond
+	hook := new(dropHook)
+	require.NoError(t, s.AddHook(hook, nil))
 
-	_, w := net.Pipe()
-	cl := newClient(w, &ops{
-		info:  new(system.Info),
-		hooks: new(Hooks),
-		log:   logger,
-		options: &Options{
-			Capabilities: &Capabilities{
-				MaximumClientWritesPending: 3,
-				maximumPacketID:            10,
-			},
-		},
-	})
-	cl.Properties.Props.ReceiveMaximum = sendQuota
-	cl.State.Inflight.ResetSendQuota(int32(cl.Properties.Props.ReceiveMaximum))
-
+	_, w := net.Pipe() // nobody reads: the writer blocks
+	cl := s.NewClient(w, "tcp", "slow", false)
+	cl.ops.options.Capabilities.MaximumClientPendingBytes = 1
 	s.Clients.Add(cl)
 
-	for i := int32(0); i < cl.ops.options.Capabilities.MaximumClientWritesPending; i++ {
-		cl.State.outbound <- new(packets.Packet)
-		atomic.AddInt32(&cl.State.outboundQty, 1)
-	}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: "a/b/c", Payload: []byte("hello")}
+	_, err := s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", Qos: 1}, pk) // accepted into the empty queue
+	require.NoError(t, err)
 
-	id, _ := cl.NextPacketID()
-	cl.State.Inflight.Set(packets.Packet{PacketID: uint16(id)})
-	cl.State.Inflight.DecreaseSendQuota()
-	sendQuota--
+	_, err = s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", Qos: 1}, pk)
+	require.ErrorIs(t, err, packets.ErrPendingClientWritesExceeded)
+	require.Equal(t, []error{ErrDeliveryQueueFull}, hook.reasons())
+	require.False(t, cl.Closed(), "a QoS 0 drop does not disconnect")
 
-	_, err := s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", Qos: 2}, packets.Packet{})
-	require.Error(t, err)
-	require.ErrorIs(t, packets.ErrPendingClientWritesExceeded, err)
-	require.Equal(t, int32(sendQuota), atomic.LoadInt32(&cl.State.Inflight.sendQuota))
+	pk.FixedHeader.Qos = 1
+	out, err := s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", Qos: 1}, pk)
+	require.NoError(t, err)
+	require.True(t, cl.Closed(), "a subscriber that cannot take a QoS 1 message is disconnected")
+	require.ErrorIs(t, cl.StopCause(), ErrSlowSubscriber)
+	held, ok := cl.State.Inflight.Get(out.PacketID)
+	require.True(t, ok, "the QoS 1 message stays in the session")
+	require.Equal(t, pk.Payload, held.Payload)
+	// The first QoS 0 message, queued but never written, is reported once
+	// the connection is gone; nothing is reported for the QoS 1 message.
+	require.Eventually(t, func() bool { return len(hook.reasons()) == 2 }, 10*time.Second, time.Millisecond)
+	require.Equal(t, []error{ErrDeliveryQueueFull, ErrDeliveryDisconnected}, hook.reasons())
+}
 
-	_, err = s.publishToClient(cl, packets.Subscription{Filter: "a/b/c", Qos: 2}, packets.Packet{FixedHeader: packets.FixedHeader{Qos: 1}})
-	require.Error(t, err)
-	require.ErrorIs(t, packets.ErrPendingClientWritesExceeded, err)
-	require.Equal(t, int32(sendQuota), atomic.LoadInt32(&cl.State.Inflight.sendQuota))
+// dropHook records OnPublishDropped reasons.
+type dropHook struct {
+	HookBase
+	mu  sync.Mutex
+	why []error
+}
+
+func (h *dropHook) ID() string { return "drops" }
+
+func (h *dropHook) Provides(b byte) bool { return b == OnPublishDropped }
+
+func (h *dropHook) OnPublishDropped(_ *Client, _ packets.Packet, why error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.why = append(h.why, why)
+}
+
+func (h *dropHook) reasons() []error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]error(nil), h.why...)
 }
 
 func TestPublishToClientServerTopicAlias(t *testing.T) {
@@ -2119,7 +2146,7 @@ func TestPublishToClientServerTopicAlias(t *testing.T) {
 		pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishBasicMqtt5).Packet
 		_, _ = s.publishToClient(cl, packets.Subscription{Filter: pkx.TopicName}, pkx)
 		_, _ = s.publishToClient(cl, packets.Subscription{Filter: pkx.TopicName}, pkx)
-		time.Sleep(time.Millisecond)
+		waitWritten(s, cl)
 		_ = w.Close()
 	}()
 
@@ -2230,7 +2257,7 @@ func TestProcessPublishWithTopicAlias(t *testing.T) {
 		pkx.TopicName = ""
 		pkx.Properties.TopicAlias = 1
 		_ = s.processPacket(cl2, pkx)
-		time.Sleep(time.Millisecond)
+		waitWritten(s)
 		_ = w2.Close()
 		_ = w.Close()
 	}()
@@ -2255,7 +2282,7 @@ func TestPublishToSubscribersExhaustedSendQuota(t *testing.T) {
 	pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet
 	pkx.PacketID = 0
 	s.publishToSubscribers(pkx)
-	time.Sleep(time.Millisecond)
+	waitWritten(s)
 	_ = w.Close()
 }
 
@@ -2276,7 +2303,7 @@ func TestPublishToSubscribersExhaustedPacketIDs(t *testing.T) {
 	pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet
 	pkx.PacketID = 0
 	s.publishToSubscribers(pkx)
-	time.Sleep(time.Millisecond)
+	waitWritten(s)
 	_ = w.Close()
 }
 
@@ -2291,7 +2318,7 @@ func TestPublishToSubscribersNoConnection(t *testing.T) {
 	// can we hook into log/slog ?
 	_ = r.Close()
 	s.publishToSubscribers(*packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet)
-	time.Sleep(time.Millisecond)
+	waitWritten(s)
 	_ = w.Close()
 }
 
@@ -2308,7 +2335,7 @@ func TestPublishRetainedToClient(t *testing.T) {
 
 	go func() {
 		s.publishRetainedToClient(cl, packets.Subscription{Filter: "a/b/c"}, false)
-		time.Sleep(time.Millisecond)
+		waitWritten(s, cl)
 		_ = w.Close()
 	}()
 
@@ -3291,7 +3318,7 @@ func TestServerSendLWTDelayed(t *testing.T) {
 		require.Equal(t, 1, s.loop.willDelayed.Len())
 		s.sendDelayedLWT(time.Now().Unix())
 		require.Equal(t, 0, s.loop.willDelayed.Len())
-		time.Sleep(time.Millisecond)
+		waitWritten(s)
 		_ = w.Close()
 	}()
 
@@ -3964,4 +3991,24 @@ func TestServerSweepsDoNotCopyClients(t *testing.T) {
 	require.Equal(t, clients+1, s.Clients.Len())
 	require.Zero(t, held.State.Inflight.Len(), "an expired inflight is still held")
 	require.Len(t, s.Clients.Select(func(c *Client) bool { return c.ID == "held" }), 1)
+}
+
+// waitWritten waits (up to 10 s) until the outbound queues of the server's
+// clients and of cls are written out and their writers have exited.
+func waitWritten(s *Server, cls ...*Client) {
+	for _, cl := range s.Clients.GetAll() {
+		cls = append(cls, cl)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, cl := range cls {
+		for time.Now().Before(deadline) {
+			cl.State.out.mu.Lock()
+			idle := !cl.State.out.writing
+			cl.State.out.mu.Unlock()
+			if idle {
+				break
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
 }

@@ -232,7 +232,8 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 			MaxMessageBytes: cfg.Gateway.MaxMessageBytes, MessagesPerSecond: cfg.Gateway.MessagesPerSecond,
 			BytesPerSecond: cfg.Gateway.BytesPerSecond, ConnectsPerMinute: cfg.Gateway.ConnectsPerMinute,
 			SessionsPerDevice: cfg.Gateway.SessionsPerDevice, HandshakesPerAddress: cfg.Gateway.HandshakesPerAddress,
-			HandshakesPerPrefix: cfg.Gateway.HandshakesPerPrefix,
+			HandshakesPerPrefix: cfg.Gateway.HandshakesPerPrefix, SubscriberQueueBytes: cfg.Gateway.SubscriberQueueBytes,
+			DeliveryWait: cfg.Gateway.DeliveryWait, DeliveryWaitQoS0: cfg.Gateway.DeliveryWaitQoS0,
 		},
 		Logger: s.log, Metrics: s.registry, Now: opts.Now,
 	}); err != nil {
