@@ -1,0 +1,275 @@
+package gateway_test
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/wardproject/ward/internal/gateway"
+	"github.com/wardproject/ward/internal/store"
+)
+
+// stallConn is a client connection whose reads can be stopped: while
+// stalled, the paho client reads nothing (its PUBACKs stop and the broker's
+// writes fill the socket), exactly like a device whose application hangs.
+type stallConn struct {
+	net.Conn
+	mu      sync.Mutex
+	stalled bool
+	resume  chan struct{}
+}
+
+func (c *stallConn) stall() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.stalled {
+		c.stalled, c.resume = true, make(chan struct{})
+	}
+}
+
+func (c *stallConn) unstall() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stalled {
+		c.stalled = false
+		close(c.resume)
+	}
+}
+
+func (c *stallConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	ch := c.resume
+	stalled := c.stalled
+	c.mu.Unlock()
+	if stalled {
+		<-ch
+	}
+	return c.Conn.Read(p)
+}
+
+// stallable connects a paho 3.1.1 client over a stallConn; opt adds options.
+func (e *env) stallable(t *testing.T, cert *tls.Certificate, clientID string, opt func(*paho.ClientOptions)) (*client, *stallConn) {
+	t.Helper()
+	conns := make(chan *stallConn, 1)
+	dialTLS := e.clientTLS(cert)
+	c, _, err := e.connectWith(cert, clientID, func(o *paho.ClientOptions) {
+		o.SetKeepAlive(5 * time.Minute).SetPingTimeout(time.Minute).SetOrderMatters(false)
+		o.SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
+			tc, err := tls.Dial("tcp", u.Host, dialTLS)
+			if err != nil {
+				return nil, err
+			}
+			sc := &stallConn{Conn: tc}
+			conns <- sc
+			return sc, nil
+		})
+		if opt != nil {
+			opt(o)
+		}
+	})
+	if err != nil {
+		t.Fatalf("connect %s: %v", clientID, err)
+	}
+	sc := <-conns
+	t.Cleanup(sc.unstall)
+	return c, sc
+}
+
+// fleetModel lets every device of model m1 publish and subscribe fleet/#.
+var fleetModel = []store.ModelPolicy{{Model: "m1", Policy: store.Policy{Publish: []string{"fleet/#"}, Subscribe: []string{"fleet/#"}}}}
+
+// deliveryLimits lifts the rate limits and makes the waits short.
+func deliveryLimits(queue int, wait, wait0 time.Duration) gateway.Limits {
+	return gateway.Limits{MessagesPerSecond: 1e6, BytesPerSecond: 1e12, MaxMessageBytes: 64 << 10,
+		SubscriberQueueBytes: queue, DeliveryWait: wait, DeliveryWaitQoS0: wait0}
+}
+
+// seqs collects the sequence numbers of the messages a client received:
+// what is there now, then (until > 0) more until none arrives for until.
+func seqs(got map[int]bool, msgs <-chan paho.Message, until time.Duration) {
+	record := func(m paho.Message) {
+		if n, err := strconv.Atoi(string(m.Payload()[:8])); err == nil {
+			got[n] = true
+		}
+	}
+	for {
+		select {
+		case m := <-msgs:
+			record(m)
+			continue
+		default:
+		}
+		if until <= 0 {
+			return
+		}
+		select {
+		case m := <-msgs:
+			record(m)
+		case <-time.After(until):
+			return
+		}
+	}
+}
+
+// counter returns the value of the series of name whose labels include all of want.
+func (e *env) counter(name string, want map[string]string) float64 {
+	e.t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for k, v := range want {
+				found := false
+				for _, l := range m.GetLabel() {
+					found = found || (l.GetName() == k && l.GetValue() == v)
+				}
+				if !found {
+					continue series
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+// TestStalledSubscriberLosesNothingAcknowledged: a device subscribed at
+// QoS 1 with a persistent session stops reading while another device
+// publishes QoS 1 messages to it. The publisher waits (its PUBACKs are
+// late, not lost); the stalled subscriber is disconnected as too slow (a
+// limit event slow-subscriber); every message the publisher had a PUBACK
+// for is then either received by the subscriber (before the stall, from
+// its socket, or resent to its resumed session) or counted as dropped for
+// its full offline queue - never silently lost.
+func TestStalledSubscriberLosesNothingAcknowledged(t *testing.T) {
+	e := newEnv(t, activeDevices("dev-p", "dev-s"), fleetModel, deliveryLimits(16<<10, 300*time.Millisecond, 100*time.Millisecond))
+	pcert, scert := issue(t, e.ca, "dev-p"), issue(t, e.ca, "dev-s")
+	sub, sc := e.stallable(t, &scert, "dev-s:app", persistent)
+	sub.subscribe(t, "fleet/#")
+	pub := e.mustConnect(&pcert, "dev-p:app")
+
+	sc.stall()
+	const n = 300
+	payload := make([]byte, 2<<10)
+	for i := 1; i <= n; i++ {
+		copy(payload, fmt.Sprintf("%08d", i))
+		pub.publish(t, "fleet/data", payload) // waits for the PUBACK
+	}
+	e.waitEvent(func(ev store.Event) bool {
+		return ev.Kind == gateway.EventLimit && ev.DeviceID == "dev-s" && ev.Detail["limit"] == gateway.LimitSlowSubscriber
+	})
+	dropped := int(e.counter("ward_gateway_delivery_dropped_total", map[string]string{"qos": "1", "reason": gateway.DropReasonOfflineQueue}))
+	if other := e.counter("ward_gateway_delivery_dropped_total", map[string]string{"qos": "1", "reason": gateway.DropReasonQueueFull}); other != 0 {
+		t.Errorf("%v QoS 1 messages dropped for a full queue, want none", other)
+	}
+
+	// The stalled client reads what its socket holds, then sees the close.
+	got := map[int]bool{}
+	sc.unstall()
+	select {
+	case <-sub.lost:
+	case <-time.After(bound):
+		t.Fatal("the stalled subscriber was not disconnected")
+	}
+	seqs(got, sub.msgs, 0)
+	before := len(got)
+	// It resumes its session: the broker resends what the session holds.
+	again, present, err := e.connectWith(&scert, "dev-s:app", persistent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !present {
+		t.Fatal("the slow subscriber's persistent session was not kept")
+	}
+	for len(got) < n-dropped {
+		before := len(got)
+		seqs(got, again.msgs, bound/5)
+		if len(got) == before {
+			break
+		}
+	}
+	t.Logf("published %d (all acknowledged); received %d before the disconnect, %d in all; %d counted as dropped (offline queue full)", n, before, len(got), dropped)
+	for i := 1; i <= n-dropped; i++ {
+		if !got[i] {
+			t.Errorf("message %d was acknowledged to the publisher but neither delivered nor counted as dropped", i)
+		}
+	}
+	if len(got)+dropped != n {
+		t.Errorf("received %d + dropped %d != published %d", len(got), dropped, n)
+	}
+}
+
+// TestQoS0OverloadCountedPerDevice: a QoS 0 subscriber that stops reading
+// makes publishers wait at most DeliveryWaitQoS0, then its messages are
+// dropped; the drops are counted (ward_gateway_delivery_dropped_total
+// {qos="0",reason="queue-full"}) and recorded on the subscriber's device
+// as a limit event delivery-dropped, and a subscriber that keeps reading
+// loses nothing meanwhile.
+func TestQoS0OverloadCountedPerDevice(t *testing.T) {
+	e := newEnv(t, activeDevices("dev-p", "dev-s", "dev-ok"), fleetModel, deliveryLimits(64<<10, time.Second, 100*time.Millisecond))
+	pcert, scert, okcert := issue(t, e.ca, "dev-p"), issue(t, e.ca, "dev-s"), issue(t, e.ca, "dev-ok")
+	slow, sc := e.stallable(t, &scert, "dev-s:app", nil)
+	if tok := slow.c.Subscribe("fleet/#", 0, nil); !tok.WaitTimeout(bound) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	ok, _, err := e.connectWith(&okcert, "dev-ok:app", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok := ok.c.Subscribe("fleet/#", 0, nil); !tok.WaitTimeout(bound) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	pub := e.mustConnect(&pcert, "dev-p:app")
+
+	sc.stall()
+	// Enough to fill the stalled client's socket buffers and its queue.
+	const n = 400
+	payload := make([]byte, 32<<10)
+	got := map[int]bool{}
+	start := time.Now()
+	for i := 1; i <= n; i++ {
+		copy(payload, fmt.Sprintf("%08d", i))
+		if tok := pub.c.Publish("fleet/data", 0, false, payload); !tok.WaitTimeout(bound) || tok.Error() != nil {
+			t.Fatalf("publish %d: %v", i, tok.Error())
+		}
+		if i%50 == 0 {
+			// drain the healthy subscriber as we go (its channel holds 1,000)
+			seqs(got, ok.msgs, 0)
+		}
+	}
+	t.Logf("%d QoS 0 publishes of 32 KiB in %v with one subscriber stalled", n, time.Since(start).Round(time.Millisecond))
+	ev := e.waitEvent(func(ev store.Event) bool {
+		return ev.Kind == gateway.EventLimit && ev.Detail["limit"] == gateway.LimitDeliveryDropped
+	})
+	if ev.DeviceID != "dev-s" || ev.Detail["qos"] != "0" || ev.Detail["reason"] != gateway.DropReasonQueueFull || ev.Detail["client_id"] != "dev-s:app" {
+		t.Errorf("delivery-dropped event %+v, want device dev-s, client dev-s:app, qos 0, reason queue-full", ev)
+	}
+	dropped := e.counter("ward_gateway_delivery_dropped_total", map[string]string{"qos": "0", "reason": gateway.DropReasonQueueFull})
+	if dropped == 0 {
+		t.Error("no QoS 0 drop counted")
+	}
+	for len(got) < n {
+		before := len(got)
+		seqs(got, ok.msgs, bound/5)
+		if len(got) == before {
+			break
+		}
+	}
+	if len(got) != n {
+		t.Errorf("the reading subscriber received %d of %d QoS 0 messages", len(got), n)
+	}
+	t.Logf("stalled subscriber: %v dropped (queue-full); reading subscriber: %d of %d", dropped, len(got), n)
+}
