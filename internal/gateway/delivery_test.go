@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/wardproject/ward/internal/gateway"
 	"github.com/wardproject/ward/internal/store"
@@ -121,29 +123,15 @@ func seqs(got map[int]bool, msgs <-chan paho.Message, until time.Duration) {
 // counter returns the value of the series of name whose labels include all of want.
 func (e *env) counter(name string, want map[string]string) float64 {
 	e.t.Helper()
-	mfs, err := e.reg.Gather()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range mf.GetMetric() {
-			for k, v := range want {
-				found := false
-				for _, l := range m.GetLabel() {
-					found = found || (l.GetName() == k && l.GetValue() == v)
-				}
-				if !found {
-					continue series
-				}
+	return e.series(name, func(m *dto.Metric) bool {
+		n := 0
+		for _, l := range m.GetLabel() {
+			if v, ok := want[l.GetName()]; ok && v == l.GetValue() {
+				n++
 			}
-			return m.GetCounter().GetValue()
 		}
-	}
-	return 0
+		return n == len(want)
+	})
 }
 
 // TestStalledSubscriberLosesNothingAcknowledged: a device subscribed at
@@ -272,4 +260,80 @@ func TestQoS0OverloadCountedPerDevice(t *testing.T) {
 		t.Errorf("the reading subscriber received %d of %d QoS 0 messages", len(got), n)
 	}
 	t.Logf("stalled subscriber: %v dropped (queue-full); reading subscriber: %d of %d", dropped, len(got), n)
+}
+
+// connectRaw opens a mutual-TLS connection, sends an MQTT 3.1.1 CONNECT
+// for clientID and reads the CONNACK.
+func (e *env) connectRaw(cfg *tls.Config, clientID string) (net.Conn, error) {
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: bound}, "tcp", e.addr, cfg)
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Now().Add(bound))
+	// protocol name, level 4, clean session, keepalive 60 s, client ID (< 116 bytes)
+	body := append([]byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, byte(len(clientID))}, clientID...)
+	pk := append([]byte{0x10, byte(len(body))}, body...)
+	if _, err := c.Write(pk); err != nil {
+		c.Close()
+		return nil, err
+	}
+	ack := make([]byte, 4)
+	if _, err := io.ReadFull(c, ack); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if ack[0] != 0x20 || ack[3] != 0 {
+		c.Close()
+		return nil, fmt.Errorf("CONNACK % x", ack)
+	}
+	_ = c.SetDeadline(time.Time{})
+	return c, nil
+}
+
+// TestShutdownRightAfterMassDisconnect: 1,000 devices' sessions end at
+// once and the gateway is stopped at that moment; Run (which closes the
+// broker) must return. mochi's Clients.GetByListener took its read lock
+// twice and deadlocked against the disconnects' writes (upstream #488).
+func TestShutdownRightAfterMassDisconnect(t *testing.T) {
+	const n = 1000
+	raiseNoFile(t, 2*n+1000)
+	lim := gateway.Limits{SessionsPerDevice: n, ConnectsPerMinute: 1e6, HandshakesPerAddress: n, HandshakesPerPrefix: n}
+	e := newEnv(t, activeDevices("dev-a"), nil, lim)
+	cert := issue(t, e.ca, "dev-a")
+	cfg := e.clientTLS(&cert)
+	conns := make([]net.Conn, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				c, err := e.connectRaw(cfg, fmt.Sprintf("dev-a:%d", i))
+				if err != nil {
+					errs <- err
+					return
+				}
+				conns[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("connect: %v", err)
+	}
+	waitFor(t, "not all sessions are live", func() bool { return e.gw.Connected("dev-a") == n })
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	start := time.Now()
+	err, ok := e.stop()
+	if !ok {
+		t.Fatalf("the gateway did not stop within %v of the mass disconnect", wait)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stopped %v after %d sessions ended", time.Since(start).Round(time.Millisecond), n)
 }

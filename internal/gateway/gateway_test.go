@@ -153,6 +153,9 @@ type env struct {
 	clock  *clock
 	reg    *prometheus.Registry
 	addr   string
+	// stop cancels Run and returns its result (nil when it did not
+	// return within wait).
+	stop func() (error, bool)
 }
 
 // caEpoch backdates the test CA so that an expired device certificate can
@@ -209,15 +212,25 @@ func newEnvCA(t testing.TB, caOpts pki.Options, dir gateway.Directory, lim gatew
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- gw.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
+	var stopOnce sync.Once
+	var stopErr error
+	var stopped bool
+	e.stop = func() (error, bool) {
+		stopOnce.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-done:
+				stopped = true
+			case <-time.After(wait):
 			}
-		case <-time.After(wait):
+		})
+		return stopErr, stopped
+	}
+	t.Cleanup(func() {
+		if err, ok := e.stop(); !ok {
 			t.Error("Run did not return after cancel")
+		} else if err != nil {
+			t.Errorf("Run: %v", err)
 		}
 	})
 	select {
@@ -369,6 +382,12 @@ func kind(device, k string) func(store.Event) bool {
 // metric returns the value of a counter or gauge with the given label value.
 func (e *env) metric(name, label string) float64 {
 	e.t.Helper()
+	return e.series(name, func(m *dto.Metric) bool { return label == "" || hasLabel(m, label) })
+}
+
+// series returns the value of the first counter or gauge of name that match accepts.
+func (e *env) series(name string, match func(*dto.Metric) bool) float64 {
+	e.t.Helper()
 	mfs, err := e.reg.Gather()
 	if err != nil {
 		e.t.Fatal(err)
@@ -378,7 +397,7 @@ func (e *env) metric(name, label string) float64 {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			if label == "" || hasLabel(m, label) {
+			if match(m) {
 				if m.Counter != nil {
 					return m.Counter.GetValue()
 				}
