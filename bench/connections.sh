@@ -9,6 +9,7 @@
 #   DEVICES_N=500 bench/connections.sh         # device certificates to enroll (default 200)
 #   SUBSCRIBE=false bench/connections.sh       # connections without a subscription
 #   SOURCES=8 bench/connections.sh             # client source addresses 127.0.0.1..127.0.0.8 (default 8)
+#   BROKERS=ward bench/connections.sh          # one broker only (default "ward mosquitto")
 #   KEEP=1 bench/connections.sh                # keep the temporary directory (heap profiles, logs)
 #
 # Steps: build ward and the load clients; start `ward serve` on free ports in
@@ -46,6 +47,7 @@ SUBSCRIBE=${SUBSCRIBE:-true}
 IDLE=${IDLE:-${SETTLE:-300}}
 CPU_WINDOW=${CPU_WINDOW:-60s}
 SOURCES=${SOURCES:-8}
+BROKERS=${BROKERS:-ward mosquitto}
 CONCURRENCY=${CONCURRENCY:-16}
 TMP=$(mktemp -d /tmp/ward-conns.XXXXXX)
 WARD_PID= MOSQ_PID= LOAD_PID=
@@ -114,8 +116,10 @@ idle() {
 		extra=" goroutines=$(ward_metric go_goroutines) heap_inuse_kb=$(($(ward_metric go_memstats_heap_inuse_bytes) / 1024)) stack_inuse_kb=$(($(ward_metric go_memstats_stack_inuse_bytes) / 1024))"
 		curl -sf "http://127.0.0.1:$PPROF_PORT/debug/pprof/heap" -o "$TMP/heap-$n.pb.gz"
 		if ((n > 0)); then
-			echo "-- Ward's heap profile after $IDLE s idle, top entries per session (inuse_space / $n; sampled)"
-			go tool pprof -top -sample_index=inuse_space -unit=B "$TMP/ward" "$TMP/heap-$n.pb.gz" 2>/dev/null |
+			local base=
+			[[ -f $TMP/heap-0.pb.gz ]] && base=-diff_base=$TMP/heap-0.pb.gz
+			echo "-- Ward's heap profile after $IDLE s idle, top entries per session ((inuse_space${base:+ - at 0 sessions}) / $n; sampled)"
+			go tool pprof -top -sample_index=inuse_space -unit=B $base "$TMP/ward" "$TMP/heap-$n.pb.gz" 2>/dev/null |
 				awk -v n="$n" '/^ *flat/ { hdr = 1; printf "%10s %10s  %s\n", "B/session", "cum B/s", "function"; next }
 					hdr && NF >= 6 && k++ < 20 { f = $1; c = $4; gsub(/B$/, "", f); gsub(/B$/, "", c)
 						fn = $6; for (i = 7; i <= NF; i++) fn = fn " " $i
@@ -137,14 +141,18 @@ for n in $SIZES; do
 	fi
 	echo "== $n idle connections (subscribe=$SUBSCRIBE), $DEVICES_N device certificates, $CONCURRENCY connecting at a time, $IDLE s idle"
 	echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-	start_ward "${RAISED[@]}" --pprof-addr "127.0.0.1:$PPROF_PORT"
-	sleep 1
-	idle ward "$WARD_PID" "127.0.0.1:$MQTT_PORT" "$n"
-	stop_ward
-	start_mosquitto
-	sleep 1
-	idle mosquitto "$MOSQ_PID" "127.0.0.1:$MOSQ_PORT" "$n"
-	stop_mosquitto
+	if [[ " $BROKERS " == *" ward "* ]]; then
+		start_ward "${RAISED[@]}" --pprof-addr "127.0.0.1:$PPROF_PORT"
+		sleep 1
+		idle ward "$WARD_PID" "127.0.0.1:$MQTT_PORT" "$n"
+		stop_ward
+	fi
+	if [[ " $BROKERS " == *" mosquitto "* ]]; then
+		start_mosquitto
+		sleep 1
+		idle mosquitto "$MOSQ_PID" "127.0.0.1:$MOSQ_PORT" "$n"
+		stop_mosquitto
+	fi
 done
 
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -163,7 +171,7 @@ END {
 		if (!((b, n) in rss)) continue
 		g = (n > 0 && gor[b, n] != "" && gor[b, 0] != "") ? sprintf("%.2f", (gor[b, n] - gor[b, 0]) / n) : "-"
 		printf "%-10s %7d %9.1f %12s %12s %12s %13s %10s %12s\n", b, n, rss[b, n] / 1024, per(rss, b, n), per(heap, b, n), per(stk, b, n), g,
-			cpu[b, n] == "" ? "-" : cpu[b, n], n > 0 ? rate[b, n] : "-"
+			(cpu[b, n] == "" ? "-" : cpu[b, n]), (n > 0 ? rate[b, n] : "-")
 	}
 	print ""
 	for (i = 1; i <= k; i++) { n = ns[i]

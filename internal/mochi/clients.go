@@ -363,31 +363,45 @@ func (cl *Client) ClearExpiredInflights(now, maximumExpiry int64) []uint16 {
 
 // Read reads incoming packets from the connected client and transforms them into
 // packets to be handled by the packetHandler.
+//
+// Ward: the session waits for its next packet here, in a small frame and
+// holding no read buffer (connReader.wait), and reads and handles the
+// packet in readOne, whose frame holds the 800-byte packet: an idle
+// session's goroutine then uses little stack, and the collector shrinks it.
 func (cl *Client) Read(packetHandler ReadFn) error {
-	var err error
-
 	for {
 		if cl.Closed() {
 			return nil
 		}
 
 		cl.refreshDeadline(cl.State.Keepalive)
-		fh := new(packets.FixedHeader)
-		err = cl.ReadFixedHeader(fh)
-		if err != nil {
-			return err
+		if cl.Net.bconn != nil {
+			if err := cl.Net.bconn.wait(); err != nil {
+				return err
+			}
 		}
-
-		pk, err := cl.ReadPacket(fh)
-		if err != nil {
-			return err
-		}
-
-		err = packetHandler(cl, pk) // Process inbound packet.
-		if err != nil {
+		if err := cl.readOne(packetHandler); err != nil {
 			return err
 		}
 	}
+}
+
+// readOne reads one packet and processes it.
+//
+//go:noinline
+func (cl *Client) readOne(packetHandler ReadFn) error {
+	fh := new(packets.FixedHeader)
+	err := cl.ReadFixedHeader(fh)
+	if err != nil {
+		return err
+	}
+
+	pk, err := cl.ReadPacket(fh)
+	if err != nil {
+		return err
+	}
+
+	return packetHandler(cl, pk) // Process inbound packet.
 }
 
 // Stop instructs the client to shut down all processing goroutines and disconnect.

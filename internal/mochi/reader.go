@@ -53,6 +53,18 @@ func newConnReader(c net.Conn, size int) *connReader {
 	return &connReader{conn: c, pool: readPool(size), size: size}
 }
 
+// wait blocks, holding no buffer, until something can be read: at once
+// when bytes are buffered or the connection cannot wait (no ReadWaiter).
+func (c *connReader) wait() error {
+	if c.buf != nil {
+		return nil
+	}
+	if wr, ok := c.conn.(ReadWaiter); ok {
+		return wr.WaitRead()
+	}
+	return nil
+}
+
 // fill reads at least one byte into the (empty) buffer.
 func (c *connReader) fill() error {
 	if wr, ok := c.conn.(ReadWaiter); ok {
