@@ -185,6 +185,15 @@ type Audit struct {
 type Detect struct {
 	Window    time.Duration // detect.window (flag --detect-window)
 	Retention time.Duration // detect.retention
+	// Grace (detect.grace) is how long after a window's end the detect
+	// leader of a cluster waits for every gateway node's batches.
+	Grace time.Duration
+	// SpoolBytes (detect.spool_bytes) bounds a gateway node's window
+	// batches kept while NATS is unreachable.
+	SpoolBytes int
+	// Workers (detect.workers) is how many detector workers consume the
+	// window batches on this node.
+	Workers int
 }
 
 // Secret is a configuration secret that never prints itself.
@@ -286,6 +295,9 @@ var settings = []setting{
 	{key: "audit.interval", kind: kDuration, def: "1h", usage: "how often the fleet audit runs (also on demand: ward audit run)", ptr: func(c *Config) any { return &c.Audit.Interval }},
 	{key: "audit.anchor_interval", kind: kDuration, def: "1m", usage: "how often the audit log's head is signed into audit-anchors.jsonl besides after every append", ptr: func(c *Config) any { return &c.Audit.AnchorInterval }},
 	{key: "detect.retention", kind: kDuration, def: "168h", usage: "how long per-device metric windows are kept", ptr: func(c *Config) any { return &c.Detect.Retention }},
+	{key: "detect.grace", kind: kDuration, def: "15s", usage: "cluster: how long after a window's end the detect leader waits for every gateway node's batches (late ones are evaluated with the next window); at most half of detect.window", ptr: func(c *Config) any { return &c.Detect.Grace }},
+	{key: "detect.spool_bytes", kind: kInt, def: "67108864", usage: "cluster: bytes of window batches a gateway node keeps while NATS is unreachable; past it further windows are merged (counts kept, per-window detail lost)", ptr: func(c *Config) any { return &c.Detect.SpoolBytes }},
+	{key: "detect.workers", kind: kInt, def: "2", usage: "cluster: detector workers on this node consuming the gateway nodes' window batches", ptr: func(c *Config) any { return &c.Detect.Workers }},
 }
 
 func envName(key string) string {
@@ -629,6 +641,15 @@ func (c *Config) validate() error {
 	}
 	if c.Detect.Window < time.Second {
 		return bad("detect.window", "must be at least 1s", "")
+	}
+	if c.Detect.Grace < 0 {
+		return bad("detect.grace", "must not be negative", "")
+	}
+	if c.Detect.SpoolBytes < 1<<20 {
+		return bad("detect.spool_bytes", "must be at least 1048576 (two batches)", "")
+	}
+	if c.Detect.Workers < 1 {
+		return bad("detect.workers", "must be at least 1", "")
 	}
 	return nil
 }

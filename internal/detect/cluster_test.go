@@ -21,6 +21,7 @@ import (
 	"github.com/wardproject/ward/internal/bus"
 	natsbus "github.com/wardproject/ward/internal/bus/nats"
 	"github.com/wardproject/ward/internal/gateway"
+	"github.com/wardproject/ward/internal/leader"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/sqlite"
 	"github.com/wardproject/ward/internal/wardtest"
@@ -522,5 +523,119 @@ func (h *clusterHarness) drained(s *Shipper) {
 			h.t.Fatalf("spool not drained 60 s after NATS came back: %d batches, %d bytes", k, b)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestClusterWindowComplete: the leader evaluates a window early only when
+// every gateway node seen in the last three windows has all its batches
+// in; a node silent for longer is no longer waited for.
+func TestClusterWindowComplete(t *testing.T) {
+	ctx := context.Background()
+	db := wardtest.SQLite(t)
+	al, err := alert.NewManager(ctx, alert.Options{Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(ctx, Options{Collector: NewCollector(), Store: db, Partials: db, Alerts: al, Window: clusterWindow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	put := func(node string, end time.Time, seq, n int) {
+		t.Helper()
+		if err := db.PutPartialBatch(ctx, store.PartialBatch{Node: node, WindowEnd: end, Seq: seq, Batches: n,
+			Data: EncodeBatches(node, end, clusterWindow, nil, 0)[0]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(end time.Time, want bool, why string) {
+		t.Helper()
+		got, err := e.complete(ctx, end)
+		if err != nil || got != want {
+			t.Errorf("%s: complete = %v, %v; want %v", why, got, err, want)
+		}
+	}
+	w1 := t0.Add(clusterWindow)
+	check(w1, false, "no batch at all")
+	put("a", w1, 0, 1)
+	put("b", w1, 0, 1)
+	check(w1, true, "both nodes in, none known before")
+	if err := e.EvaluatePartials(ctx, w1); err != nil {
+		t.Fatal(err)
+	}
+	w2 := w1.Add(clusterWindow)
+	put("a", w2, 0, 1)
+	check(w2, false, "node b, seen in the last window, not in yet")
+	put("b", w2, 1, 2)
+	check(w2, false, "node b has 1 of its 2 batches")
+	put("b", w2, 0, 2)
+	check(w2, true, "every batch of both nodes")
+	if err := e.EvaluatePartials(ctx, w2); err != nil {
+		t.Fatal(err)
+	}
+	// Node b goes silent: waited for during three windows, then not.
+	end := w2
+	for i := range 4 {
+		end = end.Add(clusterWindow)
+		put("a", end, 0, 1)
+		check(end, i == 3, fmt.Sprintf("%d windows after node b's last batch", i+1))
+		if err := e.EvaluatePartials(ctx, end); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestClusterLead: under an elector that always leads, the leader
+// evaluates each window from the stored batches on the wall clock.
+func TestClusterLead(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db := wardtest.SQLite(t)
+	db.CreateDevice(ctx, store.Device{ID: "d1", Model: "m", Status: store.StatusActive})
+	al, err := alert.NewManager(ctx, alert.Options{Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const w = time.Second
+	e, err := New(ctx, Options{Collector: NewCollector(), Store: db, Partials: db, Alerts: al, Window: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.Lead(ctx, leader.Local()) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	// A batch for a window a little ahead.
+	end := time.Now().Truncate(w).Add(3 * w)
+	dp := Datapoint{Device: "d1", Values: map[string]float64{MessagesSent: 42}}
+	if err := db.PutPartialBatch(ctx, store.PartialBatch{Node: "a", WindowEnd: end, Seq: 0, Batches: 1,
+		Data: EncodeBatches("a", end, w, []Datapoint{dp}, 0)[0]}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ws, err := db.ListMetricWindows(ctx, "d1", w, end.Add(-w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ws) > 0 {
+			var got Datapoint
+			json.Unmarshal(ws[0].JSON, &got)
+			if got.Values[MessagesSent] != 42 || !got.End.Equal(end) {
+				t.Errorf("evaluated window %+v, want 42 messages ending %s", got, end)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the leader did not evaluate the window within 30 s")
+		}
+		time.Sleep(50 * time.Millisecond) // the store has no event to wait on
+	}
+	if !e.Leading() {
+		t.Error("Leading() = false while Lead runs under an elector that always leads")
 	}
 }

@@ -70,7 +70,7 @@ type Options struct {
 	// without the missing ones (which are then evaluated, late, with the
 	// window in which they arrive); default 15 s. The wait ends earlier
 	// once every node that shipped in the last windows has all its
-	// batches in.
+	// batches in. It is at most half the window.
 	Grace time.Duration
 }
 
@@ -143,6 +143,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.Grace <= 0 {
 		opts.Grace = 15 * time.Second
 	}
+	opts.Grace = min(opts.Grace, opts.Window/2)
 	f := promauto.With(opts.Metrics)
 	e := &Engine{opts: opts, log: opts.Logger.With("component", "detect"),
 		tiers: map[int]map[string]*Datapoint{}, states: map[string]*ruleState{}, reservoir: map[string]*ring{}, models: map[string]*groupModel{},

@@ -89,33 +89,36 @@ type Options struct {
 
 // Server is a running Ward.
 type Server struct {
-	opts     Options
-	cfg      *config.Config
-	log      *slog.Logger
-	db       store.Store
-	ca       *pki.CA
-	reg      *fleet.Registry
-	rec      *fleet.Recorder
-	gw       *gateway.Gateway
-	alerts   *alert.Manager
-	engine   *detect.Engine
-	resp     *respond.Responder
-	rollouts *rollout.Engine
-	notify   *notify.Dispatcher
-	comp     *compliance.Service
-	resigner *update.Resigner
-	bus      bus.Bus  // nil: a single node
-	cluster  *cluster // nil: a single node
-	node     string   // this node's name on the bus
-	hub      *stream.Hub
-	lock     *dirLock
-	anchor   *auditlog.Anchor
-	api      *api.Server
-	httpSrv  *http.Server
-	httpsLn  net.Listener
-	ready    chan struct{}
-	isReady  atomic.Bool
-	registry *prometheus.Registry
+	opts   Options
+	cfg    *config.Config
+	log    *slog.Logger
+	db     store.Store
+	ca     *pki.CA
+	reg    *fleet.Registry
+	rec    *fleet.Recorder
+	gw     *gateway.Gateway
+	alerts *alert.Manager
+	engine *detect.Engine
+	// detection is the cluster's detection (shipper, workers); nil
+	// without a bus.
+	detection *clusterDetection
+	resp      *respond.Responder
+	rollouts  *rollout.Engine
+	notify    *notify.Dispatcher
+	comp      *compliance.Service
+	resigner  *update.Resigner
+	bus       bus.Bus  // nil: a single node
+	cluster   *cluster // nil: a single node
+	node      string   // this node's name on the bus
+	hub       *stream.Hub
+	lock      *dirLock
+	anchor    *auditlog.Anchor
+	api       *api.Server
+	httpSrv   *http.Server
+	httpsLn   net.Listener
+	ready     chan struct{}
+	isReady   atomic.Bool
+	registry  *prometheus.Registry
 }
 
 // Files written to the data directory.
@@ -222,9 +225,18 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	s.alerts.Subscribe(feed)
+	var partials detect.PartialStore
+	if s.bus != nil {
+		partials = s.db
+	}
 	if s.engine, err = detect.New(ctx, detect.Options{Collector: collector, Store: s.db, Alerts: s.alerts, Window: cfg.Detect.Window,
-		Retention: cfg.Detect.Retention, Logger: s.log, Metrics: s.registry, Now: opts.Now}); err != nil {
+		Retention: cfg.Detect.Retention, Partials: partials, Grace: cfg.Detect.Grace, Logger: s.log, Metrics: s.registry, Now: opts.Now}); err != nil {
 		return nil, err
+	}
+	if s.bus != nil {
+		if s.detection, err = s.newClusterDetection(ctx, collector); err != nil {
+			return nil, err
+		}
 	}
 	if s.gw, err = gateway.New(gateway.Options{
 		Addr: cfg.MQTTAddr, TLS: s.ca.MQTTConfig(crt, key, nil), Revoked: s.ca, Identities: s.ca, Devices: s.db, Events: teeEvents{s.rec, feed}, Observer: obs,
@@ -469,8 +481,10 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.cluster != nil {
 		g.Go(func() error { return s.cluster.run(gctx) })
 	}
+	s.startShipper(gctx, g)
+	s.startDetector(gctx, g)
+	s.followDetection(gctx, g)
 	if !s.opts.ManualWindows {
-		g.Go(func() error { return s.engine.Run(gctx) })
 		g.Go(func() error { return s.comp.Loop(gctx) })
 	}
 	g.Go(func() error {
