@@ -88,8 +88,7 @@ func (a ACL) CanPublish(topic string) bool {
 }
 
 // CanSubscribe reports whether the device may subscribe to filter: every
-// topic the filter can match must be allowed. It is also used to check each
-// delivery, with the concrete topic as the filter.
+// topic the filter can match must be allowed.
 func (a ACL) CanSubscribe(filter string) bool {
 	if a.device == "" || CrossesDevices(a.device, filter) {
 		return false

@@ -207,7 +207,7 @@ func TestStalledSubscriberLosesNothingAcknowledged(t *testing.T) {
 // as a limit event delivery-dropped, and a subscriber that keeps reading
 // loses nothing meanwhile.
 func TestQoS0OverloadCountedPerDevice(t *testing.T) {
-	e := newEnv(t, activeDevices("dev-p", "dev-s", "dev-ok"), fleetModel, deliveryLimits(64<<10, time.Second, 100*time.Millisecond))
+	e := newEnv(t, activeDevices("dev-p", "dev-s", "dev-ok"), fleetModel, deliveryLimits(1<<20, time.Second, 500*time.Millisecond))
 	pcert, scert, okcert := issue(t, e.ca, "dev-p"), issue(t, e.ca, "dev-s"), issue(t, e.ca, "dev-ok")
 	slow, sc := e.stallable(t, &scert, "dev-s:app", nil)
 	if tok := slow.c.Subscribe("fleet/#", 0, nil); !tok.WaitTimeout(bound) || tok.Error() != nil {
@@ -336,4 +336,76 @@ func TestShutdownRightAfterMassDisconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("stopped %v after %d sessions ended", time.Since(start).Round(time.Millisecond), n)
+}
+
+// TestPolicyChangeStopsEarlierSubscriptions: deliveries are not checked
+// against the ACL one by one, so a subscription the device's policy no
+// longer allows must be removed from its sessions: a withdrawn model grant
+// and restricted quarantine both stop an earlier subscription of a
+// persistent session, live and offline, and the resumed session receives
+// nothing on it (nor anything queued while it was offline).
+func TestPolicyChangeStopsEarlierSubscriptions(t *testing.T) {
+	devs := activeDevices("dev-a", "dev-b", "ops-1")
+	devs[2].Policy = store.Policy{Publish: []string{"quarantine/+/cmd"}}
+	e := newEnv(t, devs, fleetModel, gateway.Limits{})
+	acert, bcert, ocert := issue(t, e.ca, "dev-a"), issue(t, e.ca, "dev-b"), issue(t, e.ca, "ops-1")
+	a, _, err := e.connectWith(&acert, "dev-a:app", persistent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.subscribe(t, "fleet/#")
+	a.subscribe(t, "devices/dev-a/#")
+	b := e.mustConnect(&bcert, "dev-b:app")
+	b.subscribe(t, "fleet/#")
+	b.publish(t, "fleet/1", []byte("before"))
+	if m := a.next(t); string(m.Payload()) != "before" {
+		t.Fatalf("received %q", m.Payload())
+	}
+	b.next(t)
+
+	// The grant withdrawn (dev-b keeps it through its own policy).
+	e.gw.SetDevice(store.Device{ID: "dev-b", Model: "m1", Status: store.StatusActive, Policy: store.Policy{Publish: []string{"fleet/#"}, Subscribe: []string{"fleet/#"}}})
+	e.gw.SetModelPolicy(store.ModelPolicy{Model: "m1"})
+	b.publish(t, "fleet/2", []byte("withdrawn")) // PUBACKed: the fan-out is done
+	b.next(t)
+	// dev-a's own message is queued after anything fleet/2 queued for it.
+	a.publish(t, "devices/dev-a/sync", []byte("sync"))
+	if m := a.next(t); m.Topic() != "devices/dev-a/sync" {
+		t.Fatalf("dev-a received %s %q after its grant was withdrawn", m.Topic(), m.Payload())
+	}
+
+	// Granted again, subscribed again; then restricted quarantine, offline.
+	e.gw.SetModelPolicy(fleetModel[0])
+	a.subscribe(t, "fleet/#")
+	b.publish(t, "fleet/3", []byte("again"))
+	if m := a.next(t); string(m.Payload()) != "again" {
+		t.Fatalf("received %q", m.Payload())
+	}
+	b.next(t)
+	e.gw.SetDevice(store.Device{ID: "dev-a", Model: "m1", Status: store.StatusQuarantined, Quarantine: store.QuarantineRestrict})
+	select {
+	case <-a.lost:
+	case <-time.After(bound):
+		t.Fatal("restricted quarantine did not disconnect dev-a")
+	}
+	b.publish(t, "fleet/4", []byte("while offline"))
+	b.next(t)
+	again, present, err := e.connectWith(&acert, "dev-a:app", persistent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !present {
+		t.Fatal("the quarantined device's persistent session was not kept")
+	}
+	if code := again.subscribe(t, "quarantine/dev-a/cmd"); code != 1 {
+		t.Fatalf("quarantine subscription: SUBACK %#x", code)
+	}
+	b.publish(t, "fleet/5", []byte("quarantined"))
+	b.next(t)
+	// The remediation command arrives after anything fleet/# would have
+	// delivered (one connection, in order), and first.
+	e.mustConnect(&ocert, "ops-1").publish(t, "quarantine/dev-a/cmd", []byte("fix"))
+	if m := again.next(t); m.Topic() != "quarantine/dev-a/cmd" {
+		t.Fatalf("the quarantined device received %s %q on an earlier subscription", m.Topic(), m.Payload())
+	}
 }

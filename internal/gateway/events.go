@@ -71,6 +71,9 @@ const (
 	DropReasonOfflineQueue = "offline-queue-full"
 	// DropReasonTooLarge: larger than the Maximum Packet Size the client set.
 	DropReasonTooLarge = "too-large"
+	// DropReasonNotAuthorized: QoS 1/2 held for a session whose device's
+	// policy no longer allows the topic (pruneSubscriptions).
+	DropReasonNotAuthorized = "not-authorized"
 	// DropReasonPacketIDs: the session has no free packet identifier.
 	DropReasonPacketIDs = "packet-ids"
 )

@@ -69,8 +69,12 @@
 // NewQuarantineACL): it stays reachable for remediation by an operator's
 // service granted quarantine/... topics, while its publishes anywhere else
 // are dropped and recorded as ACL denials and its earlier subscriptions,
-// including those of a persistent session, deliver nothing (deliveries are
-// checked against the ACL too).
+// including those of a persistent session, deliver nothing: whenever a
+// device's policy changes (SetDevice, SetModelPolicy) the gateway removes
+// from its broker sessions, live and persisted, every subscription the new
+// policy does not allow. That is also why a withdrawn grant stops earlier
+// subscriptions, and why the broker need not check the ACL on each
+// delivery (it did, at 6.6 % of a fan-out's CPU).
 //
 // # Before admission: a flood cannot close the gateway
 //
@@ -464,8 +468,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 		Logger:                 slog.New(minLevel{h: g.opts.Logger.With("component", "mqtt").Handler(), min: slog.LevelError}),
 		InlineClient:           true,         // only for Publish (ward/ topics); see hook.OnPublish
 		SysTopicResendInterval: 24 * 60 * 60, // devices cannot read $SYS; avoid ReadMemStats every second
-		DeliveryWait:           g.opts.Limits.DeliveryWait,
-		DeliveryWaitQoS0:       g.opts.Limits.DeliveryWaitQoS0,
+		// Subscriptions are checked when made and pruned when the ACL
+		// changes (pruneSubscriptions), not on every delivery.
+		SkipDeliveryACLCheck: true,
+		DeliveryWait:         g.opts.Limits.DeliveryWait,
+		DeliveryWaitQoS0:     g.opts.Limits.DeliveryWaitQoS0,
 	})
 	if err := srv.AddHook(&hook{}, g); err != nil {
 		_ = ln.Close()
@@ -599,18 +606,25 @@ func (g *Gateway) SetDevice(d store.Device) {
 	g.kickAll(kick, kickCode(d.Status), "status-"+string(d.Status))
 	if purge {
 		g.purgeOffline(ds, nil)
+		return
 	}
+	g.pruneSubscriptions(ds)
 }
 
 // SetModelPolicy adds or updates the policy shared by every device of a model.
 func (g *Gateway) SetModelPolicy(p store.ModelPolicy) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	g.models[p.Model] = p.Policy
+	var changed []*deviceState
 	for _, ds := range g.devices {
 		if ds.dev.Model == p.Model {
 			g.recompileLocked(ds)
+			changed = append(changed, ds)
 		}
+	}
+	g.mu.Unlock()
+	for _, ds := range changed {
+		g.pruneSubscriptions(ds)
 	}
 }
 

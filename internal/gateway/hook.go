@@ -71,8 +71,8 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
 	return ok
 }
 
-// OnACLCheck decides publishes (write) and subscriptions and deliveries
-// (read). The device comes from the client ID, which OnConnect bound to the
+// OnACLCheck decides publishes (write) and subscriptions (read); the broker
+// does not ask for each delivery (see pruneSubscriptions). The device comes from the client ID, which OnConnect bound to the
 // certificate identity, so offline persistent sessions are checked too.
 //
 // A denied publish from an MQTT 3.1.1 client is allowed through here and
@@ -192,10 +192,17 @@ func (h *hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
 	}
 	s := v.(*session)
 	now := h.g.now()
+	var granted []string
 	for i, f := range pk.Filters {
 		if i < len(codes) && codes[i] < 0x80 {
+			granted = append(granted, f.Filter)
 			h.g.observe(Observation{Kind: ObsSubscribed, Device: s.dev.id, ClientID: s.clientID, Topic: f.Filter, Time: now})
 		}
+	}
+	// The policy may have changed between the check and now, after
+	// pruneSubscriptions looked at this session.
+	if srv := h.g.srv.Load(); srv != nil && len(granted) > 0 {
+		h.g.pruneClient(srv, s.dev, cl, granted)
 	}
 }
 

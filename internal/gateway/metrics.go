@@ -65,7 +65,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		delivDropped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "ward_gateway_delivery_dropped_total",
-			Help: "Messages to a subscriber dropped instead of delivered, by QoS and reason (queue-full, disconnected, inflight-full, offline-queue-full, too-large, packet-ids); the device's limit event (delivery-dropped) names the subscriber.",
+			Help: "Messages to a subscriber dropped instead of delivered, by QoS and reason (queue-full, disconnected, inflight-full, offline-queue-full, too-large, packet-ids, not-authorized); the device's limit event (delivery-dropped) names the subscriber.",
 		}, []string{"qos", "reason"}),
 		eventsDropped: f.NewCounter(prometheus.CounterOpts{
 			Name: "ward_gateway_events_dropped_total",
@@ -80,7 +80,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.dropped.WithLabelValues(r)
 	}
 	for _, q := range []string{"0", "1", "2"} {
-		for _, r := range []string{DropReasonQueueFull, DropReasonDisconnected, DropReasonInflightFull, DropReasonOfflineQueue, DropReasonTooLarge, DropReasonPacketIDs} {
+		for _, r := range []string{DropReasonQueueFull, DropReasonDisconnected, DropReasonInflightFull, DropReasonOfflineQueue, DropReasonTooLarge, DropReasonPacketIDs, DropReasonNotAuthorized} {
 			m.delivDropped.WithLabelValues(q, r)
 		}
 	}

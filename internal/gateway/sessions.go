@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	mqtt "github.com/wardproject/ward/internal/mochi"
+	"github.com/wardproject/ward/internal/mochi/packets"
 )
 
 // ReasonSessionQuota refuses a CONNECT that would take a device over
@@ -93,6 +94,54 @@ func (g *Gateway) purgeClient(ds *deviceState, cl *mqtt.Client) {
 		srv.Clients.Delete(cl.ID)
 		g.m.purged.Inc()
 		g.log.Info("device session purged", "device_id", deviceIDOfClient(cl.ID), "client_id", cl.ID)
+	}
+}
+
+// pruneSubscriptions removes from every broker session of ds, live or
+// persisted, the subscriptions its current policy does not allow (a grant
+// withdrawn, restricted quarantine), so that deliveries need no ACL check:
+// the broker checks a subscription when it is made (OnACLCheck) and the
+// gateway re-checks it here whenever the policy changes, and in
+// OnSubscribed for a subscription made while the policy changed.
+func (g *Gateway) pruneSubscriptions(ds *deviceState) {
+	srv := g.srv.Load()
+	if srv == nil {
+		return
+	}
+	ds.admitMu.Lock()
+	ids := make([]string, 0, len(ds.known))
+	for id := range ds.known {
+		ids = append(ids, id)
+	}
+	ds.admitMu.Unlock()
+	for _, id := range ids {
+		if cl, ok := srv.Clients.Get(id); ok {
+			g.pruneClient(srv, ds, cl, nil)
+		}
+	}
+}
+
+// pruneClient removes the subscriptions of cl (only filters, when not nil)
+// that ds's current policy does not allow.
+func (g *Gateway) pruneClient(srv *mqtt.Server, ds *deviceState, cl *mqtt.Client, filters []string) {
+	p := ds.policy.Load()
+	if filters == nil {
+		for f := range cl.State.Subscriptions.GetAll() {
+			filters = append(filters, f)
+		}
+	}
+	for _, f := range filters {
+		if (!p.admits() || !p.acl.CanSubscribe(f)) && srv.RemoveSubscription(cl, f) {
+			g.log.Info("subscription removed: the device's policy no longer allows it", "device_id", ds.id, "client_id", cl.ID, "filter", truncate(f, 256))
+		}
+	}
+	// Messages already held for the session on topics it may no longer
+	// read are not delivered either (counted as dropped, not-authorized).
+	dropped := srv.DropInflight(cl, func(pk packets.Packet) bool {
+		return pk.TopicName != "" && (!p.admits() || !p.acl.CanSubscribe(pk.TopicName))
+	})
+	for _, pk := range dropped {
+		g.deliveryDropped(ds, cl, pk.FixedHeader.Qos, DropReasonNotAuthorized)
 	}
 }
 

@@ -777,7 +777,7 @@ func TestClientQueueCoalescesAndReleases(t *testing.T) {
 	// scheduling, at most the first packet goes alone and the rest queue
 	// behind it and go out as one write.
 	for i := 0; i < 5; i++ {
-		require.NoError(t, cl.enqueue(&enc, b, time.Now().Add(time.Minute), false))
+		require.NoError(t, cl.enqueue(&enc, b, time.Now().Add(time.Minute), 0, false))
 	}
 	buf := make([]byte, 10*len(b))
 	_, err = io.ReadFull(r, buf[:5*len(b)])
@@ -816,16 +816,16 @@ func TestClientQueueBackPressure(t *testing.T) {
 	require.NoError(t, err)
 	cl.ops.options.Capabilities.MaximumClientPendingBytes = 2 * len(b)
 
-	require.NoError(t, cl.enqueue(&enc, b, time.Now(), true)) // writer blocks in Write (nobody reads)
-	require.NoError(t, cl.enqueue(&enc, b, time.Now(), true))
-	require.ErrorIs(t, cl.enqueue(&enc, b, time.Now().Add(20*time.Millisecond), true), ErrDeliveryQueueFull)
+	require.NoError(t, cl.enqueue(&enc, b, time.Now(), 0, true)) // writer blocks in Write (nobody reads)
+	require.NoError(t, cl.enqueue(&enc, b, time.Now(), 0, true))
+	require.ErrorIs(t, cl.enqueue(&enc, b, time.Now().Add(20*time.Millisecond), 0, true), ErrDeliveryQueueFull)
 	start := time.Now()
-	require.ErrorIs(t, cl.enqueue(&enc, b, time.Now().Add(time.Hour), true), ErrDeliveryQueueFull, "stalled: no second wait")
+	require.ErrorIs(t, cl.enqueue(&enc, b, time.Now().Add(time.Hour), 0, true), ErrDeliveryQueueFull, "stalled: no second wait")
 	require.Less(t, time.Since(start), time.Minute)
 
 	// A waiting enqueue succeeds as soon as the reader makes room.
 	done := make(chan error, 1)
-	go func() { done <- cl.enqueue(&enc, b, time.Now().Add(time.Hour), false) }()
+	go func() { done <- cl.enqueue(&enc, b, time.Now().Add(time.Hour), 0, false) }()
 	buf := make([]byte, 3*len(b))
 	_, err = io.ReadAtLeast(r, buf, len(b))
 	require.NoError(t, err)

@@ -98,10 +98,17 @@ func (cl *Client) signalRoom() {
 	q.mu.Unlock()
 }
 
-// waitProgress waits until ch is closed, the deadline passes or the client
-// closes. It reports whether ch was closed.
-func (cl *Client) waitProgress(ch chan struct{}, deadline time.Time, timer **time.Timer) bool {
-	d := time.Until(deadline)
+// waitFloor is the least a waiting delivery is given, whatever is left of
+// its publish's deadline, as a fraction of the wait: a healthy subscriber
+// that is momentarily full is not dropped because a stalled one earlier in
+// the same fan-out used the publish's time. A stalled subscriber costs it
+// once (QoS 0: stalledSkip; QoS 1/2: it is disconnected).
+const waitFloor = 10
+
+// waitProgress waits until ch is closed, the deadline (at least floor from
+// now) passes or the client closes. It reports whether ch was closed.
+func (cl *Client) waitProgress(ch chan struct{}, deadline time.Time, floor time.Duration, timer **time.Timer) bool {
+	d := max(time.Until(deadline), floor)
 	if d <= 0 {
 		return false
 	}
@@ -128,7 +135,7 @@ func (cl *Client) waitProgress(ch chan struct{}, deadline time.Time, timer **tim
 // into an empty queue, whatever its size. stalledSkip makes the wait
 // skipped while the queue has not progressed since a previous wait timed
 // out (used for QoS 0).
-func (cl *Client) enqueue(pk *packets.Packet, b []byte, deadline time.Time, stalledSkip bool) error {
+func (cl *Client) enqueue(pk *packets.Packet, b []byte, deadline time.Time, floor time.Duration, stalledSkip bool) error {
 	q := &cl.State.out
 	limit := cl.ops.options.Capabilities.MaximumClientPendingBytes
 	var timer *time.Timer
@@ -149,7 +156,8 @@ func (cl *Client) enqueue(pk *packets.Packet, b []byte, deadline time.Time, stal
 		}
 		ch := q.roomLocked()
 		q.mu.Unlock()
-		if !cl.waitProgress(ch, deadline, &timer) {
+		if !cl.waitProgress(ch, deadline, floor, &timer) {
+			floor = 0 // the floor is given once
 			q.mu.Lock()
 			if q.bytes > 0 && q.bytes+len(b) > limit {
 				if stalledSkip {
@@ -271,7 +279,7 @@ func (cl *Client) discardQueued(items []outItem) {
 // waitInflight waits until the client's session holds fewer than max
 // in-flight messages, the deadline passes or the client closes; it reports
 // whether there is room.
-func (cl *Client) waitInflight(max int, deadline time.Time) bool {
+func (cl *Client) waitInflight(max int, deadline time.Time, floor time.Duration) bool {
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -292,18 +300,21 @@ func (cl *Client) waitInflight(max int, deadline time.Time) bool {
 		if cl.State.Inflight.Len() < max {
 			return true
 		}
-		if !cl.waitProgress(ch, deadline, &timer) {
+		if !cl.waitProgress(ch, deadline, floor, &timer) {
 			return cl.State.Inflight.Len() < max
 		}
 	}
 }
 
 // delivery is what one publish shares across its subscribers: the
-// back-pressure deadlines (one publish waits at most Options.DeliveryWait in
-// all, however many subscribers are slow) and the encodings already made.
+// back-pressure deadlines (one publish waits about Options.DeliveryWait in
+// all, however many subscribers are slow, plus a tenth of it for each
+// subscriber that it finds full after that) and the encodings already made.
 type delivery struct {
 	deadline     time.Time // QoS 1/2 deliveries
 	deadlineQoS0 time.Time // QoS 0 deliveries
+	floor        time.Duration
+	floorQoS0    time.Duration
 	// waitInflight: wait for room in a subscriber's in-flight window (not
 	// on the subscriber's own goroutine, which reads its acknowledgements).
 	waitInflight bool
@@ -329,6 +340,8 @@ func (s *Server) newDelivery(waitInflight bool) *delivery {
 	return &delivery{
 		deadline:     now.Add(s.Options.DeliveryWait),
 		deadlineQoS0: now.Add(s.Options.DeliveryWaitQoS0),
+		floor:        s.Options.DeliveryWait / waitFloor,
+		floorQoS0:    s.Options.DeliveryWaitQoS0 / waitFloor,
 		waitInflight: waitInflight,
 		shareable:    !s.hooks.Provides(OnPacketEncode),
 	}

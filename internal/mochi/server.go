@@ -136,6 +136,12 @@ type Options struct {
 	// SysTopicResendInterval specifies the interval between $SYS topic updates in seconds.
 	SysTopicResendInterval int64 `yaml:"sys_topic_resend_interval" json:"sys_topic_resend_interval"`
 
+	// SkipDeliveryACLCheck (Ward fork) delivers to subscribers without
+	// asking OnACLCheck for every delivery: the subscription was checked
+	// when it was made, and the embedder removes subscriptions a changed
+	// ACL forbids (RemoveSubscription).
+	SkipDeliveryACLCheck bool `yaml:"skip_delivery_acl_check" json:"skip_delivery_acl_check"`
+
 	// Enable Inline client to allow direct subscribing and publishing from the parent codebase,
 	// with negligible performance difference (disabled by default to prevent confusion in statistics).
 	InlineClient bool `yaml:"inline_client" json:"inline_client"`
@@ -1083,7 +1089,7 @@ func (s *Server) deliver(cl *Client, sub packets.Subscription, pk packets.Packet
 		return pk, nil // [MQTT-3.8.3-3]
 	}
 
-	if !s.hooks.OnACLCheck(cl, pk.TopicName, false) {
+	if !s.Options.SkipDeliveryACLCheck && !s.hooks.OnACLCheck(cl, pk.TopicName, false) {
 		return pk, packets.ErrNotAuthorized
 	}
 	out := pk.Copy(false)
@@ -1127,7 +1133,7 @@ func (s *Server) deliver(cl *Client, sub packets.Subscription, pk packets.Packet
 		if maxInflight := int(s.Options.Capabilities.MaximumInflight); cl.State.Inflight.Len() >= maxInflight {
 			live := cl.Net.Conn != nil && !cl.Closed()
 			switch {
-			case live && d.waitInflight && cl.waitInflight(maxInflight, d.deadline):
+			case live && d.waitInflight && cl.waitInflight(maxInflight, d.deadline, d.floor):
 				// the subscriber acknowledged in time
 			case live && d.waitInflight:
 				// Too slow: disconnect it; its session keeps this
@@ -1182,11 +1188,11 @@ func (s *Server) deliver(cl *Client, sub packets.Subscription, pk packets.Packet
 		return out, err
 	}
 
-	deadline, stalledSkip := d.deadline, false
+	deadline, floor, stalledSkip := d.deadline, d.floor, false
 	if out.FixedHeader.Qos == 0 {
-		deadline, stalledSkip = d.deadlineQoS0, true
+		deadline, floor, stalledSkip = d.deadlineQoS0, d.floorQoS0, true
 	}
-	switch err := cl.enqueue(enc, b, deadline, stalledSkip); {
+	switch err := cl.enqueue(enc, b, deadline, floor, stalledSkip); {
 	case err == nil:
 	case errors.Is(err, ErrConnectionClosed):
 		return out, packets.CodeDisconnect // QoS 1/2: kept in the session
@@ -1502,6 +1508,40 @@ func (s *Server) UnsubscribeClient(cl *Client) {
 		i++
 	}
 	s.hooks.OnUnsubscribed(cl, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsubscribe}, Filters: filters})
+}
+
+// RemoveSubscription (Ward fork) removes one subscription of a client, live
+// or persisted, as an UNSUBSCRIBE would but without a packet or hook. It
+// reports whether the subscription existed.
+func (s *Server) RemoveSubscription(cl *Client, filter string) bool {
+	cl.State.Subscriptions.Delete(filter)
+	if s.Topics.Unsubscribe(filter, cl.ID) {
+		atomic.AddInt64(&s.Info.Subscriptions, -1)
+		return true
+	}
+	return false
+}
+
+// DropInflight (Ward fork) deletes the outbound QoS 1/2 publishes held in
+// the client's session for which drop returns true (e.g. ones its ACL no
+// longer allows) and returns them; OnQosDropped is called for each.
+func (s *Server) DropInflight(cl *Client, drop func(packets.Packet) bool) []packets.Packet {
+	var out []packets.Packet
+	for _, pk := range cl.State.Inflight.GetAll(false) {
+		if pk.FixedHeader.Type != packets.Publish || !drop(pk) {
+			continue
+		}
+		if cl.State.Inflight.Delete(pk.PacketID) {
+			atomic.AddInt64(&s.Info.Inflight, -1)
+			cl.State.Inflight.IncreaseSendQuota()
+			s.hooks.OnQosDropped(cl, pk)
+			out = append(out, pk)
+		}
+	}
+	if len(out) > 0 {
+		cl.signalRoom()
+	}
+	return out
 }
 
 // processAuth processes an Auth packet.

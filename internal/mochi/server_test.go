@@ -4012,3 +4012,34 @@ func waitWritten(s *Server, cls ...*Client) {
 		}
 	}
 }
+
+// TestSkipDeliveryACLCheckAndPrune (Ward fork): with SkipDeliveryACLCheck
+// the ACL hook is not asked per delivery; RemoveSubscription stops a
+// subscription and DropInflight takes back what its session held.
+func TestSkipDeliveryACLCheckAndPrune(t *testing.T) {
+	s := New(&Options{Logger: logger, SkipDeliveryACLCheck: true})
+	require.NoError(t, s.AddHook(new(DenyHook), nil)) // would refuse every delivery
+	cl, r, _ := newTestClient()
+	cl.ops = &ops{options: s.Options, info: s.Info, hooks: s.hooks, log: s.Log}
+	cl.Properties.ProtocolVersion = 4
+	s.Clients.Add(cl)
+	s.Topics.Subscribe(cl.ID, packets.Subscription{Filter: "a/#", Qos: 1})
+	cl.State.Subscriptions.Add("a/#", packets.Subscription{Filter: "a/#", Qos: 1})
+
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: "a/b", Payload: []byte("x")}
+	go s.publishToSubscribers(pk)
+	buf := make([]byte, 64)
+	n, err := r.Read(buf)
+	require.NoError(t, err)
+	require.Positive(t, n, "delivered without asking the ACL hook")
+	require.Equal(t, 1, cl.State.Inflight.Len())
+
+	dropped := s.DropInflight(cl, func(p packets.Packet) bool { return p.TopicName == "a/b" })
+	require.Len(t, dropped, 1)
+	require.Zero(t, cl.State.Inflight.Len())
+
+	require.True(t, s.RemoveSubscription(cl, "a/#"))
+	require.Empty(t, s.Topics.Subscribers("a/b").Subscriptions)
+	require.Empty(t, cl.State.Subscriptions.GetAll())
+	require.False(t, s.RemoveSubscription(cl, "a/#"))
+}
