@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/wardproject/ward/internal/alert"
-	"github.com/wardproject/ward/internal/gateway"
+	"github.com/wardproject/ward/internal/gwevent"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/sqlite"
 )
@@ -28,7 +28,7 @@ func BenchmarkObserve(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		id := ids[i%len(ids)]
-		c.Observe(gateway.Observation{Kind: gateway.ObsPublished, Device: id, Topic: "devices/" + id + "/telemetry", Bytes: len(payload), Payload: payload, Time: now})
+		c.Observe(gwevent.Event{Kind: gwevent.Published, Device: id, Topic: "devices/" + id + "/telemetry", Bytes: len(payload), Payload: payload, Time: now})
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
@@ -65,11 +65,11 @@ func BenchmarkPipeline(b *testing.B) {
 	for range b.N {
 		for _, id := range ids {
 			for j := range perDevice {
-				k := gateway.ObsPublished
+				k := gwevent.Published
 				if j == 0 {
-					k = gateway.ObsDelivered
+					k = gwevent.Delivered
 				}
-				col.Observe(gateway.Observation{Kind: k, Device: id, Topic: "devices/" + id + "/telemetry", Bytes: len(payload), Payload: payload, Time: now})
+				col.Observe(gwevent.Event{Kind: k, Device: id, Topic: "devices/" + id + "/telemetry", Bytes: len(payload), Payload: payload, Time: now})
 			}
 		}
 		now = now.Add(10 * time.Second)

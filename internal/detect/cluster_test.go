@@ -20,7 +20,7 @@ import (
 	"github.com/wardproject/ward/internal/alert"
 	"github.com/wardproject/ward/internal/bus"
 	natsbus "github.com/wardproject/ward/internal/bus/nats"
-	"github.com/wardproject/ward/internal/gateway"
+	"github.com/wardproject/ward/internal/gwevent"
 	"github.com/wardproject/ward/internal/leader"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/sqlite"
@@ -131,14 +131,14 @@ func (h *clusterHarness) gateway(node string, b Enqueuer, spool int64) {
 	h.cols[node], h.ships[node] = c, s
 }
 
-func (h *clusterHarness) obs(node string, o gateway.Observation) {
+func (h *clusterHarness) obs(node string, o gwevent.Event) {
 	o.Time = h.now
 	h.cols[node].Observe(o)
 }
 
 func (h *clusterHarness) publish(node, dev string, n int) {
 	for range n {
-		h.obs(node, gateway.Observation{Kind: gateway.ObsPublished, Device: dev, Topic: "devices/" + dev + "/telemetry", Bytes: 40, Payload: []byte(`{"t":21.5}`)})
+		h.obs(node, gwevent.Event{Kind: gwevent.Published, Device: dev, Topic: "devices/" + dev + "/telemetry", Bytes: 40, Payload: []byte(`{"t":21.5}`)})
 	}
 }
 
@@ -353,7 +353,7 @@ func TestClusterLatePartials(t *testing.T) {
 	h.waitStored(1)
 	// node-b's window ends too, but its batch reaches the bus later.
 	h.cols["node-b"] = NewCollector()
-	h.obs("node-b", gateway.Observation{Kind: gateway.ObsPublished, Device: "d2", Topic: "devices/d2/t", Bytes: 10})
+	h.obs("node-b", gwevent.Event{Kind: gwevent.Published, Device: "d2", Topic: "devices/d2/t", Bytes: 10})
 	late := EncodeBatches("node-b", first, clusterWindow, h.cols["node-b"].Swap(first.Add(-clusterWindow), first, time.Hour), 0)
 	h.evaluate(first)
 	h.publish("node-a", "d1", 2)
@@ -450,8 +450,8 @@ func TestClusterNATSDown(t *testing.T) {
 	for w := range 6 {
 		// Two devices with many topics: each window's batch is ~500 bytes.
 		for i := range 10 {
-			h.obs("node-a", gateway.Observation{Kind: gateway.ObsPublished, Device: "d1", Topic: fmt.Sprintf("devices/d1/t/%d/%d", w, i), Bytes: 10})
-			h.obs("node-a", gateway.Observation{Kind: gateway.ObsPublished, Device: "d2", Topic: fmt.Sprintf("devices/d2/t/%d/%d", w, i), Bytes: 10})
+			h.obs("node-a", gwevent.Event{Kind: gwevent.Published, Device: "d1", Topic: fmt.Sprintf("devices/d1/t/%d/%d", w, i), Bytes: 10})
+			h.obs("node-a", gwevent.Event{Kind: gwevent.Published, Device: "d2", Topic: fmt.Sprintf("devices/d2/t/%d/%d", w, i), Bytes: 10})
 		}
 		want += 10
 		h.ship()

@@ -9,7 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/wardproject/ward/internal/gateway"
+	"github.com/wardproject/ward/internal/gwevent"
 )
 
 // Collector aggregates the gateway's observations into per-device window
@@ -138,14 +138,14 @@ func add(set *map[string]struct{}, v string, limit int) {
 }
 
 // Observe implements gateway.Observer.
-func (c *Collector) Observe(o gateway.Observation) {
+func (c *Collector) Observe(o gwevent.Event) {
 	if o.Device == "" {
 		return
 	}
 	c.events.Add(1)
 	var rep *DeviceReport
 	bad := false
-	if o.Kind == gateway.ObsPublished && isMetricsTopic(o.Topic, o.Device) {
+	if o.Kind == gwevent.Published && isMetricsTopic(o.Topic, o.Device) {
 		r, err := ParseDeviceReport(o.Payload)
 		if err != nil {
 			bad = true
@@ -154,7 +154,7 @@ func (c *Collector) Observe(o gateway.Observation) {
 		}
 	}
 	format := fmtNone
-	if o.Kind == gateway.ObsPublished && rep == nil && !bad {
+	if o.Kind == gwevent.Published && rep == nil && !bad {
 		format = classify(o.Payload)
 	}
 	s := c.shard(o.Device)
@@ -168,23 +168,23 @@ func (c *Collector) Observe(o gateway.Observation) {
 	d.seenAt = o.Time
 	a := &d.cur
 	switch o.Kind {
-	case gateway.ObsConnected:
+	case gwevent.Connected:
 		a.n[cConnAttempts]++
 		if d.live == 0 && !d.offlineSince.IsZero() {
 			a.n[cDisconnectedSec] += o.Time.Sub(d.offlineSince).Seconds()
 			d.offlineSince = time.Time{}
 		}
 		d.live++
-		if o.RemoteIP != "" {
-			add(&a.sourceIPs, o.RemoteIP, setCap(SourceIPs))
+		if o.RemoteAddr != "" {
+			add(&a.sourceIPs, o.RemoteIP(), setCap(SourceIPs))
 		}
-	case gateway.ObsRefused:
+	case gwevent.Refused:
 		a.n[cConnAttempts]++
 		a.n[cConnRefused]++
-		if o.RemoteIP != "" {
-			add(&a.sourceIPs, o.RemoteIP, setCap(SourceIPs))
+		if o.RemoteAddr != "" {
+			add(&a.sourceIPs, o.RemoteIP(), setCap(SourceIPs))
 		}
-	case gateway.ObsDisconnected:
+	case gwevent.Disconnected:
 		a.n[cDisconnects]++
 		if d.live > 0 {
 			d.live--
@@ -192,7 +192,7 @@ func (c *Collector) Observe(o gateway.Observation) {
 		if d.live == 0 {
 			d.offlineSince = o.Time
 		}
-	case gateway.ObsPublished:
+	case gwevent.Published:
 		a.n[cMsgsSent]++
 		a.n[cBytesSent] += float64(o.Bytes)
 		if float64(o.Bytes) > a.n[cSizeMax] {
@@ -210,17 +210,17 @@ func (c *Collector) Observe(o gateway.Observation) {
 			}
 			d.lastFormat = format
 		}
-	case gateway.ObsDelivered:
+	case gwevent.Delivered:
 		a.n[cMsgsRecv]++
 		a.n[cBytesRecv] += float64(o.Bytes)
-	case gateway.ObsDenied:
+	case gwevent.ACLDenied:
 		a.n[cAuthz]++
 		if o.Action == "subscribe" {
 			a.n[cSubDenied]++
 		}
-	case gateway.ObsLimit:
+	case gwevent.Limit:
 		a.n[cLimitHits]++
-	case gateway.ObsClientIDCollision:
+	case gwevent.ClientIDCollision:
 		a.n[cCollisions]++
 	}
 }

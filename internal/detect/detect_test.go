@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/wardproject/ward/internal/alert"
-	"github.com/wardproject/ward/internal/gateway"
+	"github.com/wardproject/ward/internal/gwevent"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/sqlite"
 	"github.com/wardproject/ward/internal/wardtest"
@@ -215,7 +215,7 @@ func newHarness(t *testing.T, devices ...string) *harness {
 	return h
 }
 
-func (h *harness) obs(o gateway.Observation) {
+func (h *harness) obs(o gwevent.Event) {
 	o.Time = h.now
 	h.col.Observe(o)
 }
@@ -243,15 +243,15 @@ func (h *harness) active(t *testing.T, device string) map[string]alert.Alert {
 
 func (h *harness) benign(ids ...string) {
 	for _, id := range ids {
-		h.obs(gateway.Observation{Kind: gateway.ObsPublished, Device: id, Topic: "devices/" + id + "/telemetry", Bytes: 40, Payload: []byte(`{"t":21.5,"h":40}`)})
+		h.obs(gwevent.Event{Kind: gwevent.Published, Device: id, Topic: "devices/" + id + "/telemetry", Bytes: 40, Payload: []byte(`{"t":21.5,"h":40}`)})
 	}
 }
 
 func TestRulesRaiseUpdateAndClear(t *testing.T) {
 	h := newHarness(t, "a", "b")
 	for range 3 {
-		h.obs(gateway.Observation{Kind: gateway.ObsConnected, Device: "a", RemoteIP: "192.0.2.1"})
-		h.obs(gateway.Observation{Kind: gateway.ObsConnected, Device: "b", RemoteIP: "192.0.2.2"})
+		h.obs(gwevent.Event{Kind: gwevent.Connected, Device: "a", RemoteAddr: "192.0.2.1:1883"})
+		h.obs(gwevent.Event{Kind: gwevent.Connected, Device: "b", RemoteAddr: "192.0.2.2:1883"})
 		h.benign("a", "b")
 		h.tick(t)
 	}
@@ -260,7 +260,7 @@ func TestRulesRaiseUpdateAndClear(t *testing.T) {
 	}
 	// Device a: an ACL denial storm in one window.
 	for range 8 {
-		h.obs(gateway.Observation{Kind: gateway.ObsDenied, Device: "a", Action: "publish", Topic: "devices/b/cmd"})
+		h.obs(gwevent.Event{Kind: gwevent.ACLDenied, Device: "a", Action: "publish", Topic: "devices/b/cmd"})
 	}
 	h.benign("a", "b")
 	h.tick(t)
@@ -276,7 +276,7 @@ func TestRulesRaiseUpdateAndClear(t *testing.T) {
 	}
 	// The storm goes on: the same alert is updated, not duplicated.
 	for range 9 {
-		h.obs(gateway.Observation{Kind: gateway.ObsDenied, Device: "a", Action: "publish"})
+		h.obs(gwevent.Event{Kind: gwevent.ACLDenied, Device: "a", Action: "publish"})
 	}
 	h.tick(t)
 	again := h.active(t, "a")["authz-failures"]
@@ -300,7 +300,7 @@ func TestSetRulesAndDeviceReports(t *testing.T) {
 	for i := range 40 {
 		ips = append(ips, fmt.Sprintf(`"198.51.100.%d"`, i))
 	}
-	h.obs(gateway.Observation{Kind: gateway.ObsPublished, Device: "cam", Topic: "devices/cam/metrics", Payload: []byte(fmt.Sprintf(rep, strings.Join(ips, ",")))})
+	h.obs(gwevent.Event{Kind: gwevent.Published, Device: "cam", Topic: "devices/cam/metrics", Payload: []byte(fmt.Sprintf(rep, strings.Join(ips, ",")))})
 	h.tick(t)
 	act := h.active(t, "cam")
 	if a := act["insecure-service"]; a.ID == "" || strings.Join(a.Evidence.Values, ",") != "23" || a.Severity != alert.Critical {
@@ -311,7 +311,7 @@ func TestSetRulesAndDeviceReports(t *testing.T) {
 	}
 	// Malformed reports are counted, not merged.
 	for range 4 {
-		h.obs(gateway.Observation{Kind: gateway.ObsPublished, Device: "cam", Topic: "devices/cam/metrics", Payload: []byte(`{"version":1,"listening_tcp_ports":[99999]}`)})
+		h.obs(gwevent.Event{Kind: gwevent.Published, Device: "cam", Topic: "devices/cam/metrics", Payload: []byte(`{"version":1,"listening_tcp_ports":[99999]}`)})
 	}
 	h.tick(t)
 	if a := h.active(t, "cam")["invalid-metrics-report"]; a.ID == "" || a.Evidence.Value != 4 {

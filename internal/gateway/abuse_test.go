@@ -15,6 +15,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/wardproject/ward/internal/gwevent"
 	"github.com/wardproject/ward/internal/mochi/packets"
 
 	"github.com/wardproject/ward/internal/gateway"
@@ -306,7 +308,7 @@ func TestSessionsPerDevice(t *testing.T) {
 		if ack.ReasonCode != packets.ErrQuotaExceeded.Code {
 			t.Fatalf("MQTT 5 CONNACK reason = %#x, want 0x97 quota exceeded", ack.ReasonCode)
 		}
-		if got := e.metric("ward_gateway_refused_total", gateway.ReasonSessionQuota); got != 2 {
+		if got := e.metric("ward_gateway_refused_total", gwevent.ReasonSessionQuota); got != 2 {
 			t.Errorf("session-quota refusals = %v, want 2", got)
 		}
 		e.mustConnect(&cert, "dev-a:1") // takes its own session over
@@ -417,7 +419,7 @@ func TestRetainedWillCharged(t *testing.T) {
 		}
 		e.willClient(t, &cert, "dev-a:will", "devices/dev-a/will", []byte("gone"), true)()
 		waitFor(t, "the retained will was not charged", func() bool {
-			return e.metric("ward_gateway_limit_hits_total", gateway.LimitRetained) == 1
+			return e.metric("ward_gateway_limit_hits_total", gwevent.LimitRetained) == 1
 		})
 		sub := e.mustConnect(&cert, "dev-a:sub")
 		sub.subscribe(t, "devices/dev-a/will")
@@ -437,7 +439,7 @@ func TestRetainedWillCharged(t *testing.T) {
 		sub.publish(t, "devices/dev-a/x", make([]byte, 1000)) // the clock is frozen: the byte bucket is now empty
 		drop()
 		waitFor(t, "the will was not charged to the byte rate", func() bool {
-			return e.metric("ward_gateway_limit_hits_total", gateway.LimitByteRate) == 1
+			return e.metric("ward_gateway_limit_hits_total", gwevent.LimitByteRate) == 1
 		})
 	})
 }

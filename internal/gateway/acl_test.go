@@ -5,41 +5,10 @@ import (
 	"testing"
 
 	"github.com/wardproject/ward/internal/gateway"
+	"github.com/wardproject/ward/internal/mqtttopic"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/update"
 )
-
-func TestMatch(t *testing.T) {
-	tests := []struct {
-		name          string
-		filter, topic string
-		want          bool
-	}{
-		{"exact", "a/b", "a/b", true},
-		{"exact-mismatch", "a/b", "a/c", false},
-		{"plus-one-level", "a/+", "a/b", true},
-		{"plus-not-two-levels", "a/+", "a/b/c", false},
-		{"plus-empty-level", "a/+/c", "a//c", true},
-		{"plus-not-parent", "a/+", "a", false},
-		{"hash-parent", "a/#", "a", true},
-		{"hash-deep", "a/#", "a/b/c", true},
-		{"hash-all", "#", "a/b", true},
-		{"hash-not-dollar", "#", "$SYS/x", false},
-		{"plus-not-dollar", "+/x", "$SYS/x", false},
-		{"literal-dollar", "$SYS/#", "$SYS/x", true},
-		{"longer-topic", "a/b", "a/b/c", false},
-		{"longer-filter", "a/b/c", "a/b", false},
-		{"case-sensitive", "A/b", "a/b", false},
-		{"trailing-slash", "a/+", "a/", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := gateway.Match(tt.filter, tt.topic); got != tt.want {
-				t.Errorf("Match(%q, %q) = %v, want %v", tt.filter, tt.topic, got, tt.want)
-			}
-		})
-	}
-}
 
 func TestAllowed(t *testing.T) {
 	own := []string{"devices/a/#"}
@@ -195,13 +164,13 @@ func FuzzACLNoCrossDevice(f *testing.F) {
 			for _, suffix := range []string{"", other, leaf} {
 				topic := instantiate(filter, fill, suffix)
 				if strings.HasPrefix(topic, "devices/"+other+"/") || topic == "devices/"+other {
-					if gateway.Match(filter, topic) {
+					if mqtttopic.Match(filter, topic) {
 						t.Fatalf("allowed filter %q (grant %q) matches %q", filter, grant, topic)
 					}
 				}
 			}
 			// "#" as the filter's second level covers devices/<other>.
-			if gateway.Match(filter, "devices/"+other+"/"+leaf) || gateway.Match(filter, "devices/"+other) {
+			if mqtttopic.Match(filter, "devices/"+other+"/"+leaf) || mqtttopic.Match(filter, "devices/"+other) {
 				t.Fatalf("allowed filter %q matches device %q's tree", filter, other)
 			}
 		}
@@ -209,7 +178,7 @@ func FuzzACLNoCrossDevice(f *testing.F) {
 		// as a topic by the same grants (as a subscription).
 		if gateway.Allowed(filter, []string{grant}) {
 			topic := instantiate(filter, func(int) string { return leaf }, leaf)
-			if gateway.ValidTopic(topic) && gateway.Match(filter, topic) && !gateway.Match(grant, topic) {
+			if mqtttopic.ValidTopic(topic) && mqtttopic.Match(filter, topic) && !mqtttopic.Match(grant, topic) {
 				t.Fatalf("Allowed(%q, %q) but grant does not match %q", filter, grant, topic)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/wardproject/ward/internal/gateway"
+	"github.com/wardproject/ward/internal/gwevent"
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/wardtest"
@@ -75,14 +76,14 @@ func TestAdmissionSiblingIntermediate(t *testing.T) {
 	for _, uri := range []string{"sensor-1", ""} {
 		for _, chain := range [][]*x509.Certificate{{corp.Sibling}, {corp.Sibling, corp.Root}} {
 			forged := wardtest.DeviceCert(t, corp.Sibling, corp.SiblingKey, "sensor-1", uri, nil, chain...)
-			e.mustRefuse("sibling intermediate's certificate (URI SAN "+uri+")", &forged, "sensor-1", "", gateway.ReasonUnknownCA)
+			e.mustRefuse("sibling intermediate's certificate (URI SAN "+uri+")", &forged, "sensor-1", "", gwevent.ReasonUnknownCA)
 		}
 	}
 	// Even recorded by Ward (a serial collision staged in the store), a
 	// certificate of the sibling never reaches the identity check.
 	forged := wardtest.DeviceCert(t, corp.Sibling, corp.SiblingKey, "sensor-1", "sensor-1", nil, corp.Sibling)
 	e.record(forged, "sensor-1")
-	e.mustRefuse("recorded sibling certificate", &forged, "sensor-1", "", gateway.ReasonUnknownCA)
+	e.mustRefuse("recorded sibling certificate", &forged, "sensor-1", "", gwevent.ReasonUnknownCA)
 
 	cl, err := e.connect(&legit, "sensor-1")
 	if err != nil {
@@ -102,11 +103,11 @@ func TestAdmissionUnrecordedSerial(t *testing.T) {
 	legit := issue(t, e.ca, "sensor-1")
 
 	forged := wardtest.DeviceCert(t, issuer, key, "sensor-1", "sensor-1", nil)
-	e.mustRefuse("unrecorded certificate signed with the issuer key", &forged, "sensor-1", "sensor-1", gateway.ReasonUnknownCertificate)
+	e.mustRefuse("unrecorded certificate signed with the issuer key", &forged, "sensor-1", "sensor-1", gwevent.ReasonUnknownCertificate)
 
 	// sensor-2's identity with sensor-1's recorded serial.
 	stolen := wardtest.DeviceCert(t, issuer, key, "sensor-2", "sensor-2", legit.Leaf.SerialNumber)
-	e.mustRefuse("serial recorded for another device", &stolen, "sensor-2", "sensor-2", gateway.ReasonUnknownCertificate)
+	e.mustRefuse("serial recorded for another device", &stolen, "sensor-2", "sensor-2", gwevent.ReasonUnknownCertificate)
 
 	cl, err := e.connect(&legit, "sensor-1")
 	if err != nil {
@@ -138,9 +139,9 @@ func TestAdmissionLearnsRecordedSerial(t *testing.T) {
 
 	issuer, key := wardtest.IssuerKey(t, e.caDir)
 	late := wardtest.DeviceCert(t, issuer, key, "sensor-2", "sensor-2", nil)
-	e.mustRefuse("not yet recorded", &late, "sensor-2", "sensor-2", gateway.ReasonUnknownCertificate)
+	e.mustRefuse("not yet recorded", &late, "sensor-2", "sensor-2", gwevent.ReasonUnknownCertificate)
 	e.record(late, "sensor-2")
-	e.mustRefuse("recorded within LookupInterval of the last re-read", &late, "sensor-2", "sensor-2", gateway.ReasonUnknownCertificate)
+	e.mustRefuse("recorded within LookupInterval of the last re-read", &late, "sensor-2", "sensor-2", gwevent.ReasonUnknownCertificate)
 	e.clock.Advance(gateway.LookupInterval)
 	cl, err = e.connect(&late, "sensor-2")
 	if err != nil {
@@ -160,7 +161,7 @@ func TestAdmissionCNIdentity(t *testing.T) {
 		cnOnly := wardtest.DeviceCert(t, issuer, key, "sensor-1", "", nil)
 		e.record(cnOnly, "sensor-1")
 		if !allow {
-			e.mustRefuse("recorded CN-only certificate, setting off", &cnOnly, "sensor-1", "", gateway.ReasonUnknownDevice)
+			e.mustRefuse("recorded CN-only certificate, setting off", &cnOnly, "sensor-1", "", gwevent.ReasonUnknownDevice)
 		} else {
 			cl, err := e.connect(&cnOnly, "sensor-1")
 			if err != nil {
@@ -168,13 +169,13 @@ func TestAdmissionCNIdentity(t *testing.T) {
 			}
 			cl.c.Disconnect(0)
 			unrecorded := wardtest.DeviceCert(t, issuer, key, "sensor-1", "", nil)
-			e.mustRefuse("unrecorded CN-only certificate", &unrecorded, "sensor-1", "sensor-1", gateway.ReasonUnknownCertificate)
+			e.mustRefuse("unrecorded CN-only certificate", &unrecorded, "sensor-1", "sensor-1", gwevent.ReasonUnknownCertificate)
 			otherDevice := wardtest.DeviceCert(t, issuer, key, "sensor-1", "", nil)
 			e.record(otherDevice, "sensor-2")
-			e.mustRefuse("CN-only certificate recorded for another device", &otherDevice, "sensor-1", "sensor-1", gateway.ReasonUnknownCertificate)
+			e.mustRefuse("CN-only certificate recorded for another device", &otherDevice, "sensor-1", "sensor-1", gwevent.ReasonUnknownCertificate)
 		}
 		mixed := wardtest.DeviceCert(t, issuer, key, "sensor-2", "sensor-1", nil)
 		e.record(mixed, "sensor-1")
-		e.mustRefuse("URI SAN sensor-1 with CN sensor-2", &mixed, "sensor-1", "", gateway.ReasonUnknownDevice)
+		e.mustRefuse("URI SAN sensor-1 with CN sensor-2", &mixed, "sensor-1", "", gwevent.ReasonUnknownDevice)
 	}
 }

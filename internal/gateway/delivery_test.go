@@ -15,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/wardproject/ward/internal/gateway"
+	"github.com/wardproject/ward/internal/gwevent"
 	"github.com/wardproject/ward/internal/store"
 )
 
@@ -157,10 +158,10 @@ func TestStalledSubscriberLosesNothingAcknowledged(t *testing.T) {
 		pub.publish(t, "fleet/data", payload) // waits for the PUBACK
 	}
 	e.waitEvent(func(ev store.Event) bool {
-		return ev.Kind == gateway.EventLimit && ev.DeviceID == "dev-s" && ev.Detail["limit"] == gateway.LimitSlowSubscriber
+		return ev.Kind == gwevent.Limit.String() && ev.DeviceID == "dev-s" && ev.Detail["limit"] == gwevent.LimitSlowSubscriber
 	})
-	dropped := int(e.counter("ward_gateway_delivery_dropped_total", map[string]string{"qos": "1", "reason": gateway.DropReasonOfflineQueue}))
-	if other := e.counter("ward_gateway_delivery_dropped_total", map[string]string{"qos": "1", "reason": gateway.DropReasonQueueFull}); other != 0 {
+	dropped := int(e.counter("ward_gateway_delivery_dropped_total", map[string]string{"qos": "1", "reason": gwevent.DropReasonOfflineQueue}))
+	if other := e.counter("ward_gateway_delivery_dropped_total", map[string]string{"qos": "1", "reason": gwevent.DropReasonQueueFull}); other != 0 {
 		t.Errorf("%v QoS 1 messages dropped for a full queue, want none", other)
 	}
 
@@ -240,12 +241,12 @@ func TestQoS0OverloadCountedPerDevice(t *testing.T) {
 	}
 	t.Logf("%d QoS 0 publishes of 32 KiB in %v with one subscriber stalled", n, time.Since(start).Round(time.Millisecond))
 	ev := e.waitEvent(func(ev store.Event) bool {
-		return ev.Kind == gateway.EventLimit && ev.Detail["limit"] == gateway.LimitDeliveryDropped
+		return ev.Kind == gwevent.Limit.String() && ev.Detail["limit"] == gwevent.LimitDeliveryDropped
 	})
-	if ev.DeviceID != "dev-s" || ev.Detail["qos"] != "0" || ev.Detail["reason"] != gateway.DropReasonQueueFull || ev.Detail["client_id"] != "dev-s:app" {
+	if ev.DeviceID != "dev-s" || ev.Detail["qos"] != "0" || ev.Detail["reason"] != gwevent.DropReasonQueueFull || ev.Detail["client_id"] != "dev-s:app" {
 		t.Errorf("delivery-dropped event %+v, want device dev-s, client dev-s:app, qos 0, reason queue-full", ev)
 	}
-	dropped := e.counter("ward_gateway_delivery_dropped_total", map[string]string{"qos": "0", "reason": gateway.DropReasonQueueFull})
+	dropped := e.counter("ward_gateway_delivery_dropped_total", map[string]string{"qos": "0", "reason": gwevent.DropReasonQueueFull})
 	if dropped == 0 {
 		t.Error("no QoS 0 drop counted")
 	}

@@ -148,8 +148,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	mqtt "github.com/wardproject/ward/internal/mochi"
 
+	"github.com/wardproject/ward/internal/gwevent"
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/store"
 )
@@ -675,7 +677,8 @@ func (g *Gateway) ExpireSessions() int {
 	}
 	g.mu.RUnlock()
 	for _, s := range kick {
-		g.emit(s.dev, s.dev.id, EventRefused, map[string]string{"reason": ReasonExpired, "client_id": s.clientID, "serial": pki.SerialHex(s.serial), "live": "true"})
+		g.record(s.dev, gwevent.Event{Kind: gwevent.Refused, Device: s.dev.id, Reason: gwevent.ReasonExpired, ClientID: s.clientID,
+			Serial: pki.SerialHex(s.serial), Live: true, Time: now})
 	}
 	g.kickAll(kick, kickRevoked, "certificate expired")
 	return len(kick)

@@ -24,6 +24,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wardproject/ward/internal/gateway"
+	"github.com/wardproject/ward/internal/gwevent"
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/store"
 )
@@ -371,7 +372,7 @@ func (e *env) waitEvent(pred func(store.Event) bool) store.Event {
 
 func refused(device, reason string) func(store.Event) bool {
 	return func(ev store.Event) bool {
-		return ev.Kind == gateway.EventRefused && ev.DeviceID == device && ev.Detail["reason"] == reason
+		return ev.Kind == gwevent.Refused.String() && ev.DeviceID == device && ev.Detail["reason"] == reason
 	}
 }
 
@@ -423,7 +424,7 @@ func TestOwnTopicsAndIsolation(t *testing.T) {
 	a := e.mustConnect(&ca, "dev-a")
 	b := e.mustConnect(&cb, "dev-b:telemetry")
 	e.waitEvent(func(ev store.Event) bool {
-		return ev.Kind == gateway.EventConnected && ev.DeviceID == "dev-b" && ev.Detail["client_id"] == "dev-b:telemetry" && ev.Detail["serial"] != ""
+		return ev.Kind == gwevent.Connected.String() && ev.DeviceID == "dev-b" && ev.Detail["client_id"] == "dev-b:telemetry" && ev.Detail["serial"] != ""
 	})
 	if n := e.gw.Connected("dev-a"); n != 1 {
 		t.Fatalf("Connected(dev-a) = %d, want 1", n)
@@ -441,7 +442,7 @@ func TestOwnTopicsAndIsolation(t *testing.T) {
 			t.Errorf("subscribe %q: SUBACK %#x, want 0x80", f, code)
 		}
 		e.waitEvent(func(ev store.Event) bool {
-			return ev.Kind == gateway.EventACLDenied && ev.DeviceID == "dev-a" && ev.Detail["topic"] == f && ev.Detail["action"] == "subscribe"
+			return ev.Kind == gwevent.ACLDenied.String() && ev.DeviceID == "dev-a" && ev.Detail["topic"] == f && ev.Detail["action"] == "subscribe"
 		})
 	}
 
@@ -449,7 +450,7 @@ func TestOwnTopicsAndIsolation(t *testing.T) {
 	// own message arrives A's earlier publish has been fully processed.
 	a.publish(t, "devices/dev-b/cmd", []byte("from-a"))
 	e.waitEvent(func(ev store.Event) bool {
-		return ev.Kind == gateway.EventACLDenied && ev.DeviceID == "dev-a" && ev.Detail["action"] == "publish" && ev.Detail["topic"] == "devices/dev-b/cmd"
+		return ev.Kind == gwevent.ACLDenied.String() && ev.DeviceID == "dev-a" && ev.Detail["action"] == "publish" && ev.Detail["topic"] == "devices/dev-b/cmd"
 	})
 	a.publish(t, "devices/dev-a/status", []byte("a-ok"))
 	if m := a.next(t); m.Topic() != "devices/dev-a/status" || string(m.Payload()) != "a-ok" {
@@ -501,7 +502,7 @@ func TestClientIDRule(t *testing.T) {
 		if _, err := e.connect(&ca, id); err == nil {
 			t.Errorf("client ID %q admitted with dev-a's certificate", id)
 		}
-		ev := e.waitEvent(refused("dev-a", gateway.ReasonClientID))
+		ev := e.waitEvent(refused("dev-a", gwevent.ReasonClientID))
 		if ev.Detail["client_id"] != id {
 			t.Errorf("event client_id = %q, want %q", ev.Detail["client_id"], id)
 		}
@@ -511,7 +512,7 @@ func TestClientIDRule(t *testing.T) {
 	if n := e.gw.Connected("dev-a"); n != 2 {
 		t.Fatalf("Connected = %d, want 2", n)
 	}
-	if got := e.metric("ward_gateway_refused_total", gateway.ReasonClientID); got != 5 {
+	if got := e.metric("ward_gateway_refused_total", gwevent.ReasonClientID); got != 5 {
 		t.Errorf("refused_total{client-id} = %v, want 5", got)
 	}
 }
@@ -521,7 +522,7 @@ func TestNoClientCertificate(t *testing.T) {
 	if _, err := e.connectTLS(e.clientTLS(nil), "dev-a"); err == nil {
 		t.Fatal("client without a certificate admitted")
 	}
-	e.waitEvent(refused("", gateway.ReasonNoCertificate))
+	e.waitEvent(refused("", gwevent.ReasonNoCertificate))
 }
 
 func TestOtherCARefused(t *testing.T) {
@@ -534,7 +535,7 @@ func TestOtherCARefused(t *testing.T) {
 	if _, err := e.connect(&cert, "dev-a"); err == nil {
 		t.Fatal("certificate from another CA admitted")
 	}
-	e.waitEvent(refused("", gateway.ReasonUnknownCA))
+	e.waitEvent(refused("", gwevent.ReasonUnknownCA))
 }
 
 func TestExpiredCertificate(t *testing.T) {
@@ -549,7 +550,7 @@ func TestExpiredCertificate(t *testing.T) {
 	if _, err := e.connect(&cert, "dev-a"); err == nil {
 		t.Fatal("expired certificate admitted")
 	}
-	e.waitEvent(refused("dev-a", gateway.ReasonExpired))
+	e.waitEvent(refused("dev-a", gwevent.ReasonExpired))
 }
 
 func TestUnknownAndPendingDevice(t *testing.T) {
@@ -559,11 +560,11 @@ func TestUnknownAndPendingDevice(t *testing.T) {
 	if _, err := e.connect(&cx, "dev-x"); err == nil {
 		t.Fatal("unknown device admitted")
 	}
-	e.waitEvent(refused("dev-x", gateway.ReasonUnknownDevice))
+	e.waitEvent(refused("dev-x", gwevent.ReasonUnknownDevice))
 	if _, err := e.connect(&cp, "dev-p"); err == nil {
 		t.Fatal("pending device admitted")
 	}
-	e.waitEvent(refused("dev-p", gateway.ReasonPending))
+	e.waitEvent(refused("dev-p", gwevent.ReasonPending))
 	// Activated at runtime: admitted; removed: disconnected and refused.
 	e.gw.SetDevice(store.Device{ID: "dev-p", Status: store.StatusActive})
 	c := e.mustConnect(&cp, "dev-p")
@@ -572,7 +573,7 @@ func TestUnknownAndPendingDevice(t *testing.T) {
 	if _, err := e.connect(&cp, "dev-p"); err == nil {
 		t.Fatal("removed device admitted")
 	}
-	e.waitEvent(refused("dev-p", gateway.ReasonUnknownDevice))
+	e.waitEvent(refused("dev-p", gwevent.ReasonUnknownDevice))
 }
 
 func waitLost(t *testing.T, c *client) {
@@ -596,11 +597,11 @@ func TestRevokedWhileConnected(t *testing.T) {
 	e.gw.CertificateRevoked()
 	waitLost(t, a)
 	t.Logf("revoked session closed after %v", time.Since(start))
-	e.waitEvent(kind("dev-a", gateway.EventDisconnected))
+	e.waitEvent(kind("dev-a", gwevent.Disconnected.String()))
 	if _, err := e.connect(&ca, "dev-a"); err == nil {
 		t.Fatal("revoked certificate admitted on reconnect")
 	}
-	e.waitEvent(refused("dev-a", gateway.ReasonRevoked))
+	e.waitEvent(refused("dev-a", gwevent.ReasonRevoked))
 	// B is unaffected.
 	b.subscribe(t, "devices/dev-b/#")
 	b.publish(t, "devices/dev-b/x", []byte("still here"))
@@ -621,7 +622,7 @@ func TestQuarantineAndRelease(t *testing.T) {
 	if _, err := e.connect(&ca, "dev-a"); err == nil {
 		t.Fatal("quarantined device admitted")
 	}
-	e.waitEvent(refused("dev-a", gateway.ReasonQuarantined))
+	e.waitEvent(refused("dev-a", gwevent.ReasonQuarantined))
 	e.gw.SetDevice(store.Device{ID: "dev-a", Model: "m1", Status: store.StatusActive})
 	e.mustConnect(&ca, "dev-a")
 	if n := e.gw.Disconnect("dev-a"); n != 1 {
@@ -656,7 +657,7 @@ func TestRestrictedQuarantine(t *testing.T) {
 	}
 	a.publish(t, "devices/dev-a/telemetry", []byte("t"))
 	e.waitEvent(func(ev store.Event) bool {
-		return ev.Kind == gateway.EventACLDenied && ev.DeviceID == "dev-a" && ev.Detail["action"] == "publish" && ev.Detail["topic"] == "devices/dev-a/telemetry"
+		return ev.Kind == gwevent.ACLDenied.String() && ev.DeviceID == "dev-a" && ev.Detail["action"] == "publish" && ev.Detail["topic"] == "devices/dev-a/telemetry"
 	})
 	a.publish(t, "quarantine/dev-a/diag", []byte("diag"))
 	if m := ops.next(t); m.Topic() != "quarantine/dev-a/diag" || string(m.Payload()) != "diag" {
@@ -672,7 +673,7 @@ func TestRestrictedQuarantine(t *testing.T) {
 	// The grant does not apply while restricted.
 	a.publish(t, "sites/x/y", []byte("s"))
 	e.waitEvent(func(ev store.Event) bool {
-		return ev.Kind == gateway.EventACLDenied && ev.DeviceID == "dev-a" && ev.Detail["topic"] == "sites/x/y"
+		return ev.Kind == gwevent.ACLDenied.String() && ev.DeviceID == "dev-a" && ev.Detail["topic"] == "sites/x/y"
 	})
 
 	// Restrict -> refuse: disconnected and refused.
@@ -681,7 +682,7 @@ func TestRestrictedQuarantine(t *testing.T) {
 	if _, err := e.connect(&ca, "dev-a"); err == nil {
 		t.Fatal("device quarantined in refuse mode admitted")
 	}
-	e.waitEvent(refused("dev-a", gateway.ReasonQuarantined))
+	e.waitEvent(refused("dev-a", gwevent.ReasonQuarantined))
 
 	// Released: the device's own tree again, and no quarantine tree.
 	e.gw.SetDevice(restricted)
@@ -708,7 +709,7 @@ func TestOversizePayload(t *testing.T) {
 	a.subscribe(t, "devices/dev-a/#")
 	a.publish(t, "devices/dev-a/big", make([]byte, 2000)) // 3.1.1: acknowledged and dropped
 	e.waitEvent(func(ev store.Event) bool {
-		return ev.Kind == gateway.EventLimit && ev.DeviceID == "dev-a" && ev.Detail["limit"] == gateway.LimitMessageSize
+		return ev.Kind == gwevent.Limit.String() && ev.DeviceID == "dev-a" && ev.Detail["limit"] == gwevent.LimitMessageSize
 	})
 	a.publish(t, "devices/dev-a/small", []byte("ok"))
 	if m := a.next(t); m.Topic() != "devices/dev-a/small" {
@@ -745,9 +746,9 @@ func TestMessageRateLimit(t *testing.T) {
 		t.Fatalf("received %v, want m0,m1,m2,marker", got)
 	}
 	e.waitEvent(func(ev store.Event) bool {
-		return ev.Kind == gateway.EventLimit && ev.Detail["limit"] == gateway.LimitMessageRate
+		return ev.Kind == gwevent.Limit.String() && ev.Detail["limit"] == gwevent.LimitMessageRate
 	})
-	if got := e.metric("ward_gateway_limit_hits_total", gateway.LimitMessageRate); got != 2 {
+	if got := e.metric("ward_gateway_limit_hits_total", gwevent.LimitMessageRate); got != 2 {
 		t.Errorf("limit_hits_total{message-rate} = %v, want 2", got)
 	}
 }
@@ -760,17 +761,17 @@ func TestConnectRateBan(t *testing.T) {
 	for range 2 {
 		c := e.mustConnect(&cf, "dev-f")
 		c.c.Disconnect(0)
-		e.waitEvent(kind("dev-f", gateway.EventDisconnected))
+		e.waitEvent(kind("dev-f", gwevent.Disconnected.String()))
 	}
 	if _, err := e.connect(&cf, "dev-f"); err == nil {
 		t.Fatal("third connection within a minute admitted")
 	}
-	e.waitEvent(refused("dev-f", gateway.ReasonConnectRate))
+	e.waitEvent(refused("dev-f", gwevent.ReasonConnectRate))
 	e.clock.Advance(30 * time.Second) // still banned
 	if _, err := e.connect(&cf, "dev-f"); err == nil {
 		t.Fatal("banned device admitted")
 	}
-	e.waitEvent(refused("dev-f", gateway.ReasonConnectRate))
+	e.waitEvent(refused("dev-f", gwevent.ReasonConnectRate))
 	e.clock.Advance(31 * time.Second)
 	e.mustConnect(&cf, "dev-f")
 }
@@ -820,7 +821,7 @@ func TestWillTopicOutsideACLRefused(t *testing.T) {
 		c.Disconnect(0)
 		t.Fatal("will into another device's tree admitted")
 	}
-	e.waitEvent(refused("dev-a", gateway.ReasonWillTopic))
+	e.waitEvent(refused("dev-a", gwevent.ReasonWillTopic))
 }
 
 // TestRetainedMessagesCapped: a device cannot hold more than
@@ -840,7 +841,7 @@ func TestRetainedMessagesCapped(t *testing.T) {
 	// Re-publishing a retained topic already held is not a new one.
 	tok := pub.c.Publish("devices/dev-a/r/0", 1, true, []byte("v2"))
 	tok.WaitTimeout(wait)
-	if got := e.metric("ward_gateway_limit_hits_total", gateway.LimitRetained); got != float64(extra) {
+	if got := e.metric("ward_gateway_limit_hits_total", gwevent.LimitRetained); got != float64(extra) {
 		t.Errorf("retained limit hits = %v, want %d", got, extra)
 	}
 	sub := e.mustConnect(&cert, "dev-a:sub")
@@ -854,7 +855,7 @@ func TestRetainedMessagesCapped(t *testing.T) {
 	// Deleting a retained message (empty payload) frees a place.
 	pub.c.Publish("devices/dev-a/r/1", 1, true, []byte{}).WaitTimeout(wait)
 	pub.c.Publish("devices/dev-a/r/new", 1, true, []byte("v")).WaitTimeout(wait)
-	if got := e.metric("ward_gateway_limit_hits_total", gateway.LimitRetained); got != float64(extra) {
+	if got := e.metric("ward_gateway_limit_hits_total", gwevent.LimitRetained); got != float64(extra) {
 		t.Errorf("after a deletion, a new retained topic was refused: limit hits %v", got)
 	}
 }
@@ -873,7 +874,17 @@ func TestCertificateExpiresDuringSession(t *testing.T) {
 		t.Fatalf("ExpireSessions = %d, want 1", n)
 	}
 	waitLost(t, c)
-	e.waitEvent(refused("dev-a", gateway.ReasonExpired))
+	ev := e.waitEvent(refused("dev-a", gwevent.ReasonExpired))
+	if ev.Detail["live"] != "true" {
+		t.Errorf("expiry of a live session stored as %v, want live=true", ev.Detail)
+	}
+	// A session that ended is not a connection refused.
+	if n := e.metric("ward_gateway_refused_total", gwevent.ReasonExpired); n != 0 {
+		t.Errorf("ward_gateway_refused_total{reason=expired} = %v, want 0", n)
+	}
+	if n := e.metric("ward_gateway_connections_total", "refused"); n != 0 {
+		t.Errorf("ward_gateway_connections_total{result=refused} = %v, want 0", n)
+	}
 }
 
 // lookupDirectory is a directory whose GetDevice answers from a second,

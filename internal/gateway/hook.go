@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wardproject/ward/internal/gwevent"
 	mqtt "github.com/wardproject/ward/internal/mochi"
 	"github.com/wardproject/ward/internal/mochi/packets"
 
@@ -107,18 +108,18 @@ func (h *hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet, why error) {
 	if cl == nil || cl.Net.Inline {
 		return
 	}
-	reason := DropReasonQueueFull
+	reason := gwevent.DropReasonQueueFull
 	switch {
 	case errors.Is(why, mqtt.ErrDeliveryDisconnected):
-		reason = DropReasonDisconnected
+		reason = gwevent.DropReasonDisconnected
 	case errors.Is(why, mqtt.ErrDeliveryInflightFull):
-		reason = DropReasonInflightFull
+		reason = gwevent.DropReasonInflightFull
 	case errors.Is(why, mqtt.ErrDeliveryOfflineFull):
-		reason = DropReasonOfflineQueue
+		reason = gwevent.DropReasonOfflineQueue
 	case errors.Is(why, mqtt.ErrDeliveryPacketIDs):
-		reason = DropReasonPacketIDs
+		reason = gwevent.DropReasonPacketIDs
 	case errors.Is(why, packets.ErrPacketTooLarge):
-		reason = DropReasonTooLarge
+		reason = gwevent.DropReasonTooLarge
 	}
 	h.g.deliveryDropped(h.g.device(deviceIDOfClient(cl.ID)), cl, pk.FixedHeader.Qos, reason)
 }
@@ -130,10 +131,8 @@ func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 		return
 	}
 	s := v.(*session)
-	h.g.m.connections.WithLabelValues("accepted").Inc()
-	h.g.emit(s.dev, s.dev.id, EventConnected, map[string]string{
-		"remote_addr": s.remote, "client_id": s.clientID, "serial": pki.SerialHex(s.serial),
-	})
+	h.g.record(s.dev, gwevent.Event{Kind: gwevent.Connected, Device: s.dev.id, ClientID: s.clientID,
+		RemoteAddr: s.remote, Serial: pki.SerialHex(s.serial)})
 }
 
 // OnDisconnect ends the session.
@@ -141,7 +140,7 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 	if v, ok := h.g.clients.Load(cl); ok {
 		if errors.Is(cl.StopCause(), mqtt.ErrSlowSubscriber) {
 			s := v.(*session)
-			h.g.limitHit(s, h.g.now(), LimitSlowSubscriber)
+			h.g.limitHit(s, h.g.now(), gwevent.LimitSlowSubscriber)
 		}
 		h.g.endSession(v.(*session), err)
 	}
@@ -196,7 +195,7 @@ func (h *hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
 	for i, f := range pk.Filters {
 		if i < len(codes) && codes[i] < 0x80 {
 			granted = append(granted, f.Filter)
-			h.g.observe(Observation{Kind: ObsSubscribed, Device: s.dev.id, ClientID: s.clientID, Topic: f.Filter, Time: now})
+			h.g.record(s.dev, gwevent.Event{Kind: gwevent.Subscribed, Device: s.dev.id, ClientID: s.clientID, Topic: f.Filter, Time: now})
 		}
 	}
 	// The policy may have changed between the check and now, after
@@ -209,11 +208,11 @@ func (h *hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
 // OnPacketSent counts PUBLISH packets delivered to devices.
 func (h *hook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, b []byte) {
 	if pk.FixedHeader.Type == packets.Publish {
-		h.g.m.msgsOut.Inc()
-		h.g.m.bytesOut.Add(float64(len(b)))
+		e := gwevent.Event{Kind: gwevent.Delivered, Topic: pk.TopicName, Bytes: len(pk.Payload), PacketBytes: len(b)}
 		if cl != nil {
-			h.g.observe(Observation{Kind: ObsDelivered, Device: deviceIDOfClient(cl.ID), ClientID: cl.ID, Topic: pk.TopicName, Bytes: len(pk.Payload), Time: h.g.now()})
+			e.Device, e.ClientID = deviceIDOfClient(cl.ID), cl.ID
 		}
+		h.g.record(nil, e)
 	}
 }
 
@@ -238,7 +237,7 @@ func (h *hook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
 	size := len(will.Payload)
 	s := &session{dev: ds, clientID: cl.ID}
 	if size > p.maxMessage {
-		g.limitHit(s, now, LimitMessageSize)
+		g.limitHit(s, now, gwevent.LimitMessageSize)
 		return discardWill(will), nil
 	}
 	if res, which := ds.lim.publish(now, size, p, g.opts.Limits.RateWindow); res != limitOK {
@@ -247,10 +246,9 @@ func (h *hook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
 	}
 	if will.Retain && !ds.admitRetained(will.TopicName, size == 0) {
 		will.Retain = false
-		g.limitHit(s, now, LimitRetained)
+		g.limitHit(s, now, gwevent.LimitRetained)
 	}
-	g.m.msgsIn.Inc()
-	g.m.bytesIn.Add(float64(size))
+	g.record(ds, gwevent.Event{Kind: gwevent.Published, Device: ds.id, ClientID: cl.ID, Topic: will.TopicName, Bytes: size, Payload: will.Payload, Time: now})
 	return will, nil
 }
 
@@ -283,15 +281,15 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 // v3 return codes, so Ward picks codes that map.
 func refuseCode(v5 bool, reason string) packets.Code {
 	switch {
-	case reason == ReasonClientID:
+	case reason == gwevent.ReasonClientID:
 		return packets.ErrClientIdentifierNotValid // v3: 0x02
-	case reason == ReasonConnectRate && v5:
+	case reason == gwevent.ReasonConnectRate && v5:
 		return packets.ErrConnectionRateExceeded // 0x9F
-	case reason == ReasonConnectRate:
+	case reason == gwevent.ReasonConnectRate:
 		return packets.ErrServerUnavailable // v3: 0x03
-	case reason == ReasonSessionQuota && v5:
+	case reason == gwevent.ReasonSessionQuota && v5:
 		return packets.ErrQuotaExceeded // 0x97
-	case reason == ReasonSessionQuota:
+	case reason == gwevent.ReasonSessionQuota:
 		return packets.ErrServerUnavailable // v3: 0x03
 	case v5:
 		return packets.ErrNotAuthorized // 0x87
@@ -306,41 +304,40 @@ func (g *Gateway) admit(cl *mqtt.Client, pk packets.Packet) (packets.Code, bool)
 	remote := cl.Net.Remote
 	fc, ok := cl.Net.Conn.(*frameConn)
 	if !ok || fc.tls == nil {
-		g.refuse(nil, "", ReasonNoCertificate, map[string]string{"remote_addr": remote})
-		return refuseCode(v5, ReasonNoCertificate), false
+		g.refuse(nil, gwevent.Event{RemoteAddr: remote}, gwevent.ReasonNoCertificate)
+		return refuseCode(v5, gwevent.ReasonNoCertificate), false
 	}
 	tc := fc.tls
 	leaf := verifiedLeaf(tc.ConnectionState())
 	if leaf == nil {
-		g.refuse(nil, "", ReasonNoCertificate, map[string]string{"remote_addr": remote})
-		return refuseCode(v5, ReasonNoCertificate), false
+		g.refuse(nil, gwevent.Event{RemoteAddr: remote}, gwevent.ReasonNoCertificate)
+		return refuseCode(v5, gwevent.ReasonNoCertificate), false
 	}
 	serial := pki.SerialHex(leaf.SerialNumber)
 	id, err := g.opts.Identities.DeviceID(leaf)
 	if err != nil {
-		g.refuse(nil, "", ReasonUnknownDevice, map[string]string{"remote_addr": remote, "serial": serial})
-		return refuseCode(v5, ReasonUnknownDevice), false
+		g.refuse(nil, gwevent.Event{RemoteAddr: remote, Serial: serial}, gwevent.ReasonUnknownDevice)
+		return refuseCode(v5, gwevent.ReasonUnknownDevice), false
 	}
-	detail := map[string]string{"remote_addr": remote, "serial": serial, "client_id": pk.Connect.ClientIdentifier}
+	conn := gwevent.Event{Device: id, RemoteAddr: remote, Serial: serial, ClientID: pk.Connect.ClientIdentifier}
 	ds := g.device(id)
 	if ds == nil {
-		g.refuse(nil, id, ReasonUnknownDevice, detail)
-		return refuseCode(v5, ReasonUnknownDevice), false
+		g.refuse(nil, conn, gwevent.ReasonUnknownDevice)
+		return refuseCode(v5, gwevent.ReasonUnknownDevice), false
 	}
 	now := g.now()
 	p := ds.policy.Load()
 	if !ds.lim.connect(now, p.connectsPerMinute, g.opts.Limits.ConnectBan) {
-		g.m.limitHits.WithLabelValues(LimitConnectRate).Inc()
-		g.refuse(ds, id, ReasonConnectRate, detail)
-		return refuseCode(v5, ReasonConnectRate), false
+		g.refuse(ds, withLimit(conn, gwevent.LimitConnectRate), gwevent.ReasonConnectRate)
+		return refuseCode(v5, gwevent.ReasonConnectRate), false
 	}
 	if g.opts.Revoked.IsRevoked(leaf.SerialNumber) {
-		g.refuse(ds, id, ReasonRevoked, detail)
-		return refuseCode(v5, ReasonRevoked), false
+		g.refuse(ds, conn, gwevent.ReasonRevoked)
+		return refuseCode(v5, gwevent.ReasonRevoked), false
 	}
 	if now.After(leaf.NotAfter) {
-		g.refuse(ds, id, ReasonExpired, detail)
-		return refuseCode(v5, ReasonExpired), false
+		g.refuse(ds, conn, gwevent.ReasonExpired)
+		return refuseCode(v5, gwevent.ReasonExpired), false
 	}
 	if pk.Connect.ClientIdentifier == "" {
 		// mochi assigned a random ID; bind it to the device.
@@ -349,13 +346,13 @@ func (g *Gateway) admit(cl *mqtt.Client, pk packets.Packet) (packets.Code, bool)
 			cl.Properties.Props.AssignedClientID = cl.ID
 		}
 	} else if !clientIDAllowed(id, cl.ID) {
-		g.refuse(ds, id, ReasonClientID, detail)
-		return refuseCode(v5, ReasonClientID), false
+		g.refuse(ds, conn, gwevent.ReasonClientID)
+		return refuseCode(v5, gwevent.ReasonClientID), false
 	}
 	if pk.Connect.WillFlag && !p.acl.CanPublish(pk.Connect.WillTopic) {
 		g.aclDenied(ds, cl.ID, pk.Connect.WillTopic, "will")
-		g.refuse(ds, id, ReasonWillTopic, detail)
-		return refuseCode(v5, ReasonWillTopic), false
+		g.refuse(ds, conn, gwevent.ReasonWillTopic)
+		return refuseCode(v5, gwevent.ReasonWillTopic), false
 	}
 
 	s := &session{cl: cl, conn: fc, dev: ds, clientID: cl.ID, serial: leaf.SerialNumber,
@@ -365,8 +362,7 @@ func (g *Gateway) admit(cl *mqtt.Client, pk packets.Packet) (packets.Code, bool)
 	ds.admitMu.Lock()
 	defer ds.admitMu.Unlock()
 	if reason := g.makeRoom(ds, cl.ID); reason != "" {
-		g.m.limitHits.WithLabelValues(LimitSessions).Inc()
-		g.refuse(ds, id, reason, detail)
+		g.refuse(ds, withLimit(conn, gwevent.LimitSessions), reason)
 		return refuseCode(v5, reason), false
 	}
 	// Register under g.mu together with the status check, so that a
@@ -374,7 +370,7 @@ func (g *Gateway) admit(cl *mqtt.Client, pk packets.Packet) (packets.Code, bool)
 	g.mu.Lock()
 	reason := statusReason(ds.policy.Load())
 	if g.devices[id] != ds {
-		reason = ReasonUnknownDevice
+		reason = gwevent.ReasonUnknownDevice
 	}
 	collision := false
 	if reason == "" {
@@ -387,7 +383,7 @@ func (g *Gateway) admit(cl *mqtt.Client, pk packets.Packet) (packets.Code, bool)
 	}
 	g.mu.Unlock()
 	if reason != "" {
-		g.refuse(ds, id, reason, detail)
+		g.refuse(ds, conn, reason)
 		return refuseCode(v5, reason), false
 	}
 	if ds.known == nil {
@@ -399,13 +395,12 @@ func (g *Gateway) admit(cl *mqtt.Client, pk packets.Packet) (packets.Code, bool)
 	// scan sees this session or this check sees the revoked serial.
 	if g.opts.Revoked.IsRevoked(leaf.SerialNumber) {
 		g.endSession(s, errRefusedLate)
-		g.refuse(ds, id, ReasonRevoked, detail)
-		return refuseCode(v5, ReasonRevoked), false
+		g.refuse(ds, conn, gwevent.ReasonRevoked)
+		return refuseCode(v5, gwevent.ReasonRevoked), false
 	}
 	if collision {
-		g.observe(Observation{Kind: ObsClientIDCollision, Device: id, ClientID: s.clientID, RemoteIP: remoteIP(remote), Time: now})
+		g.record(ds, gwevent.Event{Kind: gwevent.ClientIDCollision, Device: id, ClientID: s.clientID, RemoteAddr: remote, Time: now})
 	}
-	g.observe(Observation{Kind: ObsConnected, Device: id, ClientID: s.clientID, RemoteIP: remoteIP(remote), Time: now})
 	return packets.CodeSuccess, true
 }
 
@@ -435,8 +430,8 @@ func (g *Gateway) endSession(s *session, cause error) {
 		reason = cause.Error()
 	}
 	now := g.now()
-	g.observe(Observation{Kind: ObsDisconnected, Device: s.dev.id, ClientID: s.clientID, RemoteIP: remoteIP(s.remote), Duration: now.Sub(s.started), Time: now})
-	g.emit(s.dev, s.dev.id, EventDisconnected, map[string]string{"client_id": s.clientID, "reason": reason})
+	g.record(s.dev, gwevent.Event{Kind: gwevent.Disconnected, Device: s.dev.id, ClientID: s.clientID, RemoteAddr: s.remote,
+		Reason: reason, Duration: now.Sub(s.started), Time: now})
 }
 
 // connClosed is called by the listener when mochi is done with a connection.
@@ -448,13 +443,8 @@ func (g *Gateway) connClosed(c net.Conn, err error) {
 
 // aclDenied counts and records an ACL denial.
 func (g *Gateway) aclDenied(ds *deviceState, clientID, topic, action string) {
-	g.m.aclDenied.WithLabelValues(action).Inc()
-	topic = strings.TrimPrefix(topic, refusedTopicPrefix)
-	id := deviceIDOfClient(clientID)
-	if ds != nil {
-		g.observe(Observation{Kind: ObsDenied, Device: ds.id, ClientID: clientID, Topic: topic, Action: action, Time: g.now()})
-	}
-	g.emit(ds, id, EventACLDenied, map[string]string{"topic": truncate(topic, 256), "action": action, "client_id": clientID})
+	g.record(ds, gwevent.Event{Kind: gwevent.ACLDenied, Device: deviceIDOfClient(clientID), ClientID: clientID,
+		Topic: strings.TrimPrefix(topic, refusedTopicPrefix), Action: action})
 }
 
 func truncate(s string, n int) string {
@@ -489,7 +479,7 @@ func (g *Gateway) publish(s *session, pk packets.Packet) (packets.Packet, error)
 	now := g.now()
 	size := len(pk.Payload)
 	if size > p.maxMessage {
-		g.limitHit(s, now, LimitMessageSize)
+		g.limitHit(s, now, gwevent.LimitMessageSize)
 		if s.v5 {
 			if srv := g.srv.Load(); srv != nil {
 				_ = srv.DisconnectClient(s.cl, packets.ErrPacketTooLarge)
@@ -503,52 +493,35 @@ func (g *Gateway) publish(s *session, pk packets.Packet) (packets.Packet, error)
 		g.limitHit(s, now, which)
 		return pk, drop(s, pk, packets.ErrMessageRateTooHigh)
 	case limitDisconnect:
-		g.limitHit(s, now, LimitSustainedRateExceeded)
+		g.limitHit(s, now, gwevent.LimitSustainedRateExceeded)
 		g.kick(s, packets.ErrMessageRateTooHigh, "sustained over-rate")
 		return pk, packets.ErrRejectPacket
 	}
 	if pk.FixedHeader.Retain && !ds.admitRetained(pk.TopicName, size == 0) {
 		pk.FixedHeader.Retain = false
-		g.limitHit(s, now, LimitRetained)
+		g.limitHit(s, now, gwevent.LimitRetained)
 	}
-	g.m.msgsIn.Inc()
-	g.m.bytesIn.Add(float64(size))
 	if _, ok := g.verbose.Load(ds.id); ok {
 		g.log.Info("device publish", "device_id", ds.id, "client_id", s.clientID, "topic", truncate(pk.TopicName, 256), "bytes", size, "qos", pk.FixedHeader.Qos)
 	}
-	g.observe(Observation{Kind: ObsPublished, Device: ds.id, ClientID: s.clientID, Topic: pk.TopicName, Bytes: size, Payload: pk.Payload, Time: now})
+	g.record(ds, gwevent.Event{Kind: gwevent.Published, Device: ds.id, ClientID: s.clientID, Topic: pk.TopicName, Bytes: size, Payload: pk.Payload, Time: now})
 	return pk, nil
 }
 
-// deliveryDropped counts a message dropped for a session of ds (nil: an
-// unknown device) and records a limit event, at most one per RateWindow.
+// deliveryDropped records a message the broker dropped for a session of
+// ds (nil: an unknown device): a limit event "delivery-dropped", counted
+// in ward_gateway_delivery_dropped_total{qos,reason} and stored at most
+// once per RateWindow.
 func (g *Gateway) deliveryDropped(ds *deviceState, cl *mqtt.Client, qos byte, reason string) {
-	g.m.delivDropped.WithLabelValues(qosLabel(qos), reason).Inc()
-	if ds == nil {
-		return
+	e := gwevent.Event{Kind: gwevent.Limit, ClientID: cl.ID, LimitName: gwevent.LimitDeliveryDropped, QoS: qos, Reason: reason}
+	if ds != nil {
+		e.Device = ds.id
 	}
-	now := g.now()
-	if ds.lim.shouldRecord(now, LimitDeliveryDropped, g.opts.Limits.RateWindow) {
-		g.emit(ds, ds.id, EventLimit, map[string]string{"limit": LimitDeliveryDropped, "client_id": cl.ID, "qos": qosLabel(qos), "reason": reason})
-	}
+	g.record(ds, e)
 }
 
-func qosLabel(q byte) string {
-	switch q {
-	case 0:
-		return "0"
-	case 1:
-		return "1"
-	}
-	return "2"
-}
-
-// limitHit counts a limit hit and records at most one event per limit and
-// RateWindow.
+// limitHit records a limit hit (stored at most once per limit and
+// RateWindow).
 func (g *Gateway) limitHit(s *session, now time.Time, which string) {
-	g.m.limitHits.WithLabelValues(which).Inc()
-	g.observe(Observation{Kind: ObsLimit, Device: s.dev.id, ClientID: s.clientID, Action: which, Time: now})
-	if s.dev.lim.shouldRecord(now, which, g.opts.Limits.RateWindow) {
-		g.emit(s.dev, s.dev.id, EventLimit, map[string]string{"limit": which, "client_id": s.clientID})
-	}
+	g.record(s.dev, gwevent.Event{Kind: gwevent.Limit, Device: s.dev.id, ClientID: s.clientID, LimitName: which, Time: now})
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wardproject/ward/internal/gwevent"
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/store"
 )
@@ -52,25 +53,25 @@ func (r *refusal) Error() string {
 func (g *Gateway) verifyConnection(cs tls.ConnectionState) error {
 	leaf := verifiedLeaf(cs)
 	if leaf == nil {
-		return &refusal{reason: ReasonNoCertificate}
+		return &refusal{reason: gwevent.ReasonNoCertificate}
 	}
 	id, err := g.opts.Identities.DeviceID(leaf)
 	serial := pki.SerialHex(leaf.SerialNumber)
 	if err != nil {
-		return &refusal{reason: ReasonUnknownDevice, serial: serial}
+		return &refusal{reason: gwevent.ReasonUnknownDevice, serial: serial}
 	}
 	if g.opts.Revoked.IsRevoked(leaf.SerialNumber) {
-		return &refusal{reason: ReasonRevoked, deviceID: id, serial: serial}
+		return &refusal{reason: gwevent.ReasonRevoked, deviceID: id, serial: serial}
 	}
 	if !g.opts.Identities.Issued(leaf.SerialNumber, id) && !g.learnCertificate(leaf.SerialNumber, serial, id) {
-		return &refusal{reason: ReasonUnknownCertificate, deviceID: id, serial: serial}
+		return &refusal{reason: gwevent.ReasonUnknownCertificate, deviceID: id, serial: serial}
 	}
 	ds := g.device(id)
 	if (ds == nil || statusReason(ds.policy.Load()) != "") && g.lookup(id) {
 		ds = g.device(id)
 	}
 	if ds == nil {
-		return &refusal{reason: ReasonUnknownDevice, deviceID: id, serial: serial}
+		return &refusal{reason: gwevent.ReasonUnknownDevice, deviceID: id, serial: serial}
 	}
 	if r := statusReason(ds.policy.Load()); r != "" {
 		return &refusal{reason: r, deviceID: id, serial: serial}
@@ -209,15 +210,15 @@ func statusReason(p *policy) string {
 	case store.StatusActive:
 		return ""
 	case store.StatusQuarantined:
-		return ReasonQuarantined
+		return gwevent.ReasonQuarantined
 	case store.StatusRevoked:
-		return ReasonRevoked
+		return gwevent.ReasonRevoked
 	case store.StatusPending:
-		return ReasonPending
+		return gwevent.ReasonPending
 	case store.StatusRetired:
-		return ReasonRetired
+		return gwevent.ReasonRetired
 	}
-	return ReasonUnknownDevice
+	return gwevent.ReasonUnknownDevice
 }
 
 // handshakeFailed classifies a failed TLS handshake, counts it and, when
@@ -229,18 +230,18 @@ func (g *Gateway) handshakeFailed(conn net.Conn, err error) {
 	var cve *tls.CertificateVerificationError
 	switch {
 	case errors.As(err, &ref):
-		g.refuse(g.device(ref.deviceID), ref.deviceID, ref.reason, map[string]string{"remote_addr": remote, "serial": ref.serial})
+		g.refuse(g.device(ref.deviceID), gwevent.Event{Device: ref.deviceID, RemoteAddr: remote, Serial: ref.serial}, ref.reason)
 	case errors.As(err, &cve):
 		reason, id, serial := g.classifyVerifyError(cve)
 		var ds *deviceState
 		if id != "" {
 			ds = g.device(id)
 		}
-		g.refuse(ds, id, reason, map[string]string{"remote_addr": remote, "serial": serial})
+		g.refuse(ds, gwevent.Event{Device: id, RemoteAddr: remote, Serial: serial}, reason)
 	case strings.Contains(err.Error(), "client didn't provide a certificate"):
 		// crypto/tls has no sentinel for this; TestNoClientCertificate
 		// catches a change of wording.
-		g.refuse(nil, "", ReasonNoCertificate, map[string]string{"remote_addr": remote})
+		g.refuse(nil, gwevent.Event{RemoteAddr: remote}, gwevent.ReasonNoCertificate)
 	default:
 		g.m.connections.WithLabelValues("tls-error").Inc()
 		g.log.Debug("TLS handshake failed", "remote_addr", remote, "error", err)
@@ -253,7 +254,7 @@ func (g *Gateway) handshakeFailed(conn net.Conn, err error) {
 func (g *Gateway) classifyVerifyError(cve *tls.CertificateVerificationError) (reason, deviceID, serial string) {
 	var inv x509.CertificateInvalidError
 	if len(cve.UnverifiedCertificates) == 0 {
-		return ReasonUnknownCA, "", ""
+		return gwevent.ReasonUnknownCA, "", ""
 	}
 	leaf := cve.UnverifiedCertificates[0]
 	if errors.As(cve.Err, &inv) && inv.Reason == x509.Expired {
@@ -272,8 +273,8 @@ func (g *Gateway) classifyVerifyError(cve *tls.CertificateVerificationError) (re
 			if err != nil {
 				id = ""
 			}
-			return ReasonExpired, id, pki.SerialHex(leaf.SerialNumber)
+			return gwevent.ReasonExpired, id, pki.SerialHex(leaf.SerialNumber)
 		}
 	}
-	return ReasonUnknownCA, "", ""
+	return gwevent.ReasonUnknownCA, "", ""
 }

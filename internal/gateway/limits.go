@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wardproject/ward/internal/gwevent"
 	"github.com/wardproject/ward/internal/store"
 )
 
@@ -160,10 +161,10 @@ func (l *limiter) publish(now time.Time, size int, p *policy, window time.Durati
 	var hit string
 	switch {
 	case !l.msgs.take(now, 1):
-		hit = LimitMessageRate
+		hit = gwevent.LimitMessageRate
 	case !l.bytes.take(now, float64(size)):
 		l.msgs.tokens++ // refund: the message was not sent
-		hit = LimitByteRate
+		hit = gwevent.LimitByteRate
 	default:
 		return limitOK, ""
 	}
@@ -172,7 +173,7 @@ func (l *limiter) publish(now time.Time, size int, p *policy, window time.Durati
 	}
 	l.windowDrops++
 	allowed := p.msgRate * window.Seconds()
-	if hit == LimitByteRate {
+	if hit == gwevent.LimitByteRate {
 		// Compare in bytes: dropped volume over the window's allowance.
 		allowed = p.byteRate * window.Seconds() / math.Max(1, float64(size))
 	}

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardproject/ward/internal/gwevent"
 	"github.com/wardproject/ward/internal/store"
 )
 
@@ -71,7 +72,7 @@ func TestByteRate(t *testing.T) {
 	if res, _ := lim.publish(now, 600, p, time.Second); res != limitOK {
 		t.Fatal("first message refused")
 	}
-	if res, which := lim.publish(now, 600, p, time.Second); res != limitDrop || which != LimitByteRate {
+	if res, which := lim.publish(now, 600, p, time.Second); res != limitDrop || which != gwevent.LimitByteRate {
 		t.Fatalf("got %v %q, want byte-rate drop", res, which)
 	}
 	if res, _ := lim.publish(now.Add(time.Second), 600, p, time.Second); res != limitOK {

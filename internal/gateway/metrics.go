@@ -3,6 +3,8 @@ package gateway
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/wardproject/ward/internal/gwevent"
 )
 
 // metrics are the gateway's Prometheus collectors. Labels are bounded
@@ -18,10 +20,42 @@ type metrics struct {
 	dropped       *prometheus.CounterVec // reason: Drop* (before admission)
 	purged        prometheus.Counter     // broker sessions purged
 	eventsDropped prometheus.Counter
-	delivDropped  *prometheus.CounterVec // qos, reason: DropReason*
+	delivDropped  *prometheus.CounterVec // qos, reason: gwevent.DropReason*
 
 	// Hot-path children, resolved once.
 	msgsIn, msgsOut, bytesIn, bytesOut prometheus.Counter
+	accepted, refusedConns             prometheus.Counter
+}
+
+// count counts one event in the collectors its kind feeds.
+func (m *metrics) count(e *gwevent.Event) {
+	switch e.Kind {
+	case gwevent.Connected:
+		m.accepted.Inc()
+	case gwevent.Refused:
+		if e.Live {
+			return // a session ended, not a connection refused
+		}
+		m.refusedConns.Inc()
+		m.refused.WithLabelValues(e.Reason).Inc()
+		if e.LimitName != "" {
+			m.limitHits.WithLabelValues(e.LimitName).Inc()
+		}
+	case gwevent.Published:
+		m.msgsIn.Inc()
+		m.bytesIn.Add(float64(e.Bytes))
+	case gwevent.Delivered:
+		m.msgsOut.Inc()
+		m.bytesOut.Add(float64(e.PacketBytes))
+	case gwevent.ACLDenied:
+		m.aclDenied.WithLabelValues(e.Action).Inc()
+	case gwevent.Limit:
+		if e.LimitName == gwevent.LimitDeliveryDropped {
+			m.delivDropped.WithLabelValues(gwevent.QoSName(e.QoS), e.Reason).Inc()
+			return
+		}
+		m.limitHits.WithLabelValues(e.LimitName).Inc()
+	}
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -80,11 +114,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.dropped.WithLabelValues(r)
 	}
 	for _, q := range []string{"0", "1", "2"} {
-		for _, r := range []string{DropReasonQueueFull, DropReasonDisconnected, DropReasonInflightFull, DropReasonOfflineQueue, DropReasonTooLarge, DropReasonPacketIDs, DropReasonNotAuthorized} {
+		for _, r := range []string{gwevent.DropReasonQueueFull, gwevent.DropReasonDisconnected, gwevent.DropReasonInflightFull, gwevent.DropReasonOfflineQueue, gwevent.DropReasonTooLarge, gwevent.DropReasonPacketIDs, gwevent.DropReasonNotAuthorized} {
 			m.delivDropped.WithLabelValues(q, r)
 		}
 	}
 	m.msgsIn, m.msgsOut = m.messages.WithLabelValues("in"), m.messages.WithLabelValues("out")
 	m.bytesIn, m.bytesOut = m.bytes.WithLabelValues("in"), m.bytes.WithLabelValues("out")
+	m.accepted, m.refusedConns = m.connections.WithLabelValues("accepted"), m.connections.WithLabelValues("refused")
 	return m
 }

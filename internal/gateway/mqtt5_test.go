@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardproject/ward/internal/gwevent"
 	"github.com/wardproject/ward/internal/mochi/packets"
 
 	"github.com/wardproject/ward/internal/gateway"
@@ -138,7 +139,7 @@ func TestMQTT5ReasonCodes(t *testing.T) {
 	if _, ack := e.dial5(&ca, "dev-b"); ack.ReasonCode != packets.ErrClientIdentifierNotValid.Code {
 		t.Fatalf("foreign client ID: CONNACK %#x, want 0x85", ack.ReasonCode)
 	}
-	e.waitEvent(refused("dev-a", gateway.ReasonClientID))
+	e.waitEvent(refused("dev-a", gwevent.ReasonClientID))
 
 	a, ack := e.dial5(&ca, "dev-a:v5")
 	if ack.FixedHeader.Type != packets.Connack || ack.ReasonCode != 0 {

@@ -5,53 +5,9 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"time"
 
 	"github.com/wardproject/ward/internal/pki"
 )
-
-// ObservationKind says what an Observation records.
-type ObservationKind uint8
-
-// Observation kinds.
-const (
-	ObsConnected         ObservationKind = iota + 1 // a session was admitted
-	ObsRefused                                      // a connection was refused (Action = reason)
-	ObsDisconnected                                 // a session ended (Duration = its length)
-	ObsPublished                                    // the device published (accepted by ACL and limits)
-	ObsDelivered                                    // a message was delivered to the device
-	ObsDenied                                       // ACL denial (Action = publish, subscribe or will)
-	ObsLimit                                        // a limit was hit (Action = which)
-	ObsClientIDCollision                            // a client ID already connected was reused
-	ObsSubscribed                                   // the broker granted a subscription (Topic = the filter)
-)
-
-// Observation is one piece of device behaviour seen by the gateway, for
-// detection. Payload is only valid during the Observe call.
-type Observation struct {
-	Kind     ObservationKind
-	Device   string // "" when the connection could not be attributed
-	ClientID string
-	RemoteIP string
-	Topic    string
-	Action   string
-	Bytes    int
-	Payload  []byte
-	Duration time.Duration
-	Time     time.Time
-}
-
-// Observer receives observations. It is called on connection goroutines
-// and must not block or retain Payload.
-type Observer interface {
-	Observe(o Observation)
-}
-
-func (g *Gateway) observe(o Observation) {
-	if g.opts.Observer != nil {
-		g.opts.Observer.Observe(o)
-	}
-}
 
 // remoteIP strips the port of a remote address.
 func remoteIP(addr string) string {
@@ -156,9 +112,6 @@ func (g *Gateway) DeviceAddresses() map[string][]string {
 // not retained (and counted as a "retained" limit hit), so that no device
 // can grow the broker's memory without bound.
 const MaxRetainedPerDevice = 100
-
-// LimitRetained names the retained-message limit in metrics and events.
-const LimitRetained = "retained"
 
 // admitRetained tracks a retained publish and reports whether it may be
 // retained. An empty payload deletes the retained message.

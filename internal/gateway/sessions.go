@@ -5,13 +5,10 @@ import (
 	"math/big"
 	"slices"
 
+	"github.com/wardproject/ward/internal/gwevent"
 	mqtt "github.com/wardproject/ward/internal/mochi"
 	"github.com/wardproject/ward/internal/mochi/packets"
 )
-
-// ReasonSessionQuota refuses a CONNECT that would take a device over
-// Limits.SessionsPerDevice live sessions.
-const ReasonSessionQuota = "session-quota"
 
 // knownSession is what the gateway remembers of a client ID it admitted.
 type knownSession struct {
@@ -20,7 +17,7 @@ type knownSession struct {
 }
 
 // makeRoom applies Limits.SessionsPerDevice before clientID is admitted
-// for ds: it refuses (returns ReasonSessionQuota) when the device already
+// for ds: it refuses (returns gwevent.ReasonSessionQuota) when the device already
 // has that many other live sessions, and otherwise purges the device's
 // oldest persisted offline sessions until the new one fits. The session
 // with clientID itself, live or offline, is taken over by the new
@@ -36,7 +33,7 @@ func (g *Gateway) makeRoom(ds *deviceState, clientID string) string {
 	g.mu.RUnlock()
 	limit := g.opts.Limits.SessionsPerDevice
 	if len(live) >= limit {
-		return ReasonSessionQuota
+		return gwevent.ReasonSessionQuota
 	}
 	offline := g.offlineLocked(ds, func(id string) bool { return id != clientID && !live[id] })
 	if excess := len(live) + len(offline) + 1 - limit; excess > 0 {
@@ -141,7 +138,7 @@ func (g *Gateway) pruneClient(srv *mqtt.Server, ds *deviceState, cl *mqtt.Client
 		return pk.TopicName != "" && (!p.admits() || !p.acl.CanSubscribe(pk.TopicName))
 	})
 	for _, pk := range dropped {
-		g.deliveryDropped(ds, cl, pk.FixedHeader.Qos, DropReasonNotAuthorized)
+		g.deliveryDropped(ds, cl, pk.FixedHeader.Qos, gwevent.DropReasonNotAuthorized)
 	}
 }
 

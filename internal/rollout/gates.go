@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/wardproject/ward/internal/alert"
-	"github.com/wardproject/ward/internal/gateway"
+	"github.com/wardproject/ward/internal/gwevent"
+	"github.com/wardproject/ward/internal/mqtttopic"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/update"
 )
@@ -140,18 +141,18 @@ func (e *Engine) halt(ctx context.Context, r store.Rollout, reason string, detai
 }
 
 // handleObservation applies a connection, a subscription or a report.
-func (e *Engine) handleObservation(ctx context.Context, o gateway.Observation) error {
+func (e *Engine) handleObservation(ctx context.Context, o gwevent.Event) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	switch o.Kind {
-	case gateway.ObsConnected:
+	case gwevent.Connected:
 		return e.connected(ctx, o)
-	case gateway.ObsSubscribed:
-		if gateway.Match(o.Topic, update.OrderTopic(o.Device)) {
+	case gwevent.Subscribed:
+		if mqtttopic.Match(o.Topic, update.OrderTopic(o.Device)) {
 			return e.resend(ctx, o.Device)
 		}
 		return nil
-	case gateway.ObsPublished:
+	case gwevent.Published:
 		return e.report(ctx, o)
 	}
 	return nil
@@ -163,7 +164,7 @@ func (e *Engine) memberships(ctx context.Context, deviceID string) ([]store.Roll
 }
 
 // connected records that an updated device came back.
-func (e *Engine) connected(ctx context.Context, o gateway.Observation) error {
+func (e *Engine) connected(ctx context.Context, o gwevent.Event) error {
 	ms, err := e.memberships(ctx, o.Device)
 	if err != nil {
 		return err
@@ -207,7 +208,7 @@ func (e *Engine) resend(ctx context.Context, deviceID string) error {
 }
 
 // report applies one status report from a device's own status topic.
-func (e *Engine) report(ctx context.Context, o gateway.Observation) error {
+func (e *Engine) report(ctx context.Context, o gwevent.Event) error {
 	st, err := update.ParseStatus(o.Payload)
 	if err != nil {
 		e.mReports.WithLabelValues("invalid").Inc()

@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/wardproject/ward/internal/alert"
-	"github.com/wardproject/ward/internal/gateway"
+	"github.com/wardproject/ward/internal/gwevent"
 	"github.com/wardproject/ward/internal/secret"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/update"
@@ -88,7 +88,7 @@ type Engine struct {
 
 // event is one queued input of Run.
 type event struct {
-	obs     gateway.Observation
+	obs     gwevent.Event
 	alert   *alert.Notification
 	barrier chan struct{} // Sync: closed when Run reaches it
 }
@@ -137,10 +137,10 @@ func New(opts Options) (*Engine, error) {
 // Observe implements gateway.Observer. It keeps only what rollouts need
 // (connections, subscriptions, reports on a device's own status topic),
 // copies the payload and never blocks.
-func (e *Engine) Observe(o gateway.Observation) {
+func (e *Engine) Observe(o gwevent.Event) {
 	switch o.Kind {
-	case gateway.ObsConnected, gateway.ObsSubscribed:
-	case gateway.ObsPublished:
+	case gwevent.Connected, gwevent.Subscribed:
+	case gwevent.Published:
 		// Every device publish passes here: a cheap suffix test first.
 		if o.Device == "" || !strings.HasSuffix(o.Topic, "/update/status") || o.Topic != update.StatusTopic(o.Device) {
 			return

@@ -13,7 +13,7 @@ import (
 
 	"github.com/wardproject/ward/internal/est"
 	"github.com/wardproject/ward/internal/fleet"
-	"github.com/wardproject/ward/internal/gateway"
+	"github.com/wardproject/ward/internal/gwevent"
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/wardtest"
@@ -89,12 +89,12 @@ func TestImportedCASiblingRefused(t *testing.T) {
 
 	for _, uri := range []string{"sensor-1", ""} {
 		forged := wardtest.DeviceCert(t, corp.Sibling, corp.SiblingKey, "sensor-1", uri, nil, corp.Sibling)
-		before := w.refusedTotal(t, gateway.ReasonUnknownCA)
+		before := w.refusedTotal(t, gwevent.ReasonUnknownCA)
 		if c, err := w.connectTLS(w.forced(&forged), "sensor-1"); err == nil {
 			c.Disconnect(0)
 			t.Fatalf("MQTT admitted the sibling intermediate's certificate (URI SAN %q)", uri)
 		}
-		if got := w.refusedTotal(t, gateway.ReasonUnknownCA); got <= before {
+		if got := w.refusedTotal(t, gwevent.ReasonUnknownCA); got <= before {
 			t.Errorf("refused_total{unknown-ca} stayed at %v", got)
 		}
 		status, err := w.reenroll(t, w.forced(&forged), "sensor-1")
@@ -134,14 +134,14 @@ func TestUnrecordedCertificateRefused(t *testing.T) {
 		c.Disconnect(0)
 		t.Fatal("MQTT admitted a certificate Ward never recorded")
 	}
-	if got := w.refusedTotal(t, gateway.ReasonUnknownCertificate); got == 0 {
+	if got := w.refusedTotal(t, gwevent.ReasonUnknownCertificate); got == 0 {
 		t.Error("refused_total{unknown-certificate} = 0")
 	}
 	status, err := w.reenroll(t, w.forced(&forged), "sensor-1")
 	if err == nil && status == http.StatusOK {
 		t.Fatal("EST simplereenroll issued a certificate to a certificate Ward never recorded")
 	}
-	waitEvent(t, w, "sensor-1", "refused", gateway.ReasonUnknownCertificate)
+	waitEvent(t, w, "sensor-1", "refused", gwevent.ReasonUnknownCertificate)
 
 	c, err := w.connect(&legit, "sensor-1", nil)
 	if err != nil {

@@ -40,6 +40,7 @@ import (
 	"github.com/wardproject/ward/internal/est"
 	"github.com/wardproject/ward/internal/fleet"
 	"github.com/wardproject/ward/internal/gateway"
+	"github.com/wardproject/ward/internal/gwevent"
 	"github.com/wardproject/ward/internal/notify"
 	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/respond"
@@ -556,7 +557,7 @@ func (s *Server) close() {
 // It is complete before the gateway runs and never changes after.
 type observers []gateway.Observer
 
-func (os *observers) Observe(o gateway.Observation) {
+func (os *observers) Observe(o gwevent.Event) {
 	for _, x := range *os {
 		x.Observe(o)
 	}
