@@ -91,7 +91,7 @@ for curve in ward x25519; do
 done
 
 # The window (messages in flight per device) keeps about 2,000-3,000 in
-# flight in total, below Ward's per-subscriber queue of 512 (mochi drops QoS 0
+# flight in total, well within Ward's per-subscriber queue (1 MiB; a publisher waits
 # beyond it) and enough to keep both brokers busy.
 for nw in 8:256 100:32; do
 	n=${nw%:*} win=${nw#*:}

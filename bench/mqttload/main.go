@@ -25,6 +25,14 @@
 //     last of -settle samples one second apart; then mqttload prints READY
 //     and holds the connections for -duration (0: until SIGINT/SIGTERM).
 //
+// In pubsub mode, -qos 1 publishes and subscribes at QoS 1 (subscribers
+// acknowledge, publishers keep at most -inflight unacknowledged) and
+// -fanout makes the first device the only publisher, to -fanout-topic, with
+// every device subscribed to it. After the measured interval the
+// publishers stop and the subscribers drain; the loss is counted over the
+// whole run: QoS 0 messages written and QoS 1 messages acknowledged to the
+// publisher (times the subscribers) that no subscriber received.
+//
 // With -broker-pid, the broker's CPU time over the measured interval is
 // reported too, as is the load client's own: both share the machine.
 // The last line of output is machine-readable: "RESULT key=value ...".
@@ -57,6 +65,10 @@ type options struct {
 	certs       string
 	label       string
 	mode        string
+	qos         int
+	inflight    int
+	fanout      bool
+	fanoutTopic string
 	devices     int
 	payload     int
 	window      int
@@ -80,9 +92,13 @@ func main() {
 	flag.StringVar(&o.certs, "certs", "devices", "directory of device directories (<id>/device.pem, <id>/device.key)")
 	flag.StringVar(&o.label, "label", "broker", "name printed with the result")
 	flag.StringVar(&o.mode, "mode", "pubsub", "pubsub, connect or idle")
+	flag.IntVar(&o.qos, "qos", 0, "pubsub: QoS of the publishes and subscriptions (0 or 1; subscribers acknowledge QoS 1)")
+	flag.IntVar(&o.inflight, "inflight", 100, "pubsub at QoS 1: unacknowledged PUBLISHes per publisher (Ward's receive maximum is 128)")
+	flag.BoolVar(&o.fanout, "fanout", false, "pubsub: one publisher (the first device) to -fanout-topic, every device subscribed to it (a model-wide grant)")
+	flag.StringVar(&o.fanoutTopic, "fanout-topic", "fleet/all", "pubsub -fanout: the topic")
 	flag.IntVar(&o.devices, "devices", 8, "devices to use (pubsub: one publisher and one subscriber connection each)")
 	flag.IntVar(&o.payload, "payload", 64, "payload bytes per message (at least 8: the send time)")
-	flag.IntVar(&o.window, "window", 256, "pubsub: messages in flight per device before the publisher waits (Ward queues at most 512 per subscriber and drops QoS 0 beyond)")
+	flag.IntVar(&o.window, "window", 256, "pubsub: messages in flight per subscriber before the publisher waits")
 	flag.IntVar(&o.concurrency, "concurrency", 16, "connect, idle: concurrent connecting workers")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured interval (idle: how long to hold the connections after READY, 0: until a signal)")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before the measured interval")
@@ -158,9 +174,13 @@ func run(o options) error {
 	time.Sleep(o.duration)
 	r.measure(false)
 	after := sample(o, r)
+	var expected, received int64 = -1, -1
+	if ps, ok := r.(*pubsub); ok {
+		expected, received = ps.drain()
+	}
 	cancel()
 	r.wait()
-	return report(o, r, before, after)
+	return report(o, r, before, after, expected, received)
 }
 
 // runner is a running load.
@@ -184,7 +204,7 @@ func sample(o options, r runner) snapshot {
 	return s
 }
 
-func report(o options, r runner, a, b snapshot) error {
+func report(o options, r runner, a, b snapshot, expected, received int64) error {
 	secs := b.cpu.At.Sub(a.cpu.At).Seconds()
 	rate := float64(b.done-a.done) / secs
 	h := r.hist()
@@ -194,6 +214,8 @@ func report(o options, r runner, a, b snapshot) error {
 	case "pubsub":
 		fmt.Printf("%s pubsub: %d devices, %d-byte payload: published %.0f msgs/s, received %.0f msgs/s, lost %d; latency p50 %v p99 %v\n",
 			o.label, o.devices, o.payload, float64(b.sent-a.sent)/secs, rate, b.lost-a.lost, h.Quantile(0.5), h.Quantile(0.99))
+		fmt.Printf("%s pubsub: QoS %d, whole run: %d messages expected (QoS 0: written; QoS 1: acknowledged to the publisher; times subscribers), %d received, %d lost (%.2f%%)\n",
+			o.label, o.qos, expected, received, max(0, expected-received), 100*float64(max(0, expected-received))/float64(max(1, expected)))
 		if n := r.(*pubsub).dropped.Load(); n > 0 {
 			fmt.Printf("%s pubsub: %d of %d publisher connections were closed by the broker\n", o.label, n, o.devices)
 		}
@@ -202,8 +224,12 @@ func report(o options, r runner, a, b snapshot) error {
 			o.label, o.devices, o.concurrency, rate, b.lost-a.lost, h.Quantile(0.5), h.Quantile(0.99))
 	}
 	fmt.Printf("%s %s: CPU in %% of one core: broker %.0f, load client %.0f, other processes %.0f\n", o.label, o.mode, brokerCPU, ownCPU, otherCPU)
-	fmt.Printf("RESULT label=%s mode=%s rate=%.0f p50_us=%d p99_us=%d broker_cpu=%.0f client_cpu=%.0f other_cpu=%.0f lost=%d\n",
-		o.label, o.mode, rate, h.Quantile(0.5).Microseconds(), h.Quantile(0.99).Microseconds(), brokerCPU, ownCPU, otherCPU, b.lost-a.lost)
+	lost := b.lost - a.lost
+	if expected >= 0 {
+		lost = max(0, expected-received)
+	}
+	fmt.Printf("RESULT label=%s mode=%s rate=%.0f p50_us=%d p99_us=%d broker_cpu=%.0f client_cpu=%.0f other_cpu=%.0f lost=%d expected=%d broker_cpu_s=%.2f\n",
+		o.label, o.mode, rate, h.Quantile(0.5).Microseconds(), h.Quantile(0.99).Microseconds(), brokerCPU, ownCPU, otherCPU, lost, expected, (b.cpu.Server - a.cpu.Server).Seconds())
 	if b.done == a.done {
 		return errors.New("nothing completed in the measured interval")
 	}
@@ -217,12 +243,16 @@ func describe(cs tls.ConnectionState) string {
 // pubsub
 
 type pair struct {
-	recv   atomic.Int64 // messages the subscriber received
-	sent   atomic.Int64 // messages the publisher wrote
+	recv   atomic.Int64 // messages this subscriber received
+	sent   atomic.Int64 // messages the publisher wrote (publisher pairs)
+	acked  atomic.Int64 // PUBACKs the publisher received (QoS 1)
+	got    atomic.Int64 // messages the publisher's subscribers received (fan-out: all of them)
 	lost   atomic.Int64 // messages given up on (window timed out)
 	wake   chan struct{}
+	pub    *pair             // the pair whose publisher this subscriber's messages come from
 	h      latency.Histogram // owned by the subscriber goroutine
-	pubC   *tls.Conn
+	pubC   *tls.Conn         // nil: subscriber only (fan-out)
+	pubR   *bufio.Reader
 	subC   *tls.Conn
 	subR   *bufio.Reader
 	topic  string
@@ -233,59 +263,95 @@ type pubsub struct {
 	pairs     []*pair
 	epoch     time.Time
 	measuring atomic.Bool
+	stopping  atomic.Bool // publishers stop; subscribers drain
 	wg        sync.WaitGroup
 	info      string
 	merged    latency.Histogram
 	rate      float64
+	qos       byte
+	fan       int64        // subscribers per publisher
+	inflight  int64        // QoS 1: unacknowledged PUBLISHes per publisher
 	dropped   atomic.Int64 // publisher connections the broker closed
 }
 
 func startPubSub(ctx context.Context, o options, devs []device) (*pubsub, error) {
-	ps := &pubsub{epoch: time.Now(), rate: o.rate}
-	for _, d := range devs {
+	ps := &pubsub{epoch: time.Now(), rate: o.rate, qos: byte(o.qos), fan: 1, inflight: int64(o.inflight)}
+	if o.fanout {
+		ps.fan = int64(len(devs))
+	}
+	for i, d := range devs {
 		p := &pair{wake: make(chan struct{}, 1), topic: "devices/" + d.ID + "/telemetry", window: int64(o.window)}
+		filter := "devices/" + d.ID + "/#"
+		if o.fanout {
+			p.topic, filter = o.fanoutTopic, o.fanoutTopic
+		}
 		var err error
 		if p.subC, p.subR, err = mqttwire.Dial(ctx, o.addr, d.TLS, d.ID+":sub"); err != nil {
 			return nil, err
 		}
-		if err := mqttwire.SubscribeOne(p.subC, p.subR, "devices/"+d.ID+"/#"); err != nil {
+		if err := mqttwire.SubscribeOneQoS(p.subC, p.subR, filter, ps.qos); err != nil {
 			return nil, err
 		}
-		if p.pubC, _, err = mqttwire.Dial(ctx, o.addr, d.TLS, d.ID+":pub"); err != nil {
-			return nil, err
+		if !o.fanout || i == 0 {
+			if p.pubC, p.pubR, err = mqttwire.Dial(ctx, o.addr, d.TLS, d.ID+":pub"); err != nil {
+				return nil, err
+			}
+			ps.info = describe(p.pubC.ConnectionState())
 		}
-		ps.info = describe(p.pubC.ConnectionState())
+		p.pub = p
+		if o.fanout {
+			p.pub = ps.pairs0(p)
+		}
 		ps.pairs = append(ps.pairs, p)
 	}
 	for _, p := range ps.pairs {
-		ps.wg.Add(2)
+		ps.wg.Add(1)
 		go ps.subscriber(p)
-		go ps.publisher(ctx, p, o.payload)
+		if p.pubC != nil {
+			ps.wg.Add(1)
+			go ps.publisher(ctx, p, o.payload)
+			if ps.qos > 0 {
+				go ps.acks(p)
+			}
+		}
 	}
 	go func() { // unblock readers and writers at the end
 		<-ctx.Done()
 		for _, p := range ps.pairs {
-			_ = p.pubC.SetDeadline(time.Now())
+			if p.pubC != nil {
+				_ = p.pubC.SetDeadline(time.Now())
+			}
 			_ = p.subC.SetDeadline(time.Now())
 		}
 	}()
 	return ps, nil
 }
 
+// pairs0 returns the first pair (the fan-out publisher), or p itself.
+func (ps *pubsub) pairs0(p *pair) *pair {
+	if len(ps.pairs) > 0 {
+		return ps.pairs[0]
+	}
+	return p
+}
+
 func (ps *pubsub) publisher(ctx context.Context, p *pair, size int) {
 	defer ps.wg.Done()
-	defer p.pubC.Close()
 	w := bufio.NewWriterSize(p.pubC, 32<<10)
 	pkt, at := mqttwire.PublishPacket(p.topic, size)
+	idAt := -1
+	if ps.qos > 0 {
+		pkt, idAt, at = mqttwire.PublishPacketQoS1(p.topic, size)
+	}
 	timer := time.NewTimer(time.Hour)
 	var sent, forgiven int64
 	start := time.Now()
 	fail := func() {
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && !ps.stopping.Load() {
 			ps.dropped.Add(1)
 		}
 	}
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && !ps.stopping.Load() {
 		if ps.rate > 0 {
 			if d := time.Until(start.Add(time.Duration(float64(sent) / ps.rate * float64(time.Second)))); d > 0 {
 				if w.Flush() != nil {
@@ -295,7 +361,9 @@ func (ps *pubsub) publisher(ctx context.Context, p *pair, size int) {
 				time.Sleep(d)
 			}
 		}
-		for sent-p.recv.Load()-forgiven >= p.window {
+		// Wait while the window (messages in flight per subscriber) or,
+		// at QoS 1, the broker's receive maximum is full.
+		for sent*ps.fan-p.got.Load()-forgiven >= p.window*ps.fan || (ps.qos > 0 && sent-p.acked.Load() >= ps.inflight) {
 			if w.Flush() != nil {
 				fail()
 				return
@@ -306,15 +374,24 @@ func (ps *pubsub) publisher(ctx context.Context, p *pair, size int) {
 			case <-timer.C:
 				// The broker dropped what is still in flight (QoS 0 may be
 				// dropped under load): count it and carry on.
-				n := sent - p.recv.Load() - forgiven
+				n := sent*ps.fan - p.got.Load() - forgiven
 				forgiven += n
 				p.lost.Add(n)
 			case <-ctx.Done():
 				return
 			}
 			timer.Stop()
+			if ps.stopping.Load() {
+				break
+			}
+		}
+		if ps.stopping.Load() {
+			break
 		}
 		binary.BigEndian.PutUint64(pkt[at:], uint64(time.Since(ps.epoch)))
+		if idAt >= 0 {
+			binary.BigEndian.PutUint16(pkt[idAt:], uint16(sent%65535)+1)
+		}
 		if _, err := w.Write(pkt); err != nil {
 			fail()
 			return
@@ -322,15 +399,32 @@ func (ps *pubsub) publisher(ctx context.Context, p *pair, size int) {
 		sent++
 		p.sent.Store(sent)
 	}
-	_ = p.pubC.SetDeadline(time.Now().Add(time.Second))
-	_, _ = w.Write(mqttwire.DisconnectPacket)
 	_ = w.Flush()
+}
+
+// acks counts the PUBACKs a QoS 1 publisher receives.
+func (ps *pubsub) acks(p *pair) {
+	var buf []byte
+	for {
+		typ, _, body, err := mqttwire.ReadPacket(p.pubR, buf)
+		buf = body
+		if err != nil {
+			return
+		}
+		if typ == mqttwire.Puback {
+			p.acked.Add(1)
+			select {
+			case p.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
 }
 
 func (ps *pubsub) subscriber(p *pair) {
 	defer ps.wg.Done()
 	defer p.subC.Close()
-	var buf []byte
+	var buf, acks []byte
 	for {
 		typ, flags, body, err := mqttwire.ReadPacket(p.subR, buf)
 		buf = body
@@ -344,12 +438,26 @@ func (ps *pubsub) subscriber(p *pair) {
 		if err != nil || len(payload) < 8 {
 			return
 		}
+		if flags&0x06 != 0 {
+			id, err := mqttwire.PublishID(body)
+			if err != nil {
+				return
+			}
+			acks = mqttwire.AppendPuback(acks, id)
+			if p.subR.Buffered() == 0 || len(acks) >= 4<<10 {
+				if _, err := p.subC.Write(acks); err != nil {
+					return
+				}
+				acks = acks[:0]
+			}
+		}
 		if ps.measuring.Load() {
 			p.h.Record(time.Since(ps.epoch) - time.Duration(binary.BigEndian.Uint64(payload)))
 		}
 		p.recv.Add(1)
+		p.pub.got.Add(1)
 		select {
-		case p.wake <- struct{}{}:
+		case p.pub.wake <- struct{}{}:
 		default:
 		}
 	}
@@ -364,11 +472,52 @@ func (ps *pubsub) counts() (sent, done, lost int64) {
 	return
 }
 
+// drain stops the publishers and waits until the subscribers have received
+// everything in flight (nothing new for a second, at most 15 s). It returns
+// the messages expected (every QoS 0 message written, every QoS 1 message
+// acknowledged to its publisher, times its subscribers) and received.
+func (ps *pubsub) drain() (expected, received int64) {
+	ps.stopping.Store(true)
+	for _, p := range ps.pairs {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+	last, quiet := int64(-1), 0
+	for i := 0; i < 150 && quiet < 10; i++ {
+		time.Sleep(100 * time.Millisecond)
+		_, done, _ := ps.counts()
+		if done == last {
+			quiet++
+		} else {
+			quiet, last = 0, done
+		}
+	}
+	for _, p := range ps.pairs {
+		if p.pubC == nil {
+			continue
+		}
+		n := p.sent.Load()
+		if ps.qos > 0 {
+			n = p.acked.Load()
+		}
+		expected += n * ps.fan
+	}
+	_, received, _ = ps.counts()
+	return expected, received
+}
+
 func (ps *pubsub) measure(on bool) { ps.measuring.Store(on) }
 
 func (ps *pubsub) wait() {
 	ps.wg.Wait()
 	for _, p := range ps.pairs {
+		if p.pubC != nil {
+			_ = p.pubC.SetDeadline(time.Now().Add(time.Second))
+			_, _ = p.pubC.Write(mqttwire.DisconnectPacket)
+			p.pubC.Close()
+		}
 		ps.merged.Merge(&p.h)
 	}
 }

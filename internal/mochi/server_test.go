@@ -4043,3 +4043,52 @@ func TestSkipDeliveryACLCheckAndPrune(t *testing.T) {
 	require.Empty(t, cl.State.Subscriptions.GetAll())
 	require.False(t, s.RemoveSubscription(cl, "a/#"))
 }
+
+// sentHook records the encoded bytes of every PUBLISH written.
+type sentHook struct {
+	HookBase
+	mu   sync.Mutex
+	sent map[string][]byte
+}
+
+func (h *sentHook) ID() string { return "sent" }
+
+func (h *sentHook) Provides(b byte) bool { return b == OnPacketSent }
+
+func (h *sentHook) OnPacketSent(cl *Client, pk packets.Packet, b []byte) {
+	if pk.FixedHeader.Type == packets.Publish {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.sent[cl.ID] = b
+	}
+}
+
+// TestPublishEncodedOnceForSubscribers (Ward fork): a QoS 0 publish is
+// encoded once and the same bytes are written to every subscriber with the
+// same protocol version; a subscriber with another version gets its own.
+func TestPublishEncodedOnceForSubscribers(t *testing.T) {
+	s := newServer()
+	h := &sentHook{sent: map[string][]byte{}}
+	require.NoError(t, s.AddHook(h, nil))
+	var readers []net.Conn
+	for i, v := range []byte{4, 4, 5} {
+		cl, r, _ := newTestClient()
+		cl.ops = &ops{options: s.Options, info: s.Info, hooks: s.hooks, log: s.Log}
+		cl.ID = "c" + strconv.Itoa(i)
+		cl.Properties.ProtocolVersion = v
+		s.Clients.Add(cl)
+		s.Topics.Subscribe(cl.ID, packets.Subscription{Filter: "a/#"})
+		readers = append(readers, r)
+		go func() { _, _ = io.Copy(io.Discard, r) }()
+	}
+	s.publishToSubscribers(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: "a/b", Payload: []byte("hello")})
+	waitWritten(s)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	require.Len(t, h.sent, 3)
+	require.Same(t, &h.sent["c0"][0], &h.sent["c1"][0], "one encoding for the two 3.1.1 subscribers")
+	require.NotSame(t, &h.sent["c0"][0], &h.sent["c2"][0], "MQTT 5 gets its own")
+	for _, r := range readers {
+		_ = r.Close()
+	}
+}

@@ -580,13 +580,12 @@ func (x *TopicsIndex) scanMessages(filter string, d int, n *particle, pks []pack
 
 // Subscribers returns a map of clients who are subscribed to matching filters,
 // their subscription ids and highest qos.
+//
+// Ward fork: the maps of the result are made only when something matches
+// (nil otherwise), and each matching filter's subscribers are read in
+// place, not copied first: a publish builds one map of its subscribers.
 func (x *TopicsIndex) Subscribers(topic string) *Subscribers {
-	return x.scanSubscribers(topic, 0, nil, &Subscribers{
-		Shared:              map[string]map[string]packets.Subscription{},
-		SharedSelected:      map[string]packets.Subscription{},
-		Subscriptions:       map[string]packets.Subscription{},
-		InlineSubscriptions: map[int]InlineSubscription{},
-	})
+	return x.scanSubscribers(topic, 0, nil, &Subscribers{})
 }
 
 // scanSubscribers returns a list of client subscriptions matching an indexed topic address.
@@ -629,16 +628,28 @@ func (x *TopicsIndex) scanSubscribers(topic string, d int, n *particle, subs *Su
 
 // gatherSubscriptions collects any matching subscriptions, and gathers any identifiers or highest qos values.
 func (x *TopicsIndex) gatherSubscriptions(topic string, particle *particle, subs *Subscribers) {
+	particle.subscriptions.RLock()
+	defer particle.subscriptions.RUnlock()
+	if len(particle.subscriptions.internal) == 0 {
+		return
+	}
 	if subs.Subscriptions == nil {
-		subs.Subscriptions = map[string]packets.Subscription{}
+		subs.Subscriptions = make(map[string]packets.Subscription, len(particle.subscriptions.internal))
 	}
 
-	for client, sub := range particle.subscriptions.GetAll() {
+	for client, sub := range particle.subscriptions.internal {
 		if len(sub.Filter) > 0 && topic[0] == '$' && (sub.Filter[0] == '+' || sub.Filter[0] == '#') { // don't match $ topics with top level wildcards [MQTT-4.7.1-1] [MQTT-4.7.1-2]
 			continue
 		}
 
 		cls, ok := subs.Subscriptions[client]
+		if !ok && sub.Identifier == 0 {
+			// Ward fork: a client matched by one filter without a
+			// subscription identifier needs no Identifiers map (Merge
+			// made one per subscriber per publish).
+			subs.Subscriptions[client] = sub
+			continue
+		}
 		if !ok {
 			cls = sub
 		}
@@ -649,6 +660,9 @@ func (x *TopicsIndex) gatherSubscriptions(topic string, particle *particle, subs
 
 // gatherSharedSubscriptions gathers all shared subscriptions for a particle.
 func (x *TopicsIndex) gatherSharedSubscriptions(particle *particle, subs *Subscribers) {
+	if particle.shared.Len() == 0 {
+		return
+	}
 	if subs.Shared == nil {
 		subs.Shared = map[string]map[string]packets.Subscription{}
 	}
@@ -666,6 +680,9 @@ func (x *TopicsIndex) gatherSharedSubscriptions(particle *particle, subs *Subscr
 
 // gatherSharedSubscriptions gathers all inline subscriptions for a particle.
 func (x *TopicsIndex) gatherInlineSubscriptions(particle *particle, subs *Subscribers) {
+	if particle.inlineSubscriptions.Len() == 0 {
+		return
+	}
 	if subs.InlineSubscriptions == nil {
 		subs.InlineSubscriptions = map[int]InlineSubscription{}
 	}

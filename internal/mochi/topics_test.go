@@ -6,6 +6,7 @@ package mqtt
 
 import (
 	"fmt"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -1065,4 +1066,23 @@ func TestInlineUnsubscribe(t *testing.T) {
 
 	ok = index.InlineUnsubscribe(1, "not/exist")
 	require.False(t, ok)
+}
+
+// TestSubscribersBuildsOneMap (Ward fork): finding the subscribers of a
+// publish to a filter with 1,000 subscribers builds one map of them,
+// sized once, instead of copying each filter's map and then merging.
+func TestSubscribersBuildsOneMap(t *testing.T) {
+	index := NewTopicsIndex()
+	for i := range 1000 {
+		index.Subscribe("cl"+strconv.Itoa(i), packets.Subscription{Filter: "fleet/#"})
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if n := len(index.Subscribers("fleet/all").Subscriptions); n != 1000 {
+			t.Fatalf("%d subscribers", n)
+		}
+	})
+	t.Logf("%.0f allocations per lookup", allocs)
+	if allocs > 40 {
+		t.Errorf("%.0f allocations per lookup of 1,000 subscribers, want at most 40 (one map)", allocs)
+	}
 }

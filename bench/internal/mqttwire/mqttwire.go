@@ -26,6 +26,7 @@ const (
 	Connect    = 1
 	Connack    = 2
 	Publish    = 3
+	Puback     = 4
 	Subscribe  = 8
 	Suback     = 9
 	Disconnect = 14
@@ -64,11 +65,43 @@ func ConnectPacket(clientID string, keepAlive uint16) []byte {
 }
 
 // SubscribePacket subscribes to one filter at QoS 0.
-func SubscribePacket(id uint16, filter string) []byte {
+func SubscribePacket(id uint16, filter string) []byte { return SubscribePacketQoS(id, filter, 0) }
+
+// SubscribePacketQoS subscribes to one filter at qos.
+func SubscribePacketQoS(id uint16, filter string, qos byte) []byte {
 	body := binary.BigEndian.AppendUint16(nil, id)
 	body = appendString(body, filter)
-	body = append(body, 0) // QoS 0
+	body = append(body, qos)
 	return append(appendRemaining([]byte{Subscribe<<4 | 0x02}, len(body)), body...)
+}
+
+// PublishPacketQoS1 is PublishPacket at QoS 1; idAt is the offset of its
+// packet identifier, which the sender sets for each message.
+func PublishPacketQoS1(topic string, size int) (pkt []byte, idAt, payloadAt int) {
+	var b []byte
+	b = appendRemaining([]byte{Publish<<4 | 0x02}, 2+len(topic)+2+size)
+	b = appendString(b, topic)
+	idAt = len(b)
+	b = append(b, 0, 1)
+	payloadAt = len(b)
+	return append(b, make([]byte, size)...), idAt, payloadAt
+}
+
+// PublishID returns the packet identifier of a QoS 1/2 PUBLISH body.
+func PublishID(body []byte) (uint16, error) {
+	if len(body) < 2 {
+		return 0, errors.New("short PUBLISH")
+	}
+	off := 2 + int(binary.BigEndian.Uint16(body))
+	if off+2 > len(body) {
+		return 0, errors.New("short PUBLISH")
+	}
+	return binary.BigEndian.Uint16(body[off:]), nil
+}
+
+// AppendPuback appends a PUBACK for id.
+func AppendPuback(b []byte, id uint16) []byte {
+	return binary.BigEndian.AppendUint16(append(b, Puback<<4, 2), id)
 }
 
 // DisconnectPacket is an MQTT 3.1.1 DISCONNECT.
@@ -183,11 +216,16 @@ func DialFrom(ctx context.Context, local net.Addr, addr string, cfg *tls.Config,
 // SubscribeOne subscribes an open connection to filter and waits for a
 // successful SUBACK.
 func SubscribeOne(c net.Conn, r *bufio.Reader, filter string) error {
-	if _, err := c.Write(SubscribePacket(1, filter)); err != nil {
+	return SubscribeOneQoS(c, r, filter, 0)
+}
+
+// SubscribeOneQoS is SubscribeOne at qos (the SUBACK must grant it).
+func SubscribeOneQoS(c net.Conn, r *bufio.Reader, filter string, qos byte) error {
+	if _, err := c.Write(SubscribePacketQoS(1, filter, qos)); err != nil {
 		return err
 	}
 	body, err := Expect(r, Suback)
-	if err == nil && (len(body) != 3 || body[2] != 0) {
+	if err == nil && (len(body) != 3 || body[2] != qos) {
 		err = fmt.Errorf("SUBACK % x", body)
 	}
 	if err != nil {
