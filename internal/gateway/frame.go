@@ -73,13 +73,21 @@ type frameConn struct {
 	// peek is the byte WaitRead read; peeked says it is not yet returned.
 	peek   [1]byte
 	peeked bool
+	// rec, if set, is the connection under the TLS layer (the listener's);
+	// drained says the last TLS read returned all the plaintext its record
+	// had. With both, and rec holding nothing, the TLS layer holds nothing
+	// either and WaitRead waits on the socket.
+	rec     *recordConn
+	drained bool
 }
 
 // WaitRead implements mochi's ReadWaiter: it waits for the next byte
 // without a buffer of the caller's, so that mochi holds no read buffer
-// while the session is idle (Go's TLS connection keeps its own). The byte
-// is returned by the next Read. A read error is returned here and again by
-// Read.
+// while the session is idle. When nothing is buffered at any layer it
+// waits for the socket to become readable (recordConn.waitReadable): the
+// waiting goroutine's stack is then shallow, and the collector shrinks it
+// to 4 KiB. Otherwise it reads one byte through TLS, which the next Read
+// returns. A read error is returned here and again by Read.
 func (f *frameConn) WaitRead() error {
 	if f.cpl > f.rd || len(f.buf) > 0 || f.peeked {
 		return nil // Read has bytes to return or a packet to finish
@@ -87,8 +95,16 @@ func (f *frameConn) WaitRead() error {
 	if f.err != nil {
 		return f.err
 	}
+	if f.rec != nil && f.drained && f.rec.buffered() == 0 {
+		if err := f.rec.waitReadable(); err != nil && !errors.Is(err, errNoRawWait) {
+			f.err = err
+			return err
+		}
+		// Readable (or at its end): the TLS read below does not wait long.
+	}
 	for {
 		n, err := f.Conn.Read(f.peek[:])
+		f.drained = false
 		if n == 1 {
 			f.peeked = true
 			f.err = err
@@ -128,7 +144,7 @@ func (f *frameConn) Read(p []byte) (int, error) {
 			var n int
 			var err error
 			if off < len(p) && f.err == nil {
-				n, err = f.Conn.Read(p[off:])
+				n, err = f.tlsRead(p[off:])
 			}
 			n += off
 			if n > 0 {
@@ -161,7 +177,7 @@ func (f *frameConn) Read(p []byte) (int, error) {
 			copy(nb, f.buf)
 			f.buf = nb
 		}
-		n, err := f.Conn.Read(f.buf[len(f.buf):cap(f.buf)])
+		n, err := f.tlsRead(f.buf[len(f.buf):cap(f.buf)])
 		f.buf = f.buf[:len(f.buf)+n]
 		c, _, ferr := f.scan(f.buf)
 		if ferr != nil {
@@ -172,6 +188,15 @@ func (f *frameConn) Read(p []byte) (int, error) {
 			f.err = err
 		}
 	}
+}
+
+// tlsRead reads from the TLS connection and notes whether the record it
+// read from has no plaintext left (a read shorter than dst, or of a whole
+// record's worth, took all of it).
+func (f *frameConn) tlsRead(dst []byte) (int, error) {
+	n, err := f.Conn.Read(dst)
+	f.drained = err != nil || n < len(dst) || len(dst) >= maxPlaintext
+	return n, err
 }
 
 // scan returns the length of the whole packets at the start of b and the

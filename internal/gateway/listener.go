@@ -135,20 +135,20 @@ func (l *listener) untrack(c net.Conn) {
 // otherwise keep for the life of the connection.
 func (l *listener) handle(raw net.Conn, pc *pendingConn, establish listeners.EstablishFn) {
 	defer l.wg.Done()
-	tc := l.handshake(raw, pc)
-	if tc == nil {
+	hc := l.handshake(raw, pc)
+	if hc == nil {
 		l.hs.release(pc)
 		_ = raw.Close()
 		l.untrack(raw)
 		return
 	}
 	l.wg.Add(1)
-	go l.session(raw, pc, tc, establish)
+	go l.session(raw, pc, hc, establish)
 }
 
 // handshake waits HelloTimeout for the first byte and runs the TLS
 // handshake within HandshakeTimeout; nil when either fails.
-func (l *listener) handshake(raw net.Conn, pc *pendingConn) *tls.Conn {
+func (l *listener) handshake(raw net.Conn, pc *pendingConn) *handshaken {
 	start := time.Now() // I/O deadlines: wall clock
 	_ = raw.SetReadDeadline(start.Add(HelloTimeout))
 	var first [1]byte
@@ -161,7 +161,8 @@ func (l *listener) handshake(raw net.Conn, pc *pendingConn) *tls.Conn {
 	l.hs.talked(pc)
 	deadline := start.Add(HandshakeTimeout)
 	_ = raw.SetDeadline(deadline)
-	tc := tls.Server(&replayConn{Conn: raw, pre: first[:]}, l.g.tls)
+	rc := newRecordConn(raw, first[0])
+	tc := tls.Server(rc, l.g.tls)
 	ctx, cancel := context.WithDeadline(l.ctx, deadline)
 	err := tc.HandshakeContext(ctx)
 	cancel()
@@ -169,40 +170,30 @@ func (l *listener) handshake(raw net.Conn, pc *pendingConn) *tls.Conn {
 		l.g.handshakeFailed(raw, err)
 		return nil
 	}
-	return tc
+	return &handshaken{tc: tc, rec: rc}
+}
+
+// handshaken is a connection whose TLS handshake succeeded.
+type handshaken struct {
+	tc  *tls.Conn
+	rec *recordConn // under tc
 }
 
 // session runs mochi's connection handling on a handshaken connection.
 // The deadline stays set until mochi has read CONNECT and applied the
 // client's keepalive; the handshake slot is released when CONNECT has
 // arrived.
-func (l *listener) session(raw net.Conn, pc *pendingConn, tc *tls.Conn, establish listeners.EstablishFn) {
+func (l *listener) session(raw net.Conn, pc *pendingConn, hc *handshaken, establish listeners.EstablishFn) {
 	defer l.wg.Done()
 	defer l.untrack(raw)
 	defer raw.Close()
 	defer l.hs.release(pc)
-	fc := &frameConn{Conn: tc, tls: tc, maxPacket: l.g.opts.Limits.MaxPacketBytes,
+	fc := &frameConn{Conn: hc.tc, tls: hc.tc, rec: hc.rec, maxPacket: l.g.opts.Limits.MaxPacketBytes,
 		onFirst:  func() { l.hs.release(pc) },
 		onRefuse: func(reason string) { l.g.m.dropped.WithLabelValues(reason).Inc() },
 	}
 	err := establish(l.id, fc)
 	l.g.connClosed(fc, err)
-}
-
-// replayConn returns pre before reading from Conn: the byte the listener
-// read to see that a ClientHello is coming.
-type replayConn struct {
-	net.Conn
-	pre []byte
-}
-
-func (r *replayConn) Read(p []byte) (int, error) {
-	if len(r.pre) > 0 {
-		n := copy(p, r.pre)
-		r.pre = r.pre[n:]
-		return n, nil
-	}
-	return r.Conn.Read(p)
 }
 
 // Close stops accepting, disconnects every client (mochi's closeClients),
