@@ -191,6 +191,7 @@ func (e *Engine) complete(ctx context.Context, end time.Time) (bool, error) {
 // The detect leader calls it; tests call it with an injected clock.
 func (e *Engine) EvaluatePartials(ctx context.Context, end time.Time) error {
 	began := time.Now()
+	defer e.evaluated(end, began)
 	batches, err := e.opts.Partials.ListPartialBatches(ctx, end)
 	if err != nil {
 		return fmt.Errorf("load window batches: %w", err)

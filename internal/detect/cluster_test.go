@@ -257,6 +257,9 @@ func TestClusterAttackThroughOtherNode(t *testing.T) {
 	if left, _ := h.db.ListPartialBatches(context.Background(), end); len(left) != 0 {
 		t.Errorf("%d batches left after evaluation", len(left))
 	}
+	if got := h.eng.lag(); got != 0 {
+		t.Errorf("ward_detect_lag_seconds = %v after the leader evaluated the current window, want 0", got)
+	}
 }
 
 // TestClusterRedeliveryAndKilledWorker: a worker killed after it stored a
@@ -637,5 +640,59 @@ func TestClusterLead(t *testing.T) {
 	}
 	if !e.Leading() {
 		t.Error("Leading() = false while Lead runs under an elector that always leads")
+	}
+}
+
+// TestClusterFollowerReadsLeaderState: a node that is not the detect
+// leader answers the API and the audit with the leader's state: device
+// facts and baselines as the leader stored them; and profiles set through
+// it reach the leader at its next window.
+func TestClusterFollowerReadsLeaderState(t *testing.T) {
+	ctx := context.Background()
+	db := wardtest.SQLite(t)
+	db.CreateDevice(ctx, store.Device{ID: "cam", Model: "m", Status: store.StatusActive})
+	al, err := alert.NewManager(ctx, alert.Options{Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newEngine := func() *Engine {
+		e, err := New(ctx, Options{Collector: NewCollector(), Store: db, Partials: db, Alerts: al, Window: clusterWindow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	lead, follow := newEngine(), newEngine()
+	// The leader evaluates a window in which the camera reported its ports.
+	c := NewCollector()
+	end := time.Date(2026, 11, 25, 0, 0, 10, 0, time.UTC)
+	c.Observe(gwevent.Event{Kind: gwevent.Published, Device: "cam", Topic: "devices/cam/metrics", Time: end.Add(-time.Second),
+		Payload: []byte(`{"version":1,"listening_tcp_ports":[23,80]}`)})
+	data := EncodeBatches("a", end, clusterWindow, c.Swap(end.Add(-clusterWindow), end, time.Hour), 0)[0]
+	if err := db.PutPartialBatch(ctx, store.PartialBatch{Node: "a", WindowEnd: end, Seq: 0, Batches: 1, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lead.EvaluatePartials(ctx, end); err != nil {
+		t.Fatal(err)
+	}
+	lead.saveBaseline(ctx) // what the leader does every 10 windows and when it stops
+	if err := follow.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f := follow.Facts()["cam"]; fmt.Sprint(f.ListeningTCP) != "[23 80]" {
+		t.Errorf("follower's facts of cam = %+v, want the ports 23 and 80 the leader saw", f)
+	}
+	if got, want := len(follow.Baselines()), len(lead.Baselines()); got != want || got == 0 {
+		t.Errorf("follower has %d baseline groups, the leader %d", got, want)
+	}
+	// A profile set through the follower's API is the leader's at its next window.
+	if err := follow.SetProfiles(ctx, []Profile{fleetFlood}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lead.reload(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if ps := lead.Profiles(); len(ps) != 1 || ps[0].Name != "fleet" {
+		t.Errorf("leader's profiles after a change through another node: %+v", ps)
 	}
 }

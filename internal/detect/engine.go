@@ -280,14 +280,18 @@ func (e *Engine) lag() float64 {
 // clock; Run calls it on the wall clock.
 func (e *Engine) CloseWindow(ctx context.Context, end time.Time) error {
 	began := time.Now()
-	defer func() {
-		e.mEvalSecs.Observe(time.Since(began).Seconds())
-		if n := end.UnixNano(); n > e.lastEnd.Load() {
-			e.lastEnd.Store(n)
-		}
-	}()
+	defer e.evaluated(end, began)
 	w := e.opts.Window
 	return e.evaluateWindow(ctx, end, e.opts.Collector.Swap(end.Add(-w), end, 2*60*w))
+}
+
+// evaluated records a window's evaluation time and end
+// (ward_detect_window_seconds, ward_detect_lag_seconds).
+func (e *Engine) evaluated(end, began time.Time) {
+	e.mEvalSecs.Observe(time.Since(began).Seconds())
+	if n := end.UnixNano(); n > e.lastEnd.Load() {
+		e.lastEnd.Store(n)
+	}
 }
 
 // evaluateWindow evaluates the base window ending at end, whose datapoints

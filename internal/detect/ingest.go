@@ -65,7 +65,7 @@ func NewIngester(opts IngesterOptions) (*Ingester, error) {
 // published on the queue's dead-letter subject; an error (the store or
 // the bus is unavailable) makes the bus deliver it again.
 func (in *Ingester) Handle(ctx context.Context, m bus.Message) error {
-	bt, err := DecodeBatch(m.Data)
+	bt, err := checkBatch(m.Data)
 	if err == nil && bt.Window != in.opts.Window {
 		err = fmt.Errorf("%w: window %s, this cluster's detection window is %s (give every node the same --detect-window)", ErrBadBatch, bt.Window, in.opts.Window)
 	}

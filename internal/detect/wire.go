@@ -262,8 +262,30 @@ func (d *decoder) str(what string, limit int) string {
 	return s
 }
 
+// skipStr checks a string as str does without keeping it.
+func (d *decoder) skipStr(what string, limit int) {
+	n := d.uvarint(what)
+	if d.err != nil {
+		return
+	}
+	if n > uint64(limit) || n > uint64(len(d.b)) {
+		d.fail("%s: length %d is over the limit or past the end", what, n)
+		return
+	}
+	if !utf8.Valid(d.b[:n]) {
+		d.fail("%s: not UTF-8", what)
+	}
+	d.b = d.b[n:]
+}
+
 // DecodeBatch decodes and checks one batch.
-func DecodeBatch(data []byte) (Batch, error) {
+func DecodeBatch(data []byte) (Batch, error) { return decodeBatch(data, true) }
+
+// checkBatch checks a batch as DecodeBatch does and returns its header,
+// without building its datapoints (a detector worker stores the bytes).
+func checkBatch(data []byte) (Batch, error) { return decodeBatch(data, false) }
+
+func decodeBatch(data []byte, keep bool) (Batch, error) {
 	var bt Batch
 	if len(data) > 2*MaxBatchBytes {
 		return bt, fmt.Errorf("%w: %d bytes is over the %d-byte limit", ErrBadBatch, len(data), 2*MaxBatchBytes)
@@ -298,19 +320,28 @@ func DecodeBatch(data []byte) (Batch, error) {
 	bt.WindowEnd, bt.Window, bt.Seq, bt.Batches = time.Unix(0, end), time.Duration(win), int(seq), int(n)
 	// A datapoint takes at least 3 bytes: a device name of 1 byte and two
 	// zero counts.
-	bt.Datapoints = make([]Datapoint, d.count("datapoints", 4, MaxBatchBytes))
-	seen := make(map[string]bool, len(bt.Datapoints))
-	for i := range bt.Datapoints {
-		dp := &bt.Datapoints[i]
+	n = uint64(d.count("datapoints", 4, MaxBatchBytes))
+	if keep {
+		bt.Datapoints = make([]Datapoint, n)
+	}
+	seen := make(map[string]bool, n)
+	var scratch Datapoint
+	for i := range int(n) {
+		dp := &scratch
+		if keep {
+			dp = &bt.Datapoints[i]
+		}
 		dp.Device = d.str("device", maxNameLen)
 		if d.err == nil && (dp.Device == "" || seen[dp.Device]) {
 			d.fail("datapoint %d: empty or repeated device %q", i, dp.Device)
 		}
 		seen[dp.Device] = true
-		dp.Start, dp.End, dp.Window = bt.WindowEnd.Add(-bt.Window), bt.WindowEnd, bt.Window
-		dp.Values = make(map[string]float64, len(NumericMetrics))
-		for _, m := range NumericMetrics {
-			dp.Values[m] = 0
+		if keep {
+			dp.Start, dp.End, dp.Window = bt.WindowEnd.Add(-bt.Window), bt.WindowEnd, bt.Window
+			dp.Values = make(map[string]float64, len(NumericMetrics))
+			for _, m := range NumericMetrics {
+				dp.Values[m] = 0
+			}
 		}
 		nv := d.count("values", 2, len(names))
 		for range nv {
@@ -338,7 +369,9 @@ func DecodeBatch(data []byte) (Batch, error) {
 					d.fail("datapoint %q: value %v is not a finite non-negative number", dp.Device, v)
 				}
 			}
-			dp.Values[names[key>>1]] = v
+			if keep {
+				dp.Values[names[key>>1]] = v
+			}
 		}
 		ns := d.count("sets", 2, len(names))
 		for range ns {
@@ -350,7 +383,14 @@ func DecodeBatch(data []byte) (Batch, error) {
 				break
 			}
 			name := names[key]
-			members := make([]string, d.count("set members", 1, setCap(name)))
+			nm := d.count("set members", 1, setCap(name))
+			if !keep {
+				for range nm {
+					d.skipStr("set member", maxMember)
+				}
+				continue
+			}
+			members := make([]string, nm)
 			for j := range members {
 				members[j] = d.str("set member", maxMember)
 			}
@@ -364,6 +404,9 @@ func DecodeBatch(data []byte) (Batch, error) {
 		}
 		if d.err != nil {
 			break
+		}
+		if !keep {
+			continue
 		}
 		// The set counts are the sets' sizes, whatever was sent.
 		dp.Values[SourceIPCount] = float64(len(dp.Sets[SourceIPs]))

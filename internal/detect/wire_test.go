@@ -142,3 +142,20 @@ func FuzzDecodeBatch(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheckBatch: the detector worker's check without building datapoints
+// accepts exactly what DecodeBatch accepts, with the same header.
+func FuzzCheckBatch(f *testing.F) {
+	f.Add(EncodeBatches("node-a", wireEnd, time.Minute, []Datapoint{wireDatapoint("d-1", time.Minute, 7), wireDatapoint("d-2", time.Minute, 0)}, 0)[0])
+	f.Add([]byte("WDB\x01"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		full, ferr := DecodeBatch(data)
+		head, cerr := checkBatch(data)
+		if (ferr == nil) != (cerr == nil) {
+			t.Fatalf("DecodeBatch error %v, checkBatch error %v", ferr, cerr)
+		}
+		if ferr == nil && (head.Node != full.Node || !head.WindowEnd.Equal(full.WindowEnd) || head.Seq != full.Seq || head.Batches != full.Batches) {
+			t.Fatalf("headers differ: %+v and %+v", head, full)
+		}
+	})
+}
