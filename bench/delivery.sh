@@ -57,7 +57,7 @@ echo "== enroll 1000 devices (model bench)"
 "$TMP/estload" -server "https://127.0.0.1:$HTTPS_PORT" -ca "$DATA/ca.pem" -token-file "$DATA/admin.token" \
 	-n 1000 -concurrency 32 -prefix dl -keep "$DEVICES" | grep -v '^RESULT'
 echo "== model-wide grant: ward device policy bench --model --allow-publish 'fleet/#' --allow-subscribe 'fleet/#'"
-WARD_SERVER="127.0.0.1:$HTTPS_PORT" WARD_CA="$DATA/ca.pem" WARD_TOKEN=$(cat "$DATA/admin.token") \
+WARD_SERVER="https://127.0.0.1:$HTTPS_PORT" WARD_CA="$DATA/ca.pem" WARD_TOKEN=$(cat "$DATA/admin.token") \
 	"$TMP/ward" device policy bench --model --allow-publish 'fleet/#' --allow-subscribe 'fleet/#' >/dev/null
 
 mosquitto_config

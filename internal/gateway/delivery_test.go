@@ -410,3 +410,62 @@ func TestPolicyChangeStopsEarlierSubscriptions(t *testing.T) {
 		t.Fatalf("the quarantined device received %s %q on an earlier subscription", m.Topic(), m.Payload())
 	}
 }
+
+// TestLegitimatePublishDuringFlood: one device floods QoS 0 (its rate
+// limits lifted) to a topic a stalled subscriber listens on, so every one
+// of its publishes meets a full queue; meanwhile a legitimate device's QoS
+// 1 publishes to its own tree are acknowledged and delivered promptly (the
+// flood's back-pressure is on the flooder's connection only). The bound is
+// a failure bound for a loaded machine; the figures are logged.
+func TestLegitimatePublishDuringFlood(t *testing.T) {
+	devs := activeDevices("dev-f", "dev-s", "dev-l")
+	devs[0].Policy = store.Policy{MessagesPerSecond: 1e6, BytesPerSecond: 1e12}
+	e := newEnv(t, devs, fleetModel, gateway.Limits{SubscriberQueueBytes: 64 << 10, DeliveryWaitQoS0: 200 * time.Millisecond})
+	fcert, scert, lcert := issue(t, e.ca, "dev-f"), issue(t, e.ca, "dev-s"), issue(t, e.ca, "dev-l")
+	stalled, sc := e.stallable(t, &scert, "dev-s:app", nil)
+	if tok := stalled.c.Subscribe("fleet/#", 0, nil); !tok.WaitTimeout(bound) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	sc.stall()
+	legit := e.mustConnect(&lcert, "dev-l:app")
+	legit.subscribe(t, "devices/dev-l/#")
+	flooder := e.mustConnect(&fcert, "dev-f:app")
+
+	stop := make(chan struct{})
+	var flooded sync.WaitGroup
+	flooded.Add(1)
+	go func() {
+		defer flooded.Done()
+		payload := make([]byte, 16<<10)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			flooder.c.Publish("fleet/flood", 0, false, payload).WaitTimeout(bound)
+		}
+	}()
+	// The flood is on once the stalled subscriber's drops are counted.
+	waitFor(t, "the flood did not fill the stalled subscriber's queue", func() bool {
+		return e.counter("ward_gateway_delivery_dropped_total", map[string]string{"qos": "0", "reason": gwevent.DropReasonQueueFull}) > 0
+	})
+	var worst, total time.Duration
+	const n = 50
+	for i := range n {
+		start := time.Now()
+		legit.publish(t, "devices/dev-l/x", []byte(strconv.Itoa(i)))
+		if m := legit.next(t); string(m.Payload()) != strconv.Itoa(i) {
+			t.Fatalf("received %q, want %d", m.Payload(), i)
+		}
+		d := time.Since(start)
+		total += d
+		worst = max(worst, d)
+	}
+	close(stop)
+	flooded.Wait()
+	t.Logf("legitimate QoS 1 publish to delivery during the flood: mean %v, worst %v", (total / n).Round(time.Microsecond), worst.Round(time.Microsecond))
+	if worst > 2*time.Second {
+		t.Errorf("a legitimate publish took %v during the flood, want under 2 s", worst)
+	}
+}
