@@ -234,10 +234,6 @@ func New(opts Options) (*Registry, error) {
 	}, nil
 }
 
-// SetGateway attaches the gateway after construction (the gateway needs
-// the registry's event sink, the registry needs the gateway).
-func (r *Registry) SetGateway(g Gateway) { r.opts.Gateway = g }
-
 // NewDevice is what an operator gives to register a device.
 type NewDevice struct {
 	ID       string       `json:"id"`

@@ -10,7 +10,9 @@ package server
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -110,16 +112,26 @@ type Server struct {
 	resigner  *update.Resigner
 	bus       bus.Bus  // nil: a single node
 	cluster   *cluster // nil: a single node
-	node      string   // this node's name on the bus
-	hub       *stream.Hub
-	lock      *dirLock
-	anchor    *auditlog.Anchor
-	api       *api.Server
-	httpSrv   *http.Server
-	httpsLn   net.Listener
-	ready     chan struct{}
-	isReady   atomic.Bool
-	registry  *prometheus.Registry
+	// reconnected receives a value when the bus reconnects (cluster.run
+	// then re-reads the admission state).
+	reconnected chan struct{}
+	// collector gathers the gateway's events for detection; observers
+	// are the gateway's observers (the collector, the rollout engine).
+	collector *detect.Collector
+	observers *observers
+	// crt and key are the server certificate of both listeners.
+	crt      *x509.Certificate
+	key      crypto.Signer
+	node     string // this node's name on the bus
+	hub      *stream.Hub
+	lock     *dirLock
+	anchor   *auditlog.Anchor
+	api      *api.Server
+	httpSrv  *http.Server
+	httpsLn  net.Listener
+	ready    chan struct{}
+	isReady  atomic.Bool
+	registry *prometheus.Registry
 }
 
 // Files written to the data directory.
@@ -130,7 +142,15 @@ const (
 )
 
 // New opens the store and the CA (creating them on first start), writes
-// admin.token and ca.pem, and binds both listeners. Run serves.
+// admin.token and ca.pem, builds every part in dependency order and binds
+// both listeners. Run serves.
+//
+// Each part has one build method below, in the order New calls them; each
+// translates its configuration with a named function (gatewayOptions,
+// fleetOptions, ...) and takes its dependencies from the parts built
+// before it. The one exception is the gateway's observers: the rollout
+// engine observes the gateway and publishes through it, so it joins the
+// observers after the gateway is built, before Run starts it.
 func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if opts.Config == nil {
 		return nil, errors.New("server: Options.Config is required")
@@ -144,203 +164,349 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	cfg := opts.Config
-	s := &Server{opts: opts, cfg: cfg, log: opts.Logger, ready: make(chan struct{}), registry: prometheus.NewRegistry()}
+	s := &Server{opts: opts, cfg: opts.Config, log: opts.Logger, ready: make(chan struct{}), registry: prometheus.NewRegistry()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer func() {
 		if err != nil {
 			s.close()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
+	for _, build := range []func(context.Context) error{
+		s.openDataDir,     // data directory, its lock
+		s.openStore,       // SQLite or PostgreSQL
+		s.openCA,          // CA, server certificate
+		s.firstStart,      // admin.token, ca.pem
+		s.openAuditTrail,  // hash-chained audit log and its anchor
+		s.joinBus,         // NATS (cluster only)
+		s.buildStream,     // live stream hub
+		s.buildRecorder,   // device event recorder
+		s.buildAlerts,     // alert manager
+		s.buildDetection,  // collector, engine, cluster detection
+		s.buildGateway,    // MQTT gateway (observed by detection)
+		s.joinCluster,     // admission changes between nodes (cluster only)
+		s.buildRegistry,   // device registry (tells the gateway or the cluster)
+		s.buildResponder,  // automatic response
+		s.buildRollouts,   // firmware rollouts (observe the gateway)
+		s.buildNotify,     // alert sinks
+		s.buildCompliance, // fleet audit
+		s.buildAPI,        // EST, TUF, console, API
+		s.listenHTTPS,     // HTTPS server and listener
+	} {
+		if err := build(ctx); err != nil {
+			return nil, err
+		}
 	}
-	if s.lock, err = lockDataDir(cfg.DataDir); err != nil {
-		return nil, err
+	return s, nil
+}
+
+// openDataDir creates the data directory and locks it for this process.
+func (s *Server) openDataDir(context.Context) (err error) {
+	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory %s: %w", s.cfg.DataDir, err)
 	}
-	if s.db, err = openStore(ctx, cfg, s.registry); err != nil {
-		return nil, err
-	}
-	if s.ca, err = pki.Open(ctx, pki.Options{
-		Dir: filepath.Join(cfg.DataDir, "ca"), Store: s.db, Passphrase: []byte(cfg.PKI.KeyPassphrase),
+	s.lock, err = lockDataDir(s.cfg.DataDir)
+	return err
+}
+
+// openStore opens the configured store.
+func (s *Server) openStore(ctx context.Context) (err error) {
+	s.db, err = openStore(ctx, s.cfg, s.registry)
+	return err
+}
+
+// pkiOptions translates the configuration of the CA.
+func pkiOptions(cfg *config.Config) pki.Options {
+	return pki.Options{Dir: filepath.Join(cfg.DataDir, "ca"), Passphrase: []byte(cfg.PKI.KeyPassphrase),
 		ImportCert: cfg.PKI.CACert, ImportKey: cfg.PKI.CAKey, DeviceValidity: cfg.PKI.DeviceCertValidity,
-		AllowCNIdentity: cfg.Gateway.AllowCNIdentity, Logger: s.log, Now: opts.Now,
-	}); err != nil {
-		return nil, err
+		AllowCNIdentity: cfg.Gateway.AllowCNIdentity}
+}
+
+// openCA opens (on first start creates) the CA and the server certificate
+// of the HTTPS and MQTT listeners.
+func (s *Server) openCA(ctx context.Context) (err error) {
+	o := pkiOptions(s.cfg)
+	o.Store, o.Logger, o.Now = s.db, s.log, s.opts.Now
+	if s.ca, err = pki.Open(ctx, o); err != nil {
+		return err
 	}
-	if err := s.firstStart(ctx); err != nil {
-		return nil, err
+	s.crt, s.key, err = s.ca.ServerCertificate(ctx, s.cfg.Hostnames)
+	return err
+}
+
+// auditlogOptions translates the configuration of the audit trail.
+func auditlogOptions(cfg *config.Config) auditlog.Options {
+	return auditlog.Options{Dir: cfg.DataDir, Every: cfg.Audit.AnchorInterval, Passphrase: []byte(cfg.PKI.KeyPassphrase)}
+}
+
+// openAuditTrail opens the audit trail's anchor and anchors its head now:
+// on the first start after an upgrade the trail has entries and no
+// checkpoint yet. A tampered trail is logged (and found by the audit); it
+// does not stop the server.
+func (s *Server) openAuditTrail(ctx context.Context) (err error) {
+	o := auditlogOptions(s.cfg)
+	o.Store, o.Logger, o.Now = s.db, s.log, s.opts.Now
+	if s.anchor, err = auditlog.New(o); err != nil {
+		return err
 	}
-	if s.anchor, err = auditlog.New(auditlog.Options{Dir: cfg.DataDir, Store: s.db, Every: cfg.Audit.AnchorInterval,
-		Passphrase: []byte(cfg.PKI.KeyPassphrase), Logger: s.log, Now: opts.Now}); err != nil {
-		return nil, err
-	}
-	// Anchor the head now: on the first start after an upgrade the trail
-	// has entries and no checkpoint yet. A tampered trail is logged (and
-	// found by the audit); it does not stop the server.
 	if err := s.anchor.Checkpoint(ctx); err != nil && !errors.Is(err, auditlog.ErrTampered) {
-		return nil, fmt.Errorf("audit checkpoint: %w", err)
+		return fmt.Errorf("audit checkpoint: %w", err)
 	}
-	reconnected := make(chan struct{}, 1)
-	if url := string(cfg.Bus.NATSURL); url != "" {
-		if s.node, err = secret.NewID(6); err != nil {
-			return nil, err
-		}
-		// Through a *natsbus.Bus first: a failed New must leave s.bus a
-		// nil interface, not one holding a nil pointer that close calls.
-		nb, err := natsbus.New(natsbus.Options{URL: url, Namespace: cfg.Bus.Namespace, Name: "ward-" + s.node,
-			Reconnected: func() {
-				select {
-				case reconnected <- struct{}{}:
-				default:
-				}
-			},
-			Logger: s.log, Metrics: s.registry})
-		if err != nil {
-			return nil, err
-		}
-		s.bus = nb
+	return nil
+}
+
+// joinBus connects to NATS when the configuration names it (a cluster);
+// a single node has no bus.
+func (s *Server) joinBus(context.Context) (err error) {
+	s.reconnected = make(chan struct{}, 1)
+	url := string(s.cfg.Bus.NATSURL)
+	if url == "" {
+		return nil
 	}
-	if s.hub, err = newHub(cfg, s.bus, opts.streamRecheck, s.log, s.registry); err != nil {
-		return nil, err
+	if s.node, err = secret.NewID(6); err != nil {
+		return err
 	}
-	feed := streamFeed{s.hub}
-	if s.reg, err = fleet.New(fleet.Options{Store: s.db, CA: s.ca, TokenTTL: cfg.Enroll.TokenTTL,
-		ReenrollInterval: cfg.Enroll.ReenrollInterval, MaxCertificates: cfg.Enroll.MaxDeviceCerts, SupersededGrace: cfg.Enroll.SupersededGrace,
-		EventRetention: cfg.Events.Retention, EventsPerDevice: cfg.Events.PerDevice, Observer: feed,
-		Logger: s.log, Metrics: s.registry, Now: opts.Now}); err != nil {
-		return nil, err
-	}
-	if s.rec, err = fleet.NewRecorder(fleet.RecorderOptions{Store: s.db, Logger: s.log, Metrics: s.registry}); err != nil {
-		return nil, err
-	}
-	crt, key, err := s.ca.ServerCertificate(ctx, cfg.Hostnames)
-	if err != nil {
-		return nil, err
-	}
-	collector := detect.NewCollector()
-	// The gateway's observers: detection, and the rollout engine (added
-	// below, before Run starts the gateway).
-	obs := &observers{collector}
-	if s.alerts, err = alert.NewManager(ctx, alert.Options{Store: s.db, Logger: s.log, Metrics: s.registry, Now: opts.Now}); err != nil {
-		return nil, err
-	}
-	s.alerts.Subscribe(feed)
-	var partials detect.PartialStore
-	if s.bus != nil {
-		partials = s.db
-	}
-	if s.engine, err = detect.New(ctx, detect.Options{Collector: collector, Store: s.db, Alerts: s.alerts, Window: cfg.Detect.Window,
-		Retention: cfg.Detect.Retention, Partials: partials, Grace: cfg.Detect.Grace, Logger: s.log, Metrics: s.registry, Now: opts.Now}); err != nil {
-		return nil, err
-	}
-	if s.bus != nil {
-		if s.detection, err = s.newClusterDetection(ctx, collector); err != nil {
-			return nil, err
-		}
-	}
-	if s.gw, err = gateway.New(gateway.Options{
-		Addr: cfg.MQTTAddr, TLS: s.ca.MQTTConfig(crt, key, nil), Revoked: s.ca, Identities: s.ca, Devices: s.db, Events: teeEvents{s.rec, feed}, Observer: obs,
-		Limits: gateway.Limits{
-			MaxMessageBytes: cfg.Gateway.MaxMessageBytes, MessagesPerSecond: cfg.Gateway.MessagesPerSecond,
-			BytesPerSecond: cfg.Gateway.BytesPerSecond, ConnectsPerMinute: cfg.Gateway.ConnectsPerMinute,
-			SessionsPerDevice: cfg.Gateway.SessionsPerDevice, HandshakesPerAddress: cfg.Gateway.HandshakesPerAddress,
-			HandshakesPerPrefix: cfg.Gateway.HandshakesPerPrefix, SubscriberQueueBytes: cfg.Gateway.SubscriberQueueBytes,
-			DeliveryWait: cfg.Gateway.DeliveryWait, DeliveryWaitQoS0: cfg.Gateway.DeliveryWaitQoS0,
+	// Through a *natsbus.Bus first: a failed New must leave s.bus a nil
+	// interface, not one holding a nil pointer that close calls.
+	nb, err := natsbus.New(natsbus.Options{URL: url, Namespace: s.cfg.Bus.Namespace, Name: "ward-" + s.node,
+		Reconnected: func() {
+			select {
+			case s.reconnected <- struct{}{}:
+			default:
+			}
 		},
-		Logger: s.log, Metrics: s.registry, Now: opts.Now,
-	}); err != nil {
-		return nil, err
+		Logger: s.log, Metrics: s.registry})
+	if err != nil {
+		return err
 	}
-	s.reg.SetGateway(s.gw)
+	s.bus = nb
+	return nil
+}
+
+// buildStream builds the live stream hub (fed by alerts and device events).
+func (s *Server) buildStream(context.Context) (err error) {
+	s.hub, err = newHub(s.cfg, s.bus, s.opts.streamRecheck, s.log, s.registry)
+	return err
+}
+
+// buildRecorder builds the recorder that stores the gateway's events in
+// batches.
+func (s *Server) buildRecorder(context.Context) (err error) {
+	s.rec, err = fleet.NewRecorder(fleet.RecorderOptions{Store: s.db, Logger: s.log, Metrics: s.registry})
+	return err
+}
+
+// buildAlerts builds the alert manager; the live stream shows its changes.
+func (s *Server) buildAlerts(ctx context.Context) (err error) {
+	if s.alerts, err = alert.NewManager(ctx, alert.Options{Store: s.db, Logger: s.log, Metrics: s.registry, Now: s.opts.Now}); err != nil {
+		return err
+	}
+	s.alerts.Subscribe(streamFeed{s.hub})
+	return nil
+}
+
+// detectOptions translates the configuration of the detection engine.
+func detectOptions(cfg *config.Config) detect.Options {
+	return detect.Options{Window: cfg.Detect.Window, Retention: cfg.Detect.Retention, Grace: cfg.Detect.Grace}
+}
+
+// buildDetection builds the collector of the gateway's events, the
+// engine, and on a cluster the shipper and ingester of window batches.
+func (s *Server) buildDetection(ctx context.Context) (err error) {
+	s.collector = detect.NewCollector()
+	o := detectOptions(s.cfg)
+	o.Collector, o.Store, o.Alerts, o.Logger, o.Metrics, o.Now = s.collector, s.db, s.alerts, s.log, s.registry, s.opts.Now
 	if s.bus != nil {
-		cl := &cluster{node: s.node, bus: s.bus, gw: s.gw, ca: s.ca, db: s.db, log: s.log.With("component", "cluster"),
-			applied: opts.admissionApplied, resynced: opts.admissionResynced, reconnected: reconnected}
-		s.cluster = cl
-		if _, err := s.bus.Subscribe(admissionSubject, cl.receive); err != nil {
-			return nil, err
-		}
-		s.ca.NotifyIssued(cl.CertificateIssued)
-		s.reg.SetGateway(cl)
-		s.log.Info("joined the cluster", "node", s.node)
+		o.Partials = s.db
 	}
+	if s.engine, err = detect.New(ctx, o); err != nil {
+		return err
+	}
+	if s.bus != nil {
+		s.detection, err = s.newClusterDetection(ctx, s.collector)
+	}
+	return err
+}
+
+// gatewayOptions translates the configuration of the MQTT gateway.
+func gatewayOptions(cfg *config.Config) gateway.Options {
+	return gateway.Options{Addr: cfg.MQTTAddr, Limits: gateway.Limits{
+		MaxMessageBytes: cfg.Gateway.MaxMessageBytes, MessagesPerSecond: cfg.Gateway.MessagesPerSecond,
+		BytesPerSecond: cfg.Gateway.BytesPerSecond, ConnectsPerMinute: cfg.Gateway.ConnectsPerMinute,
+		SessionsPerDevice: cfg.Gateway.SessionsPerDevice, HandshakesPerAddress: cfg.Gateway.HandshakesPerAddress,
+		HandshakesPerPrefix: cfg.Gateway.HandshakesPerPrefix, SubscriberQueueBytes: cfg.Gateway.SubscriberQueueBytes,
+		DeliveryWait: cfg.Gateway.DeliveryWait, DeliveryWaitQoS0: cfg.Gateway.DeliveryWaitQoS0,
+	}}
+}
+
+// buildGateway builds the MQTT gateway: its events go to the recorder and
+// the live stream, its observations to detection (and to the rollout
+// engine, which buildRollouts adds).
+func (s *Server) buildGateway(context.Context) (err error) {
+	s.observers = &observers{s.collector}
+	o := gatewayOptions(s.cfg)
+	o.TLS, o.Revoked, o.Identities, o.Devices = s.ca.MQTTConfig(s.crt, s.key, nil), s.ca, s.ca, s.db
+	o.Events, o.Observer = teeEvents{s.rec, streamFeed{s.hub}}, s.observers
+	o.Logger, o.Metrics, o.Now = s.log, s.registry, s.opts.Now
+	s.gw, err = gateway.New(o)
+	return err
+}
+
+// joinCluster subscribes to the admission changes of the other nodes and
+// announces this node's (cluster only).
+func (s *Server) joinCluster(context.Context) error {
+	if s.bus == nil {
+		return nil
+	}
+	s.cluster = &cluster{node: s.node, bus: s.bus, gw: s.gw, ca: s.ca, db: s.db, log: s.log.With("component", "cluster"),
+		applied: s.opts.admissionApplied, resynced: s.opts.admissionResynced, reconnected: s.reconnected}
+	if _, err := s.bus.Subscribe(admissionSubject, s.cluster.receive); err != nil {
+		return err
+	}
+	s.ca.NotifyIssued(s.cluster.CertificateIssued)
+	s.log.Info("joined the cluster", "node", s.node)
+	return nil
+}
+
+// fleetOptions translates the configuration of the device registry.
+func fleetOptions(cfg *config.Config) fleet.Options {
+	return fleet.Options{TokenTTL: cfg.Enroll.TokenTTL, ReenrollInterval: cfg.Enroll.ReenrollInterval,
+		MaxCertificates: cfg.Enroll.MaxDeviceCerts, SupersededGrace: cfg.Enroll.SupersededGrace,
+		EventRetention: cfg.Events.Retention, EventsPerDevice: cfg.Events.PerDevice}
+}
+
+// buildRegistry builds the device registry. It tells the local gateway of
+// every admission change, and on a cluster every other node too.
+func (s *Server) buildRegistry(context.Context) (err error) {
+	o := fleetOptions(s.cfg)
+	o.Store, o.CA, o.Observer, o.Gateway = s.db, s.ca, streamFeed{s.hub}, s.gw
+	if s.cluster != nil {
+		o.Gateway = s.cluster
+	}
+	o.Logger, o.Metrics, o.Now = s.log, s.registry, s.opts.Now
+	s.reg, err = fleet.New(o)
+	return err
+}
+
+// buildResponder builds the automatic response to alerts.
+func (s *Server) buildResponder(context.Context) (err error) {
 	if s.resp, err = respond.New(respond.Options{Registry: s.reg, LogLevel: s.gw, Alerts: s.alerts, Audit: s.anchor,
-		Logger: s.log, Metrics: s.registry, Now: opts.Now}); err != nil {
-		return nil, err
+		Logger: s.log, Metrics: s.registry, Now: s.opts.Now}); err != nil {
+		return err
 	}
 	s.alerts.Subscribe(s.resp)
+	return nil
+}
+
+// buildRollouts builds the rollout engine, which publishes orders through
+// the gateway and observes it (the one part added to the gateway's
+// observers after the gateway is built).
+func (s *Server) buildRollouts(context.Context) (err error) {
 	interval := time.Duration(0)
-	if opts.ManualRollouts {
+	if s.opts.ManualRollouts {
 		interval = -1
 	}
-	rolloutNow := opts.Now
-	if opts.rolloutNow != nil {
-		rolloutNow = opts.rolloutNow
+	now := s.opts.Now
+	if s.opts.rolloutNow != nil {
+		now = s.opts.rolloutNow
 	}
-	if s.rollouts, err = rollout.New(rollout.Options{Store: s.db, Releases: rollout.TUFReleases{Dir: filepath.Join(cfg.DataDir, update.SiteRepoDir)},
-		Gateway: s.gw, Audit: s.anchor, Interval: interval, Logger: s.log, Metrics: s.registry, Now: rolloutNow,
-		Processed: opts.rolloutProcessed}); err != nil {
-		return nil, err
+	if s.rollouts, err = rollout.New(rollout.Options{Store: s.db, Releases: rollout.TUFReleases{Dir: filepath.Join(s.cfg.DataDir, update.SiteRepoDir)},
+		Gateway: s.gw, Audit: s.anchor, Interval: interval, Logger: s.log, Metrics: s.registry, Now: now,
+		Processed: s.opts.rolloutProcessed}); err != nil {
+		return err
 	}
-	*obs = append(*obs, s.rollouts)
+	*s.observers = append(*s.observers, s.rollouts)
 	s.alerts.Subscribe(s.rollouts)
+	return nil
+}
+
+// buildNotify builds the alert sinks of the notify section, if any.
+func (s *Server) buildNotify(context.Context) (err error) {
 	if s.notify, err = s.newDispatcher(); err != nil {
-		return nil, err
+		return err
 	}
 	if s.notify != nil {
 		s.alerts.Subscribe(alert.SubscriberFunc(s.notify.Notify))
 	}
-	site := update.Site{DataDir: cfg.DataDir, Passphrase: []byte(cfg.PKI.KeyPassphrase), Now: opts.Now, Logger: s.log}
-	if s.comp, err = compliance.New(ctx, compliance.Options{Store: s.db, CA: s.ca, Facts: s.engine, Every: cfg.Audit.Interval, AuditTrail: s.anchor, Firmware: site,
-		Server: audit.ServerFacts{MinTLSVersion: tls.VersionTLS12, AuditLogEnabled: true, EventLogEnabled: true,
-			CAKeyEncrypted: len(cfg.PKI.KeyPassphrase) > 0, MaxMessageBytes: cfg.Gateway.MaxMessageBytes,
-			ConnectsPerMin: cfg.Gateway.ConnectsPerMinute, TokenTTL: cfg.Enroll.TokenTTL, DeviceCertMaxAge: cfg.PKI.DeviceCertValidity},
-		Logger: s.log, Metrics: s.registry, Now: opts.Now}); err != nil {
-		return nil, err
-	}
-	estH, err := est.New(est.Options{Enroller: s.reg, Chain: s.ca.Chain, Logger: s.log, Metrics: s.registry, Now: opts.Now,
-		Limits: est.Limits{SourceRate: cfg.EST.SourceRate, SourceBurst: cfg.EST.SourceBurst, DeviceAttemptsPerHour: cfg.EST.DeviceAttemptsPerHour}})
-	if err != nil {
-		return nil, err
-	}
-	if s.resigner, err = update.NewResigner(update.ResignerOptions{RepoDir: filepath.Join(cfg.DataDir, update.SiteRepoDir),
-		KeysDir: filepath.Join(cfg.DataDir, update.SiteKeysDir), Passphrase: []byte(cfg.PKI.KeyPassphrase),
-		Now: opts.Now, Logger: s.log, Metrics: s.registry}); err != nil {
-		return nil, err
-	}
-	tufH, err := update.NewHandler(update.HandlerOptions{Dir: filepath.Join(cfg.DataDir, update.SiteRepoDir), Logger: s.log})
-	if err != nil {
-		return nil, err
-	}
-	console, err := web.New()
-	if err != nil {
-		return nil, err
-	}
-	s.api, err = api.New(api.Options{
-		Console:  console,
-		Registry: s.reg, Store: s.db, CA: s.ca, EST: estH,
-		Alerts: s.alerts, Mitigator: s.resp, Detection: s.engine, DetectStore: anchoredStore{s.db, s.anchor}, Addresses: s.gw, Compliance: s.comp,
-		AuditVerifier: s.anchor, TUF: tufH, Devices: s.reg, Rollouts: s.rollouts, Firmware: site, Stream: s.hub,
-		Metrics: promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}),
-		Ready:   s.isReady.Load, Problems: s.problems, Logger: s.log, Registerer: s.registry, Now: opts.Now,
-		Limits: api.Limits{PublicRate: cfg.API.PublicRate, PublicBurst: cfg.API.PublicBurst,
-			AuthFailuresPerMinute: cfg.API.AuthFailuresPerMinute},
+	return nil
+}
+
+// serverFacts are the settings the fleet audit checks this server against.
+func serverFacts(cfg *config.Config) audit.ServerFacts {
+	return audit.ServerFacts{MinTLSVersion: tls.VersionTLS12, AuditLogEnabled: true, EventLogEnabled: true,
+		CAKeyEncrypted: len(cfg.PKI.KeyPassphrase) > 0, MaxMessageBytes: cfg.Gateway.MaxMessageBytes,
+		ConnectsPerMin: cfg.Gateway.ConnectsPerMinute, TokenTTL: cfg.Enroll.TokenTTL, DeviceCertMaxAge: cfg.PKI.DeviceCertValidity}
+}
+
+// site is the firmware repository of the data directory.
+func (s *Server) site() update.Site {
+	return update.Site{DataDir: s.cfg.DataDir, Passphrase: []byte(s.cfg.PKI.KeyPassphrase), Now: s.opts.Now, Logger: s.log}
+}
+
+// buildCompliance builds the fleet audit.
+func (s *Server) buildCompliance(ctx context.Context) (err error) {
+	s.comp, err = compliance.New(ctx, compliance.Options{Store: s.db, CA: s.ca, Facts: s.engine, Every: s.cfg.Audit.Interval,
+		AuditTrail: s.anchor, Firmware: s.site(), Server: serverFacts(s.cfg), Logger: s.log, Metrics: s.registry, Now: s.opts.Now})
+	return err
+}
+
+// estLimits translates the configuration of the EST front-end.
+func estLimits(cfg *config.Config) est.Limits {
+	return est.Limits{SourceRate: cfg.EST.SourceRate, SourceBurst: cfg.EST.SourceBurst, DeviceAttemptsPerHour: cfg.EST.DeviceAttemptsPerHour}
+}
+
+// apiOptions translates the configuration of the API.
+func apiOptions(cfg *config.Config) api.Options {
+	return api.Options{
+		Limits:        api.Limits{PublicRate: cfg.API.PublicRate, PublicBurst: cfg.API.PublicBurst, AuthFailuresPerMinute: cfg.API.AuthFailuresPerMinute},
 		AdminTokenTTL: cfg.API.AdminTokenTTL,
 		Sessions: api.Sessions{IdleTimeout: cfg.API.SessionIdleTimeout, Lifetime: cfg.API.SessionLifetime,
 			MaxFailures: cfg.API.LoginMaxFailures, Lockout: cfg.API.LoginLockout},
-		MQTTPort: func() int {
-			if a, ok := s.gw.Addr().(*net.TCPAddr); ok {
-				return a.Port
-			}
-			return 0
-		},
-	})
-	if err != nil {
-		return nil, err
 	}
+}
+
+// buildAPI builds the HTTPS handlers: EST, the TUF repository, the
+// console and the API over every part built before.
+func (s *Server) buildAPI(context.Context) (err error) {
+	cfg := s.cfg
+	estH, err := est.New(est.Options{Enroller: s.reg, Chain: s.ca.Chain, Limits: estLimits(cfg), Logger: s.log, Metrics: s.registry, Now: s.opts.Now})
+	if err != nil {
+		return err
+	}
+	if s.resigner, err = update.NewResigner(update.ResignerOptions{RepoDir: filepath.Join(cfg.DataDir, update.SiteRepoDir),
+		KeysDir: filepath.Join(cfg.DataDir, update.SiteKeysDir), Passphrase: []byte(cfg.PKI.KeyPassphrase),
+		Now: s.opts.Now, Logger: s.log, Metrics: s.registry}); err != nil {
+		return err
+	}
+	tufH, err := update.NewHandler(update.HandlerOptions{Dir: filepath.Join(cfg.DataDir, update.SiteRepoDir), Logger: s.log})
+	if err != nil {
+		return err
+	}
+	console, err := web.New()
+	if err != nil {
+		return err
+	}
+	o := apiOptions(cfg)
+	o.Console, o.Registry, o.Store, o.CA, o.EST = console, s.reg, s.db, s.ca, estH
+	o.Alerts, o.Mitigator, o.Detection, o.DetectStore = s.alerts, s.resp, s.engine, anchoredStore{s.db, s.anchor}
+	o.Addresses, o.Compliance, o.AuditVerifier, o.TUF = s.gw, s.comp, s.anchor, tufH
+	o.Devices, o.Rollouts, o.Firmware, o.Stream = s.reg, s.rollouts, s.site(), s.hub
+	o.Metrics = promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+	o.Ready, o.Problems, o.Logger, o.Registerer, o.Now = s.isReady.Load, s.problems, s.log, s.registry, s.opts.Now
+	o.MQTTPort = func() int {
+		if a, ok := s.gw.Addr().(*net.TCPAddr); ok {
+			return a.Port
+		}
+		return 0
+	}
+	s.api, err = api.New(o)
+	return err
+}
+
+// listenHTTPS builds the HTTPS server and binds its listener.
+func (s *Server) listenHTTPS(context.Context) (err error) {
 	s.httpSrv = &http.Server{
 		Handler:           s.api,
-		TLSConfig:         s.ca.HTTPSConfig(crt, key),
+		TLSConfig:         s.ca.HTTPSConfig(s.crt, s.key),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -351,10 +517,10 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	// Live streams never go idle: end them when shutdown begins, or
 	// Shutdown would wait the whole grace period for them.
 	s.httpSrv.RegisterOnShutdown(s.hub.Close)
-	if s.httpsLn, err = net.Listen("tcp", cfg.HTTPSAddr); err != nil {
-		return nil, fmt.Errorf("listen on https_addr %s: %w", cfg.HTTPSAddr, err)
+	if s.httpsLn, err = net.Listen("tcp", s.cfg.HTTPSAddr); err != nil {
+		return fmt.Errorf("listen on https_addr %s: %w", s.cfg.HTTPSAddr, err)
 	}
-	return s, nil
+	return nil
 }
 
 // firstStart writes admin.token (once) and ca.pem, and prints where they are.
