@@ -696,3 +696,28 @@ func TestClusterFollowerReadsLeaderState(t *testing.T) {
 		t.Errorf("leader's profiles after a change through another node: %+v", ps)
 	}
 }
+
+// TestIngestWindowBoundaries: a worker stores a batch whose window ends on
+// a boundary as the shippers compute it, for any window size (a 7 s
+// window's ends are not multiples of 7 s in Unix time), and refuses one
+// that does not.
+func TestIngestWindowBoundaries(t *testing.T) {
+	ctx := context.Background()
+	db := wardtest.SQLite(t)
+	var dead int
+	for _, w := range []time.Duration{7 * time.Second, time.Minute, 90 * time.Second} {
+		in, err := NewIngester(IngesterOptions{Partials: db, Window: w,
+			DeadLetters: publisherFunc(func(context.Context, string, []byte) error { dead++; return nil })})
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := time.Date(2026, 11, 25, 10, 0, 3, 0, time.UTC).Truncate(w)
+		before := dead
+		if err := in.Handle(ctx, bus.Message{Data: EncodeBatches("n", end, w, nil, 0)[0]}); err != nil || dead != before {
+			t.Errorf("window %s ending %s: Handle = %v, dead-lettered %d; want stored", w, end, err, dead-before)
+		}
+		if err := in.Handle(ctx, bus.Message{Data: EncodeBatches("n", end.Add(time.Second), w, nil, 0)[0]}); err != nil || dead != before+1 {
+			t.Errorf("window %s ending off its boundary: Handle = %v, dead-lettered %d; want refused", w, err, dead-before)
+		}
+	}
+}

@@ -69,7 +69,10 @@ func (in *Ingester) Handle(ctx context.Context, m bus.Message) error {
 	if err == nil && bt.Window != in.opts.Window {
 		err = fmt.Errorf("%w: window %s, this cluster's detection window is %s (give every node the same --detect-window)", ErrBadBatch, bt.Window, in.opts.Window)
 	}
-	if err == nil && bt.WindowEnd.UnixNano()%int64(bt.Window) != 0 {
+	// On a boundary as the shippers and the leader compute them
+	// (time.Truncate, whose origin is not the Unix epoch: a 7 s window's
+	// ends are not multiples of 7 s in Unix time).
+	if err == nil && !bt.WindowEnd.Equal(bt.WindowEnd.Truncate(bt.Window)) {
 		err = fmt.Errorf("%w: window end %s is not on a window boundary", ErrBadBatch, bt.WindowEnd.UTC().Format(time.RFC3339Nano))
 	}
 	if err != nil {
