@@ -58,7 +58,8 @@ type frameConn struct {
 	net.Conn            // the TLS connection (tests: any connection)
 	tls       *tls.Conn // the same connection, for its verified chains
 	maxPacket int
-	// onFirst, if set, runs once when the first packet is complete.
+	// onFirst, if set, runs once when the first packet is complete; it is
+	// nil afterwards.
 	onFirst func()
 	// onRefuse, if set, runs with the reason when a packet is refused.
 	onRefuse func(reason string)
@@ -208,7 +209,9 @@ func (f *frameConn) scan(b []byte) (whole, need int, err error) {
 	done := f.complete
 	defer func() {
 		if err == nil && f.complete == 0 && done > 0 && f.onFirst != nil {
-			f.onFirst()
+			first := f.onFirst
+			f.onFirst = nil // run once; what it refers to is freed
+			first()
 		}
 		if err == nil {
 			f.complete = done

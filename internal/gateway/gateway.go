@@ -131,6 +131,19 @@
 // classifies failures (no certificate, unknown CA, expired, refused) and
 // hands only completed TLS connections, wrapped in a frameConn, to mochi
 // through the listeners.Listener interface.
+//
+// # An idle session's memory
+//
+// A session that waits for its next packet holds one goroutine with a
+// 4 KiB stack and no read buffer: the handshake runs on a goroutine that
+// exits (its grown stack is freed), the session's read loop starts on a
+// fresh one, and it waits on the socket itself, not inside TLS. For that
+// the TCP connection under TLS is a recordConn, which hands Go's TLS layer
+// one record at a time from a pooled read-ahead buffer: once TLS has
+// returned a record's last plaintext nothing is buffered anywhere, and
+// frameConn.WaitRead peeks the socket (MSG_PEEK, Linux; elsewhere it reads
+// one byte through TLS). mochi's reader takes a pooled buffer only when
+// data has arrived. docs/benchmarks.md has the per-KiB breakdown.
 package gateway
 
 import (

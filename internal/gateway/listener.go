@@ -187,14 +187,23 @@ func (l *listener) session(raw net.Conn, pc *pendingConn, hc *handshaken, establ
 	defer l.wg.Done()
 	defer l.untrack(raw)
 	defer raw.Close()
-	defer l.hs.release(pc)
+	// Only onFirst refers to pc: frameConn drops it once run, so an
+	// admitted session does not keep its handshake-table entry.
 	fc := &frameConn{Conn: hc.tc, tls: hc.tc, rec: hc.rec, maxPacket: l.g.opts.Limits.MaxPacketBytes,
 		onFirst:  func() { l.hs.release(pc) },
-		onRefuse: func(reason string) { l.g.m.dropped.WithLabelValues(reason).Inc() },
+		onRefuse: l.refused,
 	}
+	defer func() {
+		if fc.onFirst != nil { // no CONNECT: the slot is still held
+			fc.onFirst()
+		}
+	}()
 	err := establish(l.id, fc)
 	l.g.connClosed(fc, err)
 }
+
+// refused counts a packet frameConn refused before the broker read it.
+func (l *listener) refused(reason string) { l.g.m.dropped.WithLabelValues(reason).Inc() }
 
 // Close stops accepting, disconnects every client (mochi's closeClients),
 // closes every remaining connection and waits for all goroutines.
