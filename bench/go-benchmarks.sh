@@ -10,7 +10,7 @@ run() { echo "== $*"; go test -run '^$' "$@" | grep -E '^Benchmark' || true; }
 run -bench 'Observe|Pipeline' -cpu 1 -benchtime 2s ./internal/detect/
 # Cluster detection on PostgreSQL (skipped without 127.0.0.1:5432):
 # a detector worker's batches/s, the leader's time per window of 100k devices.
-run -bench IngestPostgres -benchtime 200x ./internal/detect/
+run -bench 'IngestPostgres|ShipIngestNATS' -benchtime 200x ./internal/detect/
 run -bench Evaluate100k -benchtime 3x -timeout 30m ./internal/detect/
 run -bench PublishQoS0 -benchtime 100000x -count 3 ./internal/gateway/
 run -bench . -benchtime 3000x -count 2 ./bench/est/

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wardproject/ward/internal/alert"
 	"github.com/wardproject/ward/internal/bus"
+	natsbus "github.com/wardproject/ward/internal/bus/nats"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/postgres"
 	"github.com/wardproject/ward/internal/wardtest"
@@ -168,4 +169,62 @@ func BenchmarkEvaluate100k(b *testing.B) {
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/window")
 	b.ReportMetric(float64(devices*b.N)/total.Seconds(), "devices/s")
+}
+
+// BenchmarkShipIngestNATS is the whole path of one batch between a
+// gateway node and the store: Enqueue on NATS JetStream (file storage),
+// two detector workers consuming it, checking it and storing it in
+// PostgreSQL, acknowledged. b.N batches of about 5,800 devices each.
+//
+//	go test -run '^$' -bench ShipIngestNATS -benchtime 200x ./internal/detect/
+func BenchmarkShipIngestNATS(b *testing.B) {
+	url := wardtest.NATS(b)
+	db := benchPostgres(b)
+	ns := "bench_" + rand.Text()[:12]
+	b.Cleanup(func() { wardtest.DeleteNATSStream(b, url, ns+"_queues") })
+	nb, err := natsbus.New(natsbus.Options{URL: url, Namespace: ns})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nb.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := nb.DeclareGroup(ctx, WindowsQueue, DetectGroup); err != nil {
+		b.Fatal(err)
+	}
+	stored := make(chan struct{}, b.N+16)
+	in, err := NewIngester(IngesterOptions{Partials: db, DeadLetters: nb, Window: time.Minute, Stored: func() { stored <- struct{}{} }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	end := time.Date(2026, 11, 25, 0, 1, 0, 0, time.UTC)
+	var data [][]byte
+	for len(data) < b.N {
+		data = append(data, EncodeBatches("node-a", end, time.Minute, benchDatapoints("d", 40000, end, time.Minute), 0)...)
+		end = end.Add(time.Minute)
+	}
+	done := make(chan error, 2)
+	for range 2 {
+		go func() { done <- nb.Consume(ctx, WindowsQueue, DetectGroup, in.Handle) }()
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if err := nb.Enqueue(ctx, WindowsQueue, data[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range b.N {
+		select {
+		case <-stored:
+		case <-time.After(time.Minute):
+			b.Fatal("batches not stored within a minute")
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "batches/s")
+	b.ReportMetric(float64(b.N)*float64(len(data[0]))/b.Elapsed().Seconds()/(1<<20), "MiB/s")
+	cancel()
+	for range 2 {
+		<-done
+	}
 }
