@@ -323,13 +323,18 @@ type delivery struct {
 	nshared      int
 }
 
-// sharedEncoding is a QoS 0 publish encoded once for every subscriber with
-// the same protocol version, retain flag and problem-info setting (and no
-// subscription identifier, topic alias or message expiry of its own).
+// sharedEncoding is a publish encoded once for every subscriber with the
+// same protocol version, QoS, retain flag and problem-info setting (and no
+// subscription identifier or topic alias of its own); at QoS 1/2 each
+// subscriber gets a copy with its packet ID (idAt) set. The message expiry
+// interval (MQTT 5) is the one computed for the first subscriber of the
+// publish.
 type sharedEncoding struct {
 	version      byte
 	retain       bool
 	noProblemInf bool
+	qos          byte
+	idAt         int
 	pk           *packets.Packet
 	b            []byte
 }
@@ -350,18 +355,28 @@ func (s *Server) newDelivery(waitInflight bool) *delivery {
 // encode returns out encoded for cl, shared with earlier subscribers of the
 // same publish when nothing in it is particular to cl.
 func (d *delivery) encode(cl *Client, out packets.Packet) (*packets.Packet, []byte, error) {
-	share := d.shareable && out.FixedHeader.Qos == 0 && out.Expiry == 0 && out.Mods.MaxSize == 0 &&
+	share := d.shareable && out.Mods.MaxSize == 0 &&
 		len(out.Properties.SubscriptionIdentifier) == 0 && !out.Properties.TopicAliasFlag
 	noProblem := cl.Properties.Props.RequestProblemInfoFlag && cl.Properties.Props.RequestProblemInfo == 0x0
+	qos := out.FixedHeader.Qos
 	if share {
 		for i := 0; i < d.nshared; i++ {
 			e := &d.shared[i]
-			if e.version == cl.Properties.ProtocolVersion && e.retain == out.FixedHeader.Retain && e.noProblemInf == noProblem {
-				if max := cl.Properties.Props.MaximumPacketSize; max > 0 && uint32(len(e.b)) > max {
-					return nil, nil, packets.ErrPacketTooLarge // [MQTT-3.1.2-24] [MQTT-3.1.2-25]
-				}
+			if e.version != cl.Properties.ProtocolVersion || e.retain != out.FixedHeader.Retain || e.noProblemInf != noProblem || e.qos != qos {
+				continue
+			}
+			if max := cl.Properties.Props.MaximumPacketSize; max > 0 && uint32(len(e.b)) > max {
+				return nil, nil, packets.ErrPacketTooLarge // [MQTT-3.1.2-24] [MQTT-3.1.2-25]
+			}
+			if qos == 0 {
 				return e.pk, e.b, nil
 			}
+			// QoS 1/2: the same bytes but for this session's packet ID.
+			b := append([]byte(nil), e.b...)
+			b[e.idAt], b[e.idAt+1] = byte(out.PacketID>>8), byte(out.PacketID)
+			pk := *e.pk
+			pk.PacketID = out.PacketID
+			return &pk, b, nil
 		}
 	}
 	pk, b, err := cl.encodePacket(out)
@@ -369,8 +384,20 @@ func (d *delivery) encode(cl *Client, out packets.Packet) (*packets.Packet, []by
 		return nil, nil, err
 	}
 	if share && d.nshared < len(d.shared) && cl.Properties.Props.MaximumPacketSize == 0 {
-		d.shared[d.nshared] = sharedEncoding{version: cl.Properties.ProtocolVersion, retain: out.FixedHeader.Retain, noProblemInf: noProblem, pk: &pk, b: b}
+		d.shared[d.nshared] = sharedEncoding{version: cl.Properties.ProtocolVersion, retain: out.FixedHeader.Retain,
+			noProblemInf: noProblem, qos: qos, idAt: publishIDAt(b, len(out.TopicName)), pk: &pk, b: b}
 		d.nshared++
 	}
 	return &pk, b, nil
+}
+
+// publishIDAt returns the offset of the packet identifier in an encoded
+// PUBLISH of a topic of topicLen bytes: after the fixed header (type byte
+// and remaining length) and the topic.
+func publishIDAt(b []byte, topicLen int) int {
+	i := 1
+	for i < len(b) && b[i]&0x80 != 0 {
+		i++
+	}
+	return i + 1 + 2 + topicLen
 }

@@ -4092,3 +4092,44 @@ func TestPublishEncodedOnceForSubscribers(t *testing.T) {
 		_ = r.Close()
 	}
 }
+
+// TestPublishQoS1SharedEncodingPerPacketID (Ward fork): at QoS 1 the
+// subscribers share one encoding with their own packet IDs patched in;
+// each written packet decodes to the message with its session's ID.
+func TestPublishQoS1SharedEncodingPerPacketID(t *testing.T) {
+	s := newServer()
+	h := &sentHook{sent: map[string][]byte{}}
+	require.NoError(t, s.AddHook(h, nil))
+	for i, v := range []byte{4, 4, 5, 5} {
+		cl, r, _ := newTestClient()
+		cl.ops = &ops{options: s.Options, info: s.Info, hooks: s.hooks, log: s.Log}
+		cl.ID = "c" + strconv.Itoa(i)
+		cl.Properties.ProtocolVersion = v
+		cl.State.packetID = uint32(100 * (i + 1)) // distinct next packet IDs
+		s.Clients.Add(cl)
+		s.Topics.Subscribe(cl.ID, packets.Subscription{Filter: "a/#", Qos: 1})
+		go func() { _, _ = io.Copy(io.Discard, r) }()
+	}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: "a/b", Payload: []byte("hello"),
+		Created: time.Now().Unix(), Expiry: time.Now().Unix() + 60}
+	s.publishToSubscribers(pk)
+	waitWritten(s)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	require.Len(t, h.sent, 4)
+	for i, v := range []byte{4, 4, 5, 5} {
+		b := h.sent["c"+strconv.Itoa(i)]
+		got := packets.Packet{ProtocolVersion: v}
+		require.NoError(t, got.FixedHeader.Decode(b[0]))
+		_, n, err := packets.DecodeLength(bytes.NewReader(b[1:]))
+		require.NoError(t, err)
+		require.NoError(t, got.PublishDecode(b[1+n:]))
+		require.Equal(t, uint16(100*(i+1)+1), got.PacketID, "subscriber %d", i)
+		require.Equal(t, "a/b", got.TopicName)
+		require.Equal(t, []byte("hello"), got.Payload)
+		require.Equal(t, byte(1), got.FixedHeader.Qos)
+		if v == 5 {
+			require.NotZero(t, got.Properties.MessageExpiryInterval)
+		}
+	}
+}
