@@ -48,6 +48,7 @@ var (
 		"ward device quarantine --reason": nil, // free text: why
 		"ward report --output":            nil, // a file (an alias of --out)
 		"ward serve --log-format":         {"text", "json"},
+		"ward serve --role":               config.Roles,
 		"ward profile show --output":      {"yaml", "json"},
 		"ward ids analyze --output":       {"text", "json"},
 		"ward ids eval --output":          {"text", "json"},

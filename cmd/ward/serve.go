@@ -40,6 +40,19 @@ logged at start. --pprof-addr 127.0.0.1:6060 serves Go's runtime profiles
 (/debug/pprof/heap, goroutine, profile) without authentication, on a loopback
 address only; it is off by default.
 
+Roles (--role, default all): in a cluster of nodes sharing one PostgreSQL store
+(store.postgres_dsn) and one NATS server (bus.nats_url), each node runs a part:
+  gateway   the MQTT listener, cluster admission, the session directory
+            reporter and the shipping of detection windows
+  detector  the detection workers and the fleet-wide evaluation
+  api       the HTTPS listener (API, EST, console, /crl, live stream) and the
+            scheduled work: audit, CRL refresh, rollouts, retention
+  all       everything (a single node, or a node that is all of the above)
+Scheduled work runs on one node of the cluster at a time, chosen through
+PostgreSQL advisory locks (ward_leader{job} is 1 on the node that runs it).
+Every role serves /healthz and /metrics: gateway and detector nodes on the
+HTTPS address with only those two routes. See docs/architecture.md.
+
 With --log-format json every line on stderr is JSON and those lines
 are log records instead ("first start: admin API token written" with its
 "path", "CA certificate" with "path" and "fingerprint_sha256"): read the token

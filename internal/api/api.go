@@ -97,6 +97,10 @@ type Options struct {
 	DetectStore DetectStore
 	Addresses   AddressBook
 	Compliance  Compliance
+	// ConnectedCount, when set, counts the connected devices for the
+	// overview (a cluster's session directory); nil: Addresses, this
+	// node's sessions.
+	ConnectedCount func(ctx context.Context) (int, error)
 	// AuditVerifier enables GET /api/v1/audit-log/verify (nil: not mounted).
 	AuditVerifier AuditVerifier
 	// TUF serves the firmware repository under /tuf/ to devices holding a

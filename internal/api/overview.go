@@ -79,7 +79,12 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) error {
 	for _, n := range byStatus {
 		ov.Devices.Total += n
 	}
-	if s.opts.Addresses != nil {
+	switch {
+	case s.opts.ConnectedCount != nil:
+		if ov.Devices.Connected, err = s.opts.ConnectedCount(ctx); err != nil {
+			return err
+		}
+	case s.opts.Addresses != nil:
 		ov.Devices.Connected = len(s.opts.Addresses.DeviceAddresses())
 	}
 

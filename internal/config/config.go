@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/wardproject/ward/internal/profiler"
+	"github.com/wardproject/ward/internal/suggest"
 )
 
 // Config is Ward's validated server configuration.
@@ -36,6 +38,10 @@ type Config struct {
 	// PprofAddr (pprof_addr, --pprof-addr) is the opt-in loopback
 	// listener for Go's runtime profiles; "" (the default) is off.
 	PprofAddr string
+	// Role (role, --role, WARD_ROLE) is which parts this node runs: one
+	// of Roles, canonical lower case. Roles other than RoleAll need the
+	// shared PostgreSQL store and NATS bus of a cluster.
+	Role string
 
 	PKI     PKI
 	Enroll  Enroll
@@ -55,6 +61,27 @@ type Config struct {
 
 	sources map[string]string
 }
+
+// Node roles (Config.Role). A cluster runs each part on the nodes whose
+// role includes it; RoleAll runs every part (the only role of a single
+// node).
+const (
+	// RoleAll runs everything: the default.
+	RoleAll = "all"
+	// RoleGateway runs the MQTT gateway, the admission subscriber, the
+	// session directory reporter and the detection window shipper.
+	RoleGateway = "gateway"
+	// RoleDetector runs the detection consumers and the fleet-wide
+	// evaluation (under the "detect" leader lock).
+	RoleDetector = "detector"
+	// RoleAPI runs the HTTPS listener (API, EST, console, /crl, live
+	// stream) and the scheduled work under leader locks (audit, CRL
+	// refresh, rollouts, retention).
+	RoleAPI = "api"
+)
+
+// Roles lists the values of Config.Role.
+var Roles = []string{RoleAll, RoleGateway, RoleDetector, RoleAPI}
 
 // PKI is the certificate authority section.
 type PKI struct {
@@ -249,6 +276,7 @@ var settings = []setting{
 	{key: "log.level", def: "info", usage: "log level: debug, info, warn, error", ptr: func(c *Config) any { return &c.LogLevel }},
 	{key: "log.format", def: "text", usage: "log format: text or json", ptr: func(c *Config) any { return &c.LogFormat }},
 	{key: "pprof_addr", usage: "opt-in listener for Go's runtime profiles (/debug/pprof/heap, goroutine, profile) on a loopback address such as 127.0.0.1:6060; no authentication, so any other address is refused; off when empty", ptr: func(c *Config) any { return &c.PprofAddr }},
+	{key: "role", def: RoleAll, usage: "which parts this node runs: all (default), gateway (MQTT), detector (detection workers) or api (HTTPS API, EST, console and scheduled work); roles other than all need store.postgres_dsn and bus.nats_url", ptr: func(c *Config) any { return &c.Role }},
 	{key: "shutdown_grace", kind: kDuration, def: "10s", usage: "how long in-flight requests may finish on shutdown", ptr: func(c *Config) any { return &c.ShutdownGrace }},
 	{key: "pki.ca_cert", usage: "operator-supplied issuing CA certificate (PEM, chain to the root may follow)", ptr: func(c *Config) any { return &c.PKI.CACert }, flag: "ca-cert"},
 	{key: "pki.ca_key", usage: "operator-supplied issuing CA private key (PEM, mode 0600)", ptr: func(c *Config) any { return &c.PKI.CAKey }, flag: "ca-key"},
@@ -311,11 +339,18 @@ func flagName(s setting) string {
 	return strings.NewReplacer(".", "-", "_", "-").Replace(s.key)
 }
 
-// RegisterFlags adds one flag per setting (plus --config) to fs.
+// flagAnnotation marks the flags RegisterFlags adds, with the setting's
+// key: Load reads only those, so a command's own flag of the same name
+// (ward update keys rotate --role) is never taken for a setting.
+const flagAnnotation = "ward-config-key"
+
+// RegisterFlags adds one flag per setting (plus --config) to fs. A
+// setting whose flag name the command already uses for its own flag gets
+// no flag there (its file and environment forms still apply).
 func RegisterFlags(fs *pflag.FlagSet) {
 	fs.String("config", "", "YAML configuration file (env WARD_CONFIG)")
 	for _, s := range settings {
-		if s.noFlag {
+		if s.noFlag || fs.Lookup(flagName(s)) != nil {
 			continue
 		}
 		usage := fmt.Sprintf("%s (config %s, env %s)", s.usage, s.key, envName(s.key))
@@ -327,6 +362,7 @@ func RegisterFlags(fs *pflag.FlagSet) {
 		default:
 			fs.String(flagName(s), s.def, usage)
 		}
+		_ = fs.SetAnnotation(flagName(s), flagAnnotation, []string{s.key}) // the flag was just added
 	}
 }
 
@@ -423,7 +459,7 @@ func Load(fs *pflag.FlagSet, environ []string) (*Config, error) {
 				continue
 			}
 			f := fs.Lookup(flagName(s))
-			if f == nil || !f.Changed {
+			if f == nil || !f.Changed || f.Annotations[flagAnnotation] == nil {
 				continue
 			}
 			v := f.Value.String()
@@ -632,6 +668,15 @@ func (c *Config) validate() error {
 	}
 	if c.Bus.NATSURL != "" && c.Store.PostgresDSN == "" {
 		return bad("bus.nats_url", "a cluster needs a shared store", "set store.postgres_dsn (WARD_STORE_POSTGRES_DSN) on every node too")
+	}
+	if i := slices.IndexFunc(Roles, func(r string) bool { return strings.EqualFold(r, c.Role) }); i >= 0 {
+		c.Role = Roles[i]
+	} else {
+		return bad("role", suggest.Unknown("role", c.Role, Roles), "")
+	}
+	if c.Role != RoleAll && (c.Store.PostgresDSN == "" || c.Bus.NATSURL == "") {
+		return bad("role", "role "+c.Role+" is one part of a cluster: it needs the cluster's shared PostgreSQL store and NATS bus",
+			"set store.postgres_dsn and bus.nats_url (WARD_STORE_POSTGRES_DSN, WARD_BUS_NATS_URL) on every node, or run a single node with --role all")
 	}
 	if c.Audit.Interval < time.Minute {
 		return bad("audit.interval", "must be at least 1m", "")

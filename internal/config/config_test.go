@@ -126,6 +126,10 @@ func TestErrors(t *testing.T) {
 		{"pprof-all-interfaces", "", nil, []string{"--pprof-addr", "0.0.0.0:6060"}, "pprof_addr", "flag"},
 		{"pprof-no-host", "", []string{"WARD_PPROF_ADDR=:6060"}, nil, "pprof_addr", "env"},
 		{"pprof-public-file", "pprof_addr: 192.0.2.7:6060\n", nil, nil, "pprof_addr", ":1"},
+		{"role-unknown-flag", "", nil, []string{"--role", "gatewya"}, "role", "flag"},
+		{"role-unknown-env", "", []string{"WARD_ROLE=worker"}, nil, "role", "env"},
+		{"role-without-cluster", "role: gateway\n", nil, nil, "role", ":1"},
+		{"role-without-nats", "", []string{"WARD_STORE_POSTGRES_DSN=postgres://x/y", "WARD_ROLE=api"}, nil, "role", "env"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -203,5 +207,49 @@ func TestPprofAddr(t *testing.T) {
 		if err != nil || c.PprofAddr != tt.want {
 			t.Errorf("%v %v: pprof_addr %q, %v; want %q", tt.env, tt.args, c.PprofAddr, err, tt.want)
 		}
+	}
+}
+
+// TestRole: --role takes any case and keeps the canonical spelling; an
+// unknown role is refused with the closest one; a part-role with the
+// cluster's store and bus is accepted.
+func TestRole(t *testing.T) {
+	cluster := []string{"WARD_STORE_POSTGRES_DSN=postgres://db/ward", "WARD_BUS_NATS_URL=nats://127.0.0.1:4222"}
+	c, err := Load(flags(t, "--role", "Detector"), cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Role != RoleDetector {
+		t.Errorf("role = %q, want %q", c.Role, RoleDetector)
+	}
+	if c, err := Load(flags(t), nil); err != nil || c.Role != RoleAll {
+		t.Errorf("default role = %q, %v; want all", c.Role, err)
+	}
+	_, err = Load(flags(t, "--role", "gatewya"), cluster)
+	if err == nil || !strings.Contains(err.Error(), "did you mean gateway?") {
+		t.Errorf("--role gatewya: %v, want a did-you-mean gateway", err)
+	}
+	_, err = Load(flags(t, "--role", "api"), nil)
+	if err == nil || !strings.Contains(err.Error(), "store.postgres_dsn") || !strings.Contains(err.Error(), "--role all") {
+		t.Errorf("--role api on a single node: %v, want the cluster's settings named", err)
+	}
+}
+
+// TestCommandFlagWins: a command whose own flag has a setting's name
+// (ward update keys rotate --role root) keeps it, and Load does not read
+// it as the setting.
+func TestCommandFlagWins(t *testing.T) {
+	fs := pflag.NewFlagSet("rotate", pflag.ContinueOnError)
+	fs.String("role", "", "the TUF role to rotate")
+	RegisterFlags(fs)
+	if err := fs.Parse([]string{"--role", "root"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(fs, nil)
+	if err != nil {
+		t.Fatalf("Load read the command's own --role as the setting: %v", err)
+	}
+	if c.Role != RoleAll {
+		t.Fatalf("role = %q, want the default", c.Role)
 	}
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/wardproject/ward/internal/bus"
 	"github.com/wardproject/ward/internal/detect"
-	"github.com/wardproject/ward/internal/leader"
 )
 
 // Detection in a cluster (see package detect's cluster.go): gateway nodes
@@ -46,15 +45,8 @@ func (s *Server) newClusterDetection(ctx context.Context, collector *detect.Coll
 		return nil, err
 	}
 	// A cluster has a shared PostgreSQL store (config checks it): one
-	// node at a time leads, through an advisory lock.
-	// TODO(H5): use the server's one elector once the roles wiring has it.
-	var el detect.Elector = leader.Local()
-	if dsn := string(cfg.Store.PostgresDSN); dsn != "" {
-		if el, err = leader.NewPostgres(leader.PostgresOptions{DSN: dsn, Schema: cfg.Store.PostgresSchema, Node: s.node, Logger: s.log}); err != nil {
-			return nil, err
-		}
-	}
-	return &clusterDetection{shipper: sh, ingester: in, elector: el}, nil
+	// node at a time leads "detect", through the server's elector.
+	return &clusterDetection{shipper: sh, ingester: in, elector: s.elector}, nil
 }
 
 // startShipper runs the gateway role's half of detection: at each window

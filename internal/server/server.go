@@ -43,8 +43,10 @@ import (
 	"github.com/wardproject/ward/internal/fleet"
 	"github.com/wardproject/ward/internal/gateway"
 	"github.com/wardproject/ward/internal/gwevent"
+	"github.com/wardproject/ward/internal/leader"
 	"github.com/wardproject/ward/internal/notify"
 	"github.com/wardproject/ward/internal/pki"
+	"github.com/wardproject/ward/internal/presence"
 	"github.com/wardproject/ward/internal/respond"
 	"github.com/wardproject/ward/internal/rollout"
 	"github.com/wardproject/ward/internal/secret"
@@ -112,6 +114,11 @@ type Server struct {
 	resigner  *update.Resigner
 	bus       bus.Bus  // nil: a single node
 	cluster   *cluster // nil: a single node
+	// elector chooses the node that runs each scheduled job (leader
+	// locks); presence reports this gateway node's sessions to the
+	// cluster's directory (nil: no gateway role, or a single node).
+	elector  leader.Elector
+	presence *presence.Reporter
 	// reconnected receives a value when the bus reconnects (cluster.run
 	// then re-reads the admission state).
 	reconnected chan struct{}
@@ -178,11 +185,13 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		s.firstStart,      // admin.token, ca.pem
 		s.openAuditTrail,  // hash-chained audit log and its anchor
 		s.joinBus,         // NATS (cluster only)
+		s.buildElector,    // leader locks of the scheduled work
 		s.buildStream,     // live stream hub
 		s.buildRecorder,   // device event recorder
 		s.buildAlerts,     // alert manager
 		s.buildDetection,  // collector, engine, cluster detection
 		s.buildGateway,    // MQTT gateway (observed by detection)
+		s.buildPresence,   // session directory reporter (cluster gateway only)
 		s.joinCluster,     // admission changes between nodes (cluster only)
 		s.buildRegistry,   // device registry (tells the gateway or the cluster)
 		s.buildResponder,  // automatic response
@@ -378,7 +387,7 @@ func fleetOptions(cfg *config.Config) fleet.Options {
 // every admission change, and on a cluster every other node too.
 func (s *Server) buildRegistry(context.Context) (err error) {
 	o := fleetOptions(s.cfg)
-	o.Store, o.CA, o.Observer, o.Gateway = s.db, s.ca, streamFeed{s.hub}, s.gw
+	o.Store, o.CA, o.Observer, o.Gateway, o.Sessions = s.db, s.ca, streamFeed{s.hub}, s.gw, s.sessionDirectory()
 	if s.cluster != nil {
 		o.Gateway = s.cluster
 	}
@@ -489,7 +498,8 @@ func (s *Server) buildAPI(context.Context) (err error) {
 	o.Console, o.Registry, o.Store, o.CA, o.EST = console, s.reg, s.db, s.ca, estH
 	o.Alerts, o.Mitigator, o.Detection, o.DetectStore = s.alerts, s.resp, s.engine, anchoredStore{s.db, s.anchor}
 	o.Addresses, o.Compliance, o.AuditVerifier, o.TUF = s.gw, s.comp, s.anchor, tufH
-	o.Devices, o.Rollouts, o.Firmware, o.Stream = s.reg, s.rollouts, s.site(), s.hub
+	o.Devices, o.Rollouts, o.Firmware, o.Stream = s.reg, s.apiRollouts(), s.site(), s.hub
+	o.ConnectedCount = s.connectedCount()
 	o.Metrics = promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
 	o.Ready, o.Problems, o.Logger, o.Registerer, o.Now = s.isReady.Load, s.problems, s.log, s.registry, s.opts.Now
 	o.MQTTPort = func() int {
@@ -504,8 +514,12 @@ func (s *Server) buildAPI(context.Context) (err error) {
 
 // listenHTTPS builds the HTTPS server and binds its listener.
 func (s *Server) listenHTTPS(context.Context) (err error) {
+	var handler http.Handler = s.api
+	if !s.runsAPI() {
+		handler = partHandler(s.cfg.Role, s.api)
+	}
 	s.httpSrv = &http.Server{
-		Handler:           s.api,
+		Handler:           handler,
 		TLSConfig:         s.ca.HTTPSConfig(s.crt, s.key),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -634,26 +648,39 @@ func (s *Server) Run(ctx context.Context) error {
 	recCtx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
 	recDone := make(chan error, 1)
 	go func() { recDone <- s.rec.Run(recCtx) }()
-	g.Go(func() error { return s.gw.Run(gctx) })
+	var gwReady <-chan struct{}
+	if s.runsGateway() {
+		g.Go(func() error { return s.gw.Run(gctx) })
+		gwReady = s.gw.Ready()
+	} else {
+		none := make(chan struct{})
+		close(none)
+		gwReady = none
+	}
+	if s.presence != nil {
+		g.Go(func() error { return s.presence.Run(gctx) })
+	}
+	if s.runsAPI() {
+		s.startScheduled(gctx, g) // audit, crl, rollouts, retention under leader locks
+		g.Go(func() error { return s.resigner.Run(gctx) })
+	}
+	g.Go(func() error { return s.pruneIssued(gctx) })
 	g.Go(func() error { return s.resp.Run(gctx) })
-	g.Go(func() error { return s.rollouts.Run(gctx) })
-	g.Go(func() error { return s.reg.Run(gctx) })
 	g.Go(func() error { return s.anchor.Run(gctx) })
 	g.Go(func() error { return s.hub.Run(gctx) })
-	g.Go(func() error { return s.resigner.Run(gctx) })
-	g.Go(func() error { return s.api.Run(gctx) })
 	if s.notify != nil {
 		g.Go(func() error { return s.notify.Run(gctx) })
 	}
 	if s.cluster != nil {
 		g.Go(func() error { return s.cluster.run(gctx) })
 	}
-	s.startShipper(gctx, g)
-	s.startDetector(gctx, g)
-	s.followDetection(gctx, g)
-	if !s.opts.ManualWindows {
-		g.Go(func() error { return s.comp.Loop(gctx) })
+	if s.runsGateway() {
+		s.startShipper(gctx, g)
 	}
+	if s.runsDetector() {
+		s.startDetector(gctx, g)
+	}
+	s.followDetection(gctx, g)
 	g.Go(func() error {
 		err := s.httpSrv.ServeTLS(s.httpsLn, "", "")
 		if errors.Is(err, http.ErrServerClosed) {
@@ -663,29 +690,21 @@ func (s *Server) Run(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		select {
-		case <-s.gw.Ready():
+		case <-gwReady:
 		case <-gctx.Done():
 			return nil
 		}
 		s.isReady.Store(true)
 		close(s.ready)
-		s.log.Info("ward ready", "https_addr", s.httpsLn.Addr().String(), "mqtt_addr", s.gw.Addr().String())
-		return nil
-	})
-	g.Go(func() error {
-		t := time.NewTicker(time.Hour)
-		defer t.Stop()
-		for {
-			select {
-			case <-gctx.Done():
-				return nil
-			case <-t.C:
-				if err := s.ca.RefreshCRL(gctx); err != nil {
-					s.log.Error("refresh CRL", "err", err)
-				}
-				s.ca.PruneIssued()
-			}
+		attrs := []any{"role", s.cfg.Role, "https_addr", s.httpsLn.Addr().String()}
+		if s.runsGateway() {
+			attrs = append(attrs, "mqtt_addr", s.gw.Addr().String())
 		}
+		if s.node != "" {
+			attrs = append(attrs, "node", s.node)
+		}
+		s.log.Info("ward ready", attrs...)
+		return nil
 	})
 	g.Go(func() error {
 		<-gctx.Done()
