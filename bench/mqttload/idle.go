@@ -35,7 +35,7 @@ func runIdle(o options, devs []device) error {
 	defer stop()
 	var (
 		mu      sync.Mutex
-		conns   = make([]*tls.Conn, o.connections)
+		conns   = make([]atomic.Pointer[tls.Conn], o.connections)
 		info    string
 		first   error
 		dropped atomic.Int64 // connections the broker closed while held
@@ -45,6 +45,28 @@ func runIdle(o options, devs []device) error {
 		up      atomic.Int64 // connections established
 		workers sync.WaitGroup
 	)
+	// Every connection pings from the start, also while the broker's
+	// memory is sampled: a broker closes a session that is silent for
+	// 1.5 keep-alives (450 s).
+	pinging := make(chan struct{})
+	defer close(pinging)
+	go func() {
+		ping := time.NewTicker(idlePing)
+		defer ping.Stop()
+		for {
+			select {
+			case <-pinging:
+				return
+			case <-ping.C:
+				for i := range conns {
+					if c := conns[i].Load(); c != nil {
+						_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+						_, _ = c.Write(pingreq)
+					}
+				}
+			}
+		}
+	}()
 	start := time.Now()
 	for range min(o.concurrency, max(o.connections, 1)) {
 		workers.Add(1)
@@ -70,7 +92,7 @@ func runIdle(o options, devs []device) error {
 					stop() // give up: the figure needs every connection
 					return
 				}
-				conns[k] = c
+				conns[k].Store(c)
 				up.Add(1)
 				if k == 0 {
 					mu.Lock()
@@ -97,8 +119,8 @@ func runIdle(o options, devs []device) error {
 	workers.Wait()
 	closeAll := func() {
 		closing.Store(true)
-		for _, c := range conns {
-			if c != nil {
+		for i := range conns {
+			if c := conns[i].Load(); c != nil {
 				_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 				_, _ = c.Write(mqttwire.DisconnectPacket)
 				c.Close()
@@ -179,19 +201,7 @@ func runIdle(o options, devs []device) error {
 		}()
 		hold = ch
 	}
-	ping := time.NewTicker(idlePing)
-	defer ping.Stop()
-	for held := true; held; {
-		select {
-		case <-hold:
-			held = false
-		case <-ping.C:
-			for _, c := range conns {
-				_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-				_, _ = c.Write(pingreq)
-			}
-		}
-	}
+	<-hold
 	n := dropped.Load()
 	closeAll()
 	fmt.Printf("%s idle: closed %d connections; %d had been closed by the broker while held\n", o.label, o.connections, n)
