@@ -21,17 +21,10 @@ WARMUP=${WARMUP:-2s}
 TMP=$(mktemp -d /tmp/ward-delivery.XXXXXX)
 WARD_PID= MOSQ_PID=
 
-cleanup() {
-	for p in $WARD_PID $MOSQ_PID; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
-	done
-	if [[ ${KEEP:-0} == 1 ]]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-
 NAME=delivery.sh
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
+trap cleanup_brokers EXIT
 need_tools
 
 HTTPS_PORT=$(free_port) MQTT_PORT=$(free_port) MOSQ_PORT=$(free_port)
@@ -43,13 +36,6 @@ build_tools
 
 RESULTS=$TMP/results
 : >"$RESULTS"
-record() {
-	local name=$1 out
-	shift
-	out=$("$@") || { echo "$out"; echo "$NAME: $name failed" >&2; exit 1; }
-	echo "$out" | grep -v '^RESULT'
-	echo "$out" | grep '^RESULT' | sed "s/^RESULT/$name/" >>"$RESULTS"
-}
 
 echo "== ward serve, per-device limits raised: ${RAISED[*]}"
 start_ward "${RAISED[@]}" "${RAISED_EST[@]}"

@@ -1,7 +1,26 @@
-# bench/lib.sh: what bench/run.sh and bench/connections.sh share. Source it
+# bench/lib.sh: what the scripts in bench/ share. Source it
 # after setting NAME (the script's name, for messages), ROOT (the
 # repository), TMP (a scratch directory), DATA (Ward's data directory),
 # HTTPS_PORT, MQTT_PORT and MOSQ_PORT. It starts nothing by itself.
+
+# cleanup_brokers stops WARD_PID and MOSQ_PID and removes TMP unless KEEP=1; the
+# scripts install it with "trap cleanup_brokers EXIT" (others keep their own cleanup).
+cleanup_brokers() {
+	for p in $WARD_PID $MOSQ_PID; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
+	done
+	if [[ ${KEEP:-0} == 1 ]]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
+}
+
+# record NAME CMD...: run CMD, print its output but for its RESULT line,
+# which is appended to $RESULTS under NAME; stop if CMD fails.
+record() {
+	local name=$1 out
+	shift
+	out=$("$@") || { echo "$out"; echo "$NAME: $name failed" >&2; exit 1; }
+	echo "$out" | grep -v '^RESULT'
+	echo "$out" | grep '^RESULT' | sed "s/^RESULT/$name/" >>"$RESULTS"
+}
 
 # free_port prints a loopback TCP port nobody listens on.
 free_port() {

@@ -25,17 +25,10 @@ EST_N=${EST_N:-3000}
 TMP=$(mktemp -d /tmp/ward-bench.XXXXXX)
 WARD_PID= MOSQ_PID=
 
-cleanup() {
-	for p in $WARD_PID $MOSQ_PID; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
-	done
-	if [[ ${KEEP:-0} == 1 ]]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-
 NAME=run.sh
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
+trap cleanup_brokers EXIT
 need_tools
 
 HTTPS_PORT=$(free_port) MQTT_PORT=$(free_port) MOSQ_PORT=$(free_port)
@@ -48,14 +41,6 @@ build_tools
 
 RESULTS=$TMP/results
 : >"$RESULTS"
-# record NAME: keep the RESULT line of the command's output under NAME.
-record() {
-	local name=$1 out
-	shift
-	out=$("$@") || { echo "$out"; echo "run.sh: $name failed" >&2; exit 1; }
-	echo "$out" | grep -v '^RESULT'
-	echo "$out" | grep '^RESULT' | sed "s/^RESULT/$name/" >>"$RESULTS"
-}
 
 echo "== ward serve (default limits) on 127.0.0.1:$HTTPS_PORT (HTTPS) and 127.0.0.1:$MQTT_PORT (MQTT/TLS)"
 start_ward "${RAISED_EST[@]}"
