@@ -76,6 +76,21 @@
 // subscriptions, and why the broker need not check the ACL on each
 // delivery (it did, at 6.6 % of a fan-out's CPU).
 //
+// # Delivery: nothing acknowledged is dropped silently
+//
+// A publisher's PUBACK is sent once every subscriber's session holds the
+// message. Each live session queues encoded messages up to
+// Limits.SubscriberQueueBytes, allocated only while messages wait, written
+// by a goroutine that exists only while the queue holds something. A full
+// queue (or in-flight window) makes the publisher wait, which stops reading
+// its socket, up to Limits.DeliveryWait for QoS 1/2 and
+// Limits.DeliveryWaitQoS0 for QoS 0. Then a QoS 0 message is dropped for
+// that subscriber, and a QoS 1/2 subscriber is disconnected as too slow
+// (MQTT 5: DISCONNECT 0x97; limit event slow-subscriber) with the message
+// kept in its session for when it resumes. Every drop is counted in
+// ward_gateway_delivery_dropped_total{qos,reason} and recorded on the
+// subscriber's device as a limit event delivery-dropped (rate-limited).
+//
 // # Before admission: a flood cannot close the gateway
 //
 // Until a connection has delivered its CONNECT it is in the handshake
