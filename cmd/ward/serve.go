@@ -14,6 +14,7 @@ import (
 
 	"github.com/wardproject/ward/internal/config"
 	"github.com/wardproject/ward/internal/memlimit"
+	"github.com/wardproject/ward/internal/notify"
 	"github.com/wardproject/ward/internal/profiler"
 	"github.com/wardproject/ward/internal/server"
 )
@@ -141,12 +142,19 @@ func newConfigCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Check the server configuration"}
 	check := &cobra.Command{
 		Use:   "check",
-		Short: "Validate the configuration and print effective values with their source (secrets redacted)",
+		Short: "Validate the configuration (the notify sinks and their secret files too) and print effective values with their source (secrets redacted)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cmd.Flags(), os.Environ())
 			if err != nil {
 				return err
+			}
+			// The notify section as the server reads it at start,
+			// secret files included.
+			if len(cfg.Notify) > 0 {
+				if _, err := notify.ParseConfig(cfg.Notify, true); err != nil {
+					return fmt.Errorf("config file, notify section: %w", err)
+				}
 			}
 			out, _ := cmd.Flags().GetString("output")
 			if out == "json" {

@@ -8,7 +8,8 @@ import (
 // Bus carries Ward's messages between components and, with the NATS
 // implementation, between nodes. It has two kinds of traffic: fan-out
 // topics (Publish, Subscribe) and work queues (Enqueue, Consume). The
-// implementations are inproc (one process) and nats (JetStream).
+// implementation is package nats (NATS JetStream); a single node runs
+// without a bus.
 //
 // All methods are safe for concurrent use.
 type Bus interface {

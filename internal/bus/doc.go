@@ -2,11 +2,12 @@
 // and notifications that every node must see, and work queues that spread
 // device observations over detector workers. It defines the Bus
 // interface, subject rules, errors and the shared ward_bus_* metrics; the
-// implementations are [github.com/wardproject/ward/internal/bus/inproc]
-// (one process, the default) and
-// [github.com/wardproject/ward/internal/bus/nats] (NATS JetStream, for
-// several nodes). Both pass the conformance suite in
-// [github.com/wardproject/ward/internal/bus/bustest].
+// implementation is [github.com/wardproject/ward/internal/bus/nats] (NATS
+// JetStream, for the nodes of a cluster; a single node has no bus). It
+// passes the conformance suite in
+// [github.com/wardproject/ward/internal/bus/bustest], which any other
+// implementation must pass too. (An in-process implementation existed
+// until issue 13 and was removed: no production path used it.)
 //
 // The package only moves bytes: encoding, and what a message means, belong
 // to its users. It is not a general broker: there is no request/reply, no
@@ -93,8 +94,9 @@
 //
 // # Testing
 //
-// Implementations run bustest.Run. Users of the bus test with an inproc
-// Bus, which needs no server; give it Backoff []time.Duration{0} so that
-// redelivery is immediate, or run under testing/synctest for the real
-// delays. Wait for deliveries on channels; never sleep.
+// Implementations run bustest.Run. Users of the bus test against the real
+// NATS server (wardtest.NATS, or wardtest.StartNATS for one a test may
+// stop), each test in its own namespace; give the nats Bus a short Backoff
+// so that redelivery is quick. Wait for deliveries on channels; never
+// sleep.
 package bus

@@ -84,21 +84,3 @@ func CheckPayload(data []byte, max int) error {
 	}
 	return nil
 }
-
-// Match reports whether subject matches pattern, both already valid:
-// "*" matches one token and a final ">" one or more tokens.
-func Match(pattern, subject string) bool {
-	for {
-		pt, prest, pmore := strings.Cut(pattern, ".")
-		st, srest, smore := strings.Cut(subject, ".")
-		switch {
-		case pt == ">":
-			return true
-		case pt != "*" && pt != st:
-			return false
-		case !pmore || !smore:
-			return pmore == smore
-		}
-		pattern, subject = prest, srest
-	}
-}

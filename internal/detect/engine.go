@@ -370,15 +370,6 @@ func (e *Engine) evaluateWindow(ctx context.Context, end time.Time, dps []Datapo
 	return nil
 }
 
-func tierName(m int) string {
-	for n, t := range windowTiers {
-		if t == m {
-			return n
-		}
-	}
-	return strconv.Itoa(m)
-}
-
 // evaluate runs every profile over the datapoints of one closed tier.
 func (e *Engine) evaluate(ctx context.Context, tier int, dps []Datapoint, info map[string]deviceInfo, end time.Time) {
 	profiles := e.Profiles()

@@ -263,9 +263,3 @@ func (f *frameConn) refuse(reason, detail string) error {
 	}
 	return &errFrame{reason: reason, detail: detail}
 }
-
-// isFrameError reports whether err is a packet refused by frameConn.
-func isFrameError(err error) bool {
-	var fe *errFrame
-	return errors.As(err, &fe)
-}

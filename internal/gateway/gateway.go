@@ -270,6 +270,14 @@ type Limits struct {
 	DeliveryWaitQoS0 time.Duration
 }
 
+// WithDefaults returns l with every zero (or negative) field set to its
+// documented default, as New applies them. internal/config's defaults are
+// the same values (held by a test of internal/server).
+func (l Limits) WithDefaults() Limits {
+	l.setDefaults()
+	return l
+}
+
 func (l *Limits) setDefaults() {
 	if l.MaxMessageBytes <= 0 {
 		l.MaxMessageBytes = 256 << 10

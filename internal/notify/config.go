@@ -1,13 +1,17 @@
 package notify
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/wardproject/ward/internal/alert"
 	"github.com/wardproject/ward/internal/secret"
@@ -248,4 +252,33 @@ func ReadSecretFile(path string) (secret.Value, error) {
 		return "", fmt.Errorf("secret in %s is shorter than %d bytes; generate one: head -c 32 /dev/urandom | base64 > %s", path, MinSecretBytes, path)
 	}
 	return secret.Value(s), nil
+}
+
+// ParseConfig decodes the notify section (its YAML, as config.Config.Notify
+// holds it), refusing unknown keys, and validates it (Config.Validate).
+// With checkSecrets it also reads every webhook's secret file, as the
+// server does at start: `ward config check` reports a missing or
+// world-readable secret before the server would refuse to start.
+func ParseConfig(section []byte, checkSecrets bool) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(section))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("notify: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	if checkSecrets {
+		var errs []error
+		for _, w := range c.Webhooks {
+			if _, err := w.Options(nil, ""); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return Config{}, err
+		}
+	}
+	return c, nil
 }

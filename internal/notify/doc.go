@@ -128,8 +128,9 @@
 //
 // An MQTT sink publishes the webhook's JSON body to
 // <topic_prefix>/<severity>/<device> (default prefix ward/alerts) at QoS 1
-// through a Publisher: Ward's own broker, adapted by the server, or a
-// PahoPublisher to an external broker.
+// through a Publisher: Ward's own broker (the gateway's Publish). An
+// external broker is not supported: its client was removed in issue 13 as
+// no configuration reached it.
 //
 // # Configuration
 //

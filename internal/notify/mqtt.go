@@ -13,9 +13,9 @@ import (
 // DefaultTopicPrefix is the default first levels of the MQTT topic.
 const DefaultTopicPrefix = "ward/alerts"
 
-// Publisher publishes one MQTT message. The server adapts Ward's own
-// broker to it (mochi's *mqtt.Server has this very method when its inline
-// client is enabled); *PahoPublisher publishes to an external broker.
+// Publisher publishes one MQTT message: *gateway.Gateway (Ward's own
+// broker) implements it, as does mochi's *mqtt.Server with its inline
+// client enabled.
 type Publisher interface {
 	Publish(topic string, payload []byte, retain bool, qos byte) error
 }

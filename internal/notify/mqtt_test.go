@@ -8,10 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
 	mqtt "github.com/wardproject/ward/internal/mochi"
-	"github.com/wardproject/ward/internal/mochi/hooks/auth"
-	"github.com/wardproject/ward/internal/mochi/listeners"
 	"github.com/wardproject/ward/internal/mochi/packets"
 
 	"github.com/google/go-cmp/cmp"
@@ -120,76 +117,6 @@ func TestNewMQTTErrors(t *testing.T) {
 	}
 }
 
-// startBroker starts a mochi broker on 127.0.0.1:0 that lets anyone in
-// (auth.AllowHook: tests only) and returns its address.
-func startBroker(t *testing.T) string {
-	t.Helper()
-	srv := mqtt.New(&mqtt.Options{
-		Logger:                 slog.New(slog.NewTextHandler(io.Discard, nil)),
-		InlineClient:           true,
-		SysTopicResendInterval: 3600,
-	})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
-	}
-	l := listeners.NewTCP(listeners.Config{ID: "t", Address: "127.0.0.1:0"})
-	if err := srv.AddListener(l); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return l.Address()
-}
-
-// subscribe connects a paho client subscribed to filter.
-func subscribe(t *testing.T, addr, filter string) <-chan message {
-	t.Helper()
-	got := make(chan message, 10)
-	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("sub").SetAutoReconnect(false))
-	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
-		t.Fatalf("subscriber connect: %v", tok.Error())
-	}
-	t.Cleanup(func() { c.Disconnect(100) })
-	tok := c.Subscribe(filter, 1, func(_ paho.Client, m paho.Message) {
-		got <- message{topic: m.Topic(), payload: m.Payload(), retain: m.Retained(), qos: m.Qos()}
-	})
-	if !tok.WaitTimeout(wait) || tok.Error() != nil {
-		t.Fatalf("subscribe: %v", tok.Error())
-	}
-	return got
-}
-
-func TestPahoPublisherToBroker(t *testing.T) {
-	addr := startBroker(t)
-	got := subscribe(t, addr, "ward/alerts/#")
-	pub, err := notify.NewPahoPublisher(notify.PahoOptions{Broker: "mqtt://" + addr, ClientID: "ward-notify", Timeout: wait})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	s, err := notify.NewMQTT(notify.MQTTOptions{Publisher: pub})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Publish waits for the connection, which NewPahoPublisher started.
-	if err := s.Send(t.Context(), sample()); err != nil {
-		t.Fatal(err)
-	}
-	m := recvTimeout(t, got, "the message at the subscriber")
-	if m.topic != "ward/alerts/high/d-42" {
-		t.Errorf("topic %q", m.topic)
-	}
-	var n alert.Notification
-	if err := json.Unmarshal(m.payload, &n); err != nil {
-		t.Fatal(err)
-	}
-	if d := cmp.Diff(sample(), n); d != "" {
-		t.Errorf("payload (-want +got):\n%s", d)
-	}
-}
-
 func TestMochiInlinePublisher(t *testing.T) {
 	srv := mqtt.New(&mqtt.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), InlineClient: true})
 	t.Cleanup(func() { srv.Close() })
@@ -208,24 +135,5 @@ func TestMochiInlinePublisher(t *testing.T) {
 	}
 	if m := recvTimeout(t, got, "the inline publish"); m.topic != "ward/alerts/high/d-42" {
 		t.Errorf("topic %q", m.topic)
-	}
-}
-
-func TestNewPahoPublisherErrors(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		opts notify.PahoOptions
-		want string
-	}{
-		{"plain remote", notify.PahoOptions{Broker: "mqtt://broker.example.com:1883", ClientID: "w"}, "plain MQTT is allowed only"},
-		{"scheme", notify.PahoOptions{Broker: "ws://broker.example.com", ClientID: "w"}, `unsupported scheme "ws"`},
-		{"client id", notify.PahoOptions{Broker: "mqtts://broker.example.com:8883"}, "client_id: required"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := notify.NewPahoPublisher(tt.opts)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error %v, want one containing %q", err, tt.want)
-			}
-		})
 	}
 }

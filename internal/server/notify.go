@@ -1,10 +1,7 @@
 package server
 
 import (
-	"bytes"
 	"fmt"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/wardproject/ward/internal/api"
 	"github.com/wardproject/ward/internal/notify"
@@ -16,13 +13,8 @@ func (s *Server) newDispatcher() (*notify.Dispatcher, error) {
 	if len(s.cfg.Notify) == 0 {
 		return nil, nil
 	}
-	var nc notify.Config
-	dec := yaml.NewDecoder(bytes.NewReader(s.cfg.Notify))
-	dec.KnownFields(true)
-	if err := dec.Decode(&nc); err != nil {
-		return nil, fmt.Errorf("config notify: %w", err)
-	}
-	if err := nc.Validate(); err != nil {
+	nc, err := notify.ParseConfig(s.cfg.Notify, false)
+	if err != nil {
 		return nil, fmt.Errorf("config notify: %w", err)
 	}
 	var routes []notify.Route

@@ -3,6 +3,7 @@ package stream
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
-	"github.com/wardproject/ward/internal/bus/inproc"
+	natsbus "github.com/wardproject/ward/internal/bus/nats"
+	"github.com/wardproject/ward/internal/wardtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -291,7 +293,10 @@ func TestEncoder(t *testing.T) {
 // TestCluster: two hubs on one bus see each other's events once, and not
 // their own twice; a repeated bus message is dropped by its origin ID.
 func TestCluster(t *testing.T) {
-	b, err := inproc.New(inproc.Options{})
+	url := wardtest.NATS(t)
+	ns := "test_" + rand.Text()[:12]
+	t.Cleanup(func() { wardtest.DeleteNATSStream(t, url, ns+"_queues") })
+	b, err := natsbus.New(natsbus.Options{URL: url, Namespace: ns})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -311,24 +311,6 @@ func (r *Repository) addTarget(ctx context.Context, t Target, path string, conte
 	return tf, nil
 }
 
-// Delegate creates or replaces the delegation models/<model> (paths
-// <model>/*/*, terminating) to keys with threshold, re-signs targets and,
-// when this process holds the new keys, the delegated metadata.
-func (r *Repository) Delegate(ctx context.Context, model string, keys []*metadata.Key, threshold int) error {
-	if err := CheckModel(model); err != nil {
-		return err
-	}
-	return r.mutate(func() error {
-		if r.root == nil {
-			return ErrNotInitialized
-		}
-		if err := r.delegate(model, keys, threshold); err != nil {
-			return err
-		}
-		return r.maybeResignOnline()
-	})
-}
-
 // Targets returns the firmware targets of every delegated role, by path.
 func (r *Repository) Targets() map[string]*metadata.TargetFiles {
 	r.mu.Lock()

@@ -12,8 +12,7 @@
 // when it reconnects, whatever the bus kept, so a stream (with one
 // ephemeral consumer per subscriber, storage and flow control) would buy
 // no guarantee worth its cost. Core NATS gives at-most-once delivery with
-// per-publisher ordering and sub-millisecond latency. As in package inproc,
-// each subscription has a bounded queue drained by its own goroutine; a
+// per-publisher ordering and sub-millisecond latency. Each subscription has a bounded queue drained by its own goroutine; a
 // full queue drops and counts (ward_bus_dropped_total{reason=
 // "subscriber_full"}) instead of stalling the connection.
 //
