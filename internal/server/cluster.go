@@ -44,6 +44,9 @@ type cluster struct {
 	applied func(admissionMsg)
 	// resynced, when set (tests), is called after each resync.
 	resynced func()
+	// revocationCheck is how often run re-reads the revocations (0:
+	// defaultRevocationCheck; tests shorten it).
+	revocationCheck time.Duration
 	// reconnected receives a value when the bus has reconnected (see
 	// natsbus.Options.Reconnected); run then resyncs.
 	reconnected chan struct{}
@@ -56,11 +59,25 @@ type cluster struct {
 }
 
 // run resyncs after each bus reconnection until ctx ends.
+//
+// Every revocationCheck it also re-reads the revocations alone: a message
+// can be lost without a reconnection (a subscriber queue overflowing), and
+// a revocation is the one change that must never wait for the next one.
 func (c *cluster) run(ctx context.Context) error {
+	every := c.revocationCheck
+	if every <= 0 {
+		every = defaultRevocationCheck
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-t.C:
+			if err := c.reloadRevocations(ctx); err != nil && ctx.Err() == nil {
+				c.log.Error("re-read revocations from the store", "err", err)
+			}
 		case <-c.reconnected:
 			c.log.Info("bus reconnected: re-reading revocations, devices and model policies from the store")
 			for err := c.resync(ctx); err != nil && ctx.Err() == nil; err = c.resync(ctx) {
@@ -73,6 +90,22 @@ func (c *cluster) run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// defaultRevocationCheck is how often every node re-reads the
+// revocations from the store, whatever the bus says.
+const defaultRevocationCheck = time.Minute
+
+// reloadRevocations re-reads the revocations and disconnects what they
+// revoke on this node.
+func (c *cluster) reloadRevocations(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.ca.ReloadRevocations(ctx); err != nil {
+		return err
+	}
+	c.gw.CertificateRevoked()
+	return nil
 }
 
 // resync re-reads every admission change this node may have missed from

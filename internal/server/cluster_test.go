@@ -199,3 +199,33 @@ func TestClusterResyncAfterReconnect(t *testing.T) {
 		t.Error("node B accepted the revoked device after reconnecting")
 	}
 }
+
+// TestClusterRevocationWithoutMessage: a revocation whose bus message
+// never comes (written to the shared store behind the nodes' backs, as a
+// message lost to a subscriber queue overflow would leave it) still
+// disconnects the device from node B at B's next periodic re-read.
+func TestClusterRevocationWithoutMessage(t *testing.T) {
+	wardtest.PostgresStore(t)
+	nats := wardtest.StartNATS(t)
+	t.Setenv("WARD_BUS_NATS_URL", nats.URL())
+	t.Setenv("WARD_BUS_NAMESPACE", "norevmsg")
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a := start(t, dirA)
+	shareCA(t, dirA, dirB)
+	bnode := startWith(t, dirB, Options{revocationCheck: 500 * time.Millisecond})
+	cert := a.enroll(t, "sensor-q")
+	dev, err := bnode.connect(&cert, "sensor-q", a.srv.CA().RootPool())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Disconnect(0)
+	serial := fmt.Sprintf("%x", cert.Leaf.SerialNumber)
+	if err := a.srv.db.RevokeCertificate(context.Background(), serial, "keyCompromise", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-dev.lost:
+	case <-time.After(wait):
+		t.Fatal("node B kept a device whose certificate the store has revoked, with no message on the bus")
+	}
+}

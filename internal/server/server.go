@@ -87,6 +87,9 @@ type Options struct {
 	// admissionResynced (tests) is called after each re-read of the
 	// admission state that follows a bus reconnection.
 	admissionResynced func()
+	// revocationCheck (tests) is how often a cluster node re-reads the
+	// revocations from the store (0: every minute).
+	revocationCheck time.Duration
 	// streamRecheck (tests) is how often a live stream re-checks its
 	// token (0: the stream package's default).
 	streamRecheck time.Duration
@@ -367,7 +370,8 @@ func (s *Server) joinCluster(context.Context) error {
 		return nil
 	}
 	s.cluster = &cluster{node: s.node, bus: s.bus, gw: s.gw, ca: s.ca, db: s.db, log: s.log.With("component", "cluster"),
-		applied: s.opts.admissionApplied, resynced: s.opts.admissionResynced, reconnected: s.reconnected}
+		applied: s.opts.admissionApplied, resynced: s.opts.admissionResynced, reconnected: s.reconnected,
+		revocationCheck: s.opts.revocationCheck}
 	if _, err := s.bus.Subscribe(admissionSubject, s.cluster.receive); err != nil {
 		return err
 	}
