@@ -19,9 +19,35 @@ const (
 	recordBufferSize = recordHeaderLen + maxPlaintext + 256
 )
 
-// recordBuffers are recordConn's read-ahead buffers, held only while
-// bytes that the TLS layer has not taken are buffered.
-var recordBuffers = sync.Pool{New: func() any { b := make([]byte, recordBufferSize); return &b }}
+// smallRecordBuffer is the read-ahead buffer a session takes first: a
+// PINGREQ or a small publish fits, so thousands of sessions woken at once
+// (devices whose keep-alives line up) take 1 KiB each, not 16.
+const smallRecordBuffer = 1 << 10
+
+// recordBuffers and smallRecordBuffers are recordConn's read-ahead
+// buffers, held only while bytes that the TLS layer has not taken are
+// buffered. A session takes a large one after a read filled a small one.
+var (
+	recordBuffers      = sync.Pool{New: func() any { b := make([]byte, recordBufferSize); return &b }}
+	smallRecordBuffers = sync.Pool{New: func() any { b := make([]byte, smallRecordBuffer); return &b }}
+)
+
+// getRecordBuffer returns a large read-ahead buffer if big, else a small one.
+func getRecordBuffer(big bool) *[]byte {
+	if big {
+		return recordBuffers.Get().(*[]byte)
+	}
+	return smallRecordBuffers.Get().(*[]byte)
+}
+
+// putRecordBuffer gives b back to its pool.
+func putRecordBuffer(b *[]byte) {
+	if len(*b) == recordBufferSize {
+		recordBuffers.Put(b)
+	} else {
+		smallRecordBuffers.Put(b)
+	}
+}
 
 // recordConn is the TCP connection under a session's TLS layer. It reads
 // from the socket into a pooled buffer and hands the TLS layer at most the
@@ -43,11 +69,12 @@ type recordConn struct {
 	r, w int             // (*buf)[r:w] is buffered
 	left int             // bytes of the current record not yet handed over; 0: at a record boundary
 	err  error           // read error to return once buf is drained
+	big  bool            // the last read filled its buffer: take a large one next
 	raw  syscall.RawConn // the socket, for waitReadable; nil until first needed
 }
 
 func newRecordConn(c net.Conn, first byte) *recordConn {
-	rc := &recordConn{Conn: c, buf: recordBuffers.Get().(*[]byte)}
+	rc := &recordConn{Conn: c, buf: getRecordBuffer(false)}
 	(*rc.buf)[0] = first
 	rc.w = 1
 	return rc
@@ -84,7 +111,7 @@ func (rc *recordConn) Read(p []byte) (int, error) {
 	rc.r += n
 	rc.left -= n
 	if rc.r == rc.w {
-		recordBuffers.Put(rc.buf)
+		putRecordBuffer(rc.buf)
 		rc.buf, rc.r, rc.w = nil, 0, 0
 	}
 	return n, nil
@@ -96,14 +123,16 @@ func (rc *recordConn) fill() error {
 		return rc.err
 	}
 	if rc.buf == nil {
-		rc.buf, rc.r, rc.w = recordBuffers.Get().(*[]byte), 0, 0
+		rc.buf, rc.r, rc.w = getRecordBuffer(rc.big), 0, 0
 	}
 	if rc.w == len(*rc.buf) {
 		rc.w = copy(*rc.buf, (*rc.buf)[rc.r:rc.w])
 		rc.r = 0
 	}
+	space := len(*rc.buf) - rc.w
 	n, err := rc.Conn.Read((*rc.buf)[rc.w:])
 	rc.w += n
+	rc.big = n == space
 	if err != nil {
 		rc.err = err
 		if n > 0 {
@@ -111,7 +140,7 @@ func (rc *recordConn) fill() error {
 		}
 	}
 	if rc.w == rc.r {
-		recordBuffers.Put(rc.buf)
+		putRecordBuffer(rc.buf)
 		rc.buf, rc.r, rc.w = nil, 0, 0
 		if err == nil {
 			return nil
