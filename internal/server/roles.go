@@ -117,28 +117,26 @@ func (s *Server) startScheduled(ctx context.Context, g *errgroup.Group) {
 // validity (leader job "crl"), and tells the other nodes, which re-sign
 // theirs from the store (each node serves its own copy at /crl).
 func (s *Server) refreshCRL(ctx context.Context) error {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	return hourly(ctx, func() {
 		before := s.ca.CRL()
 		if err := s.ca.RefreshCRL(ctx); err != nil {
 			s.log.Error("refresh CRL", "err", err)
-			continue
+			return
 		}
 		if s.cluster != nil && !bytes.Equal(before, s.ca.CRL()) {
 			s.cluster.publish("crl", "")
 		}
-	}
+	})
 }
 
 // pruneIssued drops expired and revoked certificates from this node's
 // in-memory issued set every hour (every node keeps its own).
 func (s *Server) pruneIssued(ctx context.Context) error {
+	return hourly(ctx, func() { s.ca.PruneIssued() })
+}
+
+// hourly calls fn every hour until ctx is done, then returns nil.
+func hourly(ctx context.Context, fn func()) error {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -146,7 +144,7 @@ func (s *Server) pruneIssued(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			s.ca.PruneIssued()
+			fn()
 		}
 	}
 }
