@@ -83,7 +83,15 @@ func (s *Stepped) Now() time.Time {
 }
 
 // Step advances the clock by one window and closes it on the server.
+//
+// The rollout engine first handles everything queued so far at the old
+// time: a device's update report it is still handling would otherwise
+// check the gates at the new time, soak over, before the window's alerts
+// reach it (TestRolloutScenarios' Mirai release then passed wave 1).
 func (s *Stepped) Step(ctx context.Context) (time.Time, error) {
+	if err := s.Server.Rollouts().Sync(ctx); err != nil {
+		return time.Time{}, err
+	}
 	s.mu.Lock()
 	s.now = s.now.Add(s.Window)
 	end := s.now
