@@ -175,6 +175,10 @@ type Gateway struct {
 	SubscriberQueueBytes int
 	DeliveryWait         time.Duration
 	DeliveryWaitQoS0     time.Duration
+	// OfflineQueueBytes (gateway.offline_queue_bytes) caps the QoS 1/2
+	// messages a persisted session holds while its device is offline; a
+	// publish it cannot hold is refused, not acknowledged.
+	OfflineQueueBytes int
 }
 
 // Store is the storage section: the embedded SQLite file in DataDir by
@@ -315,6 +319,7 @@ var settings = []setting{
 	{key: "gateway.subscriber_queue_bytes", kind: kInt, def: "1048576", usage: "bytes of messages queued for one live session before publishers wait for it (allocated only while messages wait)", ptr: func(c *Config) any { return &c.Gateway.SubscriberQueueBytes }},
 	{key: "gateway.delivery_wait", kind: kDuration, def: "5s", usage: "how long a publish waits for a subscriber's full queue (the publisher's socket is not read meanwhile); then a subscriber that takes no QoS 1/2 message is disconnected (0x97) and its persistent session keeps the message", ptr: func(c *Config) any { return &c.Gateway.DeliveryWait }},
 	{key: "gateway.delivery_wait_qos0", kind: kDuration, def: "500ms", usage: "the same wait for QoS 0; then the message is dropped for that subscriber and counted (ward_gateway_delivery_dropped_total, device event limit=delivery-dropped)", ptr: func(c *Config) any { return &c.Gateway.DeliveryWaitQoS0 }},
+	{key: "gateway.offline_queue_bytes", kind: kInt, def: "1048576", usage: "bytes of QoS 1/2 messages a persisted session holds while its device is offline (with about 800 bytes of bookkeeping each); a QoS 1/2 publish a matching offline session cannot hold is refused before its PUBACK (MQTT 5: 0x97 Quota exceeded; 3.1.1: connection closed unacknowledged, the client resends) and counted (ward_gateway_delivery_refused_total)", ptr: func(c *Config) any { return &c.Gateway.OfflineQueueBytes }},
 	{key: "detect.window", kind: kDuration, def: "1m", usage: "shortest detection window; the 5m and 1h windows are 5x and 60x it", ptr: func(c *Config) any { return &c.Detect.Window }, flag: "detect-window"},
 	{key: "store.postgres_dsn", usage: "PostgreSQL DSN instead of the embedded SQLite store (file or env only: it may hold a password)", ptr: func(c *Config) any { return &c.Store.PostgresDSN }, noFlag: true},
 	{key: "store.postgres_schema", def: "ward", usage: "PostgreSQL schema for Ward's tables", ptr: func(c *Config) any { return &c.Store.PostgresSchema }},
@@ -653,7 +658,7 @@ func (c *Config) validate() error {
 	for _, v := range []struct {
 		key string
 		n   int
-	}{{"gateway.sessions_per_device", c.Gateway.SessionsPerDevice}, {"gateway.handshakes_per_address", c.Gateway.HandshakesPerAddress}, {"gateway.handshakes_per_prefix", c.Gateway.HandshakesPerPrefix}, {"gateway.subscriber_queue_bytes", c.Gateway.SubscriberQueueBytes}} {
+	}{{"gateway.sessions_per_device", c.Gateway.SessionsPerDevice}, {"gateway.handshakes_per_address", c.Gateway.HandshakesPerAddress}, {"gateway.handshakes_per_prefix", c.Gateway.HandshakesPerPrefix}, {"gateway.subscriber_queue_bytes", c.Gateway.SubscriberQueueBytes}, {"gateway.offline_queue_bytes", c.Gateway.OfflineQueueBytes}} {
 		if v.n < 1 {
 			return bad(v.key, "must be at least 1", "")
 		}

@@ -342,25 +342,40 @@ func TestSessionsPerDevice(t *testing.T) {
 
 // TestOfflineSessionsBoundedAndPurgedOnRevocation: one device opens ten
 // persistent sessions subscribed at QoS 1 to its own tree and leaves them
-// offline, then publishes 200 messages of 64 KiB. The broker keeps at most
-// SessionsPerDevice sessions and OfflineQueue messages for each (it used
-// to copy every message into every session: 125 MiB here), and revoking
-// the device releases them.
+// offline, then publishes 200 messages of 64 KiB (MQTT 5). The broker
+// keeps at most SessionsPerDevice sessions and OfflineQueueBytes for each
+// (it used to copy every message into every session: 125 MiB here); the
+// publishes they cannot hold are refused (PUBACK 0x97), and revoking the
+// device releases them.
 func TestOfflineSessionsBoundedAndPurgedOnRevocation(t *testing.T) {
 	e := newEnv(t, activeDevices("dev-a"), nil, gateway.Limits{MessagesPerSecond: 1e6, BytesPerSecond: 1e12, MaxMessageBytes: 64 << 10})
 	cert := issue(t, e.ca, "dev-a")
 	for i := range 10 {
 		e.offlineSession(t, &cert, "dev-a", fmt.Sprintf("dev-a:s%d", i))
 	}
-	pub := e.mustConnect(&cert, "dev-a:pub")
+	pub, _ := e.dial5(&cert, "dev-a:pub")
 	before := heapInUse()
 	payload := make([]byte, 64<<10)
+	acked := 0
 	for range 200 {
-		pub.publish(t, "devices/dev-a/data", payload)
+		code, err := pub.publishAcked("devices/dev-a/data", payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch code {
+		case 0:
+			acked++
+		case packets.ErrQuotaExceeded.Code:
+		default:
+			t.Fatalf("PUBACK %#x, want 0 or 0x97", code)
+		}
 	}
 	queued := int64(heapInUse()) - int64(before)
-	t.Logf("heap in use grew %d KiB with the offline sessions queueing", queued>>10)
-	if limit := int64(4 * gateway.OfflineQueue * (64 << 10) * 3 / 2); queued > limit {
+	t.Logf("heap in use grew %d KiB with the offline sessions queueing; %d of 200 publishes acknowledged, the rest refused", queued>>10, acked)
+	if acked == 0 || acked == 200 {
+		t.Errorf("%d of 200 publishes acknowledged, want the first ones only", acked)
+	}
+	if limit := int64(4 * gateway.Limits{}.WithDefaults().OfflineQueueBytes * 3 / 2); queued > limit {
 		t.Errorf("offline sessions of one device hold %d MiB, want under %d MiB", queued>>20, limit>>20)
 	}
 	e.gw.SetDevice(store.Device{ID: "dev-a", Model: "m1", Status: store.StatusRevoked})

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/wardproject/ward/internal/gateway"
 	"github.com/wardproject/ward/internal/gwevent"
+	"github.com/wardproject/ward/internal/mochi/packets"
 	"github.com/wardproject/ward/internal/store"
 )
 
@@ -121,48 +121,84 @@ func seqs(got map[int]bool, msgs <-chan paho.Message, until time.Duration) {
 	}
 }
 
-// counter returns the value of the series of name whose labels include all of want.
+// counter returns the sum of the counters of name whose labels include all of want.
 func (e *env) counter(name string, want map[string]string) float64 {
 	e.t.Helper()
-	return e.series(name, func(m *dto.Metric) bool {
-		n := 0
-		for _, l := range m.GetLabel() {
-			if v, ok := want[l.GetName()]; ok && v == l.GetValue() {
-				n++
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			n := 0
+			for _, l := range m.GetLabel() {
+				if v, ok := want[l.GetName()]; ok && v == l.GetValue() {
+					n++
+				}
+			}
+			if n == len(want) {
+				sum += m.GetCounter().GetValue()
 			}
 		}
-		return n == len(want)
-	})
+	}
+	return sum
 }
 
 // TestStalledSubscriberLosesNothingAcknowledged: a device subscribed at
 // QoS 1 with a persistent session stops reading while another device
-// publishes QoS 1 messages to it. The publisher waits (its PUBACKs are
-// late, not lost); the stalled subscriber is disconnected as too slow (a
-// limit event slow-subscriber); every message the publisher had a PUBACK
-// for is then either received by the subscriber (before the stall, from
-// its socket, or resent to its resumed session) or counted as dropped for
-// its full offline queue - never silently lost.
+// publishes QoS 1 messages to it (MQTT 5). The publisher waits (its
+// PUBACKs are late, not lost); the stalled subscriber is disconnected as
+// too slow (a limit event slow-subscriber), and its session, now offline,
+// takes nothing past OfflineQueueBytes: the publishes it cannot hold are
+// refused (PUBACK 0x97). Every message the publisher had a positive PUBACK
+// for is then received by the subscriber (before the stall, from its
+// socket, or resent to its resumed session), and none is dropped.
 func TestStalledSubscriberLosesNothingAcknowledged(t *testing.T) {
-	e := newEnv(t, activeDevices("dev-p", "dev-s"), fleetModel, deliveryLimits(16<<10, 300*time.Millisecond, 100*time.Millisecond))
+	lim := deliveryLimits(16<<10, 300*time.Millisecond, 100*time.Millisecond)
+	lim.OfflineQueueBytes = 128 << 10
+	e := newEnv(t, activeDevices("dev-p", "dev-s"), fleetModel, lim)
 	pcert, scert := issue(t, e.ca, "dev-p"), issue(t, e.ca, "dev-s")
 	sub, sc := e.stallable(t, &scert, "dev-s:app", persistent)
 	sub.subscribe(t, "fleet/#")
-	pub := e.mustConnect(&pcert, "dev-p:app")
+	pub, _ := e.dial5(&pcert, "dev-p:app")
 
 	sc.stall()
 	const n = 300
 	payload := make([]byte, 2<<10)
+	acked := map[int]bool{}
+	refused := 0
 	for i := 1; i <= n; i++ {
 		copy(payload, fmt.Sprintf("%08d", i))
-		pub.publish(t, "fleet/data", payload) // waits for the PUBACK
+		code, err := pub.publishAcked("fleet/data", payload) // waits for the PUBACK
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch code {
+		case 0:
+			acked[i] = true
+		case packets.ErrQuotaExceeded.Code:
+			refused++
+		default:
+			t.Fatalf("publish %d: PUBACK %#x, want 0 or 0x97", i, code)
+		}
 	}
 	e.waitEvent(func(ev store.Event) bool {
 		return ev.Kind == gwevent.Limit.String() && ev.DeviceID == "dev-s" && ev.Detail["limit"] == gwevent.LimitSlowSubscriber
 	})
-	dropped := int(e.counter("ward_gateway_delivery_dropped_total", map[string]string{"qos": "1", "reason": gwevent.DropReasonOfflineQueue}))
-	if other := e.counter("ward_gateway_delivery_dropped_total", map[string]string{"qos": "1", "reason": gwevent.DropReasonQueueFull}); other != 0 {
-		t.Errorf("%v QoS 1 messages dropped for a full queue, want none", other)
+	if refused == 0 {
+		t.Errorf("all %d publishes to the stalled subscriber were acknowledged, want those past its offline bound refused", n)
+	}
+	if got := e.counter("ward_gateway_delivery_refused_total", map[string]string{"qos": "1", "reason": gwevent.DropReasonOfflineQueue}); int(got) != refused {
+		t.Errorf("ward_gateway_delivery_refused_total = %v, want %d", got, refused)
+	}
+	for _, q := range []string{"1", "2"} {
+		if d := e.counter("ward_gateway_delivery_dropped_total", map[string]string{"qos": q}); d != 0 {
+			t.Errorf("%v QoS %s messages dropped, want none", d, q)
+		}
 	}
 
 	// The stalled client reads what its socket holds, then sees the close.
@@ -183,22 +219,273 @@ func TestStalledSubscriberLosesNothingAcknowledged(t *testing.T) {
 	if !present {
 		t.Fatal("the slow subscriber's persistent session was not kept")
 	}
-	for len(got) < n-dropped {
-		before := len(got)
-		seqs(got, again.msgs, bound/5)
-		if len(got) == before {
-			break
-		}
-	}
-	t.Logf("published %d (all acknowledged); received %d before the disconnect, %d in all; %d counted as dropped (offline queue full)", n, before, len(got), dropped)
-	for i := 1; i <= n-dropped; i++ {
+	receiveAll(got, again.msgs, len(acked))
+	t.Logf("published %d: %d acknowledged, %d refused; received %d before the disconnect, %d in all", n, len(acked), refused, before, len(got))
+	sameMessages(t, acked, got)
+}
+
+// sameMessages checks that the messages delivered (got) are exactly those
+// acknowledged to their publishers: none lost, none refused yet delivered.
+func sameMessages(t *testing.T, acked, got map[int]bool) {
+	t.Helper()
+	for i := range acked {
 		if !got[i] {
-			t.Errorf("message %d was acknowledged to the publisher but neither delivered nor counted as dropped", i)
+			t.Errorf("message %d was acknowledged to its publisher but not delivered", i)
 		}
 	}
-	if len(got)+dropped != n {
-		t.Errorf("received %d + dropped %d != published %d", len(got), dropped, n)
+	for i := range got {
+		if !acked[i] {
+			t.Errorf("message %d was refused to its publisher but delivered", i)
+		}
 	}
+}
+
+// receiveAll collects sequence numbers (seqs) until got holds want of
+// them or no message arrives for bound/5.
+func receiveAll(got map[int]bool, msgs <-chan paho.Message, want int) {
+	for len(got) < want {
+		before := len(got)
+		seqs(got, msgs, bound/5)
+		if len(got) == before {
+			return
+		}
+	}
+}
+
+// offlineBackend connects clientID with a persistent session, subscribes it
+// to filter at QoS 1 and disconnects it.
+func (e *env) offlineBackend(t *testing.T, cert *tls.Certificate, device, clientID, filter string) {
+	t.Helper()
+	c, _, err := e.connectWith(cert, clientID, persistent)
+	if err != nil {
+		t.Fatalf("connect %s: %v", clientID, err)
+	}
+	c.subscribe(t, filter)
+	c.c.Disconnect(0)
+	waitFor(t, clientID+" did not end", func() bool { return e.gw.Connected(device) == 0 })
+}
+
+// TestOfflineSessionFullRefusesPublishers: a backend's persistent session
+// is offline and bounded at OfflineQueueBytes (16 KiB). An MQTT 5
+// publisher's QoS 1 messages are acknowledged until the session cannot
+// hold the next, which gets PUBACK 0x97 Quota exceeded; an MQTT 3.1.1
+// publisher, which has no negative PUBACK, gets no acknowledgement: its
+// connection is closed, and its client (persistent session, auto
+// reconnect) sends the message again after reconnecting until it is taken.
+// The refusals are counted (ward_gateway_delivery_refused_total) and
+// recorded on both devices (delivery-refused, publish-refused). When the
+// backend comes back it receives exactly the messages acknowledged.
+func TestOfflineSessionFullRefusesPublishers(t *testing.T) {
+	lim := deliveryLimits(1<<20, time.Second, 100*time.Millisecond)
+	lim.OfflineQueueBytes = 16 << 10
+	lim.ConnectsPerMinute = 1e4
+	e := newEnv(t, activeDevices("dev-s", "dev-p5", "dev-p3"), fleetModel, lim)
+	scert, p5cert, p3cert := issue(t, e.ca, "dev-s"), issue(t, e.ca, "dev-p5"), issue(t, e.ca, "dev-p3")
+	e.offlineBackend(t, &scert, "dev-s", "dev-s:backend", "fleet/#")
+
+	p5, _ := e.dial5(&p5cert, "dev-p5:app")
+	acked := map[int]bool{}
+	payload := make([]byte, 1<<10)
+	publish := func(i int) byte {
+		t.Helper()
+		copy(payload, fmt.Sprintf("%08d", i))
+		code, err := p5.publishAcked("fleet/p5", payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code == 0 {
+			acked[i] = true
+		} else if code != packets.ErrQuotaExceeded.Code {
+			t.Fatalf("publish %d: PUBACK %#x, want 0 or 0x97", i, code)
+		}
+		return code
+	}
+	first := 0
+	for i := 1; i <= 100 && first == 0; i++ {
+		if publish(i) != 0 {
+			first = i
+		}
+	}
+	if first == 0 {
+		t.Fatal("100 publishes of 1 KiB to an offline session bounded at 16 KiB were all acknowledged")
+	}
+	if code := publish(first + 1); code != packets.ErrQuotaExceeded.Code {
+		t.Errorf("a publish to the still full session: PUBACK %#x, want 0x97", code)
+	}
+	held, _ := e.gw.HeldBytes("dev-s:backend")
+	t.Logf("MQTT 5: %d acknowledged, refused from publish %d; the offline session holds %d bytes", len(acked), first, held)
+	if held > lim.OfflineQueueBytes {
+		t.Errorf("the offline session holds %d bytes, over its bound of %d", held, lim.OfflineQueueBytes)
+	}
+	e.waitEvent(func(ev store.Event) bool {
+		return ev.DeviceID == "dev-s" && ev.Detail["limit"] == gwevent.LimitDeliveryRefused &&
+			ev.Detail["reason"] == gwevent.DropReasonOfflineQueue && ev.Detail["qos"] == "1" && ev.Detail["client_id"] == "dev-s:backend"
+	})
+	e.waitEvent(func(ev store.Event) bool {
+		return ev.DeviceID == "dev-p5" && ev.Detail["limit"] == gwevent.LimitPublishRefused && ev.Detail["client_id"] == "dev-p5:app"
+	})
+
+	// MQTT 3.1.1: no PUBACK, the connection closes; paho resends it from
+	// its session on every reconnection.
+	p3, _, err := e.connectWith(&p3cert, "dev-p3:app", func(o *paho.ClientOptions) {
+		o.SetCleanSession(false).SetAutoReconnect(true).SetMaxReconnectInterval(200 * time.Millisecond)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const p3seq = 90000001
+	copy(payload, fmt.Sprintf("%08d", p3seq)) // as large as those refused
+	tok := p3.c.Publish("fleet/p3", 1, false, payload)
+	select {
+	case <-p3.lost:
+	case <-tok.Done():
+		t.Fatalf("the 3.1.1 publish completed (err %v) while the session it feeds was full, want no PUBACK and the connection closed", tok.Error())
+	case <-time.After(bound):
+		t.Fatal("the 3.1.1 publisher was not disconnected")
+	}
+	e.waitEvent(func(ev store.Event) bool {
+		return ev.DeviceID == "dev-p3" && ev.Detail["limit"] == gwevent.LimitPublishRefused
+	})
+	select {
+	case <-tok.Done():
+		if tok.Error() == nil {
+			t.Fatal("the 3.1.1 publish was acknowledged while the session it feeds was full")
+		}
+	default:
+	}
+	if got := e.counter("ward_gateway_delivery_refused_total", map[string]string{"qos": "1", "reason": gwevent.DropReasonOfflineQueue}); got < 3 {
+		t.Errorf("ward_gateway_delivery_refused_total = %v, want at least 3 (two MQTT 5, one 3.1.1)", got)
+	}
+
+	// The backend returns: it receives what was acknowledged, then the
+	// 3.1.1 message, resent once the session has room.
+	back, present, err := e.connectWith(&scert, "dev-s:backend", persistent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !present {
+		t.Fatal("the backend's persistent session was not kept")
+	}
+	if !tok.WaitTimeout(bound) || tok.Error() != nil {
+		t.Fatalf("the 3.1.1 publish was not taken after the backend returned: %v", tok.Error())
+	}
+	acked[p3seq] = true
+	got := map[int]bool{}
+	receiveAll(got, back.msgs, len(acked))
+	if len(got) != len(acked) {
+		t.Errorf("the backend received %d distinct messages, %d were acknowledged", len(got), len(acked))
+	}
+	sameMessages(t, acked, got)
+}
+
+// TestFloodCannotOverflowOfflineSession: an attacker device (rate limits
+// lifted) floods QoS 1 at a topic that feeds a backend's offline session
+// while a legitimate device publishes to it too. The session never holds
+// more than its bound; each of the legitimate device's publishes is either
+// acknowledged or refused with 0x97, never acknowledged and lost: when the
+// backend returns it receives every acknowledged message, the attacker's
+// and the legitimate device's, and nothing else.
+func TestFloodCannotOverflowOfflineSession(t *testing.T) {
+	devs := activeDevices("dev-f", "dev-l", "dev-b")
+	devs[0].Policy = store.Policy{MessagesPerSecond: 1e6, BytesPerSecond: 1e12}
+	lim := gateway.Limits{OfflineQueueBytes: 64 << 10}
+	e := newEnv(t, devs, fleetModel, lim)
+	fcert, lcert, bcert := issue(t, e.ca, "dev-f"), issue(t, e.ca, "dev-l"), issue(t, e.ca, "dev-b")
+	e.offlineBackend(t, &bcert, "dev-b", "dev-b:backend", "fleet/#")
+
+	flooder, _ := e.dial5(&fcert, "dev-f:flood")
+	legit, _ := e.dial5(&lcert, "dev-l:app")
+	type result struct {
+		acked   []int
+		refused int
+		err     error
+	}
+	stop := make(chan struct{})
+	flood := make(chan result, 1)
+	go func() {
+		var r result
+		payload := make([]byte, 4<<10)
+		for i := 1; ; i++ {
+			select {
+			case <-stop:
+				flood <- r
+				return
+			default:
+			}
+			copy(payload, fmt.Sprintf("%08d", 10000000+i))
+			code, err := flooder.publishAcked("fleet/flood", payload)
+			switch {
+			case err != nil:
+				r.err = err
+				flood <- r
+				return
+			case code == 0:
+				r.acked = append(r.acked, 10000000+i)
+			case code == packets.ErrQuotaExceeded.Code:
+				r.refused++
+			default:
+				r.err = fmt.Errorf("flood publish: PUBACK %#x", code)
+				flood <- r
+				return
+			}
+		}
+	}()
+	// The flood is on once the backend's session refuses it.
+	waitFor(t, "the flood did not fill the offline session", func() bool {
+		return e.counter("ward_gateway_delivery_refused_total", map[string]string{"qos": "1"}) > 0
+	})
+	acked := map[int]bool{}
+	legitAcked, legitRefused, maxHeld := 0, 0, 0
+	for i := 1; i <= 50; i++ {
+		code, err := legit.publishAcked("fleet/legit", []byte(fmt.Sprintf("%08d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch code {
+		case 0:
+			acked[i] = true
+			legitAcked++
+		case packets.ErrQuotaExceeded.Code:
+			legitRefused++
+		default:
+			t.Fatalf("legitimate publish %d: PUBACK %#x, want 0 or 0x97", i, code)
+		}
+		if held, _ := e.gw.HeldBytes("dev-b:backend"); held > maxHeld {
+			maxHeld = held
+		}
+	}
+	close(stop)
+	r := <-flood
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	for _, i := range r.acked {
+		acked[i] = true
+	}
+	t.Logf("flood: %d acknowledged, %d refused; legitimate: %d acknowledged, %d refused; the offline session held at most %d bytes (bound %d)",
+		len(r.acked), r.refused, legitAcked, legitRefused, maxHeld, lim.OfflineQueueBytes)
+	if maxHeld > lim.OfflineQueueBytes {
+		t.Errorf("the offline session held %d bytes, over its bound of %d", maxHeld, lim.OfflineQueueBytes)
+	}
+	if r.refused == 0 {
+		t.Error("nothing of the flood was refused")
+	}
+	for _, q := range []string{"1", "2"} {
+		if d := e.counter("ward_gateway_delivery_dropped_total", map[string]string{"qos": q}); d != 0 {
+			t.Errorf("%v QoS %s messages dropped, want none", d, q)
+		}
+	}
+
+	back, present, err := e.connectWith(&bcert, "dev-b:backend", persistent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !present {
+		t.Fatal("the backend's persistent session was not kept")
+	}
+	got := map[int]bool{}
+	receiveAll(got, back.msgs, len(acked))
+	sameMessages(t, acked, got)
 }
 
 // TestQoS0OverloadCountedPerDevice: a QoS 0 subscriber that stops reading

@@ -36,8 +36,9 @@ func (g *Gateway) record(ds *deviceState, e gwevent.Event) {
 // observed reports whether the Observer sees e: not a refusal of a live
 // session (Event.Live: a session ended, not a connection attempt), not an
 // ACL denial of a device the gateway no longer knows (its will, published
-// after it was removed), and not a delivery dropped for the device (the
-// subscriber's loss, not its behaviour).
+// after it was removed), and not a delivery dropped or refused for the
+// device nor its publish refused for a full subscriber session (the
+// subscriber's loss or bound, not the device's behaviour).
 func observed(ds *deviceState, e *gwevent.Event) bool {
 	switch {
 	case e.Device == "", e.Live:
@@ -45,7 +46,10 @@ func observed(ds *deviceState, e *gwevent.Event) bool {
 	case e.Kind == gwevent.ACLDenied:
 		return ds != nil
 	case e.Kind == gwevent.Limit:
-		return e.LimitName != gwevent.LimitDeliveryDropped
+		switch e.LimitName {
+		case gwevent.LimitDeliveryDropped, gwevent.LimitDeliveryRefused, gwevent.LimitPublishRefused:
+			return false
+		}
 	}
 	return true
 }

@@ -87,9 +87,39 @@
 // Limits.DeliveryWaitQoS0 for QoS 0. Then a QoS 0 message is dropped for
 // that subscriber, and a QoS 1/2 subscriber is disconnected as too slow
 // (MQTT 5: DISCONNECT 0x97; limit event slow-subscriber) with the message
-// kept in its session for when it resumes. Every drop is counted in
+// kept in its session for when it resumes, if the session can hold it
+// offline (below). Every drop is counted in
 // ward_gateway_delivery_dropped_total{qos,reason} and recorded on the
 // subscriber's device as a limit event delivery-dropped (rate-limited).
+//
+// # Persist or refuse: offline sessions
+//
+// A persisted session whose device is offline holds at most
+// Limits.OfflineQueueBytes of QoS 1/2 messages (gateway.offline_queue_bytes,
+// 1 MiB, counted with about 800 bytes of broker bookkeeping per message).
+// Before a QoS 1/2 publish is acknowledged or retained, room for it is
+// reserved in every offline session it goes to; if one cannot hold it,
+// nothing is delivered and the publisher is refused instead of
+// acknowledged: MQTT 5 gets PUBACK (PUBREC) 0x97 Quota exceeded and decides
+// itself whether to send it again later. MQTT 3.1.1 has no negative
+// acknowledgement, and a client resends an unacknowledged message only when
+// it reconnects, so the gateway closes the publisher's connection without
+// acknowledging (its will, if any, is published): the client keeps the
+// message and sends it again from its session after reconnecting. The
+// trade-off: a 3.1.1 publisher whose messages feed a full offline session
+// reconnects and retries in a loop, bounded by its connect rate
+// (Limits.ConnectsPerMinute, then a ban), until the subscriber returns or
+// its session expires; a clean-session 3.1.1 client may give the message
+// up on reconnecting, but it never had an acknowledgement for it. A live
+// subscriber disconnected as too slow keeps the message in its session
+// only within the same bound, else the publish is refused the same way
+// (the subscribers that took it may then receive it again if it is
+// resent). Every refusal is counted in
+// ward_gateway_delivery_refused_total{qos,reason} and recorded as a limit
+// event delivery-refused on the subscriber's device and publish-refused on
+// the publisher's (rate-limited). An attacker flooding a topic that feeds
+// an offline session therefore fills at most that session's bound, and
+// legitimate publishers to it are refused, never acknowledged and dropped.
 //
 // # Before admission: a flood cannot close the gateway
 //
@@ -120,8 +150,8 @@
 // live sessions is refused (MQTT 5 CONNACK 0x97 Quota exceeded, 3.1.1
 // 0x03 Server unavailable); reconnecting with the client ID of a session the
 // device holds takes that session over. Offline persisted sessions make room
-// instead: the oldest is purged. An offline session queues at most
-// OfflineQueue (64) QoS 1/2 messages and is kept MaximumSessionExpiryInterval
+// instead: the oldest is purged. An offline session holds at most
+// Limits.OfflineQueueBytes of QoS 1/2 messages and is kept MaximumSessionExpiryInterval
 // (1 h) after its disconnect. When a device stops being admitted (SetDevice
 // with any status but active or restricted quarantine, RemoveDevice) or a
 // certificate is revoked (CertificateRevoked), its broker sessions, live and
@@ -268,6 +298,15 @@ type Limits struct {
 	// message is then dropped for that subscriber and counted in
 	// ward_gateway_delivery_dropped_total.
 	DeliveryWaitQoS0 time.Duration
+	// OfflineQueueBytes caps what a persisted session holds for its
+	// device while it is offline (default 1 MiB): the QoS 1/2 messages,
+	// counted with the broker's bookkeeping for each (about 800 bytes
+	// beyond topic and payload; one message is always held, whatever its
+	// size). A QoS 1/2 publish that a matching offline session cannot hold
+	// is refused before it is acknowledged (see the package doc). With
+	// SessionsPerDevice sessions, a device's offline sessions take at most
+	// SessionsPerDevice × OfflineQueueBytes of new messages.
+	OfflineQueueBytes int
 }
 
 // WithDefaults returns l with every zero (or negative) field set to its
@@ -333,6 +372,9 @@ func (l *Limits) setDefaults() {
 	if l.DeliveryWaitQoS0 <= 0 {
 		l.DeliveryWaitQoS0 = 500 * time.Millisecond
 	}
+	if l.OfflineQueueBytes <= 0 {
+		l.OfflineQueueBytes = 1 << 20
+	}
 }
 
 // maxMQTTPacket is the largest packet MQTT can encode (remaining length).
@@ -349,12 +391,6 @@ const (
 	// maxHandshakes caps the connections that have not yet sent CONNECT;
 	// at the cap the oldest is closed to admit a new one.
 	maxHandshakes = 1024
-	// OfflineQueue caps the QoS 1/2 messages queued for a persisted
-	// session while its device is offline; later ones are not queued. With
-	// SessionsPerDevice sessions, a device's offline queues hold at most
-	// SessionsPerDevice × OfflineQueue × MaxMessageBytes (64 MiB at the
-	// defaults, ~1 MiB for 1 KiB messages).
-	OfflineQueue = 64
 	// disconnectWriteTimeout bounds the DISCONNECT write when the gateway
 	// kicks a session, so a stalled peer cannot hold up the caller.
 	disconnectWriteTimeout = 250 * time.Millisecond
@@ -556,7 +592,7 @@ func (g *Gateway) capabilities() *mqtt.Capabilities {
 	// A live client's outbound queue, in encoded bytes, allocated on demand;
 	// past it publishers wait (DeliveryWait), then a QoS 0 message is
 	// dropped and counted, a QoS 1/2 subscriber disconnected. An offline
-	// session queues nothing here (see OfflineQueue).
+	// session queues nothing here (see MaximumOfflineBytes).
 	c.MaximumClientPendingBytes = g.opts.Limits.SubscriberQueueBytes
 	// Persisted sessions are kept 1 h after their last disconnect (the
 	// client's own interval when shorter): a device offline longer starts
@@ -564,16 +600,15 @@ func (g *Gateway) capabilities() *mqtt.Capabilities {
 	c.MaximumSessionExpiryInterval = 3600
 	c.MaximumMessageExpiryInterval = 24 * 3600
 	c.ReceiveMaximum = 128
-	// QoS 1/2 messages held per session, unacknowledged or queued (past it
-	// a publish waits DeliveryWait, then the live subscriber is
-	// disconnected; an offline session's deliveries past it are dropped and
-	// counted): 128 covers the MaxRetainedPerDevice
-	// retained messages a subscription receives at once, and keeps a live
-	// subscriber's window open at 12,800 msgs/s for a 10 ms round trip. An
-	// offline session queues at most OfflineQueue; later deliveries to it
-	// are dropped and counted (offline-queue-full).
+	// QoS 1/2 messages held per live session, unacknowledged (past it a
+	// publish waits DeliveryWait, then the live subscriber is disconnected):
+	// 128 covers the MaxRetainedPerDevice retained messages a subscription
+	// receives at once, and keeps a live subscriber's window open at 12,800
+	// msgs/s for a 10 ms round trip. An offline session holds at most
+	// OfflineQueueBytes; a publish it cannot hold is refused, not
+	// acknowledged (delivery-refused).
 	c.MaximumInflight = 128
-	c.MaximumOfflineInflight = OfflineQueue
+	c.MaximumOfflineBytes = g.opts.Limits.OfflineQueueBytes
 	c.TopicAliasMaximum = 0 // inbound aliases would bypass the ACL check on the topic name
 	c.SharedSubAvailable = 0
 	return c

@@ -40,6 +40,7 @@ func (h *hook) Provides(b byte) bool {
 		mqtt.OnWill,
 		mqtt.OnPacketRead,
 		mqtt.OnPublishDropped,
+		mqtt.OnPublishRefused,
 	}, []byte{b})
 }
 
@@ -122,6 +123,32 @@ func (h *hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet, why error) {
 		reason = gwevent.DropReasonTooLarge
 	}
 	h.g.deliveryDropped(h.g.device(deviceIDOfClient(cl.ID)), cl, pk.FixedHeader.Qos, reason)
+}
+
+// OnPublishRefused records a QoS 1/2 publish the broker refused instead
+// of acknowledging because sub's session could not hold it: a limit event
+// delivery-refused on the subscriber's device (counted in
+// ward_gateway_delivery_refused_total) and publish-refused on the
+// publisher's.
+func (h *hook) OnPublishRefused(cl *mqtt.Client, pk packets.Packet, sub *mqtt.Client, why error) {
+	reason := gwevent.DropReasonOfflineQueue
+	if errors.Is(why, mqtt.ErrDeliveryPacketIDs) {
+		reason = gwevent.DropReasonPacketIDs
+	}
+	qos := pk.FixedHeader.Qos
+	if sub != nil {
+		ds := h.g.device(deviceIDOfClient(sub.ID))
+		e := gwevent.Event{Kind: gwevent.Limit, ClientID: sub.ID, LimitName: gwevent.LimitDeliveryRefused, QoS: qos, Reason: reason}
+		if ds != nil {
+			e.Device = ds.id
+		}
+		h.g.record(ds, e)
+	}
+	if cl != nil && !cl.Net.Inline {
+		if ds := h.g.device(deviceIDOfClient(cl.ID)); ds != nil {
+			h.g.record(ds, gwevent.Event{Kind: gwevent.Limit, Device: ds.id, ClientID: cl.ID, LimitName: gwevent.LimitPublishRefused, QoS: qos, Reason: reason})
+		}
+	}
 }
 
 // OnSessionEstablished records the connected event.

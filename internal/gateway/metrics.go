@@ -21,6 +21,7 @@ type metrics struct {
 	purged        prometheus.Counter     // broker sessions purged
 	eventsDropped prometheus.Counter
 	delivDropped  *prometheus.CounterVec // qos, reason: gwevent.DropReason*
+	delivRefused  *prometheus.CounterVec // qos, reason: gwevent.DropReasonOfflineQueue, DropReasonPacketIDs
 
 	// Hot-path children, resolved once.
 	msgsIn, msgsOut, bytesIn, bytesOut prometheus.Counter
@@ -50,9 +51,15 @@ func (m *metrics) count(e *gwevent.Event) {
 	case gwevent.ACLDenied:
 		m.aclDenied.WithLabelValues(e.Action).Inc()
 	case gwevent.Limit:
-		if e.LimitName == gwevent.LimitDeliveryDropped {
+		switch e.LimitName {
+		case gwevent.LimitDeliveryDropped:
 			m.delivDropped.WithLabelValues(gwevent.QoSName(e.QoS), e.Reason).Inc()
 			return
+		case gwevent.LimitDeliveryRefused:
+			m.delivRefused.WithLabelValues(gwevent.QoSName(e.QoS), e.Reason).Inc()
+			return
+		case gwevent.LimitPublishRefused:
+			return // counted on the subscriber's side
 		}
 		m.limitHits.WithLabelValues(e.LimitName).Inc()
 	}
@@ -101,6 +108,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "ward_gateway_delivery_dropped_total",
 			Help: "Messages to a subscriber dropped instead of delivered, by QoS and reason (queue-full, disconnected, inflight-full, offline-queue-full, too-large, packet-ids, not-authorized); the device's limit event (delivery-dropped) names the subscriber.",
 		}, []string{"qos", "reason"}),
+		delivRefused: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "ward_gateway_delivery_refused_total",
+			Help: "QoS 1/2 publishes refused to their publisher instead of acknowledged (MQTT 5: PUBACK/PUBREC 0x97; 3.1.1: connection closed without acknowledgement) because a subscriber's session could not hold them, by QoS and reason (offline-queue-full, packet-ids); the subscriber's device gets a limit event delivery-refused, the publisher's publish-refused.",
+		}, []string{"qos", "reason"}),
 		eventsDropped: f.NewCounter(prometheus.CounterOpts{
 			Name: "ward_gateway_events_dropped_total",
 			Help: "Device events not recorded because of the per-device event rate limit.",
@@ -116,6 +127,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, q := range []string{"0", "1", "2"} {
 		for _, r := range []string{gwevent.DropReasonQueueFull, gwevent.DropReasonDisconnected, gwevent.DropReasonInflightFull, gwevent.DropReasonOfflineQueue, gwevent.DropReasonTooLarge, gwevent.DropReasonPacketIDs, gwevent.DropReasonNotAuthorized} {
 			m.delivDropped.WithLabelValues(q, r)
+		}
+	}
+	for _, q := range []string{"1", "2"} {
+		for _, r := range []string{gwevent.DropReasonOfflineQueue, gwevent.DropReasonPacketIDs} {
+			m.delivRefused.WithLabelValues(q, r)
 		}
 	}
 	m.msgsIn, m.msgsOut = m.messages.WithLabelValues("in"), m.messages.WithLabelValues("out")

@@ -67,24 +67,35 @@ func (c *v5) send(pk packets.Packet) {
 // read returns the next packet; a closed connection yields a zero packet.
 func (c *v5) read() packets.Packet {
 	c.t.Helper()
+	pk, err := c.next()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return pk
+}
+
+// next returns the next packet or a decoding error, without failing the
+// test (it may run on another goroutine); a closed connection yields a
+// zero packet.
+func (c *v5) next() (packets.Packet, error) {
 	_ = c.conn.SetReadDeadline(time.Now().Add(wait))
 	b, err := c.r.ReadByte()
 	if err != nil {
-		return packets.Packet{}
+		return packets.Packet{}, nil
 	}
 	var pk packets.Packet
 	pk.ProtocolVersion = 5
 	if err := pk.FixedHeader.Decode(b); err != nil {
-		c.t.Fatal(err)
+		return pk, err
 	}
 	n, _, err := packets.DecodeLength(c.r)
 	if err != nil {
-		c.t.Fatal(err)
+		return pk, err
 	}
 	pk.FixedHeader.Remaining = n
 	body := make([]byte, n)
 	if _, err := io.ReadFull(c.r, body); err != nil {
-		c.t.Fatal(err)
+		return pk, err
 	}
 	switch pk.FixedHeader.Type {
 	case packets.Connack:
@@ -100,10 +111,7 @@ func (c *v5) read() packets.Packet {
 	case packets.Disconnect:
 		err = pk.DisconnectDecode(body)
 	}
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return pk
+	return pk, err
 }
 
 func (c *v5) subscribe(filter string) byte {
@@ -128,6 +136,33 @@ func (c *v5) publish(topic string, payload []byte) {
 		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
 		PacketID:    c.id, TopicName: topic, Payload: payload,
 	})
+}
+
+// publishAcked publishes at QoS 1 and returns the reason code of its
+// PUBACK; it does not fail the test (it may run on another goroutine) but
+// returns an error for anything else than the PUBACK.
+func (c *v5) publishAcked(topic string, payload []byte) (byte, error) {
+	c.id++
+	pk := packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
+		PacketID:    c.id, TopicName: topic, Payload: payload, ProtocolVersion: 5,
+	}
+	var buf bytes.Buffer
+	if err := pk.PublishEncode(&buf); err != nil {
+		return 0, err
+	}
+	_ = c.conn.SetWriteDeadline(time.Now().Add(wait))
+	if _, err := c.conn.Write(buf.Bytes()); err != nil {
+		return 0, fmt.Errorf("publish %d: %w", pk.PacketID, err)
+	}
+	ack, err := c.next()
+	if err != nil {
+		return 0, err
+	}
+	if ack.FixedHeader.Type != packets.Puback || ack.PacketID != pk.PacketID {
+		return 0, fmt.Errorf("publish %d: got packet type %d id %d, want its PUBACK", pk.PacketID, ack.FixedHeader.Type, ack.PacketID)
+	}
+	return ack.ReasonCode, nil
 }
 
 func TestMQTT5ReasonCodes(t *testing.T) {

@@ -23,7 +23,8 @@
 //	refused       reason, and when known remote_addr, serial, client_id; live=true
 //	              when a live session's certificate expired
 //	acl-denied    topic (at most 256 bytes), action (publish, subscribe, will), client_id
-//	limit         limit, client_id; for delivery-dropped also qos and reason
+//	limit         limit, client_id; for delivery-dropped, delivery-refused and
+//	              publish-refused also qos and reason
 //
 // The other kinds (published, delivered, subscribed, client-id-collision)
 // are only counted and observed.
@@ -130,6 +131,18 @@ const (
 	// within Limits.DeliveryWait and was disconnected (its persistent
 	// session keeps the messages).
 	LimitSlowSubscriber = "slow-subscriber"
+	// LimitDeliveryRefused: a QoS 1/2 message for one of the device's
+	// sessions was refused to its publisher, not acknowledged, because the
+	// session could not hold it (Event.Reason: DropReasonOfflineQueue or
+	// DropReasonPacketIDs). Counted in
+	// ward_gateway_delivery_refused_total{qos,reason}, not observed.
+	LimitDeliveryRefused = "delivery-refused"
+	// LimitPublishRefused: a QoS 1/2 publish of the device was refused
+	// (MQTT 5: PUBACK/PUBREC 0x97; 3.1.1: the connection closed without an
+	// acknowledgement) because a subscriber's session could not hold it;
+	// the subscriber's device gets delivery-refused. Stored only: the
+	// metric counts the subscriber's side.
+	LimitPublishRefused = "publish-refused"
 )
 
 // Why a message to a subscriber was dropped: Event.Reason of a
@@ -141,11 +154,13 @@ const (
 	DropReasonQueueFull = "queue-full"
 	// DropReasonDisconnected: QoS 0, queued but the connection ended first.
 	DropReasonDisconnected = "disconnected"
-	// DropReasonInflightFull: QoS 1/2 to a session that is offline and
-	// already holds the broker's maximum of in-flight messages.
+	// DropReasonInflightFull: a retained QoS 1/2 message sent on subscribe
+	// to a session that already holds the broker's maximum of in-flight
+	// messages.
 	DropReasonInflightFull = "inflight-full"
 	// DropReasonOfflineQueue: QoS 1/2 to an offline session that already
-	// queues OfflineQueue messages.
+	// holds Limits.OfflineQueueBytes (gateway.offline_queue_bytes): the
+	// publish is refused (delivery-refused), or, for a will, dropped.
 	DropReasonOfflineQueue = "offline-queue-full"
 	// DropReasonTooLarge: larger than the Maximum Packet Size the client set.
 	DropReasonTooLarge = "too-large"
@@ -189,7 +204,7 @@ type Event struct {
 	RemoteAddr string // host:port of the connection (Connected, Refused, Disconnected, ClientIDCollision)
 	Serial     string // certificate serial, hex (Connected, Refused)
 	Topic      string // Published, Delivered, ACLDenied; Subscribed: the filter
-	Reason     string // Refused: a Reason*; Disconnected: the cause ("closed" for a clean end); Limit delivery-dropped: a DropReason*
+	Reason     string // Refused: a Reason*; Disconnected: the cause ("closed" for a clean end); Limit delivery-dropped, delivery-refused, publish-refused: a DropReason*
 	Action     string // ACLDenied: an Action*
 	LimitName  string // Limit: a Limit*; Refused: the limit that caused it, if any
 	Bytes      int    // payload bytes (Published, Delivered)
@@ -201,7 +216,7 @@ type Event struct {
 	// (its certificate expired): it is stored, but neither counted as a
 	// refused connection nor observed as a connection attempt.
 	Live    bool
-	QoS     uint8  // Limit delivery-dropped: the QoS of the message dropped
+	QoS     uint8  // Limit delivery-dropped, delivery-refused, publish-refused: the message's QoS
 	Payload []byte // Published: the message
 }
 
@@ -248,7 +263,8 @@ func (e *Event) Detail() map[string]string {
 		}
 		return map[string]string{"topic": t, "action": e.Action, "client_id": e.ClientID}
 	case Limit:
-		if e.LimitName == LimitDeliveryDropped {
+		switch e.LimitName {
+		case LimitDeliveryDropped, LimitDeliveryRefused, LimitPublishRefused:
 			return map[string]string{"limit": e.LimitName, "client_id": e.ClientID, "qos": QoSName(e.QoS), "reason": e.Reason}
 		}
 		return map[string]string{"limit": e.LimitName, "client_id": e.ClientID}

@@ -55,6 +55,7 @@ const (
 	StoredInflightMessages
 	StoredRetainedMessages
 	StoredSysInfo
+	OnPublishRefused // Ward fork
 )
 
 var (
@@ -98,7 +99,8 @@ type Hook interface {
 	OnUnsubscribed(cl *Client, pk packets.Packet)
 	OnPublish(cl *Client, pk packets.Packet) (packets.Packet, error)
 	OnPublished(cl *Client, pk packets.Packet)
-	OnPublishDropped(cl *Client, pk packets.Packet, reason error) // Ward fork: reason is one of the ErrDelivery* errors or an encoding error
+	OnPublishDropped(cl *Client, pk packets.Packet, reason error)              // Ward fork: reason is one of the ErrDelivery* errors or an encoding error
+	OnPublishRefused(cl *Client, pk packets.Packet, sub *Client, reason error) // Ward fork: cl's QoS 1/2 publish was refused, not acknowledged, because sub's session could not hold it
 	OnRetainMessage(cl *Client, pk packets.Packet, r int64)
 	OnRetainPublished(cl *Client, pk packets.Packet)
 	OnQosPublish(cl *Client, pk packets.Packet, sent int64, resends int)
@@ -436,6 +438,19 @@ func (h *Hooks) OnPublishDropped(cl *Client, pk packets.Packet, reason error) {
 	for _, hook := range h.GetAll() {
 		if hook.Provides(OnPublishDropped) {
 			hook.OnPublishDropped(cl, pk, reason)
+		}
+	}
+}
+
+// OnPublishRefused is called when a QoS 1/2 publish of cl was refused
+// instead of acknowledged (MQTT 5: PUBACK or PUBREC 0x97 Quota exceeded;
+// 3.1.1: the connection closed without an acknowledgement) because the
+// session of sub (a subscriber) could not hold it; reason says why
+// (ErrDeliveryOfflineFull, ErrDeliveryPacketIDs).
+func (h *Hooks) OnPublishRefused(cl *Client, pk packets.Packet, sub *Client, reason error) {
+	for _, hook := range h.GetAll() {
+		if hook.Provides(OnPublishRefused) {
+			hook.OnPublishRefused(cl, pk, sub, reason)
 		}
 	}
 }
@@ -804,6 +819,9 @@ func (h *HookBase) OnPublished(cl *Client, pk packets.Packet) {}
 
 // OnPublishDropped is called when a message to a client is dropped instead of being delivered.
 func (h *HookBase) OnPublishDropped(cl *Client, pk packets.Packet, reason error) {}
+
+// OnPublishRefused is called when a publish is refused because a subscriber's session cannot hold it.
+func (h *HookBase) OnPublishRefused(cl *Client, pk packets.Packet, sub *Client, reason error) {}
 
 // OnRetainMessage is called then a published message is retained.
 func (h *HookBase) OnRetainMessage(cl *Client, pk packets.Packet, r int64) {}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/wardproject/ward/internal/mochi/packets"
 )
@@ -20,6 +21,15 @@ type Inflight struct {
 	sendQuota           int32                     // remaining outbound qos quota for flow control
 	maximumReceiveQuota int32                     // maximum allowed receive quota
 	maximumSendQuota    int32                     // maximum allowed send quota
+	// Ward fork: bytes is what the held packets cost (heldSize), reserved
+	// the room promised to publishes still being delivered (reserve).
+	bytes, reserved int
+}
+
+// heldSize is what holding pk in a session costs: the packets.Packet
+// value and its topic and payload (each session holds its own copy).
+func heldSize(pk *packets.Packet) int {
+	return int(unsafe.Sizeof(packets.Packet{})) + len(pk.TopicName) + len(pk.Payload)
 }
 
 // NewInflights returns a new instance of an Inflight packets map.
@@ -34,9 +44,48 @@ func (i *Inflight) Set(m packets.Packet) bool {
 	i.Lock()
 	defer i.Unlock()
 
-	_, ok := i.internal[m.PacketID]
+	old, ok := i.internal[m.PacketID]
+	if ok {
+		i.bytes -= heldSize(&old)
+	}
 	i.internal[m.PacketID] = m
+	i.bytes += heldSize(&m)
 	return !ok
+}
+
+// HeldBytes returns what the held packets cost (see heldSize).
+func (i *Inflight) HeldBytes() int {
+	i.RLock()
+	defer i.RUnlock()
+	return i.bytes
+}
+
+// fitsLocked reports whether a packet of size bytes may be added within
+// limit: the session holds (or has promised) nothing, or the sum stays
+// within it. i must be locked.
+func (i *Inflight) fitsLocked(size, limit int) bool {
+	used := i.bytes + i.reserved
+	return used == 0 || used+size <= limit
+}
+
+// reserve promises room for a packet of size bytes within limit, for a
+// publish not yet delivered; it reports false, promising nothing, when
+// the session cannot hold it. unreserve takes the promise back.
+func (i *Inflight) reserve(size, limit int) bool {
+	i.Lock()
+	defer i.Unlock()
+	if !i.fitsLocked(size, limit) {
+		return false
+	}
+	i.reserved += size
+	return true
+}
+
+// unreserve takes back a promise made by reserve.
+func (i *Inflight) unreserve(size int) {
+	i.Lock()
+	i.reserved -= size
+	i.Unlock()
 }
 
 // Get returns an inflight packet by packet id.
@@ -67,6 +116,7 @@ func (i *Inflight) Clone() *Inflight {
 	for k, v := range i.internal {
 		c.internal[k] = v
 	}
+	c.bytes = i.bytes
 	return c
 }
 
@@ -109,8 +159,11 @@ func (i *Inflight) Delete(id uint16) bool {
 	i.Lock()
 	defer i.Unlock()
 
-	_, ok := i.internal[id]
-	delete(i.internal, id)
+	old, ok := i.internal[id]
+	if ok {
+		i.bytes -= heldSize(&old)
+		delete(i.internal, id)
+	}
 
 	return ok
 }

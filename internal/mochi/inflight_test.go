@@ -197,3 +197,29 @@ func TestNextImmediate(t *testing.T) {
 	_, ok = cl.State.Inflight.NextImmediate()
 	require.False(t, ok)
 }
+
+// TestInflightHeldBytes (Ward fork): the bytes held follow Set (a
+// replacement counts once), Delete and Clone, and reserve promises room
+// only within the limit (always into an empty session).
+func TestInflightHeldBytes(t *testing.T) {
+	i := NewInflights()
+	a := packets.Packet{PacketID: 1, TopicName: "a/b", Payload: []byte("hello")}
+	size := heldSize(&a)
+	require.True(t, i.Set(a))
+	require.False(t, i.Set(a))
+	require.Equal(t, size, i.HeldBytes())
+	b := packets.Packet{PacketID: 2, TopicName: "a/b", Payload: make([]byte, 100)}
+	i.Set(b)
+	require.Equal(t, size+heldSize(&b), i.HeldBytes())
+	require.Equal(t, i.HeldBytes(), i.Clone().HeldBytes())
+	require.True(t, i.Delete(2))
+	require.False(t, i.Delete(2))
+	require.Equal(t, size, i.HeldBytes())
+
+	require.True(t, i.reserve(size, 2*size))
+	require.False(t, i.reserve(1, 2*size), "holds and promises the limit")
+	i.unreserve(size)
+	require.True(t, i.Delete(1))
+	require.Zero(t, i.HeldBytes())
+	require.True(t, i.reserve(10*size, size), "an empty session takes one packet whatever its size")
+}

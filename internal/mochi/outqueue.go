@@ -12,23 +12,27 @@ import (
 	"github.com/wardproject/ward/internal/mochi/packets"
 )
 
-// Why a delivery was dropped, passed to the OnPublishDropped hook. A QoS 1/2
-// delivery is dropped only when the subscriber's session cannot hold it
-// (ErrDeliveryInflightFull on an offline session, ErrDeliveryPacketIDs); a
-// slow live subscriber is disconnected instead and keeps the message in its
-// session.
+// Why a delivery was dropped (the OnPublishDropped hook) or a publish
+// refused (OnPublishRefused). A client's QoS 1/2 publish that a
+// subscriber's session cannot hold (ErrDeliveryOfflineFull,
+// ErrDeliveryPacketIDs) is refused, not acknowledged; only a QoS 1/2
+// message nobody was promised delivery of (a will, a retained message sent
+// on subscribe) is dropped for it. A slow live subscriber is disconnected
+// and keeps the message in its session if it can hold it offline.
 var (
 	// ErrDeliveryQueueFull: a QoS 0 message found the subscriber's outbound
 	// queue full and it did not drain within Options.DeliveryWaitQoS0.
 	ErrDeliveryQueueFull = errors.New("subscriber's outbound queue stayed full")
-	// ErrDeliveryInflightFull: the subscriber's session already holds
-	// Capabilities.MaximumInflight QoS 1/2 messages and is not connected.
+	// ErrDeliveryInflightFull: a retained message sent on subscribe found
+	// the subscriber's session holding Capabilities.MaximumInflight QoS
+	// 1/2 messages.
 	ErrDeliveryInflightFull = errors.New("subscriber's session holds the maximum of in-flight messages")
 	// ErrDeliveryDisconnected: a QoS 0 message was queued but the
 	// subscriber's connection ended before it was written.
 	ErrDeliveryDisconnected = errors.New("subscriber disconnected before the message was written")
 	// ErrDeliveryOfflineFull: the subscriber is disconnected and its
-	// session already queues Capabilities.MaximumOfflineInflight messages.
+	// session already holds Capabilities.MaximumOfflineBytes of QoS 1/2
+	// messages (MaximumInflight messages when that is 0).
 	ErrDeliveryOfflineFull = errors.New("subscriber's offline session queue is full")
 	// ErrDeliveryPacketIDs: the subscriber's session has no free packet ID.
 	ErrDeliveryPacketIDs = errors.New("subscriber's session has no free packet identifier")
@@ -319,8 +323,17 @@ type delivery struct {
 	// on the subscriber's own goroutine, which reads its acknowledgements).
 	waitInflight bool
 	shareable    bool // no hook rewrites packets at encoding (OnPacketEncode)
-	shared       [4]sharedEncoding
-	nshared      int
+	// refusable: a client's QoS 1/2 publish, not yet acknowledged; a
+	// session that cannot hold it makes it refused (refusedBy, the first
+	// such session, and refusedWhy) instead of dropping it.
+	refusable  bool
+	refusedBy  *Client
+	refusedWhy error
+	// reserved: the offline sessions promised room for this publish, with
+	// the bytes promised (offlineHolds); given back by release.
+	reserved map[*Client]int
+	shared   [4]sharedEncoding
+	nshared  int
 }
 
 // sharedEncoding is a publish encoded once for every subscriber with the
@@ -350,6 +363,15 @@ func (s *Server) newDelivery(waitInflight bool) *delivery {
 		waitInflight: waitInflight,
 		shareable:    !s.hooks.Provides(OnPacketEncode),
 	}
+}
+
+// release gives back the room promised to offline sessions for this
+// publish: what they took is now counted in their in-flight bytes.
+func (d *delivery) release() {
+	for cl, n := range d.reserved {
+		cl.State.Inflight.unreserve(n)
+	}
+	d.reserved = nil
 }
 
 // encode returns out encoded for cl, shared with earlier subscribers of the

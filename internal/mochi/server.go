@@ -48,12 +48,12 @@ type Capabilities struct {
 	MaximumClients               int64           `yaml:"maximum_clients" json:"maximum_clients"`                                 // maximum number of connected clients
 	MaximumMessageExpiryInterval int64           `yaml:"maximum_message_expiry_interval" json:"maximum_message_expiry_interval"` // maximum message expiry if message expiry is 0 or over
 	MaximumClientPendingBytes    int             `yaml:"maximum_client_pending_bytes" json:"maximum_client_pending_bytes"`       // bytes a client's outbound queue holds before publishers wait (Ward fork)
+	MaximumOfflineBytes          int             `yaml:"maximum_offline_bytes" json:"maximum_offline_bytes"`                     // Ward fork: bytes of QoS 1/2 messages (heldSize) a disconnected session holds, 0: MaximumInflight messages; a publish it cannot hold is refused, not acknowledged (see processPublish)
 	MaximumSessionExpiryInterval uint32          `yaml:"maximum_session_expiry_interval" json:"maximum_session_expiry_interval"` // maximum number of seconds to keep disconnected sessions
 	MaximumPacketSize            uint32          `yaml:"maximum_packet_size" json:"maximum_packet_size"`                         // maximum packet size, no limit if 0
 	maximumPacketID              uint32          // unexported, used for testing only
 	ReceiveMaximum               uint16          `yaml:"receive_maximum" json:"receive_maximum"`                   // maximum number of concurrent qos messages per client
 	MaximumInflight              uint16          `yaml:"maximum_inflight" json:"maximum_inflight"`                 // maximum number of qos > 0 messages can be stored, 0(=8192)-65535
-	MaximumOfflineInflight       uint16          `yaml:"maximum_offline_inflight" json:"maximum_offline_inflight"` // Ward fork: qos > 0 messages a disconnected session queues (0: MaximumInflight); past it deliveries are dropped (ErrDeliveryOfflineFull)
 	TopicAliasMaximum            uint16          `yaml:"topic_alias_maximum" json:"topic_alias_maximum"`           // maximum topic alias value
 	SharedSubAvailable           byte            `yaml:"shared_sub_available" json:"shared_sub_available"`         // support of shared subscriptions
 	MinimumProtocolVersion       byte            `yaml:"minimum_protocol_version" json:"minimum_protocol_version"` // minimum supported mqtt version
@@ -969,45 +969,98 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 		return nil
 	}
 
+	if pk.FixedHeader.Qos == 0 || pk.Ignore {
+		if pk.FixedHeader.Retain { // [MQTT-3.3.1-5] ![MQTT-3.3.1-8]
+			s.retainMessage(cl, pk)
+		}
+		s.publishToSubscribers(pk)
+		s.hooks.OnPublished(cl, pk)
+		if pk.FixedHeader.Qos == 0 || cl.Net.Inline {
+			return nil
+		}
+		return s.acknowledge(cl, pk)
+	}
+
+	// Ward fork: persist or refuse. Before anything is acknowledged or
+	// retained, every offline session that takes a QoS 1/2 message is
+	// given room for it (reserveOffline); if one cannot hold it the publish
+	// is refused instead of acknowledged (refusePublish).
+	d := s.newDelivery(true)
+	d.refusable = true
+	defer d.release()
+	subs := s.subscribersOf(pk)
+	if !s.reserveOffline(pk, subs, d) {
+		return s.refusePublish(cl, pk, d)
+	}
 	if pk.FixedHeader.Retain { // [MQTT-3.3.1-5] ![MQTT-3.3.1-8]
 		s.retainMessage(cl, pk)
+		subs = s.subscribersOf(pk) // and whoever subscribed meanwhile
 	}
 
 	// If it's inlineClient, it can't handle PUBREC and PUBREL.
 	// When it publishes a package with a qos > 0, the server treats
 	// the package as qos=0, and the client receives it as qos=1 or 2.
-	if pk.FixedHeader.Qos == 0 || cl.Net.Inline {
-		s.publishToSubscribers(pk)
+	if cl.Net.Inline {
+		s.fanOut(pk, subs, d)
+		if d.refusedBy != nil {
+			return s.refusePublish(cl, pk, d)
+		}
 		s.hooks.OnPublished(cl, pk)
 		return nil
 	}
 
+	ack := s.startAck(cl, pk)
+
+	// Ward fork: the PUBACK (PUBREC) is sent after the fan-out, once every
+	// subscriber's session holds the message, so an acknowledged message
+	// is owned by the subscribers' sessions, and a publisher that outpaces
+	// its subscribers waits for its acknowledgements (its in-flight window
+	// closes) instead of the broker queueing without bound. Upstream
+	// acknowledged before the fan-out. A session that could not hold it
+	// after all (it went offline during the fan-out, full) refuses it: the
+	// subscribers that took it may see it again if the publisher resends.
+	s.fanOut(pk, subs, d)
+	if d.refusedBy != nil {
+		if ok := cl.State.Inflight.Delete(ack.PacketID); ok {
+			atomic.AddInt64(&s.Info.Inflight, -1)
+		}
+		cl.State.Inflight.IncreaseReceiveQuota()
+		return s.refusePublish(cl, pk, d)
+	}
+	s.hooks.OnPublished(cl, pk)
+	return s.writeAck(cl, pk.FixedHeader.Qos, ack)
+}
+
+// acknowledge acknowledges an inbound QoS 1/2 publish without storing it
+// (upstream's path for a publish a hook marked to be ignored).
+func (s *Server) acknowledge(cl *Client, pk packets.Packet) error {
+	return s.writeAck(cl, pk.FixedHeader.Qos, s.startAck(cl, pk))
+}
+
+// startAck opens the QoS flow of an inbound QoS 1/2 publish: it takes one
+// of the client's receive quota and records the PUBACK (PUBREC) to send in
+// its session.
+func (s *Server) startAck(cl *Client, pk packets.Packet) packets.Packet {
 	cl.State.Inflight.DecreaseReceiveQuota()
 	ack := s.buildAck(pk.PacketID, packets.Puback, 0, pk.Properties, packets.QosCodes[pk.FixedHeader.Qos]) // [MQTT-4.3.2-4]
 	if pk.FixedHeader.Qos == 2 {
 		ack = s.buildAck(pk.PacketID, packets.Pubrec, 0, pk.Properties, packets.CodeSuccess) // [MQTT-3.3.4-1] [MQTT-4.3.3-8]
 	}
-
 	if ok := cl.State.Inflight.Set(ack); ok {
 		atomic.AddInt64(&s.Info.Inflight, 1)
 		s.hooks.OnQosPublish(cl, ack, ack.Created, 0)
 	}
+	return ack
+}
 
-	// Ward fork: the PUBACK (PUBREC) is sent after the fan-out, once every
-	// subscriber's session holds the message (or the drop was counted), so
-	// an acknowledged message is owned by the subscribers' sessions, and a
-	// publisher that outpaces its subscribers waits for its
-	// acknowledgements (its in-flight window closes) instead of the broker
-	// queueing without bound. Upstream acknowledged before the fan-out.
-	s.publishToSubscribers(pk)
-	s.hooks.OnPublished(cl, pk)
-
-	err = cl.WritePacket(ack)
-	if err != nil {
+// writeAck writes the PUBACK or PUBREC of an inbound publish; a QoS 1
+// flow is then complete.
+func (s *Server) writeAck(cl *Client, qos byte, ack packets.Packet) error {
+	if err := cl.WritePacket(ack); err != nil {
 		return err
 	}
 
-	if pk.FixedHeader.Qos == 1 {
+	if qos == 1 {
 		if ok := cl.State.Inflight.Delete(ack.PacketID); ok {
 			atomic.AddInt64(&s.Info.Inflight, -1)
 		}
@@ -1016,6 +1069,34 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 	}
 
 	return nil
+}
+
+// ErrPublishRefused is the reason code of a PUBACK or PUBREC refusing a
+// QoS 1/2 publish that a subscriber's session could not hold (0x97 Quota
+// exceeded), and the error an MQTT 3.1.1 publisher's connection ends with
+// (3.1.1 has no negative acknowledgement) and an inline Publish returns.
+var ErrPublishRefused = packets.Code{Code: packets.ErrQuotaExceeded.Code, Reason: "quota exceeded: a subscriber's session cannot hold the message"}
+
+// refusePublish refuses cl's QoS 1/2 publish pk instead of acknowledging
+// it, because the session of d.refusedBy could not hold it
+// (OnPublishRefused): MQTT 5 gets PUBACK (PUBREC) 0x97 Quota exceeded and
+// may send it again later as a new message. MQTT 3.1.1 has no negative
+// acknowledgement and an unacknowledged message is resent only when the
+// client reconnects, so the connection is closed without one (the
+// returned error ends the read loop; the client's will is published): the
+// client keeps the message and sends it again from its session when it
+// reconnects. An inline publish returns ErrPublishRefused.
+func (s *Server) refusePublish(cl *Client, pk packets.Packet, d *delivery) error {
+	s.hooks.OnPublishRefused(cl, pk, d.refusedBy, d.refusedWhy)
+	s.Log.Debug("publish refused", "error", d.refusedWhy, "client", cl.ID, "subscriber", d.refusedBy.ID, "topic", pk.TopicName)
+	if cl.Net.Inline || cl.Properties.ProtocolVersion < 5 {
+		return ErrPublishRefused
+	}
+	ackType := packets.Puback
+	if pk.FixedHeader.Qos == 2 {
+		ackType = packets.Pubrec
+	}
+	return cl.WritePacket(s.buildAck(pk.PacketID, ackType, 0, pk.Properties, ErrPublishRefused))
 }
 
 // retainMessage adds a message to a topic, and if a persistent store is provided,
@@ -1031,7 +1112,10 @@ func (s *Server) retainMessage(cl *Client, pk packets.Packet) {
 	atomic.StoreInt64(&s.Info.Retained, int64(s.Topics.Retained.Len()))
 }
 
-// publishToSubscribers publishes a publish packet to all subscribers with matching topic filters.
+// publishToSubscribers publishes a publish packet to all subscribers with
+// matching topic filters. A QoS 1/2 message a session cannot hold is
+// dropped for it, counted (wills; a client's publish goes through
+// reserveOffline and is refused instead).
 func (s *Server) publishToSubscribers(pk packets.Packet) {
 	if pk.Ignore {
 		return
@@ -1048,6 +1132,14 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 		}
 	}
 
+	d := s.newDelivery(true)
+	defer d.release()
+	s.fanOut(pk, s.subscribersOf(pk), d)
+}
+
+// subscribersOf returns the subscribers of pk's topic, one member of each
+// shared subscription group selected.
+func (s *Server) subscribersOf(pk packets.Packet) *Subscribers {
 	subscribers := s.Topics.Subscribers(pk.TopicName)
 	if len(subscribers.Shared) > 0 {
 		subscribers = s.hooks.OnSelectSubscribers(subscribers, pk)
@@ -1056,12 +1148,15 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 		}
 		subscribers.MergeSharedSelected()
 	}
+	return subscribers
+}
 
+// fanOut delivers pk to subscribers.
+func (s *Server) fanOut(pk packets.Packet, subscribers *Subscribers, d *delivery) {
 	for _, inlineSubscription := range subscribers.InlineSubscriptions {
 		inlineSubscription.Handler(s.inlineClient, inlineSubscription.Subscription, pk)
 	}
 
-	d := s.newDelivery(true)
 	for id, subs := range subscribers.Subscriptions {
 		if cl, ok := s.Clients.Get(id); ok {
 			_, err := s.deliver(cl, subs, pk, d)
@@ -1072,12 +1167,76 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 	}
 }
 
+// reserveOffline gives a client's QoS 1/2 publish pk room in every offline
+// session among subscribers that would hold it, before anything is
+// delivered or acknowledged (d keeps the promises until d.release). When
+// one cannot hold it, it promises nothing, records that session in d and
+// reports false.
+func (s *Server) reserveOffline(pk packets.Packet, subscribers *Subscribers, d *delivery) bool {
+	for id, sub := range subscribers.Subscriptions {
+		if min(pk.FixedHeader.Qos, sub.Qos, s.Options.Capabilities.MaximumQos) == 0 || (sub.NoLocal && pk.Origin == id) {
+			continue
+		}
+		cl, ok := s.Clients.Get(id)
+		if !ok || (cl.Net.Conn != nil && !cl.Closed()) {
+			continue // unknown, or live: deliver waits for room, then disconnects it
+		}
+		if !s.offlineHolds(cl, &pk, d) {
+			d.release()
+			d.refusedBy, d.refusedWhy = cl, ErrDeliveryOfflineFull
+			return false
+		}
+	}
+	return true
+}
+
+// offlineHolds reports whether cl's session, not connected, may hold out:
+// room was promised to it for this publish, or there is room within
+// Capabilities.MaximumOfflineBytes (then promised, until d.release), or,
+// when that is 0, it holds fewer than MaximumInflight messages.
+func (s *Server) offlineHolds(cl *Client, out *packets.Packet, d *delivery) bool {
+	if _, ok := d.reserved[cl]; ok {
+		return true
+	}
+	limit := s.Options.Capabilities.MaximumOfflineBytes
+	if limit <= 0 {
+		return cl.State.Inflight.Len() < int(s.Options.Capabilities.MaximumInflight)
+	}
+	size := heldSize(out)
+	if !cl.State.Inflight.reserve(size, limit) {
+		return false
+	}
+	if d.reserved == nil {
+		d.reserved = make(map[*Client]int)
+	}
+	d.reserved[cl] = size
+	return true
+}
+
+// cannotHold handles a QoS 1/2 message that cl's session cannot hold: a
+// client's publish (d.refusable) is refused, the first such session
+// recorded in d; anything else (a will, a retained message) is dropped
+// for cl, counted.
+func (s *Server) cannotHold(cl *Client, out packets.Packet, d *delivery, why error) error {
+	if d.refusable {
+		if d.refusedBy == nil {
+			d.refusedBy, d.refusedWhy = cl, why
+		}
+		return ErrPublishRefused
+	}
+	atomic.AddInt64(&s.Info.InflightDropped, 1)
+	s.dropped(cl, out, why)
+	return packets.ErrQuotaExceeded
+}
+
 // publishToClient delivers pk to one subscriber (retained messages on
 // subscribe, tests). It does not wait for room in the subscriber's
 // in-flight window: it may run on the subscriber's own goroutine, which
 // reads the acknowledgements.
 func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packets.Packet) (packets.Packet, error) {
-	return s.deliver(cl, sub, pk, s.newDelivery(false))
+	d := s.newDelivery(false)
+	defer d.release()
+	return s.deliver(cl, sub, pk, d)
 }
 
 // deliver delivers pk to one subscriber: a QoS 1/2 message is stored in its
@@ -1125,20 +1284,17 @@ func (s *Server) deliver(cl *Client, sub packets.Subscription, pk packets.Packet
 	}
 
 	if out.FixedHeader.Qos > 0 {
-		if maxOffline := int(s.Options.Capabilities.MaximumOfflineInflight); maxOffline > 0 && cl.Closed() && cl.State.Inflight.Len() >= maxOffline {
-			atomic.AddInt64(&s.Info.InflightDropped, 1)
-			s.dropped(cl, out, ErrDeliveryOfflineFull)
-			return out, packets.ErrQuotaExceeded
-		}
-		if maxInflight := int(s.Options.Capabilities.MaximumInflight); cl.State.Inflight.Len() >= maxInflight {
-			live := cl.Net.Conn != nil && !cl.Closed()
+		live := cl.Net.Conn != nil && !cl.Closed()
+		if maxInflight := int(s.Options.Capabilities.MaximumInflight); live && cl.State.Inflight.Len() >= maxInflight {
 			switch {
-			case live && d.waitInflight && cl.waitInflight(maxInflight, d.deadline, d.floor):
+			case d.waitInflight && cl.waitInflight(maxInflight, d.deadline, d.floor):
 				// the subscriber acknowledged in time
-			case live && d.waitInflight:
+			case d.waitInflight:
 				// Too slow: disconnect it; its session keeps this
-				// message (one past the cap) for when it resumes.
+				// message (one past the cap) for when it resumes, if
+				// it can hold it offline (below).
 				s.disconnectSlow(cl)
+				live = false
 			default:
 				atomic.AddInt64(&s.Info.InflightDropped, 1)
 				s.Log.Warn("client store quota reached", "client", cl.ID, "listener", cl.Net.Listener)
@@ -1146,14 +1302,15 @@ func (s *Server) deliver(cl *Client, sub packets.Subscription, pk packets.Packet
 				return out, packets.ErrQuotaExceeded
 			}
 		}
+		if !live && !s.offlineHolds(cl, &out, d) {
+			return out, s.cannotHold(cl, out, d, ErrDeliveryOfflineFull)
+		}
 
 		i, err := cl.NextPacketID() // [MQTT-4.3.2-1] [MQTT-4.3.3-1]
 		if err != nil {
 			s.hooks.OnPacketIDExhausted(cl, pk)
-			atomic.AddInt64(&s.Info.InflightDropped, 1)
 			s.Log.Warn("packet ids exhausted", "error", err, "client", cl.ID, "listener", cl.Net.Listener)
-			s.dropped(cl, out, ErrDeliveryPacketIDs)
-			return out, packets.ErrQuotaExceeded
+			return out, s.cannotHold(cl, out, d, ErrDeliveryPacketIDs)
 		}
 
 		out.PacketID = uint16(i) // [MQTT-2.2.1-4]
@@ -1194,18 +1351,48 @@ func (s *Server) deliver(cl *Client, sub packets.Subscription, pk packets.Packet
 	}
 	switch err := cl.enqueue(enc, b, deadline, floor, stalledSkip); {
 	case err == nil:
-	case errors.Is(err, ErrConnectionClosed):
-		return out, packets.CodeDisconnect // QoS 1/2: kept in the session
+	case out.FixedHeader.Qos == 0 && errors.Is(err, ErrConnectionClosed):
+		return out, packets.CodeDisconnect
 	case out.FixedHeader.Qos == 0:
 		s.dropped(cl, out, err)
 		return out, packets.ErrPendingClientWritesExceeded
 	default:
-		// QoS 1/2: the message is in the session; the subscriber is too
-		// slow to keep its connection.
-		s.disconnectSlow(cl)
+		// QoS 1/2: the subscriber is too slow to keep its connection (or
+		// it closed); its session keeps the message if it can hold it
+		// offline.
+		closed := errors.Is(err, ErrConnectionClosed)
+		if !closed {
+			s.disconnectSlow(cl)
+		}
+		if err := s.keepOffline(cl, out, d); err != nil {
+			return out, err
+		}
+		if closed {
+			return out, packets.CodeDisconnect
+		}
 	}
 
 	return out, nil
+}
+
+// keepOffline decides whether cl's session, which stopped being connected
+// after out was stored in it, keeps out: only within the offline bound
+// (offlineHolds), otherwise out is taken back (cannotHold).
+func (s *Server) keepOffline(cl *Client, out packets.Packet, d *delivery) error {
+	if _, ok := d.reserved[cl]; ok {
+		return nil
+	}
+	if !cl.State.Inflight.Delete(out.PacketID) {
+		return nil // acknowledged or expired meanwhile
+	}
+	if s.offlineHolds(cl, &out, d) {
+		cl.State.Inflight.Set(out)
+		return nil
+	}
+	atomic.AddInt64(&s.Info.Inflight, -1)
+	cl.State.Inflight.IncreaseSendQuota()
+	s.hooks.OnQosDropped(cl, out)
+	return s.cannotHold(cl, out, d, ErrDeliveryOfflineFull)
 }
 
 // dropped counts a delivery that will not happen and reports it to the

@@ -4133,3 +4133,213 @@ func TestPublishQoS1SharedEncodingPerPacketID(t *testing.T) {
 		}
 	}
 }
+
+// refuseHook records OnPublishRefused calls.
+type refuseHook struct {
+	HookBase
+	mu   sync.Mutex
+	subs []string
+	why  []error
+}
+
+func (h *refuseHook) ID() string { return "refusals" }
+
+func (h *refuseHook) Provides(b byte) bool { return b == OnPublishRefused }
+
+func (h *refuseHook) OnPublishRefused(_ *Client, _ packets.Packet, sub *Client, why error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.subs = append(h.subs, sub.ID)
+	h.why = append(h.why, why)
+}
+
+func (h *refuseHook) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
+// offlineSubscriber adds a persisted, disconnected session id subscribed
+// to filter at QoS 1.
+func offlineSubscriber(s *Server, id, filter string) *Client {
+	cl := s.NewClient(nil, "tcp", id, false)
+	cl.Properties.ProtocolVersion = 5
+	s.Clients.Add(cl)
+	s.Topics.Subscribe(cl.ID, packets.Subscription{Filter: filter, Qos: 1})
+	cl.State.Subscriptions.Add(filter, packets.Subscription{Filter: filter, Qos: 1})
+	cl.Stop(nil)
+	return cl
+}
+
+// publisher returns a client of protocol version v whose acknowledgements
+// are read from the returned connection.
+func publisher(s *Server, id string, v byte) (*Client, net.Conn) {
+	r, w := net.Pipe()
+	cl := s.NewClient(w, "tcp", id, false)
+	cl.Properties.ProtocolVersion = v
+	cl.State.Inflight.ResetReceiveQuota(100)
+	s.Clients.Add(cl)
+	return cl, r
+}
+
+// publishAcked processes a QoS qos publish of cl and returns the
+// acknowledgement written for it.
+func publishAcked(t *testing.T, s *Server, cl *Client, r net.Conn, id uint16, qos byte, payload []byte) packets.Packet {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- s.processPacket(cl, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: qos},
+			PacketID: id, TopicName: "a/b", Payload: payload, ProtocolVersion: cl.Properties.ProtocolVersion})
+	}()
+	fh := new(packets.FixedHeader)
+	b := make([]byte, 1)
+	_, err := io.ReadFull(r, b)
+	require.NoError(t, err)
+	require.NoError(t, fh.Decode(b[0]))
+	n, _, err := packets.DecodeLength(byteReader{r})
+	require.NoError(t, err)
+	body := make([]byte, n)
+	_, err = io.ReadFull(r, body)
+	require.NoError(t, err)
+	fh.Remaining = n
+	pk := packets.Packet{FixedHeader: *fh, ProtocolVersion: cl.Properties.ProtocolVersion}
+	if fh.Type == packets.Puback {
+		require.NoError(t, pk.PubackDecode(body))
+	} else {
+		require.NoError(t, pk.PubrecDecode(body))
+	}
+	require.NoError(t, <-errc)
+	return pk
+}
+
+// TestOfflineSessionRefusesPastItsBytes (Ward fork): a disconnected
+// session holds QoS 1/2 messages up to Capabilities.MaximumOfflineBytes; a
+// publish it cannot hold is refused before it is acknowledged: MQTT 5 gets
+// PUBACK (PUBREC) 0x97, MQTT 3.1.1 no acknowledgement at all (the publish
+// ends the connection with ErrPublishRefused). Nothing is dropped, the
+// publisher keeps no state for the refused packet ID, and once the session
+// has room again publishes are acknowledged.
+func TestOfflineSessionRefusesPastItsBytes(t *testing.T) {
+	s := newServer()
+	payload := make([]byte, 100)
+	size := heldSize(&packets.Packet{TopicName: "a/b", Payload: payload})
+	s.Options.Capabilities.MaximumOfflineBytes = 3 * size
+	refusals, drops := new(refuseHook), new(dropHook)
+	require.NoError(t, s.AddHook(refusals, nil))
+	require.NoError(t, s.AddHook(drops, nil))
+	sub := offlineSubscriber(s, "sub", "a/#")
+	pub, r := publisher(s, "pub5", 5)
+
+	for id := uint16(1); id <= 3; id++ {
+		ack := publishAcked(t, s, pub, r, id, 1, payload)
+		require.Equal(t, packets.Puback, ack.FixedHeader.Type)
+		require.Equal(t, packets.CodeSuccess.Code, ack.ReasonCode)
+	}
+	require.Equal(t, 3, sub.State.Inflight.Len())
+	require.Equal(t, 3*size, sub.State.Inflight.HeldBytes())
+
+	ack := publishAcked(t, s, pub, r, 4, 1, payload)
+	require.Equal(t, packets.Puback, ack.FixedHeader.Type)
+	require.Equal(t, ErrPublishRefused.Code, ack.ReasonCode)
+	ack = publishAcked(t, s, pub, r, 5, 2, payload)
+	require.Equal(t, packets.Pubrec, ack.FixedHeader.Type)
+	require.Equal(t, ErrPublishRefused.Code, ack.ReasonCode)
+	_, held := pub.State.Inflight.Get(5)
+	require.False(t, held, "a refused QoS 2 publish leaves no PUBREC state")
+	require.Equal(t, int32(100), atomic.LoadInt32(&pub.State.Inflight.receiveQuota))
+	require.Equal(t, 3, sub.State.Inflight.Len(), "a refused publish is not held")
+	require.Equal(t, []string{"sub", "sub"}, refusals.subs)
+	require.Equal(t, []error{ErrDeliveryOfflineFull, ErrDeliveryOfflineFull}, refusals.why)
+	require.Empty(t, drops.reasons())
+
+	// MQTT 3.1.1: no negative acknowledgement; nothing is written (the
+	// pipe has no reader: a write would fail on its deadline).
+	pub3, _ := publisher(s, "pub3", 4)
+	require.NoError(t, pub3.Net.Conn.SetWriteDeadline(time.Now().Add(5*time.Second)))
+	err := s.processPacket(pub3, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
+		PacketID: 1, TopicName: "a/b", Payload: payload, ProtocolVersion: 4})
+	require.ErrorIs(t, err, ErrPublishRefused)
+	require.Equal(t, 3, refusals.count())
+	require.Zero(t, pub3.State.Inflight.Len())
+
+	// Room again (the session resumed and acknowledged one): taken.
+	held1 := sub.State.Inflight.GetAll(false)[0]
+	require.True(t, sub.State.Inflight.Delete(held1.PacketID))
+	ack = publishAcked(t, s, pub, r, 6, 1, payload)
+	require.Equal(t, packets.CodeSuccess.Code, ack.ReasonCode)
+	require.Equal(t, 3, sub.State.Inflight.Len())
+	require.Zero(t, sub.State.Inflight.reserved, "every promise is given back")
+}
+
+// TestOfflineSessionTakesOneMessageWhateverItsSize (Ward fork): an empty
+// offline session holds one message larger than its bound, so a large
+// message is never refused for ever.
+func TestOfflineSessionTakesOneMessageWhateverItsSize(t *testing.T) {
+	s := newServer()
+	s.Options.Capabilities.MaximumOfflineBytes = 10
+	sub := offlineSubscriber(s, "sub", "a/#")
+	pub, r := publisher(s, "pub", 5)
+	require.Equal(t, packets.CodeSuccess.Code, publishAcked(t, s, pub, r, 1, 1, []byte("large")).ReasonCode)
+	require.Equal(t, ErrPublishRefused.Code, publishAcked(t, s, pub, r, 2, 1, []byte("large")).ReasonCode)
+	require.Equal(t, 1, sub.State.Inflight.Len())
+}
+
+// TestSlowSubscriberKeepsOnlyWithinOfflineBound (Ward fork): a live
+// subscriber that does not take a QoS 1 message within DeliveryWait is
+// disconnected (0x97); its session, now offline, keeps that message only
+// within MaximumOfflineBytes, else the publish is refused (PUBACK 0x97)
+// and nothing is dropped.
+func TestSlowSubscriberKeepsOnlyWithinOfflineBound(t *testing.T) {
+	s := newServer()
+	s.Options.DeliveryWait = 10 * time.Millisecond
+	s.Options.Capabilities.MaximumClientPendingBytes = 1
+	payload := make([]byte, 100)
+	s.Options.Capabilities.MaximumOfflineBytes = heldSize(&packets.Packet{TopicName: "a/b", Payload: payload})
+	refusals, drops := new(refuseHook), new(dropHook)
+	require.NoError(t, s.AddHook(refusals, nil))
+	require.NoError(t, s.AddHook(drops, nil))
+
+	_, w := net.Pipe() // nobody reads: the writer blocks
+	sub := s.NewClient(w, "tcp", "slow", false)
+	sub.Properties.ProtocolVersion = 4
+	s.Clients.Add(sub)
+	s.Topics.Subscribe(sub.ID, packets.Subscription{Filter: "a/#", Qos: 1})
+	pub, r := publisher(s, "pub", 5)
+
+	// Taken into the empty queue (the writer then blocks on it).
+	require.Equal(t, packets.CodeSuccess.Code, publishAcked(t, s, pub, r, 1, 1, payload).ReasonCode)
+	// The queue stays full: the subscriber is disconnected, and its
+	// session, holding one message already, cannot hold this one.
+	require.Equal(t, ErrPublishRefused.Code, publishAcked(t, s, pub, r, 2, 1, payload).ReasonCode)
+	require.True(t, sub.Closed())
+	require.ErrorIs(t, sub.StopCause(), ErrSlowSubscriber)
+	require.Equal(t, 1, sub.State.Inflight.Len(), "the acknowledged message stays in the session")
+	require.Equal(t, []string{"slow"}, refusals.subs)
+	require.Empty(t, drops.reasons())
+}
+
+// TestWillToFullOfflineSessionDropped (Ward fork): a QoS 1 message nobody
+// was acknowledged for (a will) that an offline session cannot hold is
+// dropped for it and counted, not refused.
+func TestWillToFullOfflineSessionDropped(t *testing.T) {
+	s := newServer()
+	s.Options.Capabilities.MaximumOfflineBytes = 1
+	drops := new(dropHook)
+	require.NoError(t, s.AddHook(drops, nil))
+	sub := offlineSubscriber(s, "sub", "a/#")
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: "a/b", Payload: []byte("will")}
+	s.publishToSubscribers(pk)
+	s.publishToSubscribers(pk)
+	require.Equal(t, 1, sub.State.Inflight.Len())
+	require.Equal(t, []error{ErrDeliveryOfflineFull}, drops.reasons())
+	require.Zero(t, sub.State.Inflight.reserved)
+}
+
+// byteReader reads one byte at a time from a connection (no read-ahead).
+type byteReader struct{ io.Reader }
+
+func (b byteReader) ReadByte() (byte, error) {
+	var c [1]byte
+	_, err := io.ReadFull(b.Reader, c[:])
+	return c[0], err
+}

@@ -347,6 +347,7 @@ func gatewayOptions(cfg *config.Config) gateway.Options {
 		SessionsPerDevice: cfg.Gateway.SessionsPerDevice, HandshakesPerAddress: cfg.Gateway.HandshakesPerAddress,
 		HandshakesPerPrefix: cfg.Gateway.HandshakesPerPrefix, SubscriberQueueBytes: cfg.Gateway.SubscriberQueueBytes,
 		DeliveryWait: cfg.Gateway.DeliveryWait, DeliveryWaitQoS0: cfg.Gateway.DeliveryWaitQoS0,
+		OfflineQueueBytes: cfg.Gateway.OfflineQueueBytes,
 	}}
 }
 
