@@ -109,20 +109,30 @@ func (h *hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet, why error) {
 	if cl == nil || cl.Net.Inline {
 		return
 	}
-	reason := gwevent.DropReasonQueueFull
-	switch {
-	case errors.Is(why, mqtt.ErrDeliveryDisconnected):
-		reason = gwevent.DropReasonDisconnected
-	case errors.Is(why, mqtt.ErrDeliveryInflightFull):
-		reason = gwevent.DropReasonInflightFull
-	case errors.Is(why, mqtt.ErrDeliveryOfflineFull):
-		reason = gwevent.DropReasonOfflineQueue
-	case errors.Is(why, mqtt.ErrDeliveryPacketIDs):
-		reason = gwevent.DropReasonPacketIDs
-	case errors.Is(why, packets.ErrPacketTooLarge):
-		reason = gwevent.DropReasonTooLarge
-	}
+	reason := dropReason(why, gwevent.DropReasonQueueFull)
 	h.g.deliveryDropped(h.g.device(deviceIDOfClient(cl.ID)), cl, pk.FixedHeader.Qos, reason)
+}
+
+// dropReason names why the broker dropped or refused a delivery (a
+// gwevent.DropReason*); def when it gives no known reason.
+func dropReason(why error, def string) string {
+	switch {
+	case errors.Is(why, mqtt.ErrDeliveryQueueFull):
+		return gwevent.DropReasonQueueFull
+	case errors.Is(why, mqtt.ErrDeliveryDisconnected):
+		return gwevent.DropReasonDisconnected
+	case errors.Is(why, mqtt.ErrDeliveryInflightFull):
+		return gwevent.DropReasonInflightFull
+	case errors.Is(why, mqtt.ErrDeliveryOfflineFull):
+		return gwevent.DropReasonOfflineQueue
+	case errors.Is(why, mqtt.ErrDeliveryPacketIDs):
+		return gwevent.DropReasonPacketIDs
+	case errors.Is(why, mqtt.ErrDeliveryTakenOver):
+		return gwevent.DropReasonTakenOver
+	case errors.Is(why, packets.ErrPacketTooLarge):
+		return gwevent.DropReasonTooLarge
+	}
+	return def
 }
 
 // OnPublishRefused records a QoS 1/2 publish the broker refused instead
@@ -131,10 +141,7 @@ func (h *hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet, why error) {
 // ward_gateway_delivery_refused_total) and publish-refused on the
 // publisher's.
 func (h *hook) OnPublishRefused(cl *mqtt.Client, pk packets.Packet, sub *mqtt.Client, why error) {
-	reason := gwevent.DropReasonOfflineQueue
-	if errors.Is(why, mqtt.ErrDeliveryPacketIDs) {
-		reason = gwevent.DropReasonPacketIDs
-	}
+	reason := dropReason(why, gwevent.DropReasonOfflineQueue)
 	qos := pk.FixedHeader.Qos
 	if sub != nil {
 		ds := h.g.device(deviceIDOfClient(sub.ID))

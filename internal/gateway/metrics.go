@@ -21,7 +21,7 @@ type metrics struct {
 	purged        prometheus.Counter     // broker sessions purged
 	eventsDropped prometheus.Counter
 	delivDropped  *prometheus.CounterVec // qos, reason: gwevent.DropReason*
-	delivRefused  *prometheus.CounterVec // qos, reason: gwevent.DropReasonOfflineQueue, DropReasonPacketIDs
+	delivRefused  *prometheus.CounterVec // qos, reason: gwevent.DropReasonOfflineQueue, DropReasonPacketIDs, DropReasonTakenOver
 
 	// Hot-path children, resolved once.
 	msgsIn, msgsOut, bytesIn, bytesOut prometheus.Counter
@@ -106,11 +106,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		delivDropped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "ward_gateway_delivery_dropped_total",
-			Help: "Messages to a subscriber dropped instead of delivered, by QoS and reason (queue-full, disconnected, inflight-full, offline-queue-full, too-large, packet-ids, not-authorized); the device's limit event (delivery-dropped) names the subscriber.",
+			Help: "Messages to a subscriber dropped instead of delivered, by QoS and reason (queue-full, disconnected, inflight-full, offline-queue-full, too-large, packet-ids, not-authorized, taken-over); the device's limit event (delivery-dropped) names the subscriber.",
 		}, []string{"qos", "reason"}),
 		delivRefused: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "ward_gateway_delivery_refused_total",
-			Help: "QoS 1/2 publishes refused to their publisher instead of acknowledged (MQTT 5: PUBACK/PUBREC 0x97; 3.1.1: connection closed without acknowledgement) because a subscriber's session could not hold them, by QoS and reason (offline-queue-full, packet-ids); the subscriber's device gets a limit event delivery-refused, the publisher's publish-refused.",
+			Help: "QoS 1/2 publishes refused to their publisher instead of acknowledged (MQTT 5: PUBACK/PUBREC 0x97; 3.1.1: connection closed without acknowledgement) because a subscriber's session could not hold them, by QoS and reason (offline-queue-full, packet-ids, taken-over); the subscriber's device gets a limit event delivery-refused, the publisher's publish-refused.",
 		}, []string{"qos", "reason"}),
 		eventsDropped: f.NewCounter(prometheus.CounterOpts{
 			Name: "ward_gateway_events_dropped_total",
@@ -125,12 +125,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.dropped.WithLabelValues(r)
 	}
 	for _, q := range []string{"0", "1", "2"} {
-		for _, r := range []string{gwevent.DropReasonQueueFull, gwevent.DropReasonDisconnected, gwevent.DropReasonInflightFull, gwevent.DropReasonOfflineQueue, gwevent.DropReasonTooLarge, gwevent.DropReasonPacketIDs, gwevent.DropReasonNotAuthorized} {
+		for _, r := range []string{gwevent.DropReasonQueueFull, gwevent.DropReasonDisconnected, gwevent.DropReasonInflightFull, gwevent.DropReasonOfflineQueue, gwevent.DropReasonTooLarge, gwevent.DropReasonPacketIDs, gwevent.DropReasonNotAuthorized, gwevent.DropReasonTakenOver} {
 			m.delivDropped.WithLabelValues(q, r)
 		}
 	}
 	for _, q := range []string{"1", "2"} {
-		for _, r := range []string{gwevent.DropReasonOfflineQueue, gwevent.DropReasonPacketIDs} {
+		for _, r := range []string{gwevent.DropReasonOfflineQueue, gwevent.DropReasonPacketIDs, gwevent.DropReasonTakenOver} {
 			m.delivRefused.WithLabelValues(q, r)
 		}
 	}

@@ -133,8 +133,8 @@ const (
 	LimitSlowSubscriber = "slow-subscriber"
 	// LimitDeliveryRefused: a QoS 1/2 message for one of the device's
 	// sessions was refused to its publisher, not acknowledged, because the
-	// session could not hold it (Event.Reason: DropReasonOfflineQueue or
-	// DropReasonPacketIDs). Counted in
+	// session could not hold it (Event.Reason: DropReasonOfflineQueue,
+	// DropReasonPacketIDs or DropReasonTakenOver). Counted in
 	// ward_gateway_delivery_refused_total{qos,reason}, not observed.
 	LimitDeliveryRefused = "delivery-refused"
 	// LimitPublishRefused: a QoS 1/2 publish of the device was refused
@@ -166,6 +166,9 @@ const (
 	DropReasonTooLarge = "too-large"
 	// DropReasonPacketIDs: the session has no free packet identifier.
 	DropReasonPacketIDs = "packet-ids"
+	// DropReasonTakenOver: QoS 1/2 stored in a session while a new
+	// connection was taking it over, before the new one was registered.
+	DropReasonTakenOver = "taken-over"
 	// DropReasonNotAuthorized: QoS 1/2 held for a session whose device's
 	// policy no longer allows the topic.
 	DropReasonNotAuthorized = "not-authorized"

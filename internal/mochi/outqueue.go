@@ -36,6 +36,9 @@ var (
 	ErrDeliveryOfflineFull = errors.New("subscriber's offline session queue is full")
 	// ErrDeliveryPacketIDs: the subscriber's session has no free packet ID.
 	ErrDeliveryPacketIDs = errors.New("subscriber's session has no free packet identifier")
+	// ErrDeliveryTakenOver: a new connection was taking the subscriber's
+	// session over and was not registered yet.
+	ErrDeliveryTakenOver = errors.New("subscriber's session was being taken over")
 )
 
 // maxWriteBatch bounds the bytes the writer copies into one write: larger

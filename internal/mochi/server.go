@@ -1321,6 +1321,9 @@ func (s *Server) deliver(cl *Client, sub packets.Subscription, pk packets.Packet
 			s.hooks.OnQosPublish(cl, out, out.Created, 0)
 			cl.State.Inflight.DecreaseSendQuota()
 		}
+		if cl.IsTakenOver() {
+			return s.followTakeover(cl, sub, pk, out, d)
+		}
 
 		if sentQuota == 0 && atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota) > 0 {
 			out.Expiry = -1
@@ -1367,12 +1370,32 @@ func (s *Server) deliver(cl *Client, sub packets.Subscription, pk packets.Packet
 		if err := s.keepOffline(cl, out, d); err != nil {
 			return out, err
 		}
+		if cl.IsTakenOver() {
+			return s.followTakeover(cl, sub, pk, out, d)
+		}
 		if closed {
 			return out, packets.CodeDisconnect
 		}
 	}
 
 	return out, nil
+}
+
+// followTakeover handles a QoS 1/2 message stored in cl's session while a
+// new connection took the session over: inheritClientSession copies the
+// in-flight messages once, so one stored after that copy would be lost
+// with the old client. out is taken back from cl and delivered to the
+// session's new client, or, when that is not registered yet, it cannot be
+// held (ErrDeliveryTakenOver: refused or dropped, see cannotHold). The
+// client may then receive it twice (at least once).
+func (s *Server) followTakeover(cl *Client, sub packets.Subscription, pk, out packets.Packet, d *delivery) (packets.Packet, error) {
+	if cl.State.Inflight.Delete(out.PacketID) {
+		atomic.AddInt64(&s.Info.Inflight, -1)
+	}
+	if next, ok := s.Clients.Get(cl.ID); ok && next != cl {
+		return s.deliver(next, sub, pk, d)
+	}
+	return out, s.cannotHold(cl, out, d, ErrDeliveryTakenOver)
 }
 
 // keepOffline decides whether cl's session, which stopped being connected

@@ -4343,3 +4343,42 @@ func (b byteReader) ReadByte() (byte, error) {
 	_, err := io.ReadFull(b.Reader, c[:])
 	return c[0], err
 }
+
+// TestDeliveryFollowsTakeover (Ward fork): a QoS 1 message stored in a
+// session that a new connection is taking over (its in-flight messages
+// already copied) is not left in the old client, where it would be lost:
+// it goes to the new client once that is registered, and before that a
+// publish is refused (a will dropped, counted) rather than acknowledged.
+func TestDeliveryFollowsTakeover(t *testing.T) {
+	s := newServer()
+	drops := new(dropHook)
+	require.NoError(t, s.AddHook(drops, nil))
+	old := offlineSubscriber(s, "sub", "a/#")
+	old.State.isTakenOver.Store(true) // inheritClientSession has copied its messages
+	sub := packets.Subscription{Filter: "a/#", Qos: 1}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, TopicName: "a/b", Payload: []byte("x")}
+
+	// The new client is not registered yet.
+	d := s.newDelivery(true)
+	d.refusable = true
+	_, err := s.deliver(old, sub, pk, d)
+	require.ErrorIs(t, err, ErrPublishRefused)
+	require.Equal(t, old, d.refusedBy)
+	require.ErrorIs(t, d.refusedWhy, ErrDeliveryTakenOver)
+	require.Zero(t, old.State.Inflight.Len())
+	d.release()
+	_, err = s.publishToClient(old, sub, pk)
+	require.ErrorIs(t, err, packets.ErrQuotaExceeded)
+	require.Equal(t, []error{ErrDeliveryTakenOver}, drops.reasons())
+
+	// Registered: the message follows the session to it.
+	next := s.NewClient(nil, "tcp", "sub", false)
+	next.Stop(nil)
+	s.Clients.Add(next)
+	out, err := s.publishToClient(old, sub, pk)
+	require.ErrorIs(t, err, packets.CodeDisconnect) // held for the offline new client
+	require.Zero(t, old.State.Inflight.Len())
+	held, ok := next.State.Inflight.Get(out.PacketID)
+	require.True(t, ok)
+	require.Equal(t, pk.Payload, held.Payload)
+}
