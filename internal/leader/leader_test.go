@@ -109,36 +109,14 @@ func TestMeteredGauge(t *testing.T) {
 		})
 	}()
 	<-running
-	if v := gauge(t, reg, "crl"); v != 1 {
+	if v := wardtest.Gauge(t, reg, "ward_leader", "job", "crl"); v != 1 {
 		t.Fatalf("ward_leader{job=crl} while leading = %v, want 1", v)
 	}
 	cancel()
 	<-done
-	if v := gauge(t, reg, "crl"); v != 0 {
+	if v := wardtest.Gauge(t, reg, "ward_leader", "job", "crl"); v != 0 {
 		t.Fatalf("ward_leader{job=crl} after = %v, want 0", v)
 	}
-}
-
-func gauge(t *testing.T, reg *prometheus.Registry, job string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "ward_leader" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "job" && l.GetValue() == job {
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no ward_leader{job=%q}", job)
-	return 0
 }
 
 // node is one elector under test with its own bookkeeping.

@@ -68,15 +68,17 @@
 // restores with a persistent session gets the queued order). Reports are
 // update.Status messages taken from the gateway's ObsPublished
 // observations on the device's own devices/<id>/update/status: the
-// identity is the gateway's (the device's verified certificate), so a
-// device cannot report for another, and a report naming a rollout the
+// identity is the gateway's (the device's verified certificate; on a
+// cluster the bus message carries that identity beside the report's
+// opaque bytes), so a device cannot report for another, and a report naming a rollout the
 // device is not in, or another version, or sent before its wave started
 // (no order was sent to it), changes nothing.
 //
 // # Scale
 //
 // The engine handles its inputs on one goroutine, in order, through a
-// bounded queue (ward_rollout_dropped_total counts what a full queue
+// bounded queue (on a cluster: the bus's work queue, fed from a bounded
+// queue on each node; ward_rollout_dropped_total counts what a full queue
 // drops: a dropped report is recovered by the device's next one, a dropped
 // subscription by its next connection). Create reads the whole device
 // registry once; each gate check reads the rollout's per-wave counts (one
@@ -91,7 +93,15 @@
 // The clock is injected (Options.Now); Run checks the gates every
 // Options.Interval and after every report, and tests call Evaluate after
 // moving their clock. One engine runs per server, and its state is in the
-// store: a restarted server resumes its rollouts where they stood. With
-// several servers on one database (issue 13), only the cluster leader may
-// run the engine; until then a second server must not run rollouts.
+// store: a restarted server resumes its rollouts where they stood.
+//
+// On a cluster (Options.Bus, issue 13), every node's engine takes the
+// operators' actions, whose changes are conditional in the shared store,
+// and forwards what it observes (a gateway node's device observations,
+// any node's alerts) over the bus; only the engine of the "rollouts"
+// leader runs Run, which checks the gates and handles those inputs, at
+// least once. Its orders fan out to every gateway node. A new leader
+// resumes from the store and takes the inputs the old one left
+// unacknowledged. cluster.go says how, and what happens while NATS is
+// down.
 package rollout

@@ -9,7 +9,6 @@ import (
 
 	"github.com/wardproject/ward/internal/alert"
 	"github.com/wardproject/ward/internal/gwevent"
-	"github.com/wardproject/ward/internal/mqtttopic"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/update"
 )
@@ -112,7 +111,12 @@ func (e *Engine) bricked(ctx context.Context, r store.Rollout, now time.Time) (s
 			return store.RolloutDevice{}, fmt.Errorf("rollout %s: list installed devices: %w", r.ID, err)
 		}
 		for _, d := range page {
-			if now.Before(d.InstalledAt.Add(r.Soak)) || (!d.SeenAt.IsZero() && !d.SeenAt.Before(d.InstalledAt)) || e.opts.Gateway.Connected(d.DeviceID) > 0 {
+			if now.Before(d.InstalledAt.Add(r.Soak)) || (!d.SeenAt.IsZero() && !d.SeenAt.Before(d.InstalledAt)) {
+				continue
+			}
+			if on, err := e.connectedNow(ctx, d.DeviceID); err != nil {
+				return store.RolloutDevice{}, fmt.Errorf("rollout %s: is device %s connected: %w", r.ID, d.DeviceID, err)
+			} else if on {
 				continue
 			}
 			return d, nil
@@ -148,10 +152,7 @@ func (e *Engine) handleObservation(ctx context.Context, o gwevent.Event) error {
 	case gwevent.Connected:
 		return e.connected(ctx, o)
 	case gwevent.Subscribed:
-		if mqtttopic.Match(o.Topic, update.OrderTopic(o.Device)) {
-			return e.resend(ctx, o.Device)
-		}
-		return nil
+		return e.resend(ctx, o.Device)
 	case gwevent.Published:
 		return e.report(ctx, o)
 	}

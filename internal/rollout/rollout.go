@@ -15,7 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/wardproject/ward/internal/alert"
+	"github.com/wardproject/ward/internal/bus"
 	"github.com/wardproject/ward/internal/gwevent"
+	"github.com/wardproject/ward/internal/mqtttopic"
 	"github.com/wardproject/ward/internal/secret"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/update"
@@ -51,22 +53,33 @@ type Audit interface {
 	AppendAudit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error)
 }
 
-// Options configure an Engine. Store, Releases, Gateway and Audit are
-// required.
+// Options configure an Engine. Store, Releases, Audit and either Gateway
+// (a single node) or Bus and Sessions (a cluster) are required.
 type Options struct {
 	Store    Store
 	Releases Releases
 	Gateway  Gateway
 	Audit    Audit
+	// Bus, on a cluster, carries the inputs of every node to the engine
+	// of the "rollouts" leader and its orders to every gateway node (see
+	// cluster.go); Gateway is then not used.
+	Bus bus.Bus
+	// Sessions, on a cluster, says whether a device is connected to any
+	// gateway node (the session directory).
+	Sessions Sessions
 	// Interval is how often Run checks the gates (0: 5s; < 0: never by
 	// itself, the caller calls Evaluate: tests with an injected clock).
 	Interval time.Duration
-	// QueueSize bounds the observations and alerts waiting for Run
-	// (0: 65536); past it they are dropped and counted.
+	// QueueSize bounds the observations and alerts waiting for Run, or on
+	// a cluster for the bus (0: 65536); past it they are dropped and
+	// counted.
 	QueueSize int
-	Logger    *slog.Logger
-	Metrics   prometheus.Registerer
-	Now       func() time.Time
+	// ForwardRetry is how long Forward waits before offering an input
+	// the bus refused again (0: 1s).
+	ForwardRetry time.Duration
+	Logger       *slog.Logger
+	Metrics      prometheus.Registerer
+	Now          func() time.Time
 	// Processed (tests) is called after Run has handled each queued
 	// observation or alert.
 	Processed func()
@@ -77,6 +90,8 @@ type Engine struct {
 	opts  Options
 	log   *slog.Logger
 	queue chan event
+	// fwd holds, on a cluster, the encoded inputs Forward puts on the bus.
+	fwd chan []byte
 
 	mu sync.Mutex // serialises every change of a rollout or its devices
 
@@ -84,6 +99,8 @@ type Engine struct {
 	mReports     *prometheus.CounterVec
 	mTransitions *prometheus.CounterVec
 	mDropped     prometheus.Counter
+	mForwarding  prometheus.Gauge
+	mForwardFail prometheus.Counter
 }
 
 // event is one queued input of Run.
@@ -108,8 +125,14 @@ var (
 
 // New returns an Engine; call Run to process reports and check the gates.
 func New(opts Options) (*Engine, error) {
-	if opts.Store == nil || opts.Releases == nil || opts.Gateway == nil || opts.Audit == nil {
-		return nil, errors.New("rollout: Options.Store, Options.Releases, Options.Gateway and Options.Audit are required")
+	if opts.Store == nil || opts.Releases == nil || opts.Audit == nil {
+		return nil, errors.New("rollout: Options.Store, Options.Releases and Options.Audit are required")
+	}
+	if (opts.Bus == nil && opts.Gateway == nil) || (opts.Bus != nil && opts.Sessions == nil) {
+		return nil, errors.New("rollout: Options.Gateway (a single node) or Options.Bus and Options.Sessions (a cluster) are required")
+	}
+	if opts.ForwardRetry <= 0 {
+		opts.ForwardRetry = time.Second
 	}
 	if opts.Interval == 0 {
 		opts.Interval = 5 * time.Second
@@ -124,40 +147,72 @@ func New(opts Options) (*Engine, error) {
 		opts.Now = time.Now
 	}
 	f := promauto.With(opts.Metrics)
-	return &Engine{opts: opts, log: opts.Logger.With("component", "rollout"), queue: make(chan event, opts.QueueSize),
+	e := &Engine{opts: opts, log: opts.Logger.With("component", "rollout"), queue: make(chan event, opts.QueueSize),
 		mOrders: f.NewCounter(prometheus.CounterOpts{Name: "ward_rollout_orders_total", Help: "Firmware update orders published to devices."}),
 		mReports: f.NewCounterVec(prometheus.CounterOpts{Name: "ward_rollout_reports_total",
 			Help: "Update status reports from devices, by result (applied, ignored, invalid)."}, []string{"result"}),
 		mTransitions: f.NewCounterVec(prometheus.CounterOpts{Name: "ward_rollout_transitions_total", Help: "Rollout transitions, by action."}, []string{"action"}),
 		mDropped: f.NewCounter(prometheus.CounterOpts{Name: "ward_rollout_dropped_total",
-			Help: "Observations and alerts dropped because the rollout engine's queue was full."}),
-	}, nil
+			Help: "Observations and alerts dropped because the rollout engine's queue (on a cluster: this node's queue for the bus) was full."}),
+		mForwarding: f.NewGauge(prometheus.GaugeOpts{Name: "ward_rollout_forward_queued",
+			Help: "Observations and alerts this cluster node holds for the bus, bound for the rollouts leader."}),
+		mForwardFail: f.NewCounter(prometheus.CounterOpts{Name: "ward_rollout_forward_failures_total",
+			Help: "Attempts to hand an observation or alert to the bus that failed (the same input is offered again)."}),
+	}
+	if opts.Bus != nil {
+		e.fwd = make(chan []byte, opts.QueueSize)
+	}
+	return e, nil
 }
 
 // Observe implements gateway.Observer. It keeps only what rollouts need
-// (connections, subscriptions, reports on a device's own status topic),
-// copies the payload and never blocks.
+// (connections, subscriptions to the device's order topic, reports on a
+// device's own status topic), copies the payload and never blocks. On a
+// cluster it forwards them to the leader's engine (Forward).
 func (e *Engine) Observe(o gwevent.Event) {
+	if e.opts.Bus != nil {
+		if in, ok := inputOf(o); ok {
+			e.forward(in)
+		}
+		return
+	}
+	if o, ok := wanted(o); ok {
+		e.enqueue(event{obs: o})
+	}
+}
+
+// wanted returns the observation the engine keeps of o, its payload
+// copied (ok false: none).
+func wanted(o gwevent.Event) (gwevent.Event, bool) {
+	if o.Device == "" {
+		return o, false
+	}
 	switch o.Kind {
-	case gwevent.Connected, gwevent.Subscribed:
+	case gwevent.Connected:
+	case gwevent.Subscribed:
+		if !mqtttopic.Match(o.Topic, update.OrderTopic(o.Device)) {
+			return o, false
+		}
 	case gwevent.Published:
 		// Every device publish passes here: a cheap suffix test first.
-		if o.Device == "" || !strings.HasSuffix(o.Topic, "/update/status") || o.Topic != update.StatusTopic(o.Device) {
-			return
+		if !strings.HasSuffix(o.Topic, "/update/status") || o.Topic != update.StatusTopic(o.Device) {
+			return o, false
 		}
 		o.Payload = append([]byte(nil), o.Payload...)
 	default:
-		return
+		return o, false
 	}
-	if o.Device == "" {
-		return
-	}
-	e.enqueue(event{obs: o})
+	return o, true
 }
 
-// AlertChanged implements alert.Subscriber; it never blocks.
+// AlertChanged implements alert.Subscriber; it never blocks. On a cluster
+// it forwards the change to the leader's engine (Forward).
 func (e *Engine) AlertChanged(n alert.Notification) {
-	if n.Change != alert.Raised && n.Change != alert.Updated {
+	if n.Change != alert.Raised && n.Change != alert.Updated || n.Alert.Device == "" {
+		return
+	}
+	if e.opts.Bus != nil {
+		e.forward(Input{Kind: InputAlert, Alert: &n})
 		return
 	}
 	e.enqueue(event{alert: &n})
@@ -190,8 +245,22 @@ func (e *Engine) Sync(ctx context.Context) error {
 }
 
 // Run handles queued reports, connections and alerts, and checks the
-// gates every Interval, until ctx is done.
+// gates every Interval, until ctx is done. On a cluster it takes its
+// inputs from the bus (InputsQueue), those of every node: run it on one
+// node at a time, the "rollouts" leader.
 func (e *Engine) Run(ctx context.Context) error {
+	if e.opts.Bus != nil {
+		ctx, cancel := context.WithCancel(ctx)
+		consumed := make(chan struct{})
+		go func() {
+			defer close(consumed)
+			e.consume(ctx)
+		}()
+		defer func() {
+			cancel()
+			<-consumed
+		}()
+	}
 	var tick <-chan time.Time
 	if e.opts.Interval > 0 {
 		t := time.NewTicker(e.opts.Interval)
@@ -384,7 +453,7 @@ func (e *Engine) order(ctx context.Context, r store.Rollout, deviceID string) er
 	if err != nil {
 		return err
 	}
-	if err := e.opts.Gateway.PublishOrder(deviceID, b); err != nil {
+	if err := e.publishOrder(ctx, deviceID, b); err != nil {
 		// Recorded as ordered: the device gets it again when it
 		// subscribes to its order topic.
 		e.log.Warn("publish update order", "rollout", r.ID, "device_id", deviceID, "err", err)

@@ -1,0 +1,215 @@
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/wardproject/ward/internal/bus"
+)
+
+// Rollouts on a cluster (Options.Bus set).
+//
+// Every node builds an engine, and any node's engine takes the operators'
+// actions (Create, Pause, Resume, Abort, Next): they are conditional
+// changes of the shared store, so two nodes acting at once cannot both
+// win. One engine at a time, the "rollouts" leader's, runs Run: it checks
+// the gates and handles the inputs of the whole cluster, which reach it
+// on the work queue InputsQueue (at least once: every handler is
+// idempotent, a report only moves a device forward).
+//
+// Every other engine only forwards: Observe (on a gateway node) and
+// AlertChanged (on any node, whichever raised the alert) encode the input
+// and put it on a bounded queue in memory, which Forward hands to the bus
+// in order. When the bus refuses (NATS down), Forward offers the same
+// input again every ForwardRetry, and the queue holds up to QueueSize
+// inputs meanwhile; past it new inputs are dropped and counted
+// (ward_rollout_dropped_total). A dropped report is recovered by the
+// device's next report, a dropped subscription by its next connection.
+// Inputs still queued when the node stops are lost the same way (and
+// logged).
+//
+// Orders fan out on OrdersSubject: every gateway node publishes them to
+// the device's order topic (DeliverOrders), so the order reaches the
+// device on whichever node holds its session. Fan-out is at most once: a
+// gateway node cut off from NATS misses it, exactly as a single node's
+// failed publish; the device stays ordered and pending, and gets the
+// order again when it next subscribes to its order topic, on any node.
+// The bricked gate asks the session directory (Options.Sessions) whether
+// a device is connected anywhere.
+
+// Sessions says how many sessions devices have across the cluster.
+// presence.Directory implements it.
+type Sessions interface {
+	ConnectedCounts(ctx context.Context, ids []string) (map[string]int, error)
+}
+
+// OrderPublisher publishes an order to a device connected to this node.
+// *gateway.Gateway implements it.
+type OrderPublisher interface {
+	PublishOrder(deviceID string, payload []byte) error
+}
+
+// forward queues an input for the bus; it never blocks.
+func (e *Engine) forward(in Input) {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return // an Input always marshals
+	}
+	select {
+	case e.fwd <- b:
+		e.mForwarding.Inc()
+	default:
+		e.mDropped.Inc()
+	}
+}
+
+// Forward hands this node's inputs to the bus, in order, until ctx is
+// done. It does nothing on a single node. Run it on every node of a
+// cluster.
+func (e *Engine) Forward(ctx context.Context) error {
+	if e.opts.Bus == nil {
+		return nil
+	}
+	held := 0 // the input being offered, if any
+	defer func() {
+		if n := len(e.fwd) + held; n > 0 {
+			e.log.Error("stopping with rollout inputs the bus did not take: they are lost (devices' next reports and connections recover them)", "inputs", n)
+		}
+	}()
+	failing := false
+	for {
+		var b []byte
+		select {
+		case <-ctx.Done():
+			return nil
+		case b = <-e.fwd:
+		}
+		held = 1
+		for err := e.enqueue1(ctx, b); err != nil; err = e.enqueue1(ctx, b) {
+			if ctx.Err() != nil {
+				return nil
+			}
+			e.mForwardFail.Inc()
+			if !failing {
+				e.log.Error("the bus refuses rollout inputs; holding them and retrying", "queued", len(e.fwd)+1, "err", err)
+				failing = true
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(e.opts.ForwardRetry):
+			}
+		}
+		held = 0
+		e.mForwarding.Dec()
+		if failing {
+			e.log.Info("the bus takes rollout inputs again", "queued", len(e.fwd))
+			failing = false
+		}
+	}
+}
+
+// enqueue1 puts one input on the bus, waiting at most 5 s.
+func (e *Engine) enqueue1(ctx context.Context, b []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return e.opts.Bus.Enqueue(ctx, InputsQueue, b)
+}
+
+// consume handles the cluster's inputs from the bus until ctx is done,
+// starting again after a failure (the bus unreachable when the consumer
+// is created).
+func (e *Engine) consume(ctx context.Context) {
+	for {
+		err := e.opts.Bus.Consume(ctx, InputsQueue, InputsGroup, e.handleInput)
+		if err == nil || errors.Is(err, bus.ErrClosed) || ctx.Err() != nil {
+			return
+		}
+		e.log.Error("consume rollout inputs; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(e.opts.ForwardRetry):
+		}
+	}
+}
+
+// handleInput handles one input from the bus: nil acknowledges it (a bad
+// message is dropped and counted, never retried), an error has it
+// redelivered.
+func (e *Engine) handleInput(ctx context.Context, m bus.Message) error {
+	in, err := DecodeInput(m.Data)
+	if err != nil {
+		e.mReports.WithLabelValues("invalid").Inc()
+		e.log.Warn("rollout input refused", "err", err)
+		return nil
+	}
+	if in.Kind == InputAlert {
+		err = e.handleAlert(ctx, *in.Alert)
+	} else {
+		err = e.handleObservation(ctx, in.event())
+	}
+	if err != nil {
+		return fmt.Errorf("rollout %s input of %s: %w", in.Kind, in.Device, err)
+	}
+	if e.opts.Processed != nil {
+		e.opts.Processed()
+	}
+	return nil
+}
+
+// publishOrder sends an order to the device: through the local gateway
+// on a single node, to every gateway node on a cluster.
+func (e *Engine) publishOrder(ctx context.Context, deviceID string, order []byte) error {
+	if e.opts.Bus == nil {
+		return e.opts.Gateway.PublishOrder(deviceID, order)
+	}
+	b, err := json.Marshal(OrderMessage{Device: deviceID, Order: order})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return e.opts.Bus.Publish(ctx, OrdersSubject, b)
+}
+
+// connectedNow reports whether the device has a session: on the local
+// gateway, or on a cluster on any gateway node.
+func (e *Engine) connectedNow(ctx context.Context, deviceID string) (bool, error) {
+	if e.opts.Bus == nil {
+		return e.opts.Gateway.Connected(deviceID) > 0, nil
+	}
+	n, err := e.opts.Sessions.ConnectedCounts(ctx, []string{deviceID})
+	if err != nil {
+		return false, err
+	}
+	return n[deviceID] > 0, nil
+}
+
+// DeliverOrders subscribes a gateway node of a cluster to the rollout
+// orders and publishes each to the device's order topic through gw.
+// Orders for devices not connected here cost one publish without
+// subscribers.
+func DeliverOrders(b bus.Bus, gw OrderPublisher, log *slog.Logger) (bus.Subscription, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sub, err := b.Subscribe(OrdersSubject, func(m bus.Message) {
+		o, err := DecodeOrder(m.Data)
+		if err != nil {
+			log.Warn("rollout order refused", "err", err)
+			return
+		}
+		if err := gw.PublishOrder(o.Device, o.Order); err != nil {
+			log.Warn("publish update order", "device_id", o.Device, "err", err)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to rollout orders: %w", err)
+	}
+	return sub, nil
+}
