@@ -11,14 +11,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/wardproject/ward/internal/api"
 	"github.com/wardproject/ward/internal/config"
 	"github.com/wardproject/ward/internal/fleet"
 	"github.com/wardproject/ward/internal/gwevent"
 	"github.com/wardproject/ward/internal/leader"
 	"github.com/wardproject/ward/internal/presence"
 	"github.com/wardproject/ward/internal/rollout"
-	"github.com/wardproject/ward/internal/store"
 )
 
 // A node's role (config.Role) decides which parts it runs; every part is
@@ -171,21 +169,6 @@ func (p presenceFeed) Observe(e gwevent.Event) {
 	}
 }
 
-// clusterRollouts refuses new rollouts in a cluster: the rollout engine
-// runs on one node (the "rollouts" leader), sees the device observations
-// of that node's gateway only and sends its orders through it, so it
-// cannot drive devices connected to other gateway nodes. Rollouts in the
-// store from before keep being evaluated by the leader.
-type clusterRollouts struct{ *rollout.Engine }
-
-// ErrRolloutsInCluster is why a cluster refuses to start a rollout.
-var errRolloutsInCluster = fmt.Errorf("%w: staged rollouts are not available on a Ward cluster yet: the rollout engine runs on one node and cannot see or reach devices connected to the other gateway nodes; run rollouts on a single-node Ward (docs/architecture.md)", store.ErrConflict)
-
-// Create refuses.
-func (clusterRollouts) Create(context.Context, rollout.Spec, string) (store.Rollout, error) {
-	return store.Rollout{}, errRolloutsInCluster
-}
-
 // sessionDirectory is the fleet registry's cluster-wide view of who is
 // connected: the store's session directory on a cluster, nil (the local
 // gateway's view) on a single node.
@@ -205,11 +188,23 @@ func (s *Server) connectedCount() func(ctx context.Context) (int, error) {
 	return presence.NewDirectory(s.db, 0, s.opts.Now).Count
 }
 
-// apiRollouts is the rollout engine as the API sees it: refusing new
-// rollouts on a cluster (see clusterRollouts).
-func (s *Server) apiRollouts() api.Rollouts {
-	if s.bus != nil {
-		return clusterRollouts{s.rollouts}
+// rolloutsOnCluster sets, on a cluster, the rollout engine's bus and
+// session directory, declares the leader's group on the inputs queue (so
+// that no input enqueued before a leader consumes is discarded) and, on a
+// gateway node, delivers the engine's orders to the devices connected
+// here. A single node leaves o as it is: the engine uses the local
+// gateway.
+func (s *Server) rolloutsOnCluster(ctx context.Context, o *rollout.Options) error {
+	if s.bus == nil {
+		return nil
 	}
-	return s.rollouts
+	o.Bus, o.Sessions = s.bus, presence.NewDirectory(s.db, 0, s.opts.Now)
+	if err := s.bus.DeclareGroup(ctx, rollout.InputsQueue, rollout.InputsGroup); err != nil {
+		return fmt.Errorf("declare the rollouts group on queue %s: %w", rollout.InputsQueue, err)
+	}
+	if !s.runsGateway() {
+		return nil
+	}
+	_, err := rollout.DeliverOrders(s.bus, s.gw, s.log.With("component", "rollout"))
+	return err
 }

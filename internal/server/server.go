@@ -413,8 +413,10 @@ func (s *Server) buildResponder(context.Context) (err error) {
 
 // buildRollouts builds the rollout engine, which publishes orders through
 // the gateway and observes it (the one part added to the gateway's
-// observers after the gateway is built).
-func (s *Server) buildRollouts(context.Context) (err error) {
+// observers after the gateway is built). On a cluster it forwards what it
+// observes to the "rollouts" leader's engine and orders through every
+// gateway node, over the bus (rolloutsOnCluster).
+func (s *Server) buildRollouts(ctx context.Context) (err error) {
 	interval := time.Duration(0)
 	if s.opts.ManualRollouts {
 		interval = -1
@@ -423,9 +425,13 @@ func (s *Server) buildRollouts(context.Context) (err error) {
 	if s.opts.rolloutNow != nil {
 		now = s.opts.rolloutNow
 	}
-	if s.rollouts, err = rollout.New(rollout.Options{Store: s.db, Releases: rollout.TUFReleases{Dir: filepath.Join(s.cfg.DataDir, update.SiteRepoDir)},
+	o := rollout.Options{Store: s.db, Releases: rollout.TUFReleases{Dir: filepath.Join(s.cfg.DataDir, update.SiteRepoDir)},
 		Gateway: s.gw, Audit: s.anchor, Interval: interval, Logger: s.log, Metrics: s.registry, Now: now,
-		Processed: s.opts.rolloutProcessed}); err != nil {
+		Processed: s.opts.rolloutProcessed}
+	if err := s.rolloutsOnCluster(ctx, &o); err != nil {
+		return err
+	}
+	if s.rollouts, err = rollout.New(o); err != nil {
 		return err
 	}
 	*s.observers = append(*s.observers, s.rollouts)
@@ -503,7 +509,7 @@ func (s *Server) buildAPI(context.Context) (err error) {
 	o.Console, o.Registry, o.Store, o.CA, o.EST = console, s.reg, s.db, s.ca, estH
 	o.Alerts, o.Mitigator, o.Detection, o.DetectStore = s.alerts, s.resp, s.engine, anchoredStore{s.db, s.anchor}
 	o.Addresses, o.Compliance, o.AuditVerifier, o.TUF = s.gw, s.comp, s.anchor, tufH
-	o.Devices, o.Rollouts, o.Firmware, o.Stream = s.reg, s.apiRollouts(), s.site(), s.hub
+	o.Devices, o.Rollouts, o.Firmware, o.Stream = s.reg, s.rollouts, s.site(), s.hub
 	o.ConnectedCount = s.connectedCount()
 	o.Metrics = promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
 	o.Ready, o.Problems, o.Logger, o.Registerer, o.Now = s.isReady.Load, s.problems, s.log, s.registry, s.opts.Now
@@ -670,6 +676,7 @@ func (s *Server) Run(ctx context.Context) error {
 		g.Go(func() error { return s.resigner.Run(gctx) })
 	}
 	g.Go(func() error { return s.pruneIssued(gctx) })
+	g.Go(func() error { return s.rollouts.Forward(gctx) }) // cluster only
 	g.Go(func() error { return s.resp.Run(gctx) })
 	g.Go(func() error { return s.anchor.Run(gctx) })
 	g.Go(func() error { return s.hub.Run(gctx) })
