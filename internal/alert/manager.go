@@ -21,6 +21,7 @@ import (
 // Store is what the manager persists alerts in.
 type Store interface {
 	PutAlert(ctx context.Context, a store.AlertRecord) error
+	PutAlerts(ctx context.Context, as []store.AlertRecord) error
 	GetAlert(ctx context.Context, id string) (store.AlertRecord, error)
 	ListAlerts(ctx context.Context, f store.AlertFilter) ([]store.AlertRecord, error)
 }
@@ -156,13 +157,7 @@ func (m *Manager) Raise(ctx context.Context, a Alert) (Alert, error) {
 		}
 		if found {
 			m.active[key] = cur.ID
-			cur.Count++
-			cur.UpdatedAt = now
-			cur.Evidence = a.Evidence
-			cur.Description = a.Description
-			if a.Severity.Rank() > cur.Severity.Rank() {
-				cur.Severity = a.Severity
-			}
+			cur = repeated(cur, a, now)
 			if err := m.put(ctx, cur); err != nil {
 				return cur, err
 			}
@@ -172,13 +167,7 @@ func (m *Manager) Raise(ctx context.Context, a Alert) (Alert, error) {
 		// Gone or cleared (through another node of a cluster).
 		delete(m.active, key)
 	}
-	a.ID = newID()
-	a.State = Open
-	a.Count = 1
-	if a.RaisedAt.IsZero() {
-		a.RaisedAt = now
-	}
-	a.RaisedAt, a.UpdatedAt = a.RaisedAt.UTC(), now
+	a = opened(a, now)
 	if err := m.put(ctx, a); err != nil {
 		return a, err
 	}
@@ -207,6 +196,119 @@ func (m *Manager) Resolve(ctx context.Context, device, rule string) error {
 		return nil
 	}
 	return err
+}
+
+// opened is a, raised for the first time at now.
+func opened(a Alert, now time.Time) Alert {
+	a.ID = newID()
+	a.State = Open
+	a.Count = 1
+	if a.RaisedAt.IsZero() {
+		a.RaisedAt = now
+	}
+	a.RaisedAt, a.UpdatedAt = a.RaisedAt.UTC(), now
+	return a
+}
+
+// repeated is the active alert cur raised again as a at now: one more,
+// a's evidence and description, the higher severity.
+func repeated(cur, a Alert, now time.Time) Alert {
+	cur.Count++
+	cur.UpdatedAt = now
+	cur.Evidence = a.Evidence
+	cur.Description = a.Description
+	if a.Severity.Rank() > cur.Severity.Rank() {
+		cur.Severity = a.Severity
+	}
+	return cur
+}
+
+// RaiseAll raises or updates every alert of as, as successive Raise calls
+// would, in a constant number of store round trips whatever len(as): one
+// read of the active alerts of each rule in as, one write of every change
+// (PutAlerts, all or none). The detect engine raises a window's alerts
+// with it. Alerts without a device, a rule or a valid severity are
+// skipped and named in the error; the others are raised.
+func (m *Manager) RaiseAll(ctx context.Context, as []Alert) error {
+	var errs []error
+	rules := map[string]bool{}
+	for _, a := range as {
+		if a.Device == "" || a.Rule == "" || !a.Severity.Valid() {
+			errs = append(errs, fmt.Errorf("alert %q/%q needs a device, a rule and a valid severity", a.Device, a.Rule))
+			continue
+		}
+		rules[a.Rule] = true
+	}
+	if len(rules) == 0 {
+		return errors.Join(errs...)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.opts.Now().UTC()
+	// The active alert of each device and rule now, as stored: raised by
+	// this Manager or, in a cluster, another node; acknowledged or
+	// cleared meanwhile.
+	cur := map[string]Alert{}
+	for rule := range rules {
+		recs, err := m.opts.Store.ListAlerts(ctx, store.AlertFilter{Rule: rule, States: []string{string(Open), string(Acknowledged)}, Limit: 1 << 30})
+		if err != nil {
+			return fmt.Errorf("look up active alerts of rule %s: %w", rule, err)
+		}
+		for _, r := range recs { // newest first: the newest, unless this Manager knows another
+			key := r.DeviceID + "|" + r.Rule
+			if _, seen := cur[key]; seen && m.active[key] != r.ID {
+				continue
+			}
+			a, err := decode(r)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			cur[key] = a
+		}
+	}
+	type change struct {
+		c Change
+		a Alert
+	}
+	var changes []change
+	for _, a := range as {
+		if a.Device == "" || a.Rule == "" || !a.Severity.Valid() {
+			continue
+		}
+		key := a.Device + "|" + a.Rule
+		if c, ok := cur[key]; ok && c.Active() {
+			c = repeated(c, a, now)
+			cur[key] = c
+			changes = append(changes, change{Updated, c})
+			continue
+		}
+		a = opened(a, now)
+		cur[key] = a
+		changes = append(changes, change{Raised, a})
+	}
+	recs := make([]store.AlertRecord, len(changes))
+	for i, ch := range changes {
+		b, err := json.Marshal(ch.a)
+		if err != nil {
+			return fmt.Errorf("encode alert %s: %w", ch.a.ID, err)
+		}
+		recs[i] = store.AlertRecord{ID: ch.a.ID, DeviceID: ch.a.Device, Rule: ch.a.Rule, State: string(ch.a.State),
+			Severity: string(ch.a.Severity), RaisedAt: ch.a.RaisedAt, UpdatedAt: ch.a.UpdatedAt, JSON: b}
+	}
+	if err := m.opts.Store.PutAlerts(ctx, recs); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, ch := range changes {
+		m.active[ch.a.Device+"|"+ch.a.Rule] = ch.a.ID
+	}
+	for _, ch := range changes {
+		if ch.c == Raised {
+			m.log.Warn("alert raised", "alert_id", ch.a.ID, "device_id", ch.a.Device, "rule", ch.a.Rule, "severity", ch.a.Severity)
+		}
+		m.notify(ch.c, ch.a)
+	}
+	return errors.Join(errs...)
 }
 
 // current reads alert id and reports whether it is still active.

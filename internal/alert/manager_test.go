@@ -3,6 +3,7 @@ package alert
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -129,5 +130,82 @@ func TestTwoManagersShareAlerts(t *testing.T) {
 	}
 	if err := a.Resolve(ctx, "d", "r"); err != nil {
 		t.Errorf("resolve of an alert the other node cleared: %v", err)
+	}
+}
+
+// TestRaiseAllIsRaiseInOrder: RaiseAll gives what successive Raise calls
+// give: one alert per device and rule (a repeat within the batch updates
+// the alert the batch raised), an alert another Manager raised is
+// updated, an acknowledged one stays acknowledged, a cleared one is
+// raised anew, an invalid alert is skipped and named in the error, and
+// subscribers see each change in order.
+func TestRaiseAllIsRaiseInOrder(t *testing.T) {
+	ctx := context.Background()
+	db := wardtest.SQLite(t)
+	now := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	other, errO := NewManager(ctx, Options{Store: db, Now: clock})
+	m, errM := NewManager(ctx, Options{Store: db, Now: clock})
+	if errO != nil || errM != nil {
+		t.Fatal(errO, errM)
+	}
+	fromOther, _ := other.Raise(ctx, Alert{Device: "d2", Rule: "r", Severity: Low})
+	acked, _ := other.Raise(ctx, Alert{Device: "d3", Rule: "s", Severity: Low})
+	cleared, _ := other.Raise(ctx, Alert{Device: "d4", Rule: "r", Severity: Low})
+	if _, err := other.Acknowledge(ctx, acked.ID, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Clear(ctx, cleared.ID, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	m.Subscribe(rec)
+	now = now.Add(time.Minute)
+	err := m.RaiseAll(ctx, []Alert{
+		{Device: "d1", Rule: "r", Severity: Medium, Evidence: Evidence{Value: 1}},
+		{Device: "d2", Rule: "r", Severity: High},
+		{Device: "", Rule: "r", Severity: High},
+		{Device: "d3", Rule: "s", Severity: Medium},
+		{Device: "d4", Rule: "r", Severity: Low},
+		{Device: "d1", Rule: "r", Severity: Low, Evidence: Evidence{Value: 2}},
+	})
+	if err == nil {
+		t.Error("RaiseAll with an alert without a device: no error")
+	}
+	byDev := map[string]Alert{}
+	all, _ := m.List(ctx, Filter{States: []State{Open, Acknowledged}})
+	for _, a := range all {
+		if _, dup := byDev[a.Device]; dup {
+			t.Errorf("two active alerts of device %s", a.Device)
+		}
+		byDev[a.Device] = a
+	}
+	if a := byDev["d1"]; a.Count != 2 || a.Severity != Medium || a.Evidence.Value != 2 || a.State != Open {
+		t.Errorf("d1 raised twice in one batch: %+v, want count 2, medium, the second evidence", a)
+	}
+	if a := byDev["d2"]; a.ID != fromOther.ID || a.Count != 2 || a.Severity != High {
+		t.Errorf("d2 raised by the other manager: %+v, want an update of %s", a, fromOther.ID)
+	}
+	if a := byDev["d3"]; a.ID != acked.ID || a.State != Acknowledged || a.Count != 2 {
+		t.Errorf("d3 acknowledged: %+v, want it updated and still acknowledged", a)
+	}
+	if a := byDev["d4"]; a.ID == cleared.ID || a.Count != 1 || a.State != Open {
+		t.Errorf("d4 cleared before: %+v, want a new alert", a)
+	}
+	var changes []string
+	for _, n := range rec.ns {
+		changes = append(changes, string(n.Change)+" "+n.Alert.Device)
+	}
+	want := []string{"raised d1", "updated d2", "updated d3", "raised d4", "updated d1"}
+	if fmt.Sprint(changes) != fmt.Sprint(want) {
+		t.Errorf("notifications %v, want %v", changes, want)
+	}
+	// The Manager now knows them: Raise updates without a store lookup
+	// that could find another alert.
+	if a, err := m.Raise(ctx, Alert{Device: "d4", Rule: "r", Severity: Low}); err != nil || a.ID != byDev["d4"].ID || a.Count != 2 {
+		t.Errorf("Raise after RaiseAll = %+v, %v", a, err)
+	}
+	if err := m.RaiseAll(ctx, nil); err != nil {
+		t.Errorf("RaiseAll(nil) = %v", err)
 	}
 }

@@ -45,7 +45,9 @@ type Store interface {
 
 // Alerter raises and resolves alerts. *alert.Manager implements it.
 type Alerter interface {
-	Raise(ctx context.Context, a alert.Alert) (alert.Alert, error)
+	// RaiseAll raises (or updates) a window's alerts at once, as
+	// successive raises would.
+	RaiseAll(ctx context.Context, as []alert.Alert) error
 	Resolve(ctx context.Context, device, rule string) error
 }
 
@@ -93,6 +95,9 @@ type Engine struct {
 	// recent is when each gateway node last shipped a batch the leader
 	// evaluated: the nodes a window waits for (cluster.go).
 	recent map[string]time.Time
+	// actions are the alert changes of the window being evaluated, in
+	// the order the rules decided them; flushActions applies them.
+	actions []alertAction
 
 	mWindows    prometheus.Counter
 	mDatapoints prometheus.Counter
@@ -106,6 +111,14 @@ type Engine struct {
 	// lastEnd is the end of the last window evaluated, in Unix
 	// nanoseconds (the engine's start until then): ward_detect_lag_seconds.
 	lastEnd atomic.Int64
+}
+
+// alertAction is one alert change a window's evaluation decided: raise
+// Raise, or resolve (device, rule) when resolve is set.
+type alertAction struct {
+	raise        alert.Alert
+	resolve      bool
+	device, rule string
 }
 
 type ruleState struct {
@@ -350,12 +363,14 @@ func (e *Engine) evaluateWindow(ctx context.Context, end time.Time, dps []Datapo
 	}
 	for m, list := range closed {
 		sort.Slice(list, func(i, j int) bool { return list[i].Device < list[j].Device })
-		for _, dp := range list {
-			b, _ := json.Marshal(dp)
-			stored = append(stored, store.MetricWindow{DeviceID: dp.Device, Window: dp.Window, Start: dp.Start, JSON: b})
+		ws, bad := metricWindows(list)
+		if bad > 0 {
+			e.log.Error("metric windows with values JSON cannot hold not stored", "window", time.Duration(m)*w, "datapoints", bad)
 		}
+		stored = append(stored, ws...)
 		e.evaluate(ctx, m, list, info, end)
 	}
+	e.flushActions(ctx)
 	if err := e.opts.Store.AddMetricWindows(ctx, stored); err != nil {
 		e.log.Error("store metric windows", "err", err)
 	}
@@ -514,11 +529,7 @@ func (e *Engine) step(ctx context.Context, dev string, p Profile, r Rule, hit bo
 			a := alert.Alert{Device: dev, Rule: r.Name, Source: "detect", Severity: r.Severity, Title: title,
 				Description: describe(r, ev), Evidence: ev, MITRE: r.MITRE, RaisedAt: end, UpdatedAt: end,
 				Mitigation: r.Mitigation, AutoMitigate: p.AutoMitigate && r.Mitigation != "" && r.Mitigation != MitigateNotify}
-			if _, err := e.opts.Alerts.Raise(ctx, a); err != nil {
-				e.log.Error("raise alert", "device_id", dev, "rule", r.Name, "err", err)
-			} else {
-				e.mRaised.WithLabelValues("rule").Inc()
-			}
+			e.actions = append(e.actions, alertAction{raise: a})
 		}
 		return
 	}
@@ -526,12 +537,36 @@ func (e *Engine) step(ctx context.Context, dev string, p Profile, r Rule, hit bo
 	st.cleans++
 	if st.active && st.cleans >= r.ClearAfter {
 		st.active = false
-		if err := e.opts.Alerts.Resolve(ctx, dev, r.Name); err != nil {
-			e.log.Error("resolve alert", "device_id", dev, "rule", r.Name, "err", err)
-		}
+		e.actions = append(e.actions, alertAction{resolve: true, device: dev, rule: r.Name})
 	}
 	if !st.active {
 		delete(e.states, key)
+	}
+}
+
+// flushActions applies the window's alert changes in order, each run of
+// raises in one RaiseAll (a constant number of store round trips however
+// many devices breach), and empties the list. e.mu is held.
+func (e *Engine) flushActions(ctx context.Context) {
+	acts := e.actions
+	e.actions = nil
+	for i := 0; i < len(acts); {
+		if acts[i].resolve {
+			if err := e.opts.Alerts.Resolve(ctx, acts[i].device, acts[i].rule); err != nil {
+				e.log.Error("resolve alert", "device_id", acts[i].device, "rule", acts[i].rule, "err", err)
+			}
+			i++
+			continue
+		}
+		var raises []alert.Alert
+		for ; i < len(acts) && !acts[i].resolve; i++ {
+			raises = append(raises, acts[i].raise)
+		}
+		if err := e.opts.Alerts.RaiseAll(ctx, raises); err != nil {
+			e.log.Error("raise alerts", "alerts", len(raises), "err", err)
+			continue
+		}
+		e.mRaised.WithLabelValues("rule").Add(float64(len(raises)))
 	}
 }
 

@@ -42,6 +42,9 @@ type Detection interface {
 	// time and JSON of the alert with its ID (device, rule and raise time
 	// are kept).
 	PutAlert(ctx context.Context, a AlertRecord) error
+	// PutAlerts does PutAlert for each of as, in order, in one
+	// transaction (all or none): the detect engine's alerts of one window.
+	PutAlerts(ctx context.Context, as []AlertRecord) error
 	// GetAlert returns one alert, ErrNotFound when it is unknown.
 	GetAlert(ctx context.Context, id string) (AlertRecord, error)
 	// ListAlerts returns the alerts f selects, newest raised first (then

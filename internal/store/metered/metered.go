@@ -378,6 +378,12 @@ func (s *Store) PutAdvisories(ctx context.Context, a1 []store.AdvisoryRecord) er
 	return s.next.PutAdvisories(ctx, a1)
 }
 
+// PutAlerts times Store.PutAlerts.
+func (s *Store) PutAlerts(ctx context.Context, a1 []store.AlertRecord) error {
+	defer s.observe("PutAlerts", time.Now())
+	return s.next.PutAlerts(ctx, a1)
+}
+
 // PutAlert times Store.PutAlert.
 func (s *Store) PutAlert(ctx context.Context, a1 store.AlertRecord) error {
 	defer s.observe("PutAlert", time.Now())

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/lifecycle"
 )
@@ -116,6 +118,39 @@ func (db *DB) PutAlert(ctx context.Context, a store.AlertRecord) error {
 	return nil
 }
 
+// PutAlerts inserts or replaces alerts in one statement; of two records
+// with one ID, the later wins, as successive PutAlert calls would.
+func (db *DB) PutAlerts(ctx context.Context, as []store.AlertRecord) error {
+	if len(as) == 0 {
+		return nil
+	}
+	// ON CONFLICT may not touch one row twice in a statement.
+	last := make(map[string]int, len(as))
+	for i, a := range as {
+		last[a.ID] = i
+	}
+	var (
+		ids, devs, rules, states, sevs []string
+		raised, updated                []int64
+		jsons                          [][]byte
+	)
+	for i, a := range as {
+		if last[a.ID] != i {
+			continue
+		}
+		ids, devs, rules, states, sevs = append(ids, a.ID), append(devs, a.DeviceID), append(rules, a.Rule), append(states, a.State), append(sevs, a.Severity)
+		raised, updated, jsons = append(raised, ts(a.RaisedAt)), append(updated, ts(a.UpdatedAt)), append(jsons, a.JSON)
+	}
+	_, err := db.pool.Exec(ctx, `INSERT INTO alerts(id, device_id, rule, state, severity, raised_at, updated_at, json)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bytea[])
+		ON CONFLICT(id) DO UPDATE SET state=excluded.state, severity=excluded.severity, updated_at=excluded.updated_at, json=excluded.json`,
+		ids, devs, rules, states, sevs, raised, updated, jsons)
+	if err != nil {
+		return fmt.Errorf("store %d alerts: %w", len(ids), err)
+	}
+	return nil
+}
+
 const alertCols = `id, device_id, rule, state, severity, raised_at, updated_at, json`
 
 func scanAlert(s scanner) (store.AlertRecord, error) {
@@ -183,12 +218,31 @@ type windowKey struct {
 	start  int64
 }
 
-// AddMetricWindows stores closed windows in one statement, replacing a
-// window stored twice (within ws, the last one wins).
+// AddMetricWindows stores closed windows, replacing a window stored twice
+// (within ws, the last one wins). New windows, the usual case, go in by
+// COPY, several times cheaper than an INSERT of as many rows for the
+// client and the server; a COPY that meets a stored key (it is all or
+// nothing) gives way to one INSERT ... ON CONFLICT of all of them.
 func (db *DB) AddMetricWindows(ctx context.Context, ws []store.MetricWindow) error {
 	if len(ws) == 0 {
 		return nil
 	}
+	_, err := db.pool.CopyFrom(ctx, pgx.Identifier{"metric_windows"}, []string{"device_id", "window_ns", "start", "json"},
+		pgx.CopyFromSlice(len(ws), func(i int) ([]any, error) {
+			return []any{ws[i].DeviceID, int64(ws[i].Window), ts(ws[i].Start), ws[i].JSON}, nil
+		}))
+	if err == nil {
+		return nil
+	}
+	if !isUnique(err) {
+		return fmt.Errorf("store %d metric windows: %w", len(ws), err)
+	}
+	return db.upsertMetricWindows(ctx, ws)
+}
+
+// upsertMetricWindows is AddMetricWindows when some windows are stored
+// already: one statement.
+func (db *DB) upsertMetricWindows(ctx context.Context, ws []store.MetricWindow) error {
 	// ON CONFLICT may not touch one row twice in a statement: keep the
 	// last of duplicate keys, as successive INSERT OR REPLACE would.
 	last := make(map[windowKey]int, len(ws))

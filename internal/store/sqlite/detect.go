@@ -119,6 +119,33 @@ func (db *DB) PutAlert(ctx context.Context, a store.AlertRecord) error {
 	return nil
 }
 
+// PutAlerts inserts or replaces alerts, in order, in one transaction.
+func (db *DB) PutAlerts(ctx context.Context, as []store.AlertRecord) error {
+	if len(as) == 0 {
+		return nil
+	}
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store %d alerts: %w", len(as), err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `INSERT INTO alerts(id, device_id, rule, state, severity, raised_at, updated_at, json) VALUES(?,?,?,?,?,?,?,?)
+		ON CONFLICT(id) DO UPDATE SET state=excluded.state, severity=excluded.severity, updated_at=excluded.updated_at, json=excluded.json`)
+	if err != nil {
+		return fmt.Errorf("store %d alerts: %w", len(as), err)
+	}
+	defer st.Close()
+	for _, a := range as {
+		if _, err := st.ExecContext(ctx, a.ID, a.DeviceID, a.Rule, a.State, a.Severity, ts(a.RaisedAt), ts(a.UpdatedAt), a.JSON); err != nil {
+			return fmt.Errorf("store alert %s: %w", a.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store %d alerts: %w", len(as), err)
+	}
+	return nil
+}
+
 const alertCols = `id, device_id, rule, state, severity, raised_at, updated_at, json`
 
 func scanAlert(s scanner) (store.AlertRecord, error) {

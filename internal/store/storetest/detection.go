@@ -18,6 +18,7 @@ func TestDetection(t *testing.T, open func(t *testing.T) store.Store) {
 	runAll(t, open, []subtest{
 		{"alerts", testAlerts},
 		{"alert-records", testAlertRecords},
+		{"alert-batch", testAlertBatch},
 		{"alert-limits", testAlertLimits},
 		{"alert-counts", testAlertCounts},
 		{"metric-windows", testMetricWindows},
@@ -218,6 +219,19 @@ func testMetricWindowKeys(t *testing.T, s store.Store) {
 	if got, _ := s.ListMetricWindows(ctx, "d", time.Minute, t0); len(got) != 1 || !got[0].Start.Equal(t0.Add(time.Minute)) {
 		t.Errorf("after retention: %+v, want the window at t0+1m only", got)
 	}
+	// Twice within one call (the last wins), then a new window with a
+	// stored one in one call: both stored.
+	if err := s.AddMetricWindows(ctx, []store.MetricWindow{w("f", time.Minute, 0, `{"v":1}`), w("f", time.Minute, 0, `{"v":2}`)}); err != nil {
+		t.Fatalf("a window twice in one call: %v", err)
+	}
+	if err := s.AddMetricWindows(ctx, []store.MetricWindow{w("f", time.Minute, time.Minute, `{"v":3}`), w("f", time.Minute, 0, `{"v":4}`)}); err != nil {
+		t.Fatalf("a new and a stored window in one call: %v", err)
+	}
+	got, err = s.ListMetricWindows(ctx, "f", time.Minute, t0)
+	want = []store.MetricWindow{w("f", time.Minute, 0, `{"v":4}`), w("f", time.Minute, time.Minute, `{"v":3}`)}
+	if diff := cmp.Diff(want, got); err != nil || diff != "" {
+		t.Errorf("ListMetricWindows after repeats (-want +got), %v:\n%s", err, diff)
+	}
 }
 
 // testAlertCounts: alerts are counted by state and severity, beyond
@@ -329,5 +343,36 @@ func testPartialBatchesConcurrent(t *testing.T, s store.Store) {
 	counts, err := s.CountPartialBatches(ctx, t0)
 	if err != nil || len(counts) != 1 || counts[0].Stored != batches {
 		t.Errorf("CountPartialBatches = %+v, %v; want %d stored once each", counts, err, batches)
+	}
+}
+
+// testAlertBatch: PutAlerts stores new alerts and updates stored ones as
+// PutAlert does, the later of two records with one ID winning; an empty
+// batch is no error.
+func testAlertBatch(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if err := s.PutAlerts(ctx, nil); err != nil {
+		t.Fatalf("PutAlerts(nil) = %v", err)
+	}
+	old := store.AlertRecord{ID: "x", DeviceID: "d1", Rule: "r", State: "open", Severity: "low", RaisedAt: t0, UpdatedAt: t0, JSON: []byte(`{"n":1}`)}
+	if err := s.PutAlert(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	upd := store.AlertRecord{ID: "x", DeviceID: "other", Rule: "other", State: "open", Severity: "high",
+		RaisedAt: t0.Add(time.Hour), UpdatedAt: t0.Add(time.Minute), JSON: []byte(`{"n":2}`)}
+	y1 := store.AlertRecord{ID: "y", DeviceID: "d2", Rule: "r", State: "open", Severity: "low", RaisedAt: t0, UpdatedAt: t0, JSON: []byte(`{"n":3}`)}
+	y2 := y1
+	y2.State, y2.UpdatedAt, y2.JSON = "cleared", t0.Add(2*time.Minute), []byte(`{"n":4}`)
+	if err := s.PutAlerts(ctx, []store.AlertRecord{upd, y1, y2}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]store.AlertRecord{
+		"x": {ID: "x", DeviceID: "d1", Rule: "r", State: "open", Severity: "high", RaisedAt: t0, UpdatedAt: t0.Add(time.Minute), JSON: upd.JSON},
+		"y": y2,
+	}
+	for id, w := range want {
+		if got, err := s.GetAlert(ctx, id); err != nil || !cmp.Equal(w, got) {
+			t.Errorf("after PutAlerts GetAlert(%s) = %+v, %v; want %+v", id, got, err, w)
+		}
 	}
 }
