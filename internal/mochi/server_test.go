@@ -311,13 +311,23 @@ func TestServerServe(t *testing.T) {
 	err = s.Serve()
 	require.NoError(t, err)
 
-	time.Sleep(time.Millisecond)
-
 	require.Equal(t, 1, s.Listeners.Len())
 	listener, ok := s.Listeners.Get("t1")
 
 	require.Equal(t, true, ok)
+	waitServing(t, listener)
 	require.Equal(t, true, listener.(*listeners.MockListener).IsServing())
+}
+
+// waitServing waits until a mock listener's Serve, which Server.Serve runs
+// on its own goroutine, has begun (a 1 ms sleep here failed under load).
+func waitServing(t *testing.T, l listeners.Listener) {
+	t.Helper()
+	select {
+	case <-l.(*listeners.MockListener).Started():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("listener %s: Serve did not start within 30s", l.ID())
+	}
 }
 
 func TestServerServeFromConfig(t *testing.T) {
@@ -336,12 +346,11 @@ func TestServerServeFromConfig(t *testing.T) {
 	err := s.Serve()
 	require.NoError(t, err)
 
-	time.Sleep(time.Millisecond)
-
 	require.Equal(t, 1, s.Listeners.Len())
 	listener, ok := s.Listeners.Get("mock")
 
 	require.Equal(t, true, ok)
+	waitServing(t, listener)
 	require.Equal(t, true, listener.(*listeners.MockListener).IsServing())
 }
 
@@ -3495,15 +3504,14 @@ func TestServerClose(t *testing.T) {
 		recv <- buf
 	}()
 
-	time.Sleep(time.Millisecond)
 	require.Equal(t, 1, s.Listeners.Len())
 
 	listener, ok := s.Listeners.Get("t1")
 	require.Equal(t, true, ok)
+	waitServing(t, listener)
 	require.Equal(t, true, listener.(*listeners.MockListener).IsServing())
 
 	_ = s.Close()
-	time.Sleep(time.Millisecond)
 	require.Equal(t, false, listener.(*listeners.MockListener).IsServing())
 	require.Equal(t, packets.TPacketData[packets.Disconnect].Get(packets.TDisconnectShuttingDown).RawBytes, <-recv)
 }

@@ -9,7 +9,6 @@ import (
 	"log"
 	"os"
 	"testing"
-	"time"
 
 	"log/slog"
 
@@ -117,7 +116,7 @@ func TestServeListener(t *testing.T) {
 	l := New()
 	l.Add(NewMockListener("t1", testAddr))
 	l.Serve("t1", MockEstablisher)
-	time.Sleep(time.Millisecond)
+	waitStarted(t, l.internal["t1"].(*MockListener))
 	require.True(t, l.internal["t1"].(*MockListener).IsServing())
 
 	l.Close("t1", MockCloser)
@@ -130,7 +129,7 @@ func TestServeAllListeners(t *testing.T) {
 	l.Add(NewMockListener("t2", testAddr))
 	l.Add(NewMockListener("t3", testAddr))
 	l.ServeAll(MockEstablisher)
-	time.Sleep(time.Millisecond)
+	waitStarted(t, l.internal["t1"].(*MockListener), l.internal["t2"].(*MockListener), l.internal["t3"].(*MockListener))
 
 	require.True(t, l.internal["t1"].(*MockListener).IsServing())
 	require.True(t, l.internal["t2"].(*MockListener).IsServing())
@@ -150,7 +149,7 @@ func TestCloseListener(t *testing.T) {
 	mocked := NewMockListener("t1", testAddr)
 	l.Add(mocked)
 	l.Serve("t1", MockEstablisher)
-	time.Sleep(time.Millisecond)
+	waitStarted(t, mocked)
 	var closed bool
 	l.Close("t1", func(id string) {
 		closed = true
@@ -164,7 +163,7 @@ func TestCloseAllListeners(t *testing.T) {
 	l.Add(NewMockListener("t2", testAddr))
 	l.Add(NewMockListener("t3", testAddr))
 	l.ServeAll(MockEstablisher)
-	time.Sleep(time.Millisecond)
+	waitStarted(t, l.internal["t1"].(*MockListener), l.internal["t2"].(*MockListener), l.internal["t3"].(*MockListener))
 	require.True(t, l.internal["t1"].(*MockListener).IsServing())
 	require.True(t, l.internal["t2"].(*MockListener).IsServing())
 	require.True(t, l.internal["t3"].(*MockListener).IsServing())

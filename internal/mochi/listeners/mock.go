@@ -32,6 +32,9 @@ type MockListener struct {
 	Serving   bool      // indicate the listener is serving
 	Listening bool      // indiciate the listener is listening
 	ErrListen bool      // throw an error on listen
+
+	started   chan struct{} // closed once Serve has set Serving
+	startOnce sync.Once
 }
 
 // NewMockListener returns a new instance of MockListener.
@@ -40,6 +43,7 @@ func NewMockListener(id, address string) *MockListener {
 		id:      id,
 		address: address,
 		done:    make(chan bool),
+		started: make(chan struct{}),
 	}
 }
 
@@ -48,10 +52,17 @@ func (l *MockListener) Serve(establisher EstablishFn) {
 	l.Lock()
 	l.Serving = true
 	l.Unlock()
+	l.startOnce.Do(func() { close(l.started) })
 
 	for range l.done {
 		return
 	}
+}
+
+// Started returns a channel closed once Serve has begun serving, so a test
+// that runs Serve on another goroutine can wait for it instead of sleeping.
+func (l *MockListener) Started() <-chan struct{} {
+	return l.started
 }
 
 // Init initializes the listener.

@@ -12,6 +12,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// waitStarted waits until each listener's Serve, run on another goroutine,
+// has begun serving (a 1 ms sleep here failed when the machine was loaded).
+func waitStarted(t *testing.T, ls ...*MockListener) {
+	t.Helper()
+	for _, l := range ls {
+		select {
+		case <-l.Started():
+		case <-time.After(30 * time.Second):
+			t.Fatalf("listener %s: Serve did not start within 30s", l.ID())
+		}
+	}
+}
+
 func TestMockEstablisher(t *testing.T) {
 	_, w := net.Pipe()
 	err := MockEstablisher("t1", w)
@@ -76,7 +89,7 @@ func TestMockListenerServe(t *testing.T) {
 		o <- true
 	}(o)
 
-	time.Sleep(time.Millisecond) // easy non-channel wait for start of serving
+	waitStarted(t, mocked)
 	require.Equal(t, true, mocked.IsServing())
 
 	var closed bool
