@@ -44,7 +44,7 @@ func (c *rolloutClock) add(d time.Duration) {
 type rig struct {
 	*ward
 	clock   *rolloutClock
-	changed chan struct{} // a token after each event the engine handled
+	changed chan struct{} // a token after each event the engine handled and each order a device received
 	handled atomic.Int64  // events the engine handled
 	mu      sync.Mutex
 	devs    map[string]*fwDevice
@@ -55,12 +55,17 @@ func startRig(t *testing.T, dir string) *rig {
 	r := &rig{clock: &rolloutClock{t: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)}, changed: make(chan struct{}, 1), devs: map[string]*fwDevice{}}
 	r.ward = startWith(t, dir, Options{ManualRollouts: true, rolloutNow: r.clock.now, rolloutProcessed: func() {
 		r.handled.Add(1)
-		select {
-		case r.changed <- struct{}{}:
-		default:
-		}
+		r.poke()
 	}})
 	return r
+}
+
+// poke wakes until: something it may be waiting for happened.
+func (r *rig) poke() {
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
 }
 
 // publishRelease publishes firmware of acme-th1 at version in the data
@@ -202,6 +207,11 @@ func (d *fwDevice) onOrder(payload []byte) {
 	d.orderAt = append(d.orderAt, d.r.clock.now())
 	behave := d.behave
 	d.mu.Unlock()
+	// Orders are sent by the API call or the engine's Evaluate, not
+	// from its event queue: their arrival must wake until itself (under
+	// load an order arrived after until had checked, and nothing else
+	// woke it: TestRolloutReportSpoofing timed out waiting for it).
+	d.r.poke()
 	go func() {
 		switch behave {
 		case behaveGood, behaveBrick, behaveReboot:
