@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/wardproject/ward/internal/bus"
+	"github.com/wardproject/ward/internal/store"
 )
 
 // Rollouts on a cluster (Options.Bus set).
@@ -31,6 +31,20 @@ import (
 // device's next report, a dropped subscription by its next connection.
 // Inputs still queued when the node stops are lost the same way (and
 // logged).
+//
+// A node forwards device observations only while a rollout may be live
+// (running, paused or halted): with none, which is most of the time, the
+// connections of the whole fleet do not cross the bus. Forward re-reads
+// that from the store every LiveCheck; a node that creates a rollout, or
+// a gateway node that receives an order, knows at once (the order is
+// published to the device after the flag is set, so a device that
+// subscribes meanwhile either gets that publish or has its subscription
+// forwarded). Alerts are always forwarded: they are few.
+//
+// The leader handles each input under Run's context, not the bus's
+// acknowledgement deadline: a report that starts a wave orders all of its
+// devices, which may take longer than AckWait; the input is then
+// delivered again and changes nothing.
 //
 // Orders fan out on OrdersSubject: every gateway node publishes them to
 // the device's order topic (DeliverOrders), so the order reaches the
@@ -74,6 +88,9 @@ func (e *Engine) Forward(ctx context.Context) error {
 	if e.opts.Bus == nil {
 		return nil
 	}
+	e.checkLive(ctx)
+	check := time.NewTicker(e.opts.LiveCheck)
+	defer check.Stop()
 	held := 0 // the input being offered, if any
 	defer func() {
 		if n := len(e.fwd) + held; n > 0 {
@@ -86,6 +103,9 @@ func (e *Engine) Forward(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-check.C:
+			e.checkLive(ctx)
+			continue
 		case b = <-e.fwd:
 		}
 		held = 1
@@ -113,6 +133,16 @@ func (e *Engine) Forward(ctx context.Context) error {
 	}
 }
 
+// checkLive re-reads whether a rollout is live; when the store cannot
+// say, it assumes one is.
+func (e *Engine) checkLive(ctx context.Context) {
+	rs, err := e.opts.Store.ListRollouts(ctx, store.RolloutFilter{Statuses: liveStatuses, Limit: 1})
+	if err != nil && ctx.Err() == nil {
+		e.log.Warn("read whether a rollout is live; forwarding device observations meanwhile", "err", err)
+	}
+	e.live.Store(err != nil || len(rs) > 0)
+}
+
 // enqueue1 puts one input on the bus, waiting at most 5 s.
 func (e *Engine) enqueue1(ctx context.Context, b []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -125,7 +155,11 @@ func (e *Engine) enqueue1(ctx context.Context, b []byte) error {
 // is created).
 func (e *Engine) consume(ctx context.Context) {
 	for {
-		err := e.opts.Bus.Consume(ctx, InputsQueue, InputsGroup, e.handleInput)
+		// Handled under ctx, not the ack deadline the bus gives (see
+		// above).
+		err := e.opts.Bus.Consume(ctx, InputsQueue, InputsGroup, func(_ context.Context, m bus.Message) error {
+			return e.handleInput(ctx, m)
+		})
 		if err == nil || errors.Is(err, bus.ErrClosed) || ctx.Err() != nil {
 			return
 		}
@@ -194,18 +228,19 @@ func (e *Engine) connectedNow(ctx context.Context, deviceID string) (bool, error
 // orders and publishes each to the device's order topic through gw.
 // Orders for devices not connected here cost one publish without
 // subscribers.
-func DeliverOrders(b bus.Bus, gw OrderPublisher, log *slog.Logger) (bus.Subscription, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+func (e *Engine) DeliverOrders(gw OrderPublisher) (bus.Subscription, error) {
+	if e.opts.Bus == nil {
+		return nil, errors.New("rollout: DeliverOrders needs Options.Bus (a cluster)")
 	}
-	sub, err := b.Subscribe(OrdersSubject, func(m bus.Message) {
+	sub, err := e.opts.Bus.Subscribe(OrdersSubject, func(m bus.Message) {
 		o, err := DecodeOrder(m.Data)
 		if err != nil {
-			log.Warn("rollout order refused", "err", err)
+			e.log.Warn("rollout order refused", "err", err)
 			return
 		}
+		e.live.Store(true) // before the publish: see above
 		if err := gw.PublishOrder(o.Device, o.Order); err != nil {
-			log.Warn("publish update order", "device_id", o.Device, "err", err)
+			e.log.Warn("publish update order", "device_id", o.Device, "err", err)
 		}
 	})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,9 +78,12 @@ type Options struct {
 	// ForwardRetry is how long Forward waits before offering an input
 	// the bus refused again (0: 1s).
 	ForwardRetry time.Duration
-	Logger       *slog.Logger
-	Metrics      prometheus.Registerer
-	Now          func() time.Time
+	// LiveCheck is how often Forward re-reads whether a rollout is live
+	// (0: 5s).
+	LiveCheck time.Duration
+	Logger    *slog.Logger
+	Metrics   prometheus.Registerer
+	Now       func() time.Time
 	// Processed (tests) is called after Run has handled each queued
 	// observation or alert.
 	Processed func()
@@ -92,6 +96,9 @@ type Engine struct {
 	queue chan event
 	// fwd holds, on a cluster, the encoded inputs Forward puts on the bus.
 	fwd chan []byte
+	// live is, on a cluster, whether a rollout may be live (see
+	// cluster.go): device observations are forwarded only then.
+	live atomic.Bool
 
 	mu sync.Mutex // serialises every change of a rollout or its devices
 
@@ -134,6 +141,9 @@ func New(opts Options) (*Engine, error) {
 	if opts.ForwardRetry <= 0 {
 		opts.ForwardRetry = time.Second
 	}
+	if opts.LiveCheck <= 0 {
+		opts.LiveCheck = 5 * time.Second
+	}
 	if opts.Interval == 0 {
 		opts.Interval = 5 * time.Second
 	}
@@ -161,6 +171,7 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.Bus != nil {
 		e.fwd = make(chan []byte, opts.QueueSize)
+		e.live.Store(true) // until Forward has read the store
 	}
 	return e, nil
 }
@@ -171,7 +182,7 @@ func New(opts Options) (*Engine, error) {
 // cluster it forwards them to the leader's engine (Forward).
 func (e *Engine) Observe(o gwevent.Event) {
 	if e.opts.Bus != nil {
-		if in, ok := inputOf(o); ok {
+		if in, ok := inputOf(o); ok && e.live.Load() {
 			e.forward(in)
 		}
 		return
@@ -357,6 +368,7 @@ func (e *Engine) Create(ctx context.Context, spec Spec, actor string) (store.Rol
 	if err := e.opts.Store.CreateRollout(ctx, r, devs); err != nil {
 		return store.Rollout{}, err
 	}
+	e.live.Store(true)
 	e.audit(ctx, actor, "create", r, map[string]string{"model": r.Model, "version": r.Version, "waves": FormatWaves(r.Waves),
 		"max_failure": strconv.FormatFloat(r.MaxFailure, 'f', -1, 64) + "%", "halt_on_alerts": orNone(r.HaltOnAlerts),
 		"soak": r.Soak.String(), "devices": strconv.Itoa(len(devs)), "to_update": strconv.Itoa(len(todo))})

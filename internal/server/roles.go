@@ -189,11 +189,9 @@ func (s *Server) connectedCount() func(ctx context.Context) (int, error) {
 }
 
 // rolloutsOnCluster sets, on a cluster, the rollout engine's bus and
-// session directory, declares the leader's group on the inputs queue (so
-// that no input enqueued before a leader consumes is discarded) and, on a
-// gateway node, delivers the engine's orders to the devices connected
-// here. A single node leaves o as it is: the engine uses the local
-// gateway.
+// session directory, and declares the leader's group on the inputs queue
+// (so that no input enqueued before a leader consumes is discarded). A
+// single node leaves o as it is: the engine uses the local gateway.
 func (s *Server) rolloutsOnCluster(ctx context.Context, o *rollout.Options) error {
 	if s.bus == nil {
 		return nil
@@ -202,9 +200,15 @@ func (s *Server) rolloutsOnCluster(ctx context.Context, o *rollout.Options) erro
 	if err := s.bus.DeclareGroup(ctx, rollout.InputsQueue, rollout.InputsGroup); err != nil {
 		return fmt.Errorf("declare the rollouts group on queue %s: %w", rollout.InputsQueue, err)
 	}
-	if !s.runsGateway() {
+	return nil
+}
+
+// deliverOrders has, on a gateway node of a cluster, the rollout orders
+// of the cluster's engines published to the devices connected here.
+func (s *Server) deliverOrders() error {
+	if s.bus == nil || !s.runsGateway() {
 		return nil
 	}
-	_, err := rollout.DeliverOrders(s.bus, s.gw, s.log.With("component", "rollout"))
+	_, err := s.rollouts.DeliverOrders(s.gw)
 	return err
 }

@@ -434,6 +434,9 @@ func (s *Server) buildRollouts(ctx context.Context) (err error) {
 	if s.rollouts, err = rollout.New(o); err != nil {
 		return err
 	}
+	if err := s.deliverOrders(); err != nil {
+		return err
+	}
 	*s.observers = append(*s.observers, s.rollouts)
 	s.alerts.Subscribe(s.rollouts)
 	return nil
