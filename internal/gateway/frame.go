@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 )
 
 // MaxConnectBytes caps the first packet of a connection, the CONNECT, before
@@ -80,6 +81,33 @@ type frameConn struct {
 	// either and WaitRead waits on the socket.
 	rec     *recordConn
 	drained bool
+
+	// onEnd, if set, runs once when the session is over (SessionEnded).
+	onEnd   func(err error)
+	endOnce sync.Once
+}
+
+// ParkRead implements mochi's ReadParker: when nothing is buffered at any
+// layer (this frame buffer, the TLS layer, recordConn), the session parks
+// on the gateway's poller (recordConn.park) and holds no goroutine until
+// its socket is readable.
+func (f *frameConn) ParkRead(resume func()) bool {
+	if f.cpl > f.rd || len(f.buf) > 0 || f.peeked || f.err != nil {
+		return false
+	}
+	if f.rec == nil || !f.drained || f.rec.buffered() != 0 {
+		return false
+	}
+	return f.rec.park(resume)
+}
+
+// SessionEnded implements mochi's SessionEnder: it runs onEnd once.
+func (f *frameConn) SessionEnded(err error) {
+	f.endOnce.Do(func() {
+		if f.onEnd != nil {
+			f.onEnd(err)
+		}
+	})
 }
 
 // WaitRead implements mochi's ReadWaiter: it waits for the next byte

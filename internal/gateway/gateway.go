@@ -549,11 +549,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 		DeliveryWaitQoS0:     g.opts.Limits.DeliveryWaitQoS0,
 	})
 	if err := srv.AddHook(&hook{}, g); err != nil {
-		_ = ln.Close()
+		l.Close(func(string) {})
 		return fmt.Errorf("gateway: add hook: %w", err)
 	}
 	if err := srv.AddListener(l); err != nil {
-		_ = ln.Close()
+		l.Close(func(string) {})
 		return fmt.Errorf("gateway: add listener: %w", err)
 	}
 	g.srv.Store(srv)

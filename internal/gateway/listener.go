@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	mqtt "github.com/wardproject/ward/internal/mochi"
 	"github.com/wardproject/ward/internal/mochi/listeners"
 )
 
@@ -27,13 +28,19 @@ type listener struct {
 	g  *Gateway
 	hs *handshakes
 
+	// poller parks idle sessions (park_linux.go); nil where it cannot.
+	poller *poller
+
 	ctx    context.Context // cancelled by Close; aborts handshakes
 	cancel context.CancelFunc
 
 	mu      sync.Mutex // guards closed, started and conns
 	closed  bool
 	started bool // Serve has begun
-	conns   map[net.Conn]struct{}
+	// conns maps each accepted connection to what closes it: itself, or
+	// after the handshake its recordConn, whose Close also wakes a parked
+	// session.
+	conns map[net.Conn]io.Closer
 
 	serving   chan struct{} // closed when Serve returns
 	wg        sync.WaitGroup
@@ -48,7 +55,8 @@ func newListener(id string, ln net.Listener, g *Gateway) *listener {
 		id: id, ln: ln, g: g,
 		hs:  newHandshakes(maxHandshakes, g.opts.Limits.HandshakesPerAddress, g.opts.Limits.HandshakesPerPrefix),
 		ctx: ctx, cancel: cancel,
-		conns:   map[net.Conn]struct{}{},
+		poller:  newPoller(g.log, g.m.parked),
+		conns:   map[net.Conn]io.Closer{},
 		serving: make(chan struct{}),
 	}
 }
@@ -112,8 +120,17 @@ func (l *listener) track(c net.Conn) bool {
 	if l.closed {
 		return false
 	}
-	l.conns[c] = struct{}{}
+	l.conns[c] = c
 	return true
+}
+
+// setCloser makes rc what closes raw (see conns).
+func (l *listener) setCloser(raw net.Conn, rc *recordConn) {
+	l.mu.Lock()
+	if _, ok := l.conns[raw]; ok {
+		l.conns[raw] = rc
+	}
+	l.mu.Unlock()
 }
 
 func (l *listener) isClosed() bool {
@@ -162,6 +179,7 @@ func (l *listener) handshake(raw net.Conn, pc *pendingConn) *handshaken {
 	deadline := start.Add(HandshakeTimeout)
 	_ = raw.SetDeadline(deadline)
 	rc := newRecordConn(raw, first[0])
+	rc.poller = l.poller
 	tc := tls.Server(rc, l.g.tls)
 	ctx, cancel := context.WithDeadline(l.ctx, deadline)
 	err := tc.HandshakeContext(ctx)
@@ -182,24 +200,30 @@ type handshaken struct {
 // session runs mochi's connection handling on a handshaken connection.
 // The deadline stays set until mochi has read CONNECT and applied the
 // client's keepalive; the handshake slot is released when CONNECT has
-// arrived.
+// arrived. When mochi parks the session (frameConn.ParkRead) this
+// goroutine returns and the session ends later on another one: what ends
+// the connection is in the frameConn's onEnd, which mochi runs once
+// (SessionEnded), or this goroutine if mochi did not.
 func (l *listener) session(raw net.Conn, pc *pendingConn, hc *handshaken, establish listeners.EstablishFn) {
-	defer l.wg.Done()
-	defer l.untrack(raw)
-	defer raw.Close()
+	l.setCloser(raw, hc.rec)
 	// Only onFirst refers to pc: frameConn drops it once run, so an
 	// admitted session does not keep its handshake-table entry.
 	fc := &frameConn{Conn: hc.tc, tls: hc.tc, rec: hc.rec, maxPacket: l.g.opts.Limits.MaxPacketBytes,
 		onFirst:  func() { l.hs.release(pc) },
 		onRefuse: l.refused,
 	}
-	defer func() {
+	fc.onEnd = func(err error) {
+		defer l.wg.Done()
 		if fc.onFirst != nil { // no CONNECT: the slot is still held
 			fc.onFirst()
 		}
-	}()
-	err := establish(l.id, fc)
-	l.g.connClosed(fc, err)
+		l.g.connClosed(fc, err)
+		_ = hc.rec.Close() // leaves the poller, closes raw
+		l.untrack(raw)
+	}
+	if err := establish(l.id, fc); !errors.Is(err, mqtt.ErrSessionParked) {
+		fc.SessionEnded(err) // a no-op when mochi has called it
+	}
 }
 
 // refused counts a packet frameConn refused before the broker read it.
@@ -217,7 +241,7 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 		_ = l.ln.Close()
 		closeClients(l.id)
 		l.mu.Lock()
-		for c := range l.conns {
+		for _, c := range l.conns {
 			_ = c.Close()
 		}
 		l.mu.Unlock()
@@ -225,5 +249,8 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 			<-l.serving
 		}
 		l.wg.Wait()
+		if l.poller != nil {
+			l.poller.close()
+		}
 	})
 }

@@ -17,6 +17,7 @@ type metrics struct {
 	bytes         *prometheus.CounterVec // direction: in, out
 	limitHits     *prometheus.CounterVec // limit
 	sessions      prometheus.Gauge
+	parked        prometheus.Gauge       // sessions parked on the poller
 	dropped       *prometheus.CounterVec // reason: Drop* (before admission)
 	purged        prometheus.Counter     // broker sessions purged
 	eventsDropped prometheus.Counter
@@ -95,6 +96,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		sessions: f.NewGauge(prometheus.GaugeOpts{
 			Name: "ward_gateway_sessions",
 			Help: "Live device sessions.",
+		}),
+		parked: f.NewGauge(prometheus.GaugeOpts{
+			Name: "ward_gateway_sessions_parked",
+			Help: "Live sessions waiting for their next packet with no goroutine, parked on the listener's epoll poller (Linux); the rest of ward_gateway_sessions are busy or hold a partial packet.",
 		}),
 		dropped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "ward_gateway_handshake_dropped_total",

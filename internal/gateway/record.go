@@ -70,7 +70,10 @@ type recordConn struct {
 	left int             // bytes of the current record not yet handed over; 0: at a record boundary
 	err  error           // read error to return once buf is drained
 	big  bool            // the last read filled its buffer: take a large one next
-	raw  syscall.RawConn // the socket, for waitReadable; nil until first needed
+	raw  syscall.RawConn // the socket, for waitReadable and park; nil until first needed
+	pk   parkState       // see park (Linux)
+	// poller is the listener's (nil: the session never parks).
+	poller *poller
 }
 
 func newRecordConn(c net.Conn, first byte) *recordConn {

@@ -14,16 +14,8 @@ var errNoRawWait = errors.New("gateway: connection has no socket to wait on")
 // of file or has failed, or the connection's read deadline passes (then
 // its error). It reads nothing: it peeks one byte.
 func (rc *recordConn) waitReadable() error {
-	if rc.raw == nil {
-		sc, ok := rc.Conn.(syscall.Conn)
-		if !ok {
-			return errNoRawWait
-		}
-		raw, err := sc.SyscallConn()
-		if err != nil {
-			return err
-		}
-		rc.raw = raw
+	if err := rc.rawConn(); err != nil {
+		return err
 	}
 	return rc.raw.Read(peekReadable)
 }

@@ -175,6 +175,7 @@ type ClientState struct {
 	cancelOpen      context.CancelFunc // cancel function for open context
 	Keepalive       uint16             // the number of seconds the connection can wait
 	ServerKeepalive bool               // keepalive was set by the server
+	resume          func()             // Ward: continues the session after a park (see ReadParker); nil: never parks
 }
 
 // newClient returns a new instance of Client. This is almost exclusively used by Server
@@ -369,13 +370,28 @@ func (cl *Client) ClearExpiredInflights(now, maximumExpiry int64) []uint16 {
 // packet in readOne, whose frame holds the 800-byte packet: an idle
 // session's goroutine then uses little stack, and the collector shrinks it.
 func (cl *Client) Read(packetHandler ReadFn) error {
+	return cl.read(packetHandler, true)
+}
+
+// read is Read; refresh false skips the first keepalive refresh, for a
+// session resumed from parking (its wake may be the deadline passing,
+// which a refresh would postpone for ever). With State.resume set and a
+// connection that parks, read returns ErrSessionParked instead of
+// waiting for the next packet: resume goes on when it arrives.
+func (cl *Client) read(packetHandler ReadFn, refresh bool) error {
 	for {
 		if cl.Closed() {
 			return nil
 		}
 
-		cl.refreshDeadline(cl.State.Keepalive)
+		if refresh {
+			cl.refreshDeadline(cl.State.Keepalive)
+		}
+		refresh = true
 		if cl.Net.bconn != nil {
+			if cl.State.resume != nil && cl.Net.bconn.park(cl.State.resume) {
+				return ErrSessionParked // cl belongs to resume now
+			}
 			if err := cl.Net.bconn.wait(); err != nil {
 				return err
 			}

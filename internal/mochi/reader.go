@@ -4,6 +4,7 @@
 package mqtt
 
 import (
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -18,6 +19,38 @@ type ReadWaiter interface {
 	// blocking, or returns the error that ended the wait.
 	WaitRead() error
 }
+
+// ReadParker is a connection that can wait for its next bytes with no
+// goroutine at all. Ward's gateway connection implements it with an epoll
+// instance of its own: an idle session then costs no goroutine and no
+// stack, which is most of what a goroutine-per-connection broker spends
+// on a connection that has nothing to say.
+type ReadParker interface {
+	// ParkRead returns false when the connection holds buffered bytes or
+	// cannot park; the caller then reads as usual. Otherwise it arranges
+	// for resume to run once, on a new goroutine, when the connection has
+	// something to read, reaches its end or fails, is closed, or its read
+	// deadline passes, and returns true: the caller must then return
+	// without touching the connection, whose session goes on in resume.
+	// A resume may find nothing to read (a spurious wake); it parks again.
+	ParkRead(resume func()) bool
+}
+
+// SessionEnder is a connection told when its session is over and the
+// broker no longer uses it. A connection that parks needs it: the
+// goroutine that called Server.EstablishConnection has returned
+// ErrSessionParked long before the session ends. It is called exactly once
+// per EstablishConnection, with the error that ended the session (nil
+// after a DISCONNECT).
+type SessionEnder interface {
+	SessionEnded(err error)
+}
+
+// ErrSessionParked is returned by Server.EstablishConnection when the
+// session waits for its next packet parked (see ReadParker): it goes on
+// without the caller's goroutine and ends on another one, which calls the
+// connection's SessionEnded.
+var ErrSessionParked = errors.New("mqtt: session parked until its connection is readable")
 
 // readBuffers holds the read buffers of every client, by size: a client
 // takes one when data arrives and gives it back once it has consumed
@@ -63,6 +96,17 @@ func (c *connReader) wait() error {
 		return wr.WaitRead()
 	}
 	return nil
+}
+
+// park parks the connection (ReadParker) when nothing is buffered here.
+func (c *connReader) park(resume func()) bool {
+	if c.buf != nil {
+		return false
+	}
+	if p, ok := c.conn.(ReadParker); ok {
+		return p.ParkRead(resume)
+	}
+	return false
 }
 
 // fill reads at least one byte into the (empty) buffer.

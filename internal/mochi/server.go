@@ -420,28 +420,55 @@ func (s *Server) EstablishConnection(listener string, c net.Conn) error {
 // attachClient validates an incoming client connection and if viable, attaches the client
 // to the server, performs session housekeeping, and reads incoming packets.
 //
-// Ward: the CONNECT is handled in connectClient and the end of the session
-// in detachClient. This frame stays on the goroutine's stack while the
-// session waits for its next packet, so it must stay small: upstream's
-// held three 800-byte packets.Packet values (2.9 KiB), which kept every
-// idle session's stack at 16 KiB.
+// Ward: the CONNECT is handled in connectClient, the packets after it in
+// serveClient and the end of the session in endClient. When the
+// connection parks (ReadParker), attachClient returns ErrSessionParked and
+// the session goes on in serveClient on the goroutine that the connection
+// starts when it has something to read; an idle session then holds no
+// goroutine. The frames that stay on a waiting goroutine's stack are kept
+// small for connections that cannot park: upstream's held three 800-byte
+// packets.Packet values (2.9 KiB), which kept every idle session's stack
+// at 16 KiB.
 func (s *Server) attachClient(cl *Client, listener string) error {
-	defer s.Listeners.ClientsWg.Done()
 	s.Listeners.ClientsWg.Add(1)
 
-	defer cl.Stop(nil)
-
 	connected, err := s.connectClient(cl, listener)
-	if connected {
-		defer atomic.AddInt64(&s.Info.ClientsConnected, -1)
-	}
 	if err != nil {
+		s.endClient(cl, connected, err)
 		return err
 	}
+	if _, ok := cl.Net.Conn.(ReadParker); ok {
+		cl.State.resume = func() { _ = s.serveClient(cl, listener, false) }
+	}
+	return s.serveClient(cl, listener, true)
+}
 
-	err = cl.Read(s.receivePacket)
+// serveClient reads and handles the client's packets until its session
+// ends (it then ends it) or parks (ErrSessionParked: cl is no longer the
+// caller's). refresh is false when resuming a parked session (see
+// Client.read).
+func (s *Server) serveClient(cl *Client, listener string, refresh bool) error {
+	err := cl.read(s.receivePacket, refresh)
+	if errors.Is(err, ErrSessionParked) {
+		return err
+	}
 	s.detachClient(cl, listener, err)
+	s.endClient(cl, true, err)
 	return err
+}
+
+// endClient releases what attachClient took: connected says the client
+// was counted in Info.ClientsConnected. It tells the connection
+// (SessionEnder) last but one, before the shutdown wait group.
+func (s *Server) endClient(cl *Client, connected bool, err error) {
+	if connected {
+		atomic.AddInt64(&s.Info.ClientsConnected, -1)
+	}
+	cl.Stop(nil)
+	if e, ok := cl.Net.Conn.(SessionEnder); ok {
+		e.SessionEnded(err)
+	}
+	s.Listeners.ClientsWg.Done()
 }
 
 // connectClient reads and answers the CONNECT; connected reports whether
