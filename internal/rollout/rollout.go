@@ -182,7 +182,10 @@ func New(opts Options) (*Engine, error) {
 // cluster it forwards them to the leader's engine (Forward).
 func (e *Engine) Observe(o gwevent.Event) {
 	if e.opts.Bus != nil {
-		if in, ok := inputOf(o); ok && e.live.Load() {
+		if !e.live.Load() {
+			return
+		}
+		if in, ok := inputOf(o); ok {
 			e.forward(in)
 		}
 		return

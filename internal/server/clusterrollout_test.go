@@ -102,7 +102,7 @@ func TestClusterRollout(t *testing.T) {
 	}
 	ordered := func(ds ...*fwDevice) {
 		t.Helper()
-		until(t, 30*time.Second, "the orders to reach the devices", func() bool {
+		gwA.until(t, "the orders to reach the devices", func() bool { // each order wakes it
 			for _, d := range ds {
 				if d.ordered() == 0 {
 					return false
