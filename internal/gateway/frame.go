@@ -88,15 +88,18 @@ type frameConn struct {
 }
 
 // ParkRead implements mochi's ReadParker: when nothing is buffered at any
-// layer (this frame buffer, the TLS layer, recordConn), the session parks
-// on the gateway's poller (recordConn.park) and holds no goroutine until
-// its socket is readable.
+// layer (this frame buffer, the TLS layer, recordConn) and nothing arrives
+// within parkLinger, the session parks on the listener's poller
+// (recordConn.park) and holds no goroutine until its socket is readable.
 func (f *frameConn) ParkRead(resume func()) bool {
 	if f.cpl > f.rd || len(f.buf) > 0 || f.peeked || f.err != nil {
 		return false
 	}
 	if f.rec == nil || !f.drained || f.rec.buffered() != 0 {
 		return false
+	}
+	if f.rec.linger(parkLinger) {
+		return false // the next packet came within parkLinger
 	}
 	return f.rec.park(resume)
 }

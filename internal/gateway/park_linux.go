@@ -3,8 +3,10 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -117,6 +119,34 @@ func (p *poller) close() {
 	_ = syscall.Close(p.epfd)
 	_ = syscall.Close(p.stopR)
 	_ = syscall.Close(p.stopW)
+}
+
+// parkLinger is how long a session that has just handled a packet waits
+// for the next one on its goroutine before it parks. A device that talks
+// more often than this never parks, so the park and wake (two system
+// calls, a goroutine start and a timer) are not paid per packet; an idle
+// one parks after it.
+const parkLinger = 250 * time.Millisecond
+
+// linger waits up to d for the socket to become readable, on the
+// session's goroutine: true when it is (or failed, or the connection's
+// own deadline comes first), and the caller reads instead of parking.
+func (rc *recordConn) linger(d time.Duration) bool {
+	rc.pk.mu.Lock()
+	keep, closed := rc.pk.deadline, rc.pk.closed
+	rc.pk.mu.Unlock()
+	until := time.Now().Add(d)
+	if closed || (!keep.IsZero() && keep.Before(until)) {
+		return true
+	}
+	if rc.rawConn() != nil || rc.Conn.SetReadDeadline(until) != nil {
+		return true
+	}
+	err := rc.raw.Read(peekReadable)
+	if rc.Conn.SetReadDeadline(keep) != nil {
+		return true // the read that follows reports the closed connection
+	}
+	return !errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // parkState is recordConn's parking state, guarded by mu.

@@ -4,6 +4,7 @@ package gateway
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -14,6 +15,11 @@ type parkState struct{}
 // park is Linux-only (epoll); elsewhere an idle session waits on its
 // goroutine.
 func (rc *recordConn) park(func()) bool { return false }
+
+// linger is Linux-only, like park.
+func (rc *recordConn) linger(time.Duration) bool { return true }
+
+const parkLinger = 0
 
 // poller is Linux-only.
 type poller struct{}
