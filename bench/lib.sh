@@ -124,9 +124,10 @@ set_tcp_nodelay true
 CONF
 }
 
-# start_mosquitto: Mosquitto with mosquitto_config's file, listening or exit.
+# start_mosquitto [CONF]: Mosquitto with mosquitto_config's file (or CONF,
+# listening on MOSQ_PORT), listening or exit.
 start_mosquitto() {
-	mosquitto -c "$TMP/mosquitto/mosquitto.conf" >>"$TMP/mosquitto.log" 2>&1 &
+	mosquitto -c "${1:-$TMP/mosquitto/mosquitto.conf}" >>"$TMP/mosquitto.log" 2>&1 &
 	MOSQ_PID=$!
 	for _ in $(seq 50); do
 		ss -Hltn "sport = :$MOSQ_PORT" | grep -q . && return

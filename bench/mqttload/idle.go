@@ -79,8 +79,9 @@ func runIdle(o options, devs []device) error {
 				}
 				d := devs[k%len(devs)]
 				var local net.Addr
-				if o.sources > 1 {
-					local = &net.TCPAddr{IP: net.IPv4(127, 0, byte((k%o.sources+1)>>8), byte(k%o.sources+1))}
+				if o.sources > 1 || o.sourceFirst != 1 {
+					s := o.sourceFirst + k%max(o.sources, 1)
+					local = &net.TCPAddr{IP: net.IPv4(127, 0, byte(s>>8), byte(s))}
 				}
 				c, err := idleDial(ctx, o, d, local, fmt.Sprintf("%s:idle-%d", d.ID, k))
 				if err != nil {
@@ -184,8 +185,15 @@ func runIdle(o options, devs []device) error {
 	if setup > 0 {
 		rate = float64(o.connections) / setup.Seconds()
 	}
-	fmt.Printf("RESULT label=%s mode=idle conns=%d devices=%d rss_kb=%d dropped=%d setup_s=%.1f conn_rate=%.0f cpu_pct=%s\n",
-		o.label, o.connections, len(devs), rss>>10, dropped.Load(), setup.Seconds(), rate, cpuPct)
+	// The client's own memory, to plan runs of many connections (each
+	// held connection costs the load client memory too).
+	self, err := procstat.RSS(os.Getpid())
+	if err != nil {
+		closeAll()
+		return err
+	}
+	fmt.Printf("RESULT label=%s mode=idle conns=%d devices=%d rss_kb=%d dropped=%d setup_s=%.1f conn_rate=%.0f cpu_pct=%s client_rss_kb=%d\n",
+		o.label, o.connections, len(devs), rss>>10, dropped.Load(), setup.Seconds(), rate, cpuPct, self>>10)
 	fmt.Println("READY") // the script waits for this line before reading other figures
 	hold := ctx.Done()
 	if o.duration > 0 {
@@ -211,13 +219,19 @@ func runIdle(o options, devs []device) error {
 	return nil
 }
 
-// idleDial opens one idle connection, retrying a refused or reset dial a few
-// times (a listener's backlog may overflow while thousands connect).
+// idleDial opens one idle connection, retrying a failed dial up to
+// -dial-tries times after a growing pause (250 ms more each time, at most
+// 2 s): a listener's backlog may overflow, and a handshake time out, while
+// tens of thousands connect to brokers that share the machine's cores.
 func idleDial(ctx context.Context, o options, d device, local net.Addr, clientID string) (*tls.Conn, error) {
 	var err error
-	for try := range 4 {
+	for try := range max(o.dialTries, 1) {
 		if try > 0 {
-			time.Sleep(time.Duration(try) * 250 * time.Millisecond)
+			select {
+			case <-time.After(min(time.Duration(try)*250*time.Millisecond, 2*time.Second)):
+			case <-ctx.Done():
+				return nil, err
+			}
 		}
 		c, r, derr := mqttwire.DialFrom(ctx, local, o.addr, d.TLS, clientID)
 		if derr == nil && o.subscribe {

@@ -24,6 +24,10 @@
 //     figure is the broker's resident memory (VmRSS) once all are up, the
 //     last of -settle samples one second apart; then mqttload prints READY
 //     and holds the connections for -duration (0: until SIGINT/SIGTERM).
+//     Its RESULT line also carries its own resident memory (client_rss_kb),
+//     so that a run of many connections can be planned. -sources and
+//     -source-first choose the source addresses; a failed connection is
+//     retried -dial-tries times.
 //
 // In pubsub mode, -qos 1 publishes and subscribes at QoS 1 (subscribers
 // acknowledge, publishers keep at most -inflight unacknowledged) and
@@ -82,6 +86,8 @@ type options struct {
 	subscribe   bool
 	settle      int
 	sources     int
+	sourceFirst int
+	dialTries   int
 	cpuWindow   time.Duration
 }
 
@@ -109,6 +115,8 @@ func main() {
 	flag.BoolVar(&o.subscribe, "subscribe", true, "idle: each connection subscribes to devices/<id>/cmd")
 	flag.IntVar(&o.settle, "settle", 5, "idle: broker RSS samples one second apart once all connections are up; the last is reported")
 	flag.IntVar(&o.sources, "sources", 1, "idle: spread connections over this many source addresses 127.0.0.1, 127.0.0.2, ... (each has only the ephemeral port range's ports to one broker port)")
+	flag.IntVar(&o.sourceFirst, "source-first", 1, "idle: the first source address is 127.0.0.<source-first> (beyond 255 it carries into the third octet), so that several load clients use disjoint source addresses")
+	flag.IntVar(&o.dialTries, "dial-tries", 8, "idle: attempts per connection before the run gives up (a refused, reset or timed-out dial is retried after a growing pause, at most 2 s)")
 	flag.DurationVar(&o.cpuWindow, "cpu-window", 0, "idle: after the RSS samples, measure the broker's CPU use over this window (needs -broker-pid; 0: not measured)")
 	flag.Parse()
 	if err := run(o); err != nil {
