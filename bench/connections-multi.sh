@@ -88,6 +88,13 @@ multi_preflight() {
 		fi
 		((n > largest)) && largest=$n
 	done
+	# Loopback connections are tracked too where conntrack is loaded; the
+	# previous broker's closed connections stay in its table for 2 minutes.
+	local ct=/proc/sys/net/netfilter/nf_conntrack_max
+	if [[ -r $ct ]] && ((2 * largest > $(cat "$ct"))); then
+		echo "connections.sh: $largest sessions, plus the previous broker's closing ones, would overflow the connection tracking table ($(cat "$ct") entries, net.netfilter.nf_conntrack_max)" >&2
+		exit 2
+	fi
 	echo "== $INSTANCES processes of each kind: memory plan for the largest size (defaults; refined before each size from what the run measured)"
 	if ! plan "$largest"; then
 		echo "connections.sh: $largest sessions would not fit in this machine's available memory (see the plan above): stop other work, lower SIZES or MEM_RESERVE_MIB, or set the per-session estimates if they are wrong" >&2
@@ -107,11 +114,7 @@ multi_preflight() {
 multi_enroll() {
 	local i f
 	SCHEMA=ward_bench_conns_$$_$RANDOM NAMESPACE=benchconns$$x$RANDOM
-	# Four pooled connections per node are plenty for idle gateways and keep
-	# many nodes well inside a shared server's max_connections.
-	local sep='?'
-	[[ $PG_DSN == *\?* ]] && sep='&'
-	export WARD_STORE_POSTGRES_DSN=$PG_DSN${sep}pool_max_conns=4 WARD_STORE_POSTGRES_SCHEMA=$SCHEMA WARD_BUS_NATS_URL=$NATS_URL WARD_BUS_NAMESPACE=$NAMESPACE
+	export WARD_STORE_POSTGRES_DSN=$PG_DSN WARD_STORE_POSTGRES_SCHEMA=$SCHEMA WARD_BUS_NATS_URL=$NATS_URL WARD_BUS_NAMESPACE=$NAMESPACE
 	echo "== ward serve --role api on 127.0.0.1:$HTTPS_PORT (HTTPS), PostgreSQL schema $SCHEMA, NATS namespace $NAMESPACE; enroll $DEVICES_N devices"
 	start_ward "${RAISED_EST[@]}" --role api
 	"$TMP/estload" -server "https://127.0.0.1:$HTTPS_PORT" -ca "$DATA/ca.pem" -token-file "$DATA/admin.token" \
@@ -177,15 +180,8 @@ idle_multi() {
 		LOAD_PIDS+=("$!")
 	done
 	for ((i = 0; i < INSTANCES; i++)); do
-		out=$TMP/idle-$broker-$n-$i.out
-		until grep -q '^READY' "$out"; do
-			if ! kill -0 "${LOAD_PIDS[i]}" 2>/dev/null; then
-				cat "$out"
-				echo "connections.sh: load client $((i + 1)) of $INSTANCES failed against $broker $((i + 1)) ($((n / INSTANCES + (i < n % INSTANCES))) of $n connections)" >&2
-				exit 1
-			fi
-			sleep 0.5
-		done
+		await_ready "$TMP/idle-$broker-$n-$i.out" "${LOAD_PIDS[i]}" \
+			"load client $((i + 1)) of $INSTANCES failed against $broker $((i + 1)) ($((n / INSTANCES + (i < n % INSTANCES))) of $n connections)"
 	done
 	if [[ $broker == ward ]]; then
 		local g=0 h=0 st=0
@@ -227,7 +223,9 @@ idle_multi() {
 
 # multi_sizes measures each size of SIZES with INSTANCES processes of each kind.
 multi_sizes() {
-	local n
+	local n b
+	local -A start=([ward]=start_gateways [mosquitto]=start_mosquittos) ports=([ward]=GW_MQTT [mosquitto]=MQ_PORTS) \
+		pids=([ward]=GW_PIDS [mosquitto]=MQ_PIDS)
 	for n in $SIZES; do
 		echo "== $n idle connections (subscribe=$SUBSCRIBE), $DEVICES_N device certificates, $INSTANCES brokers of each kind and $INSTANCES load clients ($((n / INSTANCES))-$(((n + INSTANCES - 1) / INSTANCES)) sessions each, $(((CONCURRENCY + INSTANCES - 1) / INSTANCES)) connecting at a time per client), $IDLE s idle"
 		echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -235,20 +233,16 @@ multi_sizes() {
 			echo "connections.sh: $n sessions would not fit in the memory available now (see the plan above); stopped before starting them" >&2
 			exit 1
 		fi
-		if [[ " $BROKERS " == *" ward "* ]]; then
-			start_gateways
+		for b in ward mosquitto; do
+			[[ " $BROKERS " == *" $b "* ]] || continue
+			"${start[$b]}"
 			sleep 1
-			idle_multi ward "$n" GW_MQTT GW_PIDS
-			stop_all "${GW_PIDS[@]}"
-			GW_PIDS=()
-		fi
-		if [[ " $BROKERS " == *" mosquitto "* ]]; then
-			start_mosquittos
-			sleep 1
-			idle_multi mosquitto "$n" MQ_PORTS MQ_PIDS
-			stop_all "${MQ_PIDS[@]}"
-			MQ_PIDS=()
-		fi
+			idle_multi "$b" "$n" "${ports[$b]}" "${pids[$b]}"
+			local -n running=${pids[$b]}
+			stop_all "${running[@]}"
+			running=()
+			unset -n running
+		done
 	done
 }
 

@@ -185,6 +185,19 @@ heap_top() {
 			/^Showing nodes/ { print }'
 }
 
+# await_ready OUT PID WHY: wait until the load client PID wrote READY to
+# OUT; if it exits before, print OUT and stop with WHY.
+await_ready() {
+	until grep -qs '^READY' "$1"; do
+		if ! kill -0 "$2" 2>/dev/null; then
+			cat "$1"
+			echo "connections.sh: $3" >&2
+			exit 1
+		fi
+		sleep 0.5
+	done
+}
+
 # idle BROKER PID ADDR N: hold N idle connections to the broker, record its
 # RSS after IDLE seconds and its CPU over CPU_WINDOW; for Ward also its Go
 # runtime figures and heap profile.
@@ -195,14 +208,7 @@ idle() {
 		-devices "$DEVICES_N" -connections "$n" -concurrency "$CONCURRENCY" -subscribe="$SUBSCRIBE" -settle "$settle" \
 		-sources "$SOURCES" -cpu-window "$CPU_WINDOW" -duration 0 >"$out" 2>&1 &
 	LOAD_PID=$!
-	until grep -q '^READY' "$out"; do
-		if ! kill -0 "$LOAD_PID" 2>/dev/null; then
-			cat "$out"
-			echo "connections.sh: mqttload failed against $broker with $n connections" >&2
-			exit 1
-		fi
-		sleep 0.5
-	done
+	await_ready "$out" "$LOAD_PID" "mqttload failed against $broker with $n connections"
 	if [[ $broker == ward ]]; then
 		extra=" goroutines=$(ward_metric go_goroutines) heap_inuse_kb=$(($(ward_metric go_memstats_heap_inuse_bytes) / 1024)) stack_inuse_kb=$(($(ward_metric go_memstats_stack_inuse_bytes) / 1024))"
 		curl -sf "http://127.0.0.1:$PPROF_PORT/debug/pprof/heap" -o "$TMP/heap-$n.pb.gz"

@@ -148,7 +148,14 @@ func runIdle(o options, devs []device) error {
 		var samples []string
 		for i := range o.settle {
 			if i > 0 || o.connections > 0 {
-				time.Sleep(time.Second)
+				select {
+				case <-time.After(time.Second):
+				case <-ctx.Done():
+				}
+			}
+			if ctx.Err() != nil {
+				closeAll()
+				return errors.New("interrupted while sampling the broker's memory")
 			}
 			var err error
 			if rss, err = procstat.RSS(o.brokerPID); err != nil {
