@@ -334,3 +334,84 @@ func TestSHA1CSRRefused(t *testing.T) {
 func refused(t *testing.T, reg *prometheus.Registry, reason string) float64 {
 	return wardtest.Counter(t, reg, "ward_fleet_enroll_refused_total", "reason", reason)
 }
+
+// holdFirstEnroll is the real store with its first EnrollDevice, once
+// armed, held until release is closed: a re-enrollment caught between
+// signing and recording.
+type holdFirstEnroll struct {
+	Store
+	armed   atomic.Bool
+	calls   atomic.Int64
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *holdFirstEnroll) EnrollDevice(ctx context.Context, e store.Enrollment) (store.Outcome, error) {
+	if h.armed.Load() && h.calls.Add(1) == 1 {
+		close(h.entered)
+		<-h.release
+	}
+	return h.Store.EnrollDevice(ctx, e)
+}
+
+// TestParallelReenrollmentsReachTheStoreOnce is the flood that delayed
+// containment: a device sending many re-enrollments at once made the CA
+// sign each of them and queue a write transaction for each on the store's
+// single writer, although at most one can succeed, and the operator's
+// revoke waited behind them. While one re-enrollment of the device is
+// being signed and recorded, the others are refused at once (429
+// in progress) and never reach the store.
+func TestParallelReenrollmentsReachTheStoreOnce(t *testing.T) {
+	ctx := context.Background()
+	db := wardtest.SQLite(t)
+	ca, err := pki.Open(ctx, pki.Options{Dir: t.TempDir(), Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &holdFirstEnroll{Store: db, entered: make(chan struct{}), release: make(chan struct{})}
+	var once sync.Once
+	release := func() { once.Do(func() { close(h.release) }) }
+	defer release()
+	reg := prometheus.NewPedanticRegistry()
+	r, err := New(Options{Store: h, CA: ca, Metrics: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, en, err := r.Add(ctx, NewDevice{ID: "farm", Model: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := csr(t, "farm")
+	c1, err := r.Enroll(ctx, "farm", en.Token.Reveal(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.armed.Store(true)
+	first := make(chan error, 1)
+	go func() {
+		_, err := r.Reenroll(ctx, c1, req)
+		first <- err
+	}()
+	select {
+	case <-h.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first re-enrollment did not reach the store")
+	}
+	for range 20 {
+		_, err := r.Reenroll(ctx, c1, req)
+		var soon *TooSoonError
+		if !errors.As(err, &soon) || !soon.InProgress {
+			t.Fatalf("re-enrollment while another of the device is in progress: %v, want refused as in progress", err)
+		}
+	}
+	if n := h.calls.Load(); n != 1 {
+		t.Errorf("%d re-enrollments reached the store, want 1", n)
+	}
+	release()
+	if err := <-first; err != nil {
+		t.Fatalf("the re-enrollment in progress: %v", err)
+	}
+	if got := refused(t, reg, "too-soon"); got != 20 {
+		t.Errorf("ward_fleet_enroll_refused_total{reason=too-soon} = %v, want 20", got)
+	}
+}

@@ -123,16 +123,27 @@ var (
 )
 
 // TooSoonError is a refused re-enrollment; RetryAt is when the device may
-// re-enroll again.
+// re-enroll again. InProgress: another re-enrollment of the device was
+// being signed and recorded at the time.
 type TooSoonError struct {
-	DeviceID string
-	RetryAt  time.Time
+	DeviceID   string
+	RetryAt    time.Time
+	InProgress bool
 }
 
 func (e *TooSoonError) Error() string {
+	if e.InProgress {
+		return fmt.Sprintf("device %s has a re-enrollment in progress; retry after %s",
+			e.DeviceID, e.RetryAt.UTC().Format(time.RFC3339))
+	}
 	return fmt.Sprintf("device %s re-enrolled less than the re-enrollment interval ago; retry after %s",
 		e.DeviceID, e.RetryAt.UTC().Format(time.RFC3339))
 }
+
+// reenrollBusyRetry is the Retry-After of a re-enrollment refused because
+// another one of the device is in progress: that one either succeeds (the
+// retry then learns the real next time) or fails (the retry may succeed).
+const reenrollBusyRetry = 10 * time.Second
 
 // Unwrap makes errors.Is(err, ErrTooSoon) true.
 func (e *TooSoonError) Unwrap() error { return store.ErrTooSoon }
@@ -183,8 +194,15 @@ type Registry struct {
 	now     func() time.Time
 	refused *prometheus.CounterVec
 
-	mu          sync.Mutex           // guards lastRefusal
+	mu          sync.Mutex           // guards lastRefusal and reenrolling
 	lastRefusal map[string]time.Time // device ID -> last enroll-refused event
+	// reenrolling holds the devices with a re-enrollment being signed and
+	// recorded on this node. At most one can succeed per interval (the
+	// store's transaction decides); a second one at the same time is
+	// refused at once, before the CA signs or the store writes anything,
+	// so a device flooding simplereenroll in parallel cannot queue write
+	// transactions ahead of the operator's revoke or quarantine.
+	reenrolling map[string]bool
 }
 
 // New returns a Registry.
@@ -231,6 +249,7 @@ func New(opts Options) (*Registry, error) {
 			Help: "Enrollments and re-enrollments refused, by reason (unknown-device refusals are counted, never stored).",
 		}, []string{"reason"}),
 		lastRefusal: map[string]time.Time{},
+		reenrolling: map[string]bool{},
 	}, nil
 }
 
@@ -436,6 +455,11 @@ func (r *Registry) Reenroll(ctx context.Context, current *x509.Certificate, csrD
 		r.refuse(ctx, id, "stale-certificate", map[string]string{"reason": "stale-certificate", "serial": serial})
 		return nil, fmt.Errorf("reenroll %s: %w (certificate revoked or already superseded)", id, ErrNotEnrolled)
 	}
+	if !r.beginReenroll(id) {
+		r.refused.WithLabelValues("too-soon").Inc()
+		return nil, &TooSoonError{DeviceID: id, RetryAt: r.now().Add(reenrollBusyRetry), InProgress: true}
+	}
+	defer r.endReenroll(id)
 	csr, err := r.checkCSR(ctx, id, csrDER)
 	if err != nil {
 		return nil, err
@@ -448,6 +472,25 @@ func (r *Registry) Reenroll(ctx context.Context, current *x509.Certificate, csrD
 		return nil, err
 	}
 	return r.issue(ctx, id, csr, store.Enrollment{Current: serial}, "reenrolled")
+}
+
+// beginReenroll marks a re-enrollment of the device in progress; false if
+// one already is.
+func (r *Registry) beginReenroll(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.reenrolling[id] {
+		return false
+	}
+	r.reenrolling[id] = true
+	return true
+}
+
+// endReenroll ends what beginReenroll began.
+func (r *Registry) endReenroll(id string) {
+	r.mu.Lock()
+	delete(r.reenrolling, id)
+	r.mu.Unlock()
 }
 
 // ErrCertificateRefused is returned by CheckCertificate for a client

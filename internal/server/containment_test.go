@@ -58,6 +58,8 @@ func runContainmentRace(t *testing.T) {
 
 	var wg sync.WaitGroup
 	begin := make(chan struct{})
+	var slowestMu sync.Mutex
+	var slowest time.Duration // the operator's slowest answer
 	for _, d := range ds {
 		for a := range attackers {
 			wg.Add(1)
@@ -92,6 +94,7 @@ func runContainmentRace(t *testing.T) {
 			defer wg.Done()
 			<-begin
 			var err error
+			began := time.Now()
 			if d.action == "revoke" {
 				var rr api.RevokeResponse
 				err = w.api.Post(ctx, "/api/v1/devices/"+d.id+"/revoke", api.ReasonRequest{Reason: "keyCompromise"}, &rr)
@@ -102,6 +105,9 @@ func runContainmentRace(t *testing.T) {
 			if err != nil {
 				t.Errorf("%s %s: %v", d.action, d.id, err)
 			}
+			slowestMu.Lock()
+			slowest = max(slowest, time.Since(began))
+			slowestMu.Unlock()
 		}()
 	}
 	close(begin)
@@ -157,7 +163,8 @@ func runContainmentRace(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d devices, %d re-enrollments attempted, %d certificates issued during the race", devices, devices*attackers*rounds, issued)
+	t.Logf("%d devices, %d re-enrollments attempted, %d certificates issued during the race; the operator's slowest answer took %v",
+		devices, devices*attackers*rounds, issued, slowest.Round(time.Millisecond))
 }
 
 // TestRetireDisconnectsForGood: a retired device is disconnected at once,
