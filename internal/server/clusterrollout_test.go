@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -17,10 +18,10 @@ import (
 	"github.com/wardproject/ward/internal/wardtest"
 )
 
-// TestClusterRollout runs staged rollouts on a cluster of two API nodes
-// and two gateway nodes sharing one PostgreSQL schema and a NATS server of
-// the test's own (so it can be stopped), with real paho devices holding
-// their own certificates. It asserts, in order:
+// TestClusterRollout runs staged rollouts on a cluster of two API nodes,
+// two gateway nodes and a detector node sharing one PostgreSQL schema and
+// a NATS server of the test's own (so it can be stopped), with real paho
+// devices holding their own certificates. It asserts, in order:
 //
 //   - a rollout created through the API node that is not the "rollouts"
 //     leader reaches devices on gateway A and gateway B (devices offline
@@ -38,9 +39,10 @@ import (
 //     store has it); once NATS is back the reports reach the leader and
 //     the rollout completes after the resume, the last device connecting
 //     late to a gateway;
-//   - an alert raised through the API node that is not the leader, on a
-//     device updated in wave 1, halts a rollout; abort through that node
-//     ends it;
+//   - alerts on devices updated in wave 1 halt a rollout when another
+//     node raises them: the detector node (an ACL-denial flood through a
+//     gateway), then, after a resume, the API node that is not the
+//     leader; abort through that node ends it;
 //   - only the leader's engine handled reports, and no node dropped any
 //     input.
 func TestClusterRollout(t *testing.T) {
@@ -51,6 +53,7 @@ func TestClusterRollout(t *testing.T) {
 	nats := wardtest.StartNATS(t)
 	t.Setenv("WARD_BUS_NATS_URL", nats.URL())
 	t.Setenv("WARD_BUS_NAMESPACE", "rollcluster")
+	t.Setenv("WARD_DETECT_WINDOW", "2s")
 	ctx := context.Background()
 
 	// One clock and one event channel for every node: the engine that
@@ -65,16 +68,18 @@ func TestClusterRollout(t *testing.T) {
 	}}
 	rigOf := func(w *ward) *rig { return &rig{ward: w, clock: clk, changed: changed, devs: map[string]*fwDevice{}} }
 
-	dir1, dir2, dirA, dirB := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	dir1, dir2, dirA, dirB, dirDet := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
 	t.Setenv("WARD_ROLE", "api")
 	api1 := rigOf(startWith(t, dir1, opts))
-	for _, d := range []string{dir2, dirA, dirB} {
+	for _, d := range []string{dir2, dirA, dirB, dirDet} {
 		shareCA(t, dir1, d)
 	}
 	api2 := rigOf(startWith(t, dir2, opts))
 	t.Setenv("WARD_ROLE", "gateway")
 	gwA := rigOf(startWith(t, dirA, opts))
 	gwB := rigOf(startWith(t, dirB, opts))
+	t.Setenv("WARD_ROLE", "detector")
+	det := rigOf(startWith(t, dirDet, opts))
 	for _, r := range []*rig{api1, api2} {
 		r.publishRelease(t, "1.5.0")
 		r.publishRelease(t, "1.6.0")
@@ -229,8 +234,10 @@ func TestClusterRollout(t *testing.T) {
 		t.Errorf("audit trail %v", got)
 	}
 
-	// 5. The stopped node comes back (not leading), and an alert raised
-	// through it on a device updated in wave 1 halts the next rollout.
+	// 5. The next rollout is halted by alerts on devices updated in wave
+	// 1 raised on other nodes than the leader: by the detector node (an
+	// ACL-denial flood through a gateway), then, after a resume, through
+	// the stopped API node, back and not leading.
 	t.Setenv("WARD_ROLE", "api")
 	back := dir1
 	if lead.dir == dir1 {
@@ -243,8 +250,20 @@ func TestClusterRollout(t *testing.T) {
 	v2 := other.create(t, rollout.Spec{Model: "acme-th1", Version: "1.6.0", Waves: []float64{50, 100}, MaxFailure: 0, HaltOnAlerts: "high", Soak: "10m"})
 	first := waveDevices(other.detail(t, v2.ID), 1)
 	other.waitStates(t, v2.ID, first, store.DeviceInstalled)
+	flooder := devs[first[0]]
+	for i := range 8 { // over the authz-failures threshold of 5 in a window
+		flooder.c.Publish(fmt.Sprintf("devices/other-%d/cmd", i), 1, false, "x").WaitTimeout(wait)
+	}
+	// Detection closes 2 s windows across nodes: poll the store.
+	until(t, 90*time.Second, "the detector's alert to halt the rollout", func() bool { return other.get(t, v2.ID).Status == "halted" })
+	if got := other.get(t, v2.ID); !strings.Contains(got.Reason, "authz-failures") || !strings.Contains(got.Reason, flooder.id) || got.Wave != 1 {
+		t.Errorf("halted in wave %d: %q, want the detector's alert on %s", got.Wave, got.Reason, flooder.id)
+	}
+	if err := other.api.Post(ctx, "/api/v1/rollouts/"+v2.ID+"/resume", nil, &pv); err != nil || pv.Status != "running" {
+		t.Fatalf("resume through the node that does not lead: %s %q %v", pv.Status, pv.Reason, err)
+	}
 	var a alert.Alert
-	if err := other.api.Post(ctx, "/api/v1/alerts", alert.Alert{Device: first[0], Rule: "mirai-scan", Severity: alert.High, Title: "telnet scanning"}, &a); err != nil {
+	if err := other.api.Post(ctx, "/api/v1/alerts", alert.Alert{Device: first[1], Rule: "mirai-scan", Severity: alert.High, Title: "telnet scanning"}, &a); err != nil {
 		t.Fatal(err)
 	}
 	other.until(t, "the halt", func() bool { return other.get(t, v2.ID).Status == "halted" })
@@ -266,7 +285,7 @@ func TestClusterRollout(t *testing.T) {
 	if got := wardtest.Counter(t, lead.srv.registry, "ward_rollout_reports_total", "result", "applied"); got == 0 {
 		t.Error("the leader applied no report")
 	}
-	for _, r := range []*rig{lead, other, gwA, gwB} {
+	for _, r := range []*rig{lead, other, gwA, gwB, det} {
 		if got := wardtest.Counter(t, r.srv.registry, "ward_rollout_dropped_total", "", ""); got != 0 {
 			t.Errorf("node %s dropped %v rollout inputs", r.dir, got)
 		}
