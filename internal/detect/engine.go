@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,9 +85,10 @@ type Engine struct {
 	profiles atomic.Pointer[[]Profile]
 
 	mu        sync.Mutex // guards everything below; held for one window's evaluation
+	resMu     sync.Mutex // guards reservoir's map while rules run at once
 	tiers     map[int]map[string]*Datapoint
-	states    map[string]*ruleState // device|profile|rule
-	reservoir map[string]*ring      // profile|rule|tier
+	states    map[string]map[string]*ruleState // profile|rule -> device -> state
+	reservoir map[string]*ring                 // profile|rule|tier
 	models    map[string]*groupModel
 	windows   int64
 	facts     map[string]DeviceFacts // latest device-side facts per device
@@ -159,7 +161,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	opts.Grace = min(opts.Grace, opts.Window/2)
 	f := promauto.With(opts.Metrics)
 	e := &Engine{opts: opts, log: opts.Logger.With("component", "detect"),
-		tiers: map[int]map[string]*Datapoint{}, states: map[string]*ruleState{}, reservoir: map[string]*ring{}, models: map[string]*groupModel{},
+		tiers: map[int]map[string]*Datapoint{}, states: map[string]map[string]*ruleState{}, reservoir: map[string]*ring{}, models: map[string]*groupModel{},
 		facts: map[string]DeviceFacts{}, recent: map[string]time.Time{}, prompt: make(chan struct{}, 1),
 		mLate:       f.NewCounter(prometheus.CounterOpts{Name: "ward_detect_late_partials_total", Help: "Partial datapoints of gateway nodes that reached the detect leader after their window was evaluated, and were evaluated with a later window."}),
 		mWindows:    f.NewCounter(prometheus.CounterOpts{Name: "ward_detect_windows_total", Help: "Detection windows closed."}),
@@ -336,28 +338,40 @@ func (e *Engine) evaluateWindow(ctx context.Context, end time.Time, dps []Datapo
 	e.mDatapoints.Add(float64(len(dps)))
 	var stored []store.MetricWindow
 	closed := map[int][]Datapoint{1: dps}
-	for _, m := range []int{5, 60} {
+	// The 5x and 60x windows are built at once, one CPU each.
+	longer := []int{5, 60}
+	outs := make([][]Datapoint, len(longer))
+	var wg sync.WaitGroup
+	for i, m := range longer {
 		part := e.tiers[m]
 		if part == nil {
-			part = map[string]*Datapoint{}
+			part = make(map[string]*Datapoint, len(dps))
 			e.tiers[m] = part
 		}
-		for _, dp := range dps {
-			if p := part[dp.Device]; p != nil {
-				p.merge(dp)
-			} else {
-				c := Datapoint{Device: dp.Device, Start: end.Add(-time.Duration(m) * w), End: end, Window: time.Duration(m) * w}
-				c.merge(dp)
-				part[dp.Device] = &c
+		wg.Go(func() {
+			for _, dp := range dps {
+				if p := part[dp.Device]; p != nil {
+					p.merge(dp)
+				} else {
+					c := Datapoint{Device: dp.Device, Start: end.Add(-time.Duration(m) * w), End: end, Window: time.Duration(m) * w}
+					c.merge(dp)
+					part[dp.Device] = &c
+				}
 			}
-		}
-		if end.UnixNano()%(int64(m)*int64(w)) == 0 {
-			out := make([]Datapoint, 0, len(part))
-			for _, p := range part {
-				p.Start, p.End, p.Window = end.Add(-time.Duration(m)*w), end, time.Duration(m)*w
-				out = append(out, *p)
+			if end.UnixNano()%(int64(m)*int64(w)) == 0 {
+				out := make([]Datapoint, 0, len(part))
+				for _, p := range part {
+					p.Start, p.End, p.Window = end.Add(-time.Duration(m)*w), end, time.Duration(m)*w
+					out = append(out, *p)
+				}
+				outs[i] = out
 			}
-			closed[m] = out
+		})
+	}
+	wg.Wait()
+	for i, m := range longer {
+		if outs[i] != nil {
+			closed[m] = outs[i]
 			e.tiers[m] = map[string]*Datapoint{}
 		}
 	}
@@ -392,6 +406,10 @@ func (e *Engine) evaluate(ctx context.Context, tier int, dps []Datapoint, info m
 	for i := range dps {
 		byDev[dps[i].Device] = &dps[i]
 	}
+	var (
+		tasks []func()
+		runs  []*ruleRun
+	)
 	for _, p := range profiles {
 		var members []*Datapoint
 		for _, dp := range byDev {
@@ -405,12 +423,59 @@ func (e *Engine) evaluate(ctx context.Context, tier int, dps []Datapoint, info m
 			if windowTiers[r.Window] != tier {
 				continue
 			}
-			e.evalRule(ctx, p, r, tier, members, byDev, end)
+			run := e.ruleRun(p.Name, r.Name)
+			runs = append(runs, run)
+			tasks = append(tasks, func() { e.evalRule(run, p, r, tier, members, byDev, end) })
 		}
 		if p.Baseline.Enabled && tier == 1 {
-			e.evalBaseline(ctx, p, members, info, end)
+			run := e.ruleRun(p.Name, "\x00"+BaselineRule) // apart from a rule of that name
+			for _, dp := range members { // the group models, made here: the rules run at once
+				if gkey := p.Name + "|" + info[dp.Device].model; e.models[gkey] == nil {
+					e.models[gkey] = newGroupModel()
+				}
+			}
+			runs = append(runs, run)
+			tasks = append(tasks, func() { e.evalBaseline(run, p, members, info, end) })
 		}
 	}
+	// Each rule's states, reservoir and group models are its own: the
+	// rules run at once, over the CPUs, and their alert changes are
+	// applied in the profiles' order.
+	next := make(chan func())
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(tasks)) {
+		wg.Go(func() {
+			for task := range next {
+				task()
+			}
+		})
+	}
+	for _, task := range tasks {
+		next <- task
+	}
+	close(next)
+	wg.Wait()
+	for _, run := range runs {
+		e.actions = append(e.actions, run.actions...)
+	}
+}
+
+// ruleState is one rule's state machines (per device) and the alert
+// changes one window's evaluation of it decided.
+type ruleRun struct {
+	states  map[string]*ruleState
+	actions []alertAction
+}
+
+// ruleRun returns a new run of one profile's rule over its states.
+func (e *Engine) ruleRun(profile, rule string) *ruleRun {
+	key := profile + "|" + rule
+	st := e.states[key]
+	if st == nil {
+		st = map[string]*ruleState{}
+		e.states[key] = st
+	}
+	return &ruleRun{states: st}
 }
 
 // threshold returns a numeric rule's threshold for this window: the static
@@ -460,61 +525,76 @@ func setBreach(r Rule, members []string) []string {
 	return hits
 }
 
-func (e *Engine) evalRule(ctx context.Context, p Profile, r Rule, tier int, members []*Datapoint, all map[string]*Datapoint, end time.Time) {
-	resKey := p.Name + "|" + r.Name + "|" + strconv.Itoa(tier)
-	res := e.reservoir[resKey]
-	if r.Statistic != "" && res == nil {
-		res = newRing(4096)
-		e.reservoir[resKey] = res
+func (e *Engine) evalRule(run *ruleRun, p Profile, r Rule, tier int, members []*Datapoint, all map[string]*Datapoint, end time.Time) {
+	var res *ring
+	if r.Statistic != "" {
+		res = e.reservoirOf(p.Name + "|" + r.Name + "|" + strconv.Itoa(tier))
 	}
 	t, stat := e.threshold(r, res)
 	usable := r.Statistic == "" || r.Value > 0 || stat != ""
-	seen := map[string]bool{}
+	seen := make(map[string]bool, len(members))
 	for _, dp := range members {
 		seen[dp.Device] = true
-		ev := alert.Evidence{Metric: r.Metric, Window: dp.Window.String(), Comparison: r.Comparison, Statistic: stat, WindowStart: dp.Start, WindowEnd: dp.End}
 		var hit bool
+		var hits []string
+		v := dp.Values[r.Metric]
 		if isSet(r.Metric) {
-			hits := setBreach(r, dp.Sets[r.Metric])
+			hits = setBreach(r, dp.Sets[r.Metric])
 			hit = len(hits) > 0
-			ev.Values, ev.Value = hits, float64(len(hits))
 		} else {
-			v := dp.Values[r.Metric]
 			hit = usable && breach(r, v, t)
-			ev.Value, ev.Threshold = v, t
 		}
-		e.step(ctx, dp.Device, p, r, hit, ev, end)
-	}
-	// Devices with an open alert and no datapoint count as clean windows.
-	prefix := "|" + p.Name + "|" + r.Name
-	for key, st := range e.states {
-		if !strings.HasSuffix(key, prefix) || !st.active {
+		if !hit {
+			run.step(dp.Device, p, r, false, alert.Evidence{}, end)
 			continue
 		}
-		dev := strings.TrimSuffix(key, prefix)
-		if !seen[dev] && all[dev] == nil {
-			e.step(ctx, dev, p, r, false, alert.Evidence{}, end)
+		// Evidence only for a breach: most devices breach nothing.
+		ev := alert.Evidence{Metric: r.Metric, Window: dp.Window.String(), Comparison: r.Comparison, Statistic: stat, WindowStart: dp.Start, WindowEnd: dp.End}
+		if isSet(r.Metric) {
+			ev.Values, ev.Value = hits, float64(len(hits))
+		} else {
+			ev.Value, ev.Threshold = v, t
+		}
+		run.step(dp.Device, p, r, true, ev, end)
+	}
+	// Devices with an open alert and no datapoint count as clean windows.
+	for dev, st := range run.states {
+		if st.active && !seen[dev] && all[dev] == nil {
+			run.step(dev, p, r, false, alert.Evidence{}, end)
 		}
 	}
 	if res != nil {
 		for _, dp := range members {
-			if st := e.states[dp.Device+prefix]; st == nil || !st.active {
+			if st := run.states[dp.Device]; st == nil || !st.active {
 				res.add(dp.Values[r.Metric])
 			}
 		}
 	}
 }
 
+// reservoirOf returns the named fleet percentile reservoir, made on first
+// use. Rules run at once: e.mu is held by their caller, resMu guards the
+// map.
+func (e *Engine) reservoirOf(key string) *ring {
+	e.resMu.Lock()
+	defer e.resMu.Unlock()
+	res := e.reservoir[key]
+	if res == nil {
+		res = newRing(4096)
+		e.reservoir[key] = res
+	}
+	return res
+}
+
 // step advances one device × rule state machine and raises or resolves.
-func (e *Engine) step(ctx context.Context, dev string, p Profile, r Rule, hit bool, ev alert.Evidence, end time.Time) {
-	key := dev + "|" + p.Name + "|" + r.Name
-	st := e.states[key]
+func (run *ruleRun) step(dev string, p Profile, r Rule, hit bool, ev alert.Evidence, end time.Time) {
+	st := run.states[dev]
 	if st == nil {
 		if !hit {
 			return
 		}
 		st = &ruleState{}
-		e.states[key] = st
+		run.states[dev] = st
 	}
 	if hit {
 		st.breaches++
@@ -529,7 +609,7 @@ func (e *Engine) step(ctx context.Context, dev string, p Profile, r Rule, hit bo
 			a := alert.Alert{Device: dev, Rule: r.Name, Source: "detect", Severity: r.Severity, Title: title,
 				Description: describe(r, ev), Evidence: ev, MITRE: r.MITRE, RaisedAt: end, UpdatedAt: end,
 				Mitigation: r.Mitigation, AutoMitigate: p.AutoMitigate && r.Mitigation != "" && r.Mitigation != MitigateNotify}
-			e.actions = append(e.actions, alertAction{raise: a})
+			run.actions = append(run.actions, alertAction{raise: a})
 		}
 		return
 	}
@@ -537,10 +617,10 @@ func (e *Engine) step(ctx context.Context, dev string, p Profile, r Rule, hit bo
 	st.cleans++
 	if st.active && st.cleans >= r.ClearAfter {
 		st.active = false
-		e.actions = append(e.actions, alertAction{resolve: true, device: dev, rule: r.Name})
+		run.actions = append(run.actions, alertAction{resolve: true, device: dev, rule: r.Name})
 	}
 	if !st.active {
-		delete(e.states, key)
+		delete(run.states, dev)
 	}
 }
 
@@ -584,19 +664,13 @@ func describe(r Rule, ev alert.Evidence) string {
 // BaselineRule is the rule name of baseline alerts.
 const BaselineRule = "baseline-anomaly"
 
-func (e *Engine) evalBaseline(ctx context.Context, p Profile, members []*Datapoint, info map[string]deviceInfo, end time.Time) {
+func (e *Engine) evalBaseline(run *ruleRun, p Profile, members []*Datapoint, info map[string]deviceInfo, end time.Time) {
 	rule := Rule{Name: BaselineRule, RaiseAfter: 1, ClearAfter: 3, Severity: p.Baseline.Severity, Mitigation: p.Baseline.Mitigation,
 		Title: "Behaviour unlike the device's group (learned baseline)", MITRE: nil}
 	seen := map[string]bool{}
 	for _, dp := range members {
 		seen[dp.Device] = true
-		gkey := p.Name + "|" + info[dp.Device].model
-		g := e.models[gkey]
-		if g == nil {
-			g = newGroupModel()
-			e.models[gkey] = g
-		}
-		key := dp.Device + "|" + p.Name + "|" + BaselineRule
+		g := e.models[p.Name+"|"+info[dp.Device].model] // made by evaluate
 		if !g.ready() {
 			g.learn(dp.Values, e.windows)
 			continue
@@ -607,15 +681,14 @@ func (e *Engine) evalBaseline(ctx context.Context, p Profile, members []*Datapoi
 			Statistic: fmt.Sprintf("%.1fx the p99.9 of model %q (sensitivity %s: alert above %.0fx); metrics above twice their p99: %s",
 				sc.Ratio(), info[dp.Device].model, p.Baseline.Sensitivity, math.Exp(sensitivityMargin(p.Baseline.Sensitivity)), strings.Join(sc.Elevated, ", ")),
 			WindowStart: dp.Start, WindowEnd: dp.End}
-		e.step(ctx, dp.Device, p, rule, hit, ev, end)
-		if st := e.states[key]; !hit && (st == nil || !st.active) {
+		run.step(dp.Device, p, rule, hit, ev, end)
+		if st := run.states[dp.Device]; !hit && (st == nil || !st.active) {
 			g.learn(dp.Values, e.windows)
 		}
 	}
-	prefix := "|" + p.Name + "|" + BaselineRule
-	for key, st := range e.states {
-		if strings.HasSuffix(key, prefix) && st.active && !seen[strings.TrimSuffix(key, prefix)] {
-			e.step(ctx, strings.TrimSuffix(key, prefix), p, rule, false, alert.Evidence{}, end)
+	for dev, st := range run.states {
+		if st.active && !seen[dev] {
+			run.step(dev, p, rule, false, alert.Evidence{}, end)
 		}
 	}
 }

@@ -96,7 +96,7 @@ type Datapoint struct {
 // windows): counts add, maxima take the max, sets union.
 func (d *Datapoint) merge(o Datapoint) {
 	if d.Values == nil {
-		d.Values = map[string]float64{}
+		d.Values = make(map[string]float64, len(o.Values)+3)
 	}
 	for k, v := range o.Values {
 		switch k {
@@ -136,6 +136,9 @@ func setCap(metric string) int {
 }
 
 func unionCapped(a, b []string, limit int) []string {
+	if n := len(a) + len(b); n > 0 && n <= limit && strictlySorted(a) && strictlySorted(b) {
+		return unionSorted(a, b) // the usual case: no map needed, the same result
+	}
 	seen := make(map[string]bool, len(a)+len(b))
 	out := make([]string, 0, len(a)+len(b))
 	for _, s := range append(append([]string{}, a...), b...) {
@@ -145,5 +148,31 @@ func unionCapped(a, b []string, limit int) []string {
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// strictlySorted reports whether s is sorted without repeats.
+func strictlySorted(s []string) bool {
+	for i := 1; i < len(s); i++ {
+		if s[i-1] >= s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// unionSorted is the sorted union of two strictly sorted lists.
+func unionSorted(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		switch {
+		case len(b) == 0 || len(a) > 0 && a[0] < b[0]:
+			out, a = append(out, a[0]), a[1:]
+		case len(a) == 0 || b[0] < a[0]:
+			out, b = append(out, b[0]), b[1:]
+		default:
+			out, a, b = append(out, a[0]), a[1:], b[1:]
+		}
+	}
 	return out
 }

@@ -3,8 +3,10 @@ package detect
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"sort"
 	"testing"
 	"time"
 )
@@ -90,4 +92,44 @@ func FuzzDatapointJSON(f *testing.F) {
 			Values: map[string]float64{metric: v, MessagesSent: 2}, Sets: map[string][]string{metric: {member, dev}}}
 		checkDatapointJSON(t, 0, &dp)
 	})
+}
+
+// TestUnionSortedIsUnionCapped: the merge of sorted sets gives what the
+// general union gives, at and around the cap.
+func TestUnionSortedIsUnionCapped(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range 20000 {
+		set := func() []string {
+			var s []string
+			if r.IntN(6) > 0 {
+				s = []string{}
+			}
+			for range r.IntN(6) {
+				s = append(s, string(rune('a'+r.IntN(8))))
+			}
+			if r.IntN(4) > 0 {
+				s = unionGeneral(nil, s, 100)
+			}
+			return s
+		}
+		a, b, limit := set(), set(), 1+r.IntN(10)
+		want := unionGeneral(a, b, limit)
+		if got := unionCapped(a, b, limit); fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", want) {
+			t.Fatalf("case %d: unionCapped(%q, %q, %d) = %#v, want %#v", i, a, b, limit, got, want)
+		}
+	}
+}
+
+// unionGeneral is unionCapped as it was before its sorted fast path.
+func unionGeneral(a, b []string, limit int) []string {
+	seen := make(map[string]bool, len(a)+len(b))
+	out := make([]string, 0, len(a)+len(b))
+	for _, s := range append(append([]string{}, a...), b...) {
+		if !seen[s] && len(out) < limit {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
