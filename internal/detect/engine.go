@@ -429,7 +429,8 @@ func (e *Engine) evaluate(ctx context.Context, tier int, dps []Datapoint, info m
 		}
 		if p.Baseline.Enabled && tier == 1 {
 			run := e.ruleRun(p.Name, "\x00"+BaselineRule) // apart from a rule of that name
-			for _, dp := range members { // the group models, made here: the rules run at once
+			// The group models are made here: the rules run at once.
+			for _, dp := range members {
 				if gkey := p.Name + "|" + info[dp.Device].model; e.models[gkey] == nil {
 					e.models[gkey] = newGroupModel()
 				}
