@@ -229,6 +229,12 @@ func repeated(cur, a Alert, now time.Time) Alert {
 // (PutAlerts, all or none). The detect engine raises a window's alerts
 // with it. Alerts without a device, a rule or a valid severity are
 // skipped and named in the error; the others are raised.
+//
+// One difference from Raise makes it idempotent: an alert whose stored
+// active alert already carries evidence of the same window (same
+// Evidence.Window and non-zero Evidence.WindowEnd) is that window's raise
+// applied before, by a detect leader that died before it could record
+// so, and is not counted again.
 func (m *Manager) RaiseAll(ctx context.Context, as []Alert) error {
 	var errs []error
 	rules := map[string]bool{}
@@ -272,17 +278,23 @@ func (m *Manager) RaiseAll(ctx context.Context, as []Alert) error {
 		a Alert
 	}
 	var changes []change
+	changed := map[string]bool{}
 	for _, a := range as {
 		if a.Device == "" || a.Rule == "" || !a.Severity.Valid() {
 			continue
 		}
 		key := a.Device + "|" + a.Rule
 		if c, ok := cur[key]; ok && c.Active() {
+			if !changed[key] && !a.Evidence.WindowEnd.IsZero() && c.Evidence.WindowEnd.Equal(a.Evidence.WindowEnd) && c.Evidence.Window == a.Evidence.Window {
+				continue // this window's raise, applied already
+			}
+			changed[key] = true
 			c = repeated(c, a, now)
 			cur[key] = c
 			changes = append(changes, change{Updated, c})
 			continue
 		}
+		changed[key] = true
 		a = opened(a, now)
 		cur[key] = a
 		changes = append(changes, change{Raised, a})

@@ -209,3 +209,34 @@ func TestRaiseAllIsRaiseInOrder(t *testing.T) {
 		t.Errorf("RaiseAll(nil) = %v", err)
 	}
 }
+
+// TestRaiseAllCountsAWindowOnce: the same window's raise applied twice
+// (a detect leader replaying what its predecessor may have applied)
+// counts once; the next window's raise counts.
+func TestRaiseAllCountsAWindowOnce(t *testing.T) {
+	ctx := context.Background()
+	db := wardtest.SQLite(t)
+	m, err := NewManager(ctx, Options{Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := time.Date(2026, 11, 25, 8, 1, 0, 0, time.UTC)
+	raise := func(end time.Time) Alert {
+		return Alert{Device: "d", Rule: "r", Severity: High, Evidence: Evidence{Window: "1m0s", WindowEnd: end}}
+	}
+	for range 2 {
+		if err := m.RaiseAll(ctx, []Alert{raise(end)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	as, _ := m.List(ctx, Filter{Device: "d"})
+	if len(as) != 1 || as[0].Count != 1 {
+		t.Fatalf("one window raised twice: %+v, want one alert, count 1", as)
+	}
+	if err := m.RaiseAll(ctx, []Alert{raise(end.Add(time.Minute))}); err != nil {
+		t.Fatal(err)
+	}
+	if as, _ = m.List(ctx, Filter{Device: "d"}); len(as) != 1 || as[0].Count != 2 {
+		t.Fatalf("the next window: %+v, want count 2", as)
+	}
+}

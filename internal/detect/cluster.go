@@ -48,8 +48,13 @@ type PartialStore interface {
 	PutPartialBatch(ctx context.Context, b store.PartialBatch) error
 	CountPartialBatches(ctx context.Context, through time.Time) ([]store.PartialCount, error)
 	ListPartialBatches(ctx context.Context, through time.Time) ([]store.PartialBatch, error)
-	DeletePartialBatches(ctx context.Context, bs []store.PartialBatch) (int64, error)
+	CommitEvaluatedWindow(ctx context.Context, w store.EvaluatedWindow) error
 }
+
+// OutboxBlob holds the alert changes of the last window the detect
+// leader committed, until it has applied them: a leader that dies in
+// between leaves them to the next one (replayOutbox).
+const OutboxBlob = "detect/outbox"
 
 // Elector runs work while this node holds the named lock (package
 // leader's Elector).
@@ -92,6 +97,9 @@ func (e *Engine) leadWindows(ctx context.Context) error {
 	defer e.leading.Store(false)
 	e.log.Info("leading fleet-wide detection")
 	if err := e.reload(ctx, true); err != nil {
+		return err
+	}
+	if err := e.replayOutbox(ctx); err != nil {
 		return err
 	}
 	defer e.saveBaseline(context.WithoutCancel(ctx))
@@ -201,13 +209,29 @@ func (e *Engine) EvaluatePartials(ctx context.Context, end time.Time) error {
 	if late > 0 {
 		e.log.Warn("late partial datapoints evaluated with a later window", "window_end", end, "datapoints", late)
 	}
-	if err := e.evaluateWindow(ctx, end, dps); err != nil {
+	// The window's metric windows, its alert changes and the deletion of
+	// its batches are one transaction: a leader that dies before it
+	// leaves the batches to the next leader and nothing of the window;
+	// after it, the next leader applies the alert changes it finds
+	// (replayOutbox) and evaluates no batch twice.
+	err = e.evaluateWindow(ctx, end, dps, func(ws []store.MetricWindow, acts []alertAction) error {
+		outbox, err := json.Marshal(acts)
+		if err != nil {
+			return fmt.Errorf("encode the window's alert changes: %w", err)
+		}
+		if err := e.opts.Partials.CommitEvaluatedWindow(ctx, store.EvaluatedWindow{Windows: ws,
+			Blobs: map[string][]byte{OutboxBlob: outbox}, Batches: batches}); err != nil {
+			return fmt.Errorf("store the evaluated window: %w", err)
+		}
+		if e.applyActions(ctx, acts) && len(acts) > 0 {
+			if err := e.opts.Store.PutBlob(ctx, OutboxBlob, []byte("[]")); err != nil {
+				e.log.Warn("clear applied alert changes", "err", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return err
-	}
-	// Only now: a leader that dies before this line evaluates the batches
-	// again on the next leader (at least once; never lost).
-	if _, err := e.opts.Partials.DeletePartialBatches(ctx, batches); err != nil {
-		return fmt.Errorf("delete evaluated window batches: %w", err)
 	}
 	e.log.Debug("window evaluated", "window_end", end, "batches", len(batches), "datapoints", len(dps), "seconds", time.Since(began).Seconds())
 	return nil
@@ -282,6 +306,46 @@ func (e *Engine) mergeBatches(batches []store.PartialBatch, end time.Time) (out 
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Device < out[j].Device })
 	return out, late
+}
+
+// replayOutbox applies the alert changes of the last committed window
+// that a previous leader may have died before applying (applying them
+// again changes nothing), then clears them.
+func (e *Engine) replayOutbox(ctx context.Context) error {
+	b, err := e.opts.Store.GetBlob(ctx, OutboxBlob)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the last window's alert changes: %w", err)
+	}
+	acts, err := decodeOutbox(b)
+	if err != nil {
+		e.log.Error("stored alert changes unreadable; not applied", "err", err)
+		return nil
+	}
+	if len(acts) == 0 {
+		return nil
+	}
+	e.log.Info("applying the previous leader's last alert changes", "changes", len(acts))
+	e.mu.Lock()
+	applied := e.applyActions(ctx, acts)
+	e.mu.Unlock()
+	if applied {
+		if err := e.opts.Store.PutBlob(ctx, OutboxBlob, []byte("[]")); err != nil {
+			e.log.Warn("clear applied alert changes", "err", err)
+		}
+	}
+	return nil
+}
+
+// decodeOutbox parses OutboxBlob.
+func decodeOutbox(b []byte) ([]alertAction, error) {
+	var acts []alertAction
+	if err := json.Unmarshal(b, &acts); err != nil {
+		return nil, fmt.Errorf("detection alert changes: %w", err)
+	}
+	return acts, nil
 }
 
 // reload reads the profiles (and, when taking over, the baseline) from the

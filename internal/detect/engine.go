@@ -116,11 +116,14 @@ type Engine struct {
 }
 
 // alertAction is one alert change a window's evaluation decided: raise
-// Raise, or resolve (device, rule) when resolve is set.
+// Raise, or resolve (Device, Rule) when Resolve is set. In a cluster the
+// leader stores them (OutboxBlob) with the window's results before it
+// applies them.
 type alertAction struct {
-	raise        alert.Alert
-	resolve      bool
-	device, rule string
+	Raise   alert.Alert `json:"raise,omitzero"`
+	Resolve bool        `json:"resolve,omitempty"`
+	Device  string      `json:"device,omitempty"`
+	Rule    string      `json:"rule,omitempty"`
 }
 
 type ruleState struct {
@@ -297,7 +300,13 @@ func (e *Engine) CloseWindow(ctx context.Context, end time.Time) error {
 	began := time.Now()
 	defer e.evaluated(end, began)
 	w := e.opts.Window
-	return e.evaluateWindow(ctx, end, e.opts.Collector.Swap(end.Add(-w), end, 2*60*w))
+	return e.evaluateWindow(ctx, end, e.opts.Collector.Swap(end.Add(-w), end, 2*60*w), func(ws []store.MetricWindow, acts []alertAction) error {
+		e.applyActions(ctx, acts)
+		if err := e.opts.Store.AddMetricWindows(ctx, ws); err != nil {
+			e.log.Error("store metric windows", "err", err)
+		}
+		return nil
+	})
 }
 
 // evaluated records a window's evaluation time and end
@@ -314,7 +323,10 @@ func (e *Engine) evaluated(end, began time.Time) {
 // longer windows that end there too. A single node feeds it from its own
 // collector (CloseWindow); the detect leader of a cluster from the gateway
 // nodes' partials (EvaluatePartials).
-func (e *Engine) evaluateWindow(ctx context.Context, end time.Time, dps []Datapoint) error {
+//
+// commit stores the window's metric windows and applies its alert
+// changes: CloseWindow and EvaluatePartials store them differently.
+func (e *Engine) evaluateWindow(ctx context.Context, end time.Time, dps []Datapoint, commit func(ws []store.MetricWindow, acts []alertAction) error) error {
 	w := e.opts.Window
 	devs, err := e.opts.Store.ListDevices(ctx)
 	if err != nil {
@@ -384,9 +396,10 @@ func (e *Engine) evaluateWindow(ctx context.Context, end time.Time, dps []Datapo
 		stored = append(stored, ws...)
 		e.evaluate(ctx, m, list, info, end)
 	}
-	e.flushActions(ctx)
-	if err := e.opts.Store.AddMetricWindows(ctx, stored); err != nil {
-		e.log.Error("store metric windows", "err", err)
+	acts := e.actions
+	e.actions = nil
+	if err := commit(stored, acts); err != nil {
+		return err
 	}
 	if e.windows%10 == 0 {
 		for m := range closed {
@@ -610,7 +623,7 @@ func (run *ruleRun) step(dev string, p Profile, r Rule, hit bool, ev alert.Evide
 			a := alert.Alert{Device: dev, Rule: r.Name, Source: "detect", Severity: r.Severity, Title: title,
 				Description: describe(r, ev), Evidence: ev, MITRE: r.MITRE, RaisedAt: end, UpdatedAt: end,
 				Mitigation: r.Mitigation, AutoMitigate: p.AutoMitigate && r.Mitigation != "" && r.Mitigation != MitigateNotify}
-			run.actions = append(run.actions, alertAction{raise: a})
+			run.actions = append(run.actions, alertAction{Raise: a})
 		}
 		return
 	}
@@ -618,37 +631,41 @@ func (run *ruleRun) step(dev string, p Profile, r Rule, hit bool, ev alert.Evide
 	st.cleans++
 	if st.active && st.cleans >= r.ClearAfter {
 		st.active = false
-		run.actions = append(run.actions, alertAction{resolve: true, device: dev, rule: r.Name})
+		run.actions = append(run.actions, alertAction{Resolve: true, Device: dev, Rule: r.Name})
 	}
 	if !st.active {
 		delete(run.states, dev)
 	}
 }
 
-// flushActions applies the window's alert changes in order, each run of
+// applyActions applies a window's alert changes in order, each run of
 // raises in one RaiseAll (a constant number of store round trips however
-// many devices breach), and empties the list. e.mu is held.
-func (e *Engine) flushActions(ctx context.Context) {
-	acts := e.actions
-	e.actions = nil
+// many devices breach). Applying them twice changes nothing more
+// (RaiseAll does not count a window's raise twice; a resolved alert
+// stays resolved). It reports whether all were applied.
+func (e *Engine) applyActions(ctx context.Context, acts []alertAction) bool {
+	ok := true
 	for i := 0; i < len(acts); {
-		if acts[i].resolve {
-			if err := e.opts.Alerts.Resolve(ctx, acts[i].device, acts[i].rule); err != nil {
-				e.log.Error("resolve alert", "device_id", acts[i].device, "rule", acts[i].rule, "err", err)
+		if acts[i].Resolve {
+			if err := e.opts.Alerts.Resolve(ctx, acts[i].Device, acts[i].Rule); err != nil {
+				e.log.Error("resolve alert", "device_id", acts[i].Device, "rule", acts[i].Rule, "err", err)
+				ok = false
 			}
 			i++
 			continue
 		}
 		var raises []alert.Alert
-		for ; i < len(acts) && !acts[i].resolve; i++ {
-			raises = append(raises, acts[i].raise)
+		for ; i < len(acts) && !acts[i].Resolve; i++ {
+			raises = append(raises, acts[i].Raise)
 		}
 		if err := e.opts.Alerts.RaiseAll(ctx, raises); err != nil {
 			e.log.Error("raise alerts", "alerts", len(raises), "err", err)
+			ok = false
 			continue
 		}
 		e.mRaised.WithLabelValues("rule").Add(float64(len(raises)))
 	}
+	return ok
 }
 
 func describe(r Rule, ev alert.Evidence) string {

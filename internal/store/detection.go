@@ -83,6 +83,14 @@ type Detection interface {
 	// ListPartialBatches returns every stored batch with a window end at
 	// or before through, ordered by window end, node and seq.
 	ListPartialBatches(ctx context.Context, through time.Time) ([]PartialBatch, error)
+	// CommitEvaluatedWindow stores what the detect leader made of one
+	// window in one transaction, all or nothing: the metric windows
+	// (as AddMetricWindows), the documents (as PutBlob) and the deletion
+	// of the batches it evaluated (as DeletePartialBatches). A leader
+	// that dies before it returns leaves every batch to the next leader
+	// and none of its results; once it returned, no batch is evaluated
+	// twice.
+	CommitEvaluatedWindow(ctx context.Context, w EvaluatedWindow) error
 	// DeletePartialBatches deletes the batches with the keys (Node,
 	// WindowEnd, Seq) of bs; Batches and Data are ignored, and unknown
 	// keys are not an error. It returns how many it deleted.
@@ -98,6 +106,15 @@ type PartialBatch struct {
 	Seq       int // 0-based number of the batch in the node's window
 	Batches   int // how many batches the node shipped for the window
 	Data      []byte
+}
+
+// EvaluatedWindow is what the detect leader stores of one evaluated
+// window (CommitEvaluatedWindow).
+type EvaluatedWindow struct {
+	Windows []MetricWindow
+	Blobs   map[string][]byte
+	// Batches are the evaluated batches, deleted by key.
+	Batches []PartialBatch
 }
 
 // PartialCount is how many of one node's batches of one window are

@@ -378,6 +378,12 @@ func (s *Store) PutAdvisories(ctx context.Context, a1 []store.AdvisoryRecord) er
 	return s.next.PutAdvisories(ctx, a1)
 }
 
+// CommitEvaluatedWindow times Store.CommitEvaluatedWindow.
+func (s *Store) CommitEvaluatedWindow(ctx context.Context, a1 store.EvaluatedWindow) error {
+	defer s.observe("CommitEvaluatedWindow", time.Now())
+	return s.next.CommitEvaluatedWindow(ctx, a1)
+}
+
 // PutAlerts times Store.PutAlerts.
 func (s *Store) PutAlerts(ctx context.Context, a1 []store.AlertRecord) error {
 	defer s.observe("PutAlerts", time.Now())

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/store/lifecycle"
@@ -98,7 +99,11 @@ func (db *DB) GetBlob(ctx context.Context, name string) ([]byte, error) {
 
 // PutBlob stores a named document, replacing it.
 func (db *DB) PutBlob(ctx context.Context, name string, data []byte) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO blobs(name, data, updated_at) VALUES($1,$2,$3) ON CONFLICT(name) DO UPDATE SET data=excluded.data, updated_at=excluded.updated_at`,
+	return putBlob(ctx, db.pool, name, data)
+}
+
+func putBlob(ctx context.Context, q querier, name string, data []byte) error {
+	_, err := q.Exec(ctx, `INSERT INTO blobs(name, data, updated_at) VALUES($1,$2,$3) ON CONFLICT(name) DO UPDATE SET data=excluded.data, updated_at=excluded.updated_at`,
 		name, data, time.Now().UnixNano())
 	if err != nil {
 		return fmt.Errorf("store %s: %w", name, err)
@@ -224,25 +229,57 @@ type windowKey struct {
 // client and the server; a COPY that meets a stored key (it is all or
 // nothing) gives way to one INSERT ... ON CONFLICT of all of them.
 func (db *DB) AddMetricWindows(ctx context.Context, ws []store.MetricWindow) error {
+	return addMetricWindows(ctx, db.pool, ws)
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error)
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+func addMetricWindows(ctx context.Context, q querier, ws []store.MetricWindow) error {
 	if len(ws) == 0 {
 		return nil
 	}
-	_, err := db.pool.CopyFrom(ctx, pgx.Identifier{"metric_windows"}, []string{"device_id", "window_ns", "start", "json"},
-		pgx.CopyFromSlice(len(ws), func(i int) ([]any, error) {
-			return []any{ws[i].DeviceID, int64(ws[i].Window), ts(ws[i].Start), ws[i].JSON}, nil
-		}))
+	// In a transaction (a savepoint in one) that a failed COPY aborts.
+	err := pgx.BeginFunc(ctx, q, func(tx pgx.Tx) error {
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"metric_windows"}, []string{"device_id", "window_ns", "start", "json"},
+			pgx.CopyFromSlice(len(ws), func(i int) ([]any, error) {
+				return []any{ws[i].DeviceID, int64(ws[i].Window), ts(ws[i].Start), ws[i].JSON}, nil
+			}))
+		return err
+	})
 	if err == nil {
 		return nil
 	}
 	if !isUnique(err) {
 		return fmt.Errorf("store %d metric windows: %w", len(ws), err)
 	}
-	return db.upsertMetricWindows(ctx, ws)
+	return upsertMetricWindows(ctx, q, ws)
+}
+
+// CommitEvaluatedWindow stores an evaluated window's results and deletes
+// its batches in one transaction.
+func (db *DB) CommitEvaluatedWindow(ctx context.Context, w store.EvaluatedWindow) error {
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if err := addMetricWindows(ctx, tx, w.Windows); err != nil {
+			return err
+		}
+		for name, data := range w.Blobs {
+			if err := putBlob(ctx, tx, name, data); err != nil {
+				return err
+			}
+		}
+		_, err := deletePartialBatches(ctx, tx, w.Batches)
+		return err
+	})
 }
 
 // upsertMetricWindows is AddMetricWindows when some windows are stored
 // already: one statement.
-func (db *DB) upsertMetricWindows(ctx context.Context, ws []store.MetricWindow) error {
+func upsertMetricWindows(ctx context.Context, q querier, ws []store.MetricWindow) error {
 	// ON CONFLICT may not touch one row twice in a statement: keep the
 	// last of duplicate keys, as successive INSERT OR REPLACE would.
 	last := make(map[windowKey]int, len(ws))
@@ -260,7 +297,7 @@ func (db *DB) upsertMetricWindows(ctx context.Context, ws []store.MetricWindow) 
 		}
 		devs, wins, starts, datas = append(devs, w.DeviceID), append(wins, int64(w.Window)), append(starts, ts(w.Start)), append(datas, w.JSON)
 	}
-	_, err := db.pool.Exec(ctx, `INSERT INTO metric_windows(device_id, window_ns, start, json)
+	_, err := q.Exec(ctx, `INSERT INTO metric_windows(device_id, window_ns, start, json)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bytea[])
 		ON CONFLICT (device_id, window_ns, start) DO UPDATE SET json=excluded.json`,
 		devs, wins, starts, datas)
@@ -340,6 +377,10 @@ func (db *DB) ListPartialBatches(ctx context.Context, through time.Time) ([]stor
 
 // DeletePartialBatches deletes batches by key, in one statement.
 func (db *DB) DeletePartialBatches(ctx context.Context, bs []store.PartialBatch) (int64, error) {
+	return deletePartialBatches(ctx, db.pool, bs)
+}
+
+func deletePartialBatches(ctx context.Context, q querier, bs []store.PartialBatch) (int64, error) {
 	if len(bs) == 0 {
 		return 0, nil
 	}
@@ -349,7 +390,7 @@ func (db *DB) DeletePartialBatches(ctx context.Context, bs []store.PartialBatch)
 	for i, b := range bs {
 		ends[i], nodes[i], seqs[i] = ts(b.WindowEnd), b.Node, int64(b.Seq)
 	}
-	tag, err := db.pool.Exec(ctx, `DELETE FROM detect_partials p USING unnest($1::bigint[], $2::text[], $3::bigint[]) AS k(e, n, s)
+	tag, err := q.Exec(ctx, `DELETE FROM detect_partials p USING unnest($1::bigint[], $2::text[], $3::bigint[]) AS k(e, n, s)
 		WHERE p.window_end=k.e AND p.node=k.n AND p.seq=k.s`, ends, nodes, seqs)
 	if err != nil {
 		return 0, fmt.Errorf("delete partial batches: %w", err)

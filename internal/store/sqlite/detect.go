@@ -100,7 +100,13 @@ func (db *DB) GetBlob(ctx context.Context, name string) ([]byte, error) {
 
 // PutBlob stores a named document, replacing it.
 func (db *DB) PutBlob(ctx context.Context, name string, data []byte) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO blobs(name, data, updated_at) VALUES(?,?,?) ON CONFLICT(name) DO UPDATE SET data=excluded.data, updated_at=excluded.updated_at`,
+	return putBlob(ctx, db.w, name, data)
+}
+
+func putBlob(ctx context.Context, db interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+}, name string, data []byte) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO blobs(name, data, updated_at) VALUES(?,?,?) ON CONFLICT(name) DO UPDATE SET data=excluded.data, updated_at=excluded.updated_at`,
 		name, data, time.Now().UnixNano())
 	if err != nil {
 		return fmt.Errorf("store %s: %w", name, err)
@@ -219,12 +225,14 @@ func (db *DB) AddMetricWindows(ctx context.Context, ws []store.MetricWindow) err
 	if len(ws) == 0 {
 		return nil
 	}
-	tx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store metric windows: %w", err)
+	return db.inTx(ctx, func(tx *liteTx) error { return addMetricWindows(ctx, tx, ws) })
+}
+
+func addMetricWindows(ctx context.Context, tx *liteTx, ws []store.MetricWindow) error {
+	if len(ws) == 0 {
+		return nil
 	}
-	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO metric_windows(device_id, window_ns, start, json) VALUES(?,?,?,?)`)
+	st, err := tx.tx.PrepareContext(ctx, `INSERT OR REPLACE INTO metric_windows(device_id, window_ns, start, json) VALUES(?,?,?,?)`)
 	if err != nil {
 		return fmt.Errorf("store metric windows: %w", err)
 	}
@@ -234,7 +242,24 @@ func (db *DB) AddMetricWindows(ctx context.Context, ws []store.MetricWindow) err
 			return fmt.Errorf("store metric windows: %w", err)
 		}
 	}
-	return tx.Commit()
+	return nil
+}
+
+// CommitEvaluatedWindow stores an evaluated window's results and deletes
+// its batches in one transaction.
+func (db *DB) CommitEvaluatedWindow(ctx context.Context, w store.EvaluatedWindow) error {
+	return db.inTx(ctx, func(tx *liteTx) error {
+		if err := addMetricWindows(ctx, tx, w.Windows); err != nil {
+			return err
+		}
+		for name, data := range w.Blobs {
+			if err := putBlob(ctx, tx.tx, name, data); err != nil {
+				return err
+			}
+		}
+		_, err := deletePartialBatches(ctx, tx, w.Batches)
+		return err
+	})
 }
 
 // ListMetricWindows returns a device's windows of one size since a time, oldest first.
@@ -322,15 +347,17 @@ func (db *DB) DeletePartialBatches(ctx context.Context, bs []store.PartialBatch)
 	if len(bs) == 0 {
 		return 0, nil
 	}
-	return inTxValue(ctx, db, func(tx *liteTx) (int64, error) {
-		var n int64
-		for _, b := range bs {
-			k, err := tx.Exec(ctx, `DELETE FROM detect_partials WHERE window_end=? AND node=? AND seq=?`, ts(b.WindowEnd), b.Node, b.Seq)
-			if err != nil {
-				return n, fmt.Errorf("delete partial batches: %w", err)
-			}
-			n += k
+	return inTxValue(ctx, db, func(tx *liteTx) (int64, error) { return deletePartialBatches(ctx, tx, bs) })
+}
+
+func deletePartialBatches(ctx context.Context, tx *liteTx, bs []store.PartialBatch) (int64, error) {
+	var n int64
+	for _, b := range bs {
+		k, err := tx.Exec(ctx, `DELETE FROM detect_partials WHERE window_end=? AND node=? AND seq=?`, ts(b.WindowEnd), b.Node, b.Seq)
+		if err != nil {
+			return n, fmt.Errorf("delete partial batches: %w", err)
 		}
-		return n, nil
-	})
+		n += k
+	}
+	return n, nil
 }

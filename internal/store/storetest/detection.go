@@ -26,6 +26,7 @@ func TestDetection(t *testing.T, open func(t *testing.T) store.Store) {
 		{"blobs", testBlobs},
 		{"partial-batches", testPartialBatches},
 		{"partial-batches-concurrent", testPartialBatchesConcurrent},
+		{"evaluated-window", testEvaluatedWindow},
 	})
 }
 
@@ -374,5 +375,57 @@ func testAlertBatch(t *testing.T, s store.Store) {
 		if got, err := s.GetAlert(ctx, id); err != nil || !cmp.Equal(w, got) {
 			t.Errorf("after PutAlerts GetAlert(%s) = %+v, %v; want %+v", id, got, err, w)
 		}
+	}
+}
+
+// testEvaluatedWindow: CommitEvaluatedWindow stores the metric windows
+// (replacing a stored one) and the documents and deletes the evaluated
+// batches, all or nothing: one write that fails (a window without JSON)
+// leaves no window, no document and every batch.
+func testEvaluatedWindow(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	bs := []store.PartialBatch{{Node: "a", WindowEnd: t0, Seq: 0, Batches: 2, Data: []byte("0")}, {Node: "a", WindowEnd: t0, Seq: 1, Batches: 2, Data: []byte("1")}}
+	for _, b := range bs {
+		if err := s.PutPartialBatch(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mw := func(dev, v string) store.MetricWindow {
+		return store.MetricWindow{DeviceID: dev, Window: time.Minute, Start: t0, JSON: []byte(v)}
+	}
+	if err := s.AddMetricWindows(ctx, []store.MetricWindow{mw("d", `{"v":0}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitEvaluatedWindow(ctx, store.EvaluatedWindow{Windows: []store.MetricWindow{mw("d", `{"v":1}`), mw("e", `{"v":2}`)},
+		Blobs: map[string][]byte{"outbox": []byte("x")}, Batches: bs[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(why string, wantBlob string, wantBatches int, want map[string]string) {
+		t.Helper()
+		if b, err := s.GetBlob(ctx, "outbox"); err != nil || string(b) != wantBlob {
+			t.Errorf("%s: blob = %q, %v; want %q", why, b, err, wantBlob)
+		}
+		if got, err := s.ListPartialBatches(ctx, t0); err != nil || len(got) != wantBatches {
+			t.Errorf("%s: %d batches left, %v; want %d", why, len(got), err, wantBatches)
+		}
+		for dev, v := range want {
+			ws, err := s.ListMetricWindows(ctx, dev, time.Minute, t0)
+			if err != nil || len(ws) != 1 || string(ws[0].JSON) != v {
+				t.Errorf("%s: windows of %s = %v, %v; want %s", why, dev, ws, err, v)
+			}
+		}
+	}
+	check("committed", "x", 1, map[string]string{"d": `{"v":1}`, "e": `{"v":2}`})
+	err := s.CommitEvaluatedWindow(ctx, store.EvaluatedWindow{Windows: []store.MetricWindow{mw("f", `{"v":3}`), {DeviceID: "g", Window: time.Minute, Start: t0}},
+		Blobs: map[string][]byte{"outbox": []byte("y")}, Batches: bs[1:]})
+	if err == nil {
+		t.Fatal("CommitEvaluatedWindow with a window without JSON: no error")
+	}
+	check("after a failed commit", "x", 1, map[string]string{"d": `{"v":1}`})
+	if ws, err := s.ListMetricWindows(ctx, "f", time.Minute, t0); err != nil || len(ws) != 0 {
+		t.Errorf("after a failed commit, windows of f = %v, %v; want none", ws, err)
+	}
+	if err := s.CommitEvaluatedWindow(ctx, store.EvaluatedWindow{}); err != nil {
+		t.Errorf("an empty CommitEvaluatedWindow: %v", err)
 	}
 }

@@ -1,0 +1,203 @@
+package detect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/wardproject/ward/internal/alert"
+	"github.com/wardproject/ward/internal/store"
+	"github.com/wardproject/ward/internal/store/sqlite"
+	"github.com/wardproject/ward/internal/wardtest"
+)
+
+// dyingPartials is the store of a detect leader that dies at the step
+// named by die: its writes from then on never happen.
+type dyingPartials struct {
+	*sqlite.DB
+	die bool
+}
+
+var errDied = errors.New("leader died here")
+
+func (d *dyingPartials) CommitEvaluatedWindow(ctx context.Context, w store.EvaluatedWindow) error {
+	if d.die {
+		return errDied
+	}
+	return d.DB.CommitEvaluatedWindow(ctx, w)
+}
+
+// TestLeaderDiesAfterEvaluating: a detect leader that dies after
+// evaluating a window but before its batches are gone leaves the next
+// leader to evaluate the window again; that window's breach must count
+// once: one alert, raised once (count 1), and every datapoint counted in
+// one stored metric window only. (Before the window's results and the
+// deletion of its batches were one transaction, the alert had count 2
+// and the stored windows 500 and 510 messages for 510 sent.)
+func TestLeaderDiesAfterEvaluating(t *testing.T) {
+	ctx := context.Background()
+	db := wardtest.SQLite(t)
+	if err := db.CreateDevices(ctx, []store.Device{{ID: "d1", Model: "m", Status: store.StatusActive}}, []store.EnrollToken{{DeviceID: "d1", Hash: []byte("d1")}}); err != nil {
+		t.Fatal(err)
+	}
+	profiles := []Profile{{Name: "p", Rules: []Rule{{Name: "chatty", Metric: MessagesSent, Window: "1m", Comparison: ">", Value: 100,
+		RaiseAfter: 1, ClearAfter: 3, Severity: alert.High}}}}
+	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	w1, w2 := t0.Add(clusterWindow), t0.Add(2*clusterWindow)
+	put := func(end time.Time, sent float64) {
+		t.Helper()
+		dp := Datapoint{Device: "d1", Start: end.Add(-clusterWindow), End: end, Window: clusterWindow, Values: map[string]float64{MessagesSent: sent}}
+		if err := db.PutPartialBatch(ctx, store.PartialBatch{Node: "a", WindowEnd: end, Seq: 0, Batches: 1,
+			Data: EncodeBatches("a", end, clusterWindow, []Datapoint{dp}, 0)[0]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leader := func(parts *dyingPartials) *Engine {
+		t.Helper()
+		al, err := alert.NewManager(ctx, alert.Options{Store: db, Now: func() time.Time { return w2 }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := New(ctx, Options{Collector: NewCollector(), Store: db, Partials: parts, Alerts: al, Window: clusterWindow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.SetProfiles(ctx, profiles); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	put(w1, 500) // a breach
+	first := leader(&dyingPartials{DB: db, die: true})
+	if err := first.EvaluatePartials(ctx, w1); !errors.Is(err, errDied) {
+		t.Fatalf("first leader: %v, want it to die", err)
+	}
+	put(w2, 10) // quiet
+	next := leader(&dyingPartials{DB: db})
+	if err := next.EvaluatePartials(ctx, w2); err != nil {
+		t.Fatal(err)
+	}
+	as, err := db.ListAlerts(ctx, store.AlertFilter{DeviceID: "d1", Rule: "chatty"})
+	if err != nil || len(as) != 1 {
+		t.Fatalf("alerts of d1: %d, %v; want 1", len(as), err)
+	}
+	al, _ := alert.NewManager(ctx, alert.Options{Store: db})
+	a, err := al.Get(ctx, as[0].ID)
+	if err != nil || a.Count != 1 {
+		t.Errorf("the alert of the one breaching window: count %d, %v; want 1 (raised again by the next leader)", a.Count, err)
+	}
+	ws, err := db.ListMetricWindows(ctx, "d1", clusterWindow, w1.Add(-clusterWindow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent []float64
+	for _, w := range ws {
+		var dp Datapoint
+		if err := json.Unmarshal(w.JSON, &dp); err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, dp.Values[MessagesSent])
+	}
+	total := 0.0
+	for _, v := range sent {
+		total += v
+	}
+	if total != 510 {
+		t.Errorf("messages_sent of d1's stored windows %v: %v in all, want 510 (each datapoint counted once)", sent, total)
+	}
+}
+
+// failingAlerter is the Alerter of a leader that dies before it applies
+// a window's alert changes.
+type failingAlerter struct{}
+
+func (failingAlerter) RaiseAll(context.Context, []alert.Alert) error { return errDied }
+func (failingAlerter) Resolve(context.Context, string, string) error { return errDied }
+
+// TestLeaderDiesBeforeAlerting: a leader that committed a window and
+// died before raising its alerts leaves them to the next leader, which
+// raises them when it takes over; a leader that dies after raising them
+// but before clearing them has them raised again by the next: still one
+// alert, count 1. No batch of the window is evaluated again.
+func TestLeaderDiesBeforeAlerting(t *testing.T) {
+	ctx := context.Background()
+	db := wardtest.SQLite(t)
+	if err := db.CreateDevices(ctx, []store.Device{{ID: "d1", Model: "m", Status: store.StatusActive}}, []store.EnrollToken{{DeviceID: "d1", Hash: []byte("d1")}}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	w1 := t0.Add(clusterWindow)
+	dp := Datapoint{Device: "d1", Start: t0, End: w1, Window: clusterWindow, Values: map[string]float64{MessagesSent: 500}}
+	if err := db.PutPartialBatch(ctx, store.PartialBatch{Node: "a", WindowEnd: w1, Seq: 0, Batches: 1,
+		Data: EncodeBatches("a", w1, clusterWindow, []Datapoint{dp}, 0)[0]}); err != nil {
+		t.Fatal(err)
+	}
+	profiles := []Profile{{Name: "p", Rules: []Rule{{Name: "chatty", Metric: MessagesSent, Window: "1m", Comparison: ">", Value: 100,
+		RaiseAfter: 1, ClearAfter: 3, Severity: alert.High}}}}
+	engine := func(al Alerter) *Engine {
+		t.Helper()
+		e, err := New(ctx, Options{Collector: NewCollector(), Store: db, Partials: db, Alerts: al, Window: clusterWindow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.SetProfiles(ctx, profiles); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	if err := engine(failingAlerter{}).EvaluatePartials(ctx, w1); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := db.ListPartialBatches(ctx, w1); len(left) != 0 {
+		t.Fatalf("%d batches left after the commit", len(left))
+	}
+	outbox, err := db.GetBlob(ctx, OutboxBlob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, why := range []string{"a leader that died before raising", "a leader that died after raising, before clearing"} {
+		if i == 1 {
+			if err := db.PutBlob(ctx, OutboxBlob, outbox); err != nil {
+				t.Fatal(err)
+			}
+		}
+		al, err := alert.NewManager(ctx, alert.Options{Store: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := engine(al).replayOutbox(ctx); err != nil {
+			t.Fatal(err)
+		}
+		as, err := al.List(ctx, alert.Filter{Device: "d1"})
+		if err != nil || len(as) != 1 || as[0].Count != 1 || as[0].Rule != "chatty" {
+			t.Fatalf("after %s: alerts of d1 = %+v, %v; want one chatty alert, count 1", why, as, err)
+		}
+		if b, _ := db.GetBlob(ctx, OutboxBlob); string(b) != "[]" {
+			t.Errorf("after %s: the applied alert changes are still stored: %s", why, b)
+		}
+	}
+}
+
+// FuzzOutbox: stored alert changes that are not what the leader wrote
+// are an error, never a panic; what it wrote reads back.
+func FuzzOutbox(f *testing.F) {
+	b, _ := json.Marshal([]alertAction{{Raise: alert.Alert{Device: "d", Rule: "r", Severity: alert.High}}, {Resolve: true, Device: "d", Rule: "r"}})
+	f.Add(b)
+	f.Add([]byte("[]"))
+	f.Add([]byte(`[{"raise":{"device":1}}]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		acts, err := decodeOutbox(b)
+		if err != nil {
+			return
+		}
+		again, err := json.Marshal(acts)
+		if err != nil {
+			t.Fatalf("decoded alert changes do not encode: %v", err)
+		}
+		if _, err := decodeOutbox(again); err != nil {
+			t.Fatalf("re-encoded alert changes do not decode: %v", err)
+		}
+	})
+}
