@@ -37,7 +37,7 @@ import (
 
 // Store is what the engine persists.
 type Store interface {
-	ListDevices(ctx context.Context) ([]store.Device, error)
+	DeviceTargets(ctx context.Context, ids []string) ([]store.DeviceTarget, error)
 	GetBlob(ctx context.Context, name string) ([]byte, error)
 	PutBlob(ctx context.Context, name string, data []byte) error
 	AddMetricWindows(ctx context.Context, ws []store.MetricWindow) error
@@ -328,16 +328,12 @@ func (e *Engine) evaluated(end, began time.Time) {
 // changes: CloseWindow and EvaluatePartials store them differently.
 func (e *Engine) evaluateWindow(ctx context.Context, end time.Time, dps []Datapoint, commit func(ws []store.MetricWindow, acts []alertAction) error) error {
 	w := e.opts.Window
-	devs, err := e.opts.Store.ListDevices(ctx)
-	if err != nil {
-		return fmt.Errorf("list devices: %w", err)
-	}
-	info := make(map[string]deviceInfo, len(devs))
-	for _, d := range devs {
-		info[d.ID] = deviceInfo{model: d.Model, tags: d.Tags}
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	info, err := e.deviceInfo(ctx, end, dps)
+	if err != nil {
+		return err
+	}
 	e.windows++
 	e.mWindows.Inc()
 	for _, dp := range dps {
@@ -410,6 +406,39 @@ func (e *Engine) evaluateWindow(ctx context.Context, end time.Time, dps []Datapo
 		e.saveStateLocked(ctx)
 	}
 	return nil
+}
+
+// deviceInfo reads what profiles target of the devices evaluated at end:
+// those of dps and of the longer windows that close there. e.mu is held.
+func (e *Engine) deviceInfo(ctx context.Context, end time.Time, dps []Datapoint) (map[string]deviceInfo, error) {
+	ids := make([]string, 0, len(dps))
+	seen := make(map[string]bool, len(dps))
+	for _, dp := range dps {
+		if !seen[dp.Device] {
+			seen[dp.Device] = true
+			ids = append(ids, dp.Device)
+		}
+	}
+	for m, part := range e.tiers {
+		if end.UnixNano()%(int64(m)*int64(e.opts.Window)) != 0 {
+			continue
+		}
+		for dev := range part {
+			if !seen[dev] {
+				seen[dev] = true
+				ids = append(ids, dev)
+			}
+		}
+	}
+	ds, err := e.opts.Store.DeviceTargets(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read the evaluated devices' models and tags: %w", err)
+	}
+	info := make(map[string]deviceInfo, len(ds))
+	for _, d := range ds {
+		info[d.ID] = deviceInfo{model: d.Model, tags: d.Tags}
+	}
+	return info, nil
 }
 
 // evaluate runs every profile over the datapoints of one closed tier.

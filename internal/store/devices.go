@@ -77,6 +77,13 @@ type Device struct {
 	ReenrolledAt time.Time `json:"reenrolled_at,omitzero"`
 }
 
+// DeviceTarget is what detection profiles select a device by.
+type DeviceTarget struct {
+	ID    string
+	Model string
+	Tags  []string // nil: none
+}
+
 // Device query bounds.
 const (
 	// MaxDeviceQueryLimit is the largest page QueryDevices returns.
@@ -188,6 +195,10 @@ type Devices interface {
 	GetDevice(ctx context.Context, id string) (Device, error)
 	// ListDevices returns every device, ordered by ID.
 	ListDevices(ctx context.Context) ([]Device, error)
+	// DeviceTargets returns the model and tags (what detection profiles
+	// target) of the devices of ids that exist, in no particular order:
+	// the detect engine reads those of a window's active devices only.
+	DeviceTargets(ctx context.Context, ids []string) ([]DeviceTarget, error)
 	// QueryDevices returns one page of the devices that match every
 	// filter of q, ordered by ID, and the cursor of the next page ("" on
 	// the last page): the ID of the page's last device (or, for a text

@@ -7,6 +7,7 @@ package lifecycle
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -208,3 +209,18 @@ func tagsTextSafe(s string) bool {
 const SoonestExpiryQuery = `SELECT d.model, MIN(c.not_after) FROM certificates c JOIN devices d ON d.id = c.device_id
 	WHERE c.kind = 'device' AND c.revoked_at = 0 AND c.superseded_at = 0 AND c.not_after > ?
 	GROUP BY d.model ORDER BY d.model`
+
+// ParseTags reads a device's stored tags (a JSON list; none is nil).
+func ParseTags(id string, b []byte) ([]string, error) {
+	if s := string(b); s == "[]" || s == "null" || s == "" {
+		return nil, nil
+	}
+	var tags []string
+	if err := json.Unmarshal(b, &tags); err != nil {
+		return nil, fmt.Errorf("device %s tags: %w", id, err)
+	}
+	if len(tags) == 0 {
+		return nil, nil
+	}
+	return tags, nil
+}

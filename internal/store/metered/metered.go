@@ -384,6 +384,12 @@ func (s *Store) CommitEvaluatedWindow(ctx context.Context, a1 store.EvaluatedWin
 	return s.next.CommitEvaluatedWindow(ctx, a1)
 }
 
+// DeviceTargets times Store.DeviceTargets.
+func (s *Store) DeviceTargets(ctx context.Context, a1 []string) ([]store.DeviceTarget, error) {
+	defer s.observe("DeviceTargets", time.Now())
+	return s.next.DeviceTargets(ctx, a1)
+}
+
 // PutAlerts times Store.PutAlerts.
 func (s *Store) PutAlerts(ctx context.Context, a1 []store.AlertRecord) error {
 	defer s.observe("PutAlerts", time.Now())

@@ -25,11 +25,9 @@ func scanDevice(s scanner) (store.Device, error) {
 	d.RevokedAt, d.ReenrolledAt = tm(r), tm(re)
 	d.Status = store.DeviceStatus(status)
 	d.Quarantine = store.QuarantineMode(quarantine)
-	if err := json.Unmarshal(tags, &d.Tags); err != nil {
-		return d, fmt.Errorf("device %s tags: %w", d.ID, err)
-	}
-	if len(d.Tags) == 0 {
-		d.Tags = nil
+	var err error
+	if d.Tags, err = lifecycle.ParseTags(d.ID, tags); err != nil {
+		return d, err
 	}
 	if err := json.Unmarshal(pol, &d.Policy); err != nil {
 		return d, fmt.Errorf("device %s policy: %w", d.ID, err)
@@ -75,6 +73,28 @@ func (db *DB) ListDevices(ctx context.Context) ([]store.Device, error) {
 	out, err := collect(rows, err, scanDevice)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	return out, nil
+}
+
+// DeviceTargets returns the model and tags of the devices of ids that
+// exist, in one query by primary key.
+func (db *DB) DeviceTargets(ctx context.Context, ids []string) ([]store.DeviceTarget, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT id, model, tags FROM devices WHERE id = ANY($1::text[])`, ids)
+	out, err := collect(rows, err, func(s scanner) (store.DeviceTarget, error) {
+		var d store.DeviceTarget
+		var tags []byte
+		if err := s.Scan(&d.ID, &d.Model, &tags); err != nil {
+			return d, err
+		}
+		d.Tags, err = lifecycle.ParseTags(d.ID, tags)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read device targets: %w", err)
 	}
 	return out, nil
 }

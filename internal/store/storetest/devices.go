@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +24,7 @@ func TestDevices(t *testing.T, open func(t *testing.T) store.Store) {
 		{"create-fields", testCreateDeviceFields},
 		{"update", testUpdateDevice},
 		{"list", testListDevices},
+		{"device-targets", testDeviceTargets},
 		{"query-filters", testQueryFilters},
 		{"query-paging", testQueryPaging},
 		{"query-empty", testQueryEmpty},
@@ -475,5 +478,32 @@ func testCountDevices(t *testing.T, s store.Store) {
 	want := map[store.DeviceStatus]int{store.StatusPending: 1, store.StatusActive: 3, store.StatusQuarantined: 1}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("CountDevices (-want +got):\n%s", diff)
+	}
+}
+
+// testDeviceTargets: the model and tags of the named devices that exist,
+// unknown IDs left out, no tags nil.
+func testDeviceTargets(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if ds, err := s.DeviceTargets(ctx, []string{"ghost"}); err != nil || len(ds) != 0 {
+		t.Fatalf("DeviceTargets on an empty store = %v, %v", ds, err)
+	}
+	for _, d := range []store.Device{{ID: "a", Model: "m1", Tags: []string{"lab", "x"}}, {ID: "b", Model: "m2"}, {ID: "c", Model: "m3"}} {
+		d.Status, d.CreatedAt, d.UpdatedAt = store.StatusPending, t0, t0
+		if err := s.CreateDevice(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ds, err := s.DeviceTargets(ctx, []string{"b", "ghost", "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(ds, func(x, y store.DeviceTarget) int { return strings.Compare(x.ID, y.ID) })
+	want := []store.DeviceTarget{{ID: "a", Model: "m1", Tags: []string{"lab", "x"}}, {ID: "b", Model: "m2"}}
+	if diff := cmp.Diff(want, ds); diff != "" {
+		t.Errorf("DeviceTargets (-want +got):\n%s", diff)
+	}
+	if ds, err := s.DeviceTargets(ctx, nil); err != nil || len(ds) != 0 {
+		t.Errorf("DeviceTargets(nil) = %v, %v", ds, err)
 	}
 }
