@@ -30,15 +30,19 @@ import (
 // one window, since a device offline on one node may be online on
 // another), evaluates them with exactly the code a single node runs
 // (fleet percentiles and baselines therefore cover the whole fleet), and
-// deletes the batches it evaluated. Batches of an earlier window (a
+// stores the window's metric windows and alert changes and deletes the
+// batches it evaluated in one transaction (CommitEvaluatedWindow), then
+// applies the alert changes; a new leader applies those of the last
+// window first (replayOutbox), so that each batch is evaluated once and
+// each window's alerts counted once. Batches of an earlier window (a
 // gateway that was cut off, or windows before this node became leader)
 // are evaluated with the current window and counted in
 // ward_detect_late_partials_total; none is dropped.
 //
-// What a leader keeps in memory (rule states, the fleet percentile
-// reservoirs, the partly built 5x and 60x windows) starts again on a new
-// leader; the baseline and the profiles are read from the store when it
-// takes over. Every node that is not the leader follows (Follow): it
+// The rule states and the fleet percentile reservoirs are committed with
+// each window (StateBlob) and resumed by the next leader; the partly
+// built 5x and 60x windows start again on a new leader; the baseline and
+// the profiles are read from the store when it takes over. Every node that is not the leader follows (Follow): it
 // re-reads the profiles, the baseline and the device facts from the store
 // at each window, so that any node answers the API and runs the audit.
 
@@ -97,6 +101,9 @@ func (e *Engine) leadWindows(ctx context.Context) error {
 	defer e.leading.Store(false)
 	e.log.Info("leading fleet-wide detection")
 	if err := e.reload(ctx, true); err != nil {
+		return err
+	}
+	if err := e.loadLeaderState(ctx); err != nil {
 		return err
 	}
 	if err := e.replayOutbox(ctx); err != nil {
@@ -219,8 +226,12 @@ func (e *Engine) EvaluatePartials(ctx context.Context, end time.Time) error {
 		if err != nil {
 			return fmt.Errorf("encode the window's alert changes: %w", err)
 		}
+		state, err := e.encodeLeaderState()
+		if err != nil {
+			return fmt.Errorf("encode the rule states: %w", err)
+		}
 		if err := e.opts.Partials.CommitEvaluatedWindow(ctx, store.EvaluatedWindow{Windows: ws,
-			Blobs: map[string][]byte{OutboxBlob: outbox}, Batches: batches}); err != nil {
+			Blobs: map[string][]byte{OutboxBlob: outbox, StateBlob: state}, Batches: batches}); err != nil {
 			return fmt.Errorf("store the evaluated window: %w", err)
 		}
 		if e.applyActions(ctx, acts) && len(acts) > 0 {

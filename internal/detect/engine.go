@@ -623,7 +623,7 @@ func (e *Engine) reservoirOf(key string) *ring {
 	defer e.resMu.Unlock()
 	res := e.reservoir[key]
 	if res == nil {
-		res = newRing(4096)
+		res = newRing(reservoirSize)
 		e.reservoir[key] = res
 	}
 	return res

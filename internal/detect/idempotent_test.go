@@ -201,3 +201,89 @@ func FuzzOutbox(f *testing.F) {
 		}
 	})
 }
+
+// TestLeaderResumesRuleStates: a new leader goes on from the rule states
+// and reservoirs the last one committed: a breach before the takeover
+// and one after make the two a rule with raise_after 2 needs, and the
+// alert then clears on the next leader after its clean window.
+func TestLeaderResumesRuleStates(t *testing.T) {
+	ctx := context.Background()
+	db := wardtest.SQLite(t)
+	if err := db.CreateDevices(ctx, []store.Device{{ID: "d1", Model: "m", Status: store.StatusActive}}, []store.EnrollToken{{DeviceID: "d1", Hash: []byte("d1")}}); err != nil {
+		t.Fatal(err)
+	}
+	profiles := []Profile{{Name: "p", Rules: []Rule{
+		{Name: "chatty", Metric: MessagesSent, Window: "1m", Comparison: ">", Value: 100, RaiseAfter: 2, ClearAfter: 1, Severity: alert.High},
+		{Name: "odd", Metric: BytesSent, Window: "1m", Comparison: ">", Statistic: "p99", Factor: 10, RaiseAfter: 1, ClearAfter: 1, Severity: alert.Low}}}}
+	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	var res map[string]*ring
+	for i, sent := range []float64{500, 500, 10} {
+		end := t0.Add(time.Duration(i+1) * clusterWindow)
+		dp := Datapoint{Device: "d1", Start: end.Add(-clusterWindow), End: end, Window: clusterWindow, Values: map[string]float64{MessagesSent: sent, BytesSent: 7}}
+		if err := db.PutPartialBatch(ctx, store.PartialBatch{Node: "a", WindowEnd: end, Seq: 0, Batches: 1,
+			Data: EncodeBatches("a", end, clusterWindow, []Datapoint{dp}, 0)[0]}); err != nil {
+			t.Fatal(err)
+		}
+		al, err := alert.NewManager(ctx, alert.Options{Store: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := New(ctx, Options{Collector: NewCollector(), Store: db, Partials: db, Alerts: al, Window: clusterWindow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.SetProfiles(ctx, profiles); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.loadLeaderState(ctx); err != nil { // what leadWindows does on takeover
+			t.Fatal(err)
+		}
+		if i > 0 && e.reservoir["p|odd|1"].len() != i {
+			t.Errorf("leader %d: the percentile reservoir holds %d values, want %d", i+1, e.reservoir["p|odd|1"].len(), i)
+		}
+		if err := e.EvaluatePartials(ctx, end); err != nil {
+			t.Fatal(err)
+		}
+		res = e.reservoir
+		as, _ := al.List(ctx, alert.Filter{Device: "d1", Rule: "chatty"})
+		switch {
+		case i == 0 && len(as) != 0:
+			t.Fatalf("one breaching window raised %+v; raise_after is 2", as)
+		case i == 1 && (len(as) != 1 || as[0].State != alert.Open):
+			t.Fatalf("the second breaching window, on the next leader: %+v, want an open alert", as)
+		case i == 2 && (len(as) != 1 || as[0].State != alert.Cleared):
+			t.Fatalf("the clean window, on a third leader: %+v, want the alert cleared", as)
+		}
+	}
+	if res["p|odd|1"].len() != 3 {
+		t.Errorf("after three windows on three leaders the reservoir holds %d values, want 3", res["p|odd|1"].len())
+	}
+}
+
+// FuzzLeaderState: a stored leader state that is not what a leader wrote
+// is an error, never a panic, never a reservoir past its size; what a
+// leader wrote reads back.
+func FuzzLeaderState(f *testing.F) {
+	f.Add([]byte(`{"states":{"p|r":{"d1":[1,0,1]}},"reservoirs":{"p|r|1":[1,2,3]}}`))
+	f.Add([]byte(`{"states":{"p|r":{"d1":[-1,0,7]}}}`))
+	f.Add([]byte(`{"reservoirs":{"x":[1e400]}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		states, res, err := decodeLeaderState(b)
+		if err != nil {
+			return
+		}
+		for key, r := range res {
+			if len(r.vals) != reservoirSize || r.len() > reservoirSize {
+				t.Fatalf("reservoir %q: %d values kept", key, r.len())
+			}
+		}
+		e := &Engine{states: states, reservoir: res}
+		again, err := e.encodeLeaderState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := decodeLeaderState(again); err != nil {
+			t.Fatalf("a re-encoded state does not decode: %v", err)
+		}
+	})
+}

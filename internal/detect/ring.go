@@ -41,3 +41,11 @@ func (r *ring) quantile(q float64) float64 {
 	i := int(math.Ceil(q*float64(n))) - 1
 	return s[max(0, min(i, n-1))]
 }
+
+// ordered returns the kept values, oldest first.
+func (r *ring) ordered() []float64 {
+	if !r.full {
+		return append([]float64(nil), r.vals[:r.next]...)
+	}
+	return append(append(make([]float64, 0, len(r.vals)), r.vals[r.next:]...), r.vals[:r.next]...)
+}
