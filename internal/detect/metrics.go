@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"maps"
 	"sort"
 	"time"
 )
@@ -96,11 +97,23 @@ type Datapoint struct {
 // windows): counts add, maxima take the max, sets union.
 func (d *Datapoint) merge(o Datapoint) {
 	if d.Values == nil {
-		d.Values = make(map[string]float64, len(o.Values)+3)
+		// The first datapoint of a longer window: o's values as they are
+		// (a copy of the table), maxima of 0 left out as the loop below
+		// leaves them, counts recomputed from the sets below.
+		d.Values = maps.Clone(o.Values)
+		if d.Values == nil {
+			d.Values = map[string]float64{}
+		}
+		for _, k := range maxMetrics {
+			if d.Values[k] <= 0 {
+				delete(d.Values, k)
+			}
+		}
+		o.Values = nil
 	}
 	for k, v := range o.Values {
 		switch k {
-		case MessageSizeMax, ListeningTCPCount, ListeningUDPCount, EstablishedConns:
+		case MessageSizeMax, ListeningTCPCount, ListeningUDPCount, EstablishedConns: // maxMetrics
 			if v > d.Values[k] {
 				d.Values[k] = v
 			}
@@ -123,6 +136,18 @@ func (d *Datapoint) merge(o Datapoint) {
 		d.End = o.End
 	}
 }
+
+// maxMetrics are the metrics whose longer windows take the maximum.
+var maxMetrics = [...]string{MessageSizeMax, ListeningTCPCount, ListeningUDPCount, EstablishedConns}
+
+// zeroValues is every numeric metric at 0 (a decoded datapoint's start).
+var zeroValues = func() map[string]float64 {
+	m := make(map[string]float64, len(NumericMetrics))
+	for _, k := range NumericMetrics {
+		m[k] = 0
+	}
+	return m
+}()
 
 // setCap bounds the members kept per set metric and window.
 func setCap(metric string) int {

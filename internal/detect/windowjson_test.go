@@ -133,3 +133,35 @@ func unionGeneral(a, b []string, limit int) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestMergeIntoEmptyIsMerge: a longer window's first datapoint (merged
+// into an empty one by copying its table) is what the general merge
+// makes of it.
+func TestMergeIntoEmptyIsMerge(t *testing.T) {
+	end := time.Date(2026, 11, 25, 0, 1, 0, 0, time.UTC)
+	dps := benchDatapoints("d", 200, end, time.Minute)
+	for i := range dps {
+		for j, k := range NumericMetrics {
+			if _, ok := dps[i].Values[k]; !ok && (i+j)%3 == 0 {
+				dps[i].Values[k] = float64((i * j) % 4)
+			}
+		}
+	}
+	dps = append(dps, Datapoint{Device: "empty"})
+	for _, dp := range dps {
+		fast, general := Datapoint{Device: dp.Device}, Datapoint{Device: dp.Device, Values: map[string]float64{}}
+		fast.merge(dp)
+		general.merge(dp)
+		a, _ := json.Marshal(fast)
+		b, _ := json.Marshal(general)
+		if !bytes.Equal(a, b) {
+			t.Fatalf("merge into an empty datapoint:\n got %s\nwant %s", a, b)
+		}
+		if len(dp.Values) > 0 {
+			fast.Values[MessagesSent]++
+			if dp.Values[MessagesSent] == fast.Values[MessagesSent] {
+				t.Fatal("the merged datapoint shares its values with the merged one")
+			}
+		}
+	}
+}
