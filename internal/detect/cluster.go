@@ -232,6 +232,10 @@ func (e *Engine) EvaluatePartials(ctx context.Context, end time.Time) error {
 		}
 		if err := e.opts.Partials.CommitEvaluatedWindow(ctx, store.EvaluatedWindow{Windows: ws,
 			Blobs: map[string][]byte{OutboxBlob: outbox, StateBlob: state}, Batches: batches}); err != nil {
+			// The batches stay and are evaluated again with the next
+			// window: go back to the state of the last commit, as a new
+			// leader would, so that they count once.
+			e.rewindLocked(ctx)
 			return fmt.Errorf("store the evaluated window: %w", err)
 		}
 		if e.applyActions(ctx, acts) && len(acts) > 0 {

@@ -287,3 +287,57 @@ func FuzzLeaderState(f *testing.F) {
 		}
 	})
 }
+
+// TestCommitFailureRewinds: a leader whose commit of a window fails
+// evaluates the window's batches again with the next window, from the
+// state of its last commit: one breaching window is one breach, not two
+// (a rule with raise_after 2 raises nothing), and the next commit stores
+// each datapoint once.
+func TestCommitFailureRewinds(t *testing.T) {
+	ctx := context.Background()
+	db := wardtest.SQLite(t)
+	if err := db.CreateDevices(ctx, []store.Device{{ID: "d1", Model: "m", Status: store.StatusActive}}, []store.EnrollToken{{DeviceID: "d1", Hash: []byte("d1")}}); err != nil {
+		t.Fatal(err)
+	}
+	al, err := alert.NewManager(ctx, alert.Options{Store: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := &dyingPartials{DB: db, die: true}
+	e, err := New(ctx, Options{Collector: NewCollector(), Store: db, Partials: parts, Alerts: al, Window: clusterWindow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetProfiles(ctx, []Profile{{Name: "p", Rules: []Rule{{Name: "chatty", Metric: MessagesSent, Window: "1m", Comparison: ">", Value: 100,
+		RaiseAfter: 2, ClearAfter: 1, Severity: alert.High}}}}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	for i, sent := range []float64{500, 10} {
+		end := t0.Add(time.Duration(i+1) * clusterWindow)
+		dp := Datapoint{Device: "d1", Start: end.Add(-clusterWindow), End: end, Window: clusterWindow, Values: map[string]float64{MessagesSent: sent}}
+		if err := db.PutPartialBatch(ctx, store.PartialBatch{Node: "a", WindowEnd: end, Seq: 0, Batches: 1,
+			Data: EncodeBatches("a", end, clusterWindow, []Datapoint{dp}, 0)[0]}); err != nil {
+			t.Fatal(err)
+		}
+		err := e.EvaluatePartials(ctx, end)
+		if i == 0 && !errors.Is(err, errDied) {
+			t.Fatalf("the failing commit: %v", err)
+		}
+		if i == 1 && err != nil {
+			t.Fatal(err)
+		}
+		parts.die = false
+	}
+	if as, _ := al.List(ctx, alert.Filter{Device: "d1"}); len(as) != 0 {
+		t.Errorf("one breaching window, evaluated again after a failed commit, raised %+v; raise_after is 2", as)
+	}
+	ws, err := db.ListMetricWindows(ctx, "d1", clusterWindow, t0)
+	if err != nil || len(ws) != 1 {
+		t.Fatalf("stored windows of d1: %d, %v; want 1", len(ws), err)
+	}
+	var dp Datapoint
+	if err := json.Unmarshal(ws[0].JSON, &dp); err != nil || dp.Values[MessagesSent] != 510 {
+		t.Errorf("the stored window: %s, %v; want 510 messages", ws[0].JSON, err)
+	}
+}

@@ -92,8 +92,16 @@ func decodeLeaderState(b []byte) (map[string]map[string]*ruleState, map[string]*
 // loadLeaderState resumes the rule states and reservoirs the previous
 // leader committed; none stored or unreadable: they start afresh.
 func (e *Engine) loadLeaderState(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.loadLeaderStateLocked(ctx)
+}
+
+// loadLeaderStateLocked is loadLeaderState with e.mu held.
+func (e *Engine) loadLeaderStateLocked(ctx context.Context) error {
 	b, err := e.opts.Store.GetBlob(ctx, StateBlob)
 	if errors.Is(err, store.ErrNotFound) {
+		e.states, e.reservoir = map[string]map[string]*ruleState{}, map[string]*ring{}
 		return nil
 	}
 	if err != nil {
@@ -102,10 +110,20 @@ func (e *Engine) loadLeaderState(ctx context.Context) error {
 	states, res, err := decodeLeaderState(b)
 	if err != nil {
 		e.log.Error("stored detect leader state unreadable; rule states start afresh", "err", err)
-		return nil
+		states, res = map[string]map[string]*ruleState{}, map[string]*ring{}
 	}
-	e.mu.Lock()
 	e.states, e.reservoir = states, res
-	e.mu.Unlock()
 	return nil
+}
+
+// rewindLocked takes the leader back to its last committed window after
+// a commit failed: the rule states and reservoirs as stored, the partly
+// built longer windows dropped (as on a takeover), since the window's
+// batches will be evaluated again. e.mu is held.
+func (e *Engine) rewindLocked(ctx context.Context) {
+	e.tiers = map[int]map[string]*Datapoint{}
+	if err := e.loadLeaderStateLocked(ctx); err != nil {
+		e.log.Error("rewind to the last committed window; rule states start afresh", "err", err)
+		e.states, e.reservoir = map[string]map[string]*ruleState{}, map[string]*ring{}
+	}
 }
