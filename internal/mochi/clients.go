@@ -129,6 +129,84 @@ type Client struct {
 	// writer). It is never held while taking another lock. Lock order:
 	// Client.RWMutex and State.out.mu are never held while writing.
 	writeMu sync.Mutex
+	// acks are acknowledgements (PUBACK, PUBREC, PUBREL, PUBCOMP) that the
+	// read loop encoded while more inbound packets were already buffered:
+	// they go out with the next write or when the loop has read everything
+	// buffered, in fewer and larger TLS records (Ward). Guarded by
+	// writeMu; nil (no buffer held) while none wait.
+	acks *[]byte
+	// batchAcks says WriteAck may defer (the read loop's goroutine only).
+	batchAcks bool
+}
+
+// maxDeferredAcks is how many bytes of acknowledgements WriteAck holds
+// before it writes them.
+const maxDeferredAcks = 4 << 10
+
+// ackBufs holds the buffers of deferred acknowledgements.
+var ackBufs = sync.Pool{New: func() any { b := make([]byte, 0, maxDeferredAcks+64); return &b }}
+
+// WriteAck writes the acknowledgement of an inbound packet. Called by the
+// read loop while more packets are already buffered, it only encodes the
+// packet: it is written with the next write to the connection, or when
+// the loop has read everything buffered (flushAcks), so that a burst of
+// QoS 1 publishes is answered with one TLS record, not one per PUBACK.
+// The order of writes to the connection is kept.
+func (cl *Client) WriteAck(pk packets.Packet) error {
+	if !cl.batchAcks {
+		return cl.WritePacket(pk)
+	}
+	if cl.Closed() {
+		return ErrConnectionClosed
+	}
+	if cl.Net.Conn == nil {
+		return nil
+	}
+	pk, b, err := cl.encodePacket(pk)
+	if err != nil {
+		return err
+	}
+	cl.writeMu.Lock()
+	if cl.acks == nil {
+		cl.acks = ackBufs.Get().(*[]byte)
+	}
+	*cl.acks = append(*cl.acks, b...)
+	full := len(*cl.acks) >= maxDeferredAcks
+	cl.writeMu.Unlock()
+	cl.packetSent(pk, b, len(b)) // counted when handed over, like a queued write
+	if full {
+		return cl.flushAcks()
+	}
+	return nil
+}
+
+// flushAcks writes the deferred acknowledgements.
+func (cl *Client) flushAcks() error {
+	cl.writeMu.Lock()
+	defer cl.writeMu.Unlock()
+	if cl.acks == nil {
+		return nil
+	}
+	_, err := cl.writeLocked(nil)
+	return err
+}
+
+// writeLocked writes the deferred acknowledgements, then b, in one write
+// (writeMu held); n counts only b's bytes.
+func (cl *Client) writeLocked(b []byte) (n int, err error) {
+	if cl.acks == nil {
+		return cl.Net.Conn.Write(b)
+	}
+	buf := *cl.acks
+	pending := len(buf)
+	buf = append(buf, b...)
+	n, err = cl.Net.Conn.Write(buf)
+	*cl.acks = buf[:0]
+	if cap(buf) <= 2*(maxDeferredAcks+64) {
+		ackBufs.Put(cl.acks)
+	}
+	cl.acks = nil
+	return max(0, n-pending), err
 }
 
 // ClientConnection contains the connection transport and metadata for the client.
@@ -378,7 +456,15 @@ func (cl *Client) Read(packetHandler ReadFn) error {
 // which a refresh would postpone for ever). With State.resume set and a
 // connection that parks, read returns ErrSessionParked instead of
 // waiting for the next packet: resume goes on when it arrives.
-func (cl *Client) read(packetHandler ReadFn, refresh bool) error {
+func (cl *Client) read(packetHandler ReadFn, refresh bool) (err error) {
+	defer func() {
+		// Parked: cl belongs to the goroutine that resumes it (and
+		// nothing was deferred: the loop flushed before parking).
+		if !errors.Is(err, ErrSessionParked) {
+			cl.batchAcks = false
+			_ = cl.flushAcks() // what was acknowledged before the end
+		}
+	}()
 	for {
 		if cl.Closed() {
 			return nil
@@ -389,6 +475,11 @@ func (cl *Client) read(packetHandler ReadFn, refresh bool) error {
 		}
 		refresh = true
 		if cl.Net.bconn != nil {
+			if cl.Net.bconn.buf == nil {
+				if err := cl.flushAcks(); err != nil {
+					return err
+				}
+			}
 			if cl.State.resume != nil && cl.Net.bconn.park(cl.State.resume) {
 				return ErrSessionParked // cl belongs to resume now
 			}
@@ -417,6 +508,9 @@ func (cl *Client) readOne(packetHandler ReadFn) error {
 		return err
 	}
 
+	// Ward: the packet's acknowledgement may wait (WriteAck) only while
+	// the next packet is already buffered.
+	cl.batchAcks = cl.Net.bconn != nil && cl.Net.bconn.buf != nil
 	return packetHandler(cl, pk) // Process inbound packet.
 }
 
@@ -572,7 +666,7 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 	}
 
 	cl.writeMu.Lock()
-	n, err := cl.Net.Conn.Write(b)
+	n, err := cl.writeLocked(b)
 	cl.writeMu.Unlock()
 	if err != nil {
 		return err

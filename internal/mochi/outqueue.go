@@ -244,7 +244,7 @@ func (cl *Client) writeQueued() {
 				b = buf
 			}
 			cl.writeMu.Lock()
-			_, err = cl.Net.Conn.Write(b)
+			_, err = cl.writeLocked(b)
 			cl.writeMu.Unlock()
 		}
 

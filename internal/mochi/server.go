@@ -1083,7 +1083,7 @@ func (s *Server) startAck(cl *Client, pk packets.Packet) packets.Packet {
 // writeAck writes the PUBACK or PUBREC of an inbound publish; a QoS 1
 // flow is then complete.
 func (s *Server) writeAck(cl *Client, qos byte, ack packets.Packet) error {
-	if err := cl.WritePacket(ack); err != nil {
+	if err := cl.WriteAck(ack); err != nil {
 		return err
 	}
 
@@ -1556,7 +1556,7 @@ func (s *Server) processPubrec(cl *Client, pk packets.Packet) error {
 	ack := s.buildAck(pk.PacketID, packets.Pubrel, 1, pk.Properties, packets.CodeSuccess) // [MQTT-4.3.3-4] ![MQTT-4.3.3-6]
 	cl.State.Inflight.DecreaseReceiveQuota()                                              // -1 RECV QUOTA
 	cl.State.Inflight.Set(ack)                                                            // [MQTT-4.3.3-5]
-	return cl.WritePacket(ack)
+	return cl.WriteAck(ack)
 }
 
 // processPubrel processes a Pubrel packet, denoting completion of a QOS 2 packet sent from the client.
@@ -1576,7 +1576,7 @@ func (s *Server) processPubrel(cl *Client, pk packets.Packet) error {
 	ack := s.buildAck(pk.PacketID, packets.Pubcomp, 0, pk.Properties, packets.CodeSuccess) // [MQTT-4.3.3-11]
 	cl.State.Inflight.Set(ack)
 
-	err := cl.WritePacket(ack)
+	err := cl.WriteAck(ack)
 	if err != nil {
 		return err
 	}
