@@ -346,6 +346,15 @@ const (
 // handler is an API handler that returns an error to render.
 type handler func(w http.ResponseWriter, r *http.Request) error
 
+// urgent runs h with its writes marked store.Urgent: a containment
+// request (revoke, retire, quarantine) and its audit entry go ahead of
+// the routine writes an attack may be flooding the store with.
+func urgent(h handler) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		return h(w, r.WithContext(store.Urgent(r.Context())))
+	}
+}
+
 func (s *Server) routes() {
 	pub, auth := s.public, s.auth
 	pub("GET /healthz", s.healthz)
@@ -369,9 +378,9 @@ func (s *Server) routes() {
 	auth("GET /api/v1/devices/{id}", store.RoleViewer, s.getDevice)
 	auth("GET /api/v1/devices/{id}/events", store.RoleViewer, s.deviceEvents)
 	auth("POST /api/v1/devices/{id}/token", store.RoleOperator, s.deviceToken)
-	auth("POST /api/v1/devices/{id}/revoke", store.RoleOperator, s.revokeDevice)
-	auth("POST /api/v1/devices/{id}/retire", store.RoleOperator, s.retireDevice)
-	auth("POST /api/v1/devices/{id}/quarantine", store.RoleOperator, s.quarantineDevice)
+	auth("POST /api/v1/devices/{id}/revoke", store.RoleOperator, urgent(s.revokeDevice))
+	auth("POST /api/v1/devices/{id}/retire", store.RoleOperator, urgent(s.retireDevice))
+	auth("POST /api/v1/devices/{id}/quarantine", store.RoleOperator, urgent(s.quarantineDevice))
 	auth("POST /api/v1/devices/{id}/release", store.RoleOperator, s.releaseDevice)
 	auth("PUT /api/v1/devices/{id}/policy", store.RoleOperator, s.setPolicy)
 	auth("PATCH /api/v1/devices/{id}/policy", store.RoleOperator, s.patchPolicy)

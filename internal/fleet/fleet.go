@@ -695,7 +695,7 @@ func (r *Registry) end(ctx context.Context, id, reason, op string, to store.Devi
 	// An RFC 5280 name in any case is stored in its own spelling, the
 	// one the CRL's reason code is read from.
 	reason, _ = pki.CanonicalReason(reason)
-	ctx, cancel := ctxAfterCaller(ctx)
+	ctx, cancel := ctxAfterCaller(store.Urgent(ctx)) // containment: ahead of routine writes
 	defer cancel()
 	ev := store.Event{DeviceID: id, Time: r.now().UTC(), Kind: string(to), Detail: map[string]string{"reason": reason}}
 	out, err := r.opts.Store.TransitionDevice(ctx, store.Transition{DeviceID: id, Op: op, From: from, To: to,
@@ -732,7 +732,7 @@ func (r *Registry) Quarantine(ctx context.Context, id, reason string, mode store
 	default:
 		return store.Device{}, fmt.Errorf("%w: quarantine mode %q: use %s or %s", ErrBadRequest, mode, store.QuarantineRefuse, store.QuarantineRestrict)
 	}
-	ctx, cancel := ctxAfterCaller(ctx)
+	ctx, cancel := ctxAfterCaller(store.Urgent(ctx)) // containment: ahead of routine writes
 	defer cancel()
 	now := r.now().UTC()
 	ev := store.Event{DeviceID: id, Time: now, Kind: "quarantined", Detail: map[string]string{"reason": reason, "mode": string(mode)}}

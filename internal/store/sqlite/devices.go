@@ -188,7 +188,7 @@ func (db *DB) UpdateDevice(ctx context.Context, id string, fn func(*store.Device
 		d.Model, d.Firmware, string(tags), string(pol), ts(d.UpdatedAt), id); err != nil {
 		return d, fmt.Errorf("update device %s: %w", id, err)
 	}
-	if err := lifecycle.SetTags(ctx, &liteTx{tx: tx}, id, d.Tags); err != nil {
+	if err := lifecycle.SetTags(ctx, &liteTx{tx: tx.Tx}, id, d.Tags); err != nil {
 		return d, err
 	}
 	if d, err = scanDevice(tx.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = ?`, id)); err != nil {

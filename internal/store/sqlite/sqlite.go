@@ -17,7 +17,7 @@ import (
 
 // DB is a store.Store backed by one SQLite file.
 type DB struct {
-	w *sql.DB // single writer connection
+	w *writer // single writer connection, behind a gate (writer.go)
 	r *sql.DB // readers
 }
 
@@ -49,7 +49,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(8)
-	db := &DB{w: w, r: r}
+	db := &DB{w: &writer{db: w}, r: r}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate store %s: %w", path, err)

@@ -18,7 +18,7 @@ func (db *DB) inTx(ctx context.Context, fn func(*liteTx) error) error {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	defer tx.Rollback()
-	if err := fn(&liteTx{tx: tx}); err != nil {
+	if err := fn(&liteTx{tx: tx.Tx}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
