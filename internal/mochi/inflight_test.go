@@ -223,3 +223,23 @@ func TestInflightHeldBytes(t *testing.T) {
 	require.Zero(t, i.HeldBytes())
 	require.True(t, i.reserve(10*size, size), "an empty session takes one packet whatever its size")
 }
+
+// TestInflightHoldingTracksTheMap: the lock-free count that the expiry
+// sweep reads (holding) follows Set, Delete and Clone, replacing and
+// deleting twice included.
+func TestInflightHoldingTracksTheMap(t *testing.T) {
+	i := NewInflights()
+	require.False(t, i.holding())
+	i.Set(packets.Packet{PacketID: 1})
+	i.Set(packets.Packet{PacketID: 1}) // replaces
+	i.Set(packets.Packet{PacketID: 2})
+	require.Equal(t, int32(2), i.held.Load())
+	c := i.Clone()
+	require.Equal(t, int32(2), c.held.Load())
+	i.Delete(1)
+	i.Delete(1) // gone already
+	require.True(t, i.holding())
+	i.Delete(2)
+	require.False(t, i.holding())
+	require.True(t, c.holding(), "the clone keeps its own count")
+}

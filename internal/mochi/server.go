@@ -2141,7 +2141,7 @@ func (s *Server) clearExpiredRetainedMessages(now int64) {
 
 // clearExpiredInflights deletes any inflight messages which have expired.
 func (s *Server) clearExpiredInflights(now int64) {
-	pending := s.Clients.Select(func(c *Client) bool { return c.State.Inflight.Len() > 0 })
+	pending := s.Clients.Select(func(c *Client) bool { return c.State.Inflight.holding() })
 	for _, client := range pending {
 		if deleted := client.ClearExpiredInflights(now, s.Options.Capabilities.MaximumMessageExpiryInterval); len(deleted) > 0 {
 			for _, id := range deleted {
