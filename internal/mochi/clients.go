@@ -153,31 +153,7 @@ var ackBufs = sync.Pool{New: func() any { b := make([]byte, 0, maxDeferredAcks+6
 // QoS 1 publishes is answered with one TLS record, not one per PUBACK.
 // The order of writes to the connection is kept.
 func (cl *Client) WriteAck(pk packets.Packet) error {
-	if !cl.batchAcks {
-		return cl.WritePacket(pk)
-	}
-	if cl.Closed() {
-		return ErrConnectionClosed
-	}
-	if cl.Net.Conn == nil {
-		return nil
-	}
-	pk, b, err := cl.encodePacket(pk)
-	if err != nil {
-		return err
-	}
-	cl.writeMu.Lock()
-	if cl.acks == nil {
-		cl.acks = ackBufs.Get().(*[]byte)
-	}
-	*cl.acks = append(*cl.acks, b...)
-	full := len(*cl.acks) >= maxDeferredAcks
-	cl.writeMu.Unlock()
-	cl.packetSent(pk, b, len(b)) // counted when handed over, like a queued write
-	if full {
-		return cl.flushAcks()
-	}
-	return nil
+	return cl.writePacket(pk, cl.batchAcks)
 }
 
 // flushAcks writes the deferred acknowledgements.
@@ -652,6 +628,12 @@ func (cl *Client) ReadPacket(fh *packets.FixedHeader) (pk packets.Packet, err er
 // caller's goroutine (acknowledgements, CONNACK, DISCONNECT). Deliveries to
 // subscribers go through the client's outbound queue instead (enqueue).
 func (cl *Client) WritePacket(pk packets.Packet) error {
+	return cl.writePacket(pk, false)
+}
+
+// writePacket encodes pk and writes it, or with deferred (WriteAck) adds
+// it to the acknowledgements that wait for the next write.
+func (cl *Client) writePacket(pk packets.Packet, deferred bool) error {
 	if cl.Closed() {
 		return ErrConnectionClosed
 	}
@@ -666,6 +648,19 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 	}
 
 	cl.writeMu.Lock()
+	if deferred {
+		if cl.acks == nil {
+			cl.acks = ackBufs.Get().(*[]byte)
+		}
+		*cl.acks = append(*cl.acks, b...)
+		full := len(*cl.acks) >= maxDeferredAcks
+		cl.writeMu.Unlock()
+		cl.packetSent(pk, b, len(b)) // counted when handed over, like a queued write
+		if full {
+			return cl.flushAcks()
+		}
+		return nil
+	}
 	n, err := cl.writeLocked(b)
 	cl.writeMu.Unlock()
 	if err != nil {
