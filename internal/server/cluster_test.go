@@ -129,6 +129,19 @@ func TestClusterCertificateAdmittedAtOnce(t *testing.T) {
 	dev.Disconnect(0)
 }
 
+// clusterBus readies a cluster test: the shared PostgreSQL schema
+// (skipped without PostgreSQL), a NATS server of the test's own (so it
+// can be stopped) and the bus settings every node started afterwards
+// reads, under namespace.
+func clusterBus(t *testing.T, namespace string) *wardtest.NATSServer {
+	t.Helper()
+	wardtest.PostgresStore(t)
+	nats := wardtest.StartNATS(t)
+	t.Setenv("WARD_BUS_NATS_URL", nats.URL())
+	t.Setenv("WARD_BUS_NAMESPACE", namespace)
+	return nats
+}
+
 // shareCA copies node from's CA into the data directory to, as an
 // operator would import it with --ca-cert/--ca-key, so that the nodes of
 // a cluster share one CA.
@@ -154,10 +167,7 @@ func shareCA(t *testing.T, from, to string) {
 // (fan-out is at most once). When B's connection comes back, B re-reads
 // the revocations from the store and disconnects the device.
 func TestClusterResyncAfterReconnect(t *testing.T) {
-	wardtest.PostgresStore(t)
-	nats := wardtest.StartNATS(t)
-	t.Setenv("WARD_BUS_NATS_URL", nats.URL())
-	t.Setenv("WARD_BUS_NAMESPACE", "resync")
+	nats := clusterBus(t, "resync")
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a := start(t, dirA)
 	shareCA(t, dirA, dirB)
@@ -205,10 +215,7 @@ func TestClusterResyncAfterReconnect(t *testing.T) {
 // message lost to a subscriber queue overflow would leave it) still
 // disconnects the device from node B at B's next periodic re-read.
 func TestClusterRevocationWithoutMessage(t *testing.T) {
-	wardtest.PostgresStore(t)
-	nats := wardtest.StartNATS(t)
-	t.Setenv("WARD_BUS_NATS_URL", nats.URL())
-	t.Setenv("WARD_BUS_NAMESPACE", "norevmsg")
+	clusterBus(t, "norevmsg")
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a := start(t, dirA)
 	shareCA(t, dirA, dirB)

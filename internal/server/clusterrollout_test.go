@@ -49,10 +49,7 @@ func TestClusterRollout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the cluster rollout scenario starts five nodes and stops NATS")
 	}
-	wardtest.PostgresStore(t)
-	nats := wardtest.StartNATS(t)
-	t.Setenv("WARD_BUS_NATS_URL", nats.URL())
-	t.Setenv("WARD_BUS_NAMESPACE", "rollcluster")
+	nats := clusterBus(t, "rollcluster")
 	t.Setenv("WARD_DETECT_WINDOW", "2s")
 	ctx := context.Background()
 

@@ -10,7 +10,6 @@ import (
 
 	"github.com/wardproject/ward/internal/alert"
 	"github.com/wardproject/ward/internal/api"
-	"github.com/wardproject/ward/internal/wardtest"
 )
 
 // TestMultiNode is the cluster on one machine: two gateway nodes,
@@ -37,10 +36,7 @@ func TestMultiNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the multi-node scenario stops NATS for 30 s")
 	}
-	wardtest.PostgresStore(t)
-	nats := wardtest.StartNATS(t)
-	t.Setenv("WARD_BUS_NATS_URL", nats.URL())
-	t.Setenv("WARD_BUS_NAMESPACE", "multinode")
+	nats := clusterBus(t, "multinode")
 	t.Setenv("WARD_DETECT_WINDOW", "2s")
 
 	dirAPI, dirA, dirB, dirDet := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
