@@ -95,7 +95,8 @@ type SessionResponse struct {
 }
 
 // errBadCredentials is the one answer to an unknown user, a wrong
-// password and a disabled account, so that none can be told apart.
+// password, a disabled account and a locked one, so that none can be
+// told apart (by status, body, headers or the time a hash takes).
 var errBadCredentials = &Error{Status: http.StatusUnauthorized, Public: "wrong user name or password"}
 
 func (s *Server) sessionRoutes() {
@@ -156,13 +157,17 @@ func (s *Server) signInErr(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !allowed {
+		// A locked account answers as an unknown user does, after the
+		// same dummy hash: a locked answer would tell that the account
+		// exists. The truth goes to the log and the metric only; the
+		// password is not checked, the right one included.
+		if err := s.hasher.VerifyNone(ctx, req.Password); err != nil {
+			return err
+		}
 		s.authFail.Allow(src)
 		s.logins.WithLabelValues("locked").Inc()
 		s.log.Warn("sign-in to a locked account refused", "user", name, "remote_addr", r.RemoteAddr, "request_id", requestID(r), "locked_until", u.LockedUntil)
-		wait := u.LockedUntil.Sub(s.now())
-		w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
-		return &Error{Status: http.StatusLocked, Public: fmt.Sprintf("account locked after too many failed sign-ins until %s (retry after %s seconds); an admin can unlock it by setting a new password",
-			u.LockedUntil.UTC().Format(time.RFC3339), ratelimit.RetryAfter(wait))}
+		return errBadCredentials
 	}
 	ok, err := s.hasher.Verify(ctx, req.Password, u.PasswordHash)
 	if err != nil {
@@ -170,7 +175,8 @@ func (s *Server) signInErr(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !ok {
 		if !u.LockedUntil.IsZero() && u.LockedUntil.After(s.now()) {
-			s.log.Warn("account locked after too many failed sign-ins", "user", name, "locked_until", u.LockedUntil)
+			s.log.Warn("account locked after too many failed sign-ins", "user", name, "remote_addr", r.RemoteAddr, "request_id", requestID(r), "locked_until", u.LockedUntil)
+			s.audit(r, "user.lock", "user:"+name, map[string]string{"locked_until": u.LockedUntil.UTC().Format(time.RFC3339), "remote_addr": r.RemoteAddr})
 		}
 		return fail("bad_credentials", name)
 	}

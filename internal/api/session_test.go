@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wardproject/ward/internal/password"
@@ -403,29 +404,51 @@ func TestSessionTouchedOncePerMinute(t *testing.T) {
 	}
 }
 
-// TestLockout: after 5 wrong passwords the right one is refused with 423
-// and when it unlocks, without the password being checked, until the
-// lockout ends.
+// TestLockout: after 5 wrong passwords the right one is refused, with
+// the answer of a wrong password and without being checked, until the
+// lockout ends; the log, the metric and the audit log say it is a lockout.
 func TestLockout(t *testing.T) {
 	e := newSessionEnv(t)
 	e.addUser(t, "alice", store.RoleOperator, alicePW)
 	b := e.browser(t)
+	var wrong reply
 	for i := range 5 {
-		if r, _ := b.signIn(t, "alice", "wrong password "+string(rune('a'+i)), ""); r.code != http.StatusUnauthorized {
+		r, _ := b.signIn(t, "alice", "wrong password "+string(rune('a'+i)), "")
+		if r.code != http.StatusUnauthorized {
 			t.Fatalf("wrong password %d: %d %s", i+1, r.code, r.body)
 		}
+		wrong = r
 	}
 	unlock := e.clock.now().Add(15 * time.Minute)
 	r, _ := b.signIn(t, "alice", alicePW, "")
-	if r.code != http.StatusLocked || !strings.Contains(string(r.body), unlock.Format(time.RFC3339)) || r.h.Get("Retry-After") != "900" {
-		t.Fatalf("right password while locked: %d %s Retry-After %q; want 423 naming %s, Retry-After 900", r.code, r.body, r.h.Get("Retry-After"), unlock.Format(time.RFC3339))
+	if r.code != http.StatusUnauthorized || string(requestIDRe.ReplaceAll(r.body, nil)) != string(requestIDRe.ReplaceAll(wrong.body, nil)) || r.h.Get("Retry-After") != "" {
+		t.Fatalf("right password while locked: %d %s Retry-After %q; want a wrong password's 401 %s", r.code, r.body, r.h.Get("Retry-After"), wrong.body)
 	}
 	e.clock.add(15*time.Minute - time.Second)
-	if r, _ := b.signIn(t, "alice", alicePW, ""); r.code != http.StatusLocked {
+	if r, _ := b.signIn(t, "alice", alicePW, ""); r.code != http.StatusUnauthorized {
 		t.Fatalf("a second before the end: %d", r.code)
 	}
 	if got := testutil.ToFloat64(e.api.logins.WithLabelValues("locked")); got != 2 {
 		t.Errorf("logins{locked} = %v, want 2", got)
+	}
+	if n := strings.Count(e.logs.String(), `"msg":"sign-in to a locked account refused","component":"api","user":"alice"`); n != 2 {
+		t.Errorf("%d log lines of a locked sign-in, want 2:\n%s", n, e.logs.String())
+	}
+	if !strings.Contains(e.logs.String(), `"msg":"account locked after too many failed sign-ins","component":"api","user":"alice"`) {
+		t.Errorf("the lockout is not logged:\n%s", e.logs.String())
+	}
+	entries, err := e.db.ListAudit(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var locks []store.AuditEntry
+	for _, a := range entries {
+		if a.Action == "user.lock" {
+			locks = append(locks, a)
+		}
+	}
+	if len(locks) != 1 || locks[0].Target != "user:alice" || locks[0].Detail["locked_until"] != unlock.UTC().Format(time.RFC3339) {
+		t.Errorf("audit user.lock entries %+v, want one for user:alice until %s", locks, unlock.UTC().Format(time.RFC3339))
 	}
 	e.clock.add(time.Second)
 	if r, _ := b.signIn(t, "alice", alicePW, ""); r.code != http.StatusCreated {
@@ -447,7 +470,8 @@ func TestLockout(t *testing.T) {
 }
 
 // TestLockoutUnderParallelGuessing: 50 concurrent wrong guesses get 5
-// passwords checked, not 50: the others are refused as locked.
+// passwords checked, not 50: the others are refused as locked, with the
+// same 401 as the rest.
 func TestLockoutUnderParallelGuessing(t *testing.T) {
 	e := newSessionEnv(t)
 	e.addUser(t, "alice", store.RoleOperator, alicePW)
@@ -465,38 +489,60 @@ func TestLockoutUnderParallelGuessing(t *testing.T) {
 	for _, c := range codes {
 		count[c]++
 	}
-	if count[http.StatusUnauthorized] != 5 || count[http.StatusLocked] != 45 {
-		t.Errorf("answers %v, want 5 x 401 and 45 x 423", count)
+	if count[http.StatusUnauthorized] != 50 {
+		t.Errorf("answers %v, want 50 x 401", count)
 	}
 	if got := testutil.ToFloat64(e.api.logins.WithLabelValues("bad_credentials")); got != 5 {
 		t.Errorf("passwords checked (logins{bad_credentials}) = %v, want 5", got)
 	}
-	if r, _ := e.browser(t).signIn(t, "alice", alicePW, ""); r.code != http.StatusLocked {
-		t.Errorf("right password after the guessing: %d, want 423", r.code)
+	if got := testutil.ToFloat64(e.api.logins.WithLabelValues("locked")); got != 45 {
+		t.Errorf("refused as locked (logins{locked}) = %v, want 45", got)
+	}
+	if r, _ := e.browser(t).signIn(t, "alice", alicePW, ""); r.code != http.StatusUnauthorized {
+		t.Errorf("right password after the guessing: %d, want 401", r.code)
 	}
 }
 
 var requestIDRe = regexp.MustCompile(`"request_id": "[0-9a-f]+"`)
 
-// TestNoUserEnumeration: an unknown user, a wrong password and a disabled
-// account get the same status and body (but the request ID).
+// TestNoUserEnumeration: an unknown user, a wrong password, a disabled
+// account and a locked one (wrong or right password) get the same status,
+// body (but the request ID) and headers (but the request ID and date),
+// whatever the attacker tries: the log and the metric still tell them
+// apart.
 func TestNoUserEnumeration(t *testing.T) {
 	e := newSessionEnv(t)
 	e.addUser(t, "alice", store.RoleOperator, alicePW)
 	e.addUser(t, "dave", store.RoleOperator, alicePW)
+	e.addUser(t, "carol", store.RoleOperator, alicePW)
 	if code, _ := e.do(t, "POST", "/api/v1/users/dave/disable", e.tokens[store.RoleAdmin], ""); code != 200 {
 		t.Fatal(code)
 	}
-	b := e.browser(t)
+	// The attacker locks carol by guessing.
+	for i := range 5 {
+		if r, _ := e.browser(t).signIn(t, "carol", "guess "+string(rune('a'+i)), ""); r.code != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i, r.code)
+		}
+	}
+	// comparable drops what differs between any two answers.
+	comparable := func(r reply) reply {
+		h := r.h.Clone()
+		h.Del("Date")
+		h.Del("X-Request-Id")
+		return reply{r.code, h, requestIDRe.ReplaceAll(r.body, nil)}
+	}
 	var first reply
 	for i, c := range []struct{ user, pw string }{
 		{"alice", "not alice's password"},
 		{"nobody", "not alice's password"},
 		{"dave", alicePW}, // right password, disabled
 		{"not a valid name!", "whatever it is"},
+		{"carol", "not carol's password"}, // locked
+		{"carol", alicePW},                // locked, right password
+		{"nobody", "not alice's password"},
 	} {
-		r, _ := b.signIn(t, c.user, c.pw, "")
-		r.body = requestIDRe.ReplaceAll(r.body, nil)
+		r, _ := e.browser(t).signIn(t, c.user, c.pw, "")
+		r = comparable(r)
 		if i == 0 {
 			first = r
 			if r.code != http.StatusUnauthorized {
@@ -504,12 +550,21 @@ func TestNoUserEnumeration(t *testing.T) {
 			}
 			continue
 		}
-		if r.code != first.code || string(r.body) != string(first.body) || len(r.h.Values("Set-Cookie")) != 0 {
+		if r.code != first.code || string(r.body) != string(first.body) {
 			t.Errorf("%s: %d %s, differs from a wrong password's %d %s", c.user, r.code, r.body, first.code, first.body)
+		}
+		if diff := cmp.Diff(first.h, r.h); diff != "" {
+			t.Errorf("%s: headers differ from a wrong password's (-want +got):\n%s", c.user, diff)
 		}
 	}
 	if got := testutil.ToFloat64(e.api.logins.WithLabelValues("disabled")); got != 1 {
 		t.Errorf("logins{disabled} = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(e.api.logins.WithLabelValues("locked")); got != 2 {
+		t.Errorf("logins{locked} = %v, want 2", got)
+	}
+	if strings.Contains(e.logs.String(), "not carol's password") || strings.Contains(e.logs.String(), alicePW) {
+		t.Errorf("a password reached the log:\n%s", e.logs.String())
 	}
 }
 
@@ -545,6 +600,29 @@ func TestSignInDefaultParams(t *testing.T) {
 	}
 	if unknown < known/4 {
 		t.Errorf("unknown user answered in %v at best, a known one in %v: the hash is skipped", unknown, known)
+	}
+	// A locked account costs a hash too: without it, its answer comes
+	// faster than a wrong password's and shows that it exists.
+	e.addUser(t, "carol", store.RoleViewer, alicePW)
+	for range 5 {
+		b.signIn(t, "carol", "wrong password here", "")
+	}
+	var locked time.Duration
+	for i := range 3 {
+		start := time.Now()
+		r, _ := b.signIn(t, "carol", "wrong password here", "")
+		if d := time.Since(start); i == 0 || d < locked {
+			locked = d
+		}
+		if r.code != http.StatusUnauthorized {
+			t.Fatalf("locked account: %d %s", r.code, r.body)
+		}
+	}
+	if got := testutil.ToFloat64(e.api.logins.WithLabelValues("locked")); got != 3 {
+		t.Fatalf("logins{locked} = %v, want 3: carol is not locked", got)
+	}
+	if locked < known/4 {
+		t.Errorf("a locked account answered in %v at best, a wrong password in %v: the hash is skipped", locked, known)
 	}
 }
 

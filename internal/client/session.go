@@ -21,8 +21,8 @@ type Session struct {
 }
 
 // CreateSession signs a user in for the CLI (client "cli"). A 401 is a
-// wrong user name or password (the server does not say which), a 423 a
-// locked account (the error says until when).
+// wrong user name or password, a disabled or a locked account: the server
+// does not say which.
 func (c *Client) CreateSession(ctx context.Context, username, password string) (Session, error) {
 	var s Session
 	in := map[string]string{"username": username, "password": password, "client": "cli"}
