@@ -29,7 +29,8 @@ import (
 const (
 	TUFRootFile  = "tuf-root.json" // the trusted root the device starts from (--tuf-root)
 	tufCacheDir  = "tuf"           // go-tuf's verified metadata, kept between runs
-	downloadsDir = "downloads"     // partial and verified firmware files
+	downloadsDir = "downloads"     // partial (<sha256>.part) and verified firmware files
+	partSuffix   = ".part"         // a download in progress
 	maxRoot      = 512000          // go-tuf's RootMaxLength
 )
 
@@ -66,8 +67,9 @@ type Installer struct {
 	installMu sync.Mutex    // held for a whole install: one at a time
 }
 
-// NewInstaller checks opts and loads the installed version from the
-// state file (or opts.Firmware).
+// NewInstaller checks opts, loads the installed version from the state
+// file (or opts.Firmware) and removes the partial downloads a previous
+// run left (see removeParts).
 func NewInstaller(opts InstallerOptions) (*Installer, error) {
 	if opts.Dir == "" || opts.Server == "" || opts.HTTP == nil || opts.Model == "" || len(opts.InstallCmd) == 0 {
 		return nil, errors.New("agent: InstallerOptions.Dir, Server, HTTP, Model and InstallCmd are required")
@@ -114,7 +116,42 @@ func NewInstaller(opts InstallerOptions) (*Installer, error) {
 			return nil, err
 		}
 	}
+	in.removeParts()
 	return in, nil
+}
+
+// removeParts deletes every partial download (*.part) in the downloads
+// directory: at start, the order a previous run was carrying out ended
+// with that run (the rollout orders again, and the download starts over),
+// so its partial file would only take the device's storage. Verified
+// files (<sha256>.<file>) are left alone. A file that cannot be removed
+// is logged, not fatal: the agent still installs.
+func (in *Installer) removeParts() {
+	dl := filepath.Join(in.opts.Dir, downloadsDir)
+	ents, err := os.ReadDir(dl)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			in.log.Warn("list partial downloads to remove", "dir", dl, "err", err)
+		}
+		return
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), partSuffix) {
+			continue
+		}
+		in.removePart(filepath.Join(dl, e.Name()), "left by a previous run")
+	}
+}
+
+// removePart deletes one partial download, logging why.
+func (in *Installer) removePart(part, why string) {
+	err := os.Remove(part)
+	switch {
+	case err == nil:
+		in.log.Info("partial download removed", "file", part, "reason", why)
+	case !errors.Is(err, os.ErrNotExist):
+		in.log.Warn("remove a partial download", "file", part, "err", err)
+	}
 }
 
 // Installed returns the installed firmware version.
@@ -336,7 +373,9 @@ func (in *Installer) checkTarget(tf *metadata.TargetFiles, o update.Order, insta
 
 // download streams the target by its consistent-snapshot name
 // targets/<model>/<version>/<sha256>.<file> into the downloads directory
-// and returns the verified file's path.
+// and returns the verified file's path. Within one download a cut is
+// resumed from the partial file; when the download fails (retries spent,
+// refused, cancelled) the partial file is removed.
 func (in *Installer) download(ctx context.Context, tf *metadata.TargetFiles) (string, error) {
 	dir, file := path.Split(tf.Path)
 	sum := tf.Hashes["sha256"].String()
@@ -345,11 +384,12 @@ func (in *Installer) download(ctx context.Context, tf *metadata.TargetFiles) (st
 	if err := os.MkdirAll(dl, 0o700); err != nil {
 		return "", err
 	}
-	part := filepath.Join(dl, sum+".part")
+	part := filepath.Join(dl, sum+partSuffix)
 	d := &downloader{http: in.opts.HTTP, retry: in.opts.Retry, sleep: in.opts.Sleep}
 	err := d.fetch(ctx, u, tf, part)
 	in.log.Info("firmware download", "url", u, "requests", d.requests, "bytes", d.received, "err", err)
 	if err != nil {
+		in.removePart(part, "download failed")
 		return "", err
 	}
 	final := filepath.Join(dl, sum+"."+file)

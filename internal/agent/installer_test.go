@@ -479,3 +479,120 @@ func TestDownloadStallResumes(t *testing.T) {
 		t.Fatalf("served %d bytes, want %d (resumed, not restarted)", served, len(fw150))
 	}
 }
+
+// parts lists the partial downloads (*.part) in the agent's directory.
+func (e *env) parts(t *testing.T) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(e.dir, downloadsDir, "*"+partSuffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestPartialDownloadRemovedOnFailure: a download that fails, however it
+// fails, leaves no partial file to fill the device's storage: a refusal
+// before any byte (the empty file), retries spent after bytes arrived, a
+// hash mismatch, and the agent stopping mid-file.
+func TestPartialDownloadRemovedOnFailure(t *testing.T) {
+	cutThenFail := func(w http.ResponseWriter, n *atomic.Int32) {
+		if n.Add(1) == 1 {
+			w.Header().Set("Content-Length", strconv.Itoa(len(fw150)))
+			w.Write(fw150[:len(fw150)/3])
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		}
+		http.Error(w, "overloaded", http.StatusServiceUnavailable)
+	}
+	tests := []struct {
+		name string
+		// hook answers a firmware request; cancel stops the agent.
+		hook func(w http.ResponseWriter, n *atomic.Int32, cancel context.CancelFunc)
+		want string
+	}{
+		{"refused-404", func(w http.ResponseWriter, _ *atomic.Int32, _ context.CancelFunc) {
+			http.NotFound(w, nil)
+		}, "404"},
+		{"retries-spent-after-a-cut", func(w http.ResponseWriter, n *atomic.Int32, _ context.CancelFunc) {
+			cutThenFail(w, n)
+		}, "after 3 attempts"},
+		{"hash-mismatch", func(w http.ResponseWriter, _ *atomic.Int32, _ context.CancelFunc) {
+			w.Write(fw160[:len(fw150)])
+		}, "do not match the signed hash"},
+		{"agent-stopped-mid-file", func(w http.ResponseWriter, _ *atomic.Int32, cancel context.CancelFunc) {
+			w.Header().Set("Content-Length", strconv.Itoa(len(fw150)))
+			w.Write(fw150[:len(fw150)/3])
+			w.(http.Flusher).Flush()
+			cancel()
+			panic(http.ErrAbortHandler)
+		}, "context canceled"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.publish("acme-th1", "1.5.0", "", fw150)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var n atomic.Int32
+			var wroteBytes atomic.Bool
+			e.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+				if !strings.HasSuffix(r.URL.Path, ".fw.bin") {
+					return false
+				}
+				if len(e.parts(t)) == 1 {
+					wroteBytes.Store(true) // the file the download writes exists
+				}
+				tt.hook(w, &n, cancel)
+				return true
+			})
+			var sl sleeps
+			in := e.installer("acme-th1", "1.4.2", &sl, nil)
+			var st statuses
+			err := in.Install(ctx, order("acme-th1", "1.5.0"), st.report)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("install: %v, want an error containing %q", err, tt.want)
+			}
+			if !wroteBytes.Load() {
+				t.Fatal("no partial file existed during the download: the test checks nothing")
+			}
+			if p := e.parts(t); len(p) != 0 {
+				t.Errorf("partial downloads left after %s: %v", tt.name, p)
+			}
+		})
+	}
+}
+
+// TestStalePartialDownloadsRemovedAtStart: an agent that starts removes
+// the partial downloads a previous run left (a crash, a power cut), and
+// never a verified file or anything else in the directory.
+func TestStalePartialDownloadsRemovedAtStart(t *testing.T) {
+	e := newEnv(t)
+	dl := filepath.Join(e.dir, downloadsDir)
+	if err := os.MkdirAll(filepath.Join(dl, "kept.part.d"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale := []string{strings.Repeat("a", 64) + partSuffix, strings.Repeat("b", 64) + partSuffix}
+	kept := []string{strings.Repeat("c", 64) + ".fw.bin", "notes.txt", "kept.part.d"}
+	for _, f := range append(stale, kept[:2]...) {
+		if err := os.WriteFile(filepath.Join(dl, f), fw150[:100], 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var sl sleeps
+	e.installer("acme-th1", "1.4.2", &sl, nil)
+	ents, err := os.ReadDir(dl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, en := range ents {
+		got = append(got, en.Name())
+	}
+	want := []string{kept[0], kept[2], kept[1]} // ReadDir's order: by name
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("downloads after start: %v, want %v (partial files removed, the rest kept)", got, want)
+	}
+	// Starting without a downloads directory is fine.
+	e2 := newEnv(t)
+	e2.installer("acme-th1", "1.4.2", &sl, nil)
+}
