@@ -27,3 +27,22 @@ func (g *Gateway) HeldBytes(clientID string) (n int, ok bool) {
 	}
 	return cl.State.Inflight.HeldBytes(), true
 }
+
+// PeerCertificates returns how many peer certificates the live session
+// clientID's TLS connection still holds (tlsidle.Release drops them when
+// the session parks); ok is false when there is no such session.
+func (g *Gateway) PeerCertificates(clientID string) (n int, ok bool) {
+	srv := g.srv.Load()
+	if srv == nil {
+		return 0, false
+	}
+	cl, ok := srv.Clients.Get(clientID)
+	if !ok || cl.Closed() {
+		return 0, false
+	}
+	fc, ok := cl.Net.Conn.(*frameConn)
+	if !ok || fc.tls == nil {
+		return 0, false
+	}
+	return len(fc.tls.ConnectionState().PeerCertificates), true
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"sync"
+
+	"github.com/wardproject/ward/internal/tlsidle"
 )
 
 // MaxConnectBytes caps the first packet of a connection, the CONNECT, before
@@ -91,6 +93,9 @@ type frameConn struct {
 // layer (this frame buffer, the TLS layer, recordConn) and nothing arrives
 // within parkLinger, the session parks on the listener's poller
 // (recordConn.park) and holds no goroutine until its socket is readable.
+// Before parking it releases the TLS connection's handshake leftovers
+// (tlsidle.Release): a parked session's ConnectionState has no peer
+// certificates.
 func (f *frameConn) ParkRead(resume func()) bool {
 	if f.cpl > f.rd || len(f.buf) > 0 || f.peeked || f.err != nil {
 		return false
@@ -101,6 +106,10 @@ func (f *frameConn) ParkRead(resume func()) bool {
 	if f.rec.linger(parkLinger) {
 		return false // the next packet came within parkLinger
 	}
+	// Idle: give back what crypto/tls keeps from the handshake (its
+	// grown input and handshake buffers, the parsed client certificate;
+	// about 7 KiB). Admission has read the certificate already.
+	tlsidle.Release(f.tls)
 	return f.rec.park(resume)
 }
 

@@ -62,6 +62,13 @@ func TestIdleSessionsHoldNoGoroutine(t *testing.T) {
 		}
 	}
 	e.waitParked(t, n)
+	// Parked, each has given back the TLS handshake's leftovers, the
+	// client certificate among them (tlsidle.Release).
+	for _, id := range ids {
+		if certs, ok := e.gw.PeerCertificates(id); !ok || certs != 0 {
+			t.Fatalf("%s parked: session found %v, %d peer certificates kept; want 0", id, ok, certs)
+		}
+	}
 
 	// Every parked session wakes for its device's publish, and the
 	// message comes back to it through its own subscription.
