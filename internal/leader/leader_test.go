@@ -78,6 +78,56 @@ func TestNewPostgresRefusesShortTakeover(t *testing.T) {
 	}
 }
 
+// TestNewPostgresPoolParams: the DSN is parsed as the store parses it
+// (pgxpool.ParseConfig), so a DSN the store opens is one the elector
+// connects with (the pool's parameters are not sent to the server as
+// run-time parameters), and a malformed pool parameter is refused at
+// start-up rather than on every connection attempt.
+func TestNewPostgresPoolParams(t *testing.T) {
+	tests := []struct {
+		name    string
+		dsn     string
+		wantErr string
+	}{
+		{name: "url", dsn: "postgres://u@127.0.0.1:5432/db?sslmode=disable&pool_max_conns=5&pool_min_conns=1"},
+		{name: "keyword-value", dsn: "host=127.0.0.1 dbname=db pool_max_conns=5 pool_max_conn_idle_time=1m"},
+		{name: "bad-max-conns", dsn: "postgres://u@127.0.0.1/db?pool_max_conns=five", wantErr: "pool_max_conns"},
+		{name: "zero-max-conns", dsn: "postgres://u@127.0.0.1/db?pool_max_conns=0", wantErr: "pool_max_conns"},
+		{name: "bad-duration", dsn: "postgres://u@127.0.0.1/db?pool_max_conn_lifetime=soon", wantErr: "pool_max_conn_lifetime"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := NewPostgres(PostgresOptions{DSN: tt.dsn})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("NewPostgres(%q) = %v, want an error naming %s", tt.dsn, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := range p.cfg.RuntimeParams {
+				if strings.HasPrefix(k, "pool_") {
+					t.Errorf("run-time parameter %s would be sent to the server", k)
+				}
+			}
+		})
+	}
+}
+
+// TestPostgresLeadsWithPoolParams: an elector on the test server leads
+// with a DSN that carries pool parameters.
+func TestPostgresLeadsWithPoolParams(t *testing.T) {
+	dsn := wardtest.Postgres(t) + "&pool_max_conns=5"
+	n := newNode(t, dsn, "ward_leader_test_"+randName(t), "a"+randName(t), 100*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &cluster{t: t}
+	defer func() { cancel(); c.wg.Wait() }()
+	c.start(ctx, n, "audit")
+	waitOn(t, n.started, "the elector to lead with pool_max_conns in its DSN")
+}
+
 func TestKeyDependsOnSchemaAndName(t *testing.T) {
 	keys := map[int64]string{}
 	for _, s := range []string{"", "public", "ward_a", "ward_b"} {

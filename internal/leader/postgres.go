@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Defaults of PostgresOptions.
@@ -22,7 +23,10 @@ const (
 
 // PostgresOptions configure a Postgres elector. DSN is required.
 type PostgresOptions struct {
-	// DSN is the PostgreSQL connection string of the store.
+	// DSN is the PostgreSQL connection string of the store. It is parsed
+	// as the store parses it (pgxpool.ParseConfig): the pool's own
+	// parameters (pool_max_conns, ...) are checked and then left out of
+	// the dedicated connections, which are no pool.
 	DSN string
 	// Schema is the store's schema (postgres.Options.Schema). It is part
 	// of every lock key, so clusters in different schemas of one database
@@ -78,11 +82,13 @@ func NewPostgres(opts PostgresOptions) (*Postgres, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	cfg, err := pgx.ParseConfig(opts.DSN)
+	// pgx.ParseConfig would pass pool_max_conns and the other pool
+	// parameters on as run-time parameters, which the server refuses.
+	cfg, err := pgxpool.ParseConfig(opts.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("leader: parse postgres DSN: %w", err) // pgconn redacts the password
 	}
-	return &Postgres{opts: opts, cfg: cfg}, nil
+	return &Postgres{opts: opts, cfg: cfg.ConnConfig}, nil
 }
 
 // Lead implements Elector.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -190,7 +191,12 @@ func PostgresStore(t *testing.T) {
 	t.Setenv("WARD_STORE_POSTGRES_SCHEMA", schema)
 	t.Cleanup(func() {
 		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, dsn)
+		cfg, err := pgxpool.ParseConfig(dsn) // as the store parses it: pool_* parameters allowed
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
 		if err != nil {
 			t.Errorf("drop schema %s: %v", schema, err)
 			return

@@ -84,7 +84,9 @@
 // PGPASSWORD, or ~/.pgpass or the file named by passfile= / PGPASSFILE
 // (mode 0600). pool_max_conns in the DSN sets the pool size unless
 // Options.MaxConns does (default DefaultMaxConns per Ward process; size
-// it so that processes × pool stays under the server's max_connections).
+// it so that processes × pool stays under the server's max_connections;
+// each node also opens one connection per leader job it competes for,
+// from the same DSN with the pool parameters left out).
 // The role needs to own Options.Schema, or the CREATE privilege on the
 // database so that Open can create it:
 //
