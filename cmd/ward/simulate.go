@@ -87,6 +87,9 @@ It prints how each rollout ended and the time it took.`,
 				return fmt.Errorf("server's detection window %q: %w", info.DetectWindow, err)
 			}
 			if mqttAddr == "" {
+				if info.MQTTPort == 0 {
+					return fmt.Errorf("the server %s runs no MQTT gateway (an API node of a cluster): pass --mqtt-addr host:port of a gateway node", cc.Server)
+				}
 				u, _ := url.Parse(cc.Server)
 				mqttAddr = net.JoinHostPort(u.Hostname(), strconv.Itoa(info.MQTTPort))
 			}

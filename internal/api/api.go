@@ -118,7 +118,8 @@ type Options struct {
 	Console Console
 	// Stream enables GET /api/v1/stream, the live feed (nil: not mounted).
 	Stream Stream
-	// MQTTPort reports the gateway's port for /api/v1/info (nil: 0).
+	// MQTTPort reports this node's gateway port for /api/v1/info (nil,
+	// or 0: the node runs no gateway, and the field is left out).
 	MQTTPort func() int
 	// Ready reports whether every listener is up, for /healthz.
 	Ready func() bool

@@ -318,7 +318,10 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 // Info answers GET /api/v1/info: what a client needs to reach the server's
 // other listener and windows.
 type Info struct {
-	MQTTPort     int    `json:"mqtt_port"`
+	// MQTTPort is the port of the answering node's MQTT gateway. It is
+	// absent when that node runs no gateway (an API node of a cluster,
+	// whose devices connect to the gateway nodes' own addresses).
+	MQTTPort     int    `json:"mqtt_port,omitempty"`
 	DetectWindow string `json:"detect_window"`
 	Version      string `json:"version"`
 	// Build is the server binary's version, source revision and Go

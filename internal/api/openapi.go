@@ -156,7 +156,7 @@ var apiOperations = []apiOperation{
 	{pattern: "GET /api/v1/whoami", id: "whoami", tag: "tokens", summary: "The caller",
 		desc: "Who made the request: kind token (the API token's ID, name, role and dates, never its secret) or user (the user's name and role, and the session's dates).", status: 200, resp: typeOf[Whoami]()},
 	{pattern: "GET /api/v1/info", id: "info", tag: "system", summary: "Server information",
-		desc: "Ward's version, the MQTT gateway's port and the detection window.", status: 200, resp: typeOf[Info]()},
+		desc: "Ward's version, the answering node's MQTT gateway port (absent when the node runs no gateway: an API node of a cluster) and the detection window.", status: 200, resp: typeOf[Info]()},
 	{pattern: "GET /api/v1/overview", id: "overview", tag: "system", summary: "The fleet in numbers",
 		desc: "Counted on the server for the console's overview and ward status: devices by status and connected, alerts by state and severity, " +
 			"compliance score per standard from the latest audit run and vulnerability exposure (vulnerable devices, KEV), rollouts in progress. " +

@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"net"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/wardproject/ward/internal/wardtest"
 )
@@ -39,5 +42,43 @@ func TestLeaderAcceptsPoolParams(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Lead = %v", err)
+	}
+}
+
+// TestInfoMQTTPortByRole: GET /api/v1/info reports the answering node's
+// own MQTT port on a node that runs the gateway, and no mqtt_port at all
+// on an API node of a cluster, which listens for no device (port 0 would
+// send a client such as ward simulate to host:0 of the API node).
+func TestInfoMQTTPortByRole(t *testing.T) {
+	clusterBus(t, "info")
+	dirAll, dirAPI := t.TempDir(), t.TempDir()
+	t.Setenv("WARD_ROLE", "all")
+	all := start(t, dirAll)
+	shareCA(t, dirAll, dirAPI)
+	t.Setenv("WARD_ROLE", "api")
+	apiNode := start(t, dirAPI)
+
+	tests := []struct {
+		name string
+		node *ward
+		want any // mqtt_port as JSON decodes it; nil: absent
+	}{
+		{name: "all", node: all, want: float64(all.srv.MQTTAddr().(*net.TCPAddr).Port)},
+		{name: "api", node: apiNode, want: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var info map[string]any
+			if err := tt.node.api.Get(context.Background(), "/api/v1/info", &info); err != nil {
+				t.Fatal(err)
+			}
+			got, present := info["mqtt_port"]
+			if tt.want == nil && present {
+				t.Fatalf("mqtt_port = %v on a node without a gateway, want it absent", got)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("mqtt_port (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

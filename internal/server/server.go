@@ -516,11 +516,13 @@ func (s *Server) buildAPI(context.Context) (err error) {
 	o.ConnectedCount = s.connectedCount()
 	o.Metrics = promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
 	o.Ready, o.Problems, o.Logger, o.Registerer, o.Now = s.isReady.Load, s.problems, s.log, s.registry, s.opts.Now
-	o.MQTTPort = func() int {
-		if a, ok := s.gw.Addr().(*net.TCPAddr); ok {
-			return a.Port
+	if s.runsGateway() { // an API node of a cluster has no port to report
+		o.MQTTPort = func() int {
+			if a, ok := s.gw.Addr().(*net.TCPAddr); ok {
+				return a.Port
+			}
+			return 0
 		}
-		return 0
 	}
 	s.api, err = api.New(o)
 	return err
