@@ -12,6 +12,7 @@ import (
 
 	"github.com/wardproject/ward/internal/compliance"
 	"github.com/wardproject/ward/internal/config"
+	"github.com/wardproject/ward/internal/server"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/update"
 	"github.com/wardproject/ward/internal/vuln"
@@ -55,7 +56,7 @@ anything else is refused. The version and --min-version must be orderable
 			if err != nil {
 				return err
 			}
-			site := update.Site{DataDir: cfg.DataDir, Passphrase: []byte(cfg.PKI.KeyPassphrase)}
+			site := update.Site{DataDir: cfg.DataDir, Passphrase: []byte(cfg.PKI.KeyPassphrase), Expiries: server.UpdateExpiries(cfg)}
 			out := cmd.OutOrStdout()
 			if sbomFile != "" {
 				rec, err := importReleaseSBOM(cmd, rel, sbomFile)

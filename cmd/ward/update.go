@@ -11,6 +11,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/wardproject/ward/internal/config"
+	"github.com/wardproject/ward/internal/server"
 	"github.com/wardproject/ward/internal/update"
 )
 
@@ -41,10 +42,10 @@ online keys and creates no other key.`,
 			out := cmd.OutOrStdout()
 			repoDir := filepath.Join(cfg.DataDir, update.SiteRepoDir)
 			if _, err := os.Stat(filepath.Join(repoDir, "root.json")); err == nil {
-				return finishSite(cmd, cfg.DataDir, pass)
+				return finishSite(cmd, cfg)
 			}
 			warnPlain(cmd.ErrOrStderr(), pass)
-			r, err := update.InitSite(cmd.Context(), cfg.DataDir, pass, nil, update.Options{})
+			r, err := update.InitSite(cmd.Context(), cfg.DataDir, pass, nil, update.Options{Expiries: server.UpdateExpiries(cfg)})
 			if err != nil {
 				return err
 			}
@@ -65,7 +66,7 @@ online keys and creates no other key.`,
 			if err != nil {
 				return err
 			}
-			r, err := openSite(cfg.DataDir, []byte(cfg.PKI.KeyPassphrase))
+			r, err := openSite(cfg)
 			if err != nil {
 				return err
 			}
@@ -93,13 +94,14 @@ from WARD_CA_PASSPHRASE or --ca-passphrase-file (use the server's CA passphrase
 for the online keys, or none).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pass, err := offlinePassphrase(cmd)
+			cfg, err := config.Load(cmd.Flags(), os.Environ())
 			if err != nil {
 				return err
 			}
+			pass := []byte(cfg.PKI.KeyPassphrase)
 			warnPlain(cmd.ErrOrStderr(), pass)
 			th := update.Thresholds{metadata.ROOT: rootTh, metadata.TARGETS: targetsTh}
-			r, err := update.InitOffline(cmd.Context(), dir, pass, th, update.Options{})
+			r, err := update.InitOffline(cmd.Context(), dir, pass, th, update.Options{Expiries: server.UpdateExpiries(cfg)})
 			if err != nil {
 				return err
 			}
@@ -156,11 +158,11 @@ Without --dir, it runs on <data-dir> (a site holding every key).`,
 					newKeys = online
 				}
 				kr.Merge(online)
-				if r, err = update.Open(update.Options{Dir: filepath.Join(rotDir, update.OfflineRepoDir), Keys: kr, Offline: true}); err != nil {
+				if r, err = update.Open(update.Options{Dir: filepath.Join(rotDir, update.OfflineRepoDir), Keys: kr, Offline: true, Expiries: server.UpdateExpiries(cfg)}); err != nil {
 					return err
 				}
 			} else {
-				if r, err = openSite(cfg.DataDir, pass); err != nil {
+				if r, err = openSite(cfg); err != nil {
 					return err
 				}
 				newKeys = r.Keys()
@@ -249,8 +251,9 @@ a new root needs the threshold of the current root's keys and of its own.`,
 }
 
 // finishSite completes a repository whose root was made offline.
-func finishSite(cmd *cobra.Command, dataDir string, pass []byte) error {
-	r, err := openSite(dataDir, pass)
+func finishSite(cmd *cobra.Command, cfg *config.Config) error {
+	dataDir := cfg.DataDir
+	r, err := openSite(cfg)
 	if err != nil {
 		return err
 	}
@@ -265,12 +268,14 @@ func finishSite(cmd *cobra.Command, dataDir string, pass []byte) error {
 	return nil
 }
 
-func openSite(dataDir string, pass []byte) (*update.Repository, error) {
-	kr, err := update.LoadKeyring(filepath.Join(dataDir, update.SiteKeysDir), pass)
+// openSite opens the data directory's repository with its keys, signing
+// with the configured lifetimes (update.*_expiry).
+func openSite(cfg *config.Config) (*update.Repository, error) {
+	kr, err := update.LoadKeyring(filepath.Join(cfg.DataDir, update.SiteKeysDir), []byte(cfg.PKI.KeyPassphrase))
 	if err != nil {
 		return nil, err
 	}
-	r, err := update.Open(update.Options{Dir: filepath.Join(dataDir, update.SiteRepoDir), Keys: kr})
+	r, err := update.Open(update.Options{Dir: filepath.Join(cfg.DataDir, update.SiteRepoDir), Keys: kr, Expiries: server.UpdateExpiries(cfg)})
 	if err != nil {
 		return nil, err
 	}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 )
@@ -184,5 +186,78 @@ func TestUpdateDocsNameRealCommands(t *testing.T) {
 	}
 	if found < 8 {
 		t.Fatalf("only %d ward update commands found in docs/updates.md", found)
+	}
+}
+
+// TestUpdateExpiriesFromConfig: the update.*_expiry settings are what
+// ward update signs with: init and resign on the site (flags), keys init
+// offline (env), and a bad value is refused before anything is written.
+func TestUpdateExpiriesFromConfig(t *testing.T) {
+	t.Setenv("WARD_CA_PASSPHRASE", "")
+	os.Unsetenv("WARD_CA_PASSPHRASE")
+	// expires reads a metadata file's expiry.
+	expires := func(t *testing.T, path string) time.Time {
+		t.Helper()
+		var m struct {
+			Signed struct {
+				Expires time.Time `json:"expires"`
+			} `json:"signed"`
+		}
+		b, err := os.ReadFile(path)
+		if err == nil {
+			err = json.Unmarshal(b, &m)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Signed.Expires
+	}
+	// within checks that a role signed between from and to lives d.
+	within := func(t *testing.T, path string, from, to time.Time, d time.Duration) {
+		t.Helper()
+		// go-tuf's expiry is in whole seconds.
+		if got := expires(t, path); got.Before(from.Add(d).Truncate(time.Second)) || got.After(to.Add(d)) {
+			t.Errorf("%s expires %s, want %s after signing (%s..%s)", filepath.Base(path), got, d, from.Add(d), to.Add(d))
+		}
+	}
+	data := t.TempDir()
+	lifetimes := []string{"--update-timestamp-expiry", "48h", "--update-snapshot-expiry", "240h",
+		"--update-targets-expiry", "1000h", "--update-root-expiry", "5000h"}
+	from := time.Now()
+	if _, _, err := updateRun(t, append([]string{"init", "--data-dir", data}, lifetimes...)...); err != nil {
+		t.Fatal(err)
+	}
+	to := time.Now()
+	repo := filepath.Join(data, "tuf")
+	within(t, filepath.Join(repo, "root.json"), from, to, 5000*time.Hour)
+	within(t, filepath.Join(repo, "1.targets.json"), from, to, 1000*time.Hour)
+	within(t, filepath.Join(repo, "1.snapshot.json"), from, to, 240*time.Hour)
+	within(t, filepath.Join(repo, "timestamp.json"), from, to, 48*time.Hour)
+
+	from = time.Now()
+	if _, _, err := updateRun(t, "resign", "--data-dir", data, "--update-timestamp-expiry", "12h", "--update-snapshot-expiry", "100h"); err != nil {
+		t.Fatal(err)
+	}
+	to = time.Now()
+	within(t, filepath.Join(repo, "2.snapshot.json"), from, to, 100*time.Hour)
+	within(t, filepath.Join(repo, "timestamp.json"), from, to, 12*time.Hour)
+
+	// Offline: the root made at the key ceremony, from the env.
+	t.Setenv("WARD_UPDATE_ROOT_EXPIRY", "17520h")
+	dir := t.TempDir()
+	from = time.Now()
+	if _, _, err := updateRun(t, "keys", "init", "--dir", dir); err != nil {
+		t.Fatal(err)
+	}
+	within(t, filepath.Join(dir, "repository", "root.json"), from, time.Now(), 17520*time.Hour)
+
+	// Out of order: refused, naming the key, nothing written.
+	bad := t.TempDir()
+	_, _, err := updateRun(t, "init", "--data-dir", bad, "--update-timestamp-expiry", "168h", "--update-snapshot-expiry", "120h")
+	if err == nil || !strings.Contains(err.Error(), "config update.snapshot_expiry (from flag --update-snapshot-expiry): must be longer than update.timestamp_expiry") {
+		t.Fatalf("snapshot shorter than timestamp: %v", err)
+	}
+	if ents, _ := os.ReadDir(bad); len(ents) != 0 {
+		t.Errorf("a refused init wrote %d entries", len(ents))
 	}
 }

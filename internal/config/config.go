@@ -54,6 +54,7 @@ type Config struct {
 	Audit   Audit
 	Store   Store
 	Bus     Bus
+	Update  Update
 	// Notify is the raw YAML of the file's notify section (alert sinks:
 	// webhooks, syslog, mqtt), validated by package notify; nil when absent.
 	// Lists of sinks have no env or flag form.
@@ -227,6 +228,39 @@ type Detect struct {
 	Workers int
 }
 
+// Update is the firmware update section: how long the TUF metadata the
+// server and the ward update commands sign stays valid (docs/updates.md,
+// "Roles, thresholds, expiries"). Each must be shorter than the next:
+// timestamp < snapshot < targets < root.
+type Update struct {
+	// RootExpiry (update.root_expiry) is root's lifetime, re-signed
+	// offline at each rotation.
+	RootExpiry time.Duration
+	// TargetsExpiry (update.targets_expiry) is the lifetime of targets and
+	// of each model's delegated role, re-signed at each publish.
+	TargetsExpiry time.Duration
+	// SnapshotExpiry (update.snapshot_expiry) and TimestampExpiry
+	// (update.timestamp_expiry) are the online roles' lifetimes; the
+	// server re-signs them once half is left.
+	SnapshotExpiry  time.Duration
+	TimestampExpiry time.Duration
+}
+
+// updateExpiryBounds are the bounds of the update.*_expiry keys. The
+// lower ones keep the fleet audit's update-metadata-expiring warning
+// (6h, 2d, 14d, 30d ahead) from firing for as long as the metadata
+// lives; the upper ones keep a stolen or frozen signature from being
+// good for longer than a human would notice.
+var updateExpiryBounds = []struct {
+	key      string
+	min, max time.Duration
+}{
+	{"update.timestamp_expiry", 12 * time.Hour, 7 * 24 * time.Hour},
+	{"update.snapshot_expiry", 4 * 24 * time.Hour, 365 * 24 * time.Hour},
+	{"update.targets_expiry", 30 * 24 * time.Hour, 365 * 24 * time.Hour},
+	{"update.root_expiry", 60 * 24 * time.Hour, 10 * 365 * 24 * time.Hour},
+}
+
 // Secret is a configuration secret that never prints itself.
 type Secret string
 
@@ -330,6 +364,10 @@ var settings = []setting{
 	{key: "detect.retention", kind: kDuration, def: "168h", usage: "how long per-device metric windows are kept", ptr: func(c *Config) any { return &c.Detect.Retention }},
 	{key: "detect.grace", kind: kDuration, def: "15s", usage: "cluster: how long after a window's end the detect leader waits for every gateway node's batches (late ones are evaluated with the next window); at most half of detect.window", ptr: func(c *Config) any { return &c.Detect.Grace }},
 	{key: "detect.spool_bytes", kind: kInt, def: "67108864", usage: "cluster: bytes of window batches a gateway node keeps while NATS is unreachable; past it further windows are merged (counts kept, per-window detail lost)", ptr: func(c *Config) any { return &c.Detect.SpoolBytes }},
+	{key: "update.timestamp_expiry", kind: kDuration, def: "24h", usage: "lifetime of the TUF timestamp the server signs (12h to 168h, shorter than update.snapshot_expiry); the server re-signs it once half is left, and devices stop updating when it expires", ptr: func(c *Config) any { return &c.Update.TimestampExpiry }},
+	{key: "update.snapshot_expiry", kind: kDuration, def: "168h", usage: "lifetime of the TUF snapshot (96h to 8760h, shorter than update.targets_expiry); re-signed by the server like the timestamp", ptr: func(c *Config) any { return &c.Update.SnapshotExpiry }},
+	{key: "update.targets_expiry", kind: kDuration, def: "2160h", usage: "lifetime of the TUF targets and each model's delegated role (720h to 8760h, shorter than update.root_expiry); re-signed when firmware is published", ptr: func(c *Config) any { return &c.Update.TargetsExpiry }},
+	{key: "update.root_expiry", kind: kDuration, def: "8760h", usage: "lifetime of the TUF root (1440h to 87600h); re-signed at each key rotation (ward update keys rotate)", ptr: func(c *Config) any { return &c.Update.RootExpiry }},
 	{key: "detect.workers", kind: kInt, def: "2", usage: "cluster: detector workers on this node consuming the gateway nodes' window batches", ptr: func(c *Config) any { return &c.Detect.Workers }},
 }
 
@@ -701,7 +739,33 @@ func (c *Config) validate() error {
 	if c.Detect.Workers < 1 {
 		return bad("detect.workers", "must be at least 1", "")
 	}
+	return c.validateUpdate()
+}
+
+// validateUpdate checks each update.*_expiry against its bounds and that
+// timestamp < snapshot < targets < root: a role that outlives the one
+// above it would be trusted after what vouches for it expired.
+func (c *Config) validateUpdate() error {
+	got := []time.Duration{c.Update.TimestampExpiry, c.Update.SnapshotExpiry, c.Update.TargetsExpiry, c.Update.RootExpiry}
+	for i, b := range updateExpiryBounds {
+		if got[i] < b.min || got[i] > b.max {
+			return &Error{Key: b.key, Source: c.sources[b.key], Err: fmt.Errorf("must be between %s and %s", hours(b.min), hours(b.max))}
+		}
+		if i > 0 && got[i] <= got[i-1] {
+			prev := updateExpiryBounds[i-1].key
+			return &Error{Key: b.key, Source: c.sources[b.key], Err: fmt.Errorf("must be longer than %s (%s)", prev, hours(got[i-1])),
+				Hint: "timestamp < snapshot < targets < root: raise " + b.key + " or lower " + prev}
+		}
+	}
 	return nil
+}
+
+// hours writes d as the key's examples do ("168h", "90m").
+func hours(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	}
+	return d.String()
 }
 
 // Effective lists every setting with its value (secrets redacted) and

@@ -462,7 +462,15 @@ func serverFacts(cfg *config.Config) audit.ServerFacts {
 
 // site is the firmware repository of the data directory.
 func (s *Server) site() update.Site {
-	return update.Site{DataDir: s.cfg.DataDir, Passphrase: []byte(s.cfg.PKI.KeyPassphrase), Now: s.opts.Now, Logger: s.log}
+	return update.Site{DataDir: s.cfg.DataDir, Passphrase: []byte(s.cfg.PKI.KeyPassphrase), Expiries: UpdateExpiries(s.cfg), Now: s.opts.Now, Logger: s.log}
+}
+
+// UpdateExpiries are the TUF metadata lifetimes of the update section,
+// which the server and the ward update commands sign with. Delegated
+// roles live as long as targets.
+func UpdateExpiries(cfg *config.Config) update.Expiries {
+	u := cfg.Update
+	return update.Expiries{Root: u.RootExpiry, Targets: u.TargetsExpiry, Snapshot: u.SnapshotExpiry, Timestamp: u.TimestampExpiry, Delegation: u.TargetsExpiry}
 }
 
 // buildCompliance builds the fleet audit.
@@ -497,7 +505,7 @@ func (s *Server) buildAPI(context.Context) (err error) {
 	}
 	if s.resigner, err = update.NewResigner(update.ResignerOptions{RepoDir: filepath.Join(cfg.DataDir, update.SiteRepoDir),
 		KeysDir: filepath.Join(cfg.DataDir, update.SiteKeysDir), Passphrase: []byte(cfg.PKI.KeyPassphrase),
-		Now: s.opts.Now, Logger: s.log, Metrics: s.registry}); err != nil {
+		Expiries: UpdateExpiries(cfg), Now: s.opts.Now, Logger: s.log, Metrics: s.registry}); err != nil {
 		return err
 	}
 	tufH, err := update.NewHandler(update.HandlerOptions{Dir: filepath.Join(cfg.DataDir, update.SiteRepoDir), Logger: s.log})

@@ -213,6 +213,7 @@ func (r *Repository) published(model, version string) (Firmware, bool) {
 type Site struct {
 	DataDir    string
 	Passphrase []byte           // decrypts the keys
+	Expiries   Expiries         // what a publish signs with; zero fields: DefaultExpiries
 	Now        func() time.Time // nil: time.Now
 	Logger     *slog.Logger     // nil: discard
 }
@@ -349,7 +350,7 @@ func (s Site) Publish(ctx context.Context, rel Release, content io.ReadSeeker) (
 	if err != nil {
 		return Firmware{}, err
 	}
-	r, err := Open(Options{Dir: filepath.Join(s.DataDir, SiteRepoDir), Keys: kr, Now: s.Now, Logger: s.Logger})
+	r, err := Open(Options{Dir: filepath.Join(s.DataDir, SiteRepoDir), Keys: kr, Expiries: s.Expiries, Now: s.Now, Logger: s.Logger})
 	if err != nil {
 		return Firmware{}, err
 	}
