@@ -191,6 +191,10 @@ type Store struct {
 	PostgresDSN Secret
 	// PostgresSchema (store.postgres_schema) holds Ward's tables.
 	PostgresSchema string
+	// PostgresUrgentConns (store.postgres_urgent_conns) is the size of the
+	// connection pool kept for containment (revoke, retire, quarantine and
+	// their audit entries and CRL), which routine writes never hold.
+	PostgresUrgentConns int
 }
 
 // Bus is the cluster section: with a NATS URL, several ward serve nodes
@@ -357,6 +361,7 @@ var settings = []setting{
 	{key: "detect.window", kind: kDuration, def: "1m", usage: "shortest detection window; the 5m and 1h windows are 5x and 60x it", ptr: func(c *Config) any { return &c.Detect.Window }, flag: "detect-window"},
 	{key: "store.postgres_dsn", usage: "PostgreSQL DSN instead of the embedded SQLite store (file or env only: it may hold a password)", ptr: func(c *Config) any { return &c.Store.PostgresDSN }, noFlag: true},
 	{key: "store.postgres_schema", def: "ward", usage: "PostgreSQL schema for Ward's tables", ptr: func(c *Config) any { return &c.Store.PostgresSchema }},
+	{key: "store.postgres_urgent_conns", kind: kInt, def: "2", usage: "PostgreSQL connections kept for containment (revoke, retire, quarantine, their audit entries and the CRL), opened when first needed, besides the routine pool: a flood of routine writes holding every routine connection cannot delay them; keep nodes x (pool + this) under the server's max_connections", ptr: func(c *Config) any { return &c.Store.PostgresUrgentConns }},
 	{key: "bus.nats_url", usage: "NATS URL that joins this node to a cluster sharing one PostgreSQL store (file or env only)", ptr: func(c *Config) any { return &c.Bus.NATSURL }, noFlag: true},
 	{key: "bus.namespace", def: "ward", usage: "prefix of Ward's NATS subjects and streams", ptr: func(c *Config) any { return &c.Bus.Namespace }},
 	{key: "audit.interval", kind: kDuration, def: "1h", usage: "how often the fleet audit runs (also on demand: ward audit run)", ptr: func(c *Config) any { return &c.Audit.Interval }},
@@ -708,6 +713,9 @@ func (c *Config) validate() error {
 		if v.d < time.Millisecond || v.d > time.Minute {
 			return bad(v.key, "must be between 1ms and 1m", "a publisher waits this long for a slow subscriber")
 		}
+	}
+	if c.Store.PostgresUrgentConns < 1 || c.Store.PostgresUrgentConns > 64 {
+		return bad("store.postgres_urgent_conns", "must be between 1 and 64", "one connection serves one containment at a time; 2 is the default")
 	}
 	if c.Bus.NATSURL != "" && c.Store.PostgresDSN == "" {
 		return bad("bus.nats_url", "a cluster needs a shared store", "set store.postgres_dsn (WARD_STORE_POSTGRES_DSN) on every node too")

@@ -35,7 +35,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.DataDir != "./ward-data" || c.HTTPSAddr != ":8443" || c.MQTTAddr != ":8883" || c.Detect.Window != time.Minute || c.Enroll.TokenTTL != 24*time.Hour {
+	if c.DataDir != "./ward-data" || c.HTTPSAddr != ":8443" || c.MQTTAddr != ":8883" || c.Detect.Window != time.Minute || c.Enroll.TokenTTL != 24*time.Hour || c.Store.PostgresUrgentConns != 2 {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -129,6 +129,8 @@ func TestErrors(t *testing.T) {
 		{"role-unknown-flag", "", nil, []string{"--role", "gatewya"}, "role", "flag"},
 		{"role-unknown-env", "", []string{"WARD_ROLE=worker"}, nil, "role", "env"},
 		{"role-without-cluster", "role: gateway\n", nil, nil, "role", ":1"},
+		{"urgent-conns-zero", "", []string{"WARD_STORE_POSTGRES_URGENT_CONNS=0"}, nil, "store.postgres_urgent_conns", "env"},
+		{"urgent-conns-huge", "", nil, []string{"--store-postgres-urgent-conns", "1000"}, "store.postgres_urgent_conns", "flag"},
 		{"role-without-nats", "", []string{"WARD_STORE_POSTGRES_DSN=postgres://x/y", "WARD_ROLE=api"}, nil, "role", "env"},
 	}
 	for _, tt := range tests {

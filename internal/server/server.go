@@ -791,7 +791,7 @@ func (s anchoredStore) AppendAudit(ctx context.Context, e store.AuditEntry) (sto
 // metered decorator.
 func openStore(ctx context.Context, cfg *config.Config, reg prometheus.Registerer) (store.Store, error) {
 	if dsn := string(cfg.Store.PostgresDSN); dsn != "" {
-		db, err := postgres.Open(ctx, dsn, postgres.Options{Schema: cfg.Store.PostgresSchema})
+		db, err := postgres.Open(ctx, dsn, postgres.Options{Schema: cfg.Store.PostgresSchema, UrgentConns: cfg.Store.PostgresUrgentConns})
 		if err != nil {
 			return nil, err
 		}

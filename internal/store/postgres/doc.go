@@ -48,6 +48,28 @@
 //     PutFindings, which resolves the absent keys with an anti-join
 //     against the array of the run's keys.
 //
+// # Containment ahead of routine work
+//
+// pgxpool hands a freed connection to its waiters in no particular order,
+// so a flood of routine writes (an attacker's enrollments, events, metric
+// windows) that holds every connection would delay an operator's
+// revocation behind all of them. DB therefore keeps two pools over the
+// same DSN: the routine one (Options.MaxConns, default DefaultMaxConns)
+// and a small one (Options.UrgentConns, default DefaultUrgentConns = 2)
+// that serves every call whose context is marked store.Urgent: revoke,
+// retire and quarantine, by an operator or an automated response, with
+// their audit entries and the CRL re-signed after a revocation. The
+// choice is made in one place (pools, by context), not per query. One
+// connection serves one containment at a time (a revocation's calls are
+// sequential), so two let two proceed at once; more queue in the urgent
+// pool, never behind routine work. The urgent connections open when first
+// needed and close after 30 minutes idle, like the routine ones. Urgent
+// transactions still wait for the row and table locks held by routine
+// transactions already running (AppendAudit's table lock, a device row),
+// which the routine pool bounds to MaxConns short transactions.
+// TestUrgentRevokeThroughSaturatedPool holds every routine connection in a
+// write and revokes through the urgent pool.
+//
 // # Scale: partitioning by time
 //
 // The two tables that grow with the fleet are events and metric_windows.
@@ -82,11 +104,14 @@
 //
 // Keep the password out of the DSN and the command line: pgx reads
 // PGPASSWORD, or ~/.pgpass or the file named by passfile= / PGPASSFILE
-// (mode 0600). pool_max_conns in the DSN sets the pool size unless
-// Options.MaxConns does (default DefaultMaxConns per Ward process; size
-// it so that processes × pool stays under the server's max_connections;
-// each node also opens one connection per leader job it competes for,
-// from the same DSN with the pool parameters left out).
+// (mode 0600). pool_max_conns in the DSN sets the routine pool's size
+// unless Options.MaxConns does (default DefaultMaxConns per Ward
+// process); the urgent pool adds Options.UrgentConns (config
+// store.postgres_urgent_conns, default 2), and each node also opens one
+// connection per leader job it competes for, from the same DSN with the
+// pool parameters left out. Size them so that processes × (pool + urgent
+// pool + leader jobs) stays under the server's max_connections, or a
+// containment may find no connection to open.
 // The role needs to own Options.Schema, or the CREATE privilege on the
 // database so that Open can create it:
 //

@@ -19,7 +19,7 @@ func TestDeviceQueryPlans(t *testing.T) {
 	dsn := wardtest.Postgres(t)
 	db := openTestDB(t, dsn)
 	ctx := context.Background()
-	conn, err := db.pool.Acquire(ctx)
+	conn, err := db.pool.routine.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

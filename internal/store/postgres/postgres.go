@@ -28,15 +28,20 @@ type Options struct {
 	// bytes). Empty: the search_path of the DSN, the role or the server
 	// (normally "public").
 	Schema string
-	// MaxConns bounds the connection pool. 0: the DSN's pool_max_conns,
-	// or DefaultMaxConns.
+	// MaxConns bounds the connection pool of routine work. 0: the DSN's
+	// pool_max_conns, or DefaultMaxConns.
 	MaxConns int
+	// UrgentConns bounds the second pool, kept for work marked
+	// store.Urgent (containment), so that routine work holding every
+	// connection of the first cannot delay it. 0: DefaultUrgentConns.
+	UrgentConns int
 }
 
-// DB is a store.Store backed by a PostgreSQL database through a bounded
-// pgx connection pool.
+// DB is a store.Store backed by a PostgreSQL database through two bounded
+// pgx connection pools: one for routine work, a small one for containment
+// (see pools).
 type DB struct {
-	pool *pgxpool.Pool
+	pool pools
 }
 
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
@@ -51,6 +56,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if opts.MaxConns < 0 {
 		return nil, fmt.Errorf("postgres pool size %d: must be positive (0: default)", opts.MaxConns)
 	}
+	if opts.UrgentConns < 0 {
+		return nil, fmt.Errorf("postgres urgent pool size %d: must be positive (0: default)", opts.UrgentConns)
+	}
+	if opts.UrgentConns == 0 {
+		opts.UrgentConns = DefaultUrgentConns
+	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parse postgres DSN: %w", err) // pgconn redacts the password
@@ -64,17 +75,27 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if opts.Schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()
 	}
+	// The urgent pool opens its connections when first needed, as the
+	// routine one does; the DSN's pool_min_conns is for routine work.
+	ucfg := cfg.Copy()
+	ucfg.MaxConns = int32(min(opts.UrgentConns, 1<<20))
+	ucfg.MinConns, ucfg.MinIdleConns = 0, 0
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres %s: %w", where(cfg), err)
 	}
-	if err := pool.Ping(ctx); err != nil {
+	urgent, err := pgxpool.NewWithConfig(ctx, ucfg)
+	if err != nil {
 		pool.Close()
+		return nil, fmt.Errorf("open postgres %s: %w", where(cfg), err)
+	}
+	db := &DB{pool: pools{routine: pool, urgent: urgent}}
+	if err := pool.Ping(ctx); err != nil {
+		db.pool.Close()
 		return nil, fmt.Errorf("connect to postgres %s: %w", where(cfg), err)
 	}
-	db := &DB{pool: pool}
 	if err := db.migrate(ctx, opts.Schema); err != nil {
-		pool.Close()
+		db.pool.Close()
 		return nil, fmt.Errorf("migrate postgres store %s: %w", where(cfg), err)
 	}
 	return db, nil
@@ -85,7 +106,7 @@ func where(cfg *pgxpool.Config) string {
 	return fmt.Sprintf("%s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
 }
 
-// Close closes every connection of the pool.
+// Close closes every connection of both pools.
 func (db *DB) Close() error {
 	db.pool.Close()
 	return nil

@@ -181,6 +181,7 @@ func TestOpenOptions(t *testing.T) {
 		{"schema-with-quote", Options{Schema: `ward"; DROP TABLE x; --`}},
 		{"schema-too-long", Options{Schema: strings.Repeat("w", 64)}},
 		{"negative-pool", Options{MaxConns: -1}},
+		{"negative-urgent-pool", Options{UrgentConns: -1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -196,25 +197,36 @@ func TestOpenOptions(t *testing.T) {
 func TestPoolSize(t *testing.T) {
 	dsn := wardtest.Postgres(t)
 	tests := []struct {
-		name string
-		dsn  string
-		max  int
-		want int32
+		name       string
+		dsn        string
+		max        int
+		urgent     int
+		want       int32
+		wantUrgent int32
 	}{
-		{"default", dsn, 0, DefaultMaxConns},
-		{"option", dsn, 3, 3},
-		{"dsn", dsn + "&pool_max_conns=5", 0, 5},
-		{"option-over-dsn", dsn + "&pool_max_conns=5", 2, 2},
+		{"default", dsn, 0, 0, DefaultMaxConns, DefaultUrgentConns},
+		{"option", dsn, 3, 1, 3, 1},
+		{"dsn", dsn + "&pool_max_conns=5", 0, 0, 5, DefaultUrgentConns},
+		{"option-over-dsn", dsn + "&pool_max_conns=5", 2, 0, 2, DefaultUrgentConns},
+		// pool_min_conns is for routine work: the urgent pool opens its
+		// connections only when first needed.
+		{"dsn-min-conns", dsn + "&pool_min_conns=4", 0, 0, DefaultMaxConns, DefaultUrgentConns},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			db, err := Open(context.Background(), tt.dsn, Options{Schema: newSchema(t, dsn), MaxConns: tt.max})
+			db, err := Open(context.Background(), tt.dsn, Options{Schema: newSchema(t, dsn), MaxConns: tt.max, UrgentConns: tt.urgent})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			if got := db.pool.Config().MaxConns; got != tt.want {
+			if got := db.pool.routine.Config().MaxConns; got != tt.want {
 				t.Errorf("MaxConns = %d, want %d", got, tt.want)
+			}
+			if got := db.pool.urgent.Config().MaxConns; got != tt.wantUrgent {
+				t.Errorf("urgent MaxConns = %d, want %d", got, tt.wantUrgent)
+			}
+			if got := db.pool.urgent.Config().MinConns; got != 0 {
+				t.Errorf("urgent MinConns = %d, want 0", got)
 			}
 		})
 	}
