@@ -2,7 +2,10 @@
 // revocation, raising a device's log level, or notification only. It acts
 // automatically on alerts whose profile opted in (alert.AutoMitigate), and
 // by hand when an operator asks (Mitigate). Every action is written to the
-// hash-chained audit trail and to the alert's list of mitigations.
+// hash-chained audit trail and to the alert's list of mitigations. A
+// quarantine or revocation, with those records, is containment: its
+// writes are marked store.Urgent, so a flood of routine writes cannot
+// delay them.
 package respond
 
 import (
@@ -74,6 +77,10 @@ const (
 	ActionRevoke             = "revoke"
 	ActionLogLevel           = "log-level"
 )
+
+// containment lists the actions that contain a device: their writes are
+// urgent (store.Urgent).
+var containment = map[string]bool{ActionQuarantine: true, ActionQuarantineRestrict: true, ActionRevoke: true}
 
 // ErrUnknownAction is returned for an action the responder does not know.
 var ErrUnknownAction = errors.New("unknown mitigation: use notify, quarantine, quarantine-restrict, revoke or log-level")
@@ -149,6 +156,12 @@ func (r *Responder) act(ctx context.Context, a alert.Alert, action, actor string
 		trigger = "auto"
 	}
 	reason := fmt.Sprintf("alert %s (%s)", a.ID, a.Rule)
+	if containment[action] {
+		// The audit entry and the alert's record of the mitigation go
+		// ahead of routine writes too, as the quarantine or revocation
+		// itself does (fleet marks it).
+		ctx = store.Urgent(ctx)
+	}
 	var err error
 	switch action {
 	case ActionNotify, "":

@@ -13,14 +13,14 @@ import (
 )
 
 // waitQueued returns a queued hook and a function that waits until n
-// writers wait at the gate.
+// writers in all have queued at the gate (since the hook was set).
 func waitQueued(t *testing.T) (func(int), func(n int)) {
 	var mu sync.Mutex
 	cond := sync.NewCond(&mu)
 	waiting := 0
-	hook := func(n int) {
+	hook := func(int) {
 		mu.Lock()
-		waiting = n
+		waiting++
 		cond.Broadcast()
 		mu.Unlock()
 	}
