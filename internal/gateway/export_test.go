@@ -1,5 +1,7 @@
 package gateway
 
+import "time"
+
 // ReadBufferHeld reports whether the live session clientID's broker-side
 // reader holds a read buffer; ok is false when there is no such session.
 func (g *Gateway) ReadBufferHeld(clientID string) (held, ok bool) {
@@ -46,3 +48,7 @@ func (g *Gateway) PeerCertificates(clientID string) (n int, ok bool) {
 	}
 	return len(fc.tls.ConnectionState().PeerCertificates), true
 }
+
+// SetParkLinger sets how long new sessions wait for a next packet before
+// they park (parkLinger by default). Call it before devices connect.
+func (g *Gateway) SetParkLinger(d time.Duration) { g.linger = d }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
+	"github.com/wardproject/ward/internal/mochi/packets"
 	"github.com/wardproject/ward/internal/tlsidle"
 )
 
@@ -83,6 +85,10 @@ type frameConn struct {
 	// either and WaitRead waits on the socket.
 	rec     *recordConn
 	drained bool
+	// linger is how long ParkRead waits for a next packet before it
+	// parks; lastType is the type of the last whole packet scanned.
+	linger   time.Duration
+	lastType byte
 
 	// onEnd, if set, runs once when the session is over (SessionEnded).
 	onEnd   func(err error)
@@ -91,7 +97,8 @@ type frameConn struct {
 
 // ParkRead implements mochi's ReadParker: when nothing is buffered at any
 // layer (this frame buffer, the TLS layer, recordConn) and nothing arrives
-// within parkLinger, the session parks on the listener's poller
+// within its linger (parkLinger; none after a PINGREQ, which a device
+// sends only when it has nothing else to send), the session parks on the listener's poller
 // (recordConn.park) and holds no goroutine until its socket is readable.
 // Before parking it releases the TLS connection's handshake leftovers
 // (tlsidle.Release): a parked session's ConnectionState has no peer
@@ -103,8 +110,10 @@ func (f *frameConn) ParkRead(resume func()) bool {
 	if f.rec == nil || !f.drained || f.rec.buffered() != 0 {
 		return false
 	}
-	if f.rec.linger(parkLinger) {
-		return false // the next packet came within parkLinger
+	// After a PINGREQ the device has said it is idle: park at once. After
+	// any other packet wait up to linger for the next one.
+	if f.lastType != packets.Pingreq && f.rec.linger(f.linger) {
+		return false // the next packet came within linger
 	}
 	// Idle: give back what crypto/tls keeps from the handshake (its
 	// grown input and handshake buffers, the parsed client certificate;
@@ -292,6 +301,7 @@ func (f *frameConn) scan(b []byte) (whole, need int, err error) {
 		if len(b)-i < total {
 			return i, total, nil
 		}
+		f.lastType = b[i] >> 4
 		i += total
 		done++
 	}

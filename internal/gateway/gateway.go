@@ -435,8 +435,11 @@ type Gateway struct {
 	opts Options
 	log  *slog.Logger
 	now  func() time.Time
-	tls  *tls.Config
-	m    *metrics
+	// linger is how long a session waits for its next packet before it
+	// parks (parkLinger; tests set it through export_test.go).
+	linger time.Duration
+	tls    *tls.Config
+	m      *metrics
 
 	mu      sync.RWMutex
 	devices map[string]*deviceState // guarded by mu
@@ -499,6 +502,7 @@ func New(opts Options) (*Gateway, error) {
 	}
 	opts.Limits.setDefaults()
 	g := &Gateway{
+		linger:  parkLinger,
 		opts:    opts,
 		log:     opts.Logger.With("component", "gateway"),
 		now:     opts.Now,

@@ -208,7 +208,7 @@ func (l *listener) session(raw net.Conn, pc *pendingConn, hc *handshaken, establ
 	l.setCloser(raw, hc.rec)
 	// Only onFirst refers to pc: frameConn drops it once run, so an
 	// admitted session does not keep its handshake-table entry.
-	fc := &frameConn{Conn: hc.tc, tls: hc.tc, rec: hc.rec, maxPacket: l.g.opts.Limits.MaxPacketBytes,
+	fc := &frameConn{Conn: hc.tc, tls: hc.tc, rec: hc.rec, maxPacket: l.g.opts.Limits.MaxPacketBytes, linger: l.g.linger,
 		onFirst:  func() { l.hs.release(pc) },
 		onRefuse: l.refused,
 	}

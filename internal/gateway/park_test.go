@@ -226,3 +226,26 @@ func TestParkedSessionsChurn(t *testing.T) {
 	// The last round (r = 7, 7 % 3 == 1) cut every device.
 	e.waitParked(t, 0)
 }
+
+// TestSessionParksAtOnceAfterPing: a device that pings has nothing else
+// to send, so its session parks as soon as the PINGRESP is out instead of
+// lingering for a next packet (idle CPU: the linger's timer and reads
+// were paid on every keep-alive of every idle device). The linger is set
+// to an hour here: only the ping can have parked the session.
+func TestSessionParksAtOnceAfterPing(t *testing.T) {
+	e := newEnv(t, activeDevices("dev-ping"), nil, gateway.Limits{})
+	e.gw.SetParkLinger(time.Hour)
+	cert := issue(t, e.ca, "dev-ping")
+	c := e.connectKeepalive(t, &cert, "dev-ping", 60)
+	for range 3 {
+		_ = c.SetDeadline(time.Now().Add(wait))
+		if _, err := c.Write([]byte{0xc0, 0}); err != nil {
+			t.Fatalf("PINGREQ: %v", err)
+		}
+		resp := make([]byte, 2)
+		if _, err := io.ReadFull(c, resp); err != nil || resp[0] != 0xd0 {
+			t.Fatalf("PINGRESP % x: %v", resp, err)
+		}
+		e.waitParked(t, 1)
+	}
+}
