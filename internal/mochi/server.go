@@ -170,7 +170,23 @@ type loop struct {
 	retainedExpiry *time.Ticker     // interval ticker for cleaning retained messages
 	willDelaySend  *time.Ticker     // interval ticker for sending Will Messages with a delay
 	willDelayed    *packets.Packets // activate LWT packets which will be sent after a delay
+
+	// Ward fork: the expiry sweeps walk every client, which at 10,000
+	// idle sessions was a fifth of the broker's idle CPU and grows with
+	// the fleet. They now walk only when something can be due:
+	// clientsDue is the earliest second an offline session can expire
+	// (lowered by noteOffline when a session is kept after its client
+	// goes; set by each walk), and the inflight sweep runs only while
+	// Info.Inflight counts held messages. Either walks at least every
+	// sweepBackstop seconds, which bounds how late anything a note missed
+	// expires. clientsWalked and inflightsWalked are the last walks' times.
+	clientsDue      atomic.Int64
+	clientsWalked   atomic.Int64
+	inflightsWalked atomic.Int64
 }
+
+// sweepBackstop is the longest, in seconds, an expiry sweep is skipped.
+const sweepBackstop = 10
 
 // ops contains server values which can be propagated to other structs.
 type ops struct {
@@ -400,13 +416,13 @@ func (s *Server) eventLoop() {
 		case <-s.loop.sysTopics.C:
 			s.publishSysTopics()
 		case <-s.loop.clientExpiry.C:
-			s.clearExpiredClients(time.Now().Unix())
+			s.sweepClients(time.Now().Unix())
 		case <-s.loop.retainedExpiry.C:
 			s.clearExpiredRetainedMessages(time.Now().Unix())
 		case <-s.loop.willDelaySend.C:
 			s.sendDelayedLWT(time.Now().Unix())
 		case <-s.loop.inflightExpiry.C:
-			s.clearExpiredInflights(time.Now().Unix())
+			s.sweepInflights(time.Now().Unix())
 		}
 	}
 }
@@ -560,6 +576,8 @@ func (s *Server) detachClient(cl *Client, listener string, err error) {
 		cl.ClearInflights()
 		s.UnsubscribeClient(cl)
 		s.Clients.Delete(cl.ID) // [MQTT-4.1.0-2] ![MQTT-3.1.2-23]
+	} else if !expire {
+		s.noteOffline(cl, time.Now().Unix())
 	}
 }
 
@@ -2082,6 +2100,7 @@ func (s *Server) loadClients(v []storage.Client) {
 			s.UnsubscribeClient(cl)
 		} else {
 			s.Clients.Add(cl)
+			s.noteOffline(cl, cl.StopTime())
 		}
 	}
 }
@@ -2105,20 +2124,58 @@ func (s *Server) loadRetained(v []storage.Message) {
 // clearExpiredClients deletes all clients which have been disconnected for longer
 // than their given expiry intervals.
 func (s *Server) clearExpiredClients(dt int64) {
+	due := s.loop.clientsDue.Load()
+	s.loop.clientsWalked.Store(dt)
+	next := int64(math.MaxInt64)
 	offline := s.Clients.Select(func(c *Client) bool { return c.StopTime() != 0 })
 	for _, client := range offline {
 		id := client.ID
-		disconnected := client.StopTime()
-
-		expire := s.Options.Capabilities.MaximumSessionExpiryInterval
-		if client.Properties.ProtocolVersion == 5 && client.Properties.Props.SessionExpiryIntervalFlag {
-			expire = client.Properties.Props.SessionExpiryInterval
-		}
-
-		if disconnected+int64(expire) < dt {
+		expires := client.StopTime() + s.sessionExpiry(client)
+		if expires < dt {
 			s.hooks.OnClientExpired(client)
 			s.Clients.Delete(id) // [MQTT-4.1.0-2]
+		} else {
+			next = min(next, expires+1)
 		}
+	}
+	// A note that came during the walk lowered clientsDue: keep it.
+	s.loop.clientsDue.CompareAndSwap(due, next)
+}
+
+// sessionExpiry is how long, in seconds, cl's session is kept after it
+// disconnects.
+func (s *Server) sessionExpiry(cl *Client) int64 {
+	if cl.Properties.ProtocolVersion == 5 && cl.Properties.Props.SessionExpiryIntervalFlag {
+		return int64(cl.Properties.Props.SessionExpiryInterval)
+	}
+	return int64(s.Options.Capabilities.MaximumSessionExpiryInterval)
+}
+
+// noteOffline tells the client sweep that cl's session stays after its
+// client went at unix time at: the sweep is due when it can expire.
+func (s *Server) noteOffline(cl *Client, at int64) {
+	due := at + s.sessionExpiry(cl) + 1
+	for {
+		cur := s.loop.clientsDue.Load()
+		if cur <= due || s.loop.clientsDue.CompareAndSwap(cur, due) {
+			return
+		}
+	}
+}
+
+// sweepClients is the client expiry tick: it walks the clients only when
+// an offline session can be due, or sweepBackstop after the last walk.
+func (s *Server) sweepClients(now int64) {
+	if now >= s.loop.clientsDue.Load() || now-s.loop.clientsWalked.Load() >= sweepBackstop {
+		s.clearExpiredClients(now)
+	}
+}
+
+// sweepInflights is the inflight expiry tick: it walks the clients only
+// while messages are held somewhere, or sweepBackstop after the last walk.
+func (s *Server) sweepInflights(now int64) {
+	if atomic.LoadInt64(&s.Info.Inflight) > 0 || now-s.loop.inflightsWalked.Load() >= sweepBackstop {
+		s.clearExpiredInflights(now)
 	}
 }
 
@@ -2141,6 +2198,7 @@ func (s *Server) clearExpiredRetainedMessages(now int64) {
 
 // clearExpiredInflights deletes any inflight messages which have expired.
 func (s *Server) clearExpiredInflights(now int64) {
+	s.loop.inflightsWalked.Store(now)
 	pending := s.Clients.Select(func(c *Client) bool { return c.State.Inflight.holding() })
 	for _, client := range pending {
 		if deleted := client.ClearExpiredInflights(now, s.Options.Capabilities.MaximumMessageExpiryInterval); len(deleted) > 0 {
