@@ -101,6 +101,11 @@ type Options struct {
 	// overview (a cluster's session directory); nil: Addresses, this
 	// node's sessions.
 	ConnectedCount func(ctx context.Context) (int, error)
+	// ConnectedAddresses, when set, maps every connected device to its
+	// sessions' addresses for GET /api/v1/network/devices (a cluster's
+	// session directory: the devices on every gateway node); nil:
+	// Addresses, this node's sessions.
+	ConnectedAddresses func(ctx context.Context) (map[string][]string, error)
 	// AuditVerifier enables GET /api/v1/audit-log/verify (nil: not mounted).
 	AuditVerifier AuditVerifier
 	// TUF serves the firmware repository under /tuf/ to devices holding a

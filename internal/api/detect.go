@@ -330,7 +330,15 @@ type Info struct {
 }
 
 func (s *Server) networkDevices(w http.ResponseWriter, r *http.Request) error {
-	addrs := s.opts.Addresses.DeviceAddresses()
+	var addrs map[string][]string
+	if s.opts.ConnectedAddresses != nil {
+		var err error
+		if addrs, err = s.opts.ConnectedAddresses(r.Context()); err != nil {
+			return err
+		}
+	} else {
+		addrs = s.opts.Addresses.DeviceAddresses()
+	}
 	vs, err := s.opts.Registry.List(r.Context())
 	if err != nil {
 		return err

@@ -291,7 +291,7 @@ var apiOperations = []apiOperation{
 	{pattern: "GET /api/v1/baselines", id: "getBaselines", tag: "detection", summary: "Learned baselines",
 		status: 200, resp: typeOf[BaselinesResponse]()},
 	{pattern: "GET /api/v1/network/devices", id: "networkDevices", tag: "detection", summary: "Connected devices' addresses",
-		desc: "The IP addresses of every connected device's live sessions, for the network sensor (ward ids --report).", status: 200, resp: typeOf[[]NetworkDevice]()},
+		desc: "The IP addresses of every connected device's live sessions (on a cluster: on any gateway node, from the session directory), for the network sensor (ward ids --report).", status: 200, resp: typeOf[[]NetworkDevice]()},
 	{pattern: "GET /api/v1/devices/{id}/metrics", id: "deviceMetrics", tag: "detection", summary: "A device's metric windows",
 		desc: "A device's stored metrics, one datapoint per closed window.", path: []apiParam{pDeviceID},
 		query: []apiParam{{name: "window", desc: "Window length: the detection window (1m) or 5 or 60 of them.", enum: []string{"1m", "5m", "1h"}, def: "1m"},

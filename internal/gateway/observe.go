@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 
 	"github.com/wardproject/ward/internal/pki"
@@ -105,6 +106,22 @@ func (g *Gateway) DeviceAddresses() map[string][]string {
 		}
 	}
 	return out
+}
+
+// Addresses returns the IP addresses the device's live sessions on this
+// gateway come from, sorted and without duplicates (a cluster's session
+// directory carries them to the API nodes).
+func (g *Gateway) Addresses(id string) []string {
+	var out []string
+	g.mu.RLock()
+	if ds := g.devices[id]; ds != nil {
+		for s := range ds.sessions {
+			out = append(out, remoteIP(s.remote))
+		}
+	}
+	g.mu.RUnlock()
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // MaxRetainedPerDevice bounds the retained messages one device may hold on

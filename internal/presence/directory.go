@@ -10,6 +10,7 @@ type Reader interface {
 	ConnectedCounts(ctx context.Context, ids []string, alive time.Time) (map[string]int, error)
 	ConnectedDevices(ctx context.Context, after string, limit int, alive time.Time) ([]string, error)
 	CountConnected(ctx context.Context, alive time.Time) (int, error)
+	ConnectedAddresses(ctx context.Context, alive time.Time) (map[string][]string, error)
 }
 
 // Directory answers which devices are connected anywhere in the cluster,
@@ -48,4 +49,10 @@ func (d *Directory) ConnectedIDs(ctx context.Context, after string, max int) ([]
 // Count returns how many devices are connected.
 func (d *Directory) Count(ctx context.Context) (int, error) {
 	return d.store.CountConnected(ctx, d.alive())
+}
+
+// Addresses returns the IP addresses of every connected device's sessions
+// on any node (the network sensor's map of hosts to devices).
+func (d *Directory) Addresses(ctx context.Context) (map[string][]string, error) {
+	return d.store.ConnectedAddresses(ctx, d.alive())
 }

@@ -3,8 +3,9 @@
 // device connected, and where": the API's device list and its connected
 // filter, the device detail and the overview count.
 //
-// On each gateway node a Reporter writes the node's session counts to the
-// store: the gateway tells it which devices changed (Changed, on every
+// On each gateway node a Reporter writes the node's session counts, and
+// the addresses those sessions come from (for the network sensor's map
+// of hosts to devices), to the store: the gateway tells it which devices changed (Changed, on every
 // connect and disconnect), and every Interval it reads those devices'
 // counts from the gateway and writes the changed ones in one batch with
 // the node's heartbeat; so a burst of connects costs a few transactions,

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
 
 	"github.com/wardproject/ward/internal/store"
@@ -20,8 +21,24 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // gateway is a node's session table, as the gateway keeps it.
 type gateway struct {
-	mu sync.Mutex
-	n  map[string]int
+	mu    sync.Mutex
+	n     map[string]int
+	addrs map[string][]string
+}
+
+func (g *gateway) setAddrs(id string, addrs ...string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.addrs == nil {
+		g.addrs = map[string][]string{}
+	}
+	g.addrs[id] = addrs
+}
+
+func (g *gateway) Addresses(id string) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.addrs[id])
 }
 
 func (g *gateway) set(id string, n int) {
@@ -86,8 +103,11 @@ func counts(t *testing.T, d *Directory, ids ...string) map[string]int {
 	return m
 }
 
-func TestBatchedWritesAndResync(t *testing.T) {
-	ctx := context.Background()
+// newNode returns one gateway node's reporter "a" on a fresh SQLite
+// store, its session table and a directory reading the store, on a clock
+// of their own.
+func newNode(t *testing.T) (*counted, *gateway, *Reporter, *Directory) {
+	t.Helper()
 	db := &counted{Store: wardtest.SQLite(t)}
 	clk := newClock()
 	gw := &gateway{}
@@ -95,7 +115,12 @@ func TestBatchedWritesAndResync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := NewDirectory(db, 0, clk.now)
+	return db, gw, r, NewDirectory(db, 0, clk.now)
+}
+
+func TestBatchedWritesAndResync(t *testing.T) {
+	ctx := context.Background()
+	db, gw, r, dir := newNode(t)
 	// A burst of 2,500 connects is written in three transactions (batches
 	// of store.MaxPresenceBatch), not 2,500.
 	var ids []string
@@ -130,16 +155,57 @@ func TestBatchedWritesAndResync(t *testing.T) {
 	}
 }
 
+// TestAddressesFollowSessions: the directory carries the addresses of a
+// node's sessions of each device, normalised and bounded; a device that
+// reconnects from another address with the same count is written again
+// (the count alone would not change), and its last session's end drops
+// them.
+func TestAddressesFollowSessions(t *testing.T) {
+	ctx := context.Background()
+	_, gw, r, dir := newNode(t)
+	addrs := func() map[string][]string {
+		t.Helper()
+		m, err := dir.Addresses(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	many := make([]string, 0, 40)
+	for i := range 40 {
+		many = append(many, fmt.Sprintf("198.51.100.%d", 100+i))
+	}
+	gw.set("d1", 1)
+	gw.setAddrs("d1", "192.0.2.1")
+	gw.set("d2", 40)
+	gw.setAddrs("d2", append(many, "not an address", "2001:DB8::1")...)
+	r.Changed("d1")
+	r.Changed("d2")
+	r.write(ctx)
+	got := addrs()
+	if d := cmp.Diff([]string{"192.0.2.1"}, got["d1"]); d != "" {
+		t.Errorf("d1 (-want +got):\n%s", d)
+	}
+	if n := len(got["d2"]); n != store.MaxPresenceAddrs || got["d2"][0] != "198.51.100.100" {
+		t.Errorf("d2's addresses: %v; want the first %d of its valid ones, sorted", got["d2"], store.MaxPresenceAddrs)
+	}
+	gw.setAddrs("d1", "192.0.2.77") // reconnected elsewhere: still one session
+	r.Changed("d1")
+	r.write(ctx)
+	if d := cmp.Diff([]string{"192.0.2.77"}, addrs()["d1"]); d != "" {
+		t.Errorf("d1 after reconnecting from another address (-want +got):\n%s", d)
+	}
+	gw.set("d1", 0)
+	r.Changed("d1")
+	r.write(ctx)
+	if a, ok := addrs()["d1"]; ok {
+		t.Errorf("d1 disconnected still has addresses %v", a)
+	}
+}
+
 func TestFailedWriteIsRetriedNotLost(t *testing.T) {
 	ctx := context.Background()
-	db := &counted{Store: wardtest.SQLite(t)}
-	clk := newClock()
-	gw := &gateway{}
-	r, err := NewReporter(ReporterOptions{Node: "a", Store: db, Sessions: gw, Now: clk.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := NewDirectory(db, 0, clk.now)
+	db, gw, r, dir := newNode(t)
 	db.failing.Store(true)
 	gw.set("d1", 1)
 	r.Changed("d1")

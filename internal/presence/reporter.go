@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +26,9 @@ type Sessions interface {
 	// ConnectedIDs returns the IDs after after of devices with a live
 	// session, in order, at most max.
 	ConnectedIDs(after string, max int) []string
+	// Addresses returns the IP addresses the device's live sessions on
+	// this node come from.
+	Addresses(id string) []string
 }
 
 // Writer is the part of store.Presence a Reporter writes with.
@@ -64,7 +69,13 @@ type Reporter struct {
 
 	// reported is what the store holds for this node; only Run's
 	// goroutine touches it.
-	reported map[string]int
+	reported map[string]held
+}
+
+// held is what the store holds for one device of this node.
+type held struct {
+	n     int
+	addrs string // the addresses, space-separated
 }
 
 // NewReporter checks opts and returns a Reporter; Run starts it.
@@ -90,7 +101,7 @@ func NewReporter(opts ReporterOptions) (*Reporter, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Reporter{opts: opts, dirty: map[string]struct{}{}, reported: map[string]int{}, wake: make(chan struct{}, 1),
+	return &Reporter{opts: opts, dirty: map[string]struct{}{}, reported: map[string]held{}, wake: make(chan struct{}, 1),
 		writes: promauto.With(opts.Metrics).NewCounterVec(prometheus.CounterOpts{
 			Name: "ward_presence_writes_total",
 			Help: "Batched writes of this gateway node's sessions and heartbeat to the cluster's session directory, by result (ok, error).",
@@ -171,8 +182,12 @@ func (r *Reporter) write(ctx context.Context) {
 	r.mu.Unlock()
 	var changes []store.DevicePresence
 	for _, id := range ids {
-		if n := r.opts.Sessions.Connected(id); n != r.reported[id] {
-			changes = append(changes, store.DevicePresence{DeviceID: id, Sessions: n})
+		c := store.DevicePresence{DeviceID: id, Sessions: r.opts.Sessions.Connected(id)}
+		if c.Sessions > 0 {
+			c.Addrs = addresses(r.opts.Sessions.Addresses(id))
+		}
+		if (held{c.Sessions, strings.Join(c.Addrs, " ")}) != r.reported[id] {
+			changes = append(changes, c)
 		}
 	}
 	now := r.opts.Now()
@@ -195,7 +210,7 @@ func (r *Reporter) write(ctx context.Context) {
 			if c.Sessions == 0 {
 				delete(r.reported, c.DeviceID)
 			} else {
-				r.reported[c.DeviceID] = c.Sessions
+				r.reported[c.DeviceID] = held{c.Sessions, strings.Join(c.Addrs, " ")}
 			}
 		}
 		changes = changes[len(batch):]
@@ -214,4 +229,19 @@ func (r *Reporter) leave(ctx context.Context) error {
 		r.opts.Logger.Warn("remove this node from the cluster's session directory", "node", r.opts.Node, "err", err)
 	}
 	return nil
+}
+
+// addresses returns the store's form of a device's addresses: each
+// parsed and printed by netip (what cannot be parsed is left out), sorted,
+// without duplicates, at most store.MaxPresenceAddrs.
+func addresses(in []string) []string {
+	var out []string
+	for _, a := range in {
+		if ip, err := netip.ParseAddr(a); err == nil {
+			out = append(out, ip.String())
+		}
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	return out[:min(len(out), store.MaxPresenceAddrs)]
 }

@@ -188,6 +188,16 @@ func (s *Server) connectedCount() func(ctx context.Context) (int, error) {
 	return presence.NewDirectory(s.db, 0, s.opts.Now).Count
 }
 
+// connectedAddresses maps, on a cluster, the devices connected to any
+// gateway node to their sessions' addresses (GET /api/v1/network/devices);
+// nil on a single node: the API reads the local gateway's.
+func (s *Server) connectedAddresses() func(ctx context.Context) (map[string][]string, error) {
+	if s.bus == nil {
+		return nil
+	}
+	return presence.NewDirectory(s.db, 0, s.opts.Now).Addresses
+}
+
 // rolloutsOnCluster sets, on a cluster, the rollout engine's bus and
 // session directory, and declares the leader's group on the inputs queue
 // (so that no input enqueued before a leader consumes is discarded). A

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/wardproject/ward/internal/api"
 	"github.com/wardproject/ward/internal/wardtest"
 )
 
@@ -81,4 +82,47 @@ func TestInfoMQTTPortByRole(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClusterNetworkDevices: GET /api/v1/network/devices on an API node
+// lists the devices connected to a gateway node with their addresses:
+// the network sensor (ward ids --report) asks the API node, which holds
+// no device session, and would otherwise map no host to a device and
+// report the whole fleet as unknown hosts. A device that disconnects
+// leaves the list.
+func TestClusterNetworkDevices(t *testing.T) {
+	clusterBus(t, "netdevices")
+	dirAPI, dirGW := t.TempDir(), t.TempDir()
+	t.Setenv("WARD_ROLE", "api")
+	apiNode := start(t, dirAPI)
+	shareCA(t, dirAPI, dirGW)
+	t.Setenv("WARD_ROLE", "gateway")
+	gw := start(t, dirGW)
+
+	cert := apiNode.enroll(t, "cam-1")
+	dev, err := gw.connect(&cert, "cam-1", apiNode.srv.CA().RootPool())
+	if err != nil {
+		t.Fatalf("gateway node refused a device enrolled through the API node: %v", err)
+	}
+	list := func() []api.NetworkDevice {
+		t.Helper()
+		var nds []api.NetworkDevice
+		if err := apiNode.api.Get(context.Background(), "/api/v1/network/devices", &nds); err != nil {
+			t.Fatal(err)
+		}
+		return nds
+	}
+	// The gateway writes its sessions to the directory every 2 s: poll
+	// (no event crosses the nodes to wait on).
+	want := []api.NetworkDevice{{Device: "cam-1", Model: "acme-th1", IPs: []string{"127.0.0.1"}}}
+	var got []api.NetworkDevice
+	until(t, 30*time.Second, "the API node to list cam-1 with its address", func() bool {
+		got = list()
+		return len(got) > 0
+	})
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("network devices on the API node (-want +got):\n%s", diff)
+	}
+	dev.Disconnect(0)
+	until(t, 30*time.Second, "the API node to drop cam-1 after it disconnected", func() bool { return len(list()) == 0 })
 }

@@ -521,7 +521,7 @@ func (s *Server) buildAPI(context.Context) (err error) {
 	o.Alerts, o.Mitigator, o.Detection, o.DetectStore = s.alerts, s.resp, s.engine, anchoredStore{s.db, s.anchor}
 	o.Addresses, o.Compliance, o.AuditVerifier, o.TUF = s.gw, s.comp, s.anchor, tufH
 	o.Devices, o.Rollouts, o.Firmware, o.Stream = s.reg, s.rollouts, s.site(), s.hub
-	o.ConnectedCount = s.connectedCount()
+	o.ConnectedCount, o.ConnectedAddresses = s.connectedCount(), s.connectedAddresses()
 	o.Metrics = promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
 	o.Ready, o.Problems, o.Logger, o.Registerer, o.Now = s.isReady.Load, s.problems, s.log, s.registry, s.opts.Now
 	if s.runsGateway() { // an API node of a cluster has no port to report

@@ -15,7 +15,15 @@ type DevicePresence struct {
 	// Since is when the node first reported a session of the device
 	// (kept while the count changes, reset once it has fallen to 0).
 	Since time.Time
+	// Addrs are the IP addresses the node's sessions of the device come
+	// from (at most MaxPresenceAddrs, each as netip.Addr prints it), for
+	// the network sensor's map of hosts to devices. A report replaces
+	// them with the count.
+	Addrs []string
 }
+
+// MaxPresenceAddrs bounds the addresses of one DevicePresence.
+const MaxPresenceAddrs = 16
 
 // MaxPresenceBatch bounds the changes of one ReportPresence call.
 const MaxPresenceBatch = 1000
@@ -33,8 +41,10 @@ type Presence interface {
 	// ReportPresence records, in one transaction, node's heartbeat at at
 	// and changes (at most MaxPresenceBatch): each sets the node's session
 	// count of a device (Node and Since of the change are ignored; 0
-	// deletes the row). A nil changes is a heartbeat alone. ErrInvalid for
-	// an empty node, an empty device ID, a negative count or too many.
+	// deletes the row) and its addresses. A nil changes is a heartbeat
+	// alone. ErrInvalid for an empty node, an empty device ID, a negative
+	// count, too many changes, or more than MaxPresenceAddrs addresses or
+	// one that is not an IP address.
 	ReportPresence(ctx context.Context, node string, at time.Time, changes []DevicePresence) error
 	// ConnectedCounts returns, for each of ids (at most
 	// MaxDeviceQueryIDs) with a session on a node heard from at or after
@@ -49,6 +59,12 @@ type Presence interface {
 	// CountConnected returns how many distinct devices have a session on a
 	// node heard from at or after alive.
 	CountConnected(ctx context.Context, alive time.Time) (int, error)
+	// ConnectedAddresses returns, for every device with a session on a
+	// node heard from at or after alive, the addresses of those sessions
+	// over all such nodes, sorted and without duplicates. Devices whose
+	// nodes reported no address are absent. It reads the whole directory
+	// (one row per device and node).
+	ConnectedAddresses(ctx context.Context, alive time.Time) (map[string][]string, error)
 	// ListPresence returns the rows of one device on the nodes heard from
 	// at or after alive, ordered by node: which node holds its sessions.
 	ListPresence(ctx context.Context, deviceID string, alive time.Time) ([]DevicePresence, error)

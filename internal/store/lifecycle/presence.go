@@ -3,6 +3,9 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/wardproject/ward/internal/store"
@@ -24,8 +27,9 @@ func ReportPresence(ctx context.Context, tx Tx, node string, at time.Time, chang
 		if c.Sessions == 0 {
 			_, err = tx.Exec(ctx, `DELETE FROM device_presence WHERE device_id = ? AND node = ?`, c.DeviceID, node)
 		} else {
-			_, err = tx.Exec(ctx, `INSERT INTO device_presence(device_id, node, sessions, since) VALUES(?, ?, ?, ?)
-				ON CONFLICT(device_id, node) DO UPDATE SET sessions = excluded.sessions`, c.DeviceID, node, c.Sessions, now)
+			_, err = tx.Exec(ctx, `INSERT INTO device_presence(device_id, node, sessions, since, addrs) VALUES(?, ?, ?, ?, ?)
+				ON CONFLICT(device_id, node) DO UPDATE SET sessions = excluded.sessions, addrs = excluded.addrs`,
+				c.DeviceID, node, c.Sessions, now, strings.Join(c.Addrs, " "))
 		}
 		if err != nil {
 			return fmt.Errorf("record sessions of device %s on node %s: %w", c.DeviceID, node, err)
@@ -46,6 +50,14 @@ func CheckPresence(node string, changes []store.DevicePresence) error {
 		if c.DeviceID == "" || c.Sessions < 0 {
 			return fmt.Errorf("report presence of node %s: device %q with %d sessions: %w", node, c.DeviceID, c.Sessions, store.ErrInvalid)
 		}
+		if len(c.Addrs) > store.MaxPresenceAddrs {
+			return fmt.Errorf("report presence of node %s: device %s with %d addresses, more than %d: %w", node, c.DeviceID, len(c.Addrs), store.MaxPresenceAddrs, store.ErrInvalid)
+		}
+		for _, a := range c.Addrs {
+			if ip, err := netip.ParseAddr(a); err != nil || ip.String() != a {
+				return fmt.Errorf("report presence of node %s: device %s: address %q is not an IP address as netip prints it: %w", node, c.DeviceID, a, store.ErrInvalid)
+			}
+		}
 	}
 	return nil
 }
@@ -61,7 +73,9 @@ const (
 	// CountConnectedSQL: alive.
 	CountConnectedSQL = `SELECT COUNT(DISTINCT p.device_id)` + presenceAlive
 	// ListPresenceSQL: alive, device.
-	ListPresenceSQL = `SELECT p.device_id, p.node, p.sessions, p.since` + presenceAlive + ` AND p.device_id = ? ORDER BY p.node`
+	ListPresenceSQL = `SELECT p.device_id, p.node, p.sessions, p.since, p.addrs` + presenceAlive + ` AND p.device_id = ? ORDER BY p.node`
+	// ConnectedAddressesSQL: alive.
+	ConnectedAddressesSQL = `SELECT p.device_id, p.addrs` + presenceAlive + ` AND p.addrs <> ''`
 	// ConnectedCountsSQL: alive, then the IDs of the list the backend appends.
 	ConnectedCountsSQL = `SELECT p.device_id, SUM(p.sessions)` + presenceAlive + ` AND p.device_id IN `
 	// ConnectedCountsGroup ends ConnectedCountsSQL after the IN list.
@@ -108,11 +122,15 @@ func ScanPresence(rows Rows) ([]store.DevicePresence, error) {
 	for rows.Next() {
 		var p store.DevicePresence
 		var since int64
-		if err := rows.Scan(&p.DeviceID, &p.Node, &p.Sessions, &since); err != nil {
+		var addrs string
+		if err := rows.Scan(&p.DeviceID, &p.Node, &p.Sessions, &since, &addrs); err != nil {
 			return nil, err
 		}
 		if since != 0 {
 			p.Since = time.Unix(0, since).UTC()
+		}
+		if addrs != "" {
+			p.Addrs = strings.Fields(addrs)
 		}
 		out = append(out, p)
 	}
@@ -129,6 +147,24 @@ func ScanConnectedCounts(rows Rows) (map[string]int, error) {
 			return nil, err
 		}
 		out[id] = int(n)
+	}
+	return out, rows.Err()
+}
+
+// ScanConnectedAddresses reads the rows of ConnectedAddressesSQL: each
+// device's addresses over its nodes, sorted, without duplicates.
+func ScanConnectedAddresses(rows Rows) (map[string][]string, error) {
+	out := map[string][]string{}
+	for rows.Next() {
+		var id, addrs string
+		if err := rows.Scan(&id, &addrs); err != nil {
+			return nil, err
+		}
+		out[id] = append(out[id], strings.Fields(addrs)...)
+	}
+	for id, as := range out {
+		slices.Sort(as)
+		out[id] = slices.Compact(as)
 	}
 	return out, rows.Err()
 }

@@ -594,6 +594,12 @@ func (s *Store) ConnectedDevices(ctx context.Context, a1 string, a2 int, a3 time
 	return s.next.ConnectedDevices(ctx, a1, a2, a3)
 }
 
+// ConnectedAddresses times Store.ConnectedAddresses.
+func (s *Store) ConnectedAddresses(ctx context.Context, a1 time.Time) (map[string][]string, error) {
+	defer s.observe("ConnectedAddresses", time.Now())
+	return s.next.ConnectedAddresses(ctx, a1)
+}
+
 // CountConnected times Store.CountConnected.
 func (s *Store) CountConnected(ctx context.Context, a1 time.Time) (int, error) {
 	defer s.observe("CountConnected", time.Now())

@@ -248,6 +248,9 @@ var migrations = []string{
 		PRIMARY KEY (device_id, node)
 	);
 	CREATE INDEX device_presence_node ON device_presence(node);`,
+	// 11: the addresses of each node's sessions of a device, for the
+	// network sensor's map of hosts to devices on any node.
+	`ALTER TABLE device_presence ADD COLUMN addrs text NOT NULL DEFAULT '';`,
 }
 
 // errNewerSchema is returned when the database was migrated by a newer

@@ -68,6 +68,21 @@ func (db *DB) CountConnected(ctx context.Context, alive time.Time) (int, error) 
 	return n, nil
 }
 
+// ConnectedAddresses returns the addresses of each device's sessions on
+// the live nodes.
+func (db *DB) ConnectedAddresses(ctx context.Context, alive time.Time) (map[string][]string, error) {
+	rows, err := db.pool.Query(ctx, numbered(lifecycle.ConnectedAddressesSQL), ts(alive))
+	if err != nil {
+		return nil, fmt.Errorf("list connected devices' addresses: %w", err)
+	}
+	defer rows.Close()
+	out, err := lifecycle.ScanConnectedAddresses(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list connected devices' addresses: %w", err)
+	}
+	return out, nil
+}
+
 // ListPresence returns where a device's sessions are.
 func (db *DB) ListPresence(ctx context.Context, deviceID string, alive time.Time) ([]store.DevicePresence, error) {
 	rows, err := db.pool.Query(ctx, numbered(lifecycle.ListPresenceSQL), ts(alive), deviceID)

@@ -21,7 +21,62 @@ func TestPresence(t *testing.T, open func(t *testing.T) store.Store) {
 		{"keyset-pages", testPresencePages},
 		{"refused-batch-changes-nothing", testPresenceRefused},
 		{"concurrent-nodes", testPresenceConcurrent},
+		{"addresses-over-live-nodes", testPresenceAddresses},
 	})
+}
+
+// manyAddrs returns n distinct IPv4 addresses.
+func manyAddrs(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("192.0.2.%d", i+1)
+	}
+	return out
+}
+
+// testPresenceAddresses: each device's addresses merge over the live
+// nodes, sorted and without duplicates; a report replaces a node's
+// addresses; the last session's end, a silent node and RemoveNode drop
+// them; ListPresence shows each node's.
+func testPresenceAddresses(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.ReportPresence(ctx, "a", t0, []store.DevicePresence{
+		{DeviceID: "d1", Sessions: 2, Addrs: []string{"192.0.2.9", "2001:db8::1"}},
+		{DeviceID: "d2", Sessions: 1, Addrs: []string{"192.0.2.2"}},
+		{DeviceID: "d3", Sessions: 1}, // no address known: absent
+	}))
+	must(s.ReportPresence(ctx, "b", t0, []store.DevicePresence{{DeviceID: "d1", Sessions: 1, Addrs: []string{"192.0.2.9", "10.0.0.1"}}}))
+	got, err := s.ConnectedAddresses(ctx, t0)
+	must(err)
+	want := map[string][]string{"d1": {"10.0.0.1", "192.0.2.9", "2001:db8::1"}, "d2": {"192.0.2.2"}}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("ConnectedAddresses (-want +got):\n%s", d)
+	}
+	rows, err := s.ListPresence(ctx, "d1", t0)
+	must(err)
+	if d := cmp.Diff([][]string{{"192.0.2.9", "2001:db8::1"}, {"192.0.2.9", "10.0.0.1"}}, [][]string{rows[0].Addrs, rows[1].Addrs}); len(rows) != 2 || d != "" {
+		t.Fatalf("ListPresence addresses of d1 (-want +got):\n%s", d)
+	}
+	// a's d1 moves to another address; d2's session ends; b goes silent.
+	must(s.ReportPresence(ctx, "a", t0.Add(30e9), []store.DevicePresence{
+		{DeviceID: "d1", Sessions: 1, Addrs: []string{"192.0.2.10"}}, pres("d2", 0)}))
+	got, err = s.ConnectedAddresses(ctx, t0.Add(15e9))
+	must(err)
+	if d := cmp.Diff(map[string][]string{"d1": {"192.0.2.10"}}, got); d != "" {
+		t.Fatalf("ConnectedAddresses after the changes, without silent b (-want +got):\n%s", d)
+	}
+	must(s.RemoveNode(ctx, "a"))
+	got, err = s.ConnectedAddresses(ctx, time.Time{})
+	must(err)
+	if d := cmp.Diff(map[string][]string{"d1": {"10.0.0.1", "192.0.2.9"}}, got); d != "" {
+		t.Fatalf("ConnectedAddresses after a left, b's rows kept (-want +got):\n%s", d)
+	}
 }
 
 func pres(id string, n int) store.DevicePresence {
@@ -183,10 +238,13 @@ func testPresenceRefused(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	for name, changes := range map[string][]store.DevicePresence{
-		"negative":   {pres("d2", 1), pres("d1", -1)},
-		"empty-id":   {pres("d2", 1), pres("", 1)},
-		"too-many":   make([]store.DevicePresence, store.MaxPresenceBatch+1),
-		"empty-node": nil,
+		"negative":        {pres("d2", 1), pres("d1", -1)},
+		"empty-id":        {pres("d2", 1), pres("", 1)},
+		"too-many":        make([]store.DevicePresence, store.MaxPresenceBatch+1),
+		"empty-node":      nil,
+		"not-an-ip":       {pres("d2", 1), {DeviceID: "d1", Sessions: 1, Addrs: []string{"192.0.2.1 x"}}},
+		"ip-unnormalised": {{DeviceID: "d1", Sessions: 1, Addrs: []string{"2001:DB8::1"}}},
+		"too-many-addrs":  {{DeviceID: "d1", Sessions: 1, Addrs: manyAddrs(store.MaxPresenceAddrs + 1)}},
 	} {
 		node := "a"
 		if name == "empty-node" {
