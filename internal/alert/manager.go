@@ -440,19 +440,31 @@ func (m *Manager) Get(ctx context.Context, id string) (Alert, error) {
 	return decode(rec)
 }
 
-// Filter selects alerts to list.
+// Filter selects alerts to list; zero fields match everything.
 type Filter struct {
 	Device string
 	Rule   string
 	States []State
-	Limit  int
+	// MinSeverity keeps the alerts of this severity or worse.
+	MinSeverity Severity
+	// Since keeps the alerts raised at or after it.
+	Since time.Time
+	Limit int
 }
 
-// List returns alerts, newest first.
+// List returns alerts, newest first. The store applies every filter, so
+// that Limit counts matching alerts only.
 func (m *Manager) List(ctx context.Context, f Filter) ([]Alert, error) {
-	sf := store.AlertFilter{DeviceID: f.Device, Rule: f.Rule, Limit: f.Limit}
+	sf := store.AlertFilter{DeviceID: f.Device, Rule: f.Rule, Since: f.Since, Limit: f.Limit}
 	for _, s := range f.States {
 		sf.States = append(sf.States, string(s))
+	}
+	if f.MinSeverity != "" {
+		for _, s := range []Severity{Low, Medium, High, Critical} {
+			if s.Rank() >= f.MinSeverity.Rank() {
+				sf.Severities = append(sf.Severities, string(s))
+			}
+		}
 	}
 	recs, err := m.opts.Store.ListAlerts(ctx, sf)
 	if err != nil {

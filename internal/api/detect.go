@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -148,6 +149,18 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) error {
 				return &Error{Status: http.StatusBadRequest, Public: "state must be open, acknowledged, cleared or active"}
 			}
 		}
+	}
+	if v := q.Get("severity"); v != "" {
+		if f.MinSeverity = alert.Severity(v); !f.MinSeverity.Valid() {
+			return &Error{Status: http.StatusBadRequest, Public: fmt.Sprintf("severity must be low, medium, high or critical (that severity or worse), not %q", v)}
+		}
+	}
+	if v := q.Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return &Error{Status: http.StatusBadRequest, Public: fmt.Sprintf("since must be an RFC 3339 time such as 2026-12-06T15:04:05Z, not %q", v)}
+		}
+		f.Since = t
 	}
 	f.Limit, _ = strconv.Atoi(q.Get("limit"))
 	if f.Limit <= 0 || f.Limit > 10000 {

@@ -20,10 +20,12 @@ type AlertRecord struct {
 
 // AlertFilter selects alerts; zero fields match everything.
 type AlertFilter struct {
-	DeviceID string
-	Rule     string
-	States   []string
-	Limit    int // default 1000
+	DeviceID   string
+	Rule       string
+	States     []string
+	Severities []string  // any of these
+	Since      time.Time // raised at or after
+	Limit      int       // default 1000
 }
 
 // MetricWindow is one device's metrics over one closed window.

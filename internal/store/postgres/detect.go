@@ -197,6 +197,14 @@ func (db *DB) ListAlerts(ctx context.Context, f store.AlertFilter) ([]store.Aler
 		args = append(args, f.States)
 		q += fmt.Sprintf(` AND state = ANY($%d::text[])`, len(args))
 	}
+	if len(f.Severities) > 0 {
+		args = append(args, f.Severities)
+		q += fmt.Sprintf(` AND severity = ANY($%d::text[])`, len(args))
+	}
+	if !f.Since.IsZero() {
+		args = append(args, ts(f.Since))
+		q += fmt.Sprintf(` AND raised_at >= $%d`, len(args))
+	}
 	q += ` ORDER BY raised_at DESC, id LIMIT $1`
 	rows, err := db.pool.Query(ctx, q, args...)
 	out, err := collect(rows, err, scanAlert)

@@ -189,6 +189,16 @@ func (db *DB) ListAlerts(ctx context.Context, f store.AlertFilter) ([]store.Aler
 			args = append(args, s)
 		}
 	}
+	if len(f.Severities) > 0 {
+		q += ` AND severity IN (?` + strings.Repeat(",?", len(f.Severities)-1) + `)`
+		for _, s := range f.Severities {
+			args = append(args, s)
+		}
+	}
+	if !f.Since.IsZero() {
+		q += ` AND raised_at >= ?`
+		args = append(args, ts(f.Since))
+	}
 	if f.Limit <= 0 {
 		f.Limit = 1000
 	}

@@ -148,6 +148,32 @@ func testAlertRecords(t *testing.T, s store.Store) {
 		{store.AlertFilter{States: []string{"open", "acknowledged"}}, []string{"a", "c"}},
 		{store.AlertFilter{DeviceID: "d2", States: []string{"open"}}, nil},
 		{store.AlertFilter{Limit: 2}, []string{"a", "b"}},
+		{store.AlertFilter{Severities: []string{"high", "critical"}}, []string{"a", "c"}},
+		{store.AlertFilter{Severities: []string{"low"}, States: []string{"resolved"}}, []string{"b"}},
+	} {
+		rs, err := s.ListAlerts(ctx, tt.f)
+		ids := keysOf(rs, func(r store.AlertRecord) string { return r.ID })
+		if err != nil || !cmp.Equal(ids, tt.want) {
+			t.Errorf("ListAlerts(%+v) = %v, %v; want %v", tt.f, ids, err, tt.want)
+		}
+	}
+	// Since: raised at or after, to the millisecond; it combines with
+	// the other filters and the limit applies after it.
+	d := store.AlertRecord{ID: "d", DeviceID: "d3", Rule: "rate", State: "open", Severity: "medium",
+		RaisedAt: t0.Add(time.Hour + time.Millisecond), UpdatedAt: t0, JSON: []byte(`{}`)}
+	if err := s.PutAlert(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		f    store.AlertFilter
+		want []string
+	}{
+		{store.AlertFilter{Since: t0.Add(time.Hour + time.Millisecond)}, []string{"d"}},
+		{store.AlertFilter{Since: t0.Add(time.Hour + 2*time.Millisecond)}, nil},
+		{store.AlertFilter{Since: t0}, []string{"d", "a", "b", "c"}},
+		{store.AlertFilter{Since: t0, Limit: 1}, []string{"d"}},
+		{store.AlertFilter{Since: t0.Add(time.Millisecond), Severities: []string{"high", "critical"}}, nil},
+		{store.AlertFilter{Since: t0.Add(-time.Hour), Severities: []string{"high"}, DeviceID: "d1"}, []string{"c"}},
 	} {
 		rs, err := s.ListAlerts(ctx, tt.f)
 		ids := keysOf(rs, func(r store.AlertRecord) string { return r.ID })

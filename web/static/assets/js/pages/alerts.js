@@ -1,5 +1,6 @@
-// Alert triage: GET /api/v1/alerts filtered by state, rule and device on
-// the server, by severity and time in the browser; select many, then
+// Alert triage: GET /api/v1/alerts filtered by state, severity, rule,
+// device and time on the server (so that the limit counts matching
+// alerts, not the newest of every kind); select many, then
 // acknowledge or clear them (operator), one POST per alert, each its own
 // audited action. Live: a new or changed alert reloads the table and is
 // highlighted.
@@ -58,6 +59,8 @@ export async function render(main, ctx) {
     if (state.value) p.set('state', state.value);
     if (rule.value.trim()) p.set('rule', rule.value.trim());
     if (device.value.trim()) p.set('device', device.value.trim());
+    if (severity.value) p.set('severity', severity.value);
+    if (SINCE[since.value]) p.set('since', new Date(Date.now() - SINCE[since.value] * 1000).toISOString());
     let list;
     try {
       list = (await api.get(`/api/v1/alerts?${p}`)) || [];
@@ -65,9 +68,7 @@ export async function render(main, ctx) {
       if (e.status !== 401) results.replaceChildren(errorBox(e));
       return;
     }
-    const min = {critical: 4, high: 3, medium: 2, low: 1}[severity.value] || 0;
-    const after = SINCE[since.value] ? Date.now() - SINCE[since.value] * 1000 : 0;
-    shown = list.filter((a) => rank(a.severity) >= min && Date.parse(a.raised_at) >= after);
+    shown = list;
     const fresh = new Set(known ? shown.filter((a) => known.get(a.id) !== a.updated_at).map((a) => a.id) : []);
     known = new Map(list.map((a) => [a.id, a.updated_at]));
     sync();
@@ -122,4 +123,3 @@ export async function render(main, ctx) {
   return refresh.cancel;
 }
 
-function rank(s) { return {critical: 4, high: 3, medium: 2, low: 1}[s] || 0; }
