@@ -13,6 +13,22 @@ type Observer interface {
 	Observe(e gwevent.Event)
 }
 
+// PublishHolder is an Observer that may be unable to take a device's
+// QoS 1/2 publish: the rollout engine, whose bounded queue may be full
+// (the bus unreachable). The gateway asks it before acknowledging such a
+// publish, instead of calling Observe: false refuses the publish to the
+// device (MQTT 5: PUBACK/PUBREC 0x97; 3.1.1: the connection closed
+// without acknowledgement, so the client resends it after reconnecting),
+// the same refusal as for an offline session that cannot hold it. A QoS
+// 0 publish, which cannot be refused, goes to Observe as before.
+type PublishHolder interface {
+	Observer
+	// HoldPublish observes e, a device's QoS 1/2 publish not yet
+	// acknowledged, and reports whether it took it; it must not block
+	// or retain Event.Payload.
+	HoldPublish(e gwevent.Event) bool
+}
+
 // record reports one event, with one call: it counts it in the gateway's
 // metrics, hands it to the Observer and, for the stored kinds
 // (gwevent.Kind.Stored), records it as a device event for ds (nil: not
@@ -21,11 +37,17 @@ type Observer interface {
 // ward_gateway_events_dropped_total) and a limit event is stored at most
 // once per limit and Limits.RateWindow. A zero e.Time is now.
 func (g *Gateway) record(ds *deviceState, e gwevent.Event) {
+	g.recordObserved(ds, e, g.opts.Observer != nil && observed(ds, &e))
+}
+
+// recordObserved is record, handing e to the Observer only when observe
+// is set (a held publish has been observed by HoldPublish).
+func (g *Gateway) recordObserved(ds *deviceState, e gwevent.Event, observe bool) {
 	if e.Time.IsZero() {
 		e.Time = g.now()
 	}
 	g.m.count(&e)
-	if g.opts.Observer != nil && observed(ds, &e) {
+	if observe {
 		g.opts.Observer.Observe(e)
 	}
 	if e.Kind.Stored() {

@@ -120,6 +120,9 @@
 // the publisher's (rate-limited). An attacker flooding a topic that feeds
 // an offline session therefore fills at most that session's bound, and
 // legitimate publishers to it are refused, never acknowledged and dropped.
+// A device's QoS 1/2 publish that the Observer cannot hold (a
+// PublishHolder whose queue is full: the rollout engine's, for a status
+// report) is refused the same way, with publish-refused reason not-held.
 //
 // # Before admission: a flood cannot close the gateway
 //

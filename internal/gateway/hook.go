@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"time"
@@ -131,6 +132,8 @@ func dropReason(why error, def string) string {
 		return gwevent.DropReasonTakenOver
 	case errors.Is(why, packets.ErrPacketTooLarge):
 		return gwevent.DropReasonTooLarge
+	case errors.Is(why, mqtt.ErrPublishNotHeld):
+		return gwevent.DropReasonNotHeld
 	}
 	return def
 }
@@ -139,7 +142,8 @@ func dropReason(why error, def string) string {
 // of acknowledging because sub's session could not hold it: a limit event
 // delivery-refused on the subscriber's device (counted in
 // ward_gateway_delivery_refused_total) and publish-refused on the
-// publisher's.
+// publisher's. With sub nil the Observer could not hold it
+// (PublishHolder): publish-refused with reason not-held alone.
 func (h *hook) OnPublishRefused(cl *mqtt.Client, pk packets.Packet, sub *mqtt.Client, why error) {
 	reason := dropReason(why, gwevent.DropReasonOfflineQueue)
 	qos := pk.FixedHeader.Qos
@@ -538,9 +542,20 @@ func (g *Gateway) publish(s *session, pk packets.Packet) (packets.Packet, error)
 	if _, ok := g.verbose.Load(ds.id); ok {
 		g.log.Info("device publish", "device_id", ds.id, "client_id", s.clientID, "topic", truncate(pk.TopicName, 256), "bytes", size, "qos", pk.FixedHeader.Qos)
 	}
-	g.record(ds, gwevent.Event{Kind: gwevent.Published, Device: ds.id, ClientID: s.clientID, Topic: pk.TopicName, Bytes: size, Payload: pk.Payload, Time: now})
+	e := gwevent.Event{Kind: gwevent.Published, Device: ds.id, ClientID: s.clientID, Topic: pk.TopicName, Bytes: size, Payload: pk.Payload, Time: now}
+	if h, ok := g.opts.Observer.(PublishHolder); ok && pk.FixedHeader.Qos > 0 {
+		if !h.HoldPublish(e) {
+			return pk, errNotHeld // refused by mochi, see PublishHolder
+		}
+		g.recordObserved(ds, e, false)
+		return pk, nil
+	}
+	g.record(ds, e)
 	return pk, nil
 }
+
+// errNotHeld refuses a QoS 1/2 publish the Observer could not take.
+var errNotHeld = fmt.Errorf("%w: an observer's queue is full", mqtt.ErrPublishNotHeld)
 
 // deliveryDropped records a message the broker dropped for a session of
 // ds (nil: an unknown device): a limit event "delivery-dropped", counted

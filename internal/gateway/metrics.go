@@ -60,7 +60,10 @@ func (m *metrics) count(e *gwevent.Event) {
 			m.delivRefused.WithLabelValues(gwevent.QoSName(e.QoS), e.Reason).Inc()
 			return
 		case gwevent.LimitPublishRefused:
-			return // counted on the subscriber's side
+			if e.Reason == gwevent.DropReasonNotHeld { // no subscriber's side
+				m.delivRefused.WithLabelValues(gwevent.QoSName(e.QoS), e.Reason).Inc()
+			}
+			return // else counted on the subscriber's side
 		}
 		m.limitHits.WithLabelValues(e.LimitName).Inc()
 	}
@@ -115,7 +118,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"qos", "reason"}),
 		delivRefused: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "ward_gateway_delivery_refused_total",
-			Help: "QoS 1/2 publishes refused to their publisher instead of acknowledged (MQTT 5: PUBACK/PUBREC 0x97; 3.1.1: connection closed without acknowledgement) because a subscriber's session could not hold them, by QoS and reason (offline-queue-full, packet-ids, taken-over); the subscriber's device gets a limit event delivery-refused, the publisher's publish-refused.",
+			Help: "QoS 1/2 publishes refused to their publisher instead of acknowledged (MQTT 5: PUBACK/PUBREC 0x97; 3.1.1: connection closed without acknowledgement) because a subscriber's session could not hold them, or the rollout engine could not (not-held), by QoS and reason (offline-queue-full, packet-ids, taken-over, not-held); the subscriber's device gets a limit event delivery-refused, the publisher's publish-refused.",
 		}, []string{"qos", "reason"}),
 		eventsDropped: f.NewCounter(prometheus.CounterOpts{
 			Name: "ward_gateway_events_dropped_total",

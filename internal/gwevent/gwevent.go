@@ -172,6 +172,10 @@ const (
 	// DropReasonNotAuthorized: QoS 1/2 held for a session whose device's
 	// policy no longer allows the topic.
 	DropReasonNotAuthorized = "not-authorized"
+	// DropReasonNotHeld: a device's QoS 1/2 publish that a Ward consumer
+	// (the rollout engine, gateway.PublishHolder) could neither pass on
+	// nor hold: refused to the publisher (limit event publish-refused).
+	DropReasonNotHeld = "not-held"
 )
 
 // QoSName names an MQTT QoS level as a label and detail value: "0", "1"

@@ -100,7 +100,7 @@ type Hook interface {
 	OnPublish(cl *Client, pk packets.Packet) (packets.Packet, error)
 	OnPublished(cl *Client, pk packets.Packet)
 	OnPublishDropped(cl *Client, pk packets.Packet, reason error)              // Ward fork: reason is one of the ErrDelivery* errors or an encoding error
-	OnPublishRefused(cl *Client, pk packets.Packet, sub *Client, reason error) // Ward fork: cl's QoS 1/2 publish was refused, not acknowledged, because sub's session could not hold it
+	OnPublishRefused(cl *Client, pk packets.Packet, sub *Client, reason error) // Ward fork: cl's QoS 1/2 publish was refused, not acknowledged, because sub's session could not hold it (sub nil: a hook could not, ErrPublishNotHeld)
 	OnRetainMessage(cl *Client, pk packets.Packet, r int64)
 	OnRetainPublished(cl *Client, pk packets.Packet)
 	OnQosPublish(cl *Client, pk packets.Packet, sent int64, resends int)
@@ -407,7 +407,7 @@ func (h *Hooks) OnPublish(cl *Client, pk packets.Packet) (pkx packets.Packet, er
 						"hook", hook.ID(),
 						"packet", pkx)
 					return pk, err
-				} else if errors.Is(err, packets.CodeSuccessIgnore) {
+				} else if errors.Is(err, packets.CodeSuccessIgnore) || errors.Is(err, ErrPublishNotHeld) {
 					return pk, err
 				}
 				h.Log.Error("publish packet error",
@@ -446,7 +446,9 @@ func (h *Hooks) OnPublishDropped(cl *Client, pk packets.Packet, reason error) {
 // instead of acknowledged (MQTT 5: PUBACK or PUBREC 0x97 Quota exceeded;
 // 3.1.1: the connection closed without an acknowledgement) because the
 // session of sub (a subscriber) could not hold it; reason says why
-// (ErrDeliveryOfflineFull, ErrDeliveryPacketIDs).
+// (ErrDeliveryOfflineFull, ErrDeliveryPacketIDs). Ward fork: sub is nil
+// when an OnPublish hook could not hold it (reason wraps
+// ErrPublishNotHeld).
 func (h *Hooks) OnPublishRefused(cl *Client, pk packets.Packet, sub *Client, reason error) {
 	for _, hook := range h.GetAll() {
 		if hook.Provides(OnPublishRefused) {

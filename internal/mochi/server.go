@@ -1006,6 +1006,10 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 		return nil
 	} else if errors.Is(err, packets.CodeSuccessIgnore) {
 		pk.Ignore = true
+	} else if errors.Is(err, ErrPublishNotHeld) && pk.FixedHeader.Qos > 0 && !cl.Net.Inline {
+		// Ward fork: a hook could not take the message (see
+		// ErrPublishNotHeld): refused like a publish no session can hold.
+		return s.refusePublish(cl, pk, &delivery{refusedWhy: err})
 	} else if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 && errors.As(err, new(packets.Code)) {
 		err = cl.WritePacket(s.buildAck(pk.PacketID, packets.Puback, 0, pk.Properties, err.(packets.Code)))
 		if err != nil {
@@ -1122,9 +1126,18 @@ func (s *Server) writeAck(cl *Client, qos byte, ack packets.Packet) error {
 // (3.1.1 has no negative acknowledgement) and an inline Publish returns.
 var ErrPublishRefused = packets.Code{Code: packets.ErrQuotaExceeded.Code, Reason: "quota exceeded: a subscriber's session cannot hold the message"}
 
+// ErrPublishNotHeld (Ward fork), returned by an OnPublish hook for a
+// client's QoS 1/2 publish (possibly wrapped, giving the hook's reason),
+// means the hook can neither pass the message on nor hold it for later:
+// the publish is refused exactly as one a subscriber's session cannot
+// hold (refusePublish), with OnPublishRefused called with no subscriber
+// and the hook's error as the reason. Returned for a QoS 0 publish it
+// is an ordinary hook error.
+var ErrPublishNotHeld = errors.New("a hook cannot hold the message")
+
 // refusePublish refuses cl's QoS 1/2 publish pk instead of acknowledging
-// it, because the session of d.refusedBy could not hold it
-// (OnPublishRefused): MQTT 5 gets PUBACK (PUBREC) 0x97 Quota exceeded and
+// it, because the session of d.refusedBy could not hold it, or a hook
+// could not (ErrPublishNotHeld, d.refusedBy nil) (OnPublishRefused): MQTT 5 gets PUBACK (PUBREC) 0x97 Quota exceeded and
 // may send it again later as a new message. MQTT 3.1.1 has no negative
 // acknowledgement and an unacknowledged message is resent only when the
 // client reconnects, so the connection is closed without one (the
@@ -1133,7 +1146,11 @@ var ErrPublishRefused = packets.Code{Code: packets.ErrQuotaExceeded.Code, Reason
 // reconnects. An inline publish returns ErrPublishRefused.
 func (s *Server) refusePublish(cl *Client, pk packets.Packet, d *delivery) error {
 	s.hooks.OnPublishRefused(cl, pk, d.refusedBy, d.refusedWhy)
-	s.Log.Debug("publish refused", "error", d.refusedWhy, "client", cl.ID, "subscriber", d.refusedBy.ID, "topic", pk.TopicName)
+	sub := ""
+	if d.refusedBy != nil {
+		sub = d.refusedBy.ID
+	}
+	s.Log.Debug("publish refused", "error", d.refusedWhy, "client", cl.ID, "subscriber", sub, "topic", pk.TopicName)
 	if cl.Net.Inline || cl.Properties.ProtocolVersion < 5 {
 		return ErrPublishRefused
 	}
