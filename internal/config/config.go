@@ -319,7 +319,7 @@ var settings = []setting{
 	{key: "log.format", def: "text", usage: "log format: text or json", ptr: func(c *Config) any { return &c.LogFormat }},
 	{key: "pprof_addr", usage: "opt-in listener for Go's runtime profiles (/debug/pprof/heap, goroutine, profile) on a loopback address such as 127.0.0.1:6060; no authentication, so any other address is refused; off when empty", ptr: func(c *Config) any { return &c.PprofAddr }},
 	{key: "role", def: RoleAll, usage: "which parts this node runs: all (default), gateway (MQTT), detector (detection workers) or api (HTTPS API, EST, console and scheduled work); roles other than all need store.postgres_dsn and bus.nats_url", ptr: func(c *Config) any { return &c.Role }},
-	{key: "shutdown_grace", kind: kDuration, def: "10s", usage: "how long in-flight requests may finish on shutdown", ptr: func(c *Config) any { return &c.ShutdownGrace }},
+	{key: "shutdown_grace", kind: kDuration, def: "10s", usage: "how long in-flight requests may finish, and a cluster node may hand the rollout inputs it holds to the bus, on shutdown", ptr: func(c *Config) any { return &c.ShutdownGrace }},
 	{key: "pki.ca_cert", usage: "operator-supplied issuing CA certificate (PEM, chain to the root may follow)", ptr: func(c *Config) any { return &c.PKI.CACert }, flag: "ca-cert"},
 	{key: "pki.ca_key", usage: "operator-supplied issuing CA private key (PEM, mode 0600)", ptr: func(c *Config) any { return &c.PKI.CAKey }, flag: "ca-key"},
 	{key: "pki.key_passphrase_file", usage: "file holding the passphrase that encrypts CA keys at rest (or set WARD_CA_PASSPHRASE)", ptr: func(c *Config) any { return &c.PKI.KeyPassphraseFile }, flag: "ca-passphrase-file"},

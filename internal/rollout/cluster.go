@@ -26,11 +26,21 @@ import (
 // and put it on a bounded queue in memory, which Forward hands to the bus
 // in order. When the bus refuses (NATS down), Forward offers the same
 // input again every ForwardRetry, and the queue holds up to QueueSize
-// inputs meanwhile; past it new inputs are dropped and counted
-// (ward_rollout_dropped_total). A dropped report is recovered by the
-// device's next report, a dropped subscription by its next connection.
-// Inputs still queued when the node stops are lost the same way (and
-// logged).
+// inputs meanwhile. Past it, a device's QoS 1/2 status report is refused
+// to the device instead of acknowledged (HoldPublish: MQTT 5 PUBACK 0x97,
+// 3.1.1 the connection closed unacknowledged, so the device sends it
+// again; ward_rollout_reports_refused_total): a report is never
+// acknowledged and lost. Connections, subscriptions, alerts and QoS 0
+// reports past the bound are dropped and counted
+// (ward_rollout_dropped_total): a dropped subscription is recovered by
+// the device's next connection, a dropped connection by the session
+// directory (the bricked gate asks it too, for a device still
+// connected), a QoS 0 report by its next report; a dropped alert is
+// not recovered (the halt gate misses it), which only a full queue on
+// the node that raised it can cause. When the node stops, Forward hands
+// what it still holds to the bus within StopTimeout (ward serve: its
+// shutdown_grace) and logs how many inputs it handed and how many were
+// left; those are lost the same way.
 //
 // A node forwards device observations only while a rollout may be live
 // (running, paused or halted): with none, which is most of the time, the
@@ -49,9 +59,16 @@ import (
 // Orders fan out on OrdersSubject: every gateway node publishes them to
 // the device's order topic (DeliverOrders), so the order reaches the
 // device on whichever node holds its session. Fan-out is at most once: a
-// gateway node cut off from NATS misses it, exactly as a single node's
-// failed publish; the device stays ordered and pending, and gets the
-// order again when it next subscribes to its order topic, on any node.
+// gateway node cut off from NATS misses what is published meanwhile (an
+// order published while all of NATS is down never leaves its node). So a
+// gateway node, each time its bus connection comes back, re-reads from
+// the store the orders of running rollouts still pending (ordered, not
+// answered) and publishes again those of the devices connected to it
+// (Redeliver): they get the order without reconnecting. The device's
+// side is idempotent: an order it is carrying out is answered
+// "downloading", one it has installed "installed", with no second
+// install (agent.Orders). A device that was not connected then gets its
+// order when it next subscribes to its order topic, on any node.
 // The bricked gate asks the session directory (Options.Sessions) whether
 // a device is connected anywhere.
 
@@ -67,17 +84,27 @@ type OrderPublisher interface {
 	PublishOrder(deviceID string, payload []byte) error
 }
 
-// forward queues an input for the bus; it never blocks.
+// forward queues an input for the bus, or drops and counts it when the
+// queue is full; it never blocks.
 func (e *Engine) forward(in Input) {
+	if !e.tryForward(in) {
+		e.mDropped.Inc()
+	}
+}
+
+// tryForward queues an input for the bus and reports whether the queue
+// had room; it never blocks.
+func (e *Engine) tryForward(in Input) bool {
 	b, err := json.Marshal(in)
 	if err != nil {
-		return // an Input always marshals
+		return true // an Input always marshals
 	}
 	select {
 	case e.fwd <- b:
 		e.mForwarding.Inc()
+		return true
 	default:
-		e.mDropped.Inc()
+		return false
 	}
 }
 
@@ -91,15 +118,10 @@ func (e *Engine) Forward(ctx context.Context) error {
 	e.checkLive(ctx)
 	check := time.NewTicker(e.opts.LiveCheck)
 	defer check.Stop()
-	held := 0 // the input being offered, if any
-	defer func() {
-		if n := len(e.fwd) + held; n > 0 {
-			e.log.Error("stopping with rollout inputs the bus did not take: they are lost (devices' next reports and connections recover them)", "inputs", n)
-		}
-	}()
+	var b []byte // the input being offered, if any
+	defer func() { e.drain(b) }()
 	failing := false
 	for {
-		var b []byte
 		select {
 		case <-ctx.Done():
 			return nil
@@ -108,7 +130,6 @@ func (e *Engine) Forward(ctx context.Context) error {
 			continue
 		case b = <-e.fwd:
 		}
-		held = 1
 		for err := e.enqueue1(ctx, b); err != nil; err = e.enqueue1(ctx, b) {
 			if ctx.Err() != nil {
 				return nil
@@ -124,12 +145,46 @@ func (e *Engine) Forward(ctx context.Context) error {
 			case <-time.After(e.opts.ForwardRetry):
 			}
 		}
-		held = 0
+		b = nil
 		e.mForwarding.Dec()
 		if failing {
 			e.log.Info("the bus takes rollout inputs again", "queued", len(e.fwd))
 			failing = false
 		}
+	}
+}
+
+// drain hands the inputs this node still holds when Forward stops (b,
+// the one being offered, if any, then the queue, in order) to the bus
+// within StopTimeout, and logs how many it handed and how many were left:
+// those are lost (see above).
+func (e *Engine) drain(b []byte) {
+	if b == nil && len(e.fwd) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), e.opts.StopTimeout)
+	defer cancel()
+	handed := 0
+	for {
+		if b == nil {
+			select {
+			case b = <-e.fwd:
+			default:
+			}
+		}
+		if b == nil {
+			e.log.Info("stopping: handed the rollout inputs held here to the bus", "inputs", handed)
+			return
+		}
+		if err := e.opts.Bus.Enqueue(ctx, InputsQueue, b); err != nil {
+			left := len(e.fwd) + 1
+			e.log.Error("stopping with rollout inputs the bus did not take: they are lost (devices' next reports and connections recover them)",
+				"handed", handed, "left", left, "within", e.opts.StopTimeout, "err", err)
+			return
+		}
+		b = nil
+		handed++
+		e.mForwarding.Dec()
 	}
 }
 
@@ -247,4 +302,51 @@ func (e *Engine) DeliverOrders(gw OrderPublisher) (bus.Subscription, error) {
 		return nil, fmt.Errorf("subscribe to rollout orders: %w", err)
 	}
 	return sub, nil
+}
+
+// Redeliver publishes again, through gw, the order of every running
+// rollout to each device connected to gw that is still pending in a
+// started wave and was ordered: what a gateway node cut off from the bus
+// may have missed. A gateway node of a cluster calls it after each
+// reconnection of its bus; it reads the store only, and returns how many
+// orders it published.
+func (e *Engine) Redeliver(ctx context.Context, gw Gateway) (int, error) {
+	rs, err := e.opts.Store.ListRollouts(ctx, store.RolloutFilter{Statuses: []store.RolloutStatus{store.RolloutRunning}, Limit: 1000})
+	if err != nil {
+		return 0, fmt.Errorf("redeliver rollout orders: %w", err)
+	}
+	n := 0
+	for _, r := range rs {
+		order, err := orderOf(r)
+		if err != nil {
+			return n, err
+		}
+		waves := make([]int, r.Wave+1)
+		for i := range waves {
+			waves[i] = i
+		}
+		f := store.RolloutDeviceFilter{RolloutID: r.ID, Waves: waves, States: []store.RolloutDeviceState{store.DevicePending}, Limit: 1000}
+		for {
+			page, err := e.opts.Store.ListRolloutDevices(ctx, f)
+			if err != nil {
+				return n, fmt.Errorf("redeliver the orders of rollout %s: %w", r.ID, err)
+			}
+			for _, d := range page {
+				if d.OrderedAt.IsZero() || gw.Connected(d.DeviceID) == 0 {
+					continue
+				}
+				e.live.Store(true) // before the publish, as in DeliverOrders
+				if err := gw.PublishOrder(d.DeviceID, order); err != nil {
+					e.log.Warn("publish update order again", "rollout", r.ID, "device_id", d.DeviceID, "err", err)
+					continue
+				}
+				n++
+			}
+			if len(page) < f.Limit {
+				break
+			}
+			f.After = page[len(page)-1].Cursor()
+		}
+	}
+	return n, nil
 }

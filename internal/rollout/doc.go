@@ -78,9 +78,12 @@
 //
 // The engine handles its inputs on one goroutine, in order, through a
 // bounded queue (on a cluster: the bus's work queue, fed from a bounded
-// queue on each node; ward_rollout_dropped_total counts what a full queue
-// drops: a dropped report is recovered by the device's next one, a dropped
-// subscription by its next connection). Create reads the whole device
+// queue on each node). A full queue refuses a device's QoS 1/2 status
+// report before the gateway acknowledges it, so the device sends it again
+// (ward_rollout_reports_refused_total, gateway.PublishHolder), and drops
+// and counts anything else (ward_rollout_dropped_total): a dropped
+// subscription is recovered by the device's next connection, a QoS 0
+// report by its next one. Create reads the whole device
 // registry once; each gate check reads the rollout's per-wave counts (one
 // grouped query) and its installed devices (for the bricked gate). Both
 // are fine for the fleets Ward runs today; for millions of devices the

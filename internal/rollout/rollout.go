@@ -72,8 +72,9 @@ type Options struct {
 	// itself, the caller calls Evaluate: tests with an injected clock).
 	Interval time.Duration
 	// QueueSize bounds the observations and alerts waiting for Run, or on
-	// a cluster for the bus (0: 65536); past it they are dropped and
-	// counted.
+	// a cluster for the bus (0: 65536); past it a device's QoS 1/2 status
+	// report is refused to the device (HoldPublish), and anything else is
+	// dropped and counted.
 	QueueSize int
 	// ForwardRetry is how long Forward waits before offering an input
 	// the bus refused again (0: 1s).
@@ -81,9 +82,12 @@ type Options struct {
 	// LiveCheck is how often Forward re-reads whether a rollout is live
 	// (0: 5s).
 	LiveCheck time.Duration
-	Logger    *slog.Logger
-	Metrics   prometheus.Registerer
-	Now       func() time.Time
+	// StopTimeout bounds how long Forward, once its context is done, still
+	// tries to hand the inputs it holds to the bus (0: 10s).
+	StopTimeout time.Duration
+	Logger      *slog.Logger
+	Metrics     prometheus.Registerer
+	Now         func() time.Time
 	// Processed (tests) is called after Run has handled each queued
 	// observation or alert.
 	Processed func()
@@ -106,6 +110,7 @@ type Engine struct {
 	mReports     *prometheus.CounterVec
 	mTransitions *prometheus.CounterVec
 	mDropped     prometheus.Counter
+	mRefused     prometheus.Counter
 	mForwarding  prometheus.Gauge
 	mForwardFail prometheus.Counter
 }
@@ -144,6 +149,9 @@ func New(opts Options) (*Engine, error) {
 	if opts.LiveCheck <= 0 {
 		opts.LiveCheck = 5 * time.Second
 	}
+	if opts.StopTimeout <= 0 {
+		opts.StopTimeout = 10 * time.Second
+	}
 	if opts.Interval == 0 {
 		opts.Interval = 5 * time.Second
 	}
@@ -164,6 +172,8 @@ func New(opts Options) (*Engine, error) {
 		mTransitions: f.NewCounterVec(prometheus.CounterOpts{Name: "ward_rollout_transitions_total", Help: "Rollout transitions, by action."}, []string{"action"}),
 		mDropped: f.NewCounter(prometheus.CounterOpts{Name: "ward_rollout_dropped_total",
 			Help: "Observations and alerts dropped because the rollout engine's queue (on a cluster: this node's queue for the bus) was full."}),
+		mRefused: f.NewCounter(prometheus.CounterOpts{Name: "ward_rollout_reports_refused_total",
+			Help: "QoS 1/2 status reports refused to their device, unacknowledged, because the rollout engine's queue (on a cluster: this node's queue for the bus) was full; the device sends them again."}),
 		mForwarding: f.NewGauge(prometheus.GaugeOpts{Name: "ward_rollout_forward_queued",
 			Help: "Observations and alerts this cluster node holds for the bus, bound for the rollouts leader."}),
 		mForwardFail: f.NewCounter(prometheus.CounterOpts{Name: "ward_rollout_forward_failures_total",
@@ -193,6 +203,36 @@ func (e *Engine) Observe(o gwevent.Event) {
 	if o, ok := wanted(o); ok {
 		e.enqueue(event{obs: o})
 	}
+}
+
+// HoldPublish implements gateway.PublishHolder: the gateway asks it,
+// instead of Observe, before acknowledging a device's QoS 1/2 publish.
+// A status report that the engine's queue (on a cluster: this node's
+// queue for the bus) cannot hold returns false, so the gateway refuses
+// it to the device, which sends it again, and counts it in
+// ward_rollout_reports_refused_total: a report is never acknowledged and
+// dropped. Every other publish is taken (true).
+func (e *Engine) HoldPublish(o gwevent.Event) bool {
+	var ok bool
+	if e.opts.Bus != nil {
+		if !e.live.Load() {
+			return true // no rollout to report to: nothing to hold
+		}
+		var in Input
+		if in, ok = inputOf(o); !ok {
+			return true
+		}
+		ok = e.tryForward(in)
+	} else {
+		if o, ok = wanted(o); !ok {
+			return true
+		}
+		ok = e.tryEnqueue(event{obs: o})
+	}
+	if !ok {
+		e.mRefused.Inc()
+	}
+	return ok
 }
 
 // wanted returns the observation the engine keeps of o, its payload
@@ -232,11 +272,21 @@ func (e *Engine) AlertChanged(n alert.Notification) {
 	e.enqueue(event{alert: &n})
 }
 
+// enqueue queues ev for Run, or drops and counts it when the queue is
+// full.
 func (e *Engine) enqueue(ev event) {
+	if !e.tryEnqueue(ev) {
+		e.mDropped.Inc()
+	}
+}
+
+// tryEnqueue queues ev for Run and reports whether the queue had room.
+func (e *Engine) tryEnqueue(ev event) bool {
 	select {
 	case e.queue <- ev:
+		return true
 	default:
-		e.mDropped.Inc()
+		return false
 	}
 }
 
@@ -464,7 +514,7 @@ func (e *Engine) order(ctx context.Context, r store.Rollout, deviceID string) er
 		OrderedAt: now, Now: now}); err != nil {
 		return err
 	}
-	b, err := json.Marshal(update.Order{Rollout: r.ID, Model: r.Model, Version: r.Version})
+	b, err := orderOf(r)
 	if err != nil {
 		return err
 	}
@@ -476,4 +526,9 @@ func (e *Engine) order(ctx context.Context, r store.Rollout, deviceID string) er
 	}
 	e.mOrders.Inc()
 	return nil
+}
+
+// orderOf returns the order of rollout r, as its devices receive it.
+func orderOf(r store.Rollout) ([]byte, error) {
+	return json.Marshal(update.Order{Rollout: r.ID, Model: r.Model, Version: r.Version})
 }

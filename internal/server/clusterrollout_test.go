@@ -288,3 +288,46 @@ func TestClusterRollout(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterOrderAfterGatewayCutOff: a gateway node cut off from NATS
+// (its connection alone, through a proxy) while an API node creates a
+// rollout misses the order's fan-out; once its connection is back it
+// publishes the order again to the device connected to it, which gets it
+// without reconnecting.
+func TestClusterOrderAfterGatewayCutOff(t *testing.T) {
+	nats := clusterBus(t, "ordercut")
+	clk := &rolloutClock{t: time.Now()}
+	changed := make(chan struct{}, 1)
+	opts := Options{rolloutNow: clk.now, ManualRollouts: true}
+	dirA, dirB := t.TempDir(), t.TempDir()
+	t.Setenv("WARD_ROLE", "api")
+	api := &rig{ward: startWith(t, dirA, opts), clock: clk, changed: changed, devs: map[string]*fwDevice{}}
+	shareCA(t, dirA, dirB)
+	proxy := wardtest.NewProxy(t, strings.TrimPrefix(nats.URL(), "nats://"))
+	t.Setenv("WARD_BUS_NATS_URL", "nats://"+proxy.Addr())
+	t.Setenv("WARD_ROLE", "gateway")
+	gw := &rig{ward: startWith(t, dirB, opts), clock: clk, changed: changed, devs: map[string]*fwDevice{}}
+	api.publishRelease(t, "1.5.0")
+	dev := &fwDevice{id: "th-cut", cert: api.enroll(t, "th-cut"), r: gw, behave: behaveSilent}
+	dev.online(t)
+
+	proxy.Cut()
+	v := api.create(t, rollout.Spec{Model: "acme-th1", Version: "1.5.0", Waves: []float64{100}, Soak: "1m"})
+	if st := api.states(t, v.ID)[dev.id]; st != string(store.DevicePending) {
+		t.Fatalf("device %s after the create, want pending", st)
+	}
+	if n := dev.ordered(); n != 0 {
+		t.Fatal("the device got its order through a gateway cut off from the bus: the test does not test the redelivery")
+	}
+	proxy.Restore()
+	gw.until(t, "the order the gateway missed while cut off", func() bool { return dev.ordered() > 0 }) // each order wakes it
+	dev.mu.Lock()
+	o := dev.orders[0]
+	dev.mu.Unlock()
+	if o.Rollout != v.ID || o.Version != "1.5.0" {
+		t.Errorf("the device got order %+v, want rollout %s version 1.5.0", o, v.ID)
+	}
+	if got := wardtest.Counter(t, gw.srv.registry, "ward_gateway_connections_total", "result", "accepted"); got != 1 {
+		t.Errorf("%v connections accepted from the device, want 1: it got the order without reconnecting", got)
+	}
+}

@@ -213,6 +213,41 @@ func (s *Server) rolloutsOnCluster(ctx context.Context, o *rollout.Options) erro
 	return nil
 }
 
+// redeliverOrders has, on a gateway node of a cluster, the rollout
+// orders its connected devices may have missed while its bus connection
+// was down (fan-out is at most once) published to them again after each
+// reconnection (rollout.Engine.Redeliver), until ctx ends.
+func (s *Server) redeliverOrders(ctx context.Context) error {
+	if s.bus == nil || !s.runsGateway() {
+		return nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.ordersReconnected:
+		}
+		for {
+			n, err := s.rollouts.Redeliver(ctx, s.gw)
+			if err == nil {
+				if n > 0 {
+					s.log.Info("bus reconnected: published again the rollout orders of devices connected here", "orders", n)
+				}
+				break
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			s.log.Error("publish again the rollout orders missed while the bus was down; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}
+}
+
 // deliverOrders has, on a gateway node of a cluster, the rollout orders
 // of the cluster's engines published to the devices connected here.
 func (s *Server) deliverOrders() error {

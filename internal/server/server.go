@@ -123,8 +123,10 @@ type Server struct {
 	elector  leader.Elector
 	presence *presence.Reporter
 	// reconnected receives a value when the bus reconnects (cluster.run
-	// then re-reads the admission state).
-	reconnected chan struct{}
+	// then re-reads the admission state); ordersReconnected too
+	// (redeliverOrders then publishes again the rollout orders this
+	// gateway node may have missed).
+	reconnected, ordersReconnected chan struct{}
 	// collector gathers the gateway's events for detection; observers
 	// are the gateway's observers (the collector, the rollout engine).
 	collector *detect.Collector
@@ -269,7 +271,7 @@ func (s *Server) openAuditTrail(ctx context.Context) (err error) {
 // joinBus connects to NATS when the configuration names it (a cluster);
 // a single node has no bus.
 func (s *Server) joinBus(context.Context) (err error) {
-	s.reconnected = make(chan struct{}, 1)
+	s.reconnected, s.ordersReconnected = make(chan struct{}, 1), make(chan struct{}, 1)
 	url := string(s.cfg.Bus.NATSURL)
 	if url == "" {
 		return nil
@@ -281,9 +283,11 @@ func (s *Server) joinBus(context.Context) (err error) {
 	// interface, not one holding a nil pointer that close calls.
 	nb, err := natsbus.New(natsbus.Options{URL: url, Namespace: s.cfg.Bus.Namespace, Name: "ward-" + s.node,
 		Reconnected: func() {
-			select {
-			case s.reconnected <- struct{}{}:
-			default:
+			for _, c := range []chan struct{}{s.reconnected, s.ordersReconnected} {
+				select {
+				case c <- struct{}{}:
+				default:
+				}
 			}
 		},
 		Logger: s.log, Metrics: s.registry})
@@ -427,7 +431,7 @@ func (s *Server) buildRollouts(ctx context.Context) (err error) {
 	}
 	o := rollout.Options{Store: s.db, Releases: rollout.TUFReleases{Dir: filepath.Join(s.cfg.DataDir, update.SiteRepoDir)},
 		Gateway: s.gw, Audit: s.anchor, Interval: interval, Logger: s.log, Metrics: s.registry, Now: now,
-		Processed: s.opts.rolloutProcessed}
+		Processed: s.opts.rolloutProcessed, StopTimeout: s.cfg.ShutdownGrace}
 	if err := s.rolloutsOnCluster(ctx, &o); err != nil {
 		return err
 	}
@@ -690,6 +694,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { return s.pruneIssued(gctx) })
 	g.Go(func() error { return s.rollouts.Forward(gctx) }) // cluster only
+	g.Go(func() error { return s.redeliverOrders(gctx) })  // cluster gateway only
 	g.Go(func() error { return s.resp.Run(gctx) })
 	g.Go(func() error { return s.anchor.Run(gctx) })
 	g.Go(func() error { return s.hub.Run(gctx) })
@@ -771,6 +776,25 @@ func (os *observers) Observe(o gwevent.Event) {
 	for _, x := range *os {
 		x.Observe(o)
 	}
+}
+
+// HoldPublish implements gateway.PublishHolder: the observers that may
+// refuse a QoS 1/2 publish (the rollout engine) are asked first, and only
+// when all took it do the others observe it. A holder that took it before
+// a later one refused sees it again when the device resends it (one
+// holder today; the rollout engine's handling is idempotent).
+func (os *observers) HoldPublish(o gwevent.Event) bool {
+	for _, x := range *os {
+		if h, ok := x.(gateway.PublishHolder); ok && !h.HoldPublish(o) {
+			return false
+		}
+	}
+	for _, x := range *os {
+		if _, ok := x.(gateway.PublishHolder); !ok {
+			x.Observe(o)
+		}
+	}
+	return true
 }
 
 // anchoredStore is the store with its audit appends going through the
