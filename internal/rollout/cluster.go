@@ -59,9 +59,8 @@ import (
 // Orders fan out on OrdersSubject: every gateway node publishes them to
 // the device's order topic (DeliverOrders), so the order reaches the
 // device on whichever node holds its session. Fan-out is at most once: a
-// gateway node cut off from NATS misses what is published meanwhile (an
-// order published while all of NATS is down never leaves its node). So a
-// gateway node, each time its bus connection comes back, re-reads from
+// gateway node cut off from NATS misses what is published meanwhile. So
+// a gateway node, each time its bus connection comes back, re-reads from
 // the store the orders of running rollouts still pending (ordered, not
 // answered) and publishes again those of the devices connected to it
 // (Redeliver): they get the order without reconnecting. The device's
@@ -321,31 +320,20 @@ func (e *Engine) Redeliver(ctx context.Context, gw Gateway) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		waves := make([]int, r.Wave+1)
-		for i := range waves {
-			waves[i] = i
-		}
-		f := store.RolloutDeviceFilter{RolloutID: r.ID, Waves: waves, States: []store.RolloutDeviceState{store.DevicePending}, Limit: 1000}
-		for {
-			page, err := e.opts.Store.ListRolloutDevices(ctx, f)
-			if err != nil {
-				return n, fmt.Errorf("redeliver the orders of rollout %s: %w", r.ID, err)
+		err = e.eachPending(ctx, r, func(d store.RolloutDevice) error {
+			if d.OrderedAt.IsZero() || gw.Connected(d.DeviceID) == 0 {
+				return nil
 			}
-			for _, d := range page {
-				if d.OrderedAt.IsZero() || gw.Connected(d.DeviceID) == 0 {
-					continue
-				}
-				e.live.Store(true) // before the publish, as in DeliverOrders
-				if err := gw.PublishOrder(d.DeviceID, order); err != nil {
-					e.log.Warn("publish update order again", "rollout", r.ID, "device_id", d.DeviceID, "err", err)
-					continue
-				}
-				n++
+			e.live.Store(true) // before the publish, as in DeliverOrders
+			if err := gw.PublishOrder(d.DeviceID, order); err != nil {
+				e.log.Warn("publish update order again", "rollout", r.ID, "device_id", d.DeviceID, "err", err)
+				return nil
 			}
-			if len(page) < f.Limit {
-				break
-			}
-			f.After = page[len(page)-1].Cursor()
+			n++
+			return nil
+		})
+		if err != nil {
+			return n, fmt.Errorf("redeliver rollout orders: %w", err)
 		}
 	}
 	return n, nil

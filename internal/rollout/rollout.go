@@ -477,6 +477,22 @@ func (e *Engine) audit(ctx context.Context, actor, action string, r store.Rollou
 // sendOrders orders the pending devices of waves 0..r.Wave (only those
 // never ordered when unorderedOnly) while the rollout runs.
 func (e *Engine) sendOrders(ctx context.Context, r store.Rollout, unorderedOnly bool) error {
+	err := e.eachPending(ctx, r, func(d store.RolloutDevice) error {
+		if unorderedOnly && !d.OrderedAt.IsZero() {
+			return nil
+		}
+		return e.order(ctx, r, d.DeviceID)
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return nil // paused, halted or aborted meanwhile
+	}
+	return err
+}
+
+// eachPending calls fn for each pending device of the started waves
+// (0..r.Wave) of r, a page at a time; an error of fn stops it and is
+// returned.
+func (e *Engine) eachPending(ctx context.Context, r store.Rollout, fn func(store.RolloutDevice) error) error {
 	waves := make([]int, r.Wave+1)
 	for i := range waves {
 		waves[i] = i
@@ -485,16 +501,10 @@ func (e *Engine) sendOrders(ctx context.Context, r store.Rollout, unorderedOnly 
 	for {
 		page, err := e.opts.Store.ListRolloutDevices(ctx, f)
 		if err != nil {
-			return fmt.Errorf("rollout %s: list devices to order: %w", r.ID, err)
+			return fmt.Errorf("rollout %s: list its pending devices: %w", r.ID, err)
 		}
 		for _, d := range page {
-			if unorderedOnly && !d.OrderedAt.IsZero() {
-				continue
-			}
-			if err := e.order(ctx, r, d.DeviceID); err != nil {
-				if errors.Is(err, store.ErrConflict) {
-					return nil // paused, halted or aborted meanwhile
-				}
+			if err := fn(d); err != nil {
 				return err
 			}
 		}
