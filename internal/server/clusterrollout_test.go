@@ -9,9 +9,12 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/wardproject/ward/internal/alert"
 	"github.com/wardproject/ward/internal/client"
 	"github.com/wardproject/ward/internal/fleet"
+	"github.com/wardproject/ward/internal/pki"
 	"github.com/wardproject/ward/internal/rollout"
 	"github.com/wardproject/ward/internal/store"
 	"github.com/wardproject/ward/internal/update"
@@ -330,4 +333,80 @@ func TestClusterOrderAfterGatewayCutOff(t *testing.T) {
 	if got := wardtest.Counter(t, gw.srv.registry, "ward_gateway_connections_total", "result", "accepted"); got != 1 {
 		t.Errorf("%v connections accepted from the device, want 1: it got the order without reconnecting", got)
 	}
+}
+
+// TestClusterStatusReportRefusedNotDropped: with NATS down and the
+// node's queue for the bus full (bounded at one input here), a device's
+// status report is refused to the device (MQTT 3.1.1: its connection is
+// closed without PUBACK), not acknowledged and dropped; the device sends
+// it again from its session after reconnecting, and once NATS is back
+// its reports reach the leader and the device is installed: the last
+// report, past the bound, was not lost.
+func TestClusterStatusReportRefusedNotDropped(t *testing.T) {
+	nats := clusterBus(t, "reportrefused")
+	clk := &rolloutClock{t: time.Now()}
+	changed := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	r := &rig{clock: clk, changed: changed, devs: map[string]*fwDevice{}}
+	r.ward = startWith(t, t.TempDir(), Options{rolloutNow: clk.now, ManualRollouts: true, rolloutQueueSize: 1, rolloutProcessed: poke})
+	until(t, 30*time.Second, "the node to lead rollouts", func() bool { // elected through PostgreSQL: poll its gauge
+		return wardtest.Gauge(t, r.srv.registry, "ward_leader", "job", "rollouts") == 1
+	})
+	r.publishRelease(t, "1.5.0")
+	const id = "th-q"
+	cert := r.enroll(t, id)
+	orders := make(chan update.Order, 4)
+	lost := make(chan error, 1)
+	opts := paho.NewClientOptions().AddBroker("tls://localhost:" + port(r.srv.MQTTAddr())).SetClientID(id + ":agent").
+		SetTLSConfig(pki.ClientConfig(r.srv.CA().RootPool(), &cert)).SetCleanSession(false).SetAutoReconnect(true).
+		SetConnectTimeout(wait).SetConnectionLostHandler(func(_ paho.Client, err error) {
+		select {
+		case lost <- err:
+		default:
+		}
+	})
+	dev := paho.NewClient(opts)
+	if tok := dev.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { dev.Disconnect(0) })
+	if tok := dev.Subscribe(update.OrderTopic(id), 1, func(_ paho.Client, m paho.Message) {
+		if o, err := update.ParseOrder(m.Payload()); err == nil {
+			orders <- o
+		}
+	}); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	v := r.create(t, rollout.Spec{Model: "acme-th1", Version: "1.5.0", Waves: []float64{100}, Soak: "1m"})
+	select {
+	case <-orders:
+	case <-time.After(wait):
+		t.Fatal("no order")
+	}
+
+	nats.Stop()
+	for _, st := range []update.State{update.StateDownloading, update.StateInstalling, update.StateInstalled} {
+		b, _ := json.Marshal(update.Status{Rollout: v.ID, Version: "1.5.0", State: st, At: time.Now().UTC()})
+		dev.Publish(update.StatusTopic(id), 1, false, b) // held in paho's session until acknowledged
+	}
+	select {
+	case <-lost:
+	case <-time.After(wait):
+		t.Fatal("the device's connection was not closed: no report was refused with the node's queue full")
+	}
+	if got := wardtest.Counter(t, r.srv.registry, "ward_rollout_reports_refused_total", "", ""); got < 1 {
+		t.Errorf("ward_rollout_reports_refused_total = %v, want at least 1", got)
+	}
+	nats.Start()
+	r.until(t, "the device's reports, resent after the refusals, to install it", func() bool {
+		return r.states(t, v.ID)[id] == string(store.DeviceInstalled)
+	})
+	// ward_rollout_dropped_total may count the device's connections
+	// while the queue was full: dropped, and recovered by the session
+	// directory (docs/architecture.md).
 }

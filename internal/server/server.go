@@ -81,6 +81,9 @@ type Options struct {
 	// test can move rollouts through their soak times without moving the
 	// clock that certificates are checked with.
 	rolloutNow func() time.Time
+	// rolloutQueueSize (tests) bounds the rollout engine's queue (0: its
+	// default).
+	rolloutQueueSize int
 	// admissionApplied (tests) is called after each admission change from
 	// another cluster node has been applied.
 	admissionApplied func(admissionMsg)
@@ -431,7 +434,7 @@ func (s *Server) buildRollouts(ctx context.Context) (err error) {
 	}
 	o := rollout.Options{Store: s.db, Releases: rollout.TUFReleases{Dir: filepath.Join(s.cfg.DataDir, update.SiteRepoDir)},
 		Gateway: s.gw, Audit: s.anchor, Interval: interval, Logger: s.log, Metrics: s.registry, Now: now,
-		Processed: s.opts.rolloutProcessed, StopTimeout: s.cfg.ShutdownGrace}
+		Processed: s.opts.rolloutProcessed, StopTimeout: s.cfg.ShutdownGrace, QueueSize: s.opts.rolloutQueueSize}
 	if err := s.rolloutsOnCluster(ctx, &o); err != nil {
 		return err
 	}
