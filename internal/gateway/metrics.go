@@ -22,7 +22,7 @@ type metrics struct {
 	purged        prometheus.Counter     // broker sessions purged
 	eventsDropped prometheus.Counter
 	delivDropped  *prometheus.CounterVec // qos, reason: gwevent.DropReason*
-	delivRefused  *prometheus.CounterVec // qos, reason: gwevent.DropReasonOfflineQueue, DropReasonPacketIDs, DropReasonTakenOver
+	delivRefused  *prometheus.CounterVec // qos, reason: gwevent.DropReasonOfflineQueue, DropReasonPacketIDs, DropReasonTakenOver, DropReasonNotHeld
 
 	// Hot-path children, resolved once.
 	msgsIn, msgsOut, bytesIn, bytesOut prometheus.Counter
@@ -138,7 +138,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}
 	}
 	for _, q := range []string{"1", "2"} {
-		for _, r := range []string{gwevent.DropReasonOfflineQueue, gwevent.DropReasonPacketIDs, gwevent.DropReasonTakenOver} {
+		for _, r := range []string{gwevent.DropReasonOfflineQueue, gwevent.DropReasonPacketIDs, gwevent.DropReasonTakenOver, gwevent.DropReasonNotHeld} {
 			m.delivRefused.WithLabelValues(q, r)
 		}
 	}
