@@ -202,34 +202,42 @@ func roundTrip(t *testing.T, srv, cli *tls.Conn, msg []byte) {
 // TestReleaseKeepsTheConnectionWorking: after Release an idle connection
 // reads and writes small and large records as before, ConnectionState no
 // longer holds the peer's certificate, and a second Release has nothing
-// left to release.
+// left to release; with TLS 1.3 and with TLS 1.2, which Ward accepts too.
 func TestReleaseKeepsTheConnectionWorking(t *testing.T) {
-	r := newRig(t)
-	srv, cli := r.pair(t)
-	roundTrip(t, srv, cli, []byte("hello"))
-	if n := len(srv.ConnectionState().PeerCertificates); n != 1 {
-		t.Fatalf("before Release: %d peer certificates, want 1", n)
-	}
-	if !Release(srv) {
-		t.Fatal("Release of an idle connection released nothing")
-	}
-	cs := srv.ConnectionState()
-	if len(cs.PeerCertificates) != 0 || len(cs.VerifiedChains) != 0 {
-		t.Fatalf("after Release: %d peer certificates, %d chains; want none", len(cs.PeerCertificates), len(cs.VerifiedChains))
-	}
-	if !cs.HandshakeComplete {
-		t.Fatal("after Release the handshake is no longer complete")
-	}
-	big := bytes.Repeat([]byte("0123456789abcdef"), 3000) // 48,000 bytes: several full records
-	for i, msg := range [][]byte{[]byte("ping"), big, []byte("x")} {
-		roundTrip(t, srv, cli, msg)
-		if i == 0 && !Release(srv) {
-			t.Fatal("Release after a read released nothing (the read grew the input buffer again)")
-		}
-	}
-	Release(srv)
-	if Release(srv) {
-		t.Fatal("a second Release in a row released something")
+	for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+		t.Run(tls.VersionName(v), func(t *testing.T) {
+			r := newRig(t)
+			r.client.MaxVersion = v
+			srv, cli := r.pair(t)
+			if got := srv.ConnectionState().Version; got != v {
+				t.Fatalf("negotiated %s, want %s", tls.VersionName(got), tls.VersionName(v))
+			}
+			roundTrip(t, srv, cli, []byte("hello"))
+			if n := len(srv.ConnectionState().PeerCertificates); n != 1 {
+				t.Fatalf("before Release: %d peer certificates, want 1", n)
+			}
+			if !Release(srv) {
+				t.Fatal("Release of an idle connection released nothing")
+			}
+			cs := srv.ConnectionState()
+			if len(cs.PeerCertificates) != 0 || len(cs.VerifiedChains) != 0 {
+				t.Fatalf("after Release: %d peer certificates, %d chains; want none", len(cs.PeerCertificates), len(cs.VerifiedChains))
+			}
+			if !cs.HandshakeComplete {
+				t.Fatal("after Release the handshake is no longer complete")
+			}
+			big := bytes.Repeat([]byte("0123456789abcdef"), 3000) // 48,000 bytes: several full records
+			for i, msg := range [][]byte{[]byte("ping"), big, []byte("x")} {
+				roundTrip(t, srv, cli, msg)
+				if i == 0 && !Release(srv) {
+					t.Fatal("Release after a read released nothing (the read grew the input buffer again)")
+				}
+			}
+			Release(srv)
+			if Release(srv) {
+				t.Fatal("a second Release in a row released something")
+			}
+		})
 	}
 }
 
