@@ -45,6 +45,10 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newServeCmd(), newConfigCmd(), newDeviceCmd(), newTokenCmd(), newCACmd(), newCertCmd(), newEnrollCmd(), newIDSCmd(), newAlertCmd(), newProfileCmd(), newAuditCmd(), newSimulateCmd(), newSBOMCmd(), newAdvisoriesCmd(), newKEVCmd(), newVulnCmd(), newReportCmd(), newModelCmd(), newAgentCmd(), newUpdateCmd(), newRolloutCmd(), newFirmwareCmd(), newVersionCmd(), newLoginCmd(), newLogoutCmd(), newContextCmd(), newStatusCmd(), newWhoamiCmd(), newUserCmd())
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return checkEnums(cmd) }
 	refuseUnknownSubcommands(root)
+	// A wrong flag says where the right ones are (children inherit it).
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return fmt.Errorf("%w (run '%s --help' for its flags)", err, cmd.CommandPath())
+	})
 	addCompletions(root)
 	return root
 }

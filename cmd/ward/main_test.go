@@ -78,6 +78,23 @@ func TestUnknownSubcommandFails(t *testing.T) {
 	}
 }
 
+// TestUnknownFlagNamesTheHelp: a mistyped flag fails and says which
+// command's --help lists the right ones.
+func TestUnknownFlagNamesTheHelp(t *testing.T) {
+	for _, args := range [][]string{{"serve", "--bogus"}, {"device", "list", "--stat"}} {
+		cmd := newRootCmd()
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		cmd.SetArgs(args)
+		err := cmd.Execute()
+		want := "run 'ward " + strings.Join(args[:len(args)-1], " ") + " --help' for its flags"
+		if err == nil || !strings.Contains(err.Error(), "unknown flag") || !strings.Contains(err.Error(), want) {
+			t.Errorf("ward %s: %v; want unknown flag and %q", strings.Join(args, " "), err, want)
+		}
+	}
+}
+
 // TestVersion: ward version prints the binary's build information, as
 // text and as JSON, and the server's /api/v1/info carries the same.
 func TestVersion(t *testing.T) {
